@@ -1,0 +1,201 @@
+package quota
+
+import (
+	"encoding/json"
+	"math"
+	"time"
+)
+
+// Days is a number of days that may be +Inf ("never"). JSON cannot hold
+// infinities, so +Inf is encoded as null.
+type Days float64
+
+// Never is the Days value of something that will not happen.
+var Never = Days(math.Inf(1))
+
+// IsNever reports whether d is +Inf.
+func (d Days) IsNever() bool { return math.IsInf(float64(d), 1) }
+
+// MarshalJSON encodes +Inf (and NaN) as null.
+func (d Days) MarshalJSON() ([]byte, error) {
+	f := float64(d)
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(f)
+}
+
+// UnmarshalJSON decodes null as +Inf.
+func (d *Days) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*d = Never
+		return nil
+	}
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return err
+	}
+	*d = Days(f)
+	return nil
+}
+
+// Severity of a rule.
+type Severity string
+
+// Severities.
+const (
+	Info     Severity = "info"
+	Warning  Severity = "warning"
+	Critical Severity = "critical"
+)
+
+// State of a rule instance.
+type State string
+
+// Rule instance states (DESIGN.md §4).
+const (
+	StateOK      State = "ok"
+	StatePending State = "pending"
+	StateFiring  State = "firing"
+)
+
+// InstanceKey names one rule instance: a rule applied to one series. It is
+// also the incident key for Slack threads.
+type InstanceKey struct {
+	Rule     string `json:"rule"`
+	Account  string `json:"account"`
+	Project  string `json:"project"`
+	Resource string `json:"resource"`
+}
+
+// String renders the key as rule/account/project/resource.
+func (k InstanceKey) String() string {
+	return k.Rule + "/" + k.Account + "/" + k.Project + "/" + k.Resource
+}
+
+// Series returns the quota series the instance watches.
+func (k InstanceKey) Series() Key {
+	return Key{Account: k.Account, Project: k.Project, Resource: k.Resource}
+}
+
+// Instance is the persisted state of one rule instance.
+type Instance struct {
+	Key   InstanceKey `json:"key"`
+	State State       `json:"state"`
+	// Since is when the instance entered State.
+	Since time.Time `json:"since"`
+	// LastNotified is when a firing (or repeat) notification was last sent.
+	LastNotified time.Time `json:"last_notified,omitzero"`
+	// LastAction is when the rule last applied a move for this instance.
+	LastAction time.Time `json:"last_action,omitzero"`
+	// Skipped records when each "action skipped" reason was last reported,
+	// so one reason is told once per incident and again only after repeat.
+	Skipped map[string]time.Time `json:"skipped,omitempty"`
+}
+
+// AccountState tracks consecutive poll failures of one account.
+type AccountState struct {
+	Account string `json:"account"`
+	// Failures is the number of consecutive failed polls.
+	Failures int `json:"failures"`
+	// FailingSince is when the first of those failures happened.
+	FailingSince time.Time `json:"failing_since,omitzero"`
+	// Alerted is set once poll_failed was sent, so recovery is announced.
+	Alerted bool `json:"alerted"`
+	// LastError is the last poll error text (never containing a secret).
+	LastError string `json:"last_error,omitempty"`
+}
+
+// EventKind is what happened.
+type EventKind string
+
+// Event kinds (DESIGN.md §4).
+const (
+	EventFiring        EventKind = "firing"
+	EventResolved      EventKind = "resolved"
+	EventAction        EventKind = "action"
+	EventPollFailed    EventKind = "poll_failed"
+	EventPollRecovered EventKind = "poll_recovered"
+)
+
+// ActionResult is the outcome reported by an action event.
+type ActionResult string
+
+// Action results.
+const (
+	ResultApplied ActionResult = "applied"
+	ResultFailed  ActionResult = "failed"
+	ResultSkipped ActionResult = "skipped"
+)
+
+// Event is something worth telling people about. Events are written to the
+// outbox with the state change that caused them and rendered by notifiers.
+type Event struct {
+	Kind     EventKind   `json:"kind"`
+	Time     time.Time   `json:"time"`
+	Key      InstanceKey `json:"key"` // rule and series; only Account for poll events
+	Severity Severity    `json:"severity,omitempty"`
+	// Description is the rule's description.
+	Description string `json:"description,omitempty"`
+	ProjectName string `json:"project_name,omitempty"`
+	// Quota is the series' quota when the event happened.
+	Quota Quota `json:"quota"`
+	// GrowthPerDay and DaysToFull are the forecast (in the resource's
+	// unit per day, and days until the headroom is used up).
+	GrowthPerDay float64 `json:"growth_per_day"`
+	DaysToFull   Days    `json:"days_to_full"`
+	// Since is when the instance started firing (for resolved: how long).
+	Since time.Time `json:"since,omitzero"`
+	// Result, Move and Reason describe an action event.
+	Result ActionResult `json:"result,omitempty"`
+	Move   *Move        `json:"move,omitempty"`
+	Reason string       `json:"reason,omitempty"`
+	DryRun bool         `json:"dry_run,omitempty"`
+	// Notify names the notifiers that should get this event; empty = all.
+	Notify []string `json:"notify,omitempty"`
+	// Repeat marks a re-notification of an incident still firing.
+	Repeat bool `json:"repeat,omitempty"`
+}
+
+// Move is one planned or applied reassignment of an item.
+type Move struct {
+	Rule       string     `json:"rule"`
+	Account    string     `json:"account"`
+	Kind       Kind       `json:"kind"`
+	ItemID     string     `json:"item_id"`
+	ItemName   string     `json:"item_name"`
+	From       string     `json:"from"`
+	FromName   string     `json:"from_name"`
+	To         string     `json:"to"`
+	ToName     string     `json:"to_name"`
+	Quantities Quantities `json:"quantities"`
+	// Resource is the rule's resource; the before/after quotas are of it.
+	Resource     string `json:"resource"`
+	SourceBefore Quota  `json:"source_before"`
+	SourceAfter  Quota  `json:"source_after"`
+	DestBefore   Quota  `json:"dest_before"`
+	DestAfter    Quota  `json:"dest_after"`
+}
+
+// ActionState is a journal entry's lifecycle state (DESIGN.md §5).
+type ActionState string
+
+// Action states.
+const (
+	ActionIntent   ActionState = "intent"
+	ActionApplied  ActionState = "applied"
+	ActionFailed   ActionState = "failed"
+	ActionVerified ActionState = "verified"
+)
+
+// Action is one entry of the action journal.
+type Action struct {
+	ID     uint64      `json:"id"`
+	Time   time.Time   `json:"time"`
+	State  ActionState `json:"state"`
+	DryRun bool        `json:"dry_run"`
+	Error  string      `json:"error,omitempty"`
+	// Updated is when State last changed.
+	Updated time.Time `json:"updated,omitzero"`
+	Move
+}

@@ -1,0 +1,49 @@
+package quota
+
+import (
+	"time"
+)
+
+// Key names one quota series: an account's quota for one resource in one
+// project. Account is the configured account name ("service" for the
+// cloud-wide project view of a service token).
+type Key struct {
+	Account  string `json:"account"`
+	Project  string `json:"project"`
+	Resource string `json:"resource"`
+}
+
+// String renders the key as account/project/resource.
+func (k Key) String() string { return k.Account + "/" + k.Project + "/" + k.Resource }
+
+// Entry is one polled quota of a snapshot.
+type Entry struct {
+	Project  string `json:"project"`
+	Resource string `json:"resource"`
+	Quota
+}
+
+// Snapshot is what one poll of one account returned.
+type Snapshot struct {
+	Account string    `json:"account"`
+	User    string    `json:"user"` // the account's user UUID; empty for the service view
+	Time    time.Time `json:"time"`
+	// Service marks the project-level view of a service token: only the
+	// project_* fields are meaningful and nothing is moved from it.
+	Service bool    `json:"service,omitempty"`
+	Entries []Entry `json:"entries"`
+}
+
+// Sample is a quota as observed at one time.
+type Sample struct {
+	Time time.Time `json:"time"`
+	Quota
+}
+
+// Project is what quotawatch knows about a project besides its quotas.
+type Project struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	System bool   `json:"system"`
+	State  string `json:"state,omitempty"`
+}
