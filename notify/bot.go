@@ -1,0 +1,145 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+
+	"github.com/slack-go/slack"
+	"golang.org/x/time/rate"
+
+	"github.com/quotawatch/quotawatch/quota"
+)
+
+// Bot posts with a bot token through Slack's Web API: one parent message
+// per incident, later events as thread replies, and the parent edited in
+// place to show the incident's current state.
+type Bot struct {
+	name    string
+	token   string
+	channel string
+	apiURL  string
+	api     *slack.Client
+	opt     Options
+	limiter *rate.Limiter
+}
+
+// NewBot returns a notifier posting to channel with token. apiURL is the
+// Web API base ("" means https://slack.com/api/); method names are
+// appended to it, so a missing trailing slash is added.
+func NewBot(name, token, channel, apiURL string, opt Options) *Bot {
+	opt = opt.withDefaults()
+	if apiURL == "" {
+		apiURL = slack.APIURL
+	}
+	if !strings.HasSuffix(apiURL, "/") {
+		apiURL += "/"
+	}
+	api := slack.New(token, slack.OptionHTTPClient(opt.HTTPClient), slack.OptionAPIURL(apiURL))
+	return &Bot{
+		name: name, token: token, channel: channel, apiURL: apiURL, api: api, opt: opt,
+		limiter: rate.NewLimiter(opt.Rate, opt.Burst),
+	}
+}
+
+// Name returns the notifier's name.
+func (b *Bot) Name() string { return b.name }
+
+// Check calls auth.test, so a bad token is reported at start-up rather
+// than at the first incident.
+func (b *Bot) Check(ctx context.Context) error {
+	resp, err := b.api.AuthTestContext(ctx)
+	if err != nil {
+		return b.classify("auth.test", err)
+	}
+	b.opt.Logger.LogAttrs(ctx, slog.LevelDebug, "slack bot authenticated",
+		slog.String("notifier", b.name), slog.String("team", resp.Team), slog.String("user", resp.User))
+	return nil
+}
+
+// Send delivers one event. th is the incident's thread if the caller has
+// one. A firing event that is not a repeat always starts a new incident
+// (a new parent message), as does any event without a thread; poll events
+// are plain messages outside any thread and return the zero Thread.
+// Otherwise the parent is updated first (an idempotent edit, so a retry
+// after a failed reply does no harm) and the event is posted as a reply.
+// attempts is how many times the event was tried before.
+func (b *Bot) Send(ctx context.Context, ev quota.Event, th Thread, attempts int) Result {
+	if isPollEvent(ev) {
+		res := Result{}
+		if _, err := b.post(ctx, "chat.postMessage", b.channel, Render(ev)); err != nil {
+			return b.fail(ctx, res, err, attempts)
+		}
+		res.Delivered = 1
+		return res
+	}
+	if th.IsZero() || (ev.Kind == quota.EventFiring && !ev.Repeat) {
+		return b.startThread(ctx, ev, attempts)
+	}
+	res := Result{Thread: th}
+	if _, err := b.post(ctx, "chat.update", th.Channel, renderParent(ev), slack.MsgOptionUpdate(th.TS)); err != nil {
+		var ser slack.SlackErrorResponse
+		switch {
+		case errors.As(err, &ser) && (ser.Err == "message_not_found" || ser.Err == "thread_not_found"):
+			// The parent was deleted: this event heads a new thread.
+			b.opt.Logger.LogAttrs(ctx, slog.LevelInfo, "slack parent message gone; starting a new thread",
+				slog.String("notifier", b.name), slog.String("incident", ev.Key.String()))
+			return b.startThread(ctx, ev, attempts)
+		case errors.As(err, &ser) && (ser.Err == "cant_update_message" || ser.Err == "edit_window_closed"):
+			// The parent cannot be edited any more; the thread still tells
+			// the story.
+			b.opt.Logger.LogAttrs(ctx, slog.LevelWarn, "slack parent message not updated",
+				slog.String("notifier", b.name), slog.String("incident", ev.Key.String()), slog.String("code", ser.Err))
+		default:
+			return b.fail(ctx, res, err, attempts)
+		}
+	}
+	if _, err := b.post(ctx, "chat.postMessage", th.Channel, Render(ev), slack.MsgOptionTS(th.TS)); err != nil {
+		return b.fail(ctx, res, err, attempts)
+	}
+	res.Delivered = 1
+	return res
+}
+
+func (b *Bot) startThread(ctx context.Context, ev quota.Event, attempts int) Result {
+	th, err := b.post(ctx, "chat.postMessage", b.channel, renderParent(ev))
+	if err != nil {
+		return b.fail(ctx, Result{}, err, attempts)
+	}
+	return Result{Delivered: 1, Thread: th}
+}
+
+// post paces and sends one message; opts select the method (update, reply).
+func (b *Bot) post(ctx context.Context, op, channel string, m Message, opts ...slack.MsgOption) (Thread, error) {
+	if e := pace(ctx, b.limiter, b.name); e != nil {
+		return Thread{}, e
+	}
+	all := append([]slack.MsgOption{slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...)}, opts...)
+	ch, ts, _, err := b.api.SendMessageContext(ctx, channel, all...)
+	if err != nil {
+		return Thread{}, b.classify(op, err)
+	}
+	return Thread{Channel: ch, TS: ts}, nil
+}
+
+func (b *Bot) classify(op string, err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return classify(b.name, op, err, b.token, b.apiURL)
+}
+
+func (b *Bot) fail(ctx context.Context, res Result, err error, attempts int) Result {
+	e := b.classify("chat.postMessage", err)
+	if e.Op == "pace" {
+		return paced(res, e, b.opt.Now())
+	}
+	logFailure(ctx, b.opt.Logger, e, res.Delivered, 1-res.Delivered)
+	return failed(res, e, attempts, b.opt.Now())
+}
+
+func isPollEvent(ev quota.Event) bool {
+	return ev.Kind == quota.EventPollFailed || ev.Kind == quota.EventPollRecovered || ev.Key.Rule == ""
+}

@@ -1,0 +1,40 @@
+// Package notify tells people in Slack what quotawatch saw and did.
+//
+// Two notifiers share one contract with the daemon's outbox:
+//
+//   - Webhook posts to an incoming webhook. The daemon hands it all due
+//     events of a cycle in one Send; they become one message, split into
+//     several when Block Kit's limits (50 blocks, 3000 characters per
+//     section, 150 per header) are reached.
+//   - Bot posts with a bot token through the Web API, one event per Send.
+//     The first event of an incident (rule, account, project, resource)
+//     becomes a parent message; later events are thread replies, and the
+//     parent is edited to show the incident's current state (firing →
+//     moved → resolved). The caller stores the returned Thread, keyed by
+//     quota.InstanceKey, and passes it back with the next event of the
+//     incident. A firing event that is not a repeat always opens a new
+//     thread, so the caller need not forget a thread on resolution. Poll
+//     events (poll_failed, poll_recovered) are plain messages.
+//
+// Every Send returns a Result: how many events were delivered, in order,
+// and for the rest either a time to retry (Slack's Retry-After, else
+// Backoff: 10s doubling per previous attempt up to 10 minutes) or a
+// permanent failure (invalid_auth, channel_not_found, not_in_channel, any
+// 4xx but 408 and 429). Sends are paced by a token bucket (Options.Rate,
+// default one message per second). If the context ends while pacing, the
+// rest is due again at once (RetryAt is now).
+//
+// Secrets never leave the package: errors carry neither the webhook URL
+// nor the token (a *url.Error's URL is replaced, and every error text is
+// scrubbed of both), and rendered messages contain neither.
+//
+// Rendering (Render, RenderBatch) speaks in human units: bytes as GiB, MiB
+// or KiB with one decimal, counts plain, 2^63-1 as "unlimited"; usage
+// against the effective limit with its percentage; the trend
+// ("+1.2 GiB/day, full in 3.2 days"); moves with the item, its quantities
+// and the source and destination before and after; dry runs marked
+// "DRY RUN: would move". Poll events carry the error text in Reason and
+// the start of the failure in Since.
+//
+// Package slacktest is a Slack-compatible fake for tests and demos.
+package notify

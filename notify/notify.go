@@ -1,0 +1,279 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+	"golang.org/x/time/rate"
+)
+
+// Defaults applied by NewWebhook and NewBot to a zero Options.
+const (
+	DefaultTimeout = 10 * time.Second
+	DefaultRate    = rate.Limit(1)
+	DefaultBurst   = 1
+)
+
+// Backoff bounds (DESIGN.md §6).
+const (
+	backoffBase = 10 * time.Second
+	backoffMax  = 10 * time.Minute
+)
+
+// Options configures a notifier. The zero value is usable.
+type Options struct {
+	// HTTPClient sends the requests. Nil means a client of the notifier's
+	// own with Timeout; a given client without a timeout gets none added.
+	HTTPClient *http.Client
+	// Timeout of the notifier's own client; default 10s.
+	Timeout time.Duration
+	// Rate is how many messages per second the notifier sends toward Slack
+	// (default 1, Slack's posting limit per channel); Burst is the limiter's
+	// bucket size (default 1).
+	Rate  rate.Limit
+	Burst int
+	// Now is the clock used for RetryAt; default time.Now.
+	Now func() time.Time
+	// Logger receives delivery logs; default discards.
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: o.Timeout}
+	}
+	if o.Rate <= 0 {
+		o.Rate = DefaultRate
+	}
+	if o.Burst <= 0 {
+		o.Burst = DefaultBurst
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Thread identifies a bot message that heads an incident's thread. The zero
+// Thread means "no thread".
+type Thread struct {
+	Channel string `json:"channel"`
+	TS      string `json:"ts"`
+}
+
+// IsZero reports whether t names no message.
+func (t Thread) IsZero() bool { return t.Channel == "" || t.TS == "" }
+
+// Result is the outcome of one delivery attempt.
+type Result struct {
+	// Delivered is how many events were delivered, counted from the first,
+	// in order. The others were not delivered at all.
+	Delivered int
+	// Thread is the incident's thread after this call (bot mode only).
+	Thread Thread
+	// Err is nil on full success. Its text never contains the webhook URL
+	// or the token.
+	Err error
+	// Permanent reports that Err will not go away by retrying
+	// (invalid_auth, channel_not_found, a 4xx other than 429, ...).
+	Permanent bool
+	// RetryAt is when to try the undelivered events again, if not
+	// Permanent: Slack's Retry-After if it gave one, else Backoff.
+	RetryAt time.Time
+}
+
+// Backoff is the wait before the next attempt of a message already tried
+// attempts times without a Retry-After: 10s doubling per previous attempt,
+// capped at 10 minutes.
+func Backoff(attempts int) time.Duration {
+	if attempts < 0 {
+		attempts = 0
+	}
+	d := backoffBase
+	for range attempts {
+		d *= 2
+		if d >= backoffMax {
+			return backoffMax
+		}
+	}
+	return d
+}
+
+// Error is a failed delivery. Its text is built only from redacted parts,
+// so it can be logged as is.
+type Error struct {
+	// Notifier is the notifier's name.
+	Notifier string
+	// Op is what failed: "webhook", "chat.postMessage", "chat.update",
+	// "auth.test" or "pace".
+	Op string
+	// Status is the HTTP status Slack answered, 0 if none.
+	Status int
+	// Code is Slack's error code (ok:false "error", or a webhook's text
+	// answer such as "no_service"), if any.
+	Code string
+	// RetryAfter is Slack's Retry-After, 0 if none.
+	RetryAfter time.Duration
+	// Permanent reports that retrying will not help.
+	Permanent bool
+
+	detail string // redacted description of the cause
+	ctxErr error  // context.Canceled or DeadlineExceeded, kept for errors.Is
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "notify %s: %s", e.Notifier, e.Op)
+	switch {
+	case e.Status != 0 && e.Code != "":
+		fmt.Fprintf(&b, ": HTTP %d: %s", e.Status, e.Code)
+	case e.Status != 0:
+		fmt.Fprintf(&b, ": HTTP %d %s", e.Status, http.StatusText(e.Status))
+	case e.Code != "":
+		fmt.Fprintf(&b, ": %s", e.Code)
+	}
+	if e.detail != "" {
+		b.WriteString(": ")
+		b.WriteString(e.detail)
+	}
+	if e.RetryAfter > 0 {
+		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)
+	}
+	return b.String()
+}
+
+// Unwrap exposes context errors only: other causes may embed secrets.
+func (e *Error) Unwrap() error { return e.ctxErr }
+
+// Slack Web API error codes that retrying can fix; every other ok:false
+// answer is permanent (Slack documents them as caller errors).
+var transientCodes = map[string]bool{
+	"ratelimited":         true,
+	"rate_limited":        true,
+	"internal_error":      true,
+	"fatal_error":         true,
+	"service_unavailable": true,
+	"request_timeout":     true,
+	"team_added_to_org":   true,
+}
+
+// classify turns an error from slack-go or from the webhook poster into a
+// redacted *Error. secrets are scrubbed from any text that survives.
+func classify(notifier, op string, err error, secrets ...string) *Error {
+	e := &Error{Notifier: notifier, Op: op}
+	var (
+		rl  *slack.RateLimitedError
+		sc  slack.StatusCodeError
+		ser slack.SlackErrorResponse
+		he  *httpError
+		ue  *url.Error
+	)
+	switch {
+	case errors.As(err, &he):
+		e.Status, e.Code, e.RetryAfter = he.status, he.body, he.retryAfter
+		e.Permanent = permanentStatus(he.status)
+	case errors.As(err, &rl):
+		e.Status, e.RetryAfter = http.StatusTooManyRequests, rl.RetryAfter
+	case errors.As(err, &sc):
+		e.Status = sc.Code
+		e.Permanent = permanentStatus(sc.Code)
+	case errors.As(err, &ser):
+		e.Code = ser.Err
+		e.Permanent = !transientCodes[ser.Err]
+	case errors.As(err, &ue):
+		// The URL is the secret for a webhook; the rest (operation and the
+		// transport error) is what an operator needs.
+		e.detail = ue.Op + " <redacted>: " + ue.Err.Error()
+		if ue.Timeout() {
+			e.detail = ue.Op + " <redacted>: timeout: " + ue.Err.Error()
+		}
+	default:
+		e.detail = err.Error()
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		e.ctxErr = context.Canceled
+	case errors.Is(err, context.DeadlineExceeded):
+		e.ctxErr = context.DeadlineExceeded
+	}
+	e.detail = scrub(e.detail, secrets...)
+	e.Code = scrub(e.Code, secrets...)
+	return e
+}
+
+// permanentStatus reports whether an HTTP status is a final answer: any
+// 4xx except 408 and 429.
+func permanentStatus(code int) bool {
+	return code >= 400 && code < 500 && code != http.StatusTooManyRequests && code != http.StatusRequestTimeout
+}
+
+// scrub removes every secret (and its URL-escaped form) from s.
+func scrub(s string, secrets ...string) string {
+	for _, sec := range secrets {
+		if sec == "" {
+			continue
+		}
+		s = strings.ReplaceAll(s, sec, "<redacted>")
+		if esc := url.QueryEscape(sec); esc != sec {
+			s = strings.ReplaceAll(s, esc, "<redacted>")
+		}
+	}
+	return s
+}
+
+// failed fills r for an undelivered rest after err.
+func failed(r Result, e *Error, attempts int, now time.Time) Result {
+	r.Err = e
+	r.Permanent = e.Permanent
+	if !e.Permanent {
+		if e.RetryAfter > 0 {
+			r.RetryAt = now.Add(e.RetryAfter)
+		} else {
+			r.RetryAt = now.Add(Backoff(attempts))
+		}
+	}
+	return r
+}
+
+// pace waits for the limiter. A context that ends first is not a Slack
+// failure: the messages are retried at the next cycle.
+func pace(ctx context.Context, l *rate.Limiter, notifier string) *Error {
+	if err := l.Wait(ctx); err != nil {
+		e := &Error{Notifier: notifier, Op: "pace", detail: err.Error()}
+		if ctx.Err() != nil {
+			e.ctxErr = ctx.Err()
+		} else {
+			// rate.Limiter refuses up front when the wait would pass the
+			// deadline.
+			e.ctxErr = context.DeadlineExceeded
+		}
+		return e
+	}
+	return nil
+}
+
+// logFailure logs a failed attempt; e is already redacted.
+func logFailure(ctx context.Context, l *slog.Logger, e *Error, delivered, pending int) {
+	level := slog.LevelWarn
+	if e.Permanent {
+		level = slog.LevelError
+	}
+	l.LogAttrs(ctx, level, "slack delivery failed",
+		slog.String("notifier", e.Notifier), slog.String("op", e.Op),
+		slog.Bool("permanent", e.Permanent), slog.Int("delivered", delivered),
+		slog.Int("pending", pending), slog.String("err", e.Error()))
+}

@@ -1,0 +1,128 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+	"golang.org/x/time/rate"
+
+	"github.com/quotawatch/quotawatch/quota"
+)
+
+// Webhook posts to a Slack incoming webhook: one message per cycle with
+// every due event, split where Block Kit's limits demand it.
+//
+// It posts with a small stdlib poster instead of
+// slack.PostWebhookCustomHTTPContext because slack-go discards the
+// response body of a failed webhook post, and that body is Slack's only
+// statement of the reason (no_service, invalid_payload,
+// channel_is_archived, ...) an operator needs to fix a dead webhook.
+type Webhook struct {
+	name    string
+	url     string
+	opt     Options
+	limiter *rate.Limiter
+}
+
+// NewWebhook returns a notifier posting to the incoming webhook url.
+func NewWebhook(name, url string, opt Options) *Webhook {
+	opt = opt.withDefaults()
+	return &Webhook{name: name, url: url, opt: opt, limiter: rate.NewLimiter(opt.Rate, opt.Burst)}
+}
+
+// Name returns the notifier's name.
+func (w *Webhook) Name() string { return w.name }
+
+// Send delivers events, in order, as one message (or several when the
+// limits are reached). attempts is how many times the first undelivered
+// event was tried before.
+func (w *Webhook) Send(ctx context.Context, events []quota.Event, attempts int) Result {
+	var res Result
+	for _, m := range renderBatch(events) {
+		if e := pace(ctx, w.limiter, w.name); e != nil {
+			return paced(res, e, w.opt.Now())
+		}
+		if err := w.post(ctx, m.msg); err != nil {
+			e := classify(w.name, "webhook", err, w.url)
+			logFailure(ctx, w.opt.Logger, e, res.Delivered, len(events)-res.Delivered)
+			return failed(res, e, attempts, w.opt.Now())
+		}
+		res.Delivered += m.events
+	}
+	return res
+}
+
+// webhookBodyLimit bounds how much of an error answer is kept: Slack's
+// reasons are short words.
+const webhookBodyLimit = 256
+
+// httpError is a non-2xx answer of the webhook.
+type httpError struct {
+	status     int
+	body       string
+	retryAfter time.Duration
+}
+
+func (e *httpError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.status, e.body) }
+
+func (w *Webhook) post(ctx context.Context, m Message) error {
+	payload := slack.WebhookMessage{Text: m.Text}
+	if len(m.Blocks) > 0 {
+		payload.Blocks = &slack.Blocks{BlockSet: m.Blocks}
+	}
+	raw, err := json.Marshal(payload)
+	if err != nil {
+		return fmt.Errorf("encode message: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(raw))
+	if err != nil {
+		// NewRequest errors quote the URL: never pass them on.
+		return fmt.Errorf("invalid webhook URL")
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := w.opt.HTTPClient.Do(req)
+	if err != nil {
+		return err // *url.Error: redacted by classify
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, webhookBodyLimit))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16)) // reuse the connection
+	if resp.StatusCode/100 == 2 {
+		return nil
+	}
+	return &httpError{
+		status:     resp.StatusCode,
+		body:       strings.TrimSpace(strings.ToValidUTF8(string(body), "")),
+		retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), w.opt.Now()),
+	}
+}
+
+// parseRetryAfter reads Retry-After as seconds or as an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// paced is the result when the cycle's context ends while pacing: the rest
+// is retried at the next cycle, not after a backoff.
+func paced(r Result, e *Error, now time.Time) Result {
+	r.Err = e
+	r.RetryAt = now
+	return r
+}
