@@ -1,0 +1,27 @@
+// Package synnefotest is a stateful, in-memory Synnefo cloud served over real
+// HTTP, for tests, benchmarks, `quotawatch sim` and `quotawatch demo`.
+//
+// A Scenario (YAML or built in code) describes users, projects with their
+// limits, and the items charged to them: Pithos containers, Cyclades servers,
+// volumes, floating IPs and private networks. Usage is never stored: it is
+// derived from the items and kept in aggregate maps that every change updates,
+// so /quotas is always consistent with what the listings show.
+//
+// The wire format follows synnefo-api.md: Astakos identity, account (quotas,
+// projects), Pithos container listing and reassignment (with the ?update
+// quirk), and the Cyclades reassign actions with their exact error bodies.
+// All APIs live on one host:
+//
+//	/identity/v2.0    /account/v1.0    /object-store/v1
+//	/compute/v2.0     /network/v2.0    /volume/v2.0 (also /volume/v2)
+//
+// The catalog lists network and volume versionless, as the real cloud does.
+//
+// Control endpoints under /_sim/ (GET state, GET/DELETE requests, POST
+// containers/{account}/{name}/grow, GET/POST faults) let tests and demos
+// inspect and steer the cloud; the same controls are methods of Cloud.
+// Faults inject latency and error statuses on matching API requests.
+//
+// The Scenario's VM type is named VM (not Server) because Server is the
+// httptest-style server that serves a Cloud.
+package synnefotest

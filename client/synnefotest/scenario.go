@@ -1,0 +1,567 @@
+package synnefotest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/quotawatch/quotawatch/quota"
+)
+
+// Scenario is the initial state of a simulated cloud. Tests and benchmarks
+// build it in code; `quotawatch sim` loads it from YAML (see LoadScenario).
+type Scenario struct {
+	// ServiceToken is a component token: not a user, but accepted by
+	// service_project_quotas. Empty disables the service API.
+	ServiceToken string `yaml:"service_token,omitempty" json:"-"`
+	// PithosPageLimit is the default page size of Pithos listings (10000 when 0).
+	PithosPageLimit int          `yaml:"pithos_page_limit,omitempty" json:"pithos_page_limit,omitempty"`
+	Users           []User       `yaml:"users" json:"users"`
+	Projects        []Project    `yaml:"projects" json:"projects"`
+	Containers      []Container  `yaml:"containers,omitempty" json:"containers,omitempty"`
+	Flavors         []Flavor     `yaml:"flavors,omitempty" json:"flavors,omitempty"`
+	Servers         []VM         `yaml:"servers,omitempty" json:"servers,omitempty"`
+	Volumes         []Volume     `yaml:"volumes,omitempty" json:"volumes,omitempty"`
+	FloatingIPs     []FloatingIP `yaml:"floating_ips,omitempty" json:"floating_ips,omitempty"`
+	Networks        []Network    `yaml:"networks,omitempty" json:"networks,omitempty"`
+	Faults          []Fault      `yaml:"faults,omitempty" json:"faults,omitempty"`
+}
+
+// User is an Astakos user. Token is its API token.
+type User struct {
+	UUID  string `yaml:"uuid" json:"uuid"`
+	Name  string `yaml:"name,omitempty" json:"name"`
+	Token string `yaml:"token" json:"-"`
+	// Inactive users cannot authenticate ("User inactive").
+	Inactive bool `yaml:"inactive,omitempty" json:"inactive,omitempty"`
+}
+
+// Project is an Astakos project. A system project has ID == its user's UUID,
+// name "system:<uuid>" (the default) and that user as its only member.
+type Project struct {
+	ID     string `yaml:"id" json:"id"`
+	Name   string `yaml:"name,omitempty" json:"name"`
+	System bool   `yaml:"system,omitempty" json:"system"`
+	// Owner is the owner's UUID (ignored for system projects: null on the wire).
+	Owner string `yaml:"owner,omitempty" json:"owner,omitempty"`
+	// State is active (default), suspended, terminated, uninitialized or deleted.
+	State   string   `yaml:"state,omitempty" json:"state"`
+	Private bool     `yaml:"private,omitempty" json:"private,omitempty"`
+	Members []string `yaml:"members,omitempty" json:"members"`
+	// Limits per resource. A resource absent here has limit 0, except the
+	// hidden cyclades.total_cpu/total_ram, which default to unlimited.
+	Limits map[string]Limit `yaml:"limits,omitempty" json:"limits"`
+}
+
+// Limit is a project's member and project capacity for one resource.
+// Pending, when set, is an in-flight allocation of every member: it is added
+// to usage and reported as pending (and, summed, as project_pending).
+type Limit struct {
+	Member  int64 `yaml:"member" json:"member"`
+	Project int64 `yaml:"project" json:"project"`
+	Pending int64 `yaml:"pending,omitempty" json:"pending,omitempty"`
+}
+
+// Container is a Pithos container of Account (a user UUID), charged to Project.
+type Container struct {
+	Account    string `yaml:"account" json:"account"`
+	Name       string `yaml:"name" json:"name"`
+	Project    string `yaml:"project,omitempty" json:"project"` // default: the account's system project
+	Bytes      int64  `yaml:"bytes,omitempty" json:"bytes"`
+	Count      int64  `yaml:"count,omitempty" json:"count"`
+	Quota      int64  `yaml:"quota,omitempty" json:"quota,omitempty"`           // container policy quota, bytes
+	Versioning string `yaml:"versioning,omitempty" json:"versioning,omitempty"` // auto (default) | none
+}
+
+// Flavor is a Cyclades flavor: RAM in MiB, Disk in GiB.
+type Flavor struct {
+	ID    int    `yaml:"id" json:"id"`
+	Name  string `yaml:"name,omitempty" json:"name"`
+	VCPUs int64  `yaml:"vcpus" json:"vcpus"`
+	RAM   int64  `yaml:"ram" json:"ram"`
+	Disk  int64  `yaml:"disk" json:"disk"`
+}
+
+// VM is a Cyclades server (scenario key `servers`).
+type VM struct {
+	ID      int    `yaml:"id" json:"id"`
+	Name    string `yaml:"name,omitempty" json:"name"`
+	Owner   string `yaml:"owner" json:"owner"`
+	Project string `yaml:"project,omitempty" json:"project"` // default: the owner's system project
+	Flavor  int    `yaml:"flavor" json:"flavor"`
+	// Status is ACTIVE (default), BUILD, STOPPED, ERROR, ...
+	Status string `yaml:"status,omitempty" json:"status"`
+	// Task, when set, is a pending task that makes a reassign fail with 400.
+	Task   string `yaml:"task,omitempty" json:"task,omitempty"`
+	Shared bool   `yaml:"shared,omitempty" json:"shared,omitempty"`
+}
+
+// Volume is a Cyclades volume of Size GiB. Server/Index attach it; index 0
+// is the server's system volume.
+type Volume struct {
+	ID      string `yaml:"id" json:"id"` // numeric
+	Name    string `yaml:"name,omitempty" json:"name"`
+	Owner   string `yaml:"owner" json:"owner"`
+	Project string `yaml:"project,omitempty" json:"project"`
+	Size    int64  `yaml:"size" json:"size"`
+	Server  int    `yaml:"server,omitempty" json:"server,omitempty"`
+	Index   int    `yaml:"index,omitempty" json:"index"`
+	Shared  bool   `yaml:"shared,omitempty" json:"shared,omitempty"`
+}
+
+// FloatingIP is a Cyclades floating IP.
+type FloatingIP struct {
+	ID      string `yaml:"id" json:"id"` // numeric
+	Address string `yaml:"address" json:"address"`
+	Owner   string `yaml:"owner" json:"owner"`
+	Project string `yaml:"project,omitempty" json:"project"`
+	Network string `yaml:"network,omitempty" json:"network,omitempty"` // floating_network_id
+	Server  int    `yaml:"server,omitempty" json:"server,omitempty"`   // instance it is attached to
+	Shared  bool   `yaml:"shared,omitempty" json:"shared,omitempty"`
+}
+
+// Network is a Cyclades network. Public networks are listed to everyone,
+// count toward no quota and cannot be reassigned.
+type Network struct {
+	ID      string `yaml:"id" json:"id"` // numeric
+	Name    string `yaml:"name,omitempty" json:"name"`
+	Owner   string `yaml:"owner,omitempty" json:"owner,omitempty"`
+	Project string `yaml:"project,omitempty" json:"project,omitempty"`
+	Public  bool   `yaml:"public,omitempty" json:"public,omitempty"`
+	Shared  bool   `yaml:"shared,omitempty" json:"shared,omitempty"`
+}
+
+// Fault makes matching API requests slow or fail. Path is a glob where `*`
+// matches any run of characters (slashes included). Every N applies the
+// fault to every Nth matching request (0 and 1: every one). Status 0 means
+// latency only; Body, when set, replaces the cloudFault body.
+type Fault struct {
+	Path    string   `yaml:"path" json:"path"`
+	Method  string   `yaml:"method,omitempty" json:"method,omitempty"`
+	Status  int      `yaml:"status,omitempty" json:"status,omitempty"`
+	Every   int      `yaml:"every,omitempty" json:"every,omitempty"`
+	Latency Duration `yaml:"latency,omitempty" json:"latency,omitempty"`
+	Body    string   `yaml:"body,omitempty" json:"body,omitempty"`
+}
+
+// Duration is a time.Duration written as "50ms" in YAML and JSON (JSON also
+// accepts a number of nanoseconds).
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string. The legacy signature keeps the
+// decoder's strictness (see the yaml.v3 KnownFields pitfall).
+func (d *Duration) UnmarshalYAML(unmarshal func(any) error) error {
+	var s string
+	if err := unmarshal(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration as a string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON accepts "50ms" or a number of nanoseconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("invalid duration %q", s)
+		}
+		*d = Duration(v)
+		return nil
+	}
+	var n int64
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("invalid duration %s", b)
+	}
+	*d = Duration(n)
+	return nil
+}
+
+// LoadScenario reads and validates a scenario file. Errors are
+// "FILE:LINE: message", one per line; unknown keys are errors.
+func LoadScenario(path string) (*Scenario, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read scenario: %w", err)
+	}
+	return ParseScenario(path, data)
+}
+
+var yamlLineRe = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// ParseScenario parses and validates a YAML scenario; name is used in error
+// messages ("name:LINE: message").
+func ParseScenario(name string, data []byte) (*Scenario, error) {
+	var sc Scenario
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&sc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s:1: empty scenario", name)
+		}
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			msgs := make([]string, 0, len(te.Errors))
+			for _, e := range te.Errors {
+				msgs = append(msgs, located(name, e))
+			}
+			return nil, errors.New(strings.Join(msgs, "\n"))
+		}
+		return nil, errors.New(located(name, err.Error()))
+	}
+	if err := sc.Validate(); err != nil {
+		var root yaml.Node
+		// The document decoded once already, so this cannot fail.
+		_ = yaml.Unmarshal(data, &root)
+		var verrs ValidationErrors
+		if !errors.As(err, &verrs) {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		msgs := make([]string, 0, len(verrs))
+		for _, v := range verrs {
+			msgs = append(msgs, fmt.Sprintf("%s:%d: %s: %s", name, lineOf(&root, v.Path), pathString(v.Path), v.Msg))
+		}
+		return nil, errors.New(strings.Join(msgs, "\n"))
+	}
+	return &sc, nil
+}
+
+// located turns yaml's "line N: msg" into "name:N: msg".
+func located(name, msg string) string {
+	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
+		return name + ":" + m[1] + ": " + m[2]
+	}
+	return name + ":1: " + strings.TrimPrefix(msg, "yaml: ")
+}
+
+// lineOf finds the line of the node at path (keys and indices), falling back
+// to the deepest node found.
+func lineOf(root *yaml.Node, path []any) int {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := n.Line
+	for _, p := range path {
+		var next *yaml.Node
+		switch k := p.(type) {
+		case string:
+			if n.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if n.Content[i].Value == k {
+						line = n.Content[i].Line
+						next = n.Content[i+1]
+						break
+					}
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && k < len(n.Content) {
+				next = n.Content[k]
+				line = next.Line
+			}
+		}
+		if next == nil {
+			return line
+		}
+		n = next
+	}
+	return line
+}
+
+func pathString(path []any) string {
+	var b strings.Builder
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(k)
+		case int:
+			b.WriteString("[" + strconv.Itoa(k) + "]")
+		}
+	}
+	return b.String()
+}
+
+// ValidationError is one problem in a scenario, at Path (YAML keys as
+// strings, list indices as ints).
+type ValidationError struct {
+	Path []any
+	Msg  string
+}
+
+// ValidationErrors is every problem Validate found.
+type ValidationErrors []ValidationError
+
+// Error lists the problems, one per line, as "path: message".
+func (v ValidationErrors) Error() string {
+	msgs := make([]string, len(v))
+	for i, e := range v {
+		msgs[i] = pathString(e.Path) + ": " + e.Msg
+	}
+	return strings.Join(msgs, "\n")
+}
+
+var projectStates = map[string]bool{"": true, "uninitialized": true, "active": true, "suspended": true, "terminated": true, "deleted": true}
+
+var vmStatuses = map[string]bool{"": true, "BUILD": true, "ACTIVE": true, "STOPPED": true, "ERROR": true, "RESIZE": true, "REBOOT": true, "UNKNOWN": true}
+
+// Validate checks that the scenario is consistent: unique ids, and every
+// reference (members, owners, projects, flavors, servers) exists.
+func (sc *Scenario) Validate() error {
+	var errs ValidationErrors
+	add := func(msg string, path ...any) { errs = append(errs, ValidationError{Path: path, Msg: msg}) }
+
+	if sc.PithosPageLimit < 0 {
+		add("must not be negative", "pithos_page_limit")
+	}
+	users := map[string]bool{}
+	tokens := map[string]bool{}
+	for i, u := range sc.Users {
+		switch {
+		case u.UUID == "":
+			add("uuid is required", "users", i)
+		case users[u.UUID]:
+			add(fmt.Sprintf("duplicate user uuid %q", u.UUID), "users", i, "uuid")
+		}
+		users[u.UUID] = true
+		switch {
+		case u.Token == "":
+			add("token is required", "users", i)
+		case tokens[u.Token] || u.Token == sc.ServiceToken:
+			add("duplicate token", "users", i, "token")
+		}
+		tokens[u.Token] = true
+	}
+	projects := map[string]bool{}
+	for i, p := range sc.Projects {
+		switch {
+		case p.ID == "":
+			add("id is required", "projects", i)
+		case projects[p.ID]:
+			add(fmt.Sprintf("duplicate project id %q", p.ID), "projects", i, "id")
+		}
+		projects[p.ID] = true
+		if p.System {
+			if !users[p.ID] {
+				add(fmt.Sprintf("system project %q is not a user's uuid", p.ID), "projects", i, "id")
+			}
+			if p.Name != "" && p.Name != "system:"+p.ID {
+				add(fmt.Sprintf("system project name must be %q", "system:"+p.ID), "projects", i, "name")
+			}
+			for j, m := range p.Members {
+				if m != p.ID {
+					add(fmt.Sprintf("system project member %q is not its user", m), "projects", i, "members", j)
+				}
+			}
+		} else if p.Owner != "" && !users[p.Owner] {
+			add(fmt.Sprintf("unknown owner %q", p.Owner), "projects", i, "owner")
+		}
+		if !projectStates[p.State] {
+			add(fmt.Sprintf("unknown state %q", p.State), "projects", i, "state")
+		}
+		seen := map[string]bool{}
+		for j, m := range p.Members {
+			if !users[m] {
+				add(fmt.Sprintf("unknown member %q", m), "projects", i, "members", j)
+			}
+			if seen[m] {
+				add(fmt.Sprintf("duplicate member %q", m), "projects", i, "members", j)
+			}
+			seen[m] = true
+		}
+		for r, l := range p.Limits {
+			if r == "" {
+				add("empty resource name", "projects", i, "limits")
+			}
+			if l.Member < 0 || l.Project < 0 || l.Pending < 0 {
+				add("limits must not be negative", "projects", i, "limits", r)
+			}
+		}
+	}
+	needProject := func(id string, path ...any) {
+		if id != "" && !projects[id] {
+			add(fmt.Sprintf("unknown project %q", id), path...)
+		}
+	}
+	needUser := func(id string, path ...any) {
+		if !users[id] {
+			add(fmt.Sprintf("unknown user %q", id), path...)
+		}
+	}
+	containers := map[[2]string]bool{}
+	for i, c := range sc.Containers {
+		needUser(c.Account, "containers", i, "account")
+		if c.Name == "" {
+			add("name is required", "containers", i)
+		} else if strings.Contains(c.Name, "/") || len(c.Name) > 256 {
+			add("invalid container name", "containers", i, "name")
+		}
+		k := [2]string{c.Account, c.Name}
+		if containers[k] {
+			add(fmt.Sprintf("duplicate container %q", c.Name), "containers", i, "name")
+		}
+		containers[k] = true
+		needProject(c.Project, "containers", i, "project")
+		if c.Project == "" && !projects[c.Account] {
+			add("no project given and the account has no system project", "containers", i)
+		}
+		if c.Bytes < 0 || c.Count < 0 || c.Quota < 0 {
+			add("bytes, count and quota must not be negative", "containers", i)
+		}
+		if c.Versioning != "" && c.Versioning != "auto" && c.Versioning != "none" {
+			add("versioning must be auto or none", "containers", i, "versioning")
+		}
+	}
+	flavors := map[int]Flavor{}
+	for i, f := range sc.Flavors {
+		if f.ID <= 0 {
+			add("id must be positive", "flavors", i)
+		} else if _, dup := flavors[f.ID]; dup {
+			add(fmt.Sprintf("duplicate flavor id %d", f.ID), "flavors", i, "id")
+		}
+		if f.VCPUs < 0 || f.RAM < 0 || f.Disk < 0 {
+			add("vcpus, ram and disk must not be negative", "flavors", i)
+		}
+		flavors[f.ID] = f
+	}
+	servers := map[int]string{}
+	for i, s := range sc.Servers {
+		if s.ID <= 0 {
+			add("id must be positive", "servers", i)
+		} else if _, dup := servers[s.ID]; dup {
+			add(fmt.Sprintf("duplicate server id %d", s.ID), "servers", i, "id")
+		}
+		servers[s.ID] = s.Owner
+		needUser(s.Owner, "servers", i, "owner")
+		needProject(s.Project, "servers", i, "project")
+		if s.Project == "" && !projects[s.Owner] {
+			add("no project given and the owner has no system project", "servers", i)
+		}
+		if _, ok := flavors[s.Flavor]; !ok {
+			add(fmt.Sprintf("unknown flavor %d", s.Flavor), "servers", i, "flavor")
+		}
+		if !vmStatuses[s.Status] {
+			add(fmt.Sprintf("unknown status %q", s.Status), "servers", i, "status")
+		}
+	}
+	ids := map[string]bool{}
+	attached := map[[2]int]bool{}
+	for i, v := range sc.Volumes {
+		checkID(v.ID, ids, func(m string) { add(m, "volumes", i, "id") })
+		needUser(v.Owner, "volumes", i, "owner")
+		needProject(v.Project, "volumes", i, "project")
+		if v.Project == "" && !projects[v.Owner] {
+			add("no project given and the owner has no system project", "volumes", i)
+		}
+		if v.Size < 0 {
+			add("size must not be negative", "volumes", i, "size")
+		}
+		if v.Server != 0 {
+			owner, ok := servers[v.Server]
+			if !ok {
+				add(fmt.Sprintf("unknown server %d", v.Server), "volumes", i, "server")
+			} else if v.Index == 0 && owner != v.Owner {
+				add("a system volume must have its server's owner", "volumes", i, "owner")
+			}
+			k := [2]int{v.Server, v.Index}
+			if attached[k] {
+				add(fmt.Sprintf("server %d already has a volume at index %d", v.Server, v.Index), "volumes", i, "index")
+			}
+			attached[k] = true
+		}
+		if v.Index < 0 {
+			add("index must not be negative", "volumes", i, "index")
+		}
+	}
+	ids = map[string]bool{}
+	for i, f := range sc.FloatingIPs {
+		checkID(f.ID, ids, func(m string) { add(m, "floating_ips", i, "id") })
+		needUser(f.Owner, "floating_ips", i, "owner")
+		needProject(f.Project, "floating_ips", i, "project")
+		if f.Project == "" && !projects[f.Owner] {
+			add("no project given and the owner has no system project", "floating_ips", i)
+		}
+		if _, ok := servers[f.Server]; f.Server != 0 && !ok {
+			add(fmt.Sprintf("unknown server %d", f.Server), "floating_ips", i, "server")
+		}
+	}
+	ids = map[string]bool{}
+	for i, n := range sc.Networks {
+		checkID(n.ID, ids, func(m string) { add(m, "networks", i, "id") })
+		if n.Public {
+			continue
+		}
+		needUser(n.Owner, "networks", i, "owner")
+		needProject(n.Project, "networks", i, "project")
+		if n.Project == "" && !projects[n.Owner] {
+			add("no project given and the owner has no system project", "networks", i)
+		}
+	}
+	for i, f := range sc.Faults {
+		if f.Path == "" {
+			add("path is required", "faults", i)
+		}
+		if f.Status != 0 && (f.Status < 400 || f.Status > 599) {
+			add("status must be 4xx or 5xx", "faults", i, "status")
+		}
+		if f.Every < 0 {
+			add("every must not be negative", "faults", i, "every")
+		}
+		if f.Latency < 0 {
+			add("latency must not be negative", "faults", i, "latency")
+		}
+		if f.Status == 0 && f.Latency == 0 {
+			add("a fault needs a status or a latency", "faults", i)
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+func checkID(id string, seen map[string]bool, add func(string)) {
+	n, err := strconv.ParseInt(id, 10, 64)
+	switch {
+	case id == "":
+		add("id is required")
+	case err != nil || n <= 0:
+		add(fmt.Sprintf("id %q must be a positive integer", id))
+	case seen[id]:
+		add(fmt.Sprintf("duplicate id %q", id))
+	}
+	seen[id] = true
+}
+
+// hiddenDefault is the limit of a hidden resource with no entry in a project.
+func hiddenDefault(resource string) (Limit, bool) {
+	if resource == quota.TotalCPU || resource == quota.TotalRAM {
+		return Limit{Member: quota.Unlimited, Project: quota.Unlimited}, true
+	}
+	return Limit{}, false
+}
