@@ -1,0 +1,398 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Defaults applied by New to zero Config fields.
+const (
+	DefaultTimeout   = 30 * time.Second
+	DefaultAttempts  = 3
+	DefaultBase      = 200 * time.Millisecond
+	DefaultMax       = 5 * time.Second
+	DefaultPageLimit = 10000 // PITHOS_API_LIST_LIMIT
+)
+
+// Service types of the catalog that the client calls (synnefo-api.md §1.3).
+const (
+	ServiceIdentity    = "identity"
+	ServiceAccount     = "account"
+	ServiceObjectStore = "object-store"
+	ServiceCompute     = "compute"
+	ServiceNetwork     = "network"
+	ServiceVolume      = "volume"
+)
+
+// maxErrorBody bounds how much of an error body is read; cloudFaults are
+// small, and an HTML error page needs no more to be recognised.
+const maxErrorBody = 64 << 10
+
+// redacted replaces the token wherever it could otherwise surface.
+const redacted = "[REDACTED]"
+
+// Retry configures retries of idempotent requests (GET and HEAD).
+type Retry struct {
+	// Attempts is the total number of tries, the first included; 1 disables
+	// retries. Zero means DefaultAttempts.
+	Attempts int
+	// Base is the backoff ceiling before the second try; it doubles per try
+	// up to Max. The actual wait is uniform in [0, ceiling] (full jitter).
+	Base time.Duration
+	Max  time.Duration
+}
+
+// Config configures a Client.
+type Config struct {
+	// AuthURL is the identity endpoint, e.g.
+	// https://accounts.example.org/identity/v2.0.
+	AuthURL string
+	// Token is the API token (or, with Service, the component token). It is
+	// a secret: never part of an error, a log line or String().
+	Token string `json:"-"`
+	// Service marks Token as a component (service) token: the client reads
+	// the public catalog and calls only service endpoints.
+	Service bool
+	// HTTPClient is used for every request; nil: a client of our own with
+	// Timeout. Redirects are refused unless its CheckRedirect says otherwise,
+	// so the token is never forwarded to another host.
+	HTTPClient *http.Client `json:"-"`
+	// Timeout bounds each request attempt; zero means DefaultTimeout.
+	Timeout time.Duration
+	// RequestsPerSecond is the token-bucket rate covering every request
+	// (authentication, polling and acting alike); 0 means unlimited.
+	RequestsPerSecond float64
+	// Burst is the bucket size; zero means max(1, ceil(RequestsPerSecond)).
+	Burst int
+	// Retry configures retries of GET and HEAD requests.
+	Retry Retry
+	// PageLimit is the Pithos listing page size; zero means DefaultPageLimit.
+	PageLimit int
+	// Logger receives one debug line per request; nil discards.
+	Logger *slog.Logger `json:"-"`
+	// Observe, if set, is called after every attempt with the catalog
+	// service type, the method, the HTTP status (0 for a transport error)
+	// and the time to the response headers.
+	Observe func(service, method string, status int, d time.Duration) `json:"-"`
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time `json:"-"`
+	// Rand returns a uniform int64 in [0, n) for backoff jitter; nil means
+	// math/rand/v2. Tests inject a deterministic one.
+	Rand func(n int64) int64 `json:"-"`
+}
+
+// String describes the configuration without its secrets.
+func (cfg Config) String() string {
+	tok := "unset"
+	if cfg.Token != "" {
+		tok = redacted
+	}
+	return fmt.Sprintf("client.Config{AuthURL: %s, Token: %s, Service: %t, Timeout: %s, RequestsPerSecond: %g, Burst: %d, Retry: %+v, PageLimit: %d}",
+		redactURL(cfg.AuthURL), tok, cfg.Service, cfg.Timeout, cfg.RequestsPerSecond, cfg.Burst, cfg.Retry, cfg.PageLimit)
+}
+
+// GoString is String, so that %#v cannot print the token either.
+func (cfg Config) GoString() string { return cfg.String() }
+
+// Format prints String for every verb, so no verb reaches the token field.
+func (cfg Config) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, cfg.String()) }
+
+// Client talks to one Synnefo cloud with one token. It is safe for
+// concurrent use.
+type Client struct {
+	authURL   string // without a trailing slash
+	token     string
+	service   bool
+	http      *http.Client
+	timeout   time.Duration
+	limiter   *rate.Limiter
+	retry     Retry
+	pageLimit int
+	log       *slog.Logger
+	observe   func(service, method string, status int, d time.Duration)
+	now       func() time.Time
+	rand      func(n int64) int64
+
+	// authSem serialises authentication (a one-slot semaphore, so waiting
+	// callers still honour their context); ident and bases are guarded by it.
+	authSem chan struct{}
+	ident   *Identity
+	bases   map[string]*url.URL
+}
+
+// New checks cfg, applies its defaults and returns a Client. It makes no
+// request: authentication happens on first use.
+func New(cfg Config) (*Client, error) {
+	u, err := url.Parse(cfg.AuthURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("client: auth URL %q must be an absolute http(s) URL", redactURL(cfg.AuthURL))
+	}
+	if cfg.Token == "" {
+		return nil, errors.New("client: token is empty")
+	}
+	if cfg.Timeout < 0 || cfg.RequestsPerSecond < 0 || cfg.Burst < 0 || cfg.PageLimit < 0 ||
+		cfg.Retry.Attempts < 0 || cfg.Retry.Base < 0 || cfg.Retry.Max < 0 {
+		return nil, errors.New("client: negative timeout, rate, burst, page limit or retry setting")
+	}
+	if math.IsNaN(cfg.RequestsPerSecond) || math.IsInf(cfg.RequestsPerSecond, 0) {
+		return nil, errors.New("client: requests per second must be finite")
+	}
+	c := &Client{
+		authURL:   strings.TrimRight(cfg.AuthURL, "/"),
+		token:     cfg.Token,
+		service:   cfg.Service,
+		timeout:   cmp(cfg.Timeout, DefaultTimeout),
+		retry:     cfg.Retry,
+		pageLimit: cfg.PageLimit,
+		log:       cfg.Logger,
+		observe:   cfg.Observe,
+		now:       cfg.Now,
+		rand:      cfg.Rand,
+		authSem:   make(chan struct{}, 1),
+	}
+	c.retry.Attempts = cmp(c.retry.Attempts, DefaultAttempts)
+	c.retry.Base = cmp(c.retry.Base, DefaultBase)
+	c.retry.Max = max(cmp(c.retry.Max, DefaultMax), c.retry.Base)
+	if c.pageLimit == 0 {
+		c.pageLimit = DefaultPageLimit
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.rand == nil {
+		c.rand = rand.Int64N
+	}
+	if cfg.RequestsPerSecond == 0 {
+		c.limiter = rate.NewLimiter(rate.Inf, 1)
+	} else {
+		burst := cfg.Burst
+		if burst == 0 {
+			burst = max(1, int(math.Ceil(cfg.RequestsPerSecond)))
+		}
+		c.limiter = rate.NewLimiter(rate.Limit(cfg.RequestsPerSecond), burst)
+	}
+	if cfg.HTTPClient != nil {
+		hc := *cfg.HTTPClient
+		if hc.CheckRedirect == nil {
+			hc.CheckRedirect = noRedirect
+		}
+		c.http = &hc
+	} else {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 16
+		c.http = &http.Client{Transport: tr, Timeout: c.timeout, CheckRedirect: noRedirect}
+	}
+	return c, nil
+}
+
+// String describes the client without its token.
+func (c *Client) String() string {
+	return fmt.Sprintf("client.Client{AuthURL: %s, Service: %t}", redactURL(c.authURL), c.service)
+}
+
+// GoString is String, so that %#v cannot print the token either.
+func (c *Client) GoString() string { return c.String() }
+
+// Format prints String for every verb, so no verb reaches the token field.
+func (c *Client) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+
+// noRedirect returns a redirect as the response: following it would send
+// the X-Auth-Token header to wherever the redirect points.
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+func cmp[T int | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// redactURL drops user info from a URL meant for display.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "<invalid URL>"
+	}
+	return u.Redacted()
+}
+
+// request is one call to the cloud.
+type request struct {
+	service string // catalog type, for Observe and logs
+	method  string
+	url     *url.URL
+	header  http.Header
+	body    []byte // JSON body; nil sends none
+	noToken bool   // the token request carries its token in the body
+}
+
+// do sends rq, retrying idempotent requests, and hands a 2xx response to
+// handle (nil: the body is discarded). Any other status becomes an *Error.
+// Every error it returns is scrubbed of the token.
+func (c *Client) do(ctx context.Context, rq *request, handle func(*http.Response) error) error {
+	attempts := 1
+	if rq.method == http.MethodGet || rq.method == http.MethodHead {
+		attempts = c.retry.Attempts
+	}
+	path := rq.url.EscapedPath()
+	for attempt := 1; ; attempt++ {
+		if err := c.limiter.Wait(ctx); err != nil {
+			return c.scrubErr(fmt.Errorf("%s %s: waiting for the rate limiter: %w", rq.method, path, err))
+		}
+		retryable, err := c.attempt(ctx, rq, path, attempt, handle)
+		if err == nil {
+			return nil
+		}
+		if !retryable || attempt >= attempts || ctx.Err() != nil {
+			return err
+		}
+		wait := c.backoff(attempt)
+		c.log.LogAttrs(ctx, slog.LevelDebug, "synnefo request retry",
+			slog.String("method", rq.method), slog.String("path", path),
+			slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("err", err.Error()))
+		if werr := sleep(ctx, wait); werr != nil {
+			return fmt.Errorf("%s %s: %w (last attempt: %w)", rq.method, path, werr, err)
+		}
+	}
+}
+
+// attempt makes one try. It reports whether a failure is worth retrying
+// (for idempotent requests): 5xx, timeouts and connection errors.
+func (c *Client) attempt(ctx context.Context, rq *request, path string, n int, handle func(*http.Response) error) (retry bool, err error) {
+	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var body io.Reader
+	if rq.body != nil {
+		body = bytes.NewReader(rq.body) // sets a real Content-Length: never chunked
+	}
+	req, err := http.NewRequestWithContext(actx, rq.method, rq.url.String(), body)
+	if err != nil {
+		return false, c.scrubErr(fmt.Errorf("%s %s: building request: %w", rq.method, path, err))
+	}
+	for k, vs := range rq.header {
+		req.Header[k] = vs
+	}
+	req.Header.Set("Accept", "application/json")
+	if rq.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if !rq.noToken {
+		req.Header.Set("X-Auth-Token", c.token)
+	}
+	start := c.now()
+	resp, err := c.http.Do(req)
+	d := c.now().Sub(start)
+	if err != nil {
+		c.record(ctx, rq, path, n, 0, d)
+		// A parent context that ended is the caller's decision, not a fault.
+		return ctx.Err() == nil, c.transportErr(rq.method, path, err)
+	}
+	defer func() {
+		// Drain a little so the connection can be reused.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+		_ = resp.Body.Close()
+	}()
+	c.record(ctx, rq, path, n, resp.StatusCode, d)
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return resp.StatusCode >= 500, c.parseError(resp, rq.method, path)
+	}
+	if handle == nil {
+		return false, nil
+	}
+	if err := handle(resp); err != nil {
+		// A body cut short by the attempt's own timeout is a timeout too.
+		return actx.Err() != nil && ctx.Err() == nil, c.scrubErr(fmt.Errorf("%s %s: %w", rq.method, path, err))
+	}
+	return false, nil
+}
+
+func (c *Client) record(ctx context.Context, rq *request, path string, attempt, status int, d time.Duration) {
+	if c.observe != nil {
+		c.observe(rq.service, rq.method, status, d)
+	}
+	c.log.LogAttrs(ctx, slog.LevelDebug, "synnefo request",
+		slog.String("service", rq.service), slog.String("method", rq.method), slog.String("path", path),
+		slog.Int("status", status), slog.Duration("duration", d), slog.Int("attempt", attempt))
+}
+
+// backoff is the wait after the given failed attempt: uniform in
+// [0, min(Max, Base*2^(attempt-1))].
+func (c *Client) backoff(attempt int) time.Duration {
+	ceil := c.retry.Base
+	for i := 1; i < attempt && ceil < c.retry.Max; i++ {
+		ceil *= 2
+	}
+	ceil = min(ceil, c.retry.Max)
+	if ceil <= 0 {
+		return 0
+	}
+	return time.Duration(c.rand(int64(ceil) + 1))
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// scrub removes the token from a text.
+func (c *Client) scrub(s string) string {
+	if c.token == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, c.token, redacted)
+}
+
+// scrubErr keeps err's chain for errors.Is/As but scrubs its text.
+func (c *Client) scrubErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if s := c.scrub(msg); s != msg {
+		return &scrubbedError{msg: s, err: err}
+	}
+	return err
+}
+
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+// transportErr replaces a *url.Error (whose text carries the full URL) by
+// the method and path, keeping the cause for errors.Is (timeouts,
+// context.Canceled, net errors).
+func (c *Client) transportErr(method, path string, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return &scrubbedError{msg: c.scrub(fmt.Sprintf("%s %s: %v", method, path, err)), err: err}
+}

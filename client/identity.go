@@ -1,0 +1,170 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Identity is what the token request told about the token's user and the
+// cloud. For a service client only Endpoints is set.
+type Identity struct {
+	// UserID is the user's UUID: the Pithos account name and the id of the
+	// user's system project.
+	UserID   string
+	UserName string
+	// DefaultProject is where new resources go (access.token.tenant.id); it
+	// is not the user's UUID.
+	DefaultProject string
+	// Projects are the active projects the user is an accepted member of.
+	Projects []string
+	// Endpoints maps a catalog service type to its base URL, versioned.
+	Endpoints map[string]string
+	// Expires is when the token expires (zero if the cloud did not say).
+	Expires time.Time
+}
+
+func (id *Identity) clone() *Identity {
+	c := *id
+	c.Projects = slices.Clone(id.Projects)
+	c.Endpoints = maps.Clone(id.Endpoints)
+	return &c
+}
+
+// tokenResponse is the part of POST tokens we use. The token itself is
+// deliberately not decoded.
+type tokenResponse struct {
+	Access struct {
+		Token struct {
+			Expires string `json:"expires"`
+			Tenant  struct {
+				ID string `json:"id"`
+			} `json:"tenant"`
+		} `json:"token"`
+		User struct {
+			ID       string   `json:"id"`
+			Name     string   `json:"name"`
+			Projects []string `json:"projects"`
+		} `json:"user"`
+		ServiceCatalog []struct {
+			Type      string `json:"type"`
+			Endpoints []struct {
+				VersionID string `json:"versionId"`
+				PublicURL string `json:"publicURL"`
+			} `json:"endpoints"`
+		} `json:"serviceCatalog"`
+	} `json:"access"`
+}
+
+// versionRe matches a URL that already ends in its API version.
+var versionRe = regexp.MustCompile(`/v\d+(\.\d+)?$`)
+
+// Authenticate sends the token request once and caches the result; every
+// other call calls it lazily. A user client sends its token in the body and
+// requires a user in the answer; a service client sends an empty body and
+// gets the public catalog.
+func (c *Client) Authenticate(ctx context.Context) (*Identity, error) {
+	select {
+	case c.authSem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("authenticate: %w", ctx.Err())
+	}
+	defer func() { <-c.authSem }()
+	if c.ident != nil {
+		return c.ident.clone(), nil
+	}
+	u, err := url.Parse(c.authURL + "/tokens")
+	if err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	rq := &request{service: ServiceIdentity, method: http.MethodPost, url: u, noToken: true}
+	if !c.service {
+		body, err := json.Marshal(map[string]any{"auth": map[string]any{"token": map[string]string{"id": c.token}}})
+		if err != nil {
+			return nil, fmt.Errorf("authenticate: encoding request: %w", err)
+		}
+		rq.body = body
+	}
+	var tr tokenResponse
+	err = c.do(ctx, rq, func(resp *http.Response) error {
+		if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil {
+			return fmt.Errorf("decoding token response: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	a := tr.Access
+	if !c.service && a.User.ID == "" {
+		// Public mode: the cloud ignored the credentials (synnefo-api.md §1.2).
+		return nil, fmt.Errorf("authenticate: %w", &Error{
+			Status: http.StatusUnauthorized, Key: "unauthorized",
+			Message: "token request returned no user (public catalog only)",
+			Method:  http.MethodPost, Path: u.EscapedPath(),
+		})
+	}
+	id := &Identity{
+		UserID:         a.User.ID,
+		UserName:       a.User.Name,
+		DefaultProject: a.Token.Tenant.ID,
+		Projects:       a.User.Projects,
+		Endpoints:      make(map[string]string, len(a.ServiceCatalog)),
+	}
+	if a.Token.Expires != "" {
+		if t, err := time.Parse(time.RFC3339Nano, a.Token.Expires); err == nil {
+			id.Expires = t
+		}
+	}
+	bases := make(map[string]*url.URL, len(a.ServiceCatalog))
+	for _, s := range a.ServiceCatalog {
+		if _, dup := id.Endpoints[s.Type]; dup || s.Type == "" || len(s.Endpoints) == 0 {
+			continue
+		}
+		ep := s.Endpoints[0]
+		base := strings.TrimRight(ep.PublicURL, "/")
+		if !versionRe.MatchString(base) && ep.VersionID != "" {
+			base += "/" + ep.VersionID
+		}
+		bu, err := url.Parse(base)
+		if err != nil || bu.Host == "" {
+			return nil, fmt.Errorf("authenticate: catalog entry %q has an invalid URL", s.Type)
+		}
+		id.Endpoints[s.Type] = base
+		bases[s.Type] = bu
+	}
+	c.ident, c.bases = id, bases
+	return id.clone(), nil
+}
+
+// endpoint builds {service}/seg/seg... with each segment path-escaped.
+func (c *Client) endpoint(ctx context.Context, service string, segs ...string) (*url.URL, *Identity, error) {
+	id, err := c.Authenticate(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	// bases is written once, before the semaphore release that this
+	// goroutine's Authenticate acquired after, so reading it is safe.
+	base, ok := c.bases[service]
+	if !ok {
+		return nil, nil, fmt.Errorf("no %q endpoint in the service catalog", service)
+	}
+	raw := base.EscapedPath()
+	for _, s := range segs {
+		raw += "/" + url.PathEscape(s)
+	}
+	u := *base
+	p, err := url.PathUnescape(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("building %s URL: %w", service, err)
+	}
+	u.Path, u.RawPath = p, raw
+	return &u, id, nil
+}
