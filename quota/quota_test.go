@@ -194,3 +194,25 @@ func TestUnitOf(t *testing.T) {
 	require.Equal(t, Bytes, UnitOf("cyclades.some_ram"))
 	require.Equal(t, Count, UnitOf("other.thing"))
 }
+
+func TestFormat(t *testing.T) {
+	tests := []struct {
+		resource string
+		n        int64
+		want     string
+	}{
+		{DiskSpace, 20615843020, "19.2 GiB"},
+		{DiskSpace, 3 * MiB / 2, "1.5 MiB"},
+		{DiskSpace, 2048, "2.0 KiB"},
+		{DiskSpace, 512, "512 B"},
+		{DiskSpace, -2 * GiB, "-2.0 GiB"},
+		{DiskSpace, Unlimited, "unlimited"},
+		{VM, 3, "3"},
+		{VM, Unlimited, "unlimited"},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, FormatAmount(tt.resource, tt.n), "%s %d", tt.resource, tt.n)
+	}
+	require.Equal(t, "97.5%", FormatPercent(0.975))
+	require.Equal(t, "over a zero limit", FormatPercent(math.Inf(1)))
+}
