@@ -173,7 +173,8 @@ func layoutFiring(ev quota.Event) rendered {
 	usage := formatUsage(res, ev.Quota)
 	trend := formatTrend(res, ev.GrowthPerDay, ev.DaysToFull)
 	summary := fmt.Sprintf("[%s] %s: %s of %s %s %s", sev, ev.Key.Rule, res, project(ev), verb, usage)
-	body := fmt.Sprintf("*%s* of *%s* %s *%s*: %s", esc(res), esc(project(ev)), verb, formatPercent(ev.Quota.Ratio()), usage)
+	body := fmt.Sprintf("*%s* of *%s* %s *%s*: %s of %s", esc(res), esc(project(ev)), verb, formatPercent(ev.Quota.Ratio()),
+		formatAmount(res, ev.Quota.Usage), formatAmount(res, ev.Quota.EffectiveLimit()))
 	if ev.Quota.IsUnlimited() {
 		body = fmt.Sprintf("*%s* of *%s* %s %s", esc(res), esc(project(ev)), verb, usage)
 	}
