@@ -183,8 +183,8 @@ func TestCycladesDecode(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, client.Volume{
 		ID: "77", DisplayName: "vol1", Status: "in_use", Size: 30,
-		Attachments:         []client.Attachment{{ServerID: 4242, VolumeID: 77, DeviceIndex: 0}},
-		UserID:              "u-alice", TenantID: "u-alice", DeleteOnTermination: true,
+		Attachments: []client.Attachment{{ServerID: 4242, VolumeID: 77, DeviceIndex: 0}},
+		UserID:      "u-alice", TenantID: "u-alice", DeleteOnTermination: true,
 	}, vols[0])
 	srv, ok := vols[0].SystemOf()
 	require.True(t, ok)
