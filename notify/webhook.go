@@ -100,9 +100,25 @@ func (w *Webhook) post(ctx context.Context, m Message) error {
 	}
 	return &httpError{
 		status:     resp.StatusCode,
-		body:       strings.TrimSpace(strings.ToValidUTF8(string(body), "")),
+		body:       slackCode(body),
 		retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), w.opt.Now()),
 	}
+}
+
+// slackCode returns a webhook's error answer if it is one of Slack's
+// reason codes (no_service, invalid_payload, ...); other bodies, such as
+// the HTML of a proxy error page, say nothing useful.
+func slackCode(body []byte) string {
+	s := strings.TrimSpace(string(body))
+	if s == "" || len(s) > 64 {
+		return ""
+	}
+	for _, c := range s {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return ""
+		}
+	}
+	return s
 }
 
 // parseRetryAfter reads Retry-After as seconds or as an HTTP date.
