@@ -1,0 +1,263 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/quotawatch/quotawatch/quota"
+)
+
+// vals holds the six numbers of a quota in a fixed order, so the codec can
+// loop over them.
+type vals [6]int64
+
+// Field order in vals and in a point's change mask.
+const (
+	fUsage = iota
+	fLimit
+	fPending
+	fProjectUsage
+	fProjectLimit
+	fProjectPending
+)
+
+// Point flags: bits 0-5 say which field changed.
+const (
+	flagAbsent = 1 << 6
+	// flagSameDelta: project_usage moved by exactly the usage delta, as it
+	// does whenever only this member's usage changed; it saves a varint.
+	flagSameDelta = 1 << 7
+)
+
+func valsOf(q quota.Quota) vals {
+	return vals{q.Usage, q.Limit, q.Pending, q.ProjectUsage, q.ProjectLimit, q.ProjectPending}
+}
+
+func (v vals) quota() quota.Quota {
+	return quota.Quota{Usage: v[0], Limit: v[1], Pending: v[2], ProjectUsage: v[3], ProjectLimit: v[4], ProjectPending: v[5]}
+}
+
+// errCorrupt reports undecodable stored bytes.
+var errCorrupt = errors.New("store: corrupt history record")
+
+// appendPointBody encodes the transition from prev to next (present) or to
+// absence. Deltas wrap around int64 on purpose: decoding adds them back
+// with the same wrap-around, so every int64 pair round-trips.
+func appendPointBody(dst []byte, prev, next vals, absent bool) []byte {
+	if absent {
+		return append(dst, flagAbsent)
+	}
+	var d vals
+	var flags byte
+	for i := range next {
+		d[i] = next[i] - prev[i]
+		if d[i] != 0 {
+			flags |= 1 << i
+		}
+	}
+	if d[fUsage] != 0 && d[fProjectUsage] == d[fUsage] {
+		flags = flags&^(1<<fProjectUsage) | flagSameDelta
+	}
+	dst = append(dst, flags)
+	for i := range d {
+		if flags&(1<<i) != 0 {
+			dst = binary.AppendVarint(dst, d[i])
+		}
+	}
+	return dst
+}
+
+// readPointBody decodes what appendPointBody wrote, applying it to v.
+// It returns the bytes consumed and whether the point marks absence.
+func readPointBody(b []byte, v *vals) (n int, absent bool, err error) {
+	if len(b) == 0 {
+		return 0, false, errCorrupt
+	}
+	flags := b[0]
+	n = 1
+	if flags&flagAbsent != 0 {
+		if flags != flagAbsent {
+			return 0, false, errCorrupt
+		}
+		return n, true, nil
+	}
+	if flags&flagSameDelta != 0 && (flags&(1<<fUsage) == 0 || flags&(1<<fProjectUsage) != 0) {
+		return 0, false, errCorrupt
+	}
+	for i := range v {
+		if flags&(1<<i) == 0 {
+			continue
+		}
+		d, m := binary.Varint(b[n:])
+		if m <= 0 {
+			return 0, false, errCorrupt
+		}
+		n += m
+		v[i] += d
+		if i == fUsage && flags&flagSameDelta != 0 {
+			v[fProjectUsage] += d
+		}
+	}
+	return n, false, nil
+}
+
+// A chunk is one series' history within one block: a sequence of points,
+// each "poll index delta (uvarint), point body". The decoding state starts
+// absent with all values zero, so a chunk stands alone.
+
+// chunkWriter appends points to a chunk.
+type chunkWriter struct {
+	buf     []byte
+	idx     uint64 // poll index of the last point
+	prev    vals
+	present bool
+}
+
+// add records that from poll index idx on the series is absent, or present
+// with values v. It writes nothing when nothing changed.
+func (w *chunkWriter) add(idx uint64, v vals, present bool) {
+	if present == w.present && (!present || v == w.prev) {
+		return
+	}
+	w.buf = binary.AppendUvarint(w.buf, idx-w.idx)
+	w.buf = appendPointBody(w.buf, w.prev, v, !present)
+	w.idx = idx
+	w.present = present
+	if present {
+		w.prev = v
+	}
+}
+
+func (w *chunkWriter) reset() { *w = chunkWriter{buf: w.buf[:0]} }
+
+// chunkReader walks a chunk's points.
+type chunkReader struct {
+	b       []byte
+	idx     uint64
+	v       vals
+	present bool
+	started bool
+}
+
+// next advances to the next point; it returns false at the end.
+func (r *chunkReader) next() (bool, error) {
+	if len(r.b) == 0 {
+		return false, nil
+	}
+	d, n := binary.Uvarint(r.b)
+	if n <= 0 || (r.started && d == 0) {
+		return false, errCorrupt
+	}
+	r.b = r.b[n:]
+	r.idx += d
+	r.started = true
+	m, absent, err := readPointBody(r.b, &r.v)
+	if err != nil {
+		return false, err
+	}
+	if absent && !r.present {
+		return false, errCorrupt // absence is only marked after presence
+	}
+	r.b = r.b[m:]
+	r.present = !absent
+	return true, nil
+}
+
+// expandChunk calls fn for every poll 0..npolls-1 with the series' state at
+// that poll. fn returns false to stop.
+func expandChunk(chunk []byte, npolls int, fn func(i int, present bool, v vals) bool) error {
+	r := chunkReader{b: chunk}
+	var cur vals
+	present := false
+	more, err := r.next()
+	if err != nil {
+		return err
+	}
+	for i := 0; i < npolls; i++ {
+		for more && r.idx == uint64(i) {
+			cur, present = r.v, r.present
+			if more, err = r.next(); err != nil {
+				return err
+			}
+		}
+		if more && r.idx < uint64(i) {
+			return errCorrupt
+		}
+		if !fn(i, present, cur) {
+			return nil
+		}
+	}
+	if more {
+		return fmt.Errorf("%w: point at poll %d beyond %d polls", errCorrupt, r.idx, npolls)
+	}
+	return nil
+}
+
+// Poll times of one account in one block: count, first time, then
+// delta-of-delta varints. Regular polls cost one byte each.
+func appendPollTimes(dst []byte, ts []int64) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(ts)))
+	var prev, prevD int64
+	for i, t := range ts {
+		switch i {
+		case 0:
+			dst = binary.AppendVarint(dst, t)
+		default:
+			d := t - prev
+			dst = binary.AppendVarint(dst, d-prevD)
+			prevD = d
+		}
+		prev = t
+	}
+	return dst
+}
+
+func readPollTimes(b []byte) ([]int64, error) {
+	n, m := binary.Uvarint(b)
+	if m <= 0 || n > uint64(len(b)) {
+		return nil, errCorrupt
+	}
+	b = b[m:]
+	ts := make([]int64, 0, n)
+	var prev, prevD int64
+	for i := uint64(0); i < n; i++ {
+		x, m := binary.Varint(b)
+		if m <= 0 {
+			return nil, errCorrupt
+		}
+		b = b[m:]
+		if i == 0 {
+			prev = x
+		} else {
+			prevD += x
+			prev += prevD
+		}
+		ts = append(ts, prev)
+	}
+	if len(b) != 0 {
+		return nil, errCorrupt
+	}
+	return ts, nil
+}
+
+func u32(x uint32) []byte {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], x)
+	return b[:]
+}
+
+func u64(x uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], x)
+	return b[:]
+}
+
+// blockKey orders chunks by block first, so a new block is appended at the
+// end of the bucket and retention deletes a prefix.
+func blockKey(block, id uint32) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint32(b[:4], block)
+	binary.BigEndian.PutUint32(b[4:], id)
+	return b[:]
+}
