@@ -1,0 +1,465 @@
+package rules
+
+import (
+	"errors"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/quotawatch/quotawatch/quota"
+)
+
+// PollFailuresBeforeAlert is how many failed polls in a row make a
+// poll_failed event.
+const PollFailuresBeforeAlert = 3
+
+// HistoryFunc returns the observed samples of a series over about the last
+// 24h, oldest first; nil when there are none.
+type HistoryFunc func(k quota.Key) []quota.Sample
+
+// Input is what one evaluation cycle sees.
+type Input struct {
+	Now time.Time
+	// Snapshots are the successful polls of this cycle.
+	Snapshots []quota.Snapshot
+	// Failed maps an account to its poll error text when its poll failed or
+	// was partial; its snapshot, if any, is ignored and its instances kept.
+	Failed map[string]string
+	// Projects maps a project id to what is known of it (name, system).
+	Projects map[string]quota.Project
+	// Instances are the previous rule instance states. Every account with
+	// instances is expected in Snapshots or Failed: instances of other
+	// accounts are deleted.
+	Instances map[quota.InstanceKey]quota.Instance
+	// Accounts are the previous account poll states.
+	Accounts map[string]quota.AccountState
+	History  HistoryFunc
+	// DryRun is the global dry_run.
+	DryRun bool
+}
+
+// Output is what changed in one cycle.
+type Output struct {
+	// Instances are changed or new states to persist.
+	Instances []quota.Instance
+	// Deleted are states to drop: rule removed, series gone, back to ok.
+	Deleted []quota.InstanceKey
+	// Accounts are changed account poll states.
+	Accounts []quota.AccountState
+	// Events are firing (and repeats), resolved, poll_failed and
+	// poll_recovered events, in a stable order.
+	Events []quota.Event
+	// Firing are the firing instances whose rule has an action, whose
+	// account was polled fully and whose cooldown is over: the input of Plan.
+	Firing []Firing
+	// Errors are runtime errors of expressions (each *Error), told once per
+	// rule and expression for the life of the Engine. Such an evaluation
+	// counts as false.
+	Errors []error
+}
+
+// Firing is one firing instance that may act.
+type Firing struct {
+	Rule        *Rule
+	Instance    quota.Instance
+	Quota       quota.Quota
+	ProjectName string
+	// User is the account's user UUID: the owner of movable items.
+	User string
+}
+
+// Engine evaluates a fixed set of rules cycle after cycle. It reuses one
+// expression machine and environment, so it is not safe for concurrent use.
+type Engine struct {
+	rules    []*Rule
+	byName   map[string]*Rule
+	byRes    map[string][]*Rule // resource → rules that select it
+	machine  vm.VM
+	env      env
+	reported map[string]bool // rule/field of runtime errors already told
+}
+
+// NewEngine returns an engine for rules (as returned by Parse).
+func NewEngine(rules []*Rule) *Engine {
+	e := &Engine{
+		rules:    rules,
+		byName:   make(map[string]*Rule, len(rules)),
+		byRes:    map[string][]*Rule{},
+		reported: map[string]bool{},
+	}
+	for _, r := range rules {
+		e.byName[r.Name] = r
+	}
+	return e
+}
+
+// Rules returns the engine's rules.
+func (e *Engine) Rules() []*Rule { return e.rules }
+
+// rulesFor returns the rules whose resource pattern selects resource,
+// computed once per resource name.
+func (e *Engine) rulesFor(resource string) []*Rule {
+	if rs, ok := e.byRes[resource]; ok {
+		return rs
+	}
+	var rs []*Rule
+	for _, r := range e.rules {
+		if r.when == nil {
+			continue // not compiled: not from Parse
+		}
+		if ok, _ := path.Match(r.Resource, resource); ok {
+			rs = append(rs, r)
+		}
+	}
+	e.byRes[resource] = rs
+	return rs
+}
+
+// selects reports whether the rule watches the project (by id or name).
+func (r *Rule) selects(id, name string) bool {
+	if r.allProjects {
+		return true
+	}
+	for _, g := range r.Projects {
+		if ok, _ := path.Match(g, id); ok {
+			return true
+		}
+		if name != "" {
+			if ok, _ := path.Match(g, name); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// prevInst is a previous instance, marked once its series is seen.
+type prevInst struct {
+	inst quota.Instance
+	seen bool
+}
+
+// series is the per-series context shared by every rule that selects it.
+type series struct {
+	snap        *quota.Snapshot
+	entry       *quota.Entry
+	projectName string
+	forecast    bool // env holds the forecast
+}
+
+// Evaluate runs one cycle of the state machine (DESIGN.md §4).
+func (e *Engine) Evaluate(in Input) Output {
+	var out Output
+	e.accounts(in, &out)
+
+	// Previous instances, by account and project, so a series with no state
+	// costs one map lookup.
+	prev := map[string]map[string][]*prevInst{}
+	var all []*prevInst
+	for k, inst := range in.Instances {
+		if _, ok := e.byName[k.Rule]; !ok {
+			out.Deleted = append(out.Deleted, k)
+			continue
+		}
+		p := &prevInst{inst: inst}
+		p.inst.Key = k
+		all = append(all, p)
+		byProj := prev[k.Account]
+		if byProj == nil {
+			byProj = map[string][]*prevInst{}
+			prev[k.Account] = byProj
+		}
+		byProj[k.Project] = append(byProj[k.Project], p)
+	}
+
+	evaluated := map[string]bool{}
+	for i := range in.Snapshots {
+		s := &in.Snapshots[i]
+		if _, failed := in.Failed[s.Account]; failed {
+			continue
+		}
+		evaluated[s.Account] = true
+		e.snapshot(in, s, prev[s.Account], &out)
+	}
+
+	for _, p := range all {
+		k := p.inst.Key
+		_, failed := in.Failed[k.Account]
+		if !p.seen && !failed {
+			// The series vanished, the rule no longer selects it, or the
+			// account is gone.
+			out.Deleted = append(out.Deleted, k)
+		}
+	}
+	sort.Slice(out.Deleted, func(i, j int) bool { return keyLess(out.Deleted[i], out.Deleted[j]) })
+	return out
+}
+
+func keyLess(a, b quota.InstanceKey) bool {
+	return strings.Compare(a.String(), b.String()) < 0
+}
+
+// accounts updates the consecutive poll failures of every account.
+func (e *Engine) accounts(in Input, out *Output) {
+	failed := make([]string, 0, len(in.Failed))
+	for a := range in.Failed {
+		failed = append(failed, a)
+	}
+	sort.Strings(failed)
+	for _, a := range failed {
+		st := in.Accounts[a]
+		st.Account = a
+		st.Failures++
+		if st.Failures == 1 {
+			st.FailingSince = in.Now
+		}
+		st.LastError = in.Failed[a]
+		if st.Failures >= PollFailuresBeforeAlert && !st.Alerted {
+			st.Alerted = true
+			out.Events = append(out.Events, quota.Event{
+				Kind:     quota.EventPollFailed,
+				Time:     in.Now,
+				Key:      quota.InstanceKey{Account: a},
+				Severity: quota.Critical,
+				Since:    st.FailingSince,
+				Reason:   st.LastError,
+			})
+		}
+		out.Accounts = append(out.Accounts, st)
+	}
+	seen := map[string]bool{}
+	for _, s := range in.Snapshots {
+		if _, f := in.Failed[s.Account]; f || seen[s.Account] {
+			continue
+		}
+		seen[s.Account] = true
+		st, ok := in.Accounts[s.Account]
+		if !ok || (st.Failures == 0 && !st.Alerted) {
+			continue
+		}
+		if st.Alerted {
+			out.Events = append(out.Events, quota.Event{
+				Kind:     quota.EventPollRecovered,
+				Time:     in.Now,
+				Key:      quota.InstanceKey{Account: s.Account},
+				Severity: quota.Info,
+				Since:    st.FailingSince,
+			})
+		}
+		out.Accounts = append(out.Accounts, quota.AccountState{Account: s.Account})
+	}
+}
+
+// snapshot evaluates every series of one account's poll.
+func (e *Engine) snapshot(in Input, s *quota.Snapshot, prev map[string][]*prevInst, out *Output) {
+	ev := &e.env
+	ev.Account = s.Account
+	ev.User = s.User
+	lastProject := "\x00"
+	var ser series
+	ser.snap = s
+	for j := range s.Entries {
+		ent := &s.Entries[j]
+		rs := e.rulesFor(ent.Resource)
+		if len(rs) == 0 {
+			continue
+		}
+		if ent.Project != lastProject {
+			lastProject = ent.Project
+			p := in.Projects[ent.Project]
+			ev.Project = ent.Project
+			ev.ProjectName = p.Name
+			ev.System = p.System
+		}
+		ev.setQuota(ent.Resource, ent.Quota)
+		ser.entry = ent
+		ser.projectName = ev.ProjectName
+		ser.forecast = false
+		var prevs []*prevInst
+		if prev != nil {
+			prevs = prev[ent.Project]
+		}
+		for _, r := range rs {
+			if !r.selects(ent.Project, ev.ProjectName) {
+				continue
+			}
+			var p *prevInst
+			for _, c := range prevs {
+				if c.inst.Key.Rule == r.Name && c.inst.Key.Resource == ent.Resource {
+					p = c
+					c.seen = true
+					break
+				}
+			}
+			if r.usesForecast && !ser.forecast {
+				e.forecast(in, &ser)
+			}
+			e.step(in, r, &ser, p, out)
+		}
+	}
+}
+
+// forecast fills growth_per_day and days_to_full for the current series.
+func (e *Engine) forecast(in Input, ser *series) {
+	ser.forecast = true
+	if in.History == nil {
+		return
+	}
+	ent := ser.entry
+	k := quota.Key{Account: ser.snap.Account, Project: ent.Project, Resource: ent.Resource}
+	g := Growth(in.History(k), ent.Quota, ser.snap.Time, in.Now)
+	e.env.GrowthPerDay = g
+	e.env.DaysToFull = DaysToFull(e.env.Headroom, g)
+}
+
+// run evaluates one expression of r; a runtime error counts as false and
+// is reported once.
+func (e *Engine) run(r *Rule, field string, p *program, out *Output) bool {
+	ok, err := p.run(&e.machine, &e.env)
+	if err != nil {
+		tag := r.Name + "/" + field
+		if !e.reported[tag] {
+			e.reported[tag] = true
+			msg := err.Error()
+			var fe *file.Error
+			if errors.As(err, &fe) {
+				msg = fe.Message
+			}
+			out.Errors = append(out.Errors, &Error{
+				Line: r.Line, Rule: r.Name, Field: field,
+				Msg: msg + " (evaluated as false; first seen on " +
+					e.env.Account + "/" + e.env.Project + "/" + e.env.Resource + ")",
+			})
+		}
+		return false
+	}
+	return ok
+}
+
+// cleared evaluates the clear condition (by default: not when).
+func (e *Engine) cleared(r *Rule, out *Output) bool {
+	if r.clear == nil {
+		// A failing when counts as false, so the default clear is true.
+		return !e.run(r, "when", r.when, out)
+	}
+	return e.run(r, "clear", r.clear, out)
+}
+
+// step advances one instance.
+func (e *Engine) step(in Input, r *Rule, ser *series, p *prevInst, out *Output) {
+	now := in.Now
+	state := quota.StateOK
+	var inst quota.Instance
+	if p != nil {
+		inst = p.inst
+		state = inst.State
+	}
+	switch state {
+	case quota.StatePending, quota.StateFiring:
+	default:
+		state = quota.StateOK
+	}
+	key := func() quota.InstanceKey {
+		return quota.InstanceKey{Rule: r.Name, Account: ser.snap.Account, Project: ser.entry.Project, Resource: ser.entry.Resource}
+	}
+
+	switch state {
+	case quota.StateOK, quota.StatePending:
+		if !e.run(r, "when", r.when, out) {
+			if p == nil {
+				return
+			}
+			e.toOK(r, inst, now, out)
+			return
+		}
+		if p == nil {
+			inst = quota.Instance{Key: key()}
+		}
+		if state == quota.StateOK {
+			inst.State = quota.StatePending
+			inst.Since = now
+		}
+		if now.Sub(inst.Since) < r.For {
+			if state == quota.StateOK {
+				out.Instances = append(out.Instances, inst)
+			}
+			return
+		}
+		inst.State = quota.StateFiring
+		inst.Since = now
+		inst.LastNotified = now
+		inst.Skipped = nil
+		out.Instances = append(out.Instances, inst)
+		out.Events = append(out.Events, e.event(in, quota.EventFiring, r, ser, inst, false))
+	case quota.StateFiring:
+		if e.cleared(r, out) {
+			ev := e.event(in, quota.EventResolved, r, ser, inst, false)
+			ev.Since = inst.Since
+			out.Events = append(out.Events, ev)
+			inst.Skipped = nil
+			e.toOK(r, inst, now, out)
+			return
+		}
+		if r.Repeat > 0 && now.Sub(inst.LastNotified) >= r.Repeat {
+			inst.LastNotified = now
+			out.Instances = append(out.Instances, inst)
+			out.Events = append(out.Events, e.event(in, quota.EventFiring, r, ser, inst, true))
+		}
+	}
+
+	if inst.State != quota.StateFiring || r.Action == nil || ser.snap.Service {
+		return
+	}
+	if !inst.LastAction.IsZero() && now.Sub(inst.LastAction) < r.Cooldown {
+		return
+	}
+	out.Firing = append(out.Firing, Firing{
+		Rule:        r,
+		Instance:    inst,
+		Quota:       ser.entry.Quota,
+		ProjectName: ser.projectName,
+		User:        ser.snap.User,
+	})
+}
+
+// toOK stores an instance that is back to ok: kept only while its last
+// action's cooldown runs, so a quick relapse does not act again at once.
+func (e *Engine) toOK(r *Rule, inst quota.Instance, now time.Time, out *Output) {
+	if !inst.LastAction.IsZero() && now.Sub(inst.LastAction) < r.Cooldown {
+		if inst.State != quota.StateOK || inst.Skipped != nil {
+			inst.State = quota.StateOK
+			inst.Since = now
+			inst.Skipped = nil
+			out.Instances = append(out.Instances, inst)
+		}
+		return
+	}
+	out.Deleted = append(out.Deleted, inst.Key)
+}
+
+// event builds a rule event for the current series, with the forecast.
+func (e *Engine) event(in Input, kind quota.EventKind, r *Rule, ser *series, inst quota.Instance, repeat bool) quota.Event {
+	if !ser.forecast {
+		e.forecast(in, ser)
+	}
+	return quota.Event{
+		Kind:         kind,
+		Time:         in.Now,
+		Key:          inst.Key,
+		Severity:     r.Severity,
+		Description:  r.Description,
+		ProjectName:  ser.projectName,
+		Quota:        ser.entry.Quota,
+		GrowthPerDay: e.env.GrowthPerDay,
+		DaysToFull:   quota.Days(e.env.DaysToFull),
+		Since:        inst.Since,
+		Notify:       slices.Clone(r.Notify),
+		DryRun:       in.DryRun || r.DryRun,
+		Repeat:       repeat,
+	}
+}
