@@ -1,0 +1,308 @@
+package watcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/quotawatch/quotawatch/client"
+	"github.com/quotawatch/quotawatch/quota"
+	"github.com/quotawatch/quotawatch/rules"
+	"github.com/quotawatch/quotawatch/store"
+)
+
+func (e *env) account(name string) *account {
+	for _, a := range e.accounts {
+		if a.name == name {
+			return a
+		}
+	}
+	return nil
+}
+
+type itemsKey struct {
+	account, project string
+	kind             quota.Kind
+}
+
+// plan asks the planner for the moves of every firing instance, listing
+// items only for the projects concerned, one ledger per account so that the
+// moves of one cycle see each other.
+func (w *Watcher) plan(ctx context.Context, e *env, now time.Time, snaps []quota.Snapshot,
+	projects map[string]quota.Project, firing []rules.Firing, changed map[quota.InstanceKey]quota.Instance,
+	rep *Report, events []quota.Event) ([]planned, []quota.Event) {
+	budget := e.cfg.MaxActionsPerCycle
+	ledgers := map[string]*quota.Ledger{}
+	for i := range snaps {
+		if !snaps[i].Service {
+			ledgers[snaps[i].Account] = quota.NewLedger(snaps[i].Entries)
+		}
+	}
+	lookback := journalLookback
+	for _, f := range firing {
+		lookback = max(lookback, f.Rule.Cooldown)
+	}
+	journal := map[string][]quota.Action{}
+	recent, err := w.store.Actions(now.Add(-lookback), now)
+	if err != nil {
+		// Without the journal the planner cannot honour cooldowns: fail
+		// closed and move nothing this cycle.
+		w.log.Error("reading the action journal failed; no moves this cycle", "err", err)
+		budget = 0
+	}
+	for _, a := range recent {
+		if !a.DryRun {
+			journal[a.Account] = append(journal[a.Account], a)
+		}
+	}
+
+	items := map[itemsKey][]quota.Item{}
+	var moves []planned
+	for i := range firing {
+		f := &firing[i]
+		k := f.Instance.Key
+		acc := e.account(k.Account)
+		ledger := ledgers[k.Account]
+		if acc == nil || ledger == nil || f.Rule.Action == nil {
+			continue
+		}
+		dry := f.Rule.DryRun || rep.DryRun
+		ik := itemsKey{k.Account, k.Project, f.Rule.Action.Kind}
+		list, ok := items[ik]
+		var p rules.Plan
+		if !ok {
+			l, lerr := acc.cloud.Items(ctx, ik.kind, ik.project)
+			if lerr != nil {
+				w.log.Warn("listing items failed", "account", k.Account, "project", k.Project, "kind", ik.kind, "err", lerr)
+				p.Skips = []rules.Skip{{Reason: fmt.Sprintf("listing %ss of the project failed: %v", ik.kind, lerr)}}
+			} else {
+				items[ik], list, ok = l, l, true
+			}
+		}
+		if ok {
+			p = e.engine.Plan(rules.PlanInput{
+				Now:      now,
+				Firing:   *f,
+				Items:    list,
+				Ledger:   ledger,
+				Projects: projects,
+				Journal:  journal[k.Account],
+				History:  w.history,
+				Budget:   &budget,
+				DryRun:   dry,
+			})
+		}
+		byID := make(map[string]quota.Item, len(list))
+		for _, it := range list {
+			byID[it.ID] = it
+		}
+		for _, m := range p.Moves {
+			rep.Plan = append(rep.Plan, PlanRow{Move: m, DryRun: dry})
+			moves = append(moves, planned{row: len(rep.Plan) - 1, firing: f, item: byID[m.ItemID], dry: dry})
+		}
+		for _, s := range p.Skips {
+			rep.Plan = append(rep.Plan, PlanRow{
+				Move: quota.Move{
+					Rule: f.Rule.Name, Account: k.Account, Kind: f.Rule.Action.Kind,
+					ItemID: s.ItemID, ItemName: s.ItemName,
+					From: k.Project, FromName: f.ProjectName, Resource: k.Resource,
+					SourceBefore: f.Quota,
+				},
+				DryRun: dry, Skipped: true, Reason: s.Reason,
+			})
+		}
+		if len(p.Skips) > 0 {
+			events = append(events, rules.SkipEvents(f, p.Skips, dry, now)...)
+			changed[k] = f.Instance
+		}
+	}
+	return moves, events
+}
+
+// act applies the planned moves: each is journaled as intent before the
+// API call, then marked applied or failed, then verified by reading the
+// item back. The resulting events and instance states are recorded together.
+func (w *Watcher) act(ctx context.Context, e *env, now time.Time, moves []planned, rep *Report) error {
+	var events []quota.Event
+	touched := map[quota.InstanceKey]quota.Instance{}
+	for _, pm := range moves {
+		row := &rep.Plan[pm.row]
+		f := pm.firing
+		a := quota.Action{Time: now, State: quota.ActionIntent, DryRun: pm.dry, Move: row.Move}
+		id, err := w.store.Intent(a)
+		if err != nil {
+			// An intent that is not durable must not be acted upon.
+			return fmt.Errorf("journal intent for %s %s: %w", row.Kind, row.ItemName, err)
+		}
+		row.ActionID = id
+		f.Instance.LastAction = now
+		touched[f.Instance.Key] = f.Instance
+		if pm.dry {
+			// Dry-run moves are journaled as what would have been applied;
+			// the cooldown applies to them too so reports do not repeat.
+			row.State = quota.ActionApplied
+			if err := w.store.SetActionState(id, quota.ActionApplied, "", now); err != nil {
+				return fmt.Errorf("journal dry-run move %d: %w", id, err)
+			}
+			events = append(events, rules.ActionEvent(*f, row.Move, quota.ResultApplied, "", true, now))
+			w.metrics.action(row.Rule, row.Kind, "dry_run")
+			continue
+		}
+		acc := e.account(row.Account)
+		state, errText := w.apply(ctx, acc, pm.item, row.Move)
+		row.State, row.Error = state, errText
+		switch state {
+		case quota.ActionIntent:
+			// Outcome unknown (shut down mid-call): the next start reconciles.
+			w.log.Warn("move interrupted; will reconcile at next start", "action", id, "item", row.ItemName)
+			continue
+		case quota.ActionFailed:
+			if err := w.store.SetActionState(id, quota.ActionFailed, errText, now); err != nil {
+				return fmt.Errorf("journal outcome of move %d: %w", id, err)
+			}
+			w.log.Warn("move failed", "rule", row.Rule, "item", row.ItemName, "to", row.ToName, "err", errText)
+			events = append(events, rules.ActionEvent(*f, row.Move, quota.ResultFailed, errText, false, now))
+			w.metrics.action(row.Rule, row.Kind, "failed")
+			continue
+		}
+		if err := w.store.SetActionState(id, quota.ActionApplied, "", now); err != nil {
+			return fmt.Errorf("journal outcome of move %d: %w", id, err)
+		}
+		w.log.Info("moved", "rule", row.Rule, "kind", row.Kind, "item", row.ItemName, "from", row.FromName, "to", row.ToName)
+		events = append(events, rules.ActionEvent(*f, row.Move, quota.ResultApplied, "", false, now))
+		w.metrics.action(row.Rule, row.Kind, "applied")
+		if w.verify(ctx, acc, row.Move) {
+			row.State = quota.ActionVerified
+			if err := w.store.SetActionState(id, quota.ActionVerified, "", w.now().UTC()); err != nil {
+				return fmt.Errorf("journal verification of move %d: %w", id, err)
+			}
+		}
+	}
+	if len(events) == 0 && len(touched) == 0 {
+		return nil
+	}
+	ins := make([]quota.Instance, 0, len(touched))
+	for _, in := range touched {
+		ins = append(ins, in)
+		w.states[in.Key] = in
+	}
+	sortInstances(ins)
+	rep.Events = append(rep.Events, events...)
+	if err := w.store.Commit(&store.Batch{Time: now, Instances: ins, Outbox: w.fanout(e, events)}); err != nil {
+		return fmt.Errorf("record moves: %w", err)
+	}
+	return nil
+}
+
+// apply calls the cloud. A refusal the cloud answered is a failure; an
+// answer that never came (timeout, connection lost) leaves the outcome
+// unknown, so the item is read back to learn it. A POST is never retried.
+func (w *Watcher) apply(ctx context.Context, acc *account, it quota.Item, m quota.Move) (quota.ActionState, string) {
+	if acc == nil {
+		return quota.ActionFailed, "account no longer configured"
+	}
+	if it.ID == "" {
+		return quota.ActionFailed, "item no longer listed"
+	}
+	err := acc.cloud.Reassign(ctx, it, m.To)
+	if err == nil {
+		return quota.ActionApplied, ""
+	}
+	var ce *client.Error
+	if errors.As(err, &ce) {
+		return quota.ActionFailed, err.Error()
+	}
+	if ctx.Err() != nil {
+		return quota.ActionIntent, ""
+	}
+	got, gerr := acc.cloud.Item(ctx, m.Kind, m.ItemID)
+	switch {
+	case gerr != nil:
+		return quota.ActionIntent, ""
+	case got.Project == m.To:
+		return quota.ActionApplied, ""
+	default:
+		return quota.ActionFailed, err.Error()
+	}
+}
+
+// verify reads the item back and reports whether it is in the destination.
+func (w *Watcher) verify(ctx context.Context, acc *account, m quota.Move) bool {
+	got, err := acc.cloud.Item(ctx, m.Kind, m.ItemID)
+	if err != nil {
+		w.log.Warn("verifying move failed", "item", m.ItemName, "err", err)
+		return false
+	}
+	if got.Project != m.To {
+		w.log.Warn("moved item is not in its destination", "item", m.ItemName, "want", m.To, "have", got.Project)
+		return false
+	}
+	return true
+}
+
+// Reconcile settles journal intents left without an outcome by an
+// interrupted run: the item is read back; already in the destination means
+// applied, still in the source means failed (interrupted). Nothing is ever
+// re-sent.
+func (w *Watcher) Reconcile(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.readOnly {
+		return nil
+	}
+	defer w.store.Release()
+	e := w.env
+	open, err := w.store.Unfinished()
+	if err != nil {
+		return fmt.Errorf("read unfinished moves: %w", err)
+	}
+	now := w.now().UTC()
+	var events []quota.Event
+	for _, a := range open {
+		acc := e.account(a.Account)
+		if acc == nil {
+			w.log.Warn("cannot reconcile move of an account no longer configured", "action", a.ID, "account", a.Account)
+			continue
+		}
+		got, err := acc.cloud.Item(ctx, a.Kind, a.ItemID)
+		var state quota.ActionState
+		var reason string
+		switch {
+		case err == nil && got.Project == a.To:
+			state = quota.ActionApplied
+		case err == nil && got.Project == a.From:
+			state, reason = quota.ActionFailed, "interrupted"
+		case err == nil:
+			state, reason = quota.ActionFailed, fmt.Sprintf("interrupted; the item is now in %s", w.names.name(got.Project))
+		case client.IsNotFound(err):
+			state, reason = quota.ActionFailed, "interrupted; the item no longer exists"
+		default:
+			w.log.Warn("reconciling move failed; will retry at next start", "action", a.ID, "err", err)
+			continue
+		}
+		if err := w.store.SetActionState(a.ID, state, reason, now); err != nil {
+			return fmt.Errorf("journal reconciled move %d: %w", a.ID, err)
+		}
+		if state == quota.ActionApplied {
+			if err := w.store.SetActionState(a.ID, quota.ActionVerified, "", now); err != nil {
+				return fmt.Errorf("journal reconciled move %d: %w", a.ID, err)
+			}
+		}
+		w.log.Info("reconciled interrupted move", "action", a.ID, "item", a.ItemName, "state", state)
+		res := quota.ResultApplied
+		if state == quota.ActionFailed {
+			res = quota.ResultFailed
+		}
+		events = append(events, quota.Event{
+			Kind: quota.EventAction, Time: now,
+			Key:         quota.InstanceKey{Rule: a.Rule, Account: a.Account, Project: a.From, Resource: a.Resource},
+			ProjectName: a.FromName, Quota: a.SourceBefore, Result: res,
+			Move: &a.Move, Reason: reason, DaysToFull: quota.Never,
+		})
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	return w.store.Commit(&store.Batch{Time: now, Outbox: w.fanout(e, events)})
+}

@@ -1,0 +1,257 @@
+package watcher
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/quotawatch/quotawatch/quota"
+	"github.com/quotawatch/quotawatch/rules"
+	"github.com/quotawatch/quotawatch/store"
+)
+
+// journalLookback is how far back the planner looks in the journal: the
+// 24h "no move back" window, or a longer cooldown.
+const journalLookback = 24 * time.Hour
+
+// Report is what one cycle saw and did.
+type Report struct {
+	Start  time.Time     `json:"start"`
+	End    time.Time     `json:"end"`
+	Polls  []PollResult  `json:"polls"`
+	Events []quota.Event `json:"events"`
+	// Plan lists every planned move and every refusal, in planning order.
+	Plan []PlanRow `json:"plan"`
+	// Delivered and Undelivered count outbox messages at the end.
+	Delivered   int  `json:"delivered"`
+	Undelivered int  `json:"undelivered"`
+	DryRun      bool `json:"dry_run"`
+}
+
+// PlanRow is one planned move (with its outcome once applied) or one
+// refusal.
+type PlanRow struct {
+	quota.Move
+	ActionID uint64            `json:"action_id,omitempty"`
+	DryRun   bool              `json:"dry_run"`
+	State    quota.ActionState `json:"state,omitempty"`
+	Error    string            `json:"error,omitempty"`
+	Skipped  bool              `json:"skipped"`
+	Reason   string            `json:"reason,omitempty"`
+}
+
+// Failed reports whether any poll failed or any move failed: `once` exits 1.
+func (r *Report) Failed() bool {
+	for _, p := range r.Polls {
+		if !p.OK {
+			return true
+		}
+	}
+	for _, p := range r.Plan {
+		if p.State == quota.ActionFailed {
+			return true
+		}
+	}
+	return false
+}
+
+// planned is a move with what is needed to apply it.
+type planned struct {
+	row    int // index in Report.Plan
+	firing *rules.Firing
+	item   quota.Item
+	dry    bool
+}
+
+// Cycle runs one cycle: poll, record, evaluate, plan, act, notify. It
+// returns an error only when the cycle could not record its results (the
+// store failed); poll and move failures are in the report.
+func (w *Watcher) Cycle(ctx context.Context) (rep *Report, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e := w.env
+	cfg := e.cfg
+	now := w.now().UTC()
+	rep = &Report{Start: now, DryRun: cfg.DryRun || w.readOnly}
+	start := time.Now()
+	defer func() {
+		rep.End = w.now().UTC()
+		w.metrics.cycleDone(time.Since(start), err == nil)
+		if !w.readOnly {
+			if rerr := w.store.Release(); rerr != nil && err == nil {
+				err = fmt.Errorf("release store: %w", rerr)
+			}
+		}
+		w.setLast(rep)
+	}()
+
+	// 1. Poll.
+	snaps, failed, polls := w.pollAll(ctx, e, now)
+	rep.Polls = polls
+
+	// The forecast window lives in memory; it is filled from the store the
+	// first time and then kept up to date with every poll.
+	if err := w.loadWindow(now); err != nil {
+		return rep, err
+	}
+	w.histMu.Lock()
+	for i := range snaps {
+		w.hist.add(&snaps[i])
+	}
+	w.hist.trim(now)
+	w.histMu.Unlock()
+
+	// 2. Evaluate.
+	projects := w.names.snapshot()
+	out := e.engine.Evaluate(rules.Input{
+		Now:       now,
+		Snapshots: snaps,
+		Failed:    failed,
+		Projects:  projects,
+		Instances: w.states,
+		Accounts:  w.accts,
+		History:   w.history,
+		DryRun:    rep.DryRun,
+	})
+	events := out.Events
+	changed := indexInstances(out.Instances)
+
+	// 3. Plan.
+	var moves []planned
+	if len(out.Firing) > 0 {
+		moves, events = w.plan(ctx, e, now, snaps, projects, out.Firing, changed, rep, events)
+	}
+	rep.Events = events
+	w.metrics.setQuotas(snaps, projects)
+	w.metrics.setRuleStates(w.states, out.Instances, out.Deleted)
+
+	if w.readOnly {
+		return rep, nil
+	}
+
+	// 4. Record: samples, states and the events they caused, in one
+	// transaction.
+	instances := make([]quota.Instance, 0, len(changed))
+	for _, in := range changed {
+		instances = append(instances, in)
+	}
+	sortInstances(instances)
+	batch := &store.Batch{
+		Time:      now,
+		Snapshots: snaps,
+		Projects:  w.names.drain(),
+		Instances: instances,
+		Deleted:   out.Deleted,
+		Accounts:  out.Accounts,
+		Outbox:    w.fanout(e, events),
+	}
+	if err := w.store.Commit(batch); err != nil {
+		return rep, fmt.Errorf("record cycle: %w", err)
+	}
+	for _, in := range instances {
+		w.states[in.Key] = in
+	}
+	for _, k := range out.Deleted {
+		delete(w.states, k)
+	}
+	for _, a := range out.Accounts {
+		w.accts[a.Account] = a
+	}
+
+	// 5. Act.
+	if len(moves) > 0 {
+		if err := w.act(ctx, e, now, moves, rep); err != nil {
+			return rep, err
+		}
+	}
+
+	// 6. Notify.
+	w.deliver(ctx, e, rep)
+	return rep, nil
+}
+
+// history feeds the forecast variables.
+func (w *Watcher) history(k quota.Key) []quota.Sample {
+	w.histMu.Lock()
+	defer w.histMu.Unlock()
+	return w.hist.samples(k)
+}
+
+// loadWindow fills the forecast window from the store once.
+func (w *Watcher) loadWindow(now time.Time) error {
+	if w.loaded {
+		return nil
+	}
+	w.loaded = true
+	keys, err := w.store.Keys()
+	if err != nil {
+		return fmt.Errorf("load history: %w", err)
+	}
+	from := now.Add(-forecastWindow)
+	polls := map[string]map[time.Time]bool{}
+	w.histMu.Lock()
+	defer w.histMu.Unlock()
+	for _, k := range keys {
+		ss, err := w.store.Series(k, from, now)
+		if err != nil {
+			return fmt.Errorf("load history of %s: %w", k, err)
+		}
+		if len(ss) == 0 {
+			continue
+		}
+		pts := w.hist.changes[k][:0]
+		for _, s := range ss {
+			if n := len(pts); n == 0 || pts[n-1].Quota != s.Quota {
+				pts = append(pts, s)
+			}
+			if polls[k.Account] == nil {
+				polls[k.Account] = map[time.Time]bool{}
+			}
+			polls[k.Account][s.Time] = true
+		}
+		w.hist.changes[k] = pts
+	}
+	for a, ts := range polls {
+		list := make([]time.Time, 0, len(ts))
+		for t := range ts {
+			list = append(list, t)
+		}
+		sort.Slice(list, func(i, j int) bool { return list[i].Before(list[j]) })
+		w.hist.polls[a] = list
+	}
+	return nil
+}
+
+func indexInstances(ins []quota.Instance) map[quota.InstanceKey]quota.Instance {
+	m := make(map[quota.InstanceKey]quota.Instance, len(ins))
+	for _, in := range ins {
+		m[in.Key] = in
+	}
+	return m
+}
+
+func sortInstances(ins []quota.Instance) {
+	sort.Slice(ins, func(i, j int) bool { return ins[i].Key.String() < ins[j].Key.String() })
+}
+
+// fanout turns events into outbox messages, one per notifier that should
+// get each event, in event order.
+func (w *Watcher) fanout(e *env, events []quota.Event) []store.Outgoing {
+	var out []store.Outgoing
+	for _, ev := range events {
+		targets := ev.Notify
+		if len(targets) == 0 {
+			targets = e.notifier
+		}
+		for _, n := range targets {
+			if _, ok := e.webhooks[n]; !ok {
+				if _, ok := e.bots[n]; !ok {
+					continue
+				}
+			}
+			out = append(out, store.Outgoing{Notifier: n, Event: ev})
+		}
+	}
+	return out
+}

@@ -1,0 +1,216 @@
+package watcher
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/quotawatch/quotawatch/client"
+	"github.com/quotawatch/quotawatch/quota"
+)
+
+// namesTTL is how long project names are trusted before they are listed
+// again (an unknown project id triggers a refresh sooner).
+const namesTTL = time.Hour
+
+// nameCache maps project ids to what quotawatch knows of them. Names are
+// global in Synnefo, so one cache serves every account; each account
+// remembers when it last listed its projects.
+type nameCache struct {
+	mu       sync.Mutex
+	projects map[string]quota.Project
+	fetched  map[string]time.Time // account → last successful listing
+	dirty    map[string]bool      // ids whose entry changed since the last drain
+}
+
+func newNameCache() *nameCache {
+	return &nameCache{projects: map[string]quota.Project{}, fetched: map[string]time.Time{}, dirty: map[string]bool{}}
+}
+
+func (n *nameCache) seed(ps map[string]quota.Project) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for id, p := range ps {
+		n.projects[id] = p
+	}
+}
+
+func (n *nameCache) put(p quota.Project) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if old, ok := n.projects[p.ID]; ok && old == p {
+		return
+	}
+	n.projects[p.ID] = p
+	n.dirty[p.ID] = true
+}
+
+// name returns the project's name, or its id when unknown.
+func (n *nameCache) name(id string) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if p, ok := n.projects[id]; ok && p.Name != "" {
+		return p.Name
+	}
+	return id
+}
+
+// snapshot returns a copy of every known project.
+func (n *nameCache) snapshot() map[string]quota.Project {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	m := make(map[string]quota.Project, len(n.projects))
+	for k, v := range n.projects {
+		m[k] = v
+	}
+	return m
+}
+
+// drain returns the projects that changed since the last drain.
+func (n *nameCache) drain() []quota.Project {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var ps []quota.Project
+	for id := range n.dirty {
+		ps = append(ps, n.projects[id])
+	}
+	clear(n.dirty)
+	return ps
+}
+
+// stale reports whether account should list its projects again: never
+// listed, listed over an hour ago, or a project id it sees is unknown.
+func (n *nameCache) stale(account string, now time.Time, ids func(yield func(string) bool)) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	t, ok := n.fetched[account]
+	if !ok || now.Sub(t) >= namesTTL {
+		return true
+	}
+	stale := false
+	ids(func(id string) bool {
+		if _, ok := n.projects[id]; !ok {
+			stale = true
+			return false
+		}
+		return true
+	})
+	return stale
+}
+
+func (n *nameCache) listed(account string, now time.Time) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.fetched[account] = now
+}
+
+// PollResult is the outcome of polling one account.
+type PollResult struct {
+	Account string `json:"account"`
+	OK      bool   `json:"ok"`
+	Error   string `json:"error,omitempty"`
+	Entries int    `json:"entries"`
+}
+
+// pollAll polls every account (and the service view) one after the other:
+// one request budget covers them all, so parallel polls would only queue.
+func (w *Watcher) pollAll(ctx context.Context, e *env, now time.Time) ([]quota.Snapshot, map[string]string, []PollResult) {
+	var snaps []quota.Snapshot
+	failed := map[string]string{}
+	var res []PollResult
+	for _, a := range e.accounts {
+		s, err := w.pollAccount(ctx, a, now)
+		if err != nil {
+			msg := err.Error()
+			failed[a.name] = msg
+			res = append(res, PollResult{Account: a.name, Error: msg})
+			w.log.Warn("poll failed", "account", a.name, "err", msg)
+			w.metrics.pollFailed(a.name)
+			continue
+		}
+		snaps = append(snaps, s)
+		res = append(res, PollResult{Account: a.name, OK: true, Entries: len(s.Entries)})
+		w.metrics.pollOK(a.name, now)
+	}
+	if e.service != nil {
+		s, err := w.pollService(ctx, e, now)
+		if err != nil {
+			msg := err.Error()
+			failed[ServiceAccount] = msg
+			res = append(res, PollResult{Account: ServiceAccount, Error: msg})
+			w.log.Warn("poll failed", "account", ServiceAccount, "err", msg)
+			w.metrics.pollFailed(ServiceAccount)
+		} else {
+			snaps = append(snaps, s)
+			res = append(res, PollResult{Account: ServiceAccount, OK: true, Entries: len(s.Entries)})
+			w.metrics.pollOK(ServiceAccount, now)
+		}
+	}
+	return snaps, failed, res
+}
+
+func (w *Watcher) pollAccount(ctx context.Context, a *account, now time.Time) (quota.Snapshot, error) {
+	id, err := a.cloud.Authenticate(ctx)
+	if err != nil {
+		return quota.Snapshot{}, fmt.Errorf("authenticate: %w", err)
+	}
+	a.user = id.UserID
+	qs, err := a.cloud.Quotas(ctx)
+	if err != nil {
+		return quota.Snapshot{}, fmt.Errorf("quotas: %w", err)
+	}
+	s := quota.Snapshot{Account: a.name, User: a.user, Time: now, Entries: flatten(qs, false)}
+	if w.names.stale(a.name, now, func(yield func(string) bool) {
+		for p := range qs {
+			if !yield(p) {
+				return
+			}
+		}
+	}) {
+		w.refreshNames(ctx, a, now)
+	}
+	return s, nil
+}
+
+// refreshNames lists the account's projects. A failure only costs names
+// (ids are shown instead), so it does not fail the poll.
+func (w *Watcher) refreshNames(ctx context.Context, a *account, now time.Time) {
+	ps, err := a.cloud.Projects(ctx, client.ProjectFilter{})
+	if err != nil {
+		w.log.Warn("listing projects failed; showing ids", "account", a.name, "err", err)
+		return
+	}
+	for _, p := range ps {
+		w.names.put(p.Summary())
+	}
+	w.names.listed(a.name, now)
+}
+
+func (w *Watcher) pollService(ctx context.Context, e *env, now time.Time) (quota.Snapshot, error) {
+	qs, err := e.service.ServiceProjectQuotas(ctx)
+	if err != nil {
+		return quota.Snapshot{}, fmt.Errorf("service project quotas: %w", err)
+	}
+	return quota.Snapshot{Account: ServiceAccount, Time: now, Service: true, Entries: flatten(qs, true)}, nil
+}
+
+// flatten turns the wire's project → resource map into entries. For the
+// service view only project-level numbers exist; they are copied into the
+// member fields so that usage, limit and ratio speak of the project.
+func flatten(qs client.Quotas, service bool) []quota.Entry {
+	n := 0
+	for _, rs := range qs {
+		n += len(rs)
+	}
+	out := make([]quota.Entry, 0, n)
+	for p, rs := range qs {
+		for r, q := range rs {
+			if service {
+				q.Usage, q.Limit, q.Pending = q.ProjectUsage, q.ProjectLimit, q.ProjectPending
+			}
+			out = append(out, quota.Entry{Project: p, Resource: r, Quota: q})
+		}
+	}
+	return out
+}

@@ -1,0 +1,237 @@
+package watcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/robfig/cron/v3"
+
+	"github.com/quotawatch/quotawatch/config"
+)
+
+// shutdownTimeout bounds how long stopping may take once asked.
+const shutdownTimeout = 10 * time.Second
+
+// RunOptions are the daemon's ties to the operating system.
+type RunOptions struct {
+	// Reload delivers reload requests (SIGHUP).
+	Reload <-chan struct{}
+	// LoadConfig reads and validates the configuration again on reload.
+	LoadConfig func() (*config.Config, error)
+	// Notify sends a systemd notification; nil means sd_notify, which does
+	// nothing outside systemd.
+	Notify func(state string) error
+	// Watchdog is the systemd watchdog interval; 0 asks systemd (WATCHDOG_USEC).
+	Watchdog time.Duration
+	// Listening, if set, is told the HTTP address once it is bound.
+	Listening func(addr string)
+}
+
+// cycleState is what the watchdog and the health endpoint look at.
+type cycleState struct {
+	running atomic.Bool
+	started atomic.Int64 // unix nanos of the running cycle's start
+	ready   atomic.Bool
+	alive   atomic.Int64 // unix nanos of the main loop's last turn
+}
+
+// Run is the daemon: it reconciles interrupted moves, runs the first cycle
+// at once, then one per schedule tick (never overlapping), reloads the
+// configuration on request, serves HTTP, and talks to systemd. It returns
+// when ctx is cancelled, after a bounded shutdown.
+func (w *Watcher) Run(ctx context.Context, ro RunOptions) error {
+	notifyFn := ro.Notify
+	if notifyFn == nil {
+		notifyFn = func(state string) error {
+			_, err := daemon.SdNotify(false, state)
+			return err
+		}
+	}
+	sd := func(state string) {
+		if err := notifyFn(state); err != nil {
+			w.log.Warn("systemd notification failed", "state", state, "err", err)
+		}
+	}
+	cs := &cycleState{}
+	cs.alive.Store(time.Now().UnixNano())
+
+	w.mu.Lock()
+	cfg := w.env.cfg
+	w.mu.Unlock()
+
+	var srv *http.Server
+	if cfg.HTTP.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+		if err != nil {
+			return fmt.Errorf("http listen %s: %w", cfg.HTTP.Listen, err)
+		}
+		srv = &http.Server{Handler: w.Handler(cs), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				w.log.Error("http server stopped", "err", err)
+			}
+		}()
+		w.log.Info("serving http", "addr", ln.Addr().String())
+		if ro.Listening != nil {
+			ro.Listening(ln.Addr().String())
+		}
+	}
+
+	if err := w.Reconcile(ctx); err != nil {
+		w.log.Error("reconciling interrupted moves failed", "err", err)
+	}
+
+	cycleCtx, cancelCycles := context.WithCancel(ctx)
+	defer cancelCycles()
+	job := cron.FuncJob(func() { w.safeCycle(cycleCtx, cs) })
+
+	// The first cycle runs at start-up, not one interval later.
+	job.Run()
+	cs.ready.Store(true)
+	sd(daemon.SdNotifyReady)
+
+	logger := cronLogger{w.log}
+	sched := cron.New(
+		cron.WithLocation(time.UTC),
+		cron.WithLogger(logger),
+		// Skip must wrap Recover: a panic unwinding through Skip would
+		// lose its token and stop every later cycle.
+		cron.WithChain(cron.SkipIfStillRunning(logger), cron.Recover(logger)),
+	)
+	spec, err := cfg.CronSchedule()
+	if err != nil {
+		return fmt.Errorf("schedule %q: %w", cfg.Schedule, err)
+	}
+	id := sched.Schedule(spec, job)
+	sched.Start()
+
+	wd := ro.Watchdog
+	if wd == 0 {
+		wd, _ = daemon.SdWatchdogEnabled(false)
+	}
+	var wdTick <-chan time.Time
+	if wd > 0 {
+		t := time.NewTicker(wd / 3)
+		defer t.Stop()
+		wdTick = t.C
+	}
+	alive := time.NewTicker(time.Second)
+	defer alive.Stop()
+
+	for {
+		select {
+		case <-ctx.Done():
+			sd(daemon.SdNotifyStopping)
+			w.log.Info("stopping")
+			return w.shutdown(sched, srv, cancelCycles)
+		case <-ro.Reload:
+			sd(daemon.SdNotifyReloading)
+			id = w.reload(ro, sched, id, job)
+			sd(daemon.SdNotifyReady)
+		case <-wdTick:
+			// Alive means this loop turns and no cycle is stuck: a cycle
+			// longer than an hour is a hang that a restart can fix.
+			if !cs.running.Load() || time.Since(time.Unix(0, cs.started.Load())) < time.Hour {
+				sd(daemon.SdNotifyWatchdog)
+			}
+		case <-alive.C:
+			cs.alive.Store(time.Now().UnixNano())
+		}
+	}
+}
+
+// safeCycle runs a cycle and survives its panic.
+func (w *Watcher) safeCycle(ctx context.Context, cs *cycleState) {
+	if ctx.Err() != nil {
+		return
+	}
+	cs.started.Store(time.Now().UnixNano())
+	cs.running.Store(true)
+	defer cs.running.Store(false)
+	defer func() {
+		if r := recover(); r != nil {
+			w.log.Error("cycle panicked; the next cycle will run", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			w.metrics.cycles.WithLabelValues("panic").Inc()
+		}
+	}()
+	rep, err := w.Cycle(ctx)
+	if err != nil {
+		w.log.Error("cycle failed", "err", err)
+		return
+	}
+	w.log.Info("cycle done", "duration", rep.End.Sub(rep.Start).String(), "events", len(rep.Events),
+		"moves", len(rep.Plan), "undelivered", rep.Undelivered)
+}
+
+// reload parses and validates the configuration anew, then swaps it in;
+// on failure the running configuration stays.
+func (w *Watcher) reload(ro RunOptions, sched *cron.Cron, id cron.EntryID, job cron.Job) cron.EntryID {
+	if ro.LoadConfig == nil {
+		return id
+	}
+	now := time.Now()
+	cfg, err := ro.LoadConfig()
+	if err == nil {
+		err = w.Reload(cfg)
+	}
+	if err != nil {
+		w.metrics.reloaded(false, now)
+		w.log.Error("reload failed; keeping the running configuration", "err", err)
+		return id
+	}
+	spec, err := cfg.CronSchedule()
+	if err != nil {
+		w.metrics.reloaded(false, now)
+		w.log.Error("reload failed; keeping the running schedule", "err", err)
+		return id
+	}
+	sched.Remove(id)
+	nid := sched.Schedule(spec, job)
+	w.metrics.reloaded(true, now)
+	w.log.Info("configuration reloaded", "rules", len(cfg.Rules), "schedule", cfg.Schedule)
+	return nid
+}
+
+// shutdown stops the schedule, cancels the running cycle's API calls, waits
+// for it to record what it did, and stops the HTTP server, all within
+// shutdownTimeout. The store is closed by the caller, last.
+func (w *Watcher) shutdown(sched *cron.Cron, srv *http.Server, cancel context.CancelFunc) error {
+	deadline := time.NewTimer(shutdownTimeout)
+	defer deadline.Stop()
+	stopped := sched.Stop()
+	cancel()
+	var errs []error
+	select {
+	case <-stopped.Done():
+	case <-deadline.C:
+		errs = append(errs, errors.New("the running cycle did not finish in time"))
+	}
+	if srv != nil {
+		ctx, c := context.WithTimeout(context.Background(), 2*time.Second)
+		defer c()
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// cronLogger adapts slog to cron.Logger.
+type cronLogger struct {
+	l interface {
+		Debug(msg string, args ...any)
+		Error(msg string, args ...any)
+	}
+}
+
+func (c cronLogger) Info(msg string, kv ...any) { c.l.Debug("cron: "+msg, kv...) }
+func (c cronLogger) Error(err error, msg string, kv ...any) {
+	c.l.Error("cron: "+msg, append(kv, "err", err)...)
+}

@@ -1,0 +1,272 @@
+// Package watcher runs quotawatch's cycle: poll every account's quotas,
+// record them, evaluate the rules, plan and apply moves, and deliver the
+// resulting notifications. It wires client, store, rules and notify
+// together through small interfaces declared here, and adds the scheduler,
+// configuration reload and the HTTP endpoints of the daemon.
+package watcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+
+	"github.com/quotawatch/quotawatch/client"
+	"github.com/quotawatch/quotawatch/config"
+	"github.com/quotawatch/quotawatch/notify"
+	"github.com/quotawatch/quotawatch/quota"
+	"github.com/quotawatch/quotawatch/rules"
+	"github.com/quotawatch/quotawatch/store"
+)
+
+// ServiceAccount is the account name of the cloud-wide project view that a
+// service token gives.
+const ServiceAccount = "service"
+
+// Cloud is what the watcher needs of one account's Synnefo client.
+type Cloud interface {
+	Authenticate(ctx context.Context) (*client.Identity, error)
+	Quotas(ctx context.Context) (client.Quotas, error)
+	Projects(ctx context.Context, f client.ProjectFilter) ([]client.Project, error)
+	Items(ctx context.Context, kind quota.Kind, project string) ([]quota.Item, error)
+	Item(ctx context.Context, kind quota.Kind, id string) (quota.Item, error)
+	Reassign(ctx context.Context, it quota.Item, project string) error
+}
+
+// ServiceCloud is what the watcher needs of a service-token client.
+type ServiceCloud interface {
+	ServiceProjectQuotas(ctx context.Context, projects ...string) (client.Quotas, error)
+}
+
+// WebhookSender delivers a cycle's events to an incoming webhook.
+type WebhookSender interface {
+	Send(ctx context.Context, events []quota.Event, attempts int) notify.Result
+}
+
+// BotSender delivers one event to a bot-token notifier, threading it under
+// its incident's parent message.
+type BotSender interface {
+	Send(ctx context.Context, ev quota.Event, th notify.Thread, attempts int) notify.Result
+}
+
+// Options configure a Watcher.
+type Options struct {
+	Config *config.Config
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Registry receives the daemon's metrics and is served on /metrics;
+	// nil means a new private registry.
+	Registry *prometheus.Registry
+	// HTTPClient, when set, is used for every outbound call (tests, CA files).
+	HTTPClient *http.Client
+	// NotifyRate paces messages toward Slack; 0 means notify's default.
+	NotifyRate float64
+	// ReadOnly plans without changing anything: no store writes, no moves,
+	// no messages (quotawatch plan).
+	ReadOnly bool
+	// Store, when set, is used instead of opening Config.Store.Path.
+	Store *store.Store
+}
+
+// Watcher runs cycles. It is safe for one cycle at a time; Run serialises
+// them, and Reload swaps the configuration between cycles.
+type Watcher struct {
+	log      *slog.Logger
+	now      func() time.Time
+	readOnly bool
+	store    *store.Store
+	ownStore bool
+	metrics  *metrics
+	registry *prometheus.Registry
+	httpc    *http.Client
+	nrate    float64
+
+	mu  sync.Mutex // held for a whole cycle and for reloads
+	env *env       // the configuration-derived parts
+
+	names    *nameCache
+	hist     *window
+	histMu   sync.Mutex
+	loaded   bool // window loaded from the store
+	states   map[quota.InstanceKey]quota.Instance
+	accts    map[string]quota.AccountState
+	lastRep  *Report
+	ready    bool
+	statusMu sync.RWMutex
+}
+
+// env is everything built from one configuration.
+type env struct {
+	cfg      *config.Config
+	engine   *rules.Engine
+	accounts []*account
+	service  ServiceCloud
+	webhooks map[string]WebhookSender
+	bots     map[string]BotSender
+	notifier []string // notifier names in config order
+}
+
+// account is one configured cloud account.
+type account struct {
+	name  string
+	cloud Cloud
+	user  string // UUID, known after the first authentication
+}
+
+// New builds a Watcher from a loaded configuration: it opens the store
+// (unless one is given), builds the clients and notifiers, and loads the
+// persisted rule and account states.
+func New(ctx context.Context, o Options) (*Watcher, error) {
+	if o.Config == nil {
+		return nil, errors.New("watcher: no configuration")
+	}
+	w := &Watcher{
+		log:      o.Logger,
+		now:      o.Now,
+		readOnly: o.ReadOnly,
+		store:    o.Store,
+		httpc:    o.HTTPClient,
+		nrate:    o.NotifyRate,
+		names:    newNameCache(),
+		hist:     newWindow(),
+	}
+	if w.log == nil {
+		w.log = slog.New(slog.DiscardHandler)
+	}
+	if w.now == nil {
+		w.now = time.Now
+	}
+	w.registry = o.Registry
+	if w.registry == nil {
+		w.registry = prometheus.NewRegistry()
+	}
+	w.metrics = newMetrics(w.registry)
+	e, err := w.build(o.Config)
+	if err != nil {
+		return nil, err
+	}
+	w.env = e
+	if w.store == nil {
+		st, err := store.Open(o.Config.Store.Path, store.Options{ReadOnly: o.ReadOnly, Now: w.now, Logger: w.log})
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		w.store, w.ownStore = st, true
+	}
+	if err := w.loadState(); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// Close releases the store if the watcher opened it.
+func (w *Watcher) Close() error {
+	if w.ownStore && w.store != nil {
+		err := w.store.Close()
+		w.store = nil
+		return err
+	}
+	return nil
+}
+
+// Store returns the watcher's store.
+func (w *Watcher) Store() *store.Store { return w.store }
+
+func (w *Watcher) loadState() error {
+	insts, err := w.store.Instances()
+	if err != nil {
+		return fmt.Errorf("load rule states: %w", err)
+	}
+	w.states = make(map[quota.InstanceKey]quota.Instance, len(insts))
+	for _, in := range insts {
+		w.states[in.Key] = in
+	}
+	accts, err := w.store.Accounts()
+	if err != nil {
+		return fmt.Errorf("load account states: %w", err)
+	}
+	w.accts = make(map[string]quota.AccountState, len(accts))
+	for _, a := range accts {
+		w.accts[a.Account] = a
+	}
+	projects, err := w.store.Projects()
+	if err != nil {
+		return fmt.Errorf("load project names: %w", err)
+	}
+	w.names.seed(projects)
+	return nil
+}
+
+// build creates clients, notifiers and the rule engine for a configuration.
+func (w *Watcher) build(cfg *config.Config) (*env, error) {
+	e := &env{
+		cfg:      cfg,
+		engine:   rules.NewEngine(cfg.Rules),
+		webhooks: map[string]WebhookSender{},
+		bots:     map[string]BotSender{},
+	}
+	for _, a := range cfg.Cloud.Accounts {
+		c, err := client.New(w.clientConfig(cfg, a.Name, a.Token.Reveal(), false))
+		if err != nil {
+			return nil, fmt.Errorf("account %s: %w", a.Name, err)
+		}
+		e.accounts = append(e.accounts, &account{name: a.Name, cloud: c})
+	}
+	if tok := cfg.Cloud.ServiceToken.Reveal(); tok != "" {
+		c, err := client.New(w.clientConfig(cfg, ServiceAccount, tok, true))
+		if err != nil {
+			return nil, fmt.Errorf("service token: %w", err)
+		}
+		e.service = c
+	}
+	for _, n := range cfg.Notifiers {
+		opt := notify.Options{HTTPClient: w.httpc, Now: w.now, Logger: w.log.With("notifier", n.Name)}
+		if w.nrate > 0 {
+			opt.Rate = rate.Limit(w.nrate)
+		}
+		s := n.Slack
+		switch {
+		case s.WebhookURL.Reveal() != "":
+			e.webhooks[n.Name] = notify.NewWebhook(n.Name, s.WebhookURL.Reveal(), opt)
+		default:
+			e.bots[n.Name] = notify.NewBot(n.Name, s.Token.Reveal(), s.Channel, s.APIURL, opt)
+		}
+		e.notifier = append(e.notifier, n.Name)
+	}
+	return e, nil
+}
+
+func (w *Watcher) clientConfig(cfg *config.Config, name, token string, service bool) client.Config {
+	return client.Config{
+		AuthURL:           cfg.Cloud.AuthURL,
+		Token:             token,
+		Service:           service,
+		HTTPClient:        w.httpc,
+		Timeout:           cfg.Cloud.Timeout,
+		RequestsPerSecond: cfg.Cloud.RequestsPerSecond,
+		Logger:            w.log.With("account", name),
+		Observe:           w.metrics.observeAPI,
+		Now:               w.now,
+	}
+}
+
+// Reload builds everything that depends on the configuration from cfg and
+// swaps it in between cycles. On error the running configuration stays.
+func (w *Watcher) Reload(cfg *config.Config) error {
+	e, err := w.build(cfg)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.env = e
+	w.mu.Unlock()
+	return nil
+}
