@@ -79,18 +79,18 @@ func (b *Bot) Send(ctx context.Context, ev quota.Event, th Thread, attempts int)
 	}
 	res := Result{Thread: th}
 	if _, err := b.post(ctx, "chat.update", th.Channel, renderParent(ev), slack.MsgOptionUpdate(th.TS)); err != nil {
-		var ser slack.SlackErrorResponse
-		switch {
-		case errors.As(err, &ser) && (ser.Err == "message_not_found" || ser.Err == "thread_not_found"):
+		code := b.classify("chat.update", err).Code
+		switch code {
+		case "message_not_found", "thread_not_found":
 			// The parent was deleted: this event heads a new thread.
 			b.opt.Logger.LogAttrs(ctx, slog.LevelInfo, "slack parent message gone; starting a new thread",
 				slog.String("notifier", b.name), slog.String("incident", ev.Key.String()))
 			return b.startThread(ctx, ev, attempts)
-		case errors.As(err, &ser) && (ser.Err == "cant_update_message" || ser.Err == "edit_window_closed"):
+		case "cant_update_message", "edit_window_closed":
 			// The parent cannot be edited any more; the thread still tells
 			// the story.
 			b.opt.Logger.LogAttrs(ctx, slog.LevelWarn, "slack parent message not updated",
-				slog.String("notifier", b.name), slog.String("incident", ev.Key.String()), slog.String("code", ser.Err))
+				slog.String("notifier", b.name), slog.String("incident", ev.Key.String()), slog.String("code", code))
 		default:
 			return b.fail(ctx, res, err, attempts)
 		}
@@ -128,7 +128,7 @@ func (b *Bot) classify(op string, err error) *Error {
 	if errors.As(err, &e) {
 		return e
 	}
-	return classify(b.name, op, err, b.token, b.apiURL)
+	return classify(b.name, op, err, b.token)
 }
 
 func (b *Bot) fail(ctx context.Context, res Result, err error, attempts int) Result {
