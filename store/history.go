@@ -721,6 +721,9 @@ func (s *Store) Downsample(k quota.Key, from, to time.Time, n int) ([]quota.Samp
 	if err != nil {
 		return nil, fmt.Errorf("store: downsample: %w", err)
 	}
+	if len(ch) == 0 {
+		return nil, nil
+	}
 	out := make([]quota.Sample, 0, n)
 	span := to.Sub(from)
 	j := -1
