@@ -335,13 +335,21 @@ func (c *Client) record(ctx context.Context, rq *request, path string, attempt, 
 func (c *Client) backoff(attempt int) time.Duration {
 	ceil := c.retry.Base
 	for i := 1; i < attempt && ceil < c.retry.Max; i++ {
+		if ceil > c.retry.Max/2 {
+			ceil = c.retry.Max // doubling would pass Max (or overflow)
+			break
+		}
 		ceil *= 2
 	}
 	ceil = min(ceil, c.retry.Max)
 	if ceil <= 0 {
 		return 0
 	}
-	return time.Duration(c.rand(int64(ceil) + 1))
+	n := int64(ceil)
+	if n < math.MaxInt64 {
+		n++ // inclusive of the ceiling
+	}
+	return time.Duration(c.rand(n))
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
