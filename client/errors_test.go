@@ -40,8 +40,8 @@ func TestErrorParsing(t *testing.T) {
 		},
 		{
 			name: "pithos container policy quota", status: 413,
-			body: `{"requestEntityTooLarge": {"code": 413, "message": "Quota error: Container quota exceeded: limit: 100, usage: 101", "details": ""}}`,
-			want: client.Error{Status: 413, Key: "requestEntityTooLarge", Message: "Quota error: Container quota exceeded: limit: 100, usage: 101"},
+			body:      `{"requestEntityTooLarge": {"code": 413, "message": "Quota error: Container quota exceeded: limit: 100, usage: 101", "details": ""}}`,
+			want:      client.Error{Status: 413, Key: "requestEntityTooLarge", Message: "Quota error: Container quota exceeded: limit: 100, usage: 101"},
 			overLimit: true,
 		},
 		{
@@ -53,8 +53,8 @@ func TestErrorParsing(t *testing.T) {
 		},
 		{
 			name: "cyclades not a member", status: 400,
-			body: `{"badRequest": {"code": 400, "message": "User u-alice not in project p-x", "details": ""}}`,
-			want: client.Error{Status: 400, Key: "badRequest", Message: "User u-alice not in project p-x"},
+			body:      `{"badRequest": {"code": 400, "message": "User u-alice not in project p-x", "details": ""}}`,
+			want:      client.Error{Status: 400, Key: "badRequest", Message: "User u-alice not in project p-x"},
 			notMember: true,
 		},
 		{
@@ -66,8 +66,8 @@ func TestErrorParsing(t *testing.T) {
 		},
 		{
 			name: "item not found", status: 404,
-			body: `{"itemNotFound": {"code": 404, "message": "Server not found.", "details": ""}}`,
-			want: client.Error{Status: 404, Key: "itemNotFound", Message: "Server not found."},
+			body:     `{"itemNotFound": {"code": 404, "message": "Server not found.", "details": ""}}`,
+			want:     client.Error{Status: 404, Key: "itemNotFound", Message: "Server not found."},
 			notFound: true,
 		},
 		{
@@ -77,14 +77,14 @@ func TestErrorParsing(t *testing.T) {
 		},
 		{
 			name: "unauthorized", status: 401,
-			body: `{"unauthorized": {"code": 401, "message": "Invalid X-Auth-Token", "details": ""}}`,
-			want: client.Error{Status: 401, Key: "unauthorized", Message: "Invalid X-Auth-Token"},
+			body:   `{"unauthorized": {"code": 401, "message": "Invalid X-Auth-Token", "details": ""}}`,
+			want:   client.Error{Status: 401, Key: "unauthorized", Message: "Invalid X-Auth-Token"},
 			unauth: true,
 		},
 		{
 			name: "proxied unauthorized", status: 401,
-			body: `{"fault": {"code": 401, "message": "UNAUTHORIZED", "details": "{\"unauthorized\": {}}"}}`,
-			want: client.Error{Status: 401, Key: "fault", Message: "UNAUTHORIZED", Details: `{"unauthorized": {}}`},
+			body:   `{"fault": {"code": 401, "message": "UNAUTHORIZED", "details": "{\"unauthorized\": {}}"}}`,
+			want:   client.Error{Status: 401, Key: "fault", Message: "UNAUTHORIZED", Details: `{"unauthorized": {}}`},
 			unauth: true,
 		},
 		{
