@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/quotawatch/quotawatch/config"
+	"github.com/quotawatch/quotawatch/rules"
 )
 
 // testEnv is the environment every table test loads with, so nothing depends
@@ -69,7 +70,7 @@ func TestLoadBadConfigs(t *testing.T) {
 		{"invalid-token-file-bad-var.yaml", `testdata/invalid-token-file-bad-var.yaml:5: cloud.accounts[0].token_file: unterminated ${ in "${CREDENTIALS_DIRECTORY/alice.token"`},
 		{"invalid-token-env-unset.yaml", `testdata/invalid-token-env-unset.yaml:5: cloud.accounts[0].token_env: environment variable UNSET_TOKEN is not set`},
 		{"invalid-token-env-empty.yaml", `testdata/invalid-token-env-empty.yaml:5: cloud.accounts[0].token_env: environment variable EMPTY_TOKEN is empty`},
-		{"invalid-token-env-name.yaml", `testdata/invalid-token-env-name.yaml:5: cloud.accounts[0].token_env: invalid environment variable name "$ALICE_TOKEN"`},
+		{"invalid-token-env-name.yaml", `testdata/invalid-token-env-name.yaml:5: cloud.accounts[0].token_env: must name an environment variable ([A-Za-z_][A-Za-z0-9_]*), not hold the secret`},
 		{"invalid-service-token-two-forms.yaml", `testdata/invalid-service-token-two-forms.yaml:7: cloud.service_token: only one of service_token, service_token_file and service_token_env may be set`},
 		{"invalid-timeout-zero.yaml", `testdata/invalid-timeout-zero.yaml:6: cloud.timeout: must be positive, got 0s`},
 		{"invalid-timeout-syntax.yaml", `testdata/invalid-timeout-syntax.yaml:6: cloud.timeout: invalid duration "30": use a number with a unit such as 30s, 5m, 12h or 7d`},
@@ -97,6 +98,17 @@ func TestLoadBadConfigs(t *testing.T) {
 		{"invalid-slack-webhook-channel.yaml", `testdata/invalid-slack-webhook-channel.yaml:10: notifiers[0].slack.channel: applies only to a bot token: an incoming webhook posts to its own channel`},
 		{"invalid-slack-webhook-url.yaml", `testdata/invalid-slack-webhook-url.yaml:9: notifiers[0].slack.webhook_url: the webhook URL is not an absolute http or https URL`},
 		{"invalid-slack-api-url.yaml", `testdata/invalid-slack-api-url.yaml:11: notifiers[0].slack.api_url: must be an absolute http or https URL, got "/api/"`},
+		{"invalid-rule-notifier.yaml", `testdata/invalid-rule-notifier.yaml:14: rule full: notify: unknown notifier "opps"`},
+		{"invalid-rule-no-notifiers.yaml", `testdata/invalid-rule-no-notifiers.yaml:10: rule full: notify: unknown notifier "ops"`},
+		{"invalid-rule-when.yaml", `testdata/invalid-rule-when.yaml:9: rule typo: when: unknown name ratoi`},
+		{"invalid-rules-type.yaml", `testdata/invalid-rules-type.yaml:7: rules: must be a list of rules`},
+		{"invalid-rules-and-config.yaml", strings.Join([]string{
+			`testdata/invalid-rules-and-config.yaml:7: cloud.timeout: invalid duration "soon": use a number with a unit such as 30s, 5m, 12h or 7d`,
+			`testdata/invalid-rules-and-config.yaml:12: rule full: for: invalid duration "10x"`,
+			`testdata/invalid-rules-and-config.yaml:13: rule full: notify: unknown notifier "ops"`,
+			`testdata/invalid-rules-and-config.yaml:14: rule #2: must be a mapping`,
+			`testdata/invalid-rules-and-config.yaml:15: dry_run: expected true or false, got "maybe"`,
+		}, "\n")},
 		{"invalid-several.yaml", strings.Join([]string{
 			`testdata/invalid-several.yaml:3: cloud.auth_url: must be an absolute http or https URL, got "ftp://accounts.example.org"`,
 			`testdata/invalid-several.yaml:7: cloud.accounts[0].token_env: only one of token, token_file and token_env may be set`,
@@ -249,4 +261,23 @@ func TestErrorsCarryLines(t *testing.T) {
 		lines = append(lines, ce.Line)
 	}
 	require.Equal(t, []int{3, 7, 8, 9, 10, 11, 12, 14, 16, 17}, lines)
+}
+
+func TestLoadRules(t *testing.T) {
+	cfg, err := config.Load("testdata/good-rules.yaml", config.Options{LookupEnv: lookup(nil)})
+	require.NoError(t, err)
+	require.Len(t, cfg.Rules, 2)
+	require.Equal(t, "container-rebalance", cfg.Rules[0].Name)
+	require.Equal(t, 48*time.Hour, cfg.Rules[0].Cooldown)
+	require.Equal(t, []string{"ops"}, cfg.Rules[0].Notify)
+	require.NotNil(t, cfg.Rules[0].Action)
+	require.Equal(t, "full-soon", cfg.Rules[1].Name)
+	require.Nil(t, cfg.Rules[1].Action)
+
+	// The problems of rules keep their structured form underneath.
+	_, err = config.Load("testdata/invalid-rule-when.yaml", config.Options{LookupEnv: lookup(testEnv(t))})
+	var re *rules.Error
+	require.ErrorAs(t, err, &re)
+	require.Equal(t, "typo", re.Rule)
+	require.Equal(t, "when", re.Field)
 }

@@ -394,19 +394,32 @@ func (m *mapping) secret(base string, required bool) (s Secret, specified bool) 
 		}
 	case base + "_env":
 		if !envName.MatchString(v.Value) {
-			m.errorf(v.Line, k, "invalid environment variable name %s", describe(v))
+			// Not echoed: a value here that is no variable name is most
+			// likely the secret itself, pasted into the wrong key.
+			m.errorf(v.Line, k, "must name an environment variable ([A-Za-z_][A-Za-z0-9_]*), not hold the secret")
 			return "", true
 		}
 		env, set := m.p.opt.LookupEnv(v.Value)
 		if !set {
-			m.errorf(v.Line, k, "environment variable %s is not set", v.Value)
+			m.errorf(v.Line, k, "environment variable %s is not set", envLabel(v.Value))
 			return "", true
 		}
 		val = strings.TrimSpace(env)
 		if val == "" {
-			m.errorf(v.Line, k, "environment variable %s is empty", v.Value)
+			m.errorf(v.Line, k, "environment variable %s is empty", envLabel(v.Value))
 			return "", true
 		}
 	}
 	return Secret(val), true
+}
+
+var conventionalEnvName = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+
+// envLabel names the variable of an *_env key in a message, unless the name
+// does not look like one (ALL_CAPS): then it may well be the secret itself.
+func envLabel(name string) string {
+	if conventionalEnvName.MatchString(name) {
+		return name
+	}
+	return "(name not shown)"
 }
