@@ -253,7 +253,7 @@ func TestDebugLogPerRequest(t *testing.T) {
 	require.NoError(t, err)
 	log := buf.String()
 	require.Contains(t, log, `msg="synnefo request" service=identity method=POST path=/identity/v2.0/tokens status=200`)
-	require.Contains(t, log, `msg="synnefo request" service=object-store method=HEAD path="/object-store/v1/u-alice/course%20container" status=204`)
+	require.Contains(t, log, `msg="synnefo request" service=object-store method=HEAD path=/object-store/v1/u-alice/course%20container status=204`)
 	require.Contains(t, log, "attempt=1")
 	require.Contains(t, log, "duration=")
 	require.NotContains(t, log, secret)
