@@ -115,11 +115,14 @@ func (b *Bot) post(ctx context.Context, op, channel string, m Message, opts ...s
 	if e := pace(ctx, b.limiter, b.name); e != nil {
 		return Thread{}, e
 	}
+	m = scrubMessage(m, b.token)
 	all := append([]slack.MsgOption{slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...)}, opts...)
 	ch, ts, _, err := b.api.SendMessageContext(ctx, channel, all...)
 	if err != nil {
 		return Thread{}, b.classify(op, err)
 	}
+	b.opt.Logger.LogAttrs(ctx, slog.LevelDebug, "slack message sent",
+		slog.String("notifier", b.name), slog.String("op", op), slog.String("channel", ch), slog.String("ts", ts))
 	return Thread{Channel: ch, TS: ts}, nil
 }
 

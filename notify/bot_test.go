@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -331,4 +332,74 @@ func TestBotPacing(t *testing.T) {
 	require.Equal(t, t0, res.RetryAt)
 	require.Equal(t, first.Thread, res.Thread)
 	require.Len(t, srv.Messages(), 1)
+}
+
+// TestMessagesNeverCarrySecrets: an event that quotes the notifier's own
+// secret (a poll error echoing a URL, say) goes out with it redacted.
+func TestMessagesNeverCarrySecrets(t *testing.T) {
+	tests := []struct {
+		name string
+		send func(t *testing.T, srv *slacktest.Server, ev quota.Event) (secret string)
+	}{
+		{"webhook", func(t *testing.T, srv *slacktest.Server, ev quota.Event) string {
+			opt, _ := testOptions(t)
+			ev.Reason = "Post " + srv.WebhookURL() + ": refused"
+			require.NoError(t, NewWebhook("ops", srv.WebhookURL(), opt).Send(context.Background(), []quota.Event{ev, ev}, 0).Err)
+			return srv.WebhookURL()
+		}},
+		{"bot", func(t *testing.T, srv *slacktest.Server, ev quota.Event) string {
+			opt, _ := testOptions(t)
+			ev.Reason = "token " + botToken + " rejected"
+			require.NoError(t, NewBot("ops", botToken, "C0QUOTA", srv.APIURL(), opt).Send(context.Background(), ev, Thread{}, 0).Err)
+			return botToken
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newBotServer(t)
+			secret := tt.send(t, srv, sampleEvents()["poll_failed"])
+			msgs := srv.Messages()
+			require.Len(t, msgs, 1)
+			require.Contains(t, msgs[0].Text, "<redacted>")
+			requireNoSecret(t, msgs[0].Text, secret)
+			requireNoSecret(t, string(msgs[0].Blocks), secret)
+			require.Contains(t, string(msgs[0].Blocks), "redacted")
+		})
+	}
+}
+
+// TestBotGolden pins what the bot sends over one incident: the parent, the
+// update and the reply of each later event.
+func TestBotGolden(t *testing.T) {
+	srv := newBotServer(t)
+	opt, _ := testOptions(t)
+	b := NewBot("ops", botToken, "quota-alerts", srv.APIURL(), opt)
+	ev := sampleEvents()
+	th := Thread{}
+	for _, name := range []string{"firing", "dry_run", "resolved", "poll_failed"} {
+		res := b.Send(context.Background(), ev[name], th, 0)
+		require.NoError(t, res.Err)
+		if !res.Thread.IsZero() {
+			th = res.Thread
+		}
+	}
+	type sent struct {
+		Endpoint string          `json:"endpoint"`
+		Channel  string          `json:"channel"`
+		TS       string          `json:"ts,omitempty"`
+		ThreadTS string          `json:"thread_ts,omitempty"`
+		Text     string          `json:"text"`
+		Blocks   json.RawMessage `json:"blocks"`
+	}
+	var all []sent
+	for _, m := range srv.Messages() {
+		s := sent{Endpoint: m.Endpoint, Channel: m.Channel, ThreadTS: m.ThreadTS, Text: m.Text, Blocks: m.Blocks}
+		if m.Endpoint == slacktest.EndpointUpdate {
+			s.TS = m.TS
+		}
+		all = append(all, s)
+	}
+	raw, err := json.Marshal(all)
+	require.NoError(t, err)
+	checkGolden(t, "bot_incident", raw)
 }

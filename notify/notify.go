@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,7 +31,8 @@ const (
 // Options configures a notifier. The zero value is usable.
 type Options struct {
 	// HTTPClient sends the requests. Nil means a client of the notifier's
-	// own with Timeout; a given client without a timeout gets none added.
+	// own with Timeout; a given client without a timeout is copied and
+	// given Timeout.
 	HTTPClient *http.Client
 	// Timeout of the notifier's own client; default 10s.
 	Timeout time.Duration
@@ -49,8 +51,15 @@ func (o Options) withDefaults() Options {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
-	if o.HTTPClient == nil {
+	switch {
+	case o.HTTPClient == nil:
 		o.HTTPClient = &http.Client{Timeout: o.Timeout}
+	case o.HTTPClient.Timeout == 0:
+		// A client without a timeout could hang a cycle on a stuck
+		// connection: use a copy with ours.
+		c := *o.HTTPClient
+		c.Timeout = o.Timeout
+		o.HTTPClient = &c
 	}
 	if o.Rate <= 0 {
 		o.Rate = DefaultRate
@@ -233,6 +242,28 @@ func scrub(s string, secrets ...string) string {
 		}
 	}
 	return s
+}
+
+// scrubMessage removes secrets from an outgoing message, in case an event
+// carries one (say, a poll error quoting a URL).
+func scrubMessage(m Message, secrets ...string) Message {
+	m.Text = scrub(m.Text, secrets...)
+	raw, err := json.Marshal(m.Blocks)
+	if err != nil {
+		return m
+	}
+	clean := scrub(string(raw), secrets...)
+	if clean == string(raw) {
+		return m
+	}
+	var bs slack.Blocks
+	if err := json.Unmarshal([]byte(clean), &bs); err != nil {
+		// Keep the fallback text only rather than risk sending a secret.
+		m.Blocks = nil
+		return m
+	}
+	m.Blocks = bs.BlockSet
+	return m
 }
 
 // failed fills r for an undelivered rest after err.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -56,6 +57,8 @@ func (w *Webhook) Send(ctx context.Context, events []quota.Event, attempts int) 
 			return failed(res, e, attempts, w.opt.Now())
 		}
 		res.Delivered += m.events
+		w.opt.Logger.LogAttrs(ctx, slog.LevelDebug, "slack webhook message sent",
+			slog.String("notifier", w.name), slog.Int("events", m.events))
 	}
 	return res
 }
@@ -74,6 +77,7 @@ type httpError struct {
 func (e *httpError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.status, e.body) }
 
 func (w *Webhook) post(ctx context.Context, m Message) error {
+	m = scrubMessage(m, w.url)
 	payload := slack.WebhookMessage{Text: m.Text}
 	if len(m.Blocks) > 0 {
 		payload.Blocks = &slack.Blocks{BlockSet: m.Blocks}
