@@ -3,8 +3,8 @@ package rules
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -42,22 +42,22 @@ type scAccount struct {
 type scQuota struct {
 	Project        string `yaml:"project"`
 	Resource       string `yaml:"resource"`
-	Usage          *size `yaml:"usage"`
-	Limit          *size `yaml:"limit"`
-	Pending        *size `yaml:"pending"`
-	ProjectUsage   *size `yaml:"project_usage"`
-	ProjectLimit   *size `yaml:"project_limit"`
-	ProjectPending *size `yaml:"project_pending"`
+	Usage          *size  `yaml:"usage"`
+	Limit          *size  `yaml:"limit"`
+	Pending        *size  `yaml:"pending"`
+	ProjectUsage   *size  `yaml:"project_usage"`
+	ProjectLimit   *size  `yaml:"project_limit"`
+	ProjectPending *size  `yaml:"project_pending"`
 	Drop           bool   `yaml:"drop"` // the series vanishes
 }
 
 type scItem struct {
-	Kind       quota.Kind       `yaml:"kind"`
-	ID         string           `yaml:"id"`
-	Name       string           `yaml:"name"`
-	Project    string           `yaml:"project"`
+	Kind       quota.Kind      `yaml:"kind"`
+	ID         string          `yaml:"id"`
+	Name       string          `yaml:"name"`
+	Project    string          `yaml:"project"`
 	Quantities map[string]size `yaml:"quantities"`
-	Busy       string           `yaml:"busy"`
+	Busy       string          `yaml:"busy"`
 }
 
 type scAction struct {
