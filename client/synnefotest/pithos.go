@@ -258,10 +258,11 @@ func (c *Cloud) updateContainer(w http.ResponseWriter, r *http.Request, u *User,
 			return
 		}
 		q := c.quotaOf(account, p, quota.DiskSpace)
+		n := ct.Bytes
 		if dest == ct.charged {
-			q = q.Add(-ct.Bytes) // the provisions sum to 0 but still run the check
+			n = 0 // the provisions sum to 0 but still run the check
 		}
-		if !q.Fits(ct.Bytes) {
+		if !q.Fits(n) {
 			writeFault(w, http.StatusRequestEntityTooLarge, "fault", "Resource Limit Exceeded for your account.",
 				fmt.Sprintf("Limit for resource 'Storage space' exceeded for your account. Available: %d, Requested: %d", available(q), ct.Bytes))
 			return
