@@ -68,7 +68,7 @@ func (b *Bot) Check(ctx context.Context) error {
 func (b *Bot) Send(ctx context.Context, ev quota.Event, th Thread, attempts int) Result {
 	if isPollEvent(ev) {
 		res := Result{}
-		if _, err := b.post(ctx, "chat.postMessage", b.channel, Render(ev)); err != nil {
+		if _, err := b.post(ctx, "chat.postMessage", Thread{Channel: b.channel}, Render(ev)); err != nil {
 			return b.fail(ctx, res, err, attempts)
 		}
 		res.Delivered = 1
@@ -78,7 +78,7 @@ func (b *Bot) Send(ctx context.Context, ev quota.Event, th Thread, attempts int)
 		return b.startThread(ctx, ev, attempts)
 	}
 	res := Result{Thread: th}
-	if _, err := b.post(ctx, "chat.update", th.Channel, renderParent(ev), slack.MsgOptionUpdate(th.TS)); err != nil {
+	if _, err := b.post(ctx, "chat.update", th, renderParent(ev)); err != nil {
 		code := b.classify("chat.update", err).Code
 		switch code {
 		case "message_not_found", "thread_not_found":
@@ -95,7 +95,7 @@ func (b *Bot) Send(ctx context.Context, ev quota.Event, th Thread, attempts int)
 			return b.fail(ctx, res, err, attempts)
 		}
 	}
-	if _, err := b.post(ctx, "chat.postMessage", th.Channel, Render(ev), slack.MsgOptionTS(th.TS)); err != nil {
+	if _, err := b.post(ctx, "chat.postMessage", th, Render(ev)); err != nil {
 		return b.fail(ctx, res, err, attempts)
 	}
 	res.Delivered = 1
@@ -103,21 +103,33 @@ func (b *Bot) Send(ctx context.Context, ev quota.Event, th Thread, attempts int)
 }
 
 func (b *Bot) startThread(ctx context.Context, ev quota.Event, attempts int) Result {
-	th, err := b.post(ctx, "chat.postMessage", b.channel, renderParent(ev))
+	th, err := b.post(ctx, "chat.postMessage", Thread{Channel: b.channel}, renderParent(ev))
 	if err != nil {
 		return b.fail(ctx, Result{}, err, attempts)
 	}
 	return Result{Delivered: 1, Thread: th}
 }
 
-// post paces and sends one message; opts select the method (update, reply).
-func (b *Bot) post(ctx context.Context, op, channel string, m Message, opts ...slack.MsgOption) (Thread, error) {
+// post paces and sends one message: for "chat.update" an edit of the
+// message at, else a post to at.Channel, in the thread of at.TS if set.
+func (b *Bot) post(ctx context.Context, op string, at Thread, m Message) (Thread, error) {
 	if e := pace(ctx, b.limiter, b.name); e != nil {
 		return Thread{}, e
 	}
 	m = scrubMessage(m, b.token)
-	all := append([]slack.MsgOption{slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...)}, opts...)
-	ch, ts, _, err := b.api.SendMessageContext(ctx, channel, all...)
+	opts := []slack.MsgOption{slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...)}
+	var (
+		ch, ts string
+		err    error
+	)
+	switch {
+	case op == "chat.update":
+		ch, ts, _, err = b.api.UpdateMessageContext(ctx, at.Channel, at.TS, opts...)
+	case at.TS != "":
+		ch, ts, err = b.api.PostMessageContext(ctx, at.Channel, append(opts, slack.MsgOptionTS(at.TS))...)
+	default:
+		ch, ts, err = b.api.PostMessageContext(ctx, at.Channel, opts...)
+	}
 	if err != nil {
 		return Thread{}, b.classify(op, err)
 	}
