@@ -19,7 +19,6 @@ type Bot struct {
 	name    string
 	token   string
 	channel string
-	apiURL  string
 	api     *slack.Client
 	opt     Options
 	limiter *rate.Limiter
@@ -38,7 +37,7 @@ func NewBot(name, token, channel, apiURL string, opt Options) *Bot {
 	}
 	api := slack.New(token, slack.OptionHTTPClient(opt.HTTPClient), slack.OptionAPIURL(apiURL))
 	return &Bot{
-		name: name, token: token, channel: channel, apiURL: apiURL, api: api, opt: opt,
+		name: name, token: token, channel: channel, api: api, opt: opt,
 		limiter: rate.NewLimiter(opt.Rate, opt.Burst),
 	}
 }
