@@ -124,7 +124,7 @@ func (e *Engine) Plan(in PlanInput) Plan {
 			continue
 		}
 		if last, ok := lastMoved(in.Journal, it); ok && in.Now.Sub(last) < r.Cooldown {
-			skip(it, fmt.Sprintf("%s was moved at %s, within the cooldown of %s",
+			skip(it, fmt.Sprintf("%s: last move at %s is within the cooldown of %s",
 				it.Name, clock(last), formatDuration(r.Cooldown)))
 			continue
 		}
