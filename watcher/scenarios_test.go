@@ -1,0 +1,299 @@
+package watcher_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/quotawatch/quotawatch/client"
+	"github.com/quotawatch/quotawatch/client/synnefotest"
+	"github.com/quotawatch/quotawatch/quota"
+	"github.com/quotawatch/quotawatch/watcher"
+)
+
+const (
+	projA = "aaaa0000-0000-4000-8000-00000000000a"
+	projB = "bbbb0000-0000-4000-8000-00000000000b"
+)
+
+// twoProjects is alice with a system project and two more projects, A and
+// B, with the given diskspace limits (bytes, member = project).
+func twoProjects(limitA, limitB int64) *synnefotest.Scenario {
+	lim := func(n int64) map[string]synnefotest.Limit {
+		return map[string]synnefotest.Limit{quota.DiskSpace: {Member: n, Project: n}}
+	}
+	return &synnefotest.Scenario{
+		Users: []synnefotest.User{{UUID: alice, Name: "alice@example.org", Token: tokenA}},
+		Projects: []synnefotest.Project{
+			{ID: alice, System: true, Members: []string{alice}, Limits: lim(10 * gib)},
+			{ID: projA, Name: "project-a", Owner: alice, Members: []string{alice}, Limits: lim(limitA)},
+			{ID: projB, Name: "project-b", Owner: alice, Members: []string{alice}, Limits: lim(limitB)},
+		},
+	}
+}
+
+func TestVMGoesWhereEveryResourceFits(t *testing.T) {
+	lims := func(cpu, ram int64) map[string]synnefotest.Limit {
+		return map[string]synnefotest.Limit{
+			quota.VM:   {Member: 5, Project: 5},
+			quota.CPU:  {Member: cpu, Project: cpu},
+			quota.RAM:  {Member: ram, Project: ram},
+			quota.Disk: {Member: 100 * gib, Project: 100 * gib},
+		}
+	}
+	sc := &synnefotest.Scenario{
+		Users: []synnefotest.User{{UUID: alice, Name: "alice@example.org", Token: tokenA}},
+		Projects: []synnefotest.Project{
+			{ID: alice, System: true, Members: []string{alice}, Limits: lims(4, 8*gib)},
+			// RAM fits here, CPU does not (2 free, the VM has 4).
+			{ID: projA, Name: "ram-only", Owner: alice, Members: []string{alice}, Limits: lims(2, 64*gib)},
+			// Everything fits here.
+			{ID: projB, Name: "roomy", Owner: alice, Members: []string{alice}, Limits: lims(16, 16*gib)},
+		},
+		Flavors: []synnefotest.Flavor{{ID: 1, VCPUs: 4, RAM: 4096, Disk: 20}},
+		Servers: []synnefotest.VM{{ID: 4242, Name: "big-vm", Owner: alice, Flavor: 1, Status: "ACTIVE"}},
+	}
+	h := newHarnessFrom(t, sc, `
+  - name: vm-rebalance
+    resource: cyclades.cpu
+    when: ratio >= 1
+    clear: ratio < 0.8
+    action:
+      reassign:
+        kind: server
+        to: ["ram-only", "roomy"]
+        strategy: first_fit
+`)
+	rep := h.cycle()
+	require.Len(t, rep.Plan, 1, "%+v", rep.Plan)
+	require.Equal(t, "big-vm", rep.Plan[0].ItemName)
+	require.Equal(t, projB, rep.Plan[0].To, "first_fit skips the project where CPU does not fit")
+	require.Equal(t, quota.ActionVerified, rep.Plan[0].State)
+	require.Equal(t, int64(4), h.cloud.Cloud.Quota(alice, projB, quota.CPU).Usage)
+	require.Equal(t, 4*gib, h.cloud.Cloud.Quota(alice, projB, quota.RAM).Usage)
+	require.Equal(t, 20*gib, h.cloud.Cloud.Quota(alice, projB, quota.Disk).Usage, "the system volume moves with the VM")
+	require.Equal(t, int64(0), h.cloud.Cloud.Quota(alice, projA, quota.CPU).Usage)
+	require.Equal(t, int64(0), h.cloud.Cloud.Quota(alice, alice, quota.VM).Usage)
+}
+
+func TestNoHeadroomExplainsOnce(t *testing.T) {
+	sc := twoProjects(20*gib, 5*gib)
+	sc.Projects[0].Limits[quota.DiskSpace] = synnefotest.Limit{Member: gib, Project: gib}
+	sc.Containers = []synnefotest.Container{
+		{Account: alice, Name: "course_data", Project: projA, Bytes: 12 * gib},
+		{Account: alice, Name: "notes", Project: projA, Bytes: 7*gib + gib/2},
+	}
+	h := newHarnessFrom(t, sc, rulesSeed)
+	rep := h.cycle()
+	require.NotEmpty(t, rep.Plan)
+	for _, r := range rep.Plan {
+		require.True(t, r.Skipped, "nothing can move: %+v", r)
+	}
+	require.Positive(t, countEvents(rep, quota.EventAction, quota.ResultSkipped))
+	texts := strings.Join(h.slackTexts(), "\n")
+	require.Contains(t, texts, "course_data", "Slack says which item could not move")
+	require.Contains(t, texts, "12.0 GiB", "and how much room it needed")
+	sent := len(h.slack.Messages())
+
+	for range 10 {
+		rep = h.cycle()
+		require.Zero(t, countEvents(rep, quota.EventAction, quota.ResultSkipped), "the same reason is not repeated every cycle")
+	}
+	require.Len(t, h.slack.Messages(), sent, "no new Slack messages while nothing changes")
+	require.Equal(t, projA, h.container("course_data").Project)
+	require.Empty(t, h.journal())
+}
+
+func TestNoPingPong(t *testing.T) {
+	sc := twoProjects(100*gib, 100*gib)
+	sc.Containers = []synnefotest.Container{
+		{Account: alice, Name: "x", Project: projA, Bytes: 20 * gib},
+		{Account: alice, Name: "y", Project: projA, Bytes: 72 * gib},
+		{Account: alice, Name: "z", Project: projB, Bytes: 65 * gib},
+	}
+	h := newHarnessFrom(t, sc, `
+  - name: rebalance
+    resource: pithos.diskspace
+    projects: ["project-*"]
+    when: ratio > 0.9
+    clear: ratio < 0.8
+    cooldown: 5m
+    action:
+      reassign:
+        kind: container
+        to: ["project-*"]
+`)
+	rep := h.cycle()
+	moved := moves(rep)
+	require.Len(t, moved, 1, "%+v", rep.Plan)
+	require.Equal(t, "x", moved[0].ItemName, "y does not fit in B; x does")
+	require.Equal(t, projB, h.container("x").Project)
+
+	// B now grows past the threshold; moving x back to A is refused for
+	// 24h, and z does not fit in A.
+	for range 20 {
+		require.NoError(t, h.cloud.Cloud.GrowContainer(alice, "z", gib))
+		h.cycle()
+	}
+	require.Equal(t, projB, h.container("x").Project, "x never goes back")
+	require.Equal(t, projB, h.container("z").Project)
+	acts := h.journal()
+	require.Len(t, acts, 1, "one move in 21 cycles")
+}
+
+func TestPollFailuresAlertOnceAndBlockActions(t *testing.T) {
+	h := newHarness(t, "seed.yaml", rulesSeed)
+	h.cloud.Cloud.SetFaults([]synnefotest.Fault{{Path: "/account/v1.0/quotas", Status: 503}})
+	var failed int
+	for range 5 {
+		rep := h.cycle()
+		require.True(t, rep.Failed())
+		require.Empty(t, rep.Plan, "no actions on insufficient data")
+		failed += countEvents(rep, quota.EventPollFailed, "")
+	}
+	require.Equal(t, 1, failed, "one poll_failed after three failures in a row")
+	require.Equal(t, alice, h.container("course_container").Project)
+	require.Contains(t, strings.Join(h.slackTexts(), "\n"), "alice")
+
+	h.cloud.Cloud.SetFaults(nil)
+	rep := h.cycle()
+	require.False(t, rep.Failed())
+	require.Equal(t, 1, countEvents(rep, quota.EventPollRecovered, ""))
+	require.Len(t, rep.Plan, 1, "acts again once the data is back")
+	rep = h.cycle()
+	require.Zero(t, countEvents(rep, quota.EventPollRecovered, ""))
+}
+
+func TestInterruptedMoveIsReconciledNotRepeated(t *testing.T) {
+	t.Run("applied before the stop", func(t *testing.T) {
+		h := newHarness(t, "seed.yaml", rulesSeed)
+		// A previous run journaled the intent and the cloud applied the
+		// move, but the run stopped before recording the outcome.
+		st := h.w.Store()
+		id, err := st.Intent(quota.Action{Time: h.clock.Now(), State: quota.ActionIntent, Move: quota.Move{
+			Rule: "container-rebalance", Account: "alice", Kind: quota.KindContainer,
+			ItemID: "course_container", ItemName: "course_container", From: alice, To: cs333,
+			ToName: "CS333 lab assignments", Resource: quota.DiskSpace,
+			Quantities: quota.ContainerQuantities(20615843020),
+		}})
+		require.NoError(t, err)
+		require.NoError(t, st.Release())
+		c, err := client.New(client.Config{AuthURL: h.cloud.AuthURL(), Token: tokenA})
+		require.NoError(t, err)
+		require.NoError(t, c.ReassignContainer(context.Background(), "course_container", cs333))
+		h.cloud.Cloud.ResetRequests()
+
+		h.restart()
+		acts := h.journal()
+		require.Len(t, acts, 1)
+		require.Equal(t, id, acts[0].ID)
+		require.Contains(t, []quota.ActionState{quota.ActionApplied, quota.ActionVerified}, acts[0].State)
+		rep := h.cycle()
+		require.Empty(t, rep.Plan, "nothing left to move")
+		for _, r := range h.cloud.Cloud.Requests() {
+			if !strings.HasPrefix(r.Path, "/identity") {
+				require.NotEqual(t, "POST", r.Method, "no second move: %+v", r)
+			}
+		}
+		require.Len(t, h.journal(), 1)
+	})
+	t.Run("cut off during the call", func(t *testing.T) {
+		h := newHarness(t, "seed.yaml", rulesSeed)
+		h.cloud.Cloud.SetFaults([]synnefotest.Fault{{Path: "/object-store/v1/*", Method: "POST", Latency: synnefotest.Duration(5 * time.Second)}})
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			// Stop the daemon while the POST is in flight.
+			for {
+				for _, r := range h.cloud.Cloud.Requests() {
+					if r.Method == "GET" && strings.Contains(r.Query, "format=json") {
+						time.Sleep(200 * time.Millisecond)
+						cancel()
+						return
+					}
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}()
+		h.clock.Advance(5 * time.Minute)
+		rep, err := h.w.Cycle(ctx)
+		require.NoError(t, err)
+		require.Len(t, rep.Plan, 1)
+		require.Equal(t, quota.ActionIntent, rep.Plan[0].State, "outcome unknown")
+		h.cloud.Cloud.SetFaults(nil)
+
+		h.restart()
+		acts := h.journal()
+		require.Len(t, acts, 1)
+		require.Equal(t, quota.ActionFailed, acts[0].State)
+		require.Contains(t, acts[0].Error, "interrupted")
+		posts := 0
+		for _, r := range h.cloud.Cloud.Requests() {
+			if r.Method == "POST" && strings.HasPrefix(r.Path, "/object-store") {
+				posts++
+			}
+		}
+		require.Equal(t, 1, posts, "the interrupted POST is never re-sent by the reconcile")
+	})
+}
+
+func TestSlackOutageLosesNothing(t *testing.T) {
+	h := newHarness(t, "seed.yaml", rulesSeed)
+	h.slack.SetDown(true)
+	rep := h.cycle() // firing + moved
+	require.Equal(t, 2, rep.Undelivered)
+	rep = h.cycle() // resolved
+	require.Equal(t, 3, rep.Undelivered)
+	h.cycle()
+	require.Empty(t, h.slackTexts())
+
+	// Restart while Slack is still down: the outbox survives.
+	h.restart()
+	h.slack.SetDown(false)
+	h.clock.Advance(10 * time.Minute) // past any backoff
+	rep = h.cycle()
+	require.Zero(t, rep.Undelivered)
+	texts := strings.Join(h.slackTexts(), "\n")
+	iFiring := strings.Index(texts, "is at")
+	iMoved := strings.Index(texts, "moved container course_container")
+	iResolved := strings.Index(texts, "RESOLVED")
+	require.True(t, iFiring >= 0 && iMoved > iFiring && iResolved > iMoved, "in order: %s", texts)
+	// Delivered exactly once.
+	rep = h.cycle()
+	require.Zero(t, rep.Delivered)
+	require.Equal(t, 1, strings.Count(strings.Join(h.slackTexts(), "\n"), "moved container course_container"))
+}
+
+func TestSteadyStateIsOneRequestPerAccount(t *testing.T) {
+	h := newHarness(t, "seed.yaml", `
+  - name: nearly-full
+    resource: pithos.diskspace
+    when: ratio > 0.999
+`)
+	h.cycle()
+	for range 5 {
+		h.cloud.Cloud.ResetRequests()
+		h.cycle()
+		reqs := h.cloud.Cloud.Requests()
+		require.Len(t, reqs, 1, "%+v", reqs)
+		require.Equal(t, "/account/v1.0/quotas", reqs[0].Path)
+	}
+	// Names are listed again after an hour.
+	h.clock.Advance(time.Hour)
+	h.cloud.Cloud.ResetRequests()
+	h.cycle()
+	require.Len(t, h.cloud.Cloud.Requests(), 2)
+}
+
+// moves returns the rows of a report that are moves, not refusals.
+func moves(rep *watcher.Report) []watcher.PlanRow {
+	var out []watcher.PlanRow
+	for _, r := range rep.Plan {
+		if !r.Skipped {
+			out = append(out, r)
+		}
+	}
+	return out
+}
