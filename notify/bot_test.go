@@ -319,12 +319,13 @@ func TestBotCheck(t *testing.T) {
 func TestBotPacing(t *testing.T) {
 	srv := newBotServer(t)
 	opt, _ := testOptions(t)
-	opt.Rate, opt.Burst = 1, 1
+	opt.Rate, opt.Burst = 0.1, 1
 	b := NewBot("ops", botToken, "C0QUOTA", srv.APIURL(), opt)
 	first := b.Send(ctxWithin(t, 300*time.Millisecond), sampleEvents()["firing"], Thread{}, 0)
 	require.NoError(t, first.Err)
-	// An update and a reply are two messages: the second cannot go out
-	// within the second, so the event is due again at the next cycle.
+	// The parent took the only token: the next message (the parent's
+	// update) cannot go out before the context ends, so the event is due
+	// again at the next cycle.
 	res := b.Send(ctxWithin(t, 300*time.Millisecond), sampleEvents()["resolved"], first.Thread, 4)
 	require.Zero(t, res.Delivered)
 	require.ErrorIs(t, res.Err, context.DeadlineExceeded)
