@@ -109,6 +109,7 @@ func TestLoadBadConfigs(t *testing.T) {
 			`testdata/invalid-rules-and-config.yaml:14: rule #2: must be a mapping`,
 			`testdata/invalid-rules-and-config.yaml:15: dry_run: expected true or false, got "maybe"`,
 		}, "\n")},
+		{"invalid-merge.yaml", `testdata/invalid-merge.yaml:6: cloud.accounts[0]: << must merge a mapping or a list of mappings, got "just-a-string"`},
 		{"invalid-several.yaml", strings.Join([]string{
 			`testdata/invalid-several.yaml:3: cloud.auth_url: must be an absolute http or https URL, got "ftp://accounts.example.org"`,
 			`testdata/invalid-several.yaml:7: cloud.accounts[0].token_env: only one of token, token_file and token_env may be set`,
@@ -280,4 +281,19 @@ func TestLoadRules(t *testing.T) {
 	require.ErrorAs(t, err, &re)
 	require.Equal(t, "typo", re.Rule)
 	require.Equal(t, "when", re.Field)
+}
+
+func TestLoadAnchors(t *testing.T) {
+	cfg, err := config.Load("testdata/good-anchors.yaml", config.Options{LookupEnv: lookup(nil)})
+	require.NoError(t, err)
+	require.Equal(t, []config.Account{
+		{Name: "alice", Token: "alice-file-token"},
+		{Name: "alice2", Token: "alice-file-token"},
+	}, cfg.Cloud.Accounts)
+	var channels []string
+	for _, n := range cfg.Notifiers {
+		require.Equal(t, "xoxb-file-bot-token", n.Slack.Token.Reveal(), n.Name)
+		channels = append(channels, n.Slack.Channel)
+	}
+	require.Equal(t, []string{"#a", "#b", "#a"}, channels)
 }

@@ -125,24 +125,74 @@ func (p *parser) mapping(n *yaml.Node, path string, line int, known ...string) *
 		}
 		return path + ": " + msg
 	}
+	var merged [][2]*yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := deref(n.Content[i]), n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			p.errorf(k.Line, "%s", in("keys must be strings, got "+describe(k)))
+		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
+			merged = append(merged, p.mergeSources(k, deref(v), in)...)
 			continue
 		}
-		if !slices.Contains(known, k.Value) {
-			p.errorf(k.Line, "%s", in(fmt.Sprintf("unknown key %q", k.Value)))
-			continue
+		m.add(k, v, known, in)
+	}
+	// Keys merged in with << give way to the mapping's own (YAML merge keys),
+	// and earlier sources to later ones.
+	for _, kv := range merged {
+		if _, own := m.keys[kv[0].Value]; !own {
+			m.add(kv[0], kv[1], known, in)
 		}
-		if first, dup := m.keys[k.Value]; dup {
-			p.errorf(k.Line, "%s", in(fmt.Sprintf("duplicate key %q (first on line %d)", k.Value, first.Line)))
-			continue
-		}
-		m.keys[k.Value] = k
-		m.vals[k.Value] = v
 	}
 	return m
+}
+
+// add records one key of a mapping, reporting unknown and duplicate keys.
+func (m *mapping) add(k, v *yaml.Node, known []string, in func(string) string) {
+	if k.Kind != yaml.ScalarNode {
+		m.p.errorf(k.Line, "%s", in("keys must be strings, got "+describe(k)))
+		return
+	}
+	if !slices.Contains(known, k.Value) {
+		m.p.errorf(k.Line, "%s", in(fmt.Sprintf("unknown key %q", k.Value)))
+		return
+	}
+	if first, dup := m.keys[k.Value]; dup {
+		m.p.errorf(k.Line, "%s", in(fmt.Sprintf("duplicate key %q (first on line %d)", k.Value, first.Line)))
+		return
+	}
+	m.keys[k.Value] = k
+	m.vals[k.Value] = v
+}
+
+// mergeSources returns the key/value pairs that a << merge key brings in:
+// those of a mapping, or of a list of mappings (the first one wins).
+func (p *parser) mergeSources(k, v *yaml.Node, in func(string) string) [][2]*yaml.Node {
+	var srcs []*yaml.Node
+	switch {
+	case v != nil && v.Kind == yaml.MappingNode:
+		srcs = []*yaml.Node{v}
+	case v != nil && v.Kind == yaml.SequenceNode:
+		for _, s := range v.Content {
+			srcs = append(srcs, deref(s))
+		}
+	default:
+		p.errorf(k.Line, "%s", in("<< must merge a mapping or a list of mappings, got "+describe(v)))
+		return nil
+	}
+	var out [][2]*yaml.Node
+	seen := map[string]bool{}
+	for _, s := range srcs {
+		if s.Kind != yaml.MappingNode {
+			p.errorf(k.Line, "%s", in("<< must merge a mapping or a list of mappings, got "+describe(s)))
+			continue
+		}
+		for i := 0; i+1 < len(s.Content); i += 2 {
+			sk := deref(s.Content[i])
+			if sk.Kind == yaml.ScalarNode && !seen[sk.Value] {
+				seen[sk.Value] = true
+				out = append(out, [2]*yaml.Node{sk, s.Content[i+1]})
+			}
+		}
+	}
+	return out
 }
 
 // node returns the value of key, or nil when it is absent or null.
