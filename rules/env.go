@@ -3,7 +3,6 @@ package rules
 import (
 	"errors"
 	"fmt"
-	"math"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -62,7 +61,7 @@ func (e *env) setQuota(resource string, q quota.Quota) {
 	e.ProjectRatio = q.ProjectRatio()
 	e.Unlimited = q.IsUnlimited()
 	e.GrowthPerDay = 0
-	e.DaysToFull = math.Inf(1)
+	e.DaysToFull = DaysToFull(e.Headroom, 0)
 }
 
 // program is one compiled expression.
