@@ -173,14 +173,14 @@ func TestGrowth(t *testing.T) {
 		want    float64
 	}{
 		{name: "none", want: 0},
-		{name: "two", samples: []quota.Sample{at(-2 * time.Hour, 0)}, cur: 10, curTime: t0, want: 0},
+		{name: "two", samples: []quota.Sample{at(-2*time.Hour, 0)}, cur: 10, curTime: t0, want: 0},
 		{name: "short span", samples: []quota.Sample{at(-50*time.Minute, 0), at(-20*time.Minute, 5)}, cur: 10, curTime: t0, want: 0},
-		{name: "linear", samples: []quota.Sample{at(-2 * time.Hour, 0), at(-time.Hour, 10)}, cur: 20, curTime: t0, want: 240},
-		{name: "current already last", samples: []quota.Sample{at(-2 * time.Hour, 0), at(-time.Hour, 10), at(0, 20)}, cur: 20, curTime: t0, want: 240},
-		{name: "old ignored", samples: []quota.Sample{at(-48 * time.Hour, 1e9), at(-2 * time.Hour, 0), at(-time.Hour, 10)}, cur: 20, curTime: t0, want: 240},
-		{name: "shrinking", samples: []quota.Sample{at(-24 * time.Hour, 48), at(-12 * time.Hour, 24)}, cur: 0, curTime: t0, want: -48},
-		{name: "least squares", samples: []quota.Sample{at(-3 * time.Hour, 0), at(-2 * time.Hour, 10), at(-time.Hour, 10)}, cur: 20, curTime: t0, want: 144},
-		{name: "huge values", samples: []quota.Sample{at(-2 * time.Hour, math.MaxInt64), at(-time.Hour, math.MaxInt64)}, cur: math.MaxInt64, curTime: t0, want: 0},
+		{name: "linear", samples: []quota.Sample{at(-2*time.Hour, 0), at(-time.Hour, 10)}, cur: 20, curTime: t0, want: 240},
+		{name: "current already last", samples: []quota.Sample{at(-2*time.Hour, 0), at(-time.Hour, 10), at(0, 20)}, cur: 20, curTime: t0, want: 240},
+		{name: "old ignored", samples: []quota.Sample{at(-48*time.Hour, 1e9), at(-2*time.Hour, 0), at(-time.Hour, 10)}, cur: 20, curTime: t0, want: 240},
+		{name: "shrinking", samples: []quota.Sample{at(-24*time.Hour, 48), at(-12*time.Hour, 24)}, cur: 0, curTime: t0, want: -48},
+		{name: "least squares", samples: []quota.Sample{at(-3*time.Hour, 0), at(-2*time.Hour, 10), at(-time.Hour, 10)}, cur: 20, curTime: t0, want: 144},
+		{name: "huge values", samples: []quota.Sample{at(-2*time.Hour, math.MaxInt64), at(-time.Hour, math.MaxInt64)}, cur: math.MaxInt64, curTime: t0, want: 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
