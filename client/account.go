@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -71,9 +72,54 @@ func (q Quotas) Entries() []quota.Entry {
 // (GET {account}/quotas). Keys are bare project UUIDs; the system project's
 // is the user's UUID. The body is decoded straight into quota.Quota.
 func (c *Client) Quotas(ctx context.Context) (Quotas, error) {
-	var q Quotas
-	if err := c.getJSON(ctx, ServiceAccount, "", &q, "quotas"); err != nil {
+	u, _, err := c.endpoint(ctx, ServiceAccount, "quotas")
+	if err != nil {
 		return nil, fmt.Errorf("quotas: %w", err)
+	}
+	var q Quotas
+	err = c.do(ctx, &request{service: ServiceAccount, method: http.MethodGet, url: u}, func(resp *http.Response) error {
+		var err error
+		q, err = decodeQuotas(resp.Body)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("quotas: %w", err)
+	}
+	return q, nil
+}
+
+// decodeQuotas streams the project → resource → quota object one project
+// at a time. Decoding the whole body with one Decode would make the
+// decoder buffer the entire (multi-megabyte) value, growing its buffer by
+// doubling; this way the buffer holds one project and the allocations are
+// the ones encoding/json needs for the result itself.
+func decodeQuotas(r io.Reader) (Quotas, error) {
+	dec := json.NewDecoder(r)
+	t, err := dec.Token()
+	if err != nil {
+		return nil, fmt.Errorf("decoding response: %w", err)
+	}
+	if t == nil {
+		return Quotas{}, nil // null
+	}
+	if d, ok := t.(json.Delim); !ok || d != '{' {
+		return nil, fmt.Errorf("decoding response: want an object, got %T", t)
+	}
+	q := Quotas{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("decoding response: %w", err)
+		}
+		project, _ := t.(string) // object keys are always strings
+		rs := q[project]
+		if err := dec.Decode(&rs); err != nil {
+			return nil, fmt.Errorf("decoding quotas of project %s: %w", project, err)
+		}
+		q[project] = rs
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, fmt.Errorf("decoding response: %w", err)
 	}
 	return q, nil
 }

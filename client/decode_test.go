@@ -300,3 +300,36 @@ func TestItemReadBack(t *testing.T) {
 		})
 	}
 }
+
+func TestQuotasStreamDecodeEdges(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want client.Quotas
+		err  string
+	}{
+		{name: "empty object", body: `{}`, want: client.Quotas{}},
+		{name: "null", body: `null`, want: client.Quotas{}},
+		{name: "project without resources", body: `{"p": {}}`, want: client.Quotas{"p": {}}},
+		{name: "unlimited", body: `{"p": {"r": {"limit": 9223372036854775807, "project_limit": 9223372036854775807}}}`,
+			want: client.Quotas{"p": {"r": {Limit: math.MaxInt64, ProjectLimit: math.MaxInt64}}}},
+		{name: "beyond int64", body: `{"p": {"r": {"limit": 9223372036854775808}}}`, err: "decoding quotas of project p"},
+		{name: "float", body: `{"p": {"r": {"usage": 1.5}}}`, err: "decoding quotas of project p"},
+		{name: "array", body: `[]`, err: "want an object"},
+		{name: "truncated", body: `{"p": {"r": {"usage": 1}}`, err: "decoding response"},
+		{name: "empty body", body: ``, err: "decoding response"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t)
+			f.route("GET /account/v1.0/quotas", f.json(200, tt.body))
+			q, err := f.client(nil).Quotas(context.Background())
+			if tt.err != "" {
+				require.ErrorContains(t, err, tt.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, q)
+		})
+	}
+}
