@@ -7,10 +7,13 @@ package watcher
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -207,6 +210,14 @@ func (w *Watcher) loadState() error {
 
 // build creates clients, notifiers and the rule engine for a configuration.
 func (w *Watcher) build(cfg *config.Config) (*env, error) {
+	httpc := w.httpc
+	if httpc == nil && cfg.Cloud.CAFile != "" {
+		c, err := caClient(cfg.Cloud.CAFile, cfg.Cloud.Timeout)
+		if err != nil {
+			return nil, err
+		}
+		httpc = c
+	}
 	e := &env{
 		cfg:      cfg,
 		engine:   rules.NewEngine(cfg.Rules),
@@ -214,14 +225,14 @@ func (w *Watcher) build(cfg *config.Config) (*env, error) {
 		bots:     map[string]BotSender{},
 	}
 	for _, a := range cfg.Cloud.Accounts {
-		c, err := client.New(w.clientConfig(cfg, a.Name, a.Token.Reveal(), false))
+		c, err := client.New(w.clientConfig(cfg, httpc, a.Name, a.Token.Reveal(), false))
 		if err != nil {
 			return nil, fmt.Errorf("account %s: %w", a.Name, err)
 		}
 		e.accounts = append(e.accounts, &account{name: a.Name, cloud: c})
 	}
 	if tok := cfg.Cloud.ServiceToken.Reveal(); tok != "" {
-		c, err := client.New(w.clientConfig(cfg, ServiceAccount, tok, true))
+		c, err := client.New(w.clientConfig(cfg, httpc, ServiceAccount, tok, true))
 		if err != nil {
 			return nil, fmt.Errorf("service token: %w", err)
 		}
@@ -244,12 +255,12 @@ func (w *Watcher) build(cfg *config.Config) (*env, error) {
 	return e, nil
 }
 
-func (w *Watcher) clientConfig(cfg *config.Config, name, token string, service bool) client.Config {
+func (w *Watcher) clientConfig(cfg *config.Config, httpc *http.Client, name, token string, service bool) client.Config {
 	return client.Config{
 		AuthURL:           cfg.Cloud.AuthURL,
 		Token:             token,
 		Service:           service,
-		HTTPClient:        w.httpc,
+		HTTPClient:        httpc,
 		Timeout:           cfg.Cloud.Timeout,
 		RequestsPerSecond: cfg.Cloud.RequestsPerSecond,
 		Logger:            w.log.With("account", name),
@@ -269,4 +280,20 @@ func (w *Watcher) Reload(cfg *config.Config) error {
 	w.env = e
 	w.mu.Unlock()
 	return nil
+}
+
+// caClient is an HTTP client that trusts the PEM bundle in file instead of
+// the system's roots.
+func caClient(file string, timeout time.Duration) (*http.Client, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("ca_file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("ca_file %s: no PEM certificate found", file)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr, Timeout: timeout}, nil
 }
