@@ -1,0 +1,90 @@
+package rules
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/quotawatch/quotawatch/quota"
+)
+
+func TestPlanMoveQuotas(t *testing.T) {
+	rules := mustParse(t, `
+rules:
+  - name: full
+    resource: pithos.diskspace
+    when: ratio > 0.9
+    action: {reassign: {kind: container}}
+`)
+	e := NewEngine(rules)
+	g := quota.GiB
+	src := entry("p1", quota.DiskSpace, 19*g, 20*g)
+	dst := entry("p2", quota.DiskSpace, 2*g, 30*g)
+	out := e.Evaluate(Input{Now: t0, Snapshots: []quota.Snapshot{snap("alice", src, dst)},
+		Projects: map[string]quota.Project{"p1": {Name: "CS101"}, "p2": {Name: "CS333"}}})
+	require.Len(t, out.Firing, 1)
+	f := out.Firing[0]
+	ledger := quota.NewLedger([]quota.Entry{src, dst})
+	budget := 2
+	item := quota.Item{Kind: quota.KindContainer, ID: "c1", Name: "course_data", Owner: "u-alice", Project: "p1",
+		Quantities: quota.ContainerQuantities(5 * g)}
+	plan := e.Plan(PlanInput{Now: t0, Firing: f, Items: []quota.Item{item}, Ledger: ledger,
+		Projects: map[string]quota.Project{"p1": {Name: "CS101"}, "p2": {Name: "CS333"}}, Budget: &budget})
+	require.Empty(t, plan.Skips)
+	require.Equal(t, []quota.Move{{
+		Rule: "full", Account: "alice", Kind: quota.KindContainer, ItemID: "c1", ItemName: "course_data",
+		From: "p1", FromName: "CS101", To: "p2", ToName: "CS333", Quantities: item.Quantities,
+		Resource:     quota.DiskSpace,
+		SourceBefore: src.Quota, SourceAfter: src.Quota.Add(-5 * g),
+		DestBefore: dst.Quota, DestAfter: dst.Quota.Add(5 * g),
+	}}, plan.Moves)
+	require.Equal(t, 1, budget)
+	q, _ := ledger.Get("p2", quota.DiskSpace)
+	require.Equal(t, 7*g, q.Usage)
+
+	ev := ActionEvent(f, plan.Moves[0], quota.ResultFailed, "413 over quota", false, t0)
+	require.Equal(t, quota.EventAction, ev.Kind)
+	require.Equal(t, quota.ResultFailed, ev.Result)
+	require.Equal(t, "413 over quota", ev.Reason)
+	require.Equal(t, "c1", ev.Move.ItemID)
+	require.Equal(t, f.Instance.Key, ev.Key)
+	require.Equal(t, "CS101", ev.ProjectName)
+	require.False(t, ev.DryRun)
+	require.True(t, ActionEvent(f, plan.Moves[0], quota.ResultApplied, "", true, t0).DryRun)
+}
+
+// TestSkipEventsDedup: a reason is told once per incident, again after
+// repeat; the caller's map is never written through.
+func TestSkipEventsDedup(t *testing.T) {
+	rules := mustParse(t, `
+rules:
+  - {name: r, resource: pithos.diskspace, when: ratio > 0.9, repeat: 1h, action: {reassign: {kind: container}}}
+`)
+	shared := map[string]time.Time{"old reason": t0.Add(-2 * time.Hour), "recent reason": t0.Add(-time.Minute)}
+	f := Firing{Rule: rules[0], Instance: quota.Instance{
+		Key:     quota.InstanceKey{Rule: "r", Account: "a", Project: "p", Resource: quota.DiskSpace},
+		Skipped: shared,
+	}}
+	skips := []Skip{
+		{Reason: "recent reason"},
+		{Reason: "old reason"},
+		{ItemID: "c9", ItemName: "box", Reason: "new reason"},
+		{ItemID: "c9", ItemName: "box", Reason: "new reason"},
+	}
+	evs := SkipEvents(&f, skips, true, t0)
+	require.Len(t, evs, 2)
+	require.Equal(t, "old reason", evs[0].Reason)
+	require.Nil(t, evs[0].Move)
+	require.Equal(t, "new reason", evs[1].Reason)
+	require.Equal(t, "box", evs[1].Move.ItemName)
+	require.Equal(t, quota.ResultSkipped, evs[1].Result)
+	require.True(t, evs[1].DryRun)
+	require.Equal(t, t0, f.Instance.Skipped["old reason"])
+	require.Equal(t, t0, f.Instance.Skipped["new reason"])
+	require.Equal(t, t0.Add(-2*time.Hour), shared["old reason"])
+	require.NotContains(t, shared, "new reason")
+
+	require.Empty(t, SkipEvents(&f, skips, true, t0.Add(58*time.Minute)))
+	require.Len(t, SkipEvents(&f, skips, true, t0.Add(time.Hour)), 3)
+}
