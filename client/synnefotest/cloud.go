@@ -19,9 +19,11 @@ var visibleResources = []string{
 	quota.CPU, quota.Disk, quota.FloatingIP, quota.PrivateNetwork, quota.RAM, quota.VM, quota.DiskSpace,
 }
 
-// serviceResources are what the service API reports per project: every
-// resource, hidden ones included (one component token sees them all).
+// hiddenResources never appear in /quotas, /resources or project
+// resources; the service API reports them (one component token sees all).
 var hiddenResources = []string{quota.TotalCPU, quota.TotalRAM}
+
+func hiddenResource(r string) bool { return r == quota.TotalCPU || r == quota.TotalRAM }
 
 const defaultPageLimit = 10000
 
@@ -153,7 +155,10 @@ func New(sc *Scenario) (*Cloud, error) {
 			c.memberOf[m] = append(c.memberOf[m], p.ID)
 		}
 		for r := range ps.Limits {
-			if !quota.Hidden(r) {
+			// total_cpu/total_ram stay hidden; any other resource given a
+			// limit is shown, as if an admin made it api-visible (this is
+			// how astakos.pending_app can appear).
+			if !hiddenResource(r) {
 				res[r] = true
 			}
 		}
@@ -484,7 +489,7 @@ func (c *Cloud) SetLimit(project, resource string, member, projectLimit int64) e
 	l := p.Limits[resource]
 	l.Member, l.Project = member, projectLimit
 	p.Limits[resource] = l
-	if !quota.Hidden(resource) && !slices.Contains(c.resources, resource) {
+	if !hiddenResource(resource) && !slices.Contains(c.resources, resource) {
 		c.resources = append(c.resources, resource)
 		sort.Strings(c.resources)
 	}
