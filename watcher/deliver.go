@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/quotawatch/quotawatch/notify"
@@ -106,6 +107,12 @@ func (w *Watcher) settle(name string, sent, unsent []store.Message, res notify.R
 			}
 		}
 		w.metrics.notified(name, "permanent_failure", len(unsent))
+		return
+	}
+	var ne *notify.Error
+	if errors.As(res.Err, &ne) && ne.Op == "pace" {
+		// The cycle ended while waiting for our own pace toward Slack:
+		// nothing was tried, so no attempt is counted; the messages stay due.
 		return
 	}
 	next := res.RetryAt
