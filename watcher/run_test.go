@@ -186,7 +186,9 @@ func TestRunReload(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(cfgPath, append(good, []byte("bogus_key: 1\n")...), 0o600))
 	d.hup <- struct{}{}
-	require.Eventually(t, func() bool { return metric("quotawatch_config_last_reload_successful") == "quotawatch_config_last_reload_successful 0" }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool {
+		return metric("quotawatch_config_last_reload_successful") == "quotawatch_config_last_reload_successful 0"
+	}, 10*time.Second, 20*time.Millisecond)
 	code, _ := get(t, "http://"+addr+"/-/healthy")
 	require.Equal(t, 200, code, "still running")
 
@@ -196,7 +198,9 @@ func TestRunReload(t *testing.T) {
 	newCfg = strings.Replace(newCfg, `"@every 5m"`, `"@every 1s"`, 1)
 	require.NoError(t, os.WriteFile(cfgPath, []byte(newCfg), 0o600))
 	d.hup <- struct{}{}
-	require.Eventually(t, func() bool { return metric("quotawatch_config_last_reload_successful") == "quotawatch_config_last_reload_successful 1" }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool {
+		return metric("quotawatch_config_last_reload_successful") == "quotawatch_config_last_reload_successful 1"
+	}, 10*time.Second, 20*time.Millisecond)
 	require.Eventually(t, func() bool {
 		return strings.HasPrefix(metric(`quotawatch_rule_instances{rule="nearly-full",state="firing"}`), `quotawatch_rule_instances{rule="nearly-full",state="firing"} 1`)
 	}, 10*time.Second, 50*time.Millisecond)
