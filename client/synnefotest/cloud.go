@@ -521,7 +521,8 @@ type Request struct {
 	Status int    `json:"status"`
 }
 
-// Requests returns the API requests served so far (not /_sim/ ones), in order.
+// Requests returns the API requests served so far (not /_sim/ ones), in
+// order; a log past 2^20 entries keeps only the newest half.
 func (c *Cloud) Requests() []Request {
 	c.reqMu.Lock()
 	defer c.reqMu.Unlock()
@@ -535,9 +536,16 @@ func (c *Cloud) ResetRequests() {
 	c.requests = nil
 }
 
+// maxRequests bounds the request log of a long-running simulator; the
+// oldest half is dropped when it is full.
+const maxRequests = 1 << 20
+
 func (c *Cloud) logRequest(r Request) {
 	c.reqMu.Lock()
 	defer c.reqMu.Unlock()
+	if len(c.requests) >= maxRequests {
+		c.requests = append(c.requests[:0], c.requests[maxRequests/2:]...)
+	}
 	c.requests = append(c.requests, r)
 }
 

@@ -22,6 +22,10 @@
 // inspect and steer the cloud; the same controls are methods of Cloud.
 // Faults inject latency and error statuses on matching API requests.
 //
+// Timestamps come from Cloud.Now, a fixed instant (2026-01-01T00:00:00Z)
+// unless replaced, so responses are deterministic. LargeScenario builds the
+// 10,000-project cloud the benchmarks use.
+//
 // The Scenario's VM type is named VM (not Server) because Server is the
 // httptest-style server that serves a Cloud.
 package synnefotest

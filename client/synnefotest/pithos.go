@@ -201,6 +201,10 @@ func (c *Cloud) servePithosContainer(w http.ResponseWriter, r *http.Request, acc
 		w.Header().Set(k, pithosEscape(v))
 	}
 	// Objects are not simulated: the object listing is empty.
+	if r.Method == http.MethodGet && r.URL.Query().Get("format") == "json" {
+		writeRaw(w, http.StatusOK, "application/json; charset=utf-8", []byte("[]"))
+		return
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -211,3 +211,18 @@ func TestContainerPostWithoutUpdate(t *testing.T) {
 	require.Equal(t, "10", h.Header.Get("X-Container-Policy-Quota"))
 	require.Equal(t, "none", h.Header.Get("X-Container-Policy-Versioning"))
 }
+
+func TestContainerGet(t *testing.T) {
+	s := startFile(t, "multi.yaml")
+	r := do(t, s, call{Path: "/object-store/v1/" + alice + "/data?format=json", Token: "alice-token"})
+	require.Equal(t, 200, r.Status)
+	require.Equal(t, "[]", r.Body)
+	require.Equal(t, "5368709120", r.Header.Get("X-Container-Bytes-Used"))
+	r = do(t, s, call{Path: "/object-store/v1/" + alice + "/data", Token: "alice-token"})
+	require.Equal(t, 204, r.Status)
+	r = do(t, s, call{Path: "/object-store/v1/" + alice + "/data/some/object", Token: "alice-token"})
+	require.Equal(t, 404, r.Status)
+	r = do(t, s, call{Method: "DELETE", Path: "/object-store/v1/" + alice + "/data", Token: "alice-token"})
+	require.Equal(t, 405, r.Status)
+	require.JSONEq(t, fault("notAllowed", 405, "Method not allowed", ""), r.Body)
+}
