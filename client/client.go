@@ -76,6 +76,10 @@ type Config struct {
 	RequestsPerSecond float64
 	// Burst is the bucket size; zero means max(1, ceil(RequestsPerSecond)).
 	Burst int
+	// Limiter, if set, is the token bucket to use instead of one built from
+	// RequestsPerSecond and Burst, so that several clients (accounts) can
+	// share one budget.
+	Limiter *rate.Limiter `json:"-"`
 	// Retry configures retries of GET and HEAD requests.
 	Retry Retry
 	// PageLimit is the Pithos listing page size; zero means DefaultPageLimit.
@@ -177,9 +181,12 @@ func New(cfg Config) (*Client, error) {
 	if c.rand == nil {
 		c.rand = rand.Int64N
 	}
-	if cfg.RequestsPerSecond == 0 {
+	switch {
+	case cfg.Limiter != nil:
+		c.limiter = cfg.Limiter
+	case cfg.RequestsPerSecond == 0:
 		c.limiter = rate.NewLimiter(rate.Inf, 1)
-	} else {
+	default:
 		burst := cfg.Burst
 		if burst == 0 {
 			burst = max(1, int(math.Ceil(cfg.RequestsPerSecond)))

@@ -333,3 +333,34 @@ func TestQuotasStreamDecodeEdges(t *testing.T) {
 		})
 	}
 }
+
+func TestAccountInfo(t *testing.T) {
+	f := newFake(t)
+	a, err := f.client(nil).AccountInfo(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, &client.Account{
+		ContainerCount: 3,
+		BytesUsed:      20615843030,
+		ProjectQuotas: map[string]int64{
+			"u-alice":                              21474836480,
+			"c18088be-16b1-4263-8180-043c54e22903": math.MaxInt64,
+		},
+		QuotaTotal:   math.MaxInt64,
+		LastModified: time.Date(2011, 12, 2, 8, 10, 41, 0, time.UTC),
+	}, a)
+}
+
+func TestServiceQuotasDecode(t *testing.T) {
+	f := newFake(t)
+	cfg := f.config(nil)
+	cfg.Service = true
+	c, err := client.New(cfg)
+	require.NoError(t, err)
+	q, err := c.ServiceQuotas(context.Background(), client.ServiceQuotaFilter{})
+	require.NoError(t, err)
+	require.Equal(t, map[string]client.Quotas{"u-alice": {"p-lab": {
+		quota.VM:       {Limit: 2, Usage: 2, ProjectLimit: 2, ProjectUsage: 2},
+		quota.TotalCPU: {Limit: math.MaxInt64, Usage: 4, ProjectLimit: math.MaxInt64, ProjectUsage: 4},
+	}}}, q)
+	require.Equal(t, "", f.requests()[1].Query)
+}

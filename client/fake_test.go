@@ -55,6 +55,7 @@ func newFake(t *testing.T) *fake {
 		"/account/v1.0/resources":              "resources.json",
 		"/account/v1.0/quotas":                 "quotas.json",
 		"/account/v1.0/service_project_quotas": "service_project_quotas.json",
+		"/account/v1.0/service_quotas":         "service_quotas.json",
 		"/account/v1.0/projects":               "projects.json",
 		"/account/v1.0/projects/p-lab":         "project.json",
 		"/compute/v2.0/servers/detail":         "servers.json",
@@ -82,6 +83,16 @@ func newFake(t *testing.T) *fake {
 		h.Set("X-Container-Policy-Quota", "0")
 		h.Set("X-Container-Policy-Versioning", "auto")
 		h.Set("X-Container-Policy-Project", "p%2Dlab")
+		h.Set("Last-Modified", "Fri, 02 Dec 2011 08:10:41 GMT")
+		w.WriteHeader(http.StatusNoContent)
+	}
+	f.routes["HEAD /object-store/v1/u-alice"] = func(w http.ResponseWriter, _ *http.Request) {
+		h := w.Header()
+		h.Set("X-Account-Container-Count", "3")
+		h.Set("X-Account-Bytes-Used", "20615843030")
+		h.Set("X-Account-Policy-Quota-U-alice", "21474836480")
+		h.Set("X-Account-Policy-Quota-C18088be-16b1-4263-8180-043c54e22903", "9223372036854775807")
+		h.Set("X-Account-Policy-Quota", "9223372058329612287") // beyond int64
 		h.Set("Last-Modified", "Fri, 02 Dec 2011 08:10:41 GMT")
 		w.WriteHeader(http.StatusNoContent)
 	}

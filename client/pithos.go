@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/quotawatch/quotawatch/quota"
 )
 
 // Container is a Pithos container of the user's own account.
@@ -141,11 +144,11 @@ func (c *Client) ContainerInfo(ctx context.Context, name string) (*Container, er
 			return v
 		}
 		num := func(k string) (int64, error) {
-			s := strings.TrimSpace(h(k))
+			s := resp.Header.Get(k)
 			if s == "" {
 				return 0, nil
 			}
-			n, err := strconv.ParseInt(s, 10, 64)
+			n, err := headerInt(s)
 			if err != nil {
 				return 0, fmt.Errorf("header %s: %w", k, err)
 			}
@@ -199,4 +202,83 @@ func (c *Client) ReassignContainer(ctx context.Context, name, project string) er
 		return fmt.Errorf("reassign container %s to %s: %w", name, project, err)
 	}
 	return nil
+}
+
+// Account is the Pithos account of the user (HEAD {object-store}/<uuid>).
+type Account struct {
+	ContainerCount int64
+	BytesUsed      int64
+	// ProjectQuotas maps a project UUID (lower-cased, as the cloud
+	// capitalises header names) to the user's pithos.diskspace limit there.
+	ProjectQuotas map[string]int64
+	// QuotaTotal is the cloud's sum of those limits, saturated at
+	// quota.Unlimited (the sum of several unlimited limits overflows).
+	QuotaTotal   int64
+	LastModified time.Time
+}
+
+// AccountInfo reads the user's Pithos account metadata.
+func (c *Client) AccountInfo(ctx context.Context) (*Account, error) {
+	id, err := c.Authenticate(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("account info: %w", err)
+	}
+	u, _, err := c.endpoint(ctx, ServiceObjectStore, id.UserID)
+	if err != nil {
+		return nil, fmt.Errorf("account info: %w", err)
+	}
+	a := &Account{ProjectQuotas: map[string]int64{}}
+	err = c.do(ctx, &request{service: ServiceObjectStore, method: http.MethodHead, url: u}, func(resp *http.Response) error {
+		const prefix = "x-account-policy-quota-"
+		for k, vs := range resp.Header {
+			lk := strings.ToLower(k)
+			if !strings.HasPrefix(lk, prefix) || len(vs) == 0 {
+				continue
+			}
+			n, err := headerInt(vs[0])
+			if err != nil {
+				return fmt.Errorf("header %s: %w", k, err)
+			}
+			a.ProjectQuotas[lk[len(prefix):]] = n
+		}
+		for _, f := range []struct {
+			k string
+			v *int64
+		}{
+			{"X-Account-Container-Count", &a.ContainerCount},
+			{"X-Account-Bytes-Used", &a.BytesUsed},
+			{"X-Account-Policy-Quota", &a.QuotaTotal},
+		} {
+			if v := resp.Header.Get(f.k); v != "" {
+				n, err := headerInt(v)
+				if err != nil {
+					return fmt.Errorf("header %s: %w", f.k, err)
+				}
+				*f.v = n
+			}
+		}
+		if t, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
+			a.LastModified = t
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("account info: %w", err)
+	}
+	return a, nil
+}
+
+// headerInt parses a percent-encoded integer header value, saturating
+// values beyond int64 at quota.Unlimited.
+func headerInt(v string) (int64, error) {
+	if d, err := url.PathUnescape(v); err == nil {
+		v = d
+	}
+	v = strings.TrimSpace(v)
+	n, err := strconv.ParseInt(v, 10, 64)
+	var ne *strconv.NumError
+	if errors.As(err, &ne) && errors.Is(ne.Err, strconv.ErrRange) && !strings.HasPrefix(v, "-") {
+		return quota.Unlimited, nil
+	}
+	return n, err
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
 
 	"github.com/quotawatch/quotawatch/client"
 )
@@ -182,5 +183,28 @@ func TestTimeoutErrorIsATimeout(t *testing.T) {
 	if errors.As(err, &te) {
 		require.True(t, te.Timeout())
 	}
+	require.Len(t, f.requests(), 3)
+}
+
+func TestSharedLimiter(t *testing.T) {
+	f := newFake(t)
+	shared := rate.NewLimiter(rate.Limit(1e-6), 3)
+	var cs []*client.Client
+	for range 2 {
+		cfg := f.config(nil)
+		cfg.Limiter = shared
+		cfg.RequestsPerSecond = 1000 // ignored: the shared bucket wins
+		c, err := client.New(cfg)
+		require.NoError(t, err)
+		cs = append(cs, c)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	_, err := cs[0].Quotas(ctx) // token + quotas
+	require.NoError(t, err)
+	_, err = cs[1].Authenticate(ctx) // the third and last token of the bucket
+	require.NoError(t, err)
+	_, err = cs[1].Quotas(ctx)
+	require.ErrorContains(t, err, "rate limiter")
 	require.Len(t, f.requests(), 3)
 }

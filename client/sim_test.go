@@ -419,3 +419,13 @@ func TestSimPostNotRetried(t *testing.T) {
 	}
 	require.Equal(t, 1, n)
 }
+
+func TestSimAccountInfo(t *testing.T) {
+	_, c := newSim(t, nil)
+	a, err := c.AccountInfo(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, int64(2), a.ContainerCount)
+	require.Equal(t, int64(20615843020+10485760), a.BytesUsed)
+	require.Equal(t, map[string]int64{alice: 21474836480, cs333: 107374182400}, a.ProjectQuotas)
+	require.Equal(t, int64(21474836480+107374182400), a.QuotaTotal)
+}

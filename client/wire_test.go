@@ -85,6 +85,19 @@ func TestWire(t *testing.T) {
 			want: []wantReq{{method: "GET", path: "/account/v1.0/service_project_quotas", query: "project=p-lab,p-2", headers: getHeaders}},
 		},
 		{
+			name: "service quotas",
+			call: func(c *client.Client) error {
+				_, err := c.ServiceQuotas(ctx, client.ServiceQuotaFilter{Users: []string{"u-alice", "u-bob"}, Projects: []string{"p-lab"}})
+				return err
+			},
+			want: []wantReq{{method: "GET", path: "/account/v1.0/service_quotas", query: "user=u-alice,u-bob&project=p-lab", headers: getHeaders}},
+		},
+		{
+			name: "account info",
+			call: func(c *client.Client) error { _, err := c.AccountInfo(ctx); return err },
+			want: []wantReq{{method: "HEAD", path: "/object-store/v1/u-alice", headers: getHeaders}},
+		},
+		{
 			name: "containers paginate with marker",
 			call: func(c *client.Client) error { _, err := c.Containers(ctx); return err },
 			want: []wantReq{
