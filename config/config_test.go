@@ -95,6 +95,7 @@ func TestLoadBadConfigs(t *testing.T) {
 		{"invalid-slack-none.yaml", `testdata/invalid-slack-none.yaml:8: notifiers[0].slack: one of webhook_url, webhook_url_file, webhook_url_env (incoming webhook) or token, token_file, token_env (bot token, with channel) is required`},
 		{"invalid-slack-both.yaml", `testdata/invalid-slack-both.yaml:10: notifiers[0].slack.token_file: set either webhook_url (incoming webhook) or token with channel, not both`},
 		{"invalid-slack-no-channel.yaml", `testdata/invalid-slack-no-channel.yaml:8: notifiers[0].slack: channel is required with a bot token (quote a #name: "#ops")`},
+		{"invalid-slack-channel-type.yaml", `testdata/invalid-slack-channel-type.yaml:10: notifiers[0].slack.channel: expected a string, got a list`},
 		{"invalid-slack-webhook-channel.yaml", `testdata/invalid-slack-webhook-channel.yaml:10: notifiers[0].slack.channel: applies only to a bot token: an incoming webhook posts to its own channel`},
 		{"invalid-slack-webhook-url.yaml", `testdata/invalid-slack-webhook-url.yaml:9: notifiers[0].slack.webhook_url: the webhook URL is not an absolute http or https URL`},
 		{"invalid-slack-api-url.yaml", `testdata/invalid-slack-api-url.yaml:11: notifiers[0].slack.api_url: must be an absolute http or https URL, got "/api/"`},

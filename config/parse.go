@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -75,13 +76,10 @@ func (p *parser) cloud(m *mapping) Cloud {
 	} else if m.node("auth_url") == nil {
 		m.required("auth_url")
 	}
-	c.ServiceToken, _ = m.secret("service_token", false)
-	serviceSpecified := false
-	for _, k := range []string{"service_token", "service_token_file", "service_token_env"} {
-		if v := m.node(k); v != nil && (v.Kind != yaml.ScalarNode || v.Value != "") {
-			serviceSpecified = true
-		}
-	}
+	// Even a service token that fails to load counts here: its own problem
+	// is the one to report, not missing accounts.
+	var serviceSpecified bool
+	c.ServiceToken, serviceSpecified = m.secret("service_token", false)
 
 	seen := map[string]int{}
 	items := m.list("accounts")
@@ -146,11 +144,11 @@ func (p *parser) name(m *mapping, what string, seen map[string]int) string {
 }
 
 func (p *parser) store(m *mapping) Store {
-	s := Store{Path: DefaultStoreDir + "/" + DefaultStoreFile}
+	s := Store{Path: filepath.Join(DefaultStoreDir, DefaultStoreFile)}
 	if dir, ok := p.opt.LookupEnv("STATE_DIRECTORY"); ok && dir != "" {
 		// systemd joins several StateDirectory= entries with ':'.
 		dir, _, _ = strings.Cut(dir, ":")
-		s.Path = p.abs(dir + "/" + DefaultStoreFile)
+		s.Path = p.abs(filepath.Join(dir, DefaultStoreFile))
 	}
 	if path, ok := m.filePath("path"); ok {
 		s.Path = path
@@ -213,6 +211,8 @@ func (p *parser) slack(m *mapping) Slack {
 	s.Token, token = m.secret("token", false)
 	channel, hasChannel := m.str("channel")
 	hasChannel = hasChannel && channel != ""
+	// A channel of the wrong type is reported already; don't also call it missing.
+	channelBad := m.node("channel") != nil && m.node("channel").Kind != yaml.ScalarNode
 	s.Channel = channel
 
 	switch {
@@ -221,7 +221,7 @@ func (p *parser) slack(m *mapping) Slack {
 		m.p.errorf(m.keyLine(k), "%s: set either webhook_url (incoming webhook) or token with channel, not both", m.at(k))
 	case !webhook && !token:
 		m.p.errorf(m.line, "%s: one of webhook_url, webhook_url_file, webhook_url_env (incoming webhook) or token, token_file, token_env (bot token, with channel) is required", m.path)
-	case token && !hasChannel:
+	case token && !hasChannel && !channelBad:
 		m.p.errorf(m.line, "%s: channel is required with a bot token (quote a #name: \"#ops\")", m.path)
 	case webhook && hasChannel:
 		m.errorf(m.node("channel").Line, "channel", "applies only to a bot token: an incoming webhook posts to its own channel")
