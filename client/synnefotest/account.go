@@ -36,6 +36,12 @@ func (c *Cloud) serveAccount(w http.ResponseWriter, r *http.Request, rest string
 			return
 		}
 		c.serveQuotas(w, r)
+	case rest == "/service_quotas":
+		if r.Method != http.MethodGet {
+			notAllowed(w, http.MethodGet)
+			return
+		}
+		c.serveServiceQuotas(w, r)
 	case rest == "/service_project_quotas":
 		if r.Method != http.MethodGet {
 			notAllowed(w, http.MethodGet)
@@ -155,23 +161,74 @@ type projectQuota struct {
 	ProjectPending int64 `json:"project_pending"`
 }
 
-func (c *Cloud) serveServiceProjectQuotas(w http.ResponseWriter, r *http.Request) {
+// authService accepts only the component (service) token.
+func (c *Cloud) authService(w http.ResponseWriter, r *http.Request) bool {
 	t := token(r)
 	if t == "" {
 		writeFault(w, http.StatusUnauthorized, "", "Access denied. No authentication token", "")
-		return
+		return false
 	}
 	if c.serviceToken == "" || t != c.serviceToken {
 		writeFault(w, http.StatusUnauthorized, "", "Invalid X-Auth-Token", "")
-		return
+		return false
 	}
+	return true
+}
+
+// listFilter parses a comma-separated query parameter into a set.
+func listFilter(raw string) map[string]bool {
 	filter := map[string]bool{}
-	raw := r.URL.Query().Get("project")
 	for _, id := range strings.Split(raw, ",") {
 		if id != "" {
 			filter[id] = true
 		}
 	}
+	return filter
+}
+
+// serveServiceQuotas is GET /service_quotas (§2.4): user → project →
+// resource, every resource including hidden ones.
+func (c *Cloud) serveServiceQuotas(w http.ResponseWriter, r *http.Request) {
+	if !c.authService(w, r) {
+		return
+	}
+	rawUser := r.URL.Query().Get("user")
+	users, projects := listFilter(rawUser), listFilter(r.URL.Query().Get("project"))
+	c.mu.Lock()
+	resources := append(append([]string{}, c.resources...), hiddenResources...)
+	out := map[string]map[string]map[string]quota.Quota{}
+	for _, u := range c.userOrder {
+		if len(users) > 0 && !users[u] {
+			continue
+		}
+		m := map[string]map[string]quota.Quota{}
+		for _, id := range c.memberOf[u] {
+			p := c.projects[id]
+			if p.State == "deleted" || (len(projects) > 0 && !projects[id]) {
+				continue
+			}
+			qs := make(map[string]quota.Quota, len(resources))
+			for _, res := range resources {
+				qs[res] = c.quotaOf(u, p, res)
+			}
+			m[id] = qs
+		}
+		out[u] = m
+	}
+	c.mu.Unlock()
+	if len(users) > 0 && len(out) == 0 {
+		writeFault(w, http.StatusNotFound, "", fmt.Sprintf("No user with UUID '%s'", rawUser), "")
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (c *Cloud) serveServiceProjectQuotas(w http.ResponseWriter, r *http.Request) {
+	if !c.authService(w, r) {
+		return
+	}
+	raw := r.URL.Query().Get("project")
+	filter := listFilter(raw)
 	c.mu.Lock()
 	out := map[string]map[string]projectQuota{}
 	resources := append(append([]string{}, c.resources...), hiddenResources...)

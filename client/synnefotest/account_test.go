@@ -404,3 +404,43 @@ func TestProjects(t *testing.T) {
 		require.Contains(t, r.Header.Get("Cache-Control"), "no-cache, no-store, must-revalidate")
 	})
 }
+
+func TestServiceQuotas(t *testing.T) {
+	s := startFile(t, "multi.yaml")
+	type uq = map[string]map[string]map[string]quota.Quota
+	tests := []struct {
+		name     string
+		query    string
+		token    string
+		status   int
+		wantBody string
+		check    func(t *testing.T, got uq)
+	}{
+		{"all users", "", "svc-token", 200, "", func(t *testing.T, got uq) {
+			require.ElementsMatch(t, []string{alice, bob}, keys(got))
+			require.ElementsMatch(t, []string{alice, lab, team, susp, pend, small}, keys(got[alice]))
+			require.Equal(t, quota.Quota{Limit: quota.Unlimited, Usage: 6, ProjectLimit: quota.Unlimited, ProjectUsage: 6}, got[alice][alice][quota.TotalCPU])
+			require.Equal(t, quota.Quota{Limit: 50 * gib, ProjectLimit: 30 * gib, ProjectUsage: 25 * gib}, got[alice][team][quota.DiskSpace])
+		}},
+		{"one user, one project", "?user=" + bob + "&project=" + team, "svc-token", 200, "", func(t *testing.T, got uq) {
+			require.ElementsMatch(t, []string{bob}, keys(got))
+			require.ElementsMatch(t, []string{team}, keys(got[bob]))
+			require.Equal(t, 25*gib, got[bob][team][quota.DiskSpace].Usage)
+		}},
+		{"unknown user", "?user=nobody", "svc-token", 404, fault("itemNotFound", 404, "No user with UUID 'nobody'", ""), nil},
+		{"user token", "", "alice-token", 401, fault("unauthorized", 401, "Invalid X-Auth-Token", ""), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := do(t, s, call{Path: "/account/v1.0/service_quotas" + tt.query, Token: tt.token})
+			require.Equal(t, tt.status, r.Status, r.Body)
+			if tt.wantBody != "" {
+				require.JSONEq(t, tt.wantBody, r.Body)
+				return
+			}
+			var got uq
+			require.NoError(t, json.Unmarshal([]byte(r.Body), &got))
+			tt.check(t, got)
+		})
+	}
+}
