@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -363,4 +364,31 @@ func TestServiceQuotasDecode(t *testing.T) {
 		quota.TotalCPU: {Limit: math.MaxInt64, Usage: 4, ProjectLimit: math.MaxInt64, ProjectUsage: 4},
 	}}}, q)
 	require.Equal(t, "", f.requests()[1].Query)
+}
+
+func TestConcurrentFirstCallsAuthenticateOnce(t *testing.T) {
+	f := newFake(t)
+	c := f.client(nil)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			_, err := c.Quotas(context.Background())
+			require.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	tokens := 0
+	for _, r := range f.requests() {
+		if r.Path == "/identity/v2.0/tokens" {
+			tokens++
+		}
+	}
+	require.Equal(t, 1, tokens)
+	require.Len(t, f.requests(), 9)
+}
+
+func TestItemsUnknownKind(t *testing.T) {
+	f := newFake(t)
+	_, err := f.client(nil).Items(context.Background(), "bucket", "p")
+	require.ErrorContains(t, err, `unknown item kind "bucket"`)
 }

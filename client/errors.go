@@ -35,10 +35,12 @@ type Error struct {
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("synnefo: ")
-	b.WriteString(e.Method)
-	b.WriteByte(' ')
-	b.WriteString(e.Path)
-	b.WriteString(": ")
+	if e.Method != "" || e.Path != "" {
+		b.WriteString(e.Method)
+		b.WriteByte(' ')
+		b.WriteString(e.Path)
+		b.WriteString(": ")
+	}
 	b.WriteString(strconv.Itoa(e.Status))
 	if e.Key != "" {
 		b.WriteByte(' ')

@@ -182,3 +182,10 @@ func TestMissingEndpoint(t *testing.T) {
 	_, err := f.client(nil).Servers(context.Background())
 	require.ErrorContains(t, err, `no "compute" endpoint in the service catalog`)
 }
+
+func TestErrorTextWithoutRequest(t *testing.T) {
+	require.Equal(t, "synnefo: 404 itemNotFound: not listed", (&client.Error{Status: 404, Key: "itemNotFound", Message: "not listed"}).Error())
+	f := newFake(t)
+	_, err := f.client(nil).Item(context.Background(), "server", "1")
+	require.EqualError(t, err, "server 1: synnefo: 404 itemNotFound: not listed")
+}

@@ -54,10 +54,10 @@ func (c *Client) Item(ctx context.Context, kind quota.Kind, id string) (quota.It
 			return it, nil
 		}
 	}
-	return quota.Item{}, &Error{
-		Status: http.StatusNotFound, Key: "itemNotFound",
-		Message: fmt.Sprintf("%s %s not listed", kind, id), Method: http.MethodGet,
-	}
+	// Listings leave out deleted items, so absence is the cloud's 404.
+	return quota.Item{}, fmt.Errorf("%s %s: %w", kind, id, &Error{
+		Status: http.StatusNotFound, Key: "itemNotFound", Message: "not listed",
+	})
 }
 
 // Reassign moves an item to project through the call of its kind. Never
