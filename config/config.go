@@ -17,15 +17,24 @@ import (
 
 // Defaults applied to options the file leaves out.
 const (
-	DefaultSchedule           = "@every 5m"
-	DefaultTimeout            = 30 * time.Second
-	DefaultRequestsPerSecond  = 10.0
-	DefaultStoreDir           = "/var/lib/quotawatch"
-	DefaultStoreFile          = "quotawatch.db"
-	DefaultRetention          = 90 * 24 * time.Hour
-	DefaultListen             = "127.0.0.1:9457"
+	// DefaultSchedule polls every five minutes.
+	DefaultSchedule = "@every 5m"
+	// DefaultTimeout bounds each API request.
+	DefaultTimeout = 30 * time.Second
+	// DefaultRequestsPerSecond is the request budget towards the cloud.
+	DefaultRequestsPerSecond = 10.0
+	// DefaultStoreDir holds the store when systemd sets no STATE_DIRECTORY.
+	DefaultStoreDir = "/var/lib/quotawatch"
+	// DefaultStoreFile is the store's file name inside its directory.
+	DefaultStoreFile = "quotawatch.db"
+	// DefaultRetention is how long history is kept.
+	DefaultRetention = 90 * 24 * time.Hour
+	// DefaultListen is the HTTP listener's address.
+	DefaultListen = "127.0.0.1:9457"
+	// DefaultMaxActionsPerCycle caps the moves of one cycle.
 	DefaultMaxActionsPerCycle = 10
-	DefaultSlackAPIURL        = "https://slack.com/api/"
+	// DefaultSlackAPIURL is the base of Slack's Web API.
+	DefaultSlackAPIURL = "https://slack.com/api/"
 )
 
 // ServiceAccount is the account name under which the cloud-wide view of the
