@@ -120,6 +120,7 @@ func TestCycladesLists(t *testing.T) {
 		{"servers/detail/ does not match", call{Path: "/compute/v2.0/servers/detail/", Token: "alice-token"}, 400, fault("badRequest", 400, "API endpoint not found", "")},
 		{"volumes/detail/ does not match", call{Path: "/volume/v2.0/volumes/detail/", Token: "alice-token"}, 400, fault("badRequest", 400, "API endpoint not found", "")},
 		{"unknown compute path", call{Path: "/compute/v2.0/images", Token: "alice-token"}, 400, fault("badRequest", 400, "API endpoint not found", "")},
+		{"versionless network path", call{Path: "/network/floatingips", Token: "alice-token"}, 400, fault("badRequest", 400, "API endpoint not found", "")},
 		{"unknown server", call{Path: "/compute/v2.0/servers/9999", Token: "alice-token"}, 404, fault("itemNotFound", 404, "Server not found.", "")},
 		{"invisible server", call{Path: "/compute/v2.0/servers/4242", Token: "bob-token"}, 404, fault("itemNotFound", 404, "Server not found.", "")},
 		{"servers wrong method", call{Method: "DELETE", Path: "/compute/v2.0/servers/detail", Token: "alice-token"}, 405, fault("notAllowed", 405, "Method not allowed", "")},

@@ -229,6 +229,10 @@ func (c *Cloud) route(w http.ResponseWriter, r *http.Request) {
 		c.serveVolume(w, r, strings.TrimPrefix(p, "/volume/v2.0"))
 	case under(p, "/volume/v2"):
 		c.serveVolume(w, r, strings.TrimPrefix(p, "/volume/v2"))
+	case under(p, "/identity"), under(p, "/account"), under(p, "/object-store"),
+		under(p, "/compute"), under(p, "/network"), under(p, "/volume"):
+		// A service prefix with a version this cloud does not serve.
+		endpointNotFound(w)
 	default:
 		writeRaw(w, http.StatusNotFound, "text/html; charset=utf-8", []byte("<h1>Not Found</h1>"))
 	}
