@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -167,4 +168,20 @@ func (c *Client) endpoint(ctx context.Context, service string, segs ...string) (
 	}
 	u.Path, u.RawPath = p, raw
 	return &u, id, nil
+}
+
+// errNoUser is returned by calls that act as the token's user when the
+// client holds a service token.
+var errNoUser = errors.New("this call needs a user token, not a service token")
+
+// user authenticates and requires a user identity.
+func (c *Client) user(ctx context.Context) (*Identity, error) {
+	id, err := c.Authenticate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if id.UserID == "" {
+		return nil, errNoUser
+	}
+	return id, nil
 }

@@ -14,7 +14,7 @@ import (
 // to project, each with the quantities a move would carry. Busy is set on
 // items the cloud would refuse to move now.
 func (c *Client) Items(ctx context.Context, kind quota.Kind, project string) ([]quota.Item, error) {
-	id, err := c.Authenticate(ctx)
+	id, err := c.user(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%s items: %w", kind, err)
 	}
@@ -34,7 +34,7 @@ func (c *Client) Items(ctx context.Context, kind quota.Kind, project string) ([]
 // Item reads one item back by kind and id, whoever owns it. An item that
 // does not exist (or is deleted) gives an error for which IsNotFound holds.
 func (c *Client) Item(ctx context.Context, kind quota.Kind, id string) (quota.Item, error) {
-	ident, err := c.Authenticate(ctx)
+	ident, err := c.user(ctx)
 	if err != nil {
 		return quota.Item{}, fmt.Errorf("%s %s: %w", kind, id, err)
 	}

@@ -91,7 +91,7 @@ func scalar(r json.RawMessage) (string, error) {
 // Containers lists every container of the user's account, following
 // marker pagination to the end (GET {object-store}/<uuid>?format=json).
 func (c *Client) Containers(ctx context.Context) ([]Container, error) {
-	id, err := c.Authenticate(ctx)
+	id, err := c.user(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("containers: %w", err)
 	}
@@ -126,7 +126,7 @@ func (c *Client) Containers(ctx context.Context) ([]Container, error) {
 // ContainerInfo reads one container's metadata (HEAD
 // {object-store}/<uuid>/<name>). Header values are percent-decoded.
 func (c *Client) ContainerInfo(ctx context.Context, name string) (*Container, error) {
-	id, err := c.Authenticate(ctx)
+	id, err := c.user(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", name, err)
 	}
@@ -185,7 +185,7 @@ func (c *Client) ContainerInfo(ctx context.Context, name string) (*Container, er
 // X-Container-Policy-Project; 202). The update parameter is what keeps the
 // other policies and the metadata (synnefo-api.md §7.13). Never retried.
 func (c *Client) ReassignContainer(ctx context.Context, name, project string) error {
-	id, err := c.Authenticate(ctx)
+	id, err := c.user(ctx)
 	if err != nil {
 		return fmt.Errorf("reassign container %s: %w", name, err)
 	}
@@ -219,7 +219,7 @@ type Account struct {
 
 // AccountInfo reads the user's Pithos account metadata.
 func (c *Client) AccountInfo(ctx context.Context) (*Account, error) {
-	id, err := c.Authenticate(ctx)
+	id, err := c.user(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("account info: %w", err)
 	}

@@ -429,3 +429,17 @@ func TestSimAccountInfo(t *testing.T) {
 	require.Equal(t, map[string]int64{alice: 21474836480, cs333: 107374182400}, a.ProjectQuotas)
 	require.Equal(t, int64(21474836480+107374182400), a.QuotaTotal)
 }
+
+func TestSimServiceClientCannotActAsUser(t *testing.T) {
+	srv, _ := newSim(t, nil)
+	svc := simClient(t, srv, "svc-token", true)
+	ctx := context.Background()
+	_, err := svc.Containers(ctx)
+	require.ErrorContains(t, err, "needs a user token")
+	_, err = svc.Items(ctx, quota.KindContainer, alice)
+	require.ErrorContains(t, err, "needs a user token")
+	require.ErrorContains(t, svc.ReassignContainer(ctx, "course_container", cs333), "needs a user token")
+	for _, r := range srv.Cloud.Requests() {
+		require.Equal(t, "/identity/v2.0/tokens", r.Path, "nothing but the catalog was requested")
+	}
+}
