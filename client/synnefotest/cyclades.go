@@ -52,9 +52,10 @@ func (c *Cloud) visible(u *User, owner, project string, shared bool) bool {
 // --- action bodies ---
 
 type actionError struct {
-	status int
-	key    string
-	msg    string
+	status  int
+	key     string
+	msg     string
+	details string
 }
 
 // parseAction reads a Cyclades action body: a JSON object with exactly one
@@ -121,17 +122,15 @@ func (c *Cloud) checkMove(owner, dest string, ps []provision) *actionError {
 		}
 		q := c.quotaOf(owner, p, pr.resource)
 		if !q.Fits(pr.n) {
-			return &actionError{status: 413, key: "overLimit", msg: "Resource Limit Exceeded for your account.|" +
-				fmt.Sprintf("Limit for resource '%s' exceeded for your account. Available: %d, Requested: %d", label(pr.resource), available(q), pr.n)}
+			return &actionError{status: 413, key: "overLimit", msg: "Resource Limit Exceeded for your account.",
+				details: fmt.Sprintf("Limit for resource '%s' exceeded for your account. Available: %d, Requested: %d", label(pr.resource), available(q), pr.n)}
 		}
 	}
 	return nil
 }
 
-// writeActionError writes e; an overLimit message carries its details after "|".
 func writeActionError(w http.ResponseWriter, e *actionError) {
-	msg, details, _ := strings.Cut(e.msg, "|")
-	writeFault(w, e.status, e.key, msg, details)
+	writeFault(w, e.status, e.key, e.msg, e.details)
 }
 
 func (c *Cloud) moveAll(owner, from, to string, ps []provision) {
