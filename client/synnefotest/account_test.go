@@ -444,3 +444,26 @@ func TestServiceQuotas(t *testing.T) {
 		})
 	}
 }
+
+func TestTokensNeverInErrors(t *testing.T) {
+	_, err := ParseScenario("s.yaml", []byte(`
+service_token: sekrit-service
+users:
+  - {uuid: u1, token: sekrit-user}
+  - {uuid: u2, token: sekrit-user}
+  - {uuid: u3, token: sekrit-service}
+projects: [{id: u1, system: true}]
+`))
+	require.EqualError(t, err, "s.yaml:5: users[1].token: duplicate token\ns.yaml:6: users[2].token: duplicate token")
+	require.NotContains(t, err.Error(), "sekrit")
+
+	s := startFile(t, "multi.yaml")
+	for _, path := range []string{"/account/v1.0/quotas", "/compute/v2.0/servers/detail", "/object-store/v1/" + alice} {
+		r := do(t, s, call{Path: path, Token: "sekrit-guess"})
+		require.Equal(t, 401, r.Status)
+		require.NotContains(t, r.Body, "sekrit")
+	}
+	r := do(t, s, call{Method: "POST", Path: "/identity/v2.0/tokens", Body: `{"auth": {"token": {"id": "sekrit-guess"}}}`})
+	require.Equal(t, 401, r.Status)
+	require.NotContains(t, r.Body, "sekrit")
+}
