@@ -572,6 +572,7 @@ func (c *Cloud) Faults() []Fault {
 }
 
 // State is the whole cloud, with usage derived per user, project and resource.
+// Items appear as the cloud holds them now (after reassignments), in id order.
 type State struct {
 	Users       []User           `json:"users"`
 	Projects    []ProjectUsage   `json:"projects"`

@@ -24,16 +24,21 @@ type Scenario struct {
 	// service_project_quotas. Empty disables the service API.
 	ServiceToken string `yaml:"service_token,omitempty" json:"-"`
 	// PithosPageLimit is the default page size of Pithos listings (10000 when 0).
-	PithosPageLimit int          `yaml:"pithos_page_limit,omitempty" json:"pithos_page_limit,omitempty"`
-	Users           []User       `yaml:"users" json:"users"`
-	Projects        []Project    `yaml:"projects" json:"projects"`
-	Containers      []Container  `yaml:"containers,omitempty" json:"containers,omitempty"`
-	Flavors         []Flavor     `yaml:"flavors,omitempty" json:"flavors,omitempty"`
-	Servers         []VM         `yaml:"servers,omitempty" json:"servers,omitempty"`
-	Volumes         []Volume     `yaml:"volumes,omitempty" json:"volumes,omitempty"`
-	FloatingIPs     []FloatingIP `yaml:"floating_ips,omitempty" json:"floating_ips,omitempty"`
-	Networks        []Network    `yaml:"networks,omitempty" json:"networks,omitempty"`
-	Faults          []Fault      `yaml:"faults,omitempty" json:"faults,omitempty"`
+	PithosPageLimit int `yaml:"pithos_page_limit,omitempty" json:"pithos_page_limit,omitempty"`
+	// Users are the Astakos users; Projects their projects and memberships.
+	Users    []User    `yaml:"users" json:"users"`
+	Projects []Project `yaml:"projects" json:"projects"`
+	// Containers, Servers, Volumes, FloatingIPs and Networks are the items
+	// charged to projects; usage is derived from them.
+	Containers []Container `yaml:"containers,omitempty" json:"containers,omitempty"`
+	// Flavors size the servers (and their generated system volumes).
+	Flavors     []Flavor     `yaml:"flavors,omitempty" json:"flavors,omitempty"`
+	Servers     []VM         `yaml:"servers,omitempty" json:"servers,omitempty"`
+	Volumes     []Volume     `yaml:"volumes,omitempty" json:"volumes,omitempty"`
+	FloatingIPs []FloatingIP `yaml:"floating_ips,omitempty" json:"floating_ips,omitempty"`
+	Networks    []Network    `yaml:"networks,omitempty" json:"networks,omitempty"`
+	// Faults are injected from the start (see Cloud.SetFaults).
+	Faults []Fault `yaml:"faults,omitempty" json:"faults,omitempty"`
 }
 
 // User is an Astakos user. Token is its API token.
