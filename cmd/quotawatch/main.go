@@ -52,6 +52,7 @@ func commands() map[string]command {
 		"actions":  {"the action journal", cmdActions},
 		"backup":   {"write a consistent copy of the store", cmdBackup},
 		"sim":      {"serve the simulated cloud", cmdSim},
+		"demo":     {"show a full rebalance on an embedded simulated cloud", cmdDemo},
 		"version":  {"print the version", cmdVersion},
 	}
 }
