@@ -73,7 +73,8 @@ func (c *Client) parseError(resp *http.Response, method, path string) *Error {
 	if !parseFault(b, e) {
 		e.Message = http.StatusText(resp.StatusCode)
 		if len(b) > 0 && b[0] != '<' && !strings.Contains(resp.Header.Get("Content-Type"), "html") {
-			e.Details = truncate(string(b), 512)
+			// Scrub before truncating, so no part of the token survives.
+			e.Details = truncate(c.scrub(string(b)), 512)
 		}
 	}
 	e.Message = c.scrub(e.Message)
