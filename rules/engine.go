@@ -78,7 +78,7 @@ type Firing struct {
 type Engine struct {
 	rules    []*Rule
 	byName   map[string]*Rule
-	byRes    map[string][]*Rule // resource → rules that select it
+	byRes    map[string]resRules // resource → rules that select it
 	machine  vm.VM
 	env      env
 	reported map[string]bool // rule/field of runtime errors already told
@@ -89,7 +89,7 @@ func NewEngine(rules []*Rule) *Engine {
 	e := &Engine{
 		rules:    rules,
 		byName:   make(map[string]*Rule, len(rules)),
-		byRes:    map[string][]*Rule{},
+		byRes:    map[string]resRules{},
 		reported: map[string]bool{},
 	}
 	for _, r := range rules {
@@ -101,9 +101,15 @@ func NewEngine(rules []*Rule) *Engine {
 // Rules returns the engine's rules.
 func (e *Engine) Rules() []*Rule { return e.rules }
 
+// resRules are the rules that select one resource, and its unit.
+type resRules struct {
+	rules []*Rule
+	unit  string
+}
+
 // rulesFor returns the rules whose resource pattern selects resource,
 // computed once per resource name.
-func (e *Engine) rulesFor(resource string) []*Rule {
+func (e *Engine) rulesFor(resource string) resRules {
 	if rs, ok := e.byRes[resource]; ok {
 		return rs
 	}
@@ -116,8 +122,8 @@ func (e *Engine) rulesFor(resource string) []*Rule {
 			rs = append(rs, r)
 		}
 	}
-	e.byRes[resource] = rs
-	return rs
+	e.byRes[resource] = resRules{rules: rs, unit: string(quota.UnitOf(resource))}
+	return e.byRes[resource]
 }
 
 // selects reports whether the rule watches the project (by id or name).
@@ -265,7 +271,8 @@ func (e *Engine) snapshot(in Input, s *quota.Snapshot, prev map[string][]*prevIn
 	ser.snap = s
 	for j := range s.Entries {
 		ent := &s.Entries[j]
-		rs := e.rulesFor(ent.Resource)
+		rr := e.rulesFor(ent.Resource)
+		rs := rr.rules
 		if len(rs) == 0 {
 			continue
 		}
@@ -276,7 +283,7 @@ func (e *Engine) snapshot(in Input, s *quota.Snapshot, prev map[string][]*prevIn
 			ev.ProjectName = p.Name
 			ev.System = p.System
 		}
-		ev.setQuota(ent.Resource, ent.Quota)
+		ev.setQuota(ent.Resource, rr.unit, ent.Quota)
 		ser.entry = ent
 		ser.projectName = ev.ProjectName
 		ser.forecast = false

@@ -46,9 +46,9 @@ const (
 )
 
 // setQuota fills the quota-derived variables of e from q.
-func (e *env) setQuota(resource string, q quota.Quota) {
+func (e *env) setQuota(resource, unit string, q quota.Quota) {
 	e.Resource = resource
-	e.Unit = string(quota.UnitOf(resource))
+	e.Unit = unit
 	e.Usage = q.Usage
 	e.Limit = q.Limit
 	e.Pending = q.Pending
@@ -69,6 +69,8 @@ type program struct {
 	src      string
 	prog     *vm.Program
 	forecast bool // mentions growth_per_day or days_to_full
+	// fast is the native form of the expression; nil when it needs the VM.
+	fast func(*env) bool
 }
 
 // compileErr is a compile failure: expr's own message and its position in
@@ -98,7 +100,7 @@ func compile(src string) (*program, *compileErr) {
 	v := &identVisitor{}
 	node := p.Node()
 	ast.Walk(&node, v)
-	return &program{src: src, prog: p, forecast: v.forecast}, nil
+	return &program{src: src, prog: p, forecast: v.forecast, fast: native(node)}, nil
 }
 
 type identVisitor struct{ forecast bool }
@@ -112,6 +114,9 @@ func (v *identVisitor) Visit(n *ast.Node) {
 // run evaluates p against e with the reusable machine m. Any runtime error
 // (or a non-bool result, which the checker already rules out) is returned.
 func (p *program) run(m *vm.VM, e *env) (bool, error) {
+	if p.fast != nil {
+		return p.fast(e), nil
+	}
 	out, err := m.Run(p.prog, e)
 	if err != nil {
 		return false, err

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"math"
+	"sort"
 	"time"
 
 	"github.com/quotawatch/quotawatch/quota"
@@ -19,45 +20,46 @@ const (
 // curTime, is added when the history does not already end with it. Fewer
 // than 3 samples, or samples spanning less than an hour, give 0.
 func Growth(samples []quota.Sample, cur quota.Quota, curTime, now time.Time) float64 {
-	from := now.Add(-forecastWindow)
-	addCur := !curTime.IsZero() && !curTime.Before(from)
-	if len(samples) > 0 && !samples[len(samples)-1].Time.Before(curTime) {
-		addCur = false
-	}
-	// Times are taken relative to the first sample and values relative to
-	// its usage, which keeps the sums well inside float64 precision.
+	// Times are taken in nanoseconds relative to the first sample and values
+	// relative to its usage, which keeps the sums well inside float64
+	// precision and the loop free of time.Time arithmetic.
+	from, to := now.Add(-forecastWindow).UnixNano(), now.UnixNano()
 	var (
-		n           int
-		t0          time.Time
-		u0          int64
-		first, last time.Time
-		sx, sy      float64
-		sxx, sxy    float64
-		accumulate  = func(t time.Time, u int64) {
-			if n == 0 {
-				t0, u0, first = t, u, t
-			}
-			x := t.Sub(t0).Hours() / 24
-			y := float64(u) - float64(u0)
-			n++
-			last = t
-			sx += x
-			sy += y
-			sxx += x * x
-			sxy += x * y
-		}
+		n         int
+		t0, first int64
+		last      int64
+		u0        float64
+		sx, sy    float64
+		sxx, sxy  float64
 	)
-	for i := range samples {
-		s := &samples[i]
-		if s.Time.Before(from) || s.Time.After(now) {
-			continue
+	add := func(t int64, u int64) {
+		if n == 0 {
+			t0, first, u0 = t, t, float64(u)
 		}
-		accumulate(s.Time, s.Usage)
+		x := float64(t-t0) / float64(24*time.Hour)
+		y := float64(u) - u0
+		n++
+		last = t
+		sx += x
+		sy += y
+		sxx += x * x
+		sxy += x * y
 	}
-	if addCur {
-		accumulate(curTime, cur.Usage)
+	// Samples are oldest first: skip those before the window at once.
+	i := sort.Search(len(samples), func(i int) bool { return samples[i].Time.UnixNano() >= from })
+	for ; i < len(samples); i++ {
+		t := samples[i].Time.UnixNano()
+		if t > to {
+			break
+		}
+		add(t, samples[i].Usage)
 	}
-	if n < forecastMinN || last.Sub(first) < forecastMinSpan {
+	if !curTime.IsZero() {
+		if ct := curTime.UnixNano(); ct >= from && ct <= to && (n == 0 || ct > last) {
+			add(ct, cur.Usage)
+		}
+	}
+	if n < forecastMinN || time.Duration(last-first) < forecastMinSpan {
 		return 0
 	}
 	fn := float64(n)

@@ -364,7 +364,7 @@ func (e *Engine) holds(in PlanInput, r *Rule, prog *program, isClear bool, proje
 	ev.Project = project
 	ev.ProjectName = p.Name
 	ev.System = p.System
-	ev.setQuota(res, q)
+	ev.setQuota(res, string(quota.UnitOf(res)), q)
 	neg := false
 	if prog == nil {
 		prog, neg = r.when, isClear
