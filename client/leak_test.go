@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,6 +40,14 @@ func requireNoSecret(t *testing.T, err error, log string) {
 		}
 	}
 	walk(err)
+	// The fields callers may print on their own, where not even half of
+	// the token may survive a truncation.
+	var e *client.Error
+	if errors.As(err, &e) {
+		for _, s := range []string{e.Message, e.Details, e.Path} {
+			require.NotContains(t, s, secret[:len(secret)/2])
+		}
+	}
 }
 
 // echo answers with the token inside the body, as a careless server might.
@@ -103,6 +112,13 @@ func TestTokenNeverLeaks(t *testing.T) {
 				f.route("GET /compute/v2.0/servers/detail", echo(502, "text/plain", "proxy saw X-Auth-Token: %s"))
 			},
 			call: func(ctx context.Context, c *client.Client) error { _, err := c.Servers(ctx); return err },
+		},
+		{
+			name: "token straddling the point where details are cut",
+			setup: func(f *fake, _ *client.Config) {
+				f.route("GET /compute/v2.0/flavors/detail", echo(400, "text/plain", strings.Repeat("x", 500)+"%s"))
+			},
+			call: func(ctx context.Context, c *client.Client) error { _, err := c.Flavors(ctx); return err },
 		},
 		{
 			name: "HTML 500 of a volume action",
