@@ -114,6 +114,9 @@ func (w *Watcher) Cycle(ctx context.Context) (rep *Report, err error) {
 		History:   w.history,
 		DryRun:    rep.DryRun,
 	})
+	for _, e := range out.Errors {
+		w.log.Warn("rule expression failed; counted as false", "err", e)
+	}
 	events := out.Events
 	changed := indexInstances(out.Instances)
 
