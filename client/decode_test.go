@@ -392,3 +392,17 @@ func TestItemsUnknownKind(t *testing.T) {
 	_, err := f.client(nil).Items(context.Background(), "bucket", "p")
 	require.ErrorContains(t, err, `unknown item kind "bucket"`)
 }
+
+func TestItemsVolumeOfBusyServer(t *testing.T) {
+	f := newFake(t)
+	f.route("GET /volume/v2.0/volumes/detail", f.json(200, `{"volumes": [
+		{"id": "90", "display_name": "scratch", "size": 5, "user_id": "u-alice", "tenant_id": "u-alice",
+		 "attachments": [{"server_id": 4245, "volume_id": 90, "device_index": 1}]},
+		{"id": "91", "display_name": "data", "size": 5, "user_id": "u-alice", "tenant_id": "u-alice",
+		 "attachments": [{"server_id": 4242, "volume_id": 91, "device_index": 1}]}]}`))
+	items, err := f.client(nil).Items(context.Background(), quota.KindVolume, "u-alice")
+	require.NoError(t, err)
+	require.Len(t, items, 2)
+	require.Equal(t, "attached to server 4245, which is busy with REBOOTING", items[0].Busy)
+	require.Empty(t, items[1].Busy)
+}

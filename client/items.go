@@ -133,6 +133,10 @@ func (c *Client) items(ctx context.Context, kind quota.Kind, user string) ([]quo
 		if err != nil {
 			return nil, err
 		}
+		busy, err := c.busyServers(ctx, vs)
+		if err != nil {
+			return nil, err
+		}
 		out := make([]quota.Item, len(vs))
 		for i, v := range vs {
 			it := quota.Item{
@@ -141,6 +145,11 @@ func (c *Client) items(ctx context.Context, kind quota.Kind, user string) ([]quo
 			}
 			if srv, ok := v.SystemOf(); ok && it.Busy == "" {
 				it.Busy = fmt.Sprintf("system volume of server %d (moves with it)", srv)
+			}
+			for _, a := range v.Attachments {
+				if why, ok := busy[a.ServerID]; ok && it.Busy == "" {
+					it.Busy = fmt.Sprintf("attached to server %d, which is %s", a.ServerID, why)
+				}
 			}
 			out[i] = it
 		}
@@ -218,4 +227,34 @@ func (c *Client) serverItems(ctx context.Context) ([]quota.Item, error) {
 		out[i] = it
 	}
 	return out, nil
+}
+
+// busyServers returns why each server that a data volume is attached to
+// cannot take part in a reassign now (a pending task or a build). It lists
+// servers only when some data volume is attached.
+func (c *Client) busyServers(ctx context.Context, vs []Volume) (map[int64]string, error) {
+	attached := false
+	for _, v := range vs {
+		if _, sys := v.SystemOf(); !sys && len(v.Attachments) > 0 {
+			attached = true
+			break
+		}
+	}
+	if !attached {
+		return nil, nil
+	}
+	srvs, err := c.Servers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	busy := map[int64]string{}
+	for _, s := range srvs {
+		switch {
+		case s.Status == "BUILD":
+			busy[s.ID] = "being built"
+		case s.TaskState != "":
+			busy[s.ID] = "busy with " + s.TaskState
+		}
+	}
+	return busy, nil
 }

@@ -443,3 +443,24 @@ func TestSimServiceClientCannotActAsUser(t *testing.T) {
 		require.Equal(t, "/identity/v2.0/tokens", r.Path, "nothing but the catalog was requested")
 	}
 }
+
+func TestSimVolumeOfBusyServer(t *testing.T) {
+	ctx := context.Background()
+	srv, c := newSim(t, func(sc *synnefotest.Scenario) {
+		sc.Volumes = append(sc.Volumes, synnefotest.Volume{ID: "78", Name: "data", Owner: alice, Size: 5, Server: 4242, Index: 1})
+	})
+	items, err := c.Items(ctx, quota.KindVolume, alice)
+	require.NoError(t, err)
+	require.Len(t, items, 2)
+	require.Empty(t, items[1].Busy, "a data volume of an idle server can move")
+
+	require.NoError(t, srv.Cloud.SetServerTask(4242, "REBOOTING"))
+	items, err = c.Items(ctx, quota.KindVolume, alice)
+	require.NoError(t, err)
+	require.Equal(t, "attached to server 4242, which is busy with REBOOTING", items[1].Busy)
+	err = c.ReassignVolume(ctx, "78", cs333)
+	require.Error(t, err, "the cloud refuses it too")
+	var e *client.Error
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, 409, e.Status)
+}
