@@ -221,6 +221,46 @@ func TestSimReassign(t *testing.T) {
 		{name: "server", item: quota.Item{Kind: quota.KindServer, ID: "4242"}, to: cs333},
 		{name: "floating IP", item: quota.Item{Kind: quota.KindFloatingIP, ID: "17"}, to: cs333},
 		{name: "network", item: quota.Item{Kind: quota.KindNetwork, ID: "3"}, to: cs333},
+		{name: "data volume", item: quota.Item{Kind: quota.KindVolume, ID: "78"}, to: cs333},
+		{
+			name: "floating IP over limit", item: quota.Item{Kind: quota.KindFloatingIP, ID: "17"}, to: cs333,
+			setup: func(c *synnefotest.Cloud) { require.NoError(t, c.SetLimit(cs333, quota.FloatingIP, 0, 0)) },
+			check: func(t *testing.T, err error) { require.True(t, client.IsOverLimit(err), "%v", err) },
+		},
+		{
+			name: "network over limit", item: quota.Item{Kind: quota.KindNetwork, ID: "3"}, to: cs333,
+			setup: func(c *synnefotest.Cloud) { require.NoError(t, c.SetLimit(cs333, quota.PrivateNetwork, 0, 4)) },
+			check: func(t *testing.T, err error) { require.True(t, client.IsOverLimit(err), "%v", err) },
+		},
+		{
+			name: "volume over limit", item: quota.Item{Kind: quota.KindVolume, ID: "78"}, to: cs333,
+			setup: func(c *synnefotest.Cloud) { require.NoError(t, c.SetLimit(cs333, quota.Disk, 1<<30, 1<<40)) },
+			check: func(t *testing.T, err error) { require.True(t, client.IsOverLimit(err), "%v", err) },
+		},
+		{
+			name: "network to a project the owner is not in", item: quota.Item{Kind: quota.KindNetwork, ID: "3"}, to: outside,
+			check: func(t *testing.T, err error) { require.True(t, client.IsNotMember(err), "%v", err) },
+		},
+		{
+			name: "volume to a project the owner is not in", item: quota.Item{Kind: quota.KindVolume, ID: "78"}, to: outside,
+			check: func(t *testing.T, err error) { require.True(t, client.IsNotMember(err), "%v", err) },
+		},
+		{
+			name: "missing floating IP", item: quota.Item{Kind: quota.KindFloatingIP, ID: "999"}, to: cs333,
+			check: func(t *testing.T, err error) { require.True(t, client.IsNotFound(err), "%v", err) },
+		},
+		{
+			name: "missing network", item: quota.Item{Kind: quota.KindNetwork, ID: "999"}, to: cs333,
+			check: func(t *testing.T, err error) { require.True(t, client.IsNotFound(err), "%v", err) },
+		},
+		{
+			name: "missing volume", item: quota.Item{Kind: quota.KindVolume, ID: "999"}, to: cs333,
+			check: func(t *testing.T, err error) { require.True(t, client.IsNotFound(err), "%v", err) },
+		},
+		{
+			name: "unknown project", item: quota.Item{Kind: quota.KindServer, ID: "4242"}, to: "00000000-0000-4000-8000-00000000dead",
+			check: func(t *testing.T, err error) { require.Error(t, err) },
+		},
 		{
 			name: "container over limit", item: quota.Item{Kind: quota.KindContainer, ID: "course_container"}, to: cs333,
 			setup: func(c *synnefotest.Cloud) { require.NoError(t, c.SetLimit(cs333, quota.DiskSpace, 1<<30, 1<<30)) },
@@ -275,7 +315,9 @@ func TestSimReassign(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			srv, c := newSim(t, nil)
+			srv, c := newSim(t, func(sc *synnefotest.Scenario) {
+				sc.Volumes = append(sc.Volumes, synnefotest.Volume{ID: "78", Name: "data", Owner: alice, Size: 5})
+			})
 			if tt.setup != nil {
 				tt.setup(srv.Cloud)
 			}
