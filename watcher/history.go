@@ -75,6 +75,12 @@ func (w *window) samples(k quota.Key) []quota.Sample {
 	if len(pts) == 0 || len(polls) == 0 {
 		return nil
 	}
+	if flatUsage(pts) {
+		// Usage did not change in the window: the slope is 0 whatever the
+		// samples, which is what "no samples" yields too, without building
+		// one sample per poll for every quiet series.
+		return nil
+	}
 	out := make([]quota.Sample, 0, len(polls))
 	j := 0
 	for _, t := range polls {
@@ -87,4 +93,14 @@ func (w *window) samples(k quota.Key) []quota.Sample {
 		out = append(out, quota.Sample{Time: t, Quota: pts[j].Quota})
 	}
 	return out
+}
+
+// flatUsage reports whether usage is the same at every change point.
+func flatUsage(pts []quota.Sample) bool {
+	for _, p := range pts[1:] {
+		if p.Usage != pts[0].Usage {
+			return false
+		}
+	}
+	return true
 }
