@@ -131,17 +131,42 @@ func (r *Rule) selects(id, name string) bool {
 	if r.allProjects {
 		return true
 	}
-	for _, g := range r.Projects {
-		if ok, _ := path.Match(g, id); ok {
+	for i := range r.projects {
+		if r.projects[i].match(id) || (name != "" && r.projects[i].match(name)) {
 			return true
-		}
-		if name != "" {
-			if ok, _ := path.Match(g, name); ok {
-				return true
-			}
 		}
 	}
 	return false
+}
+
+// matcher is a compiled glob: plain names and "prefix*" patterns, the
+// usual ones, skip path.Match.
+type matcher struct {
+	pattern string
+	prefix  string
+	mode    uint8 // 0 path.Match, 1 equal, 2 prefix
+}
+
+func newMatcher(g string) matcher {
+	switch i := strings.IndexAny(g, `*?[\`); {
+	case i < 0:
+		return matcher{pattern: g, mode: 1}
+	case i == len(g)-1 && g[i] == '*':
+		return matcher{pattern: g, prefix: g[:i], mode: 2}
+	}
+	return matcher{pattern: g}
+}
+
+func (m *matcher) match(s string) bool {
+	switch m.mode {
+	case 1:
+		return s == m.pattern
+	case 2:
+		// path.Match's * does not cross a slash.
+		return strings.HasPrefix(s, m.prefix) && !strings.Contains(s[len(m.prefix):], "/")
+	}
+	ok, _ := path.Match(m.pattern, s)
+	return ok
 }
 
 // prevInst is a previous instance, marked once its series is seen.
@@ -331,6 +356,10 @@ func (e *Engine) run(r *Rule, field string, p *program, out *Output) bool {
 	if err != nil {
 		tag := r.Name + "/" + field
 		if !e.reported[tag] {
+			line := r.whenLine
+			if field == "clear" {
+				line = r.clearLine
+			}
 			e.reported[tag] = true
 			msg := err.Error()
 			var fe *file.Error
@@ -338,7 +367,7 @@ func (e *Engine) run(r *Rule, field string, p *program, out *Output) bool {
 				msg = fe.Message
 			}
 			out.Errors = append(out.Errors, &Error{
-				Line: r.Line, Rule: r.Name, Field: field,
+				Line: line, Rule: r.Name, Field: field,
 				Msg: msg + " (evaluated as false; first seen on " +
 					e.env.Account + "/" + e.env.Project + "/" + e.env.Resource + ")",
 			})

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"math"
+	"path"
 	"testing"
 	"time"
 
@@ -212,4 +213,25 @@ func TestHuman(t *testing.T) {
 	for _, tt := range tests {
 		require.Equal(t, tt.want, Human(tt.res, tt.n))
 	}
+}
+
+// TestMatcher checks the shortcuts against path.Match itself.
+func TestMatcher(t *testing.T) {
+	patterns := []string{"*", "CS*", "CS333", "CS[0-9]*", "c?", `a\*`, "lab-*", ""}
+	names := []string{"", "CS", "CS333", "CS333-lab", "cs333", "CS/1", "c1", "a*", "lab-", "lab-x/y", "other"}
+	for _, p := range patterns {
+		m := newMatcher(p)
+		for _, n := range names {
+			want, err := path.Match(p, n)
+			require.NoError(t, err)
+			require.Equal(t, want, m.match(n), "%q on %q", p, n)
+		}
+	}
+}
+
+func TestErrorRendering(t *testing.T) {
+	e := &Error{Line: 14, Rule: "container-rebalance", Field: "when", Msg: "unknown name ration"}
+	require.Equal(t, "rule container-rebalance: when: unknown name ration (line 14)", e.Error())
+	require.Equal(t, "rule container-rebalance: when: unknown name ration", e.Detail())
+	require.Equal(t, "did not find expected key", (&Error{Msg: "did not find expected key"}).Error())
 }

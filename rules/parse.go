@@ -54,6 +54,15 @@ type Error struct {
 
 // Error renders "rule NAME: FIELD: MSG (line N)", leaving out empty parts.
 func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s (line %d)", e.Detail(), e.Line)
+	}
+	return e.Detail()
+}
+
+// Detail renders the error without its line, "rule NAME: FIELD: MSG", for
+// callers that put the line in front ("FILE:LINE: rule NAME: ...").
+func (e *Error) Detail() string {
 	var b strings.Builder
 	if e.Rule != "" {
 		b.WriteString("rule ")
@@ -65,48 +74,55 @@ func (e *Error) Error() string {
 		b.WriteString(": ")
 	}
 	b.WriteString(e.Msg)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, " (line %d)", e.Line)
-	}
 	return b.String()
 }
 
 // Rule is one compiled rule with its defaults filled in.
 type Rule struct {
+	// Name is unique among the rules and matches [a-z0-9_-]+.
 	Name        string
 	Description string
 	// Resource is a resource name or a glob on resource names.
 	Resource string
 	// Projects are globs on project id or name; default ["*"].
 	Projects []string
-	When     string
+	// When is the firing condition, an expr-lang bool expression.
+	When string
 	// Clear is the resolving condition; by default "not (WHEN)".
-	Clear    string
-	For      time.Duration
+	Clear string
+	// For is how long When must hold before the instance fires.
+	For time.Duration
+	// Cooldown is the least time between moves of one (rule, project).
 	Cooldown time.Duration
 	// Repeat is how often a still-firing instance is re-notified; 0 = never.
-	Repeat   time.Duration
+	Repeat time.Duration
+	// Severity is info, warning (the default) or critical.
 	Severity quota.Severity
 	// Notify names the notifiers to tell; empty = all.
 	Notify []string
+	// DryRun plans and reports without acting, whatever the global setting.
 	DryRun bool
 	// Action is nil for alert-only rules.
 	Action *Reassign
 	// Line is the line of the rule in its file.
 	Line int
 
-	when, clear  *program // clear nil: not when
-	allProjects  bool     // Projects is just "*": no glob matching per series
-	usesForecast bool
+	when, clear         *program // clear nil: not when
+	whenLine, clearLine int
+	projects            []matcher // compiled Projects
+	allProjects         bool      // Projects is just "*": no matching per series
+	usesForecast        bool
 }
 
 // Reassign is the action of a rule: move items out of the firing project.
 type Reassign struct {
+	// Kind is the kind of item moved; it carries the rule's resource.
 	Kind quota.Kind
 	// Match is a glob on item names; "" matches every item.
 	Match string
 	// Select is SelectLargest or SelectSmallest.
-	Select   string
+	Select string
+	// MaxItems is the most moves per firing (at least 1).
 	MaxItems int
 	// To are candidate destinations (globs on project id or name) in order.
 	To []string
@@ -390,9 +406,11 @@ func (p *parser) rule(pos int, n *yaml.Node) *Rule {
 			r.Projects = rp.globs(v, k.Value, r.Projects)
 		case "when":
 			whenNode = v
+			r.whenLine = v.Line
 			r.When, _ = rp.scalar(v, k.Value)
 		case "clear":
 			clearNode = v
+			r.clearLine = v.Line
 			r.Clear, _ = rp.scalar(v, k.Value)
 		case "for":
 			r.For = rp.duration(v, k.Value, 0)
@@ -479,6 +497,9 @@ func (p *parser) rule(pos int, n *yaml.Node) *Rule {
 	}
 	r.usesForecast = (r.when != nil && r.when.forecast) || (r.clear != nil && r.clear.forecast)
 	r.allProjects = len(r.Projects) == 1 && r.Projects[0] == "*"
+	for _, g := range r.Projects {
+		r.projects = append(r.projects, newMatcher(g))
+	}
 
 	// The action's kind must move the resource the rule watches, or moving
 	// it could never relieve the quota.
