@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/quotawatch/quotawatch/quota"
 )
@@ -213,13 +214,14 @@ func appendPollTimes(dst []byte, ts []int64) []byte {
 	return dst
 }
 
-func readPollTimes(b []byte) ([]int64, error) {
+// readPollTimes decodes into scratch's storage when it is large enough.
+func readPollTimes(b []byte, scratch []int64) ([]int64, error) {
 	n, m := binary.Uvarint(b)
 	if m <= 0 || n > uint64(len(b)) {
 		return nil, errCorrupt
 	}
 	b = b[m:]
-	ts := make([]int64, 0, n)
+	ts := slices.Grow(scratch[:0], int(n))
 	var prev, prevD int64
 	for i := uint64(0); i < n; i++ {
 		x, m := binary.Varint(b)

@@ -23,7 +23,7 @@ func fuzzCodecOnce(t *testing.T, data []byte) {
 	{
 		// Raw input must never panic a decoder.
 		_ = expandChunk(data, 64, func(int, bool, vals) bool { return true })
-		_, _ = readPollTimes(data)
+		_, _ = readPollTimes(data, nil)
 		var scratch vals
 		_, _, _ = readPointBody(data, &scratch)
 		_ = newHead().replay(data)
@@ -111,7 +111,7 @@ func fuzzCodecOnce(t *testing.T, data []byte) {
 		}
 		require.Empty(t, wal)
 
-		got, err := readPollTimes(appendPollTimes(nil, times))
+		got, err := readPollTimes(appendPollTimes(nil, times), nil)
 		require.NoError(t, err)
 		if len(times) == 0 {
 			require.Empty(t, got)
@@ -138,7 +138,7 @@ func TestPollTimesAreCompact(t *testing.T) {
 			}
 			b := appendPollTimes(nil, ts)
 			require.LessOrEqual(t, len(b), 16+tt.maxBytes*len(ts))
-			got, err := readPollTimes(b)
+			got, err := readPollTimes(b, nil)
 			require.NoError(t, err)
 			require.Equal(t, ts, got)
 		})

@@ -44,6 +44,9 @@ type account struct {
 	series []*series
 	polls  []int64 // poll times (ms) in the head block
 	last   int64   // last poll time (ms), any block
+	// order is the series of the last snapshot, by entry position: polls
+	// list entries in a stable order, so most lookups skip the map.
+	order, spare []*series
 }
 
 // head is the in-memory state of the history: the last values of every
@@ -339,16 +342,25 @@ func (h *head) poll(tx *bbolt.Tx, a *account, t int64, entries []quota.Entry, wp
 	a.last = t
 	h.gen++
 	wp.aid, wp.t = a.id, t
+	order := a.spare[:0]
 	for i := range entries {
 		e := &entries[i]
-		k := quota.Key{Account: a.name, Project: e.Project, Resource: e.Resource}
-		s := h.series[k]
+		var s *series
+		if i < len(a.order) {
+			if c := a.order[i]; c.key.Project == e.Project && c.key.Resource == e.Resource {
+				s = c
+			}
+		}
+		if s == nil {
+			s = h.series[quota.Key{Account: a.name, Project: e.Project, Resource: e.Resource}]
+		}
 		if s == nil {
 			var err error
 			if s, err = h.register(tx, a, e.Project, e.Resource); err != nil {
 				return err
 			}
 		}
+		order = append(order, s)
 		if s.gen == h.gen {
 			continue // duplicate entry in one snapshot: first wins
 		}
@@ -372,6 +384,7 @@ func (h *head) poll(tx *bbolt.Tx, a *account, t int64, entries []quota.Entry, wp
 			s.w.add(idx, s.cur, false)
 		}
 	}
+	a.order, a.spare = order, a.order
 	return nil
 }
 
@@ -520,7 +533,7 @@ func (s *Store) record(tx *bbolt.Tx, h *head, b *Batch, batchTime time.Time) err
 
 // blockData returns the poll times of s's account and s's chunk in block
 // b; chunk is nil when the series was absent all block.
-func (h *head) blockData(tx *bbolt.Tx, s *series, b uint32) (polls []int64, chunk []byte, err error) {
+func (h *head) blockData(tx *bbolt.Tx, s *series, b uint32, scratch []int64) (polls []int64, chunk []byte, err error) {
 	if h.hasBlock && b == h.block {
 		return s.acct.polls, s.w.buf, nil
 	}
@@ -532,7 +545,7 @@ func (h *head) blockData(tx *bbolt.Tx, s *series, b uint32) (polls []int64, chun
 	if pv == nil {
 		return nil, nil, fmt.Errorf("%w: block %d has no poll times for account %s", errCorrupt, b, s.acct.name)
 	}
-	polls, err = readPollTimes(pv)
+	polls, err = readPollTimes(pv, scratch)
 	return polls, chunk, err
 }
 
@@ -550,22 +563,37 @@ func (h *head) blockRange(tx *bbolt.Tx, from, to int64) (lo, hi int64, ok bool) 
 }
 
 // walk calls fn for each poll of k's account in [from,to] (ms) where the
-// series was present, in time order; fn returns false to stop.
-func (h *head) walk(tx *bbolt.Tx, s *series, from, to int64, fn func(t int64, v vals) bool) error {
+// series was present, in time order; fn returns false to stop. grow, if
+// set, is first told how many polls the range holds at most.
+func (h *head) walk(tx *bbolt.Tx, s *series, from, to int64, grow func(int), fn func(t int64, v vals) bool) error {
 	lo, hi, ok := h.blockRange(tx, from, to)
 	if !ok {
 		return nil
 	}
+	type block struct {
+		n     int64
+		polls []int64
+		chunk []byte
+	}
+	blocks := make([]block, 0, hi-lo+1)
+	total := 0
 	for b := lo; b <= hi; b++ {
-		polls, chunk, err := h.blockData(tx, s, uint32(b))
+		polls, chunk, err := h.blockData(tx, s, uint32(b), nil)
 		if err != nil {
 			return err
 		}
-		if len(chunk) == 0 {
-			continue
+		if len(chunk) > 0 {
+			blocks = append(blocks, block{b, polls, chunk})
+			total += len(polls)
 		}
+	}
+	if grow != nil {
+		grow(total)
+	}
+	for _, bl := range blocks {
+		polls := bl.polls
 		stop := false
-		err = expandChunk(chunk, len(polls), func(i int, present bool, v vals) bool {
+		err := expandChunk(bl.chunk, len(polls), func(i int, present bool, v vals) bool {
 			t := polls[i]
 			if t > to {
 				stop = true
@@ -578,7 +606,7 @@ func (h *head) walk(tx *bbolt.Tx, s *series, from, to int64, fn func(t int64, v 
 			return true
 		})
 		if err != nil {
-			return fmt.Errorf("series %s block %d: %w", s.key, b, err)
+			return fmt.Errorf("series %s block %d: %w", s.key, bl.n, err)
 		}
 		if stop {
 			return nil
@@ -600,7 +628,7 @@ func (h *head) at(tx *bbolt.Tx, s *series, t int64) (quota.Sample, bool, error) 
 		return quota.Sample{}, false, nil
 	}
 	for b := hi; b >= lo; b-- {
-		polls, chunk, err := h.blockData(tx, s, uint32(b))
+		polls, chunk, err := h.blockData(tx, s, uint32(b), nil)
 		if err != nil {
 			return quota.Sample{}, false, err
 		}
@@ -664,13 +692,17 @@ func (s *Store) Series(k quota.Key, from, to time.Time) ([]quota.Sample, error) 
 		if sr == nil {
 			return nil
 		}
-		return h.walk(tx, sr, ms(from), ms(to), func(t int64, v vals) bool {
+		grow := func(n int) { out = make([]quota.Sample, 0, n) }
+		return h.walk(tx, sr, ms(from), ms(to), grow, func(t int64, v vals) bool {
 			out = append(out, quota.Sample{Time: time.UnixMilli(t).UTC(), Quota: v.quota()})
 			return true
 		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: series %s: %w", k, err)
+	}
+	if len(out) == 0 {
+		return nil, nil
 	}
 	return out, nil
 }
@@ -696,7 +728,7 @@ func (s *Store) Changes(k quota.Key, from, to time.Time) ([]quota.Sample, error)
 			out = append(out, first)
 			last = valsOf(first.Quota)
 		}
-		return h.walk(tx, sr, f+1, ms(to), func(t int64, v vals) bool {
+		return h.walk(tx, sr, f+1, ms(to), nil, func(t int64, v vals) bool {
 			if !ok || v != last {
 				out = append(out, quota.Sample{Time: time.UnixMilli(t).UTC(), Quota: v.quota()})
 				last, ok = v, true

@@ -1,0 +1,144 @@
+package store
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/quotawatch/quotawatch/quota"
+)
+
+// Workload W (DESIGN.md §10): 10,000 series, 8,640 polls at 5 minutes
+// from 2026-01-01T00:00:00Z. Every value (usage, limit, project_usage,
+// project_limit) starts at 1_000_000*(s+1), pending values are 0; at poll
+// t >= 1 series s changes iff (s*7919 + t*104729) % 20 == 0, by
+// ((s*31 + t*17) % 1000) * 1024 bytes of usage (and so of project usage).
+const (
+	wSeries = 10_000
+	wPolls  = 8_640
+)
+
+func workloadEntries() []quota.Entry {
+	es := make([]quota.Entry, wSeries)
+	for s := range es {
+		v := int64(1_000_000 * (s + 1))
+		es[s] = quota.Entry{Project: fmt.Sprintf("project-%04d", s/10), Resource: fmt.Sprintf("resource-%d", s%10),
+			Quota: quota.Quota{Usage: v, Limit: v, ProjectUsage: v, ProjectLimit: v}}
+	}
+	return es
+}
+
+func workloadStep(es []quota.Entry, t int) {
+	for s := range es {
+		if (s*7919+t*104729)%20 == 0 {
+			es[s].Quota = es[s].Quota.Add(int64((s*31+t*17)%1000) * 1024)
+		}
+	}
+}
+
+func fileSize(b *testing.B, path string) int64 {
+	fi, err := os.Stat(path)
+	require.NoError(b, err)
+	return fi.Size()
+}
+
+// BenchmarkWorkloadW writes workload W through Commit once (that part is
+// not timed), then times Series and Changes queries of one series over
+// the 30 days. It reports the file size per sample as written and after
+// Compact, and the query times. Run it with:
+//
+//	go test -run '^$' -bench WorkloadW ./store/
+func BenchmarkWorkloadW(b *testing.B) {
+	dir := b.TempDir()
+	path := filepath.Join(dir, "w.db")
+	st, err := Open(path, Options{NoSync: true})
+	require.NoError(b, err)
+	defer st.Close()
+	es := workloadEntries()
+	began := time.Now()
+	for t := range wPolls {
+		if t > 0 {
+			workloadStep(es, t)
+		}
+		at := start.Add(time.Duration(t) * 5 * time.Minute)
+		require.NoError(b, st.Commit(&Batch{Time: at, Snapshots: []quota.Snapshot{{Account: "w", Time: at, Entries: es}}}))
+	}
+	writeS := time.Since(began).Seconds()
+	require.NoError(b, st.Release())
+	samples := float64(wSeries * wPolls)
+	live := fileSize(b, path)
+	compacted := filepath.Join(dir, "compact.db")
+	require.NoError(b, st.Compact(compacted))
+	cs := fileSize(b, compacted)
+
+	k := quota.Key{Account: "w", Project: "project-0123", Resource: "resource-4"}
+	from, to := start, start.Add(30*24*time.Hour)
+	got, err := st.Series(k, from, to)
+	require.NoError(b, err)
+	require.Len(b, got, wPolls)
+	require.Equal(b, es[1234].Quota, got[len(got)-1].Quota)
+
+	var nSeries, nChanges int
+	var tSeries, tChanges time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		if _, err := st.Series(k, from, to); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if _, err := st.Changes(k, from, to); err != nil {
+			b.Fatal(err)
+		}
+		tSeries += t1.Sub(t0)
+		tChanges += time.Since(t1)
+		nSeries++
+		nChanges++
+	}
+	b.ReportMetric(float64(live)/samples, "bytes/sample")
+	b.ReportMetric(float64(cs)/samples, "bytes/sample-compacted")
+	b.ReportMetric(float64(tSeries.Microseconds())/1000/float64(nSeries), "query-ms")
+	b.ReportMetric(float64(tChanges.Microseconds())/1000/float64(nChanges), "changes-ms")
+	b.ReportMetric(writeS, "write-s")
+}
+
+// BenchmarkAppendCycle80k times one Commit of a poll of 80,000 series in
+// which 5% changed.
+func BenchmarkAppendCycle80k(b *testing.B) {
+	for _, sync := range []bool{true, false} {
+		b.Run(fmt.Sprintf("sync=%v", sync), func(b *testing.B) {
+			const n = 80_000
+			st, err := Open(filepath.Join(b.TempDir(), "c.db"), Options{NoSync: !sync})
+			require.NoError(b, err)
+			defer st.Close()
+			es := make([]quota.Entry, n)
+			for i := range es {
+				v := int64(i+1) << 20
+				es[i] = quota.Entry{Project: fmt.Sprintf("project-%05d", i/8), Resource: fmt.Sprintf("resource-%d", i%8),
+					Quota: quota.Quota{Usage: v, Limit: 4 * v, ProjectUsage: 2 * v, ProjectLimit: 8 * v}}
+			}
+			at := start
+			commit := func() {
+				at = at.Add(5 * time.Minute)
+				if err := st.Commit(&Batch{Time: at, Snapshots: []quota.Snapshot{{Account: "a", Time: at, Entries: es}}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			commit()
+			cycle := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				cycle++
+				for i := cycle % 20; i < n; i += 20 {
+					es[i].Quota = es[i].Quota.Add(4096)
+				}
+				b.StartTimer()
+				commit()
+			}
+		})
+	}
+}
