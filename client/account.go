@@ -106,13 +106,14 @@ func decodeQuotas(r io.Reader) (Quotas, error) {
 		return nil, fmt.Errorf("decoding response: want an object, got %T", t)
 	}
 	q := Quotas{}
+	var rs map[string]quota.Quota // one variable for every project: &rs escapes once
 	for dec.More() {
 		t, err := dec.Token()
 		if err != nil {
 			return nil, fmt.Errorf("decoding response: %w", err)
 		}
 		project, _ := t.(string) // object keys are always strings
-		rs := q[project]
+		rs = q[project]
 		if err := dec.Decode(&rs); err != nil {
 			return nil, fmt.Errorf("decoding quotas of project %s: %w", project, err)
 		}
