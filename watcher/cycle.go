@@ -100,6 +100,7 @@ func (w *Watcher) Cycle(ctx context.Context) (rep *Report, err error) {
 		w.hist.add(&snaps[i])
 	}
 	w.hist.trim(now)
+	w.histNow = now
 	w.histMu.Unlock()
 
 	// 2. Evaluate.
@@ -178,7 +179,7 @@ func (w *Watcher) Cycle(ctx context.Context) (rep *Report, err error) {
 func (w *Watcher) history(k quota.Key) []quota.Sample {
 	w.histMu.Lock()
 	defer w.histMu.Unlock()
-	return w.hist.samples(k)
+	return w.hist.samples(k, w.histNow)
 }
 
 // loadWindow fills the forecast window from the store once.
@@ -203,17 +204,17 @@ func (w *Watcher) loadWindow(now time.Time) error {
 		if len(ss) == 0 {
 			continue
 		}
-		pts := w.hist.changes[k][:0]
+		ws := &windowSeries{seen: ss[len(ss)-1].Time}
 		for _, s := range ss {
-			if n := len(pts); n == 0 || pts[n-1].Quota != s.Quota {
-				pts = append(pts, s)
+			if n := len(ws.pts); n == 0 || ws.pts[n-1].Quota != s.Quota {
+				ws.pts = append(ws.pts, s)
 			}
 			if polls[k.Account] == nil {
 				polls[k.Account] = map[time.Time]bool{}
 			}
 			polls[k.Account][s.Time] = true
 		}
-		w.hist.changes[k] = pts
+		w.hist.series[k] = ws
 	}
 	for a, ts := range polls {
 		list := make([]time.Time, 0, len(ts))

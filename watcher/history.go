@@ -10,18 +10,28 @@ import (
 // forecastWindow is how much history the forecast variables look at.
 const forecastWindow = 24 * time.Hour
 
+// trimEvery is how often the window drops what fell out of it; between
+// trims it holds at most this much more than a day.
+const trimEvery = time.Hour
+
 // window keeps the last day of every series in memory for the forecast
 // variables. Series are step functions, so it stores only the points where
 // a series changed plus, per account, the times of its polls; the samples
 // "as observed" are rebuilt from the two on demand. That keeps memory at a
 // few words per series in steady state instead of one sample per poll.
 type window struct {
-	polls   map[string][]time.Time       // account → poll times, oldest first
-	changes map[quota.Key][]quota.Sample // series → change points, oldest first
+	polls   map[string][]time.Time // account → poll times, oldest first
+	series  map[quota.Key]*windowSeries
+	trimmed time.Time
+}
+
+type windowSeries struct {
+	pts  []quota.Sample // change points, oldest first
+	seen time.Time      // last poll that had the series
 }
 
 func newWindow() *window {
-	return &window{polls: map[string][]time.Time{}, changes: map[quota.Key][]quota.Sample{}}
+	return &window{polls: map[string][]time.Time{}, series: map[quota.Key]*windowSeries{}}
 }
 
 // add records one poll of an account.
@@ -30,17 +40,27 @@ func (w *window) add(s *quota.Snapshot) {
 	for i := range s.Entries {
 		e := &s.Entries[i]
 		k := quota.Key{Account: s.Account, Project: e.Project, Resource: e.Resource}
-		pts := w.changes[k]
-		if n := len(pts); n > 0 && pts[n-1].Quota == e.Quota {
+		ws := w.series[k]
+		if ws == nil {
+			ws = &windowSeries{}
+			w.series[k] = ws
+		}
+		ws.seen = s.Time
+		if n := len(ws.pts); n > 0 && ws.pts[n-1].Quota == e.Quota {
 			continue
 		}
-		w.changes[k] = append(pts, quota.Sample{Time: s.Time, Quota: e.Quota})
+		ws.pts = append(ws.pts, quota.Sample{Time: s.Time, Quota: e.Quota})
 	}
 }
 
-// trim forgets what is older than the window, keeping for each series the
-// change in force at the window's start.
+// trim forgets, once an hour, what is older than the window: old polls, old
+// change points (keeping for each series the one in force at the window's
+// start) and series not seen for a whole window (a project left).
 func (w *window) trim(now time.Time) {
+	if now.Sub(w.trimmed) < trimEvery {
+		return
+	}
+	w.trimmed = now
 	from := now.Add(-forecastWindow)
 	for a, ts := range w.polls {
 		i := sort.Search(len(ts), func(i int) bool { return !ts[i].Before(from) })
@@ -48,49 +68,44 @@ func (w *window) trim(now time.Time) {
 			w.polls[a] = append(ts[:0:0], ts[i:]...)
 		}
 	}
-	for k, pts := range w.changes {
-		// Keep the last point at or before from, and everything after.
-		i := sort.Search(len(pts), func(i int) bool { return pts[i].Time.After(from) })
-		if i > 1 {
-			w.changes[k] = append(pts[:0:0], pts[i-1:]...)
+	for k, ws := range w.series {
+		if ws.seen.Before(from) {
+			delete(w.series, k)
+			continue
 		}
-	}
-}
-
-// forget drops series that were not seen in the latest poll of their
-// account, so vanished projects do not keep memory.
-func (w *window) forget(keep func(quota.Key) bool) {
-	for k := range w.changes {
-		if !keep(k) {
-			delete(w.changes, k)
+		i := sort.Search(len(ws.pts), func(i int) bool { return ws.pts[i].Time.After(from) })
+		if i > 1 {
+			ws.pts = append(ws.pts[:0:0], ws.pts[i-1:]...)
 		}
 	}
 }
 
 // samples returns the samples of k as observed at each poll of the last
 // day, oldest first.
-func (w *window) samples(k quota.Key) []quota.Sample {
-	pts := w.changes[k]
+func (w *window) samples(k quota.Key, now time.Time) []quota.Sample {
+	ws := w.series[k]
 	polls := w.polls[k.Account]
-	if len(pts) == 0 || len(polls) == 0 {
+	if ws == nil || len(ws.pts) == 0 || len(polls) == 0 {
 		return nil
 	}
-	if flatUsage(pts) {
+	if flatUsage(ws.pts) {
 		// Usage did not change in the window: the slope is 0 whatever the
 		// samples, which is what "no samples" yields too, without building
 		// one sample per poll for every quiet series.
 		return nil
 	}
-	out := make([]quota.Sample, 0, len(polls))
+	from := now.Add(-forecastWindow)
+	start := sort.Search(len(polls), func(i int) bool { return !polls[i].Before(from) })
+	out := make([]quota.Sample, 0, len(polls)-start)
 	j := 0
-	for _, t := range polls {
-		for j+1 < len(pts) && !pts[j+1].Time.After(t) {
+	for _, t := range polls[start:] {
+		for j+1 < len(ws.pts) && !ws.pts[j+1].Time.After(t) {
 			j++
 		}
-		if pts[j].Time.After(t) {
-			continue // not yet observed at this poll
+		if ws.pts[j].Time.After(t) || t.After(ws.seen) {
+			continue // not observed at this poll
 		}
-		out = append(out, quota.Sample{Time: t, Quota: pts[j].Quota})
+		out = append(out, quota.Sample{Time: t, Quota: ws.pts[j].Quota})
 	}
 	return out
 }

@@ -149,8 +149,10 @@ func TestRunSystemdNotifications(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return ns.count("WATCHDOG=1") >= 2 }, 10*time.Second, 20*time.Millisecond)
 	require.NoError(t, d.stop(t))
+	// The socket is read asynchronously: wait for the last datagram.
+	require.Eventually(t, func() bool { return ns.count("STOPPING=1") == 1 }, 5*time.Second, 10*time.Millisecond)
 	msgs := ns.all()
-	require.Contains(t, msgs[len(msgs)-1], "STOPPING=1")
+	require.Contains(t, msgs[len(msgs)-1], "STOPPING=1", "nothing after STOPPING")
 	require.Equal(t, 1, ns.count("READY=1"))
 }
 

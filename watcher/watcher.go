@@ -97,7 +97,8 @@ type Watcher struct {
 	names    *nameCache
 	hist     *window
 	histMu   sync.Mutex
-	loaded   bool // window loaded from the store
+	histNow  time.Time // the cycle's time, for the window
+	loaded   bool      // window loaded from the store
 	states   map[quota.InstanceKey]quota.Instance
 	accts    map[string]quota.AccountState
 	lastRep  *Report
