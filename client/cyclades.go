@@ -195,6 +195,9 @@ func (c *Client) ReassignVolume(ctx context.Context, id, project string) error {
 // Cyclades expects, with a real Content-Length.
 func (c *Client) reassign(ctx context.Context, service, what, project string, segs ...string) error {
 	id := segs[1]
+	if project == "" {
+		return fmt.Errorf("reassign %s %s: %w", what, id, errNoProject)
+	}
 	u, _, err := c.endpoint(ctx, service, segs...)
 	if err != nil {
 		return fmt.Errorf("reassign %s %s: %w", what, id, err)

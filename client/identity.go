@@ -174,6 +174,10 @@ func (c *Client) endpoint(ctx context.Context, service string, segs ...string) (
 // client holds a service token.
 var errNoUser = errors.New("this call needs a user token, not a service token")
 
+// errNoProject refuses a reassign without a destination: Cyclades would
+// answer with a misleading not-a-member error and Pithos with a 404.
+var errNoProject = errors.New("empty destination project")
+
 // user authenticates and requires a user identity.
 func (c *Client) user(ctx context.Context) (*Identity, error) {
 	id, err := c.Authenticate(ctx)

@@ -185,6 +185,9 @@ func (c *Client) ContainerInfo(ctx context.Context, name string) (*Container, er
 // X-Container-Policy-Project; 202). The update parameter is what keeps the
 // other policies and the metadata (synnefo-api.md §7.13). Never retried.
 func (c *Client) ReassignContainer(ctx context.Context, name, project string) error {
+	if project == "" {
+		return fmt.Errorf("reassign container %s: %w", name, errNoProject)
+	}
 	id, err := c.user(ctx)
 	if err != nil {
 		return fmt.Errorf("reassign container %s: %w", name, err)

@@ -226,3 +226,14 @@ func TestWireServiceToken(t *testing.T) {
 	require.Empty(t, id.UserID)
 	require.Equal(t, map[string]string{"account": f.srv.URL + "/account/v1.0"}, id.Endpoints)
 }
+
+func TestReassignWithoutProjectSendsNothing(t *testing.T) {
+	ctx := context.Background()
+	f := newFake(t)
+	c := f.client(nil)
+	for _, k := range quota.Kinds() {
+		err := c.Reassign(ctx, quota.Item{Kind: k, ID: "17"}, "")
+		require.ErrorContains(t, err, "empty destination project", "%s", k)
+	}
+	require.Empty(t, f.requests())
+}
