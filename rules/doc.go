@@ -24,6 +24,11 @@
 // growth_per_day is in the resource's unit per day. The built-in now() is
 // disabled: rules see only the cycle's data.
 //
+// The common forms (comparisons, arithmetic and logic over these variables
+// and number, bool or string constants) also run as native closures, which
+// is what keeps a cycle of 80,000 series well under 50 ms; other forms run
+// on expr's VM, reused across series. Both give the same results.
+//
 // Evaluation never panics: a runtime error in an expression (such as an
 // integer division by zero) counts as false and is reported once per rule
 // and expression in [Output.Errors].
@@ -33,5 +38,19 @@
 // Each (rule, account, project, resource) instance is ok, pending or firing.
 // An instance in state ok is not stored at all unless it still carries a
 // cooldown; Evaluate returns changed states in [Output.Instances] and states
-// to drop in [Output.Deleted].
+// to drop in [Output.Deleted]. Accounts listed in [Input.Failed] keep their
+// instances untouched and never act; every account with stored instances is
+// expected in Snapshots or Failed.
+//
+// # Planning
+//
+// For each [Firing] in order, the caller lists the items of the rule's kind
+// in the source project and calls [Engine.Plan] with the account's ledger
+// and the cycle's budget, both shared across calls so that moves see each
+// other. It then reports outcomes with [ActionEvent] and [SkipEvents], sets
+// Instance.LastAction when a move is applied, and persists the Firing's
+// Instance (SkipEvents records what it told in Instance.Skipped).
+//
+// An Engine is not safe for concurrent use: it reuses one environment and
+// one expression machine.
 package rules
