@@ -189,3 +189,18 @@ func TestErrorTextWithoutRequest(t *testing.T) {
 	_, err := f.client(nil).Item(context.Background(), "server", "1")
 	require.EqualError(t, err, "server 1: synnefo: 404 itemNotFound: not listed")
 }
+
+func TestInvalidCatalogEntrySkipped(t *testing.T) {
+	f := newFake(t)
+	f.route("POST /identity/v2.0/tokens", func(w http.ResponseWriter, r *http.Request) {
+		f.json(200, `{"access": {"user": {"id": "u-alice"}, "serviceCatalog": [
+			{"type": "image", "endpoints": [{"versionId": "v1.0", "publicURL": "not a url"}]},
+			{"type": "account", "endpoints": [{"versionId": "v1.0", "publicURL": "`+f.srv.URL+`/account/v1.0"}]}]}}`)(w, r)
+	})
+	c := f.client(nil)
+	_, err := c.Quotas(context.Background())
+	require.NoError(t, err)
+	id, err := c.Authenticate(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"account": f.srv.URL + "/account/v1.0"}, id.Endpoints)
+}

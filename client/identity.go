@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/url"
@@ -136,7 +137,10 @@ func (c *Client) Authenticate(ctx context.Context) (*Identity, error) {
 		}
 		bu, err := url.Parse(base)
 		if err != nil || bu.Host == "" {
-			return nil, fmt.Errorf("authenticate: catalog entry %q has an invalid URL", s.Type)
+			// A broken entry for a service we may never call must not
+			// fail authentication; calls to it report it missing.
+			c.log.LogAttrs(ctx, slog.LevelWarn, "synnefo catalog entry with an invalid URL skipped", slog.String("type", s.Type))
+			continue
 		}
 		id.Endpoints[s.Type] = base
 		bases[s.Type] = bu
