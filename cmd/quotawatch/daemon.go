@@ -33,19 +33,29 @@ func (c *common) register(fs *flag.FlagSet, output bool) {
 	}
 }
 
-// setup parses flags, builds the logger and loads the configuration.
-// A non-zero code means the command must exit with it.
-func (c *common) setup(name, extra string, sio *stdio, args []string, output bool) (*config.Config, *slog.Logger, []string, int) {
-	fs := newFlagSet(name, " --config FILE"+extra)
+// setup parses a command's flags (the common ones plus those extra
+// registers), checks that exactly nargs positional arguments follow, builds
+// the logger and loads the configuration. A non-zero code means the
+// command must exit with it.
+func (c *common) setup(name, usage string, sio *stdio, args []string, output bool, nargs int,
+	extra func(*flag.FlagSet)) (*config.Config, *slog.Logger, []string, int) {
+	fs := newFlagSet(name, " --config FILE"+usage)
 	c.register(fs, output)
+	if extra != nil {
+		extra(fs)
+	}
 	rest, code, ok := parseFlags(fs, sio, args)
 	if !ok {
 		return nil, nil, nil, code
 	}
-	if c.config == "" {
+	switch {
+	case len(rest) > nargs:
+		return nil, nil, nil, usageErr(sio, "%s: unexpected argument %q", name, rest[nargs])
+	case len(rest) < nargs:
+		return nil, nil, nil, usageErr(sio, "%s: want %d argument(s) after the flags, got %d", name, nargs, len(rest))
+	case c.config == "":
 		return nil, nil, nil, usageErr(sio, "%s: --config FILE is required", name)
-	}
-	if output && c.output != "text" && c.output != "json" {
+	case output && c.output != "text" && c.output != "json":
 		return nil, nil, nil, usageErr(sio, "--output %q: want text or json", c.output)
 	}
 	log, err := c.log.logger(sio.errOut)
@@ -62,12 +72,9 @@ func (c *common) setup(name, extra string, sio *stdio, args []string, output boo
 
 func cmdValidate(_ context.Context, sio *stdio, args []string) int {
 	var c common
-	cfg, _, rest, code := c.setup("validate", "", sio, args, false)
+	cfg, _, _, code := c.setup("validate", "", sio, args, false, 0, nil)
 	if code != 0 {
 		return code
-	}
-	if len(rest) > 0 {
-		return usageErr(sio, "validate: unexpected argument %q", rest[0])
 	}
 	fmt.Fprintf(sio.out, "%s: OK (%d accounts, %d notifiers, %d rules, schedule %q)\n",
 		cfg.File, len(cfg.Cloud.Accounts), len(cfg.Notifiers), len(cfg.Rules), cfg.Schedule)
@@ -76,12 +83,9 @@ func cmdValidate(_ context.Context, sio *stdio, args []string) int {
 
 func cmdRun(ctx context.Context, sio *stdio, args []string) int {
 	var c common
-	cfg, log, rest, code := c.setup("run", "", sio, args, false)
+	cfg, log, _, code := c.setup("run", "", sio, args, false, 0, nil)
 	if code != 0 {
 		return code
-	}
-	if len(rest) > 0 {
-		return usageErr(sio, "run: unexpected argument %q", rest[0])
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -112,12 +116,9 @@ func cmdRun(ctx context.Context, sio *stdio, args []string) int {
 
 func cmdOnce(ctx context.Context, sio *stdio, args []string) int {
 	var c common
-	cfg, log, rest, code := c.setup("once", "", sio, args, true)
+	cfg, log, _, code := c.setup("once", "", sio, args, true, 0, nil)
 	if code != 0 {
 		return code
-	}
-	if len(rest) > 0 {
-		return usageErr(sio, "once: unexpected argument %q", rest[0])
 	}
 	w, err := watcher.New(ctx, watcher.Options{Config: cfg, Logger: log})
 	if err != nil {
@@ -144,12 +145,9 @@ func cmdOnce(ctx context.Context, sio *stdio, args []string) int {
 
 func cmdPlan(ctx context.Context, sio *stdio, args []string) int {
 	var c common
-	cfg, log, rest, code := c.setup("plan", "", sio, args, true)
+	cfg, log, _, code := c.setup("plan", "", sio, args, true, 0, nil)
 	if code != 0 {
 		return code
-	}
-	if len(rest) > 0 {
-		return usageErr(sio, "plan: unexpected argument %q", rest[0])
 	}
 	st, cleanup, err := openForPlan(cfg.Store.Path, log)
 	if err != nil {

@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"math"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/quotawatch/quotawatch/config"
 	"github.com/quotawatch/quotawatch/quota"
 	"github.com/quotawatch/quotawatch/rules"
 	"github.com/quotawatch/quotawatch/store"
@@ -51,12 +51,9 @@ func (f jsonFloat) MarshalJSON() ([]byte, error) {
 
 func cmdStatus(_ context.Context, sio *stdio, args []string) int {
 	var c common
-	cfg, _, rest, code := c.setup("status", "", sio, args, true)
+	cfg, _, _, code := c.setup("status", "", sio, args, true, 0, nil)
 	if code != 0 {
 		return code
-	}
-	if len(rest) > 0 {
-		return usageErr(sio, "status: unexpected argument %q", rest[0])
 	}
 	st, err := openReadOnly(cfg.Store.Path)
 	if err != nil {
@@ -159,23 +156,13 @@ type historyRow struct {
 
 func cmdHistory(_ context.Context, sio *stdio, args []string) int {
 	var c common
-	fs := newFlagSet("history", " --config FILE [--project P] [--resource R] [--since 7d]")
-	c.register(fs, true)
-	project := fs.String("project", "", "project id or name")
-	resource := fs.String("resource", "", "resource name")
-	sinceFlag := fs.String("since", "7d", "how far back, e.g. 12h or 30d")
-	rest, code, ok := parseFlags(fs, sio, args)
-	if !ok {
-		return code
-	}
-	if len(rest) > 0 {
-		return usageErr(sio, "history: unexpected argument %q", rest[0])
-	}
-	since, err := rules.ParseDuration(*sinceFlag)
-	if err != nil || since <= 0 {
-		return usageErr(sio, "--since %q: want a positive duration such as 12h or 7d", *sinceFlag)
-	}
-	cfg, code := c.load(sio)
+	var project, resource string
+	var since time.Duration
+	cfg, _, _, code := c.setup("history", " [--project P] [--resource R] [--since 7d]", sio, args, true, 0, func(fs *flag.FlagSet) {
+		fs.StringVar(&project, "project", "", "project id or name")
+		fs.StringVar(&resource, "resource", "", "resource name")
+		sinceFlag(fs, &since)
+	})
 	if code != 0 {
 		return code
 	}
@@ -200,16 +187,16 @@ func cmdHistory(_ context.Context, sio *stdio, args []string) int {
 	}
 	var sel []quota.Key
 	for _, k := range keys {
-		if *project != "" && k.Project != *project && name(k.Project) != *project {
+		if project != "" && k.Project != project && name(k.Project) != project {
 			continue
 		}
-		if *resource != "" && k.Resource != *resource {
+		if resource != "" && k.Resource != resource {
 			continue
 		}
 		sel = append(sel, k)
 	}
 	if len(sel) == 0 {
-		return fail(sio, "no series matches --project %q --resource %q", *project, *resource)
+		return fail(sio, "no series matches --project %q --resource %q", project, resource)
 	}
 	sort.Slice(sel, func(i, j int) bool { return sel[i].String() < sel[j].String() })
 	now := time.Now().UTC()
@@ -288,21 +275,8 @@ type actionRow struct {
 
 func cmdActions(_ context.Context, sio *stdio, args []string) int {
 	var c common
-	fs := newFlagSet("actions", " --config FILE [--since 7d]")
-	c.register(fs, true)
-	sinceFlag := fs.String("since", "7d", "how far back, e.g. 12h or 30d")
-	rest, code, ok := parseFlags(fs, sio, args)
-	if !ok {
-		return code
-	}
-	if len(rest) > 0 {
-		return usageErr(sio, "actions: unexpected argument %q", rest[0])
-	}
-	since, err := rules.ParseDuration(*sinceFlag)
-	if err != nil || since <= 0 {
-		return usageErr(sio, "--since %q: want a positive duration such as 12h or 7d", *sinceFlag)
-	}
-	cfg, code := c.load(sio)
+	var since time.Duration
+	cfg, _, _, code := c.setup("actions", " [--since 7d]", sio, args, true, 0, func(fs *flag.FlagSet) { sinceFlag(fs, &since) })
 	if code != 0 {
 		return code
 	}
@@ -329,7 +303,7 @@ func cmdActions(_ context.Context, sio *stdio, args []string) int {
 		return exitOK
 	}
 	if len(rows) == 0 {
-		fmt.Fprintf(sio.out, "no actions in the last %s\n", *sinceFlag)
+		fmt.Fprintf(sio.out, "no actions in the last %s\n", since)
 		return exitOK
 	}
 	tw := table(sio.out)
@@ -352,16 +326,7 @@ func cmdActions(_ context.Context, sio *stdio, args []string) int {
 
 func cmdBackup(_ context.Context, sio *stdio, args []string) int {
 	var c common
-	fs := newFlagSet("backup", " --config FILE OUT")
-	c.register(fs, false)
-	rest, code, ok := parseFlags(fs, sio, args)
-	if !ok {
-		return code
-	}
-	if len(rest) != 1 {
-		return usageErr(sio, "backup: want exactly one output path, got %d arguments", len(rest))
-	}
-	cfg, code := c.load(sio)
+	cfg, _, rest, code := c.setup("backup", " OUT", sio, args, false, 1, nil)
 	if code != 0 {
 		return code
 	}
@@ -377,21 +342,15 @@ func cmdBackup(_ context.Context, sio *stdio, args []string) int {
 	return exitOK
 }
 
-// load checks the common flags after parsing and loads the configuration.
-func (c *common) load(sio *stdio) (*config.Config, int) {
-	if c.config == "" {
-		return nil, usageErr(sio, "--config FILE is required")
-	}
-	if c.output != "" && c.output != "text" && c.output != "json" {
-		return nil, usageErr(sio, "--output %q: want text or json", c.output)
-	}
-	if _, err := c.log.logger(sio.errOut); err != nil {
-		return nil, usageErr(sio, "%v", err)
-	}
-	cfg, err := config.Load(c.config, config.Options{LookupEnv: sio.lookupEnv})
-	if err != nil {
-		fmt.Fprintln(sio.errOut, err)
-		return nil, exitUsage
-	}
-	return cfg, 0
+// sinceFlag registers --since, a duration with days allowed.
+func sinceFlag(fs *flag.FlagSet, d *time.Duration) {
+	*d = 7 * 24 * time.Hour
+	fs.Func("since", "how far back, e.g. 12h or 30d (default 7d)", func(v string) error {
+		x, err := rules.ParseDuration(v)
+		if err != nil || x <= 0 {
+			return fmt.Errorf("want a positive duration such as 12h or 7d")
+		}
+		*d = x
+		return nil
+	})
 }

@@ -44,8 +44,8 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown flag", []string{"validate", "--nope"}, "flag provided but not defined: -nope"},
 		{"bad output", []string{"status", "--config", "x.yaml", "--output", "xml"}, `--output "xml": want text or json`},
 		{"bad log level", []string{"validate", "--config", "x.yaml", "--log-level", "loud"}, `--log-level "loud"`},
-		{"bad since", []string{"history", "--config", "x.yaml", "--since", "soon"}, `--since "soon"`},
-		{"backup without out", []string{"backup", "--config", "x.yaml"}, "backup: want exactly one output path"},
+		{"bad since", []string{"history", "--config", "x.yaml", "--since", "soon"}, `invalid value "soon" for flag -since: want a positive duration`},
+		{"backup without out", []string{"backup", "--config", "x.yaml"}, "backup: want 1 argument(s) after the flags, got 0"},
 		{"sim without scenario", []string{"sim"}, "sim: --scenario FILE is required"},
 	}
 	for _, tt := range tests {
