@@ -11,56 +11,14 @@ import (
 	"github.com/quotawatch/quotawatch/quota"
 )
 
-const kiB int64 = 1 << 10
-
-// formatAmount renders n of resource in human units: bytes as GiB, MiB or
-// KiB with one decimal, counts plain, Synnefo's 2^63-1 as "unlimited".
-func formatAmount(resource string, n int64) string {
-	if n == quota.Unlimited {
-		return "unlimited"
-	}
-	if quota.UnitOf(resource) == quota.Bytes {
-		return formatBytes(n)
-	}
-	return strconv.FormatInt(n, 10)
-}
-
-func formatBytes(n int64) string {
-	sign := ""
-	f := float64(n)
-	if n < 0 {
-		sign, f = "-", -f
-	}
-	switch {
-	case f >= float64(quota.GiB):
-		return fmt.Sprintf("%s%.1f GiB", sign, f/float64(quota.GiB))
-	case f >= float64(quota.MiB):
-		return fmt.Sprintf("%s%.1f MiB", sign, f/float64(quota.MiB))
-	case f >= float64(kiB):
-		return fmt.Sprintf("%s%.1f KiB", sign, f/float64(kiB))
-	default:
-		return fmt.Sprintf("%s%d B", sign, int64(f))
-	}
-}
-
-// formatPercent renders a ratio; +Inf means usage against a zero limit.
-func formatPercent(r float64) string {
-	switch {
-	case math.IsInf(r, 1) || math.IsNaN(r):
-		return "over a zero limit"
-	default:
-		return fmt.Sprintf("%.1f%%", r*100)
-	}
-}
-
 // formatUsage renders "19.5 GiB of 20.0 GiB (97.5%)" against the effective
 // limit, the one that decides whether an allocation fits.
 func formatUsage(resource string, q quota.Quota) string {
 	if q.IsUnlimited() {
-		return formatAmount(resource, q.Usage) + " (unlimited)"
+		return quota.FormatAmount(resource, q.Usage) + " (unlimited)"
 	}
-	return fmt.Sprintf("%s of %s (%s)", formatAmount(resource, q.Usage),
-		formatAmount(resource, q.EffectiveLimit()), formatPercent(q.Ratio()))
+	return fmt.Sprintf("%s of %s (%s)", quota.FormatAmount(resource, q.Usage),
+		quota.FormatAmount(resource, q.EffectiveLimit()), quota.FormatPercent(q.Ratio()))
 }
 
 // formatProjectUsage renders the project-wide figures, or "" when they say
@@ -71,10 +29,10 @@ func formatProjectUsage(resource string, q quota.Quota) string {
 		return ""
 	}
 	if q.ProjectLimit == quota.Unlimited {
-		return formatAmount(resource, q.ProjectUsage) + " (unlimited)"
+		return quota.FormatAmount(resource, q.ProjectUsage) + " (unlimited)"
 	}
-	return fmt.Sprintf("%s of %s (%s)", formatAmount(resource, q.ProjectUsage),
-		formatAmount(resource, q.ProjectLimit), formatPercent(q.ProjectRatio()))
+	return fmt.Sprintf("%s of %s (%s)", quota.FormatAmount(resource, q.ProjectUsage),
+		quota.FormatAmount(resource, q.ProjectLimit), quota.FormatPercent(q.ProjectRatio()))
 }
 
 // formatTrend renders "+1.2 GiB/day, full in 3.2 days", or "" when the
@@ -85,7 +43,7 @@ func formatTrend(resource string, perDay float64, toFull quota.Days) string {
 	}
 	var rate string
 	if quota.UnitOf(resource) == quota.Bytes {
-		rate = formatBytes(int64(math.Round(perDay)))
+		rate = quota.FormatBytes(int64(math.Round(perDay)))
 	} else {
 		rate = strings.TrimSuffix(strconv.FormatFloat(perDay, 'f', 1, 64), ".0")
 	}
@@ -137,11 +95,11 @@ func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UT
 func formatQuantities(q quota.Quantities) string {
 	rs := q.Resources()
 	if len(rs) == 1 {
-		return formatAmount(rs[0], q[rs[0]])
+		return quota.FormatAmount(rs[0], q[rs[0]])
 	}
 	parts := make([]string, 0, len(rs))
 	for _, r := range rs {
-		parts = append(parts, r+" "+formatAmount(r, q[r]))
+		parts = append(parts, r+" "+quota.FormatAmount(r, q[r]))
 	}
 	return strings.Join(parts, ", ")
 }

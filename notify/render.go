@@ -141,7 +141,7 @@ func quotaFields(ev quota.Event) []string {
 		"*Usage*\n" + formatUsage(res, ev.Quota),
 	}
 	if !ev.Quota.IsUnlimited() {
-		fs = append(fs, "*Headroom*\n"+formatAmount(res, ev.Quota.Headroom()))
+		fs = append(fs, "*Headroom*\n"+quota.FormatAmount(res, ev.Quota.Headroom()))
 	}
 	if p := formatProjectUsage(res, ev.Quota); p != "" {
 		fs = append(fs, "*Project total*\n"+p)
@@ -173,8 +173,8 @@ func layoutFiring(ev quota.Event) rendered {
 	usage := formatUsage(res, ev.Quota)
 	trend := formatTrend(res, ev.GrowthPerDay, ev.DaysToFull)
 	summary := fmt.Sprintf("[%s] %s: %s of %s %s %s", sev, ev.Key.Rule, res, project(ev), verb, usage)
-	body := fmt.Sprintf("*%s* of *%s* %s *%s*: %s of %s", esc(res), esc(project(ev)), verb, formatPercent(ev.Quota.Ratio()),
-		formatAmount(res, ev.Quota.Usage), formatAmount(res, ev.Quota.EffectiveLimit()))
+	body := fmt.Sprintf("*%s* of *%s* %s *%s*: %s of %s", esc(res), esc(project(ev)), verb, quota.FormatPercent(ev.Quota.Ratio()),
+		quota.FormatAmount(res, ev.Quota.Usage), quota.FormatAmount(res, ev.Quota.EffectiveLimit()))
 	if ev.Quota.IsUnlimited() {
 		body = fmt.Sprintf("*%s* of *%s* %s %s", esc(res), esc(project(ev)), verb, usage)
 	}
@@ -233,12 +233,12 @@ func kindName(k quota.Kind) string { return strings.ReplaceAll(string(k), "_", "
 
 // beforeAfter renders "97.5% → 1.5%\n19.5 GiB → 300.0 MiB of 20.0 GiB".
 func beforeAfter(resource string, before, after quota.Quota) string {
-	lim := formatAmount(resource, after.EffectiveLimit())
+	lim := quota.FormatAmount(resource, after.EffectiveLimit())
 	if after.IsUnlimited() {
-		return fmt.Sprintf("%s → %s (unlimited)", formatAmount(resource, before.Usage), formatAmount(resource, after.Usage))
+		return fmt.Sprintf("%s → %s (unlimited)", quota.FormatAmount(resource, before.Usage), quota.FormatAmount(resource, after.Usage))
 	}
-	return fmt.Sprintf("%s → %s\n%s → %s of %s", formatPercent(before.Ratio()), formatPercent(after.Ratio()),
-		formatAmount(resource, before.Usage), formatAmount(resource, after.Usage), lim)
+	return fmt.Sprintf("%s → %s\n%s → %s of %s", quota.FormatPercent(before.Ratio()), quota.FormatPercent(after.Ratio()),
+		quota.FormatAmount(resource, before.Usage), quota.FormatAmount(resource, after.Usage), lim)
 }
 
 func layoutAction(ev quota.Event) rendered {

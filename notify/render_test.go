@@ -224,7 +224,7 @@ func TestFormatAmount(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
-			require.Equal(t, tt.want, formatAmount(tt.resource, tt.n))
+			require.Equal(t, tt.want, quota.FormatAmount(tt.resource, tt.n))
 		})
 	}
 }
