@@ -141,6 +141,9 @@ func nativeUnary(n *ast.UnaryNode) (nfn, kind) {
 func isNum(k kind) bool { return k == kInt || k == kFloat }
 
 func nativeBinary(n *ast.BinaryNode) (nfn, kind) {
+	if f := nativeCompare(n); f != nil {
+		return f, kBool
+	}
 	l, lk := nativeNode(n.Left)
 	r, rk := nativeNode(n.Right)
 	if l == nil || r == nil {
@@ -235,4 +238,127 @@ func nativeBinary(n *ast.BinaryNode) (nfn, kind) {
 		}
 	}
 	return nil, 0
+}
+
+// intField and floatField read one numeric variable directly; comparisons
+// of a variable with a constant or another variable, by far the most
+// common rule shape, skip the generic closures.
+func intField(name string) func(e *env) int64 {
+	switch name {
+	case "usage":
+		return func(e *env) int64 { return e.Usage }
+	case "limit":
+		return func(e *env) int64 { return e.Limit }
+	case "pending":
+		return func(e *env) int64 { return e.Pending }
+	case "project_usage":
+		return func(e *env) int64 { return e.ProjectUsage }
+	case "project_limit":
+		return func(e *env) int64 { return e.ProjectLimit }
+	case "project_pending":
+		return func(e *env) int64 { return e.ProjectPending }
+	case "effective_limit":
+		return func(e *env) int64 { return e.EffectiveLimit }
+	case "headroom":
+		return func(e *env) int64 { return e.Headroom }
+	}
+	return nil
+}
+
+func floatField(name string) func(e *env) float64 {
+	switch name {
+	case "ratio":
+		return func(e *env) float64 { return e.Ratio }
+	case "project_ratio":
+		return func(e *env) float64 { return e.ProjectRatio }
+	case "growth_per_day":
+		return func(e *env) float64 { return e.GrowthPerDay }
+	case "days_to_full":
+		return func(e *env) float64 { return e.DaysToFull }
+	}
+	if g := intField(name); g != nil {
+		return func(e *env) float64 { return float64(g(e)) }
+	}
+	return nil
+}
+
+// nativeCompare handles `variable OP constant` and `variable OP variable`.
+func nativeCompare(n *ast.BinaryNode) nfn {
+	id, ok := n.Left.(*ast.IdentifierNode)
+	if !ok {
+		return nil
+	}
+	li := intField(id.Value)
+	switch r := n.Right.(type) {
+	case *ast.IntegerNode:
+		if li != nil {
+			return cmpInt(n.Operator, li, int64(r.Value))
+		}
+		if lf := floatField(id.Value); lf != nil {
+			return cmpFloat(n.Operator, lf, float64(r.Value))
+		}
+	case *ast.FloatNode:
+		if lf := floatField(id.Value); lf != nil {
+			return cmpFloat(n.Operator, lf, r.Value)
+		}
+	case *ast.IdentifierNode:
+		if ri := intField(r.Value); li != nil && ri != nil {
+			return cmpInts(n.Operator, li, ri)
+		}
+	}
+	return nil
+}
+
+func cmpInt(op string, l func(*env) int64, c int64) nfn {
+	switch op {
+	case "<":
+		return func(e *env) val { return val{b: l(e) < c} }
+	case "<=":
+		return func(e *env) val { return val{b: l(e) <= c} }
+	case ">":
+		return func(e *env) val { return val{b: l(e) > c} }
+	case ">=":
+		return func(e *env) val { return val{b: l(e) >= c} }
+	case "==":
+		return func(e *env) val { return val{b: l(e) == c} }
+	case "!=":
+		return func(e *env) val { return val{b: l(e) != c} }
+	}
+	return nil
+}
+
+func cmpFloat(op string, l func(*env) float64, c float64) nfn {
+	switch op {
+	case "<":
+		return func(e *env) val { return val{b: l(e) < c} }
+	case "<=":
+		return func(e *env) val { return val{b: l(e) <= c} }
+	case ">":
+		return func(e *env) val { return val{b: l(e) > c} }
+	case ">=":
+		return func(e *env) val { return val{b: l(e) >= c} }
+	case "==":
+		return func(e *env) val { return val{b: l(e) == c} }
+	case "!=":
+		return func(e *env) val { return val{b: l(e) != c} }
+	}
+	return nil
+}
+
+func cmpInts(op string, l, r func(*env) int64) nfn {
+	switch op {
+	case "<":
+		return func(e *env) val { return val{b: l(e) < r(e)} }
+	case "<=":
+		return func(e *env) val { return val{b: l(e) <= r(e)} }
+	case ">":
+		return func(e *env) val { return val{b: l(e) > r(e)} }
+	case ">=":
+		return func(e *env) val { return val{b: l(e) >= r(e)} }
+	case "==":
+		return func(e *env) val { return val{b: l(e) == r(e)} }
+	case "!=":
+		return func(e *env) val { return val{b: l(e) != r(e)} }
+	}
+	return nil
 }

@@ -30,6 +30,8 @@ var fastExprs = []string{
 	"project == 'p1' and project_pending ** 2 > 3.5",
 	"days_to_full * 0 == 0",
 	"usage * 4 < 0",
+	"limit != 0 && usage > 0.5 && pending <= project_pending && growth_per_day <= 1e9",
+	"headroom != effective_limit || headroom == 3 || days_to_full >= 2 || ratio != 0.25",
 }
 
 func TestNativeCoverage(t *testing.T) {
