@@ -160,7 +160,7 @@ func (w *Watcher) pollAccount(ctx context.Context, a *account, now time.Time) (q
 	if err != nil {
 		return quota.Snapshot{}, fmt.Errorf("quotas: %w", err)
 	}
-	s := quota.Snapshot{Account: a.name, User: a.user, Time: now, Entries: flatten(qs, false)}
+	s := quota.Snapshot{Account: a.name, User: a.user, Time: now, Entries: qs.Entries()}
 	if w.names.stale(a.name, now, func(yield func(string) bool) {
 		for p := range qs {
 			if !yield(p) {
@@ -192,25 +192,16 @@ func (w *Watcher) pollService(ctx context.Context, e *env, now time.Time) (quota
 	if err != nil {
 		return quota.Snapshot{}, fmt.Errorf("service project quotas: %w", err)
 	}
-	return quota.Snapshot{Account: ServiceAccount, Time: now, Service: true, Entries: flatten(qs, true)}, nil
+	return quota.Snapshot{Account: ServiceAccount, Time: now, Service: true, Entries: projectLevel(qs.Entries())}, nil
 }
 
-// flatten turns the wire's project → resource map into entries. For the
-// service view only project-level numbers exist; they are copied into the
-// member fields so that usage, limit and ratio speak of the project.
-func flatten(qs client.Quotas, service bool) []quota.Entry {
-	n := 0
-	for _, rs := range qs {
-		n += len(rs)
+// projectLevel copies the project-level numbers of the service view into
+// the member fields, so that usage, limit and ratio speak of the project:
+// a service token sees no member level.
+func projectLevel(es []quota.Entry) []quota.Entry {
+	for i := range es {
+		q := &es[i].Quota
+		q.Usage, q.Limit, q.Pending = q.ProjectUsage, q.ProjectLimit, q.ProjectPending
 	}
-	out := make([]quota.Entry, 0, n)
-	for p, rs := range qs {
-		for r, q := range rs {
-			if service {
-				q.Usage, q.Limit, q.Pending = q.ProjectUsage, q.ProjectLimit, q.ProjectPending
-			}
-			out = append(out, quota.Entry{Project: p, Resource: r, Quota: q})
-		}
-	}
-	return out
+	return es
 }
