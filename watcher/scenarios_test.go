@@ -10,6 +10,7 @@ import (
 
 	"github.com/quotawatch/quotawatch/client"
 	"github.com/quotawatch/quotawatch/client/synnefotest"
+	"github.com/quotawatch/quotawatch/config"
 	"github.com/quotawatch/quotawatch/quota"
 	"github.com/quotawatch/quotawatch/watcher"
 )
@@ -296,4 +297,30 @@ func moves(rep *watcher.Report) []watcher.PlanRow {
 		}
 	}
 	return out
+}
+
+func TestServiceTokenViewAlertsButNeverMoves(t *testing.T) {
+	h := newHarness(t, "seed.yaml", `
+  - name: project-full
+    resource: pithos.diskspace
+    when: project_ratio > 0.95
+    action:
+      reassign:
+        kind: container
+`)
+	h.cfg.Cloud.ServiceToken = config.Secret("svc-token")
+	h.cfg.Cloud.Accounts = nil
+	h.restart()
+	rep := h.cycle()
+	require.False(t, rep.Failed(), "%+v", rep.Polls)
+	require.Equal(t, watcher.ServiceAccount, rep.Polls[0].Account)
+	require.Equal(t, 1, countEvents(rep, quota.EventFiring, ""))
+	ev := rep.Events[0]
+	require.Equal(t, watcher.ServiceAccount, ev.Key.Account)
+	require.Equal(t, alice, ev.Key.Project)
+	require.Empty(t, rep.Plan, "the service view only alerts")
+	require.Equal(t, alice, h.container("course_container").Project)
+	for _, r := range h.cloud.Cloud.Requests() {
+		require.NotContains(t, r.Path, "/object-store", "no listing, no move")
+	}
 }
