@@ -172,6 +172,15 @@ func (w *Watcher) Cycle(ctx context.Context) (rep *Report, err error) {
 
 	// 6. Notify.
 	w.deliver(ctx, e, rep)
+
+	// Retention runs hourly, after the cycle's own work, in bounded
+	// transactions.
+	if now.Sub(w.retained) >= time.Hour && cfg.Store.Retention > 0 {
+		w.retained = now
+		if err := w.store.Retain(ctx, now.Add(-cfg.Store.Retention)); err != nil {
+			w.log.Warn("deleting old history failed", "err", err)
+		}
+	}
 	return rep, nil
 }
 

@@ -324,3 +324,30 @@ func TestServiceTokenViewAlertsButNeverMoves(t *testing.T) {
 		require.NotContains(t, r.Path, "/object-store", "no listing, no move")
 	}
 }
+
+func TestRetentionDropsOldHistory(t *testing.T) {
+	h := newHarness(t, "seed.yaml", `
+  - name: nearly-full
+    resource: pithos.diskspace
+    when: ratio > 0.999
+`)
+	h.cycle()
+	first := h.clock.Now()
+	k := quota.Key{Account: "alice", Project: cs333, Resource: quota.DiskSpace}
+	st := h.w.Store()
+	old, err := st.Series(k, first.Add(-time.Minute), first.Add(time.Minute))
+	require.NoError(t, err)
+	require.Len(t, old, 1)
+	require.NoError(t, st.Release())
+
+	h.clock.Advance(h.cfg.Store.Retention + 7*24*time.Hour)
+	h.cycle()
+	old, err = st.Series(k, first.Add(-time.Minute), first.Add(time.Minute))
+	require.NoError(t, err)
+	require.Empty(t, old, "history older than the retention is gone")
+	last, ok, err := st.LastSeen(k)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, h.clock.Now(), last.UTC())
+	require.NoError(t, st.Release())
+}

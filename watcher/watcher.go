@@ -97,6 +97,7 @@ type Watcher struct {
 	names    *nameCache
 	hist     *window
 	histMu   sync.Mutex
+	retained time.Time // last retention pass
 	histNow  time.Time // the cycle's time, for the window
 	loaded   bool      // window loaded from the store
 	states   map[quota.InstanceKey]quota.Instance
