@@ -1,8 +1,10 @@
 package watcher_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,6 +58,7 @@ type harness struct {
 	clock *clock
 	cfg   *config.Config
 	w     *watcher.Watcher
+	logs  *syncBuffer // everything the watcher logged, at debug level
 }
 
 // rulesSeed is the seed's rule: move a container out of a nearly full
@@ -85,7 +88,7 @@ func newHarness(t *testing.T, scenario, rulesYAML string, extra ...string) *harn
 
 func newHarnessFrom(t *testing.T, sc *synnefotest.Scenario, rulesYAML string, extra ...string) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: t.TempDir(), clock: newClock()}
+	h := &harness{t: t, dir: t.TempDir(), clock: newClock(), logs: &syncBuffer{}}
 	h.cloud = synnefotest.NewServer(sc)
 	t.Cleanup(h.cloud.Close)
 	h.slack = slacktest.New()
@@ -124,7 +127,8 @@ rules:
 // start builds a watcher over the harness's store (as a restart would).
 func (h *harness) start() {
 	h.t.Helper()
-	w, err := watcher.New(context.Background(), watcher.Options{Config: h.cfg, Now: h.clock.Now, NotifyRate: 1000})
+	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	w, err := watcher.New(context.Background(), watcher.Options{Config: h.cfg, Now: h.clock.Now, NotifyRate: 1000, Logger: log})
 	require.NoError(h.t, err)
 	h.w = w
 	h.t.Cleanup(func() { _ = w.Close() })
@@ -228,4 +232,22 @@ func TestSeedContainerMovesToCS333(t *testing.T) {
 	require.Empty(t, rep.Plan)
 	require.Equal(t, 1, countEvents(rep, quota.EventResolved, ""))
 	require.Len(t, h.journal(), 1, "no second move")
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -220,6 +220,8 @@ func (w *Watcher) build(cfg *config.Config) (*env, error) {
 		}
 		httpc = c
 	}
+	// One request budget for every account and the service view together.
+	limiter := rate.NewLimiter(rate.Limit(cfg.Cloud.RequestsPerSecond), max(1, int(cfg.Cloud.RequestsPerSecond)))
 	e := &env{
 		cfg:      cfg,
 		engine:   rules.NewEngine(cfg.Rules),
@@ -227,14 +229,14 @@ func (w *Watcher) build(cfg *config.Config) (*env, error) {
 		bots:     map[string]BotSender{},
 	}
 	for _, a := range cfg.Cloud.Accounts {
-		c, err := client.New(w.clientConfig(cfg, httpc, a.Name, a.Token.Reveal(), false))
+		c, err := client.New(w.clientConfig(cfg, httpc, limiter, a.Name, a.Token.Reveal(), false))
 		if err != nil {
 			return nil, fmt.Errorf("account %s: %w", a.Name, err)
 		}
 		e.accounts = append(e.accounts, &account{name: a.Name, cloud: c})
 	}
 	if tok := cfg.Cloud.ServiceToken.Reveal(); tok != "" {
-		c, err := client.New(w.clientConfig(cfg, httpc, ServiceAccount, tok, true))
+		c, err := client.New(w.clientConfig(cfg, httpc, limiter, ServiceAccount, tok, true))
 		if err != nil {
 			return nil, fmt.Errorf("service token: %w", err)
 		}
@@ -257,17 +259,18 @@ func (w *Watcher) build(cfg *config.Config) (*env, error) {
 	return e, nil
 }
 
-func (w *Watcher) clientConfig(cfg *config.Config, httpc *http.Client, name, token string, service bool) client.Config {
+func (w *Watcher) clientConfig(cfg *config.Config, httpc *http.Client, limiter *rate.Limiter, name, token string, service bool) client.Config {
 	return client.Config{
-		AuthURL:           cfg.Cloud.AuthURL,
-		Token:             token,
-		Service:           service,
-		HTTPClient:        httpc,
-		Timeout:           cfg.Cloud.Timeout,
-		RequestsPerSecond: cfg.Cloud.RequestsPerSecond,
-		Logger:            w.log.With("account", name),
-		Observe:           w.metrics.observeAPI,
-		Now:               w.now,
+		AuthURL:    cfg.Cloud.AuthURL,
+		Token:      token,
+		Service:    service,
+		HTTPClient: httpc,
+		Timeout:    cfg.Cloud.Timeout,
+		Limiter:    limiter,
+		Logger:     w.log.With("account", name),
+		Observe:    w.metrics.observeAPI,
+		// Request durations are measured on the real clock, not the
+		// watcher's (which tests freeze).
 	}
 }
 
