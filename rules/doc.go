@@ -48,8 +48,15 @@
 // in the source project and calls [Engine.Plan] with the account's ledger
 // and the cycle's budget, both shared across calls so that moves see each
 // other. It then reports outcomes with [ActionEvent] and [SkipEvents], sets
-// Instance.LastAction when a move is applied, and persists the Firing's
+// Instance.LastAction when a move is applied (in a dry run: planned, so
+// reports come at the pace of real moves), and persists the Firing's
 // Instance (SkipEvents records what it told in Instance.Skipped).
+//
+// Under the global dry run, plans share the ledger and budget exactly as
+// real ones would. A rule with its own dry_run (global dry run off) plans the
+// same moves but takes them back from the ledger and budget afterwards, so
+// live rules planned later in the cycle are not starved by moves that never
+// happen.
 //
 // An Engine is not safe for concurrent use: it reuses one environment and
 // one expression machine.

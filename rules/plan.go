@@ -108,6 +108,29 @@ func (e *Engine) Plan(in PlanInput) Plan {
 		return plan
 	}
 	dests := destinations(in, a, src, res)
+	// When only this rule is in dry run, its moves must not take room or
+	// budget from live rules planned later in the cycle: they are simulated
+	// and then taken back.
+	type saved struct {
+		project, resource string
+		q                 quota.Quota
+		ok                bool
+	}
+	var undo []saved
+	ruleDry := r.DryRun && !in.DryRun
+	if ruleDry {
+		if in.Budget != nil {
+			b := *in.Budget
+			in.Budget = &b
+		}
+		defer func() {
+			for i := len(undo) - 1; i >= 0; i-- {
+				if u := undo[i]; u.ok {
+					in.Ledger.Set(u.project, u.resource, u.q)
+				}
+			}
+		}()
+	}
 
 	moved := 0
 	for i := range items {
@@ -145,6 +168,14 @@ func (e *Engine) Plan(in PlanInput) Plan {
 		}
 		m.SourceBefore, _ = in.Ledger.Get(src, res)
 		m.DestBefore, _ = in.Ledger.Get(dest, res)
+		if ruleDry {
+			for _, rr := range it.Quantities.Resources() {
+				for _, p := range []string{src, dest} {
+					q, ok := in.Ledger.Get(p, rr)
+					undo = append(undo, saved{project: p, resource: rr, q: q, ok: ok})
+				}
+			}
+		}
 		in.Ledger.Move(src, dest, it.Quantities)
 		m.SourceAfter, _ = in.Ledger.Get(src, res)
 		m.DestAfter, _ = in.Ledger.Get(dest, res)

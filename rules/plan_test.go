@@ -88,3 +88,46 @@ rules:
 	require.Empty(t, SkipEvents(&f, skips, true, t0.Add(58*time.Minute)))
 	require.Len(t, SkipEvents(&f, skips, true, t0.Add(time.Hour)), 3)
 }
+
+// TestPlanRuleDryRunLeavesNoTrace: a rule in dry run (global dry run off)
+// plans its moves but leaves the shared ledger and budget to live rules;
+// under the global dry run, plans share them as real ones would.
+func TestPlanRuleDryRunLeavesNoTrace(t *testing.T) {
+	rules := mustParse(t, `
+rules:
+  - {name: dry, resource: cyclades.ram, projects: [s1], when: usage >= limit, clear: usage == 0, dry_run: true, action: {reassign: {kind: server, max_items: 2}}}
+  - {name: live, resource: cyclades.ram, projects: [s2], when: ratio >= 1, action: {reassign: {kind: server}}}
+`)
+	e := NewEngine(rules)
+	g := quota.GiB
+	entries := []quota.Entry{
+		entry("s1", quota.RAM, 8*g, 8*g), entry("s1", quota.VM, 2, 5),
+		entry("s2", quota.RAM, 8*g, 8*g), entry("s2", quota.VM, 1, 5),
+		entry("d", quota.RAM, 0, 16*g), entry("d", quota.VM, 0, 5),
+	}
+	vm := func(id, project string) quota.Item {
+		return quota.Item{Kind: quota.KindServer, ID: id, Name: id, Project: project,
+			Quantities: quota.Quantities{quota.RAM: 4 * g, quota.VM: 1}}
+	}
+	for _, global := range []bool{false, true} {
+		out := e.Evaluate(Input{Now: t0, Snapshots: []quota.Snapshot{snap("a", entries...)}, DryRun: global})
+		require.Len(t, out.Firing, 2)
+		ledger := quota.NewLedger(entries)
+		budget := 2
+		dry := e.Plan(PlanInput{Now: t0, Firing: out.Firing[0], Items: []quota.Item{vm("v1", "s1"), vm("v2", "s1")},
+			Ledger: ledger, Budget: &budget, DryRun: global})
+		live := e.Plan(PlanInput{Now: t0, Firing: out.Firing[1], Items: []quota.Item{vm("v3", "s2")},
+			Ledger: ledger, Budget: &budget, DryRun: global})
+		require.Len(t, dry.Moves, 2)
+		if global {
+			require.Empty(t, live.Moves)
+			require.Equal(t, []Skip{{Reason: ReasonBudget}}, live.Skips)
+			continue
+		}
+		require.Len(t, live.Moves, 1)
+		require.Equal(t, quota.Quota{Usage: 0, Limit: 16 * g, ProjectUsage: 0, ProjectLimit: 16 * g}, live.Moves[0].DestBefore)
+		require.Equal(t, 1, budget)
+		q, _ := ledger.Get("s1", quota.VM)
+		require.Equal(t, int64(2), q.Usage)
+	}
+}

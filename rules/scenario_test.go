@@ -316,6 +316,9 @@ func runScenario(t *testing.T, file string) {
 			for _, m := range plan.Moves {
 				journal = append(journal, quota.Action{Time: now, State: quota.ActionVerified, DryRun: dry, Move: m})
 				got = append(got, describe(ActionEvent(f, m, quota.ResultApplied, "", sc.DryRun, now), now))
+				// A dry run starts the cooldown too, so it reports at the
+				// pace of the real thing.
+				f.Instance.LastAction = now
 				if dry {
 					continue
 				}
@@ -324,20 +327,20 @@ func runScenario(t *testing.T, file string) {
 						a.items[i].Project = m.To
 					}
 				}
-				f.Instance.LastAction = now
+				// The cloud now charges the destination.
+				for r, n := range m.Quantities {
+					if q, ok := a.quotas[[2]string{m.From, r}]; ok {
+						a.quotas[[2]string{m.From, r}] = q.Add(-n)
+					}
+					if q, ok := a.quotas[[2]string{m.To, r}]; ok {
+						a.quotas[[2]string{m.To, r}] = q.Add(n)
+					}
+				}
 			}
 			for _, ev := range SkipEvents(&f, plan.Skips, sc.DryRun, now) {
 				got = append(got, describe(ev, now))
 			}
 			newInst[f.Instance.Key] = f.Instance
-			if !dry {
-				// The cloud now charges what the ledger simulated.
-				for k := range a.quotas {
-					if q, ok := ledgers[f.Instance.Key.Account].Get(k[0], k[1]); ok {
-						a.quotas[k] = q
-					}
-				}
-			}
 		}
 		instances = newInst
 
