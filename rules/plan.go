@@ -36,6 +36,8 @@ type PlanInput struct {
 	// Budget is the number of moves left this cycle; Plan decrements it.
 	// nil means no cap.
 	Budget *int
+	// DryRun is the global dry_run, as in Input (not the rule's own: Plan
+	// reads that from the rule).
 	DryRun bool
 }
 
