@@ -451,6 +451,8 @@ func (p *parser) rule(pos int, n *yaml.Node) *Rule {
 	// Resource: a name or glob that matches at least one known resource.
 	var matched []string
 	switch {
+	case resNode != nil && resNode.Kind != yaml.ScalarNode:
+		// Already reported as not a single value.
 	case resNode == nil || r.Resource == "":
 		line := n.Line
 		if resNode != nil {
