@@ -475,7 +475,9 @@ func (p *parser) rule(pos int, n *yaml.Node) *Rule {
 	}
 
 	// Expressions.
-	if whenNode == nil || r.When == "" {
+	if whenNode != nil && whenNode.Kind != yaml.ScalarNode && !isNull(whenNode) {
+		// Already reported as not a single value.
+	} else if whenNode == nil || r.When == "" {
 		line := n.Line
 		if whenNode != nil {
 			line = whenNode.Line
@@ -492,7 +494,7 @@ func (p *parser) rule(pos int, n *yaml.Node) *Rule {
 		} else {
 			r.clear = prog
 		}
-	} else if clearNode != nil {
+	} else if clearNode != nil && (clearNode.Kind == yaml.ScalarNode || isNull(clearNode)) {
 		rp.errorf(clearNode.Line, "clear", "must not be empty (leave it out for: not when)")
 	} else if r.When != "" {
 		r.Clear = "not (" + r.When + ")"
