@@ -196,25 +196,6 @@ func TestGrowth(t *testing.T) {
 	require.Equal(t, 2.5, DaysToFull(10, 4))
 }
 
-func TestHuman(t *testing.T) {
-	tests := []struct {
-		res  string
-		n    int64
-		want string
-	}{
-		{quota.DiskSpace, 12 * quota.GiB, "12.0 GiB"},
-		{quota.RAM, 512 * quota.MiB, "512.0 MiB"},
-		{quota.RAM, 1536 * quota.MiB, "1.5 GiB"},
-		{quota.Disk, 100, "100 bytes"},
-		{quota.DiskSpace, -2 * quota.GiB, "-2.0 GiB"},
-		{quota.VM, 3, "3"},
-		{quota.VM, quota.Unlimited, "unlimited"},
-	}
-	for _, tt := range tests {
-		require.Equal(t, tt.want, Human(tt.res, tt.n))
-	}
-}
-
 // TestMatcher checks the shortcuts against path.Match itself.
 func TestMatcher(t *testing.T) {
 	patterns := []string{"*", "CS*", "CS333", "CS[0-9]*", "c?", `a\*`, "lab-*", ""}

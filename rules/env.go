@@ -103,8 +103,10 @@ func compile(src string) (*program, *compileErr) {
 	return &program{src: src, prog: p, forecast: v.forecast, fast: native(node)}, nil
 }
 
+// identVisitor finds the forecast variables in an expression.
 type identVisitor struct{ forecast bool }
 
+// Visit notes identifiers that name a forecast variable.
 func (v *identVisitor) Visit(n *ast.Node) {
 	if id, ok := (*n).(*ast.IdentifierNode); ok && (id.Value == varGrowth || id.Value == varDaysToFull) {
 		v.forecast = true

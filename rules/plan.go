@@ -339,7 +339,7 @@ func (e *Engine) pickDest(in PlanInput, r *Rule, it *quota.Item, dests []string)
 				why = append(why, fmt.Sprintf("%s: no %s quota", name, sf.Resource))
 			} else {
 				why = append(why, fmt.Sprintf("%s: %s needs %s, %s free", name, sf.Resource,
-					Human(sf.Resource, sf.Need), Human(sf.Resource, max(sf.Headroom, 0))))
+					quota.FormatAmount(sf.Resource, sf.Need), quota.FormatAmount(sf.Resource, max(sf.Headroom, 0))))
 			}
 			if sf.Resource != res {
 				onlyRuleRes = false
@@ -365,7 +365,7 @@ func (e *Engine) pickDest(in PlanInput, r *Rule, it *quota.Item, dests []string)
 		return best, ""
 	}
 	if onlyRuleRes {
-		return "", fmt.Sprintf("no project with %s headroom for %s", Human(res, it.Quantities[res]), it.Name)
+		return "", fmt.Sprintf("no project with %s headroom for %s", quota.FormatAmount(res, it.Quantities[res]), it.Name)
 	}
 	const maxShown = 5
 	more := ""
