@@ -131,3 +131,28 @@ rules:
 		require.Equal(t, int64(2), q.Usage)
 	}
 }
+
+// TestPlanCooldownOnInstance: Plan itself refuses an instance whose last
+// move is within the rule's cooldown, even if handed one.
+func TestPlanCooldownOnInstance(t *testing.T) {
+	rules := mustParse(t, `
+rules:
+  - {name: r, resource: cyclades.vm, when: usage >= limit, cooldown: 90m, action: {reassign: {kind: server}}}
+`)
+	e := NewEngine(rules)
+	entries := []quota.Entry{entry("p1", quota.VM, 2, 2), entry("p2", quota.VM, 0, 5)}
+	f := Firing{Rule: rules[0], Instance: quota.Instance{
+		Key:        quota.InstanceKey{Rule: "r", Account: "a", Project: "p1", Resource: quota.VM},
+		State:      quota.StateFiring,
+		LastAction: t0.Add(-time.Hour),
+	}}
+	items := []quota.Item{{Kind: quota.KindServer, ID: "1", Name: "vm1", Project: "p1", Quantities: quota.Quantities{quota.VM: 1}}}
+	plan := e.Plan(PlanInput{Now: t0, Firing: f, Items: items, Ledger: quota.NewLedger(entries),
+		Projects: map[string]quota.Project{"p1": {Name: "CS101"}}})
+	require.Empty(t, plan.Moves)
+	require.Equal(t, []Skip{{Reason: "cooldown: last move out of CS101 at 2026-03-01 11:00 UTC; the next is allowed after 2026-03-01 12:30 UTC"}}, plan.Skips)
+
+	plan = e.Plan(PlanInput{Now: t0.Add(30 * time.Minute), Firing: f, Items: items, Ledger: quota.NewLedger(entries)})
+	require.Empty(t, plan.Skips)
+	require.Len(t, plan.Moves, 1)
+}
