@@ -107,27 +107,32 @@ func readPointBody(b []byte, v *vals) (n int, absent bool, err error) {
 // each "poll index delta (uvarint), point body". The decoding state starts
 // absent with all values zero, so a chunk stands alone.
 
-// chunkWriter appends points to a chunk.
+// chunkWriter appends points to a chunk. It does not keep the values of
+// its last point: the caller passes them in (the series' last values),
+// which saves memory per series in the head cache.
 type chunkWriter struct {
 	buf     []byte
-	idx     uint64 // poll index of the last point
-	prev    vals
+	idx     uint32 // poll index of the last point
 	present bool
+	started bool // a point was written in this block
 }
 
 // add records that from poll index idx on the series is absent, or present
-// with values v. It writes nothing when nothing changed.
-func (w *chunkWriter) add(idx uint64, v vals, present bool) {
-	if present == w.present && (!present || v == w.prev) {
+// with values next. prev must be the values of the last point written (the
+// series' values before this poll); it is ignored before the first point,
+// since a chunk starts from zero. Nothing is written when nothing changed.
+func (w *chunkWriter) add(idx uint32, prev, next vals, present bool) {
+	if !w.started {
+		prev = vals{}
+	}
+	if present == w.present && (!present || next == prev) {
 		return
 	}
-	w.buf = binary.AppendUvarint(w.buf, idx-w.idx)
-	w.buf = appendPointBody(w.buf, w.prev, v, !present)
+	w.buf = binary.AppendUvarint(w.buf, uint64(idx-w.idx))
+	w.buf = appendPointBody(w.buf, prev, next, !present)
 	w.idx = idx
 	w.present = present
-	if present {
-		w.prev = v
-	}
+	w.started = true
 }
 
 func (w *chunkWriter) reset() { *w = chunkWriter{buf: w.buf[:0]} }

@@ -67,8 +67,8 @@ func fuzzCodecOnce(t *testing.T, data []byte) {
 			if !next.present {
 				next.v = cur.v // absent series keep their last values
 			}
+			w.add(uint32(len(want)), cur.v, next.v, next.present)
 			cur = next
-			w.add(uint64(len(want)), cur.v, cur.present)
 			want = append(want, cur)
 
 			if cur.present != walPresent || cur.present && cur.v != walPrev {

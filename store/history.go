@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"slices"
+	"strings"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -19,14 +21,19 @@ import (
 const blockMs = int64(24 * time.Hour / time.Millisecond)
 
 type series struct {
-	key     quota.Key
-	id      uint32
-	acct    *account
-	cur     vals  // values at the last poll where present (kept while absent)
-	present bool  // present at the account's last poll
-	seen    int64 // last poll where present, when absent (ms)
-	w       chunkWriter
-	gen     uint64
+	// project and resource are interned; the account is acct's.
+	project, resource string
+	id                uint32
+	acct              *account
+	cur               vals  // values at the last poll where present (kept while absent)
+	present           bool  // present at the account's last poll
+	seen              int64 // last poll where present, when absent (ms)
+	w                 chunkWriter
+	gen               uint32
+}
+
+func (s *series) key() quota.Key {
+	return quota.Key{Account: s.acct.name, Project: s.project, Resource: s.resource}
 }
 
 // lastSeen returns the time (ms) of the last poll where the series was
@@ -54,18 +61,76 @@ type account struct {
 type head struct {
 	block    uint32
 	hasBlock bool
-	series   map[quota.Key]*series
-	byID     map[uint32]*series
-	list     []*series // by id
+	// series finds a series by a hash of its key: a map of 8-byte keys is
+	// a fraction of the size of one keyed by three strings. Keys whose hash
+	// is taken (practically never) go to collide.
+	hash     func(quota.Key) uint64
+	series   map[uint64]*series
+	collide  map[quota.Key]*series
+	byID     []*series // by id; nil once forgotten
+	list     []*series // by id, without gaps
 	accts    map[string]*account
 	acctByID map[uint32]*account
-	gen      uint64
+	gen      uint32
+	strs     map[string]string // interned project and resource names
+}
+
+// intern returns one shared copy of a name, so 80,000 series of a few
+// thousand projects and ten resources do not each hold their own.
+func (h *head) intern(x string) string {
+	if y, ok := h.strs[x]; ok {
+		return y
+	}
+	x = strings.Clone(x)
+	h.strs[x] = x
+	return x
+}
+
+// lookup returns the series with key k, or nil.
+func (h *head) lookup(k quota.Key) *series {
+	if s := h.series[h.hash(k)]; s != nil && s.project == k.Project && s.resource == k.Resource && s.acct.name == k.Account {
+		return s
+	}
+	return h.collide[k]
+}
+
+func (h *head) index(s *series) {
+	k := s.key()
+	hv := h.hash(k)
+	if h.series[hv] == nil {
+		h.series[hv] = s
+		return
+	}
+	if h.collide == nil {
+		h.collide = map[quota.Key]*series{}
+	}
+	h.collide[k] = s
+}
+
+func (h *head) unindex(s *series) {
+	k := s.key()
+	hv := h.hash(k)
+	if h.series[hv] == s {
+		delete(h.series, hv)
+		return
+	}
+	delete(h.collide, k)
+}
+
+// get returns the series with id, or nil.
+func (h *head) get(id uint32) *series {
+	if int64(id) < int64(len(h.byID)) {
+		return h.byID[id]
+	}
+	return nil
 }
 
 func newHead() *head {
+	seed := maphash.MakeSeed()
 	return &head{
-		series:   map[quota.Key]*series{},
-		byID:     map[uint32]*series{},
+		hash:     func(k quota.Key) uint64 { return maphash.Comparable(seed, k) },
+		series:   map[uint64]*series{},
+		strs:     map[string]string{},
 		accts:    map[string]*account{},
 		acctByID: map[uint32]*account{},
 	}
@@ -88,8 +153,11 @@ func (h *head) addAccount(id uint32, name string) *account {
 }
 
 func (h *head) addSeries(id uint32, a *account, project, resource string) *series {
-	s := &series{key: quota.Key{Account: a.name, Project: project, Resource: resource}, id: id, acct: a}
-	h.series[s.key] = s
+	s := &series{project: h.intern(project), resource: h.intern(resource), id: id, acct: a}
+	h.index(s)
+	for int64(len(h.byID)) <= int64(id) {
+		h.byID = append(h.byID, nil)
+	}
 	h.byID[id] = s
 	h.list = append(h.list, s)
 	a.series = append(a.series, s)
@@ -223,7 +291,7 @@ func (h *head) readCheckpoint(b []byte) error {
 		for j := range v {
 			v[j] = sv()
 		}
-		if s := h.byID[id]; s != nil {
+		if s := h.get(id); s != nil {
 			s.present, s.seen, s.cur = present, seen, v
 		}
 	}
@@ -284,7 +352,7 @@ func (h *head) replay(b []byte) error {
 		if a == nil {
 			return fmt.Errorf("%w: poll of unknown account %d", errCorrupt, aid)
 		}
-		idx := uint64(len(a.polls))
+		idx := uint32(len(a.polls))
 		prevLast := a.last
 		a.polls = append(a.polls, t)
 		a.last = t
@@ -295,12 +363,13 @@ func (h *head) replay(b []byte) error {
 				return errCorrupt
 			}
 			b = b[n:]
-			s := h.byID[uint32(sid)]
+			s := h.get(uint32(sid))
 			var scratch vals
 			target := &scratch
 			if s != nil {
 				target = &s.cur
 			}
+			old := *target
 			m, absent, err := readPointBody(b, target)
 			if err != nil {
 				return err
@@ -316,13 +385,13 @@ func (h *head) replay(b []byte) error {
 			} else {
 				s.present = true
 			}
-			s.w.add(idx, s.cur, s.present)
+			s.w.add(idx, old, s.cur, s.present)
 		}
 		if idx == 0 {
 			// First poll of the block: unchanged series start their chunk.
 			for _, s := range a.series {
 				if s.gen != h.gen && s.present {
-					s.w.add(0, s.cur, true)
+					s.w.add(0, s.cur, s.cur, true)
 				}
 			}
 		}
@@ -336,7 +405,7 @@ func (h *head) replay(b []byte) error {
 // poll records one snapshot of account a at time t (ms), updating the
 // cache and appending the changes to wp.
 func (h *head) poll(tx *bbolt.Tx, a *account, t int64, entries []quota.Entry, wp *walPoll) error {
-	idx := uint64(len(a.polls))
+	idx := uint32(len(a.polls))
 	prevLast := a.last
 	a.polls = append(a.polls, t)
 	a.last = t
@@ -347,12 +416,12 @@ func (h *head) poll(tx *bbolt.Tx, a *account, t int64, entries []quota.Entry, wp
 		e := &entries[i]
 		var s *series
 		if i < len(a.order) {
-			if c := a.order[i]; c.key.Project == e.Project && c.key.Resource == e.Resource {
+			if c := a.order[i]; c.project == e.Project && c.resource == e.Resource {
 				s = c
 			}
 		}
 		if s == nil {
-			s = h.series[quota.Key{Account: a.name, Project: e.Project, Resource: e.Resource}]
+			s = h.lookup(quota.Key{Account: a.name, Project: e.Project, Resource: e.Resource})
 		}
 		if s == nil {
 			var err error
@@ -366,13 +435,13 @@ func (h *head) poll(tx *bbolt.Tx, a *account, t int64, entries []quota.Entry, wp
 		}
 		s.gen = h.gen
 		v := valsOf(e.Quota)
+		s.w.add(idx, s.cur, v, true)
 		if !s.present || v != s.cur {
 			wp.entries = binary.AppendUvarint(wp.entries, uint64(s.id))
 			wp.entries = appendPointBody(wp.entries, s.cur, v, false)
 			wp.n++
 			s.cur, s.present = v, true
 		}
-		s.w.add(idx, v, true)
 	}
 	for _, s := range a.series {
 		if s.gen != h.gen && s.present {
@@ -381,7 +450,7 @@ func (h *head) poll(tx *bbolt.Tx, a *account, t int64, entries []quota.Entry, wp
 			wp.n++
 			s.present = false
 			s.seen = prevLast
-			s.w.add(idx, s.cur, false)
+			s.w.add(idx, s.cur, s.cur, false)
 		}
 	}
 	a.order, a.spare = order, a.order
@@ -435,9 +504,10 @@ func (h *head) fold(tx *bbolt.Tx) error {
 			s.w.reset()
 			continue
 		}
-		// bbolt keeps the value slice until commit: hand it over.
+		// bbolt keeps the value slice until commit: hand it over, and size
+		// the next block's buffer after this one's to avoid growth slack.
 		buf := s.w.buf
-		s.w = chunkWriter{}
+		s.w = chunkWriter{buf: make([]byte, 0, len(buf)+len(buf)/8+8)}
 		if err := chunks.Put(blockKey(h.block, s.id), buf); err != nil {
 			return fmt.Errorf("fold block %d: %w", h.block, err)
 		}
@@ -606,7 +676,7 @@ func (h *head) walk(tx *bbolt.Tx, s *series, from, to int64, grow func(int), fn 
 			return true
 		})
 		if err != nil {
-			return fmt.Errorf("series %s block %d: %w", s.key, bl.n, err)
+			return fmt.Errorf("series %s block %d: %w", s.key(), bl.n, err)
 		}
 		if stop {
 			return nil
@@ -648,7 +718,7 @@ func (h *head) at(tx *bbolt.Tx, s *series, t int64) (quota.Sample, bool, error) 
 			return true
 		})
 		if err != nil {
-			return quota.Sample{}, false, fmt.Errorf("series %s block %d: %w", s.key, b, err)
+			return quota.Sample{}, false, fmt.Errorf("series %s block %d: %w", s.key(), b, err)
 		}
 		if found {
 			return quota.Sample{Time: time.UnixMilli(ft).UTC(), Quota: fv.quota()}, true, nil
@@ -669,7 +739,7 @@ func (s *Store) At(k quota.Key, t time.Time) (quota.Sample, bool, error) {
 	var out quota.Sample
 	var ok bool
 	err := s.view(func(tx *bbolt.Tx, h *head) error {
-		sr := h.series[k]
+		sr := h.lookup(k)
 		if sr == nil {
 			return nil
 		}
@@ -688,7 +758,7 @@ func (s *Store) At(k quota.Key, t time.Time) (quota.Sample, bool, error) {
 func (s *Store) Series(k quota.Key, from, to time.Time) ([]quota.Sample, error) {
 	var out []quota.Sample
 	err := s.view(func(tx *bbolt.Tx, h *head) error {
-		sr := h.series[k]
+		sr := h.lookup(k)
 		if sr == nil {
 			return nil
 		}
@@ -714,7 +784,7 @@ func (s *Store) Series(k quota.Key, from, to time.Time) ([]quota.Sample, error) 
 func (s *Store) Changes(k quota.Key, from, to time.Time) ([]quota.Sample, error) {
 	var out []quota.Sample
 	err := s.view(func(tx *bbolt.Tx, h *head) error {
-		sr := h.series[k]
+		sr := h.lookup(k)
 		if sr == nil {
 			return nil
 		}
@@ -779,7 +849,7 @@ func (s *Store) Downsample(k quota.Key, from, to time.Time, n int) ([]quota.Samp
 func (s *Store) LastSeen(k quota.Key) (time.Time, bool, error) {
 	var t int64
 	err := s.view(func(tx *bbolt.Tx, h *head) error {
-		if sr := h.series[k]; sr != nil {
+		if sr := h.lookup(k); sr != nil {
 			t = sr.lastSeen()
 		}
 		return nil
@@ -797,7 +867,7 @@ func (s *Store) Latest() ([]Latest, error) {
 		out = make([]Latest, 0, len(h.list))
 		for _, sr := range h.list {
 			if t := sr.lastSeen(); t != 0 {
-				out = append(out, Latest{Key: sr.key, Sample: quota.Sample{Time: time.UnixMilli(t).UTC(), Quota: sr.cur.quota()}})
+				out = append(out, Latest{Key: sr.key(), Sample: quota.Sample{Time: time.UnixMilli(t).UTC(), Quota: sr.cur.quota()}})
 			}
 		}
 		return nil
@@ -816,7 +886,7 @@ func (s *Store) Keys() ([]quota.Key, error) {
 	err := s.view(func(tx *bbolt.Tx, h *head) error {
 		out = make([]quota.Key, 0, len(h.list))
 		for _, sr := range h.list {
-			out = append(out, sr.key)
+			out = append(out, sr.key())
 		}
 		return nil
 	})
@@ -893,8 +963,8 @@ func (s *Store) Retain(ctx context.Context, before time.Time) error {
 			if err := b.Delete(u32(sr.id)); err != nil {
 				return err
 			}
-			delete(h.series, sr.key)
-			delete(h.byID, sr.id)
+			h.unindex(sr)
+			h.byID[sr.id] = nil
 			sr.acct.series = slices.DeleteFunc(sr.acct.series, func(x *series) bool { return x == sr })
 		}
 		h.list = slices.DeleteFunc(h.list, func(x *series) bool { return h.byID[x.id] != x })

@@ -352,3 +352,35 @@ func TestRetain(t *testing.T) {
 	cancel()
 	require.ErrorIs(t, st.Retain(ctx, start.Add(5*24*time.Hour)), context.Canceled)
 }
+
+func TestSeriesIndexCollisions(t *testing.T) {
+	tests := []struct {
+		name string
+		hash func(quota.Key) uint64
+	}{
+		{"distinct hashes", nil},
+		{"every hash collides", func(quota.Key) uint64 { return 42 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHead()
+			if tt.hash != nil {
+				h.hash = tt.hash
+			}
+			a := h.addAccount(1, "a")
+			b := h.addAccount(2, "b")
+			ss := []*series{h.addSeries(1, a, "p", "r"), h.addSeries(2, a, "p", "s"), h.addSeries(3, b, "p", "r")}
+			for _, s := range ss {
+				require.Same(t, s, h.lookup(s.key()))
+			}
+			require.Nil(t, h.lookup(quota.Key{Account: "b", Project: "p", Resource: "s"}))
+			h.unindex(ss[0])
+			require.Nil(t, h.lookup(ss[0].key()))
+			require.Same(t, ss[1], h.lookup(ss[1].key()))
+			require.Same(t, ss[2], h.lookup(ss[2].key()))
+			h.unindex(ss[2])
+			require.Same(t, ss[1], h.lookup(ss[1].key()))
+			require.Nil(t, h.lookup(ss[2].key()))
+		})
+	}
+}
