@@ -499,3 +499,15 @@ func (e *Engine) event(in Input, kind quota.EventKind, r *Rule, ser *series, ins
 		Repeat:       repeat,
 	}
 }
+
+// UsesHistory reports whether any rule that watches this series uses the
+// forecast variables, so a caller can keep history only where it is read.
+// Like Evaluate, it must not be called concurrently.
+func (e *Engine) UsesHistory(resource, projectID, projectName string) bool {
+	for _, r := range e.rulesFor(resource).rules {
+		if r.usesForecast && r.selects(projectID, projectName) {
+			return true
+		}
+	}
+	return false
+}

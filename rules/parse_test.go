@@ -150,3 +150,20 @@ func TestFormatDuration(t *testing.T) {
 		require.Equal(t, want, formatDuration(in))
 	}
 }
+
+func TestUsesHistory(t *testing.T) {
+	rs, err := ParseBytes([]byte(`rules:
+  - name: forecast
+    resource: pithos.diskspace
+    projects: ["lab-*"]
+    when: days_to_full < 3
+  - name: plain
+    resource: "cyclades.*"
+    when: ratio > 0.9
+`), ParseOptions{})
+	require.NoError(t, err)
+	e := NewEngine(rs)
+	require.True(t, e.UsesHistory(quota.DiskSpace, "p1", "lab-1"))
+	require.False(t, e.UsesHistory(quota.DiskSpace, "p2", "other"))
+	require.False(t, e.UsesHistory(quota.CPU, "p1", "lab-1"))
+}

@@ -90,21 +90,21 @@ func (w *Watcher) Cycle(ctx context.Context) (rep *Report, err error) {
 	snaps, failed, polls := w.pollAll(ctx, e, now)
 	rep.Polls = polls
 
-	// The forecast window lives in memory; it is filled from the store the
-	// first time and then kept up to date with every poll.
-	if err := w.loadWindow(now); err != nil {
-		return rep, err
+	// The forecast window keeps, in memory, the series that forecasting
+	// rules watch.
+	projects := w.names.snapshot()
+	keep := func(project, resource string) bool {
+		return e.engine.UsesHistory(resource, project, projects[project].Name)
 	}
 	w.histMu.Lock()
 	for i := range snaps {
-		w.hist.add(&snaps[i])
+		w.hist.add(&snaps[i], keep)
 	}
-	w.hist.trim(now)
+	w.hist.trim(now, func(k quota.Key) bool { return keep(k.Project, k.Resource) })
 	w.histNow = now
 	w.histMu.Unlock()
 
 	// 2. Evaluate.
-	projects := w.names.snapshot()
 	out := e.engine.Evaluate(rules.Input{
 		Now:       now,
 		Snapshots: snaps,
@@ -184,56 +184,29 @@ func (w *Watcher) Cycle(ctx context.Context) (rep *Report, err error) {
 	return rep, nil
 }
 
-// history feeds the forecast variables.
+// history feeds the forecast variables: from the window for the series
+// forecasting rules watch, from the store for the few others an event
+// wants a trend for.
 func (w *Watcher) history(k quota.Key) []quota.Sample {
 	w.histMu.Lock()
-	defer w.histMu.Unlock()
-	return w.hist.samples(k, w.histNow)
+	ss, ok := w.hist.samples(k, w.histNow)
+	now := w.histNow
+	w.histMu.Unlock()
+	if ok {
+		return ss
+	}
+	return w.stored(k, now.Add(-forecastWindow), now)
 }
 
-// loadWindow fills the forecast window from the store once.
-func (w *Watcher) loadWindow(now time.Time) error {
-	if w.loaded {
+// stored reads a series' samples from the store; a failure costs only the
+// trend, so it is logged, not returned.
+func (w *Watcher) stored(k quota.Key, from, to time.Time) []quota.Sample {
+	ss, err := w.store.Series(k, from, to)
+	if err != nil {
+		w.log.Warn("reading history failed", "series", k.String(), "err", err)
 		return nil
 	}
-	w.loaded = true
-	keys, err := w.store.Keys()
-	if err != nil {
-		return fmt.Errorf("load history: %w", err)
-	}
-	from := now.Add(-forecastWindow)
-	polls := map[string]map[time.Time]bool{}
-	w.histMu.Lock()
-	defer w.histMu.Unlock()
-	for _, k := range keys {
-		ss, err := w.store.Series(k, from, now)
-		if err != nil {
-			return fmt.Errorf("load history of %s: %w", k, err)
-		}
-		if len(ss) == 0 {
-			continue
-		}
-		ws := &windowSeries{seen: ss[len(ss)-1].Time}
-		for _, s := range ss {
-			if n := len(ws.pts); n == 0 || ws.pts[n-1].Quota != s.Quota {
-				ws.pts = append(ws.pts, s)
-			}
-			if polls[k.Account] == nil {
-				polls[k.Account] = map[time.Time]bool{}
-			}
-			polls[k.Account][s.Time] = true
-		}
-		w.hist.series[k] = ws
-	}
-	for a, ts := range polls {
-		list := make([]time.Time, 0, len(ts))
-		for t := range ts {
-			list = append(list, t)
-		}
-		sort.Slice(list, func(i, j int) bool { return list[i].Before(list[j]) })
-		w.hist.polls[a] = list
-	}
-	return nil
+	return ss
 }
 
 func indexInstances(ins []quota.Instance) map[quota.InstanceKey]quota.Instance {

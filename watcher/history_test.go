@@ -9,8 +9,10 @@ import (
 	"github.com/quotawatch/quotawatch/quota"
 )
 
+func all(string, string) bool { return true }
+
 func TestWindowSamplesAsObserved(t *testing.T) {
-	w := newWindow()
+	w := newWindow(nil)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	at := func(i int) time.Time { return t0.Add(time.Duration(i) * 5 * time.Minute) }
 	k := quota.Key{Account: "a", Project: "p", Resource: quota.DiskSpace}
@@ -18,10 +20,13 @@ func TestWindowSamplesAsObserved(t *testing.T) {
 	for i, u := range usages {
 		w.add(&quota.Snapshot{Account: "a", Time: at(i), Entries: []quota.Entry{
 			{Project: "p", Resource: quota.DiskSpace, Quota: quota.Quota{Usage: u, Limit: 100}},
-		}})
+			{Project: "p", Resource: quota.CPU, Quota: quota.Quota{Usage: u, Limit: 100}},
+		}}, func(_, r string) bool { return r == quota.DiskSpace })
 	}
 	require.Len(t, w.series[k].pts, 3, "only changes are kept")
-	got := w.samples(k, at(5))
+	require.NotContains(t, w.series, quota.Key{Account: "a", Project: "p", Resource: quota.CPU}, "only what keep selects")
+	got, ok := w.samples(k, at(5))
+	require.True(t, ok)
 	require.Len(t, got, len(usages))
 	for i, s := range got {
 		require.Equal(t, usages[i], s.Usage)
@@ -30,8 +35,8 @@ func TestWindowSamplesAsObserved(t *testing.T) {
 
 	// Past the window, old polls and changes go, keeping the value in force.
 	now := t0.Add(forecastWindow + 12*time.Minute)
-	w.trim(now)
-	got = w.samples(k, now)
+	w.trim(now, func(quota.Key) bool { return true })
+	got, _ = w.samples(k, now)
 	require.Len(t, got, 3)
 	require.Equal(t, []int64{20, 20, 35}, []int64{got[0].Usage, got[1].Usage, got[2].Usage})
 	require.Len(t, w.series[k].pts, 2)
@@ -41,13 +46,40 @@ func TestWindowSamplesAsObserved(t *testing.T) {
 	for i := range 4 {
 		w.add(&quota.Snapshot{Account: "a", Time: now.Add(time.Duration(i) * time.Minute), Entries: []quota.Entry{
 			{Project: "q", Resource: quota.DiskSpace, Quota: quota.Quota{Usage: 5, Limit: 100 + int64(i)}},
-		}})
+		}}, all)
 	}
-	require.Nil(t, w.samples(flat, now))
+	got, ok = w.samples(flat, now)
+	require.True(t, ok)
+	require.Nil(t, got)
 
-	// A series gone for a whole window is forgotten at the next trim.
-	later := now.Add(forecastWindow + 2*time.Hour)
-	w.trim(later)
+	// A series gone for a whole window is forgotten at the next trim, and
+	// so is one that no rule forecasts any more.
+	w.trim(now.Add(forecastWindow+2*time.Hour), func(quota.Key) bool { return true })
 	require.NotContains(t, w.series, k)
-	require.NotContains(t, w.series, flat)
+	_, ok = w.samples(k, now)
+	require.False(t, ok)
+}
+
+func TestWindowSeedsFromTheStore(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	k := quota.Key{Account: "a", Project: "p", Resource: quota.DiskSpace}
+	stored := []quota.Sample{
+		{Time: t0, Quota: quota.Quota{Usage: 1}},
+		{Time: t0.Add(5 * time.Minute), Quota: quota.Quota{Usage: 2}},
+		{Time: t0.Add(10 * time.Minute), Quota: quota.Quota{Usage: 3}},
+	}
+	var asked []time.Time
+	w := newWindow(func(key quota.Key, from, to time.Time) []quota.Sample {
+		require.Equal(t, k, key)
+		asked = append(asked, from, to)
+		return stored
+	})
+	now := t0.Add(15 * time.Minute)
+	w.add(&quota.Snapshot{Account: "a", Time: now, Entries: []quota.Entry{
+		{Project: "p", Resource: quota.DiskSpace, Quota: quota.Quota{Usage: 4}},
+	}}, all)
+	require.Equal(t, []time.Time{now.Add(-forecastWindow), now.Add(-time.Nanosecond)}, asked)
+	got, ok := w.samples(k, now)
+	require.True(t, ok)
+	require.Equal(t, []int64{1, 2, 3, 4}, []int64{got[0].Usage, got[1].Usage, got[2].Usage, got[3].Usage})
 }

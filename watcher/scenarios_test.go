@@ -351,3 +351,29 @@ func TestRetentionDropsOldHistory(t *testing.T) {
 	require.Equal(t, h.clock.Now(), last.UTC())
 	require.NoError(t, st.Release())
 }
+
+func TestForecastFiresAcrossARestart(t *testing.T) {
+	h := newHarness(t, "seed.yaml", `
+  - name: filling-up
+    resource: pithos.diskspace
+    when: days_to_full < 2
+    clear: days_to_full > 3
+`)
+	fired := -1
+	for i := range 14 {
+		if i == 7 {
+			h.restart() // the window comes back from the store
+		}
+		require.NoError(t, h.cloud.Cloud.GrowContainer(alice, "notes", 50<<20))
+		rep := h.cycle()
+		if countEvents(rep, quota.EventFiring, "") > 0 && fired < 0 {
+			fired = i
+			ev := rep.Events[0]
+			require.InDelta(t, float64(288*50<<20), ev.GrowthPerDay, float64(1<<20), "50 MiB per 5 minutes")
+			require.Less(t, float64(ev.DaysToFull), 1.0)
+		}
+	}
+	// Three samples spanning an hour are needed: the 13th poll at the
+	// earliest (12 intervals of 5 minutes), counting those before the restart.
+	require.Equal(t, 12, fired)
+}

@@ -99,7 +99,6 @@ type Watcher struct {
 	histMu   sync.Mutex
 	retained time.Time // last retention pass
 	histNow  time.Time // the cycle's time, for the window
-	loaded   bool      // window loaded from the store
 	states   map[quota.InstanceKey]quota.Instance
 	accts    map[string]quota.AccountState
 	lastRep  *Report
@@ -140,8 +139,8 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 		httpc:    o.HTTPClient,
 		nrate:    o.NotifyRate,
 		names:    newNameCache(),
-		hist:     newWindow(),
 	}
+	w.hist = newWindow(w.stored)
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
