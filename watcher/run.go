@@ -32,6 +32,9 @@ type RunOptions struct {
 	Watchdog time.Duration
 	// Listening, if set, is told the HTTP address once it is bound.
 	Listening func(addr string)
+	// AfterCycle, if set, runs after every cycle (the daemon tunes its
+	// memory limit there).
+	AfterCycle func()
 }
 
 // cycleState is what the watchdog and the health endpoint look at.
@@ -90,7 +93,12 @@ func (w *Watcher) Run(ctx context.Context, ro RunOptions) error {
 
 	cycleCtx, cancelCycles := context.WithCancel(ctx)
 	defer cancelCycles()
-	job := cron.FuncJob(func() { w.safeCycle(cycleCtx, cs) })
+	job := cron.FuncJob(func() {
+		w.safeCycle(cycleCtx, cs)
+		if ro.AfterCycle != nil {
+			ro.AfterCycle()
+		}
+	})
 
 	// The first cycle runs at start-up, not one interval later.
 	job.Run()

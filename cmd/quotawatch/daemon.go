@@ -96,7 +96,8 @@ func cmdRun(ctx context.Context, sio *stdio, args []string) int {
 	}
 	path := c.config
 	err = w.Run(ctx, watcher.RunOptions{
-		Reload: sio.hup,
+		Reload:     sio.hup,
+		AfterCycle: memoryTuner(sio.lookupEnv),
 		LoadConfig: func() (*config.Config, error) {
 			return config.Load(path, config.Options{LookupEnv: sio.lookupEnv})
 		},
