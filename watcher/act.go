@@ -90,7 +90,10 @@ func (w *Watcher) plan(ctx context.Context, e *env, now time.Time, snaps []quota
 				Journal:  journal[k.Account],
 				History:  w.history,
 				Budget:   &budget,
-				DryRun:   dry,
+				// The global flag: the planner handles a rule's own
+				// dry_run itself, so a dry-run rule takes no ledger room
+				// or budget from live ones.
+				DryRun: rep.DryRun,
 			})
 		}
 		byID := make(map[string]quota.Item, len(list))

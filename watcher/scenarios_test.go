@@ -377,3 +377,36 @@ func TestForecastFiresAcrossARestart(t *testing.T) {
 	// earliest (12 intervals of 5 minutes), counting those before the restart.
 	require.Equal(t, 12, fired)
 }
+
+func TestDryRunReportsButCallsNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		rule  string
+		extra string
+	}{
+		{"rule", strings.Replace(rulesSeed, "    severity: warning\n", "    severity: warning\n    dry_run: true\n", 1), ""},
+		{"global", rulesSeed, "dry_run: true"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "seed.yaml", tc.rule, tc.extra)
+			rep := h.cycle()
+			mv := moves(rep)
+			require.Len(t, mv, 1)
+			require.True(t, mv[0].DryRun)
+			require.Equal(t, cs333, mv[0].To)
+			require.Equal(t, alice, h.container("course_container").Project, "nothing moved")
+			for _, r := range h.cloud.Cloud.Requests() {
+				if !strings.HasPrefix(r.Path, "/identity") {
+					require.Equal(t, "GET", r.Method, "%+v", r)
+				}
+			}
+			acts := h.journal()
+			require.Len(t, acts, 1)
+			require.True(t, acts[0].DryRun)
+			require.Contains(t, strings.Join(h.slackTexts(), "\n"), "DRY RUN")
+			// The cooldown holds for reports too: no repeat next cycle.
+			rep = h.cycle()
+			require.Empty(t, moves(rep))
+		})
+	}
+}
