@@ -511,3 +511,14 @@ func (e *Engine) UsesHistory(resource, projectID, projectName string) bool {
 	}
 	return false
 }
+
+// UsesHistoryOf reports whether any rule watching the resource (in any
+// project) uses the forecast variables.
+func (e *Engine) UsesHistoryOf(resource string) bool {
+	for _, r := range e.rulesFor(resource).rules {
+		if r.usesForecast {
+			return true
+		}
+	}
+	return false
+}

@@ -166,4 +166,6 @@ func TestUsesHistory(t *testing.T) {
 	require.True(t, e.UsesHistory(quota.DiskSpace, "p1", "lab-1"))
 	require.False(t, e.UsesHistory(quota.DiskSpace, "p2", "other"))
 	require.False(t, e.UsesHistory(quota.CPU, "p1", "lab-1"))
+	require.True(t, e.UsesHistoryOf(quota.DiskSpace))
+	require.False(t, e.UsesHistoryOf(quota.CPU))
 }

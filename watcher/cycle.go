@@ -93,8 +93,16 @@ func (w *Watcher) Cycle(ctx context.Context) (rep *Report, err error) {
 	// The forecast window keeps, in memory, the series that forecasting
 	// rules watch.
 	projects := w.names.snapshot()
+	// Most resources have no forecasting rule at all: decide those once per
+	// resource, not once per series.
+	byResource := map[string]bool{}
 	keep := func(project, resource string) bool {
-		return e.engine.UsesHistory(resource, project, projects[project].Name)
+		has, ok := byResource[resource]
+		if !ok {
+			has = e.engine.UsesHistoryOf(resource)
+			byResource[resource] = has
+		}
+		return has && e.engine.UsesHistory(resource, project, projects[project].Name)
 	}
 	w.histMu.Lock()
 	for i := range snaps {

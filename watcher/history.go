@@ -47,12 +47,12 @@ func (w *window) add(s *quota.Snapshot, keep func(project, resource string) bool
 	}
 	for i := range s.Entries {
 		e := &s.Entries[i]
+		if !keep(e.Project, e.Resource) {
+			continue
+		}
 		k := quota.Key{Account: s.Account, Project: e.Project, Resource: e.Resource}
 		ws := w.series[k]
 		if ws == nil {
-			if !keep(e.Project, e.Resource) {
-				continue
-			}
 			ws = w.enter(k, s.Time)
 		}
 		ws.seen = s.Time
