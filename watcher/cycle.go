@@ -92,7 +92,7 @@ func (w *Watcher) Cycle(ctx context.Context) (rep *Report, err error) {
 
 	// The forecast window keeps, in memory, the series that forecasting
 	// rules watch.
-	projects := w.names.snapshot()
+	projects := w.names.view()
 	// Most resources have no forecasting rule at all: decide those once per
 	// resource, not once per series.
 	byResource := map[string]bool{}
@@ -135,7 +135,7 @@ func (w *Watcher) Cycle(ctx context.Context) (rep *Report, err error) {
 		moves, events = w.plan(ctx, e, now, snaps, projects, out.Firing, changed, rep, events)
 	}
 	rep.Events = events
-	w.metrics.setQuotas(snaps, projects)
+	w.metrics.setQuotas(snaps)
 	w.metrics.setRuleStates(w.states, out.Instances, out.Deleted)
 
 	if w.readOnly {

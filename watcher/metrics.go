@@ -32,7 +32,7 @@ type metrics struct {
 	quotas        *quotaCollector
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer, name func(project string) string) *metrics {
 	f := promauto.With(reg)
 	m := &metrics{
 		cycleDuration: f.NewHistogram(prometheus.HistogramOpts{
@@ -80,6 +80,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "quotawatch_config_last_reload_success_timestamp_seconds", Help: "When the configuration was last loaded successfully.",
 		}),
 		quotas: &quotaCollector{
+			name:  name,
 			usage: prometheus.NewDesc("quotawatch_quota_usage", "Usage of a quota (bytes or count).", []string{"account", "project", "project_name", "resource"}, nil),
 			limit: prometheus.NewDesc("quotawatch_quota_limit", "Effective limit of a quota (bytes or count).", []string{"account", "project", "project_name", "resource"}, nil),
 			ratio: prometheus.NewDesc("quotawatch_quota_ratio", "Usage over effective limit.", []string{"account", "project", "project_name", "resource"}, nil),
@@ -163,20 +164,19 @@ func (m *metrics) setRuleStates(prev map[quota.InstanceKey]quota.Instance, chang
 }
 
 // setQuotas hands the last poll to the scrape-time collector.
-func (m *metrics) setQuotas(snaps []quota.Snapshot, projects map[string]quota.Project) {
-	m.quotas.set(snaps, projects)
-}
+func (m *metrics) setQuotas(snaps []quota.Snapshot) { m.quotas.set(snaps) }
 
 // quotaCollector exposes the last poll's quotas at scrape time.
 type quotaCollector struct {
 	usage, limit, ratio *prometheus.Desc
 
-	mu       sync.Mutex
-	snaps    map[string]quota.Snapshot // account → last successful poll
-	projects map[string]quota.Project
+	name func(project string) string
+
+	mu    sync.Mutex
+	snaps map[string]quota.Snapshot // account → last successful poll
 }
 
-func (c *quotaCollector) set(snaps []quota.Snapshot, projects map[string]quota.Project) {
+func (c *quotaCollector) set(snaps []quota.Snapshot) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.snaps == nil {
@@ -185,7 +185,6 @@ func (c *quotaCollector) set(snaps []quota.Snapshot, projects map[string]quota.P
 	for _, s := range snaps {
 		c.snaps[s.Account] = s
 	}
-	c.projects = projects
 }
 
 // Describe implements prometheus.Collector.
@@ -201,11 +200,7 @@ func (c *quotaCollector) Collect(ch chan<- prometheus.Metric) {
 	defer c.mu.Unlock()
 	for acct, s := range c.snaps {
 		for _, e := range s.Entries {
-			name := e.Project
-			if p, ok := c.projects[e.Project]; ok && p.Name != "" {
-				name = p.Name
-			}
-			labels := []string{acct, e.Project, name, e.Resource}
+			labels := []string{acct, e.Project, c.name(e.Project), e.Resource}
 			ch <- prometheus.MustNewConstMetric(c.usage, prometheus.GaugeValue, float64(e.Usage), labels...)
 			ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(e.EffectiveLimit()), labels...)
 			ch <- prometheus.MustNewConstMetric(c.ratio, prometheus.GaugeValue, e.Ratio(), labels...)

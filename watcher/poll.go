@@ -56,16 +56,10 @@ func (n *nameCache) name(id string) string {
 	return id
 }
 
-// snapshot returns a copy of every known project.
-func (n *nameCache) snapshot() map[string]quota.Project {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	m := make(map[string]quota.Project, len(n.projects))
-	for k, v := range n.projects {
-		m[k] = v
-	}
-	return m
-}
+// view returns the map of every known project itself, not a copy: it must
+// only be read, and only by the cycle, which is the one goroutine that
+// writes it (in its poll step, before anything reads the view).
+func (n *nameCache) view() map[string]quota.Project { return n.projects }
 
 // drain returns the projects that changed since the last drain.
 func (n *nameCache) drain() []quota.Project {

@@ -151,7 +151,7 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 	if w.registry == nil {
 		w.registry = prometheus.NewRegistry()
 	}
-	w.metrics = newMetrics(w.registry)
+	w.metrics = newMetrics(w.registry, w.names.name)
 	e, err := w.build(o.Config)
 	if err != nil {
 		return nil, err
