@@ -426,14 +426,28 @@ func (s *Store) DeleteThread(notifier string, k quota.InstanceKey) error {
 }
 
 // Backup writes a consistent copy of the store to w, in one read
-// transaction, and returns the bytes written.
+// transaction, and returns the bytes written. Commits go on meanwhile: the
+// store's lock is held only to begin the transaction (a Release waits for
+// the copy to finish).
 func (s *Store) Backup(w io.Writer) (int64, error) {
-	var n int64
-	err := s.view(func(tx *bbolt.Tx, _ *head) error {
-		var err error
-		n, err = tx.WriteTo(w)
-		return err
-	})
+	s.mu.RLock()
+	for s.db == nil {
+		s.mu.RUnlock()
+		s.mu.Lock()
+		err := s.ensure()
+		s.mu.Unlock()
+		if err != nil {
+			return 0, fmt.Errorf("store: backup: %w", err)
+		}
+		s.mu.RLock()
+	}
+	tx, err := s.db.Begin(false)
+	s.mu.RUnlock()
+	if err != nil {
+		return 0, fmt.Errorf("store: backup: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	n, err := tx.WriteTo(w)
 	if err != nil {
 		return n, fmt.Errorf("store: backup: %w", err)
 	}

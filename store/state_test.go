@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -369,4 +370,84 @@ func TestBackup(t *testing.T) {
 	err = st.BackupFile(filepath.Join(dir, "missing", "x.db"))
 	require.Error(t, err)
 	require.False(t, errors.Is(err, ErrLocked))
+}
+
+// TestBackupWhileWriting holds a backup open on a slow reader while a
+// cycle commits: the commit must not wait, and the copy must not see it.
+func TestBackupWhileWriting(t *testing.T) {
+	st, _ := openTemp(t)
+	require.NoError(t, st.Commit(&Batch{Time: start, Projects: []quota.Project{{ID: "before"}}}))
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := st.Backup(pw)
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	head := make([]byte, 4096)
+	_, err := io.ReadFull(pr, head) // the copy has begun and is blocked
+	require.NoError(t, err)
+	require.NoError(t, st.Commit(&Batch{Time: start, Projects: []quota.Project{{ID: "after"}}}))
+	rest, err := io.ReadAll(pr)
+	require.NoError(t, err)
+	require.NoError(t, <-done)
+
+	p := filepath.Join(t.TempDir(), "b.db")
+	require.NoError(t, os.WriteFile(p, append(head, rest...), 0o600))
+	b, err := Open(p, Options{ReadOnly: true})
+	require.NoError(t, err)
+	defer b.Close()
+	ps, err := b.Projects()
+	require.NoError(t, err)
+	require.Contains(t, ps, "before")
+	require.NotContains(t, ps, "after")
+}
+
+// TestConcurrentUse runs queries from several goroutines while cycles
+// commit and the handle is released, for the race detector.
+func TestConcurrentUse(t *testing.T) {
+	st, _ := openTemp(t)
+	k := quota.Key{Account: "a", Project: "p", Resource: "r"}
+	stop := make(chan struct{})
+	errs := make(chan error, 4)
+	for range 3 {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				if _, err := st.Series(k, start, start.Add(48*time.Hour)); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := st.Latest(); err != nil {
+					errs <- err
+					return
+				}
+				if _, _, err := st.At(k, start.Add(time.Hour)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := range 400 {
+		at := start.Add(time.Duration(i) * 10 * time.Minute)
+		require.NoError(t, st.Commit(&Batch{Time: at, Snapshots: []quota.Snapshot{{Account: "a", Time: at,
+			Entries: []quota.Entry{{Project: "p", Resource: "r", Quota: quota.Quota{Usage: int64(i / 3)}}}}}}))
+		if i%7 == 0 {
+			require.NoError(t, st.Release())
+		}
+	}
+	close(stop)
+	for range 3 {
+		require.NoError(t, <-errs)
+	}
+	got, err := st.Series(k, start, start.Add(100*time.Hour))
+	require.NoError(t, err)
+	require.Len(t, got, 400)
+	require.Equal(t, int64(133), got[399].Usage)
 }

@@ -160,10 +160,17 @@ func (s *Store) ensure() error {
 		return ErrClosed
 	}
 	if s.db == nil {
+		// Map twice the file up front: a commit that must grow the mapping
+		// waits for every open read transaction, such as a long backup.
+		mmap := int64(64 << 20)
+		if fi, err := os.Stat(s.path); err == nil {
+			mmap = max(mmap, 2*fi.Size())
+		}
 		db, err := bbolt.Open(s.path, 0o600, &bbolt.Options{
-			Timeout:  s.opt.LockTimeout,
-			ReadOnly: s.opt.ReadOnly,
-			NoSync:   s.opt.NoSync,
+			Timeout:         s.opt.LockTimeout,
+			ReadOnly:        s.opt.ReadOnly,
+			NoSync:          s.opt.NoSync,
+			InitialMmapSize: int(min(mmap, 1<<40)),
 		})
 		if err != nil {
 			if errors.Is(err, berrors.ErrTimeout) {
