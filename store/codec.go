@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 
 	"github.com/quotawatch/quotawatch/quota"
@@ -46,6 +47,12 @@ var errCorrupt = errors.New("store: corrupt history record")
 // absence. Deltas wrap around int64 on purpose: decoding adds them back
 // with the same wrap-around, so every int64 pair round-trips.
 func appendPointBody(dst []byte, prev, next vals, absent bool) []byte {
+	return appendPointBodyShift(dst, prev, next, absent, 0)
+}
+
+// appendPointBodyShift stores each delta divided by 2^shift; every delta
+// must be a multiple of it.
+func appendPointBodyShift(dst []byte, prev, next vals, absent bool, shift uint8) []byte {
 	if absent {
 		return append(dst, flagAbsent)
 	}
@@ -63,7 +70,7 @@ func appendPointBody(dst []byte, prev, next vals, absent bool) []byte {
 	dst = append(dst, flags)
 	for i := range d {
 		if flags&(1<<i) != 0 {
-			dst = binary.AppendVarint(dst, d[i])
+			dst = binary.AppendVarint(dst, d[i]>>shift)
 		}
 	}
 	return dst
@@ -72,6 +79,10 @@ func appendPointBody(dst []byte, prev, next vals, absent bool) []byte {
 // readPointBody decodes what appendPointBody wrote, applying it to v.
 // It returns the bytes consumed and whether the point marks absence.
 func readPointBody(b []byte, v *vals) (n int, absent bool, err error) {
+	return readPointBodyShift(b, v, 0)
+}
+
+func readPointBodyShift(b []byte, v *vals, shift uint8) (n int, absent bool, err error) {
 	if len(b) == 0 {
 		return 0, false, errCorrupt
 	}
@@ -95,6 +106,7 @@ func readPointBody(b []byte, v *vals) (n int, absent bool, err error) {
 			return 0, false, errCorrupt
 		}
 		n += m
+		d <<= shift
 		v[i] += d
 		if i == fUsage && flags&flagSameDelta != 0 {
 			v[fProjectUsage] += d
@@ -103,9 +115,13 @@ func readPointBody(b []byte, v *vals) (n int, absent bool, err error) {
 	return n, false, nil
 }
 
-// A chunk is one series' history within one block: a sequence of points,
-// each "poll index delta (uvarint), point body". The decoding state starts
-// absent with all values zero, so a chunk stands alone.
+// A chunk is one series' history within one block: a shift byte, then a
+// sequence of points, each "poll index delta (uvarint), point body". The
+// decoding state starts absent with all values zero, so a chunk stands
+// alone. The first point's deltas are the values themselves; later deltas
+// are stored divided by 2^shift, the largest power of two dividing them
+// all (GiB and MiB sized resources move in round amounts). Chunks are
+// written with shift 0 and recoded when their block is folded.
 
 // chunkWriter appends points to a chunk. It does not keep the values of
 // its last point: the caller passes them in (the series' last values),
@@ -128,6 +144,9 @@ func (w *chunkWriter) add(idx uint32, prev, next vals, present bool) {
 	if present == w.present && (!present || next == prev) {
 		return
 	}
+	if !w.started {
+		w.buf = append(w.buf[:0], 0) // shift
+	}
 	w.buf = binary.AppendUvarint(w.buf, uint64(idx-w.idx))
 	w.buf = appendPointBody(w.buf, prev, next, !present)
 	w.idx = idx
@@ -144,10 +163,18 @@ type chunkReader struct {
 	v       vals
 	present bool
 	started bool
+	shift   uint8
 }
 
 // next advances to the next point; it returns false at the end.
 func (r *chunkReader) next() (bool, error) {
+	if !r.started && len(r.b) > 0 {
+		if r.b[0] > 63 || len(r.b) == 1 {
+			return false, errCorrupt
+		}
+		r.shift = r.b[0]
+		r.b = r.b[1:]
+	}
 	if len(r.b) == 0 {
 		return false, nil
 	}
@@ -157,8 +184,12 @@ func (r *chunkReader) next() (bool, error) {
 	}
 	r.b = r.b[n:]
 	r.idx += d
+	shift := r.shift
+	if !r.started {
+		shift = 0
+	}
 	r.started = true
-	m, absent, err := readPointBody(r.b, &r.v)
+	m, absent, err := readPointBodyShift(r.b, &r.v, shift)
 	if err != nil {
 		return false, err
 	}
@@ -168,6 +199,59 @@ func (r *chunkReader) next() (bool, error) {
 	r.b = r.b[m:]
 	r.present = !absent
 	return true, nil
+}
+
+// recode rewrites a chunk with the largest shift its deltas allow.
+func recode(chunk []byte) ([]byte, error) {
+	type point struct {
+		idx     uint64
+		present bool
+		v       vals
+	}
+	var pts []point
+	r := chunkReader{b: chunk}
+	shift := 63
+	var prev vals
+	for {
+		more, err := r.next()
+		if err != nil {
+			return nil, err
+		}
+		if !more {
+			break
+		}
+		if len(pts) > 0 && r.present {
+			for i := range r.v {
+				if d := r.v[i] - prev[i]; d != 0 {
+					shift = min(shift, bits.TrailingZeros64(uint64(d)))
+				}
+			}
+		}
+		if r.present {
+			prev = r.v
+		}
+		pts = append(pts, point{r.idx, r.present, r.v})
+	}
+	if len(pts) == 0 {
+		return nil, nil
+	}
+	out := make([]byte, 0, len(chunk))
+	out = append(out, byte(shift))
+	var last uint64
+	prev = vals{}
+	for i, p := range pts {
+		out = binary.AppendUvarint(out, p.idx-last)
+		sh := uint8(shift)
+		if i == 0 {
+			sh = 0
+		}
+		out = appendPointBodyShift(out, prev, p.v, !p.present, sh)
+		last = p.idx
+		if p.present {
+			prev = p.v
+		}
+	}
+	return out, nil
 }
 
 // expandChunk calls fn for every poll 0..npolls-1 with the series' state at

@@ -23,6 +23,7 @@ func fuzzCodecOnce(t *testing.T, data []byte) {
 	{
 		// Raw input must never panic a decoder.
 		_ = expandChunk(data, 64, func(int, bool, vals) bool { return true })
+		_, _ = recode(data)
 		_, _ = readPollTimes(data, nil)
 		var scratch vals
 		_, _, _ = readPointBody(data, &scratch)
@@ -92,6 +93,22 @@ func fuzzCodecOnce(t *testing.T, data []byte) {
 			require.Equal(t, want[j].present, present, "poll %d", j)
 			if present {
 				require.Equal(t, want[j].v, v, "poll %d", j)
+			}
+			i++
+			return true
+		})
+		require.NoError(t, err)
+		require.Equal(t, len(want), i)
+
+		// The recoded chunk (as folded) says the same, in no more bytes.
+		rc, err := recode(w.buf)
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(rc), len(w.buf))
+		i = 0
+		err = expandChunk(rc, len(want), func(j int, present bool, v vals) bool {
+			require.Equal(t, want[j].present, present, "recoded poll %d", j)
+			if present {
+				require.Equal(t, want[j].v, v, "recoded poll %d", j)
 			}
 			i++
 			return true

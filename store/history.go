@@ -508,6 +508,10 @@ func (h *head) fold(tx *bbolt.Tx) error {
 		// the next block's buffer after this one's to avoid growth slack.
 		buf := s.w.buf
 		s.w = chunkWriter{buf: make([]byte, 0, len(buf)+len(buf)/8+8)}
+		buf, err := recode(buf)
+		if err != nil {
+			return fmt.Errorf("fold block %d: series %s: %w", h.block, s.key(), err)
+		}
 		if err := chunks.Put(blockKey(h.block, s.id), buf); err != nil {
 			return fmt.Errorf("fold block %d: %w", h.block, err)
 		}
