@@ -917,7 +917,7 @@ func (s *Store) Retain(ctx context.Context, before time.Time) error {
 				return fmt.Errorf("store: retain: %w", err)
 			}
 			n := 0
-			err := s.update(func(tx *bbolt.Tx, h *head) error {
+			err := s.updateHistory(func(tx *bbolt.Tx, h *head) error {
 				limit := min(cut, int64(h.block))
 				if !h.hasBlock {
 					return nil
@@ -951,7 +951,7 @@ func (s *Store) Retain(ctx context.Context, before time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("store: retain: %w", err)
 	}
-	err := s.update(func(tx *bbolt.Tx, h *head) error {
+	err := s.updateHistory(func(tx *bbolt.Tx, h *head) error {
 		limit := min(cut, int64(h.block)) * blockMs
 		var gone []*series
 		for _, sr := range h.list {

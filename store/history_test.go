@@ -384,3 +384,34 @@ func TestSeriesIndexCollisions(t *testing.T) {
 		})
 	}
 }
+
+// TestFailedCommitLeavesNothing: a batch that cannot be written (an event
+// JSON cannot hold) changes neither the file nor what queries report.
+func TestFailedCommitLeavesNothing(t *testing.T) {
+	st, err := Open(filepath.Join(t.TempDir(), "q.db"), Options{NoSync: true})
+	require.NoError(t, err)
+	defer st.Close()
+	k := quota.Key{Account: "a", Project: "p", Resource: "r"}
+	snap := func(at time.Time, usage int64) quota.Snapshot {
+		return quota.Snapshot{Account: "a", Time: at, Entries: []quota.Entry{{Project: "p", Resource: "r", Quota: quota.Quota{Usage: usage}}}}
+	}
+	t1, t2 := start.Add(time.Hour), start.Add(25*time.Hour) // t2 would fold the first block
+	require.NoError(t, st.Commit(&Batch{Time: t1, Snapshots: []quota.Snapshot{snap(t1, 1)}}))
+	err = st.Commit(&Batch{Time: t2, Snapshots: []quota.Snapshot{snap(t2, 2)},
+		Outbox: []Outgoing{{Notifier: "ops", Event: quota.Event{GrowthPerDay: math.NaN()}}}})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "outbox")
+
+	want := []quota.Sample{sample(ms(t1), quota.Quota{Usage: 1})}
+	got, err := st.Series(k, start, t2)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	p, _, err := st.OutboxLen()
+	require.NoError(t, err)
+	require.Zero(t, p)
+
+	require.NoError(t, st.Commit(&Batch{Time: t2, Snapshots: []quota.Snapshot{snap(t2, 3)}}))
+	got, err = st.Series(k, start, t2)
+	require.NoError(t, err)
+	require.Equal(t, append(want, sample(ms(t2), quota.Quota{Usage: 3})), got)
+}

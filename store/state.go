@@ -49,7 +49,7 @@ func (s *Store) Commit(b *Batch) error {
 	if bt.IsZero() {
 		bt = s.now()
 	}
-	err := s.update(func(tx *bbolt.Tx, h *head) error {
+	err := s.updateHistory(func(tx *bbolt.Tx, h *head) error {
 		if err := s.record(tx, h, b, bt); err != nil {
 			return err
 		}

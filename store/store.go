@@ -346,9 +346,19 @@ func (s *Store) view(fn func(tx *bbolt.Tx, h *head) error) error {
 	return s.db.View(func(tx *bbolt.Tx) error { return fn(tx, s.h) })
 }
 
-// update runs fn in one write transaction. If it fails, the history cache
-// may be ahead of the file, so it is dropped and reloaded on next use.
+// update runs fn in one write transaction.
 func (s *Store) update(fn func(tx *bbolt.Tx, h *head) error) error {
+	return s.write(fn, false)
+}
+
+// updateHistory is update for changes to the history: if the transaction
+// fails, the cache may be ahead of the file, so it is dropped and reloaded
+// on next use.
+func (s *Store) updateHistory(fn func(tx *bbolt.Tx, h *head) error) error {
+	return s.write(fn, true)
+}
+
+func (s *Store) write(fn func(tx *bbolt.Tx, h *head) error, history bool) error {
 	if s.opt.ReadOnly {
 		return fmt.Errorf("store %s: %w", s.path, ErrReadOnly)
 	}
@@ -358,7 +368,7 @@ func (s *Store) update(fn func(tx *bbolt.Tx, h *head) error) error {
 		return err
 	}
 	err := s.db.Update(func(tx *bbolt.Tx) error { return fn(tx, s.h) })
-	if err != nil {
+	if err != nil && history {
 		s.h = nil
 	}
 	return err
