@@ -28,9 +28,26 @@
 // The newest block is not yet chunked: each Commit appends the cycle's
 // changes to a write-ahead log (one small value), and the first poll of the
 // next block folds the log into chunks and writes a checkpoint of the last
-// values. An in-memory head cache holds the last values of every series,
-// so a Commit compares each entry against memory and writes only what
-// changed. Times are kept to the millisecond.
+// values. When a block is folded, each chunk's deltas are divided by the
+// largest power of two they share (resources move in KiB, MiB or GiB
+// steps). An in-memory head cache holds the last values of every series
+// and the open block's chunks, so a Commit compares each entry against
+// memory (usually without a map lookup: snapshots list entries in a stable
+// order) and writes only what changed. Times are kept to the millisecond.
+//
+// # Retention
+//
+// Retain drops whole day blocks older than its cut-off, in transactions of
+// a few thousand keys, and forgets series last seen before the oldest
+// block kept. The file does not shrink (bbolt reuses the freed pages);
+// Compact writes a fully packed copy for offline replacement.
+//
+// # Backups
+//
+// Backup streams tx.WriteTo from one read transaction without holding the
+// store's own lock, so cycles go on committing. The file is mapped at twice
+// its size when opened, so a commit rarely needs to grow the mapping, which
+// would make it wait for a running backup.
 //
 // # Outbox order
 //
