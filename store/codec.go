@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
-	"slices"
 
 	"github.com/quotawatch/quotawatch/quota"
 )
@@ -303,14 +302,13 @@ func appendPollTimes(dst []byte, ts []int64) []byte {
 	return dst
 }
 
-// readPollTimes decodes into scratch's storage when it is large enough.
-func readPollTimes(b []byte, scratch []int64) ([]int64, error) {
+func readPollTimes(b []byte) ([]int64, error) {
 	n, m := binary.Uvarint(b)
 	if m <= 0 || n > uint64(len(b)) {
 		return nil, errCorrupt
 	}
 	b = b[m:]
-	ts := slices.Grow(scratch[:0], int(n))
+	ts := make([]int64, 0, n)
 	var prev, prevD int64
 	for i := uint64(0); i < n; i++ {
 		x, m := binary.Varint(b)

@@ -24,7 +24,7 @@ func fuzzCodecOnce(t *testing.T, data []byte) {
 		// Raw input must never panic a decoder.
 		_ = expandChunk(data, 64, func(int, bool, vals) bool { return true })
 		_, _ = recode(data)
-		_, _ = readPollTimes(data, nil)
+		_, _ = readPollTimes(data)
 		var scratch vals
 		_, _, _ = readPointBody(data, &scratch)
 		_ = newHead().replay(data)
@@ -128,7 +128,7 @@ func fuzzCodecOnce(t *testing.T, data []byte) {
 		}
 		require.Empty(t, wal)
 
-		got, err := readPollTimes(appendPollTimes(nil, times), nil)
+		got, err := readPollTimes(appendPollTimes(nil, times))
 		require.NoError(t, err)
 		if len(times) == 0 {
 			require.Empty(t, got)
@@ -155,7 +155,7 @@ func TestPollTimesAreCompact(t *testing.T) {
 			}
 			b := appendPollTimes(nil, ts)
 			require.LessOrEqual(t, len(b), 16+tt.maxBytes*len(ts))
-			got, err := readPollTimes(b, nil)
+			got, err := readPollTimes(b)
 			require.NoError(t, err)
 			require.Equal(t, ts, got)
 		})

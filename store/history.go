@@ -607,7 +607,7 @@ func (s *Store) record(tx *bbolt.Tx, h *head, b *Batch, batchTime time.Time) err
 
 // blockData returns the poll times of s's account and s's chunk in block
 // b; chunk is nil when the series was absent all block.
-func (h *head) blockData(tx *bbolt.Tx, s *series, b uint32, scratch []int64) (polls []int64, chunk []byte, err error) {
+func (h *head) blockData(tx *bbolt.Tx, s *series, b uint32) (polls []int64, chunk []byte, err error) {
 	if h.hasBlock && b == h.block {
 		return s.acct.polls, s.w.buf, nil
 	}
@@ -619,7 +619,7 @@ func (h *head) blockData(tx *bbolt.Tx, s *series, b uint32, scratch []int64) (po
 	if pv == nil {
 		return nil, nil, fmt.Errorf("%w: block %d has no poll times for account %s", errCorrupt, b, s.acct.name)
 	}
-	polls, err = readPollTimes(pv, scratch)
+	polls, err = readPollTimes(pv)
 	return polls, chunk, err
 }
 
@@ -652,7 +652,7 @@ func (h *head) walk(tx *bbolt.Tx, s *series, from, to int64, grow func(int), fn 
 	blocks := make([]block, 0, hi-lo+1)
 	total := 0
 	for b := lo; b <= hi; b++ {
-		polls, chunk, err := h.blockData(tx, s, uint32(b), nil)
+		polls, chunk, err := h.blockData(tx, s, uint32(b))
 		if err != nil {
 			return err
 		}
@@ -702,7 +702,7 @@ func (h *head) at(tx *bbolt.Tx, s *series, t int64) (quota.Sample, bool, error) 
 		return quota.Sample{}, false, nil
 	}
 	for b := hi; b >= lo; b-- {
-		polls, chunk, err := h.blockData(tx, s, uint32(b), nil)
+		polls, chunk, err := h.blockData(tx, s, uint32(b))
 		if err != nil {
 			return quota.Sample{}, false, err
 		}
