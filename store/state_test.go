@@ -451,3 +451,34 @@ func TestConcurrentUse(t *testing.T) {
 	require.Len(t, got, 400)
 	require.Equal(t, int64(133), got[399].Usage)
 }
+
+// TestReaderSeesLaterCycles: a read-only store released between uses
+// reloads, so it sees what the daemon committed meanwhile.
+func TestReaderSeesLaterCycles(t *testing.T) {
+	st, path := openTemp(t)
+	k := quota.Key{Account: "a", Project: "p", Resource: "r"}
+	commit := func(i int) {
+		at := start.Add(time.Duration(i) * 6 * time.Hour) // crosses day blocks
+		require.NoError(t, st.Commit(&Batch{Time: at, Snapshots: []quota.Snapshot{{Account: "a", Time: at,
+			Entries: []quota.Entry{{Project: "p", Resource: "r", Quota: quota.Quota{Usage: int64(i)}}}}}}))
+		require.NoError(t, st.Release())
+	}
+	commit(0)
+	ro, err := Open(path, Options{ReadOnly: true, LockTimeout: time.Second})
+	require.NoError(t, err)
+	defer ro.Close()
+	for i := 1; i <= 6; i++ {
+		got, err := ro.Series(k, start, start.Add(10*24*time.Hour))
+		require.NoError(t, err)
+		require.Len(t, got, i)
+		require.NoError(t, ro.Release())
+		commit(i)
+	}
+	l, err := ro.Latest()
+	require.NoError(t, err)
+	require.Equal(t, int64(6), l[0].Sample.Usage)
+
+	_, err = Open(filepath.Join(t.TempDir(), "missing.db"), Options{ReadOnly: true})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "missing.db")
+}
