@@ -36,8 +36,12 @@ func benchRules() string {
 
 // benchEnv is a 10,000-project cloud and a watcher configured for it.
 func benchEnv(b *testing.B) (*watcher.Watcher, *synnefotest.Server, *clock) {
+	return benchEnvN(b, 10000)
+}
+
+func benchEnvN(b *testing.B, projects int) (*watcher.Watcher, *synnefotest.Server, *clock) {
 	b.Helper()
-	srv := synnefotest.NewServer(synnefotest.LargeScenario(10000))
+	srv := synnefotest.NewServer(synnefotest.LargeScenario(projects))
 	b.Cleanup(srv.Close)
 	dir := b.TempDir()
 	cfgText := fmt.Sprintf(`cloud:
@@ -146,4 +150,41 @@ func BenchmarkCycle10k(b *testing.B) {
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(after.HeapInuse)/(1<<20), "heap-MB")
+}
+
+// BenchmarkRequestsPerCycle2k counts the API requests of steady-state
+// cycles for one account in 2,000 projects with nothing firing, over a
+// simulated day: one per cycle, plus one an hour for the project names.
+func BenchmarkRequestsPerCycle2k(b *testing.B) {
+	w, srv, clk := benchEnvN(b, 2000)
+	ctx := context.Background()
+	clk.Advance(5 * time.Minute)
+	if _, err := w.Cycle(ctx); err != nil {
+		b.Fatal(err)
+	}
+	srv.Cloud.ResetRequests()
+	cycles := 0
+	for b.Loop() {
+		// A day of 5-minute cycles per iteration.
+		for range 288 {
+			clk.Advance(5 * time.Minute)
+			rep, err := w.Cycle(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(rep.Events) > 0 || len(rep.Plan) > 0 {
+				b.Fatalf("something fired: %+v", rep.Events)
+			}
+			cycles++
+		}
+	}
+	reqs := srv.Cloud.Requests()
+	names := 0
+	for _, r := range reqs {
+		if strings.HasSuffix(r.Path, "/projects") {
+			names++
+		}
+	}
+	b.ReportMetric(float64(len(reqs)-names)/float64(cycles), "quota-requests/cycle")
+	b.ReportMetric(float64(names)/(float64(cycles)/12), "name-requests/hour")
 }
