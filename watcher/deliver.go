@@ -10,11 +10,18 @@ import (
 	"github.com/quotawatch/quotawatch/store"
 )
 
+// deliverBudget bounds the time a cycle spends delivering notifications.
+const deliverBudget = time.Minute
+
 // deliver sends every due outbox message, notifier by notifier, in the
 // order they were enqueued. A message that fails waits for its next-attempt
 // time; the ones behind it in the same notifier wait with it, so order
 // holds. A permanent failure is logged, counted and set aside.
 func (w *Watcher) deliver(ctx context.Context, e *env, rep *Report) {
+	// Pacing toward Slack can make a large backlog take long; what is not
+	// sent within the budget stays due for the next cycle, in order.
+	ctx, cancel := context.WithTimeout(ctx, deliverBudget)
+	defer cancel()
 	for _, name := range e.notifier {
 		now := w.now().UTC()
 		due, err := w.store.Due(name, now)

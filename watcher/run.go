@@ -187,6 +187,13 @@ func (w *Watcher) reload(ro RunOptions, sched *cron.Cron, id cron.EntryID, job c
 	now := time.Now()
 	cfg, err := ro.LoadConfig()
 	if err == nil {
+		w.mu.Lock()
+		old := w.env.cfg
+		w.mu.Unlock()
+		if cfg.Store.Path != old.Store.Path || cfg.HTTP.Listen != old.HTTP.Listen {
+			w.log.Warn("store.path and http.listen changes take effect at the next restart",
+				"store_path", old.Store.Path, "http_listen", old.HTTP.Listen)
+		}
 		err = w.Reload(cfg)
 	}
 	if err != nil {
