@@ -514,3 +514,34 @@ func (s *Store) Compact(dst string) error {
 	}
 	return nil
 }
+
+// Stats are figures about the store, for metrics.
+type Stats struct {
+	// Series is the number of known quota series.
+	Series int
+	// FileBytes is the size of the file.
+	FileBytes int64
+	// FreeBytes is space inside the file that bbolt will reuse.
+	FreeBytes int64
+	// LogBytes is the size of the open block's write-ahead log.
+	LogBytes int64
+}
+
+// Stats returns figures about the store.
+func (s *Store) Stats() (Stats, error) {
+	var st Stats
+	err := s.view(func(tx *bbolt.Tx, h *head) error {
+		st.Series = len(h.list)
+		st.FileBytes = tx.Size()
+		ds := tx.DB().Stats()
+		st.FreeBytes = int64(ds.FreeAlloc)
+		return tx.Bucket(bWAL).ForEach(func(_, v []byte) error {
+			st.LogBytes += int64(len(v))
+			return nil
+		})
+	})
+	if err != nil {
+		return Stats{}, fmt.Errorf("store: stats: %w", err)
+	}
+	return st, nil
+}

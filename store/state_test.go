@@ -482,3 +482,24 @@ func TestReaderSeesLaterCycles(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "missing.db")
 }
+
+func TestStats(t *testing.T) {
+	st, _ := openTemp(t)
+	s0, err := st.Stats()
+	require.NoError(t, err)
+	require.Zero(t, s0.Series)
+	require.Zero(t, s0.LogBytes)
+	at := start.Add(time.Hour)
+	require.NoError(t, st.Commit(&Batch{Time: at, Snapshots: []quota.Snapshot{{Account: "a", Time: at, Entries: []quota.Entry{
+		{Project: "p", Resource: "r", Quota: quota.Quota{Usage: 1}}, {Project: "p", Resource: "s", Quota: quota.Quota{Usage: 2}}}}}}))
+	s1, err := st.Stats()
+	require.NoError(t, err)
+	require.Equal(t, 2, s1.Series)
+	require.Positive(t, s1.LogBytes)
+	require.Positive(t, s1.FileBytes)
+	at = at.Add(24 * time.Hour) // folds the log into chunks
+	require.NoError(t, st.Commit(&Batch{Time: at, Snapshots: []quota.Snapshot{{Account: "a", Time: at}}}))
+	s2, err := st.Stats()
+	require.NoError(t, err)
+	require.Less(t, s2.LogBytes, s1.LogBytes)
+}
