@@ -3,12 +3,14 @@ package watcher_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -268,4 +270,52 @@ func TestRunStopsPromptlyDuringASlowCall(t *testing.T) {
 	// The store is still usable and nothing was half-written.
 	require.NoError(t, h.w.Close())
 	h.start()
+}
+
+// panicClock panics once, at its n-th reading.
+type panicClock struct {
+	*clock
+	n atomic.Int32
+}
+
+func (p *panicClock) Now() time.Time {
+	if p.n.Add(-1) == 0 {
+		panic("clock exploded")
+	}
+	return p.clock.Now()
+}
+
+func TestRunSurvivesAPanickingCycle(t *testing.T) {
+	h := newHarness(t, "seed.yaml", `
+  - name: nearly-full
+    resource: pithos.diskspace
+    when: ratio > 0.999
+`)
+	pc := &panicClock{clock: h.clock}
+	h.cfg.Schedule = "@every 1s"
+	h.cfg.HTTP.Listen = "127.0.0.1:0"
+	require.NoError(t, h.w.Close())
+	reg := prometheus.NewRegistry()
+	w, err := watcher.New(context.Background(), watcher.Options{Config: h.cfg, Now: pc.Now, NotifyRate: 1000, Registry: reg, Logger: slog.New(slog.NewTextHandler(h.logs, nil))})
+	require.NoError(t, err)
+	h.w = w
+	t.Cleanup(func() { _ = w.Close() })
+	pc.n.Store(2) // the start-up reconcile reads the clock once; the first cycle panics
+	d := h.runDaemon(t, watcher.RunOptions{})
+	addr := <-d.addr
+	metric := func(name string) string {
+		_, body := get(t, "http://"+addr+"/metrics")
+		for _, l := range strings.Split(body, "\n") {
+			if strings.HasPrefix(l, name+" ") {
+				return l
+			}
+		}
+		return ""
+	}
+	require.Eventually(t, func() bool {
+		return metric(`quotawatch_cycles_total{result="panic"}`) == `quotawatch_cycles_total{result="panic"} 1` &&
+			strings.HasPrefix(metric(`quotawatch_cycles_total{result="ok"}`), `quotawatch_cycles_total{result="ok"} `)
+	}, 10*time.Second, 50*time.Millisecond, "a later cycle ran after the panic")
+	require.Contains(t, h.logs.String(), "cycle panicked")
+	require.NoError(t, d.stop(t))
 }
