@@ -57,11 +57,17 @@ func commands() map[string]command {
 	}
 }
 
-func main() {
+func main() { os.Exit(mainArgs(os.Args[1:])) }
+
+// mainArgs turns the process's signals into values (SIGINT/SIGTERM cancel
+// the context; SIGHUP asks for a reload) and runs the command line.
+func mainArgs(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	hup := make(chan struct{}, 1)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGHUP)
+	defer signal.Stop(sig)
 	go func() {
 		for range sig {
 			// Bursts of SIGHUP collapse into one reload.
@@ -71,9 +77,7 @@ func main() {
 			}
 		}
 	}()
-	code := run(ctx, &stdio{in: os.Stdin, out: os.Stdout, errOut: os.Stderr, hup: hup, lookupEnv: os.LookupEnv}, os.Args[1:])
-	stop()
-	os.Exit(code)
+	return run(ctx, &stdio{in: os.Stdin, out: os.Stdout, errOut: os.Stderr, hup: hup, lookupEnv: os.LookupEnv}, args)
 }
 
 // run dispatches to a subcommand and returns the exit code.

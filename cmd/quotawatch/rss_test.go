@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,8 +20,7 @@ const daemonEnv = "QUOTAWATCH_TEST_DAEMON"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(daemonEnv) == "1" {
-		args := strings.Split(os.Getenv(daemonEnv+"_ARGS"), "\n")
-		os.Exit(run(context.Background(), &stdio{in: os.Stdin, out: os.Stdout, errOut: os.Stderr, lookupEnv: os.LookupEnv}, args))
+		os.Exit(mainArgs(strings.Split(os.Getenv(daemonEnv+"_ARGS"), "\n")))
 	}
 	os.Exit(m.Run())
 }
