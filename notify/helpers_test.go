@@ -1,15 +1,14 @@
 package notify
 
 import (
-	"bytes"
 	"log/slog"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/time/rate"
 
+	"github.com/quotawatch/quotawatch/internal/testutil"
 	"github.com/quotawatch/quotawatch/quota"
 )
 
@@ -23,28 +22,9 @@ const (
 	labName = "CS333 lab assignments"
 )
 
-// syncBuffer is a log sink safe for the handler's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// testOptions returns unpaced options with a fixed clock and a captured log.
-func testOptions(t *testing.T) (Options, *syncBuffer) {
+func testOptions(t *testing.T) (Options, *testutil.SyncBuffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	return Options{
 		Rate:   rate.Inf,
 		Now:    func() time.Time { return t0 },

@@ -1,7 +1,6 @@
 package watcher_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/quotawatch/quotawatch/client/synnefotest"
 	"github.com/quotawatch/quotawatch/config"
+	"github.com/quotawatch/quotawatch/internal/testutil"
 	"github.com/quotawatch/quotawatch/notify/slacktest"
 	"github.com/quotawatch/quotawatch/quota"
 	"github.com/quotawatch/quotawatch/watcher"
@@ -58,7 +58,7 @@ type harness struct {
 	clock *clock
 	cfg   *config.Config
 	w     *watcher.Watcher
-	logs  *syncBuffer // everything the watcher logged, at debug level
+	logs  *testutil.SyncBuffer // everything the watcher logged, at debug level
 }
 
 // rulesSeed is the seed's rule: move a container out of a nearly full
@@ -88,7 +88,7 @@ func newHarness(t *testing.T, scenario, rulesYAML string, extra ...string) *harn
 
 func newHarnessFrom(t *testing.T, sc *synnefotest.Scenario, rulesYAML string, extra ...string) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: t.TempDir(), clock: newClock(), logs: &syncBuffer{}}
+	h := &harness{t: t, dir: t.TempDir(), clock: newClock(), logs: &testutil.SyncBuffer{}}
 	h.cloud = synnefotest.NewServer(sc)
 	t.Cleanup(h.cloud.Close)
 	h.slack = slacktest.New()
@@ -232,22 +232,4 @@ func TestSeedContainerMovesToCS333(t *testing.T) {
 	require.Empty(t, rep.Plan)
 	require.Equal(t, 1, countEvents(rep, quota.EventResolved, ""))
 	require.Len(t, h.journal(), 1, "no second move")
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

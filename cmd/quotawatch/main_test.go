@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/quotawatch/quotawatch/client/synnefotest"
+	"github.com/quotawatch/quotawatch/internal/testutil"
 	"github.com/quotawatch/quotawatch/notify/slacktest"
 	"github.com/quotawatch/quotawatch/store"
 )
@@ -272,7 +273,7 @@ func TestSim(t *testing.T) {
 	require.Contains(t, stderr, "invalid-unknown-key.yaml:")
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
+	var out, errOut testutil.SyncBuffer
 	done := make(chan int)
 	go func() {
 		done <- run(ctx, &stdio{out: &out, errOut: &errOut}, []string{"sim", "--listen", "127.0.0.1:0",
