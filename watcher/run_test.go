@@ -164,13 +164,7 @@ func TestRunReload(t *testing.T) {
     resource: pithos.diskspace
     when: ratio > 0.999
 `)
-	h.cfg.HTTP.Listen = "127.0.0.1:0"
-	reg := prometheus.NewRegistry()
-	require.NoError(t, h.w.Close())
-	w, err := watcher.New(context.Background(), watcher.Options{Config: h.cfg, Now: h.clock.Now, NotifyRate: 1000, Registry: reg})
-	require.NoError(t, err)
-	h.w = w
-	t.Cleanup(func() { _ = w.Close() })
+	h.serveHTTP()
 	d := h.runDaemon(t, watcher.RunOptions{})
 	addr := <-d.addr
 	metric := func(name string) string {
@@ -213,13 +207,7 @@ func TestRunReload(t *testing.T) {
 
 func TestRunMetricsAndHealth(t *testing.T) {
 	h := newHarness(t, "seed.yaml", rulesSeed)
-	h.cfg.HTTP.Listen = "127.0.0.1:0"
-	reg := prometheus.NewRegistry()
-	require.NoError(t, h.w.Close())
-	w, err := watcher.New(context.Background(), watcher.Options{Config: h.cfg, Now: h.clock.Now, NotifyRate: 1000, Registry: reg})
-	require.NoError(t, err)
-	h.w = w
-	t.Cleanup(func() { _ = w.Close() })
+	h.serveHTTP()
 	d := h.runDaemon(t, watcher.RunOptions{})
 	addr := <-d.addr
 	require.Eventually(t, func() bool { code, _ := get(t, "http://"+addr+"/-/ready"); return code == 200 }, 10*time.Second, 20*time.Millisecond)
@@ -318,4 +306,16 @@ func TestRunSurvivesAPanickingCycle(t *testing.T) {
 	}, 10*time.Second, 50*time.Millisecond, "a later cycle ran after the panic")
 	require.Contains(t, h.logs.String(), "cycle panicked")
 	require.NoError(t, d.stop(t))
+}
+
+// serveHTTP restarts the harness's watcher with its HTTP endpoints on a
+// free loopback port.
+func (h *harness) serveHTTP() {
+	h.t.Helper()
+	h.cfg.HTTP.Listen = "127.0.0.1:0"
+	require.NoError(h.t, h.w.Close())
+	w, err := watcher.New(context.Background(), watcher.Options{Config: h.cfg, Now: h.clock.Now, NotifyRate: 1000, Registry: prometheus.NewRegistry()})
+	require.NoError(h.t, err)
+	h.w = w
+	h.t.Cleanup(func() { _ = w.Close() })
 }

@@ -76,12 +76,7 @@ func cmdStatus(_ context.Context, sio *stdio, args []string) int {
 	for _, l := range latest {
 		cur[l.Key] = l.Sample
 	}
-	name := func(id string) string {
-		if p, ok := projects[id]; ok && p.Name != "" {
-			return p.Name
-		}
-		return id
-	}
+	name := namer(projects)
 	var rows []statusRow
 	covered := map[quota.Key]bool{}
 	for _, in := range insts {
@@ -179,12 +174,7 @@ func cmdHistory(_ context.Context, sio *stdio, args []string) int {
 	if err != nil {
 		return fail(sio, "read projects: %v", err)
 	}
-	name := func(id string) string {
-		if p, ok := projects[id]; ok && p.Name != "" {
-			return p.Name
-		}
-		return id
-	}
+	name := namer(projects)
 	var sel []quota.Key
 	for _, k := range keys {
 		if project != "" && k.Project != project && name(k.Project) != project {
@@ -353,4 +343,15 @@ func sinceFlag(fs *flag.FlagSet, d *time.Duration) {
 		*d = x
 		return nil
 	})
+}
+
+// namer returns a function giving a project's name, or its id when the
+// store knows no name for it.
+func namer(projects map[string]quota.Project) func(id string) string {
+	return func(id string) string {
+		if p, ok := projects[id]; ok && p.Name != "" {
+			return p.Name
+		}
+		return id
+	}
 }
