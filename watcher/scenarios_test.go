@@ -11,6 +11,7 @@ import (
 	"github.com/quotawatch/quotawatch/client"
 	"github.com/quotawatch/quotawatch/client/synnefotest"
 	"github.com/quotawatch/quotawatch/config"
+	"github.com/quotawatch/quotawatch/notify/slacktest"
 	"github.com/quotawatch/quotawatch/quota"
 	"github.com/quotawatch/quotawatch/watcher"
 )
@@ -409,4 +410,51 @@ func TestDryRunReportsButCallsNothing(t *testing.T) {
 			require.Empty(t, moves(rep))
 		})
 	}
+}
+
+func TestBotThreadsAnIncident(t *testing.T) {
+	h := newHarness(t, "seed.yaml", rulesSeed)
+	// Replace the webhook notifier by a bot in the same fake Slack.
+	h.cfg.Notifiers = []config.Notifier{{Name: "bot", Slack: config.Slack{
+		Token: config.Secret(slacktest.DefaultToken), Channel: "#ops", APIURL: h.slack.APIURL(),
+	}}}
+	h.restart()
+
+	h.cycle() // firing, then the move: a parent and a reply
+	msgs := h.slack.Messages()
+	var parent slacktest.Received
+	for _, m := range msgs {
+		if m.Endpoint == slacktest.EndpointPostMessage && m.ThreadTS == "" {
+			parent = m
+		}
+	}
+	require.NotEmpty(t, parent.TS, "%+v", msgs)
+	replies := h.slack.Replies(parent.Channel, parent.TS)
+	require.NotEmpty(t, replies)
+	require.Contains(t, replies[len(replies)-1].Text, "course_container")
+
+	h.cycle() // resolved: another reply, and the parent shows it
+	replies2 := h.slack.Replies(parent.Channel, parent.TS)
+	require.Greater(t, len(replies2), len(replies))
+	require.Contains(t, replies2[len(replies2)-1].Text, "RESOLVED")
+	cur, ok := h.slack.Message(parent.Channel, parent.TS)
+	require.True(t, ok)
+	require.Contains(t, strings.ToLower(cur.Text+string(cur.Blocks)), "resolved", "the parent is updated in place")
+
+	// The thread id survives a restart in the store.
+	h.restart()
+	st := h.w.Store()
+	th, ok, err := st.Thread("bot", quota.InstanceKey{Rule: "container-rebalance", Account: "alice", Project: alice, Resource: quota.DiskSpace})
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, parent.TS, th.TS)
+	require.NoError(t, st.Release())
+	// Only one parent for the whole incident.
+	parents := 0
+	for _, m := range h.slack.Messages() {
+		if m.Endpoint == slacktest.EndpointPostMessage && m.ThreadTS == "" {
+			parents++
+		}
+	}
+	require.Equal(t, 1, parents)
 }
