@@ -88,6 +88,14 @@ func sampleEvents() map[string]quota.Event {
 	skipped.Kind, skipped.Result = quota.EventAction, quota.ResultSkipped
 	skipped.Reason = "no project with 19.2 GiB headroom for course_container"
 
+	// A refusal about one item, as the planner reports it: no destination.
+	skippedItem := skipped
+	skippedItem.Move = &quota.Move{
+		Rule: "container-rebalance", Account: "alice", Kind: quota.KindContainer,
+		ItemID: "course_container", ItemName: "course_container", From: sysID, FromName: sysName,
+		Resource: quota.DiskSpace, SourceBefore: firing.Quota, SourceAfter: firing.Quota,
+	}
+
 	dry := applied
 	dry.DryRun = true
 
@@ -118,6 +126,7 @@ func sampleEvents() map[string]quota.Event {
 		"action_applied":        applied,
 		"action_failed":         failed,
 		"action_skipped":        skipped,
+		"action_skipped_item":   skippedItem,
 		"dry_run":               dry,
 		"poll_failed":           pollFailed,
 		"poll_recovered":        pollRecovered,

@@ -276,7 +276,7 @@ func layoutAction(ev quota.Event) rendered {
 		r.title = fmt.Sprintf(":no_entry_sign: %sMove skipped: %s · %s", dry, ev.Key.Rule, project(ev))
 		r.summary = fmt.Sprintf("%s%s: no move out of %s: %s", dry, ev.Key.Rule, project(ev), ev.Reason)
 		r.body = fmt.Sprintf("%sNo move out of *%s*: %s", dry, esc(project(ev)), esc(ev.Reason))
-		if m != nil {
+		if m != nil && m.To != "" {
 			r.body += "\nConsidered: " + moveSentence(m, true)
 		}
 	}
@@ -286,7 +286,12 @@ func layoutAction(ev quota.Event) rendered {
 	}
 	r.body += describe(ev)
 	r.fields = []string{ruleField(ev), "*Account*\n" + esc(ev.Key.Account)}
-	if m != nil {
+	switch {
+	case m != nil && m.To == "":
+		// A refusal with no destination to show: the item and where it is.
+		r.fields = append(r.fields, projectField(ev), "*Usage*\n"+formatUsage(ev.Key.Resource, ev.Quota),
+			"*Item*\n"+kindName(m.Kind)+" "+esc(m.ItemName))
+	case m != nil:
 		res := m.Resource
 		if res == "" {
 			res = ev.Key.Resource
@@ -297,7 +302,7 @@ func layoutAction(ev quota.Event) rendered {
 			"*Moves*\n"+formatQuantities(m.Quantities),
 			fmt.Sprintf("*Project ids*\n`%s` → `%s`", esc(m.From), esc(m.To)),
 		)
-	} else {
+	default:
 		r.fields = append(r.fields, projectField(ev), "*Usage*\n"+formatUsage(ev.Key.Resource, ev.Quota))
 	}
 	return r
