@@ -67,6 +67,12 @@ func TestDaemonSignals(t *testing.T) {
 	d := startDaemon(t, c)
 	d.waitFor(t, `msg="cycle done"`)
 
+	// The read-only commands work while the daemon runs.
+	for _, args := range [][]string{{"status"}, {"actions"}, {"history", "--resource", "pithos.diskspace"}, {"backup", c.dir + "/live-backup.db"}} {
+		code, _, stderr := c.run(args...)
+		require.Equal(t, exitOK, code, "%v: %s", args, stderr)
+	}
+
 	// SIGHUP with a broken file: refused, the daemon runs on.
 	good, err := os.ReadFile(c.cfg)
 	require.NoError(t, err)
