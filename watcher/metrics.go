@@ -1,6 +1,8 @@
 package watcher
 
 import (
+	"cmp"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -81,6 +83,8 @@ func newMetrics(reg prometheus.Registerer, name func(project string) string) *me
 		}),
 		quotas: &quotaCollector{
 			name:  name,
+			max:   maxQuotaSeries,
+			count: prometheus.NewDesc("quotawatch_quota_series", "Quota series polled, by account and resource (the per-series gauges show at most the 2,000 fullest).", []string{"account", "resource"}, nil),
 			usage: prometheus.NewDesc("quotawatch_quota_usage", "Usage of a quota (bytes or count).", []string{"account", "project", "project_name", "resource"}, nil),
 			limit: prometheus.NewDesc("quotawatch_quota_limit", "Effective limit of a quota (bytes or count).", []string{"account", "project", "project_name", "resource"}, nil),
 			ratio: prometheus.NewDesc("quotawatch_quota_ratio", "Usage over effective limit.", []string{"account", "project", "project_name", "resource"}, nil),
@@ -166,24 +170,70 @@ func (m *metrics) setRuleStates(prev map[quota.InstanceKey]quota.Instance, chang
 // setQuotas hands the last poll to the scrape-time collector.
 func (m *metrics) setQuotas(snaps []quota.Snapshot) { m.quotas.set(snaps) }
 
-// quotaCollector exposes the last poll's quotas at scrape time.
+// maxQuotaSeries caps the per-series quota gauges. A cloud of 10,000
+// projects has 80,000 series: three gauges each would make every scrape
+// allocate hundreds of megabytes and hand Prometheus a cardinality it
+// should not store. Beyond the cap the fullest series are exported (those
+// an operator looks at), and quotawatch_quota_series tells how many there
+// are in all.
+const maxQuotaSeries = 2000
+
+// quotaCollector exposes the last poll's fullest quotas at scrape time.
 type quotaCollector struct {
-	usage, limit, ratio *prometheus.Desc
+	usage, limit, ratio, count *prometheus.Desc
 
 	name func(project string) string
+	max  int
 
-	mu    sync.Mutex
-	snaps map[string]quota.Snapshot // account → last successful poll
+	mu     sync.Mutex
+	polled map[string][]exported // account → its exported series of the last successful poll
+	counts map[string]map[string]int
 }
 
+// exported is one series chosen for the gauges.
+type exported struct {
+	account string
+	entry   quota.Entry
+	ratio   float64
+}
+
+// set keeps, of the accounts polled this cycle, the fullest series (all of
+// them in a cloud under the cap).
 func (c *quotaCollector) set(snaps []quota.Snapshot) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.snaps == nil {
-		c.snaps = map[string]quota.Snapshot{}
+	if c.polled == nil {
+		c.polled, c.counts = map[string][]exported{}, map[string]map[string]int{}
 	}
 	for _, s := range snaps {
-		c.snaps[s.Account] = s
+		n := map[string]int{}
+		for _, e := range s.Entries {
+			n[e.Resource]++
+		}
+		c.counts[s.Account] = n
+		c.polled[s.Account] = nil
+		for _, e := range s.Entries {
+			c.polled[s.Account] = append(c.polled[s.Account], exported{account: s.Account, entry: e, ratio: e.Ratio()})
+		}
+	}
+	var all []exported
+	for _, es := range c.polled {
+		all = append(all, es...)
+	}
+	if len(all) <= c.max {
+		return
+	}
+	// Keep the fullest; ties in a stable order so the set does not flap.
+	slices.SortFunc(all, func(a, b exported) int {
+		if d := cmp.Compare(b.ratio, a.ratio); d != 0 {
+			return d
+		}
+		return cmp.Or(cmp.Compare(a.account, b.account), cmp.Compare(a.entry.Project, b.entry.Project),
+			cmp.Compare(a.entry.Resource, b.entry.Resource))
+	})
+	clear(c.polled)
+	for _, x := range all[:c.max] {
+		c.polled[x.account] = append(c.polled[x.account], x)
 	}
 }
 
@@ -192,18 +242,25 @@ func (c *quotaCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.usage
 	ch <- c.limit
 	ch <- c.ratio
+	ch <- c.count
 }
 
 // Collect implements prometheus.Collector.
 func (c *quotaCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for acct, s := range c.snaps {
-		for _, e := range s.Entries {
-			labels := []string{acct, e.Project, c.name(e.Project), e.Resource}
+	for _, es := range c.polled {
+		for _, x := range es {
+			e := x.entry
+			labels := []string{x.account, e.Project, c.name(e.Project), e.Resource}
 			ch <- prometheus.MustNewConstMetric(c.usage, prometheus.GaugeValue, float64(e.Usage), labels...)
 			ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(e.EffectiveLimit()), labels...)
-			ch <- prometheus.MustNewConstMetric(c.ratio, prometheus.GaugeValue, e.Ratio(), labels...)
+			ch <- prometheus.MustNewConstMetric(c.ratio, prometheus.GaugeValue, x.ratio, labels...)
+		}
+	}
+	for acct, n := range c.counts {
+		for res, v := range n {
+			ch <- prometheus.MustNewConstMetric(c.count, prometheus.GaugeValue, float64(v), acct, res)
 		}
 	}
 }
