@@ -27,7 +27,7 @@ func fuzzCodecOnce(t *testing.T, data []byte) {
 		_, _ = readPollTimes(data)
 		var scratch vals
 		_, _, _ = readPointBody(data, &scratch)
-		_ = newHead().replay(data)
+		_ = newHead().replay(1, data)
 
 		type state struct {
 			present bool

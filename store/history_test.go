@@ -371,16 +371,16 @@ func TestSeriesIndexCollisions(t *testing.T) {
 			b := h.addAccount(2, "b")
 			ss := []*series{h.addSeries(1, a, "p", "r"), h.addSeries(2, a, "p", "s"), h.addSeries(3, b, "p", "r")}
 			for _, s := range ss {
-				require.Same(t, s, h.lookup(s.key()))
+				require.Same(t, s, h.lookup(h.key(s)))
 			}
 			require.Nil(t, h.lookup(quota.Key{Account: "b", Project: "p", Resource: "s"}))
 			h.unindex(ss[0])
-			require.Nil(t, h.lookup(ss[0].key()))
-			require.Same(t, ss[1], h.lookup(ss[1].key()))
-			require.Same(t, ss[2], h.lookup(ss[2].key()))
+			require.Nil(t, h.lookup(h.key(ss[0])))
+			require.Same(t, ss[1], h.lookup(h.key(ss[1])))
+			require.Same(t, ss[2], h.lookup(h.key(ss[2])))
 			h.unindex(ss[2])
-			require.Same(t, ss[1], h.lookup(ss[1].key()))
-			require.Nil(t, h.lookup(ss[2].key()))
+			require.Same(t, ss[1], h.lookup(h.key(ss[1])))
+			require.Nil(t, h.lookup(h.key(ss[2])))
 		})
 	}
 }

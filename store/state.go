@@ -531,7 +531,7 @@ type Stats struct {
 func (s *Store) Stats() (Stats, error) {
 	var st Stats
 	err := s.view(func(tx *bbolt.Tx, h *head) error {
-		st.Series = len(h.list)
+		st.Series = int(h.n)
 		st.FileBytes = tx.Size()
 		ds := tx.DB().Stats()
 		st.FreeBytes = int64(ds.FreeAlloc)

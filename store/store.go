@@ -197,11 +197,21 @@ func (s *Store) ensure() error {
 	if s.h == nil {
 		if err := s.db.View(func(tx *bbolt.Tx) error {
 			h, err := loadHead(tx)
+			if err == nil && h.legacy && s.opt.ReadOnly {
+				err = h.buildLegacyChunks(tx)
+			}
 			s.h = h
 			return err
 		}); err != nil {
 			s.h = nil
 			return fmt.Errorf("store %s: load history: %w", s.path, err)
+		}
+		if s.h.legacy && !s.opt.ReadOnly {
+			// A log from before entries linked back is rewritten once.
+			if err := s.db.Update(func(tx *bbolt.Tx) error { return s.h.upgradeLog(tx) }); err != nil {
+				s.h = nil
+				return fmt.Errorf("store %s: upgrade write-ahead log: %w", s.path, err)
+			}
 		}
 	}
 	return nil

@@ -1,0 +1,477 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/maphash"
+	"time"
+	"unsafe"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/quotawatch/quotawatch/quota"
+)
+
+// blockMs is the span of one history block. Chunks are per (block, series);
+// the newest ("head") block lives in the write-ahead log until the first
+// poll of the next block folds it into chunks.
+const blockMs = int64(24 * time.Hour / time.Millisecond)
+
+// seriesPage is how many series one page of the head's arena holds. Pages
+// never move, so a *series stays valid while the cache grows, and growth
+// neither copies the cache nor leaves more than one page of slack.
+const seriesPage = 1024
+
+// defaultFoldPass bounds how many series one pass of a fold rebuilds at a
+// time, and so the memory a fold needs besides what bbolt holds.
+const defaultFoldPass = 1 << 15
+
+// series is one quota series in the head cache. It holds no pointers, so
+// the arena costs the garbage collector nothing to scan.
+type series struct {
+	cur  vals  // values at the last poll where present (kept while absent)
+	seen int64 // last poll where present, when absent (ms)
+	id   uint32
+	acct uint32 // index in head.acctList
+	// project and resource are indexes in head.names.
+	project, resource uint32
+	gen               uint32
+	// lastIdx is 1 + the account poll index of the series' newest entry in
+	// the head block's log (0: none), lastOff its offset among that poll's
+	// entries; each entry links back to the one before, so a query reads
+	// only its own series' entries.
+	lastIdx, lastOff uint32
+	present          bool // present at the account's last poll
+	open             bool // present when the head block began
+}
+
+// legacyOff marks a log entry written before entries linked back: its
+// place is not kept, since nothing follows links into such a log.
+const legacyOff = 1<<32 - 1
+
+type account struct {
+	name   string
+	id     uint32
+	idx    uint32   // index in head.acctList
+	series []uint32 // arena indexes
+	polls  []int64  // poll times (ms) in the head block
+	locs   []walLoc // where each of those polls is in the log
+	last   int64    // last poll time (ms), any block
+	// order is the series of the last snapshot, by entry position: polls
+	// list entries in a stable order, so most lookups skip the index.
+	order []uint32
+}
+
+// walLoc places one account poll in the write-ahead log: the record's key
+// and the offset of the poll's entries in it.
+type walLoc struct{ seq, base uint32 }
+
+// head is the in-memory state of the history: the last values of every
+// series and where their head-block changes are in the write-ahead log.
+// The changes themselves stay on disk.
+type head struct {
+	block    uint32
+	hasBlock bool
+	// hash is the series index's hash of a key; slots is an open-addressing
+	// table of arena index + 1 (0: empty), at most three-quarters full.
+	hash  func(quota.Key) uint64
+	slots []uint32
+	pages [][]series
+	n     uint32   // series in the arena, in id order
+	byID  []uint32 // arena index + 1 by series id; 0 once forgotten
+	accts map[string]*account
+	// acctByID and acctList find an account by id and by index.
+	acctByID map[uint32]*account
+	acctList []*account
+	gen      uint32
+	names    []string // interned project and resource names
+	nameIdx  map[string]uint32
+	// legacy: the log holds records without back links. A writer rewrites
+	// them when it opens the store; a reader rebuilds every head chunk
+	// once, into legacyChunks (by arena index).
+	legacy       bool
+	legacyChunks [][]byte
+	foldPass     uint32
+}
+
+func newHead() *head {
+	seed := maphash.MakeSeed()
+	return &head{
+		hash:     func(k quota.Key) uint64 { return maphash.Comparable(seed, k) },
+		accts:    map[string]*account{},
+		acctByID: map[uint32]*account{},
+		nameIdx:  map[string]uint32{},
+		foldPass: defaultFoldPass,
+	}
+}
+
+// ser returns the series at arena index i.
+func (h *head) ser(i uint32) *series { return &h.pages[i/seriesPage][i%seriesPage] }
+
+func (h *head) key(s *series) quota.Key {
+	return quota.Key{Account: h.acctList[s.acct].name, Project: h.names[s.project], Resource: h.names[s.resource]}
+}
+
+func (h *head) acct(s *series) *account { return h.acctList[s.acct] }
+
+// lastSeen returns the time (ms) of the last poll where the series was
+// present, or 0.
+func (h *head) lastSeen(s *series) int64 {
+	if s.present {
+		return h.acct(s).last
+	}
+	return s.seen
+}
+
+// intern returns the index of one shared copy of a name, so 80,000 series
+// of a few thousand projects and ten resources do not each hold their own.
+func (h *head) intern(x string) uint32 {
+	if i, ok := h.nameIdx[x]; ok {
+		return i
+	}
+	i := uint32(len(h.names))
+	h.names = append(h.names, x)
+	h.nameIdx[x] = i
+	return i
+}
+
+// find returns the arena index of the series with key k.
+func (h *head) find(k quota.Key) (uint32, bool) {
+	if len(h.slots) == 0 {
+		return 0, false
+	}
+	mask := uint64(len(h.slots) - 1)
+	for p := h.hash(k) & mask; ; p = (p + 1) & mask {
+		v := h.slots[p]
+		if v == 0 {
+			return 0, false
+		}
+		s := h.ser(v - 1)
+		if h.names[s.project] == k.Project && h.names[s.resource] == k.Resource && h.acct(s).name == k.Account {
+			return v - 1, true
+		}
+	}
+}
+
+// lookup returns the series with key k, or nil.
+func (h *head) lookup(k quota.Key) *series {
+	if i, ok := h.find(k); ok {
+		return h.ser(i)
+	}
+	return nil
+}
+
+// index adds arena index i to the hash table.
+func (h *head) index(i uint32) {
+	if uint64(h.n)*4 > uint64(len(h.slots))*3 {
+		h.resize(max(16, 2*len(h.slots))) // places i too
+		return
+	}
+	h.place(i)
+}
+
+func (h *head) place(i uint32) {
+	mask := uint64(len(h.slots) - 1)
+	p := h.hash(h.key(h.ser(i))) & mask
+	for h.slots[p] != 0 {
+		p = (p + 1) & mask
+	}
+	h.slots[p] = i + 1
+}
+
+// resize rebuilds the hash table with size slots (a power of two).
+func (h *head) resize(size int) {
+	h.slots = make([]uint32, size)
+	for i := range h.n {
+		h.place(i)
+	}
+}
+
+// unindex removes s from the hash table, shifting back the entries that
+// probed past it so that no lookup stops early.
+func (h *head) unindex(s *series) {
+	if len(h.slots) == 0 {
+		return
+	}
+	mask := uint64(len(h.slots) - 1)
+	p := h.hash(h.key(s)) & mask
+	for {
+		v := h.slots[p]
+		if v == 0 {
+			return
+		}
+		if h.ser(v-1) == s {
+			break
+		}
+		p = (p + 1) & mask
+	}
+	for q := (p + 1) & mask; h.slots[q] != 0; q = (q + 1) & mask {
+		home := h.hash(h.key(h.ser(h.slots[q]-1))) & mask
+		// The entry at q stays if its home lies cyclically in (p, q].
+		if p <= q && p < home && home <= q || p > q && (p < home || home <= q) {
+			continue
+		}
+		h.slots[p] = h.slots[q]
+		p = q
+	}
+	h.slots[p] = 0
+}
+
+// indexOf returns the arena index of the series with id.
+func (h *head) indexOf(id uint32) (uint32, bool) {
+	if int64(id) < int64(len(h.byID)) && h.byID[id] != 0 {
+		return h.byID[id] - 1, true
+	}
+	return 0, false
+}
+
+// get returns the series with id, or nil.
+func (h *head) get(id uint32) *series {
+	if i, ok := h.indexOf(id); ok {
+		return h.ser(i)
+	}
+	return nil
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func blockOf(t int64) int64 {
+	if t < 0 {
+		return -1
+	}
+	return t / blockMs
+}
+
+func (h *head) addAccount(id uint32, name string) *account {
+	a := &account{name: name, id: id, idx: uint32(len(h.acctList))}
+	h.accts[name] = a
+	h.acctByID[id] = a
+	h.acctList = append(h.acctList, a)
+	return a
+}
+
+func (h *head) addSeries(id uint32, a *account, project, resource string) *series {
+	return h.push(series{id: id, acct: a.idx, project: h.intern(project), resource: h.intern(resource)})
+}
+
+// push appends s to the arena (ids must ascend) and indexes it.
+func (h *head) push(s series) *series {
+	i := h.n
+	if i%seriesPage == 0 {
+		h.pages = append(h.pages, make([]series, seriesPage))
+	}
+	h.n++
+	p := h.ser(i)
+	*p = s
+	for int64(len(h.byID)) <= int64(s.id) {
+		h.byID = append(h.byID, 0)
+	}
+	h.byID[s.id] = i + 1
+	a := h.acctList[s.acct]
+	a.series = append(a.series, i)
+	h.index(i)
+	return p
+}
+
+// each calls fn for every series, in id order.
+func (h *head) each(fn func(i uint32, s *series)) {
+	for i := range h.n {
+		fn(i, h.ser(i))
+	}
+}
+
+// forget drops the series gone says so and rebuilds the arena and its
+// indexes without them.
+func (h *head) forget(gone func(s *series) bool) {
+	pages, n := h.pages, h.n
+	h.pages, h.n, h.slots = nil, 0, nil
+	clear(h.byID)
+	for _, a := range h.acctList {
+		a.series, a.order = a.series[:0], nil
+	}
+	for i := range n {
+		if s := &pages[i/seriesPage][i%seriesPage]; !gone(s) {
+			h.push(*s)
+		}
+	}
+}
+
+// memBytes is the heap the cache holds, counted from its capacities.
+func (h *head) memBytes() int64 {
+	b := int64(len(h.pages))*seriesPage*int64(unsafe.Sizeof(series{})) + int64(cap(h.pages))*24 +
+		int64(cap(h.slots)+cap(h.byID))*4
+	for _, a := range h.acctList {
+		b += int64(cap(a.series)+cap(a.order))*4 + int64(cap(a.polls))*8 + int64(cap(a.locs))*8 + 128
+	}
+	for _, x := range h.names {
+		b += int64(len(x)) + 16 + 40 // the string, its slice slot and its map entry
+	}
+	return b
+}
+
+func encodeSeriesValue(aid uint32, project, resource string) []byte {
+	b := binary.AppendUvarint(nil, uint64(aid))
+	b = binary.AppendUvarint(b, uint64(len(project)))
+	b = append(b, project...)
+	return append(b, resource...)
+}
+
+func decodeSeriesValue(v []byte) (aid uint32, project, resource string, err error) {
+	a, n := binary.Uvarint(v)
+	if n <= 0 {
+		return 0, "", "", errCorrupt
+	}
+	v = v[n:]
+	l, n := binary.Uvarint(v)
+	if n <= 0 || l > uint64(len(v)-n) {
+		return 0, "", "", errCorrupt
+	}
+	v = v[n:]
+	return uint32(a), string(v[:l]), string(v[l:]), nil
+}
+
+// loadHead rebuilds the cache: registries, the checkpoint written at the
+// last fold, then the write-ahead log of the head block.
+func loadHead(tx *bbolt.Tx) (*head, error) {
+	h := newHead()
+	if err := tx.Bucket(bAccts).ForEach(func(k, v []byte) error {
+		if len(k) != 4 {
+			return errCorrupt
+		}
+		h.addAccount(binary.BigEndian.Uint32(k), string(v))
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("accounts: %w", err)
+	}
+	sb := tx.Bucket(bSeries)
+	if n := sb.Stats().KeyN; n > 0 {
+		// Size the index once rather than by doubling.
+		size := 16
+		for size*3 < (n+1)*4 {
+			size *= 2
+		}
+		h.slots = make([]uint32, size)
+		h.pages = make([][]series, 0, (n+seriesPage-1)/seriesPage)
+	}
+	if err := sb.ForEach(func(k, v []byte) error {
+		aid, p, r, err := decodeSeriesValue(v)
+		if err != nil || len(k) != 4 {
+			return errCorrupt
+		}
+		a := h.acctByID[aid]
+		if a == nil {
+			return fmt.Errorf("%w: series of unknown account %d", errCorrupt, aid)
+		}
+		h.addSeries(binary.BigEndian.Uint32(k), a, p, r)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("series: %w", err)
+	}
+	meta := tx.Bucket(bMeta)
+	if v := meta.Get(kHeadBlock); len(v) == 4 {
+		h.block, h.hasBlock = binary.BigEndian.Uint32(v), true
+	}
+	if err := h.readCheckpoint(meta.Get(kHeads)); err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	h.each(func(_ uint32, s *series) { s.open = s.present })
+	if err := tx.Bucket(bWAL).ForEach(func(k, v []byte) error {
+		if len(k) != 8 {
+			return errCorrupt
+		}
+		return h.replay(binary.BigEndian.Uint64(k), v)
+	}); err != nil {
+		return nil, fmt.Errorf("write-ahead log: %w", err)
+	}
+	return h, nil
+}
+
+// Checkpoint: accounts (id, last poll), then series (id, present, seen,
+// values), as varints.
+func (h *head) checkpoint() []byte {
+	b := binary.AppendUvarint(nil, uint64(len(h.acctByID)))
+	for _, a := range h.acctList {
+		b = binary.AppendUvarint(b, uint64(a.id))
+		b = binary.AppendVarint(b, a.last)
+	}
+	b = binary.AppendUvarint(b, uint64(h.n))
+	h.each(func(_ uint32, s *series) {
+		b = binary.AppendUvarint(b, uint64(s.id))
+		p := byte(0)
+		if s.present {
+			p = 1
+		}
+		b = append(b, p)
+		b = binary.AppendVarint(b, s.seen)
+		for _, x := range s.cur {
+			b = binary.AppendVarint(b, x)
+		}
+	})
+	return b
+}
+
+// forCheckpoint decodes a checkpoint, calling the functions for each
+// account and series in it.
+func forCheckpoint(b []byte, acct func(id uint32, last int64), ser func(id uint32, present bool, seen int64, v vals)) error {
+	if b == nil {
+		return nil
+	}
+	uv := func() uint64 {
+		x, n := binary.Uvarint(b)
+		if n <= 0 {
+			b = nil
+			return 0
+		}
+		b = b[n:]
+		return x
+	}
+	sv := func() int64 {
+		x, n := binary.Varint(b)
+		if n <= 0 {
+			b = nil
+			return 0
+		}
+		b = b[n:]
+		return x
+	}
+	na := uv()
+	for i := uint64(0); i < na && b != nil; i++ {
+		id, last := uint32(uv()), sv()
+		if b != nil && acct != nil {
+			acct(id, last)
+		}
+	}
+	ns := uv()
+	for i := uint64(0); i < ns && b != nil; i++ {
+		id := uint32(uv())
+		if len(b) == 0 {
+			return errCorrupt
+		}
+		present := b[0] == 1
+		b = b[1:]
+		seen := sv()
+		var v vals
+		for j := range v {
+			v[j] = sv()
+		}
+		if b != nil {
+			ser(id, present, seen, v)
+		}
+	}
+	if b == nil {
+		return errCorrupt
+	}
+	return nil
+}
+
+func (h *head) readCheckpoint(b []byte) error {
+	return forCheckpoint(b, func(id uint32, last int64) {
+		if a := h.acctByID[id]; a != nil {
+			a.last = last
+		}
+	}, func(id uint32, present bool, seen int64, v vals) {
+		if s := h.get(id); s != nil {
+			s.present, s.seen, s.cur = present, seen, v
+		}
+	})
+}
