@@ -200,17 +200,13 @@ func (r *chunkReader) next() (bool, error) {
 	return true, nil
 }
 
-// recode rewrites a chunk with the largest shift its deltas allow.
+// recode rewrites a chunk with the largest shift its deltas allow. It
+// reads the chunk twice rather than keep its points.
 func recode(chunk []byte) ([]byte, error) {
-	type point struct {
-		idx     uint64
-		present bool
-		v       vals
-	}
-	var pts []point
 	r := chunkReader{b: chunk}
 	shift := 63
 	var prev vals
+	n := 0
 	for {
 		more, err := r.next()
 		if err != nil {
@@ -219,7 +215,7 @@ func recode(chunk []byte) ([]byte, error) {
 		if !more {
 			break
 		}
-		if len(pts) > 0 && r.present {
+		if n > 0 && r.present {
 			for i := range r.v {
 				if d := r.v[i] - prev[i]; d != 0 {
 					shift = min(shift, bits.TrailingZeros64(uint64(d)))
@@ -229,25 +225,33 @@ func recode(chunk []byte) ([]byte, error) {
 		if r.present {
 			prev = r.v
 		}
-		pts = append(pts, point{r.idx, r.present, r.v})
+		n++
 	}
-	if len(pts) == 0 {
+	if n == 0 {
 		return nil, nil
 	}
 	out := make([]byte, 0, len(chunk))
 	out = append(out, byte(shift))
+	r = chunkReader{b: chunk}
 	var last uint64
 	prev = vals{}
-	for i, p := range pts {
-		out = binary.AppendUvarint(out, p.idx-last)
+	for i := 0; ; i++ {
+		more, err := r.next()
+		if err != nil {
+			return nil, err
+		}
+		if !more {
+			break
+		}
+		out = binary.AppendUvarint(out, r.idx-last)
 		sh := uint8(shift)
 		if i == 0 {
 			sh = 0
 		}
-		out = appendPointBodyShift(out, prev, p.v, !p.present, sh)
-		last = p.idx
-		if p.present {
-			prev = p.v
+		out = appendPointBodyShift(out, prev, r.v, !r.present, sh)
+		last = r.idx
+		if r.present {
+			prev = r.v
 		}
 	}
 	return out, nil

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/maphash"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -21,10 +22,6 @@ const blockMs = int64(24 * time.Hour / time.Millisecond)
 // never move, so a *series stays valid while the cache grows, and growth
 // neither copies the cache nor leaves more than one page of slack.
 const seriesPage = 1024
-
-// defaultFoldPass bounds how many series one pass of a fold rebuilds at a
-// time, and so the memory a fold needs besides what bbolt holds.
-const defaultFoldPass = 1 << 15
 
 // series is one quota series in the head cache. It holds no pointers, so
 // the arena costs the garbage collector nothing to scan.
@@ -91,7 +88,6 @@ type head struct {
 	// once, into legacyChunks (by arena index).
 	legacy       bool
 	legacyChunks [][]byte
-	foldPass     uint32
 }
 
 func newHead() *head {
@@ -101,7 +97,6 @@ func newHead() *head {
 		accts:    map[string]*account{},
 		acctByID: map[uint32]*account{},
 		nameIdx:  map[string]uint32{},
-		foldPass: defaultFoldPass,
 	}
 }
 
@@ -130,6 +125,7 @@ func (h *head) intern(x string) uint32 {
 		return i
 	}
 	i := uint32(len(h.names))
+	x = strings.Clone(x) // not the caller's buffer, which may be large
 	h.names = append(h.names, x)
 	h.nameIdx[x] = i
 	return i

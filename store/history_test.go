@@ -132,8 +132,12 @@ func runScenario(t *testing.T, sc scenario) (*Store, *model, string) {
 	t.Helper()
 	r := rand.New(rand.NewPCG(sc.seed, 7))
 	path := filepath.Join(t.TempDir(), "q.db")
-	st, err := Open(path, Options{NoSync: true})
-	require.NoError(t, err)
+	open := func() *Store {
+		st, err := Open(path, Options{NoSync: true})
+		require.NoError(t, err)
+		return st
+	}
+	st := open()
 	m := &model{polls: map[string][]modelPoll{}}
 	type ser struct {
 		q       quota.Quota
@@ -189,8 +193,7 @@ func runScenario(t *testing.T, sc scenario) (*Store, *model, string) {
 		switch {
 		case r.Float64() < sc.pReopen:
 			require.NoError(t, st.Close())
-			st, err = Open(path, Options{NoSync: true})
-			require.NoError(t, err)
+			st = open()
 		case r.Float64() < sc.pRelease:
 			require.NoError(t, st.Release())
 		}

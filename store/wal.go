@@ -356,12 +356,9 @@ func (h *head) scanChunks(tx *bbolt.Tx, lo, hi uint32) ([][]byte, error) {
 	return out, nil
 }
 
-// headChunk rebuilds s's chunk of the head block: back from its newest log
-// entry along the links, undoing each change from its current values, then
-// forward as a chunk.
+// headChunk rebuilds s's chunk of the head block from the log.
 func (h *head) headChunk(tx *bbolt.Tx, s *series) ([]byte, error) {
-	a := h.acct(s)
-	if len(a.polls) == 0 {
+	if len(h.acct(s).polls) == 0 {
 		return nil, nil
 	}
 	if h.legacy {
@@ -371,38 +368,57 @@ func (h *head) headChunk(tx *bbolt.Tx, s *series) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("%w: head chunks not rebuilt", errCorrupt)
 	}
-	type point struct {
-		idx     uint32
-		present bool
-		v       vals
-	}
-	var pts []point
-	v := s.cur
 	wb := tx.Bucket(bWAL)
 	var rec []byte
-	recSeq, haveRec := uint32(0), false
+	recSeq := uint32(0)
+	chunk, _, err := h.linkedChunk(s, func(seq uint32) []byte {
+		if rec == nil || seq != recSeq {
+			rec, recSeq = wb.Get(u64(uint64(seq))), seq
+		}
+		return rec
+	}, nil)
+	return chunk, err
+}
+
+// point is one log entry of a series: its account poll index, and the
+// state it left.
+type point struct {
+	idx     uint32
+	present bool
+	v       vals
+}
+
+// linkedChunk rebuilds s's chunk of the head block: back from its newest
+// log entry along the links, undoing each change from its current values,
+// then forward as a chunk. rec returns the log record with a key; pts is
+// scratch space, returned for reuse.
+func (h *head) linkedChunk(s *series, rec func(seq uint32) []byte, pts []point) ([]byte, []point, error) {
+	a := h.acct(s)
+	if len(a.polls) == 0 {
+		return nil, pts, nil
+	}
+	pts = pts[:0]
+	v := s.cur
 	for li, lo := s.lastIdx, s.lastOff; li != 0; {
 		idx := li - 1
 		if int64(idx) >= int64(len(a.locs)) {
-			return nil, fmt.Errorf("%w: log entry of poll %d beyond %d polls", errCorrupt, idx, len(a.locs))
+			return nil, pts, fmt.Errorf("%w: log entry of poll %d beyond %d polls", errCorrupt, idx, len(a.locs))
 		}
 		loc := a.locs[idx]
-		if !haveRec || loc.seq != recSeq {
-			if rec = wb.Get(u64(uint64(loc.seq))); rec == nil {
-				return nil, fmt.Errorf("%w: no log record %d", errCorrupt, loc.seq)
-			}
-			recSeq, haveRec = loc.seq, true
+		r := rec(loc.seq)
+		if r == nil {
+			return nil, pts, fmt.Errorf("%w: no log record %d", errCorrupt, loc.seq)
 		}
 		p := uint64(loc.base) + uint64(lo)
-		if p >= uint64(len(rec)) {
-			return nil, errCorrupt
+		if p >= uint64(len(r)) {
+			return nil, pts, errCorrupt
 		}
-		e, err := readLinkedEntry(rec[p:])
+		e, err := readLinkedEntry(r[p:])
 		if err != nil {
-			return nil, err
+			return nil, pts, err
 		}
 		if e.sid != s.id || e.back > idx {
-			return nil, fmt.Errorf("%w: log link of series %d", errCorrupt, s.id)
+			return nil, pts, fmt.Errorf("%w: log link of series %d", errCorrupt, s.id)
 		}
 		pts = append(pts, point{idx, !e.absent, v})
 		if !e.absent {
@@ -415,12 +431,14 @@ func (h *head) headChunk(tx *bbolt.Tx, s *series) ([]byte, error) {
 		}
 		li, lo = li-e.back, e.prev
 	}
-	var w chunkWriter
+	w := chunkWriter{buf: make([]byte, 0, 8+8*len(pts))}
 	start, prev := v, v
 	pending := s.open
 	for i := len(pts) - 1; i >= 0; i-- {
 		p := pts[i]
 		if pending && p.idx != 0 {
+			// A series present when the block began starts its chunk at
+			// the account's first poll, changed there or not.
 			w.add(0, start, start, true)
 		}
 		pending = false
@@ -430,7 +448,7 @@ func (h *head) headChunk(tx *bbolt.Tx, s *series) ([]byte, error) {
 	if pending {
 		w.add(0, start, start, true)
 	}
-	return w.buf, nil
+	return w.buf, pts, nil
 }
 
 // readLinkedEntry decodes the linked log entry at the start of b.
@@ -537,24 +555,52 @@ func (h *head) fold(tx *bbolt.Tx) error {
 	}
 	chunks := tx.Bucket(bChunks)
 	chunks.FillPercent = 1 // keys are appended in order
-	pass := max(h.foldPass, 1)
-	for lo := uint32(0); lo < h.n; lo += min(pass, h.n-lo) {
-		hi := lo + min(pass, h.n-lo)
-		cs, err := h.scanChunks(tx, lo, hi)
+	put := func(s *series, c []byte) error {
+		if len(c) == 0 {
+			return nil
+		}
+		buf, err := recode(c)
+		if err != nil {
+			return fmt.Errorf("fold block %d: series %s: %w", h.block, h.key(s), err)
+		}
+		if err := chunks.Put(blockKey(h.block, s.id), buf); err != nil {
+			return fmt.Errorf("fold block %d: %w", h.block, err)
+		}
+		return nil
+	}
+	if h.legacy {
+		cs, err := h.scanChunks(tx, 0, h.n)
 		if err != nil {
 			return fmt.Errorf("fold block %d: %w", h.block, err)
 		}
 		for i, c := range cs {
-			if len(c) == 0 {
-				continue
+			if err := put(h.ser(uint32(i)), c); err != nil {
+				return err
 			}
-			s := h.ser(lo + uint32(i))
-			buf, err := recode(c)
-			if err != nil {
+		}
+	} else {
+		// The records stay mapped for the transaction: index them once,
+		// then follow each series' links in memory.
+		recs := map[uint32][]byte{}
+		if err := tx.Bucket(bWAL).ForEach(func(k, v []byte) error {
+			if len(k) == 8 {
+				recs[uint32(binary.BigEndian.Uint64(k))] = v
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("fold block %d: %w", h.block, err)
+		}
+		rec := func(seq uint32) []byte { return recs[seq] }
+		var pts []point
+		for i := range h.n {
+			s := h.ser(i)
+			var c []byte
+			var err error
+			if c, pts, err = h.linkedChunk(s, rec, pts); err != nil {
 				return fmt.Errorf("fold block %d: series %s: %w", h.block, h.key(s), err)
 			}
-			if err := chunks.Put(blockKey(h.block, s.id), buf); err != nil {
-				return fmt.Errorf("fold block %d: %w", h.block, err)
+			if err := put(s, c); err != nil {
+				return err
 			}
 		}
 	}
