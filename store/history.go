@@ -360,16 +360,23 @@ func (s *Store) Retain(ctx context.Context, before time.Time) error {
 	}
 	err := s.updateHistory(func(tx *bbolt.Tx, h *head) error {
 		limit := min(cut, int64(h.block)) * blockMs
-		// A series with no entry in the head block's log has no chunk there.
-		gone := func(sr *series) bool { return !sr.present && sr.seen < limit && sr.lastIdx == 0 }
+		// A series goes once it has no chunk in the head block either.
 		var ids []uint32
+		var err error
 		h.each(func(_ uint32, sr *series) {
-			if gone(sr) {
-				ids = append(ids, sr.id)
+			if err != nil || sr.present || sr.seen >= limit {
+				return
 			}
+			if sr.lastIdx != 0 {
+				var c []byte
+				if c, err = h.headChunk(tx, sr); err != nil || len(c) != 0 {
+					return
+				}
+			}
+			ids = append(ids, sr.id)
 		})
-		if len(ids) == 0 {
-			return nil
+		if err != nil || len(ids) == 0 {
+			return err
 		}
 		b := tx.Bucket(bSeries)
 		for _, id := range ids {
@@ -377,6 +384,7 @@ func (s *Store) Retain(ctx context.Context, before time.Time) error {
 				return err
 			}
 		}
+		gone := func(sr *series) bool { _, ok := slices.BinarySearch(ids, sr.id); return ok }
 		h.forget(gone)
 		return nil
 	})

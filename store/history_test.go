@@ -418,3 +418,35 @@ func TestFailedCommitLeavesNothing(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, append(want, sample(ms(t2), quota.Quota{Usage: 3})), got)
 }
+
+// TestRetainForgetsSeriesGoneAtBlockStart: a series that vanished at the
+// first poll of the open block has no history left there once the blocks
+// before go, whether or not a restart rebuilt the cache from the log.
+func TestRetainForgetsSeriesGoneAtBlockStart(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		t.Run(fmt.Sprintf("restart=%v", restart), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "q.db")
+			st, err := Open(path, Options{NoSync: true})
+			require.NoError(t, err)
+			defer func() { require.NoError(t, st.Close()) }()
+			x := quota.Entry{Project: "p", Resource: "x", Quota: quota.Quota{Usage: 1}}
+			y := quota.Entry{Project: "p", Resource: "y", Quota: quota.Quota{Usage: 2}}
+			for i, es := range [][]quota.Entry{{x, y}, {x, y}, {y}, {y}} {
+				at := start.Add(time.Duration(i) * 12 * time.Hour) // polls 2 and 3 are in the second block
+				require.NoError(t, st.Commit(&Batch{Time: at, Snapshots: []quota.Snapshot{{Account: "a", Time: at, Entries: es}}}))
+			}
+			if restart {
+				require.NoError(t, st.Close())
+				st, err = Open(path, Options{NoSync: true})
+				require.NoError(t, err)
+			}
+			require.NoError(t, st.Retain(context.Background(), start.Add(36*time.Hour)))
+			keys, err := st.Keys()
+			require.NoError(t, err)
+			require.Equal(t, []quota.Key{{Account: "a", Project: "p", Resource: "y"}}, keys)
+			got, err := st.Series(keys[0], start, start.Add(48*time.Hour))
+			require.NoError(t, err)
+			require.Equal(t, []quota.Sample{sample(ms(start.Add(24*time.Hour)), y.Quota), sample(ms(start.Add(36*time.Hour)), y.Quota)}, got)
+		})
+	}
+}
