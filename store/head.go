@@ -23,23 +23,46 @@ const blockMs = int64(24 * time.Hour / time.Millisecond)
 // neither copies the cache nor leaves more than one page of slack.
 const seriesPage = 1024
 
-// series is one quota series in the head cache. It holds no pointers, so
-// the arena costs the garbage collector nothing to scan.
+// series is one quota series in the head cache: 80 bytes. It holds no
+// pointers, so the arena costs the garbage collector nothing to scan.
 type series struct {
 	cur  vals  // values at the last poll where present (kept while absent)
 	seen int64 // last poll where present, when absent (ms)
 	id   uint32
-	acct uint32 // index in head.acctList
+	// acct is the account's index in head.acctList, with the flags
+	// fPresent and fOpen in its top bits.
+	acct uint32
 	// project and resource are indexes in head.names.
 	project, resource uint32
-	gen               uint32
 	// lastIdx is 1 + the account poll index of the series' newest entry in
 	// the head block's log (0: none), lastOff its offset among that poll's
 	// entries; each entry links back to the one before, so a query reads
 	// only its own series' entries.
 	lastIdx, lastOff uint32
-	present          bool // present at the account's last poll
-	open             bool // present when the head block began
+}
+
+// Flags in series.acct.
+const (
+	fPresent = 1 << 31 // present at the account's last poll
+	fOpen    = 1 << 30 // present when the head block began
+	acctMask = fOpen - 1
+)
+
+func (s *series) present() bool { return s.acct&fPresent != 0 }
+func (s *series) open() bool    { return s.acct&fOpen != 0 }
+
+func (s *series) setPresent(p bool) {
+	s.acct &^= fPresent
+	if p {
+		s.acct |= fPresent
+	}
+}
+
+func (s *series) setOpen(o bool) {
+	s.acct &^= fOpen
+	if o {
+		s.acct |= fOpen
+	}
 }
 
 // legacyOff marks a log entry written before entries linked back: its
@@ -80,9 +103,10 @@ type head struct {
 	// acctByID and acctList find an account by id and by index.
 	acctByID map[uint32]*account
 	acctList []*account
-	gen      uint32
-	names    []string // interned project and resource names
-	nameIdx  map[string]uint32
+	// marks has a bit per arena index: the series a poll listed.
+	marks   []uint64
+	names   []string // interned project and resource names
+	nameIdx map[string]uint32
 	// legacy: the log holds records without back links. A writer rewrites
 	// them when it opens the store; a reader rebuilds every head chunk
 	// once, into legacyChunks (by arena index).
@@ -104,15 +128,15 @@ func newHead() *head {
 func (h *head) ser(i uint32) *series { return &h.pages[i/seriesPage][i%seriesPage] }
 
 func (h *head) key(s *series) quota.Key {
-	return quota.Key{Account: h.acctList[s.acct].name, Project: h.names[s.project], Resource: h.names[s.resource]}
+	return quota.Key{Account: h.acctList[s.acct&acctMask].name, Project: h.names[s.project], Resource: h.names[s.resource]}
 }
 
-func (h *head) acct(s *series) *account { return h.acctList[s.acct] }
+func (h *head) acct(s *series) *account { return h.acctList[s.acct&acctMask] }
 
 // lastSeen returns the time (ms) of the last poll where the series was
 // present, or 0.
 func (h *head) lastSeen(s *series) int64 {
-	if s.present {
+	if s.present() {
 		return h.acct(s).last
 	}
 	return s.seen
@@ -239,6 +263,9 @@ func blockOf(t int64) int64 {
 }
 
 func (h *head) addAccount(id uint32, name string) *account {
+	if len(h.acctList) > acctMask {
+		panic("store: too many accounts") // a billion: not a real store
+	}
 	a := &account{name: name, id: id, idx: uint32(len(h.acctList))}
 	h.accts[name] = a
 	h.acctByID[id] = a
@@ -263,7 +290,7 @@ func (h *head) push(s series) *series {
 		h.byID = append(h.byID, 0)
 	}
 	h.byID[s.id] = i + 1
-	a := h.acctList[s.acct]
+	a := h.acctList[s.acct&acctMask]
 	a.series = append(a.series, i)
 	h.index(i)
 	return p
@@ -295,7 +322,7 @@ func (h *head) forget(gone func(s *series) bool) {
 // memBytes is the heap the cache holds, counted from its capacities.
 func (h *head) memBytes() int64 {
 	b := int64(len(h.pages))*seriesPage*int64(unsafe.Sizeof(series{})) + int64(cap(h.pages))*24 +
-		int64(cap(h.slots)+cap(h.byID))*4
+		int64(cap(h.slots)+cap(h.byID))*4 + int64(cap(h.marks))*8
 	for _, a := range h.acctList {
 		b += int64(cap(a.series)+cap(a.order))*4 + int64(cap(a.polls))*8 + int64(cap(a.locs))*8 + 128
 	}
@@ -370,7 +397,7 @@ func loadHead(tx *bbolt.Tx) (*head, error) {
 	if err := h.readCheckpoint(meta.Get(kHeads)); err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
-	h.each(func(_ uint32, s *series) { s.open = s.present })
+	h.each(func(_ uint32, s *series) { s.setOpen(s.present()) })
 	if err := tx.Bucket(bWAL).ForEach(func(k, v []byte) error {
 		if len(k) != 8 {
 			return errCorrupt
@@ -394,7 +421,7 @@ func (h *head) checkpoint() []byte {
 	h.each(func(_ uint32, s *series) {
 		b = binary.AppendUvarint(b, uint64(s.id))
 		p := byte(0)
-		if s.present {
+		if s.present() {
 			p = 1
 		}
 		b = append(b, p)
@@ -467,7 +494,8 @@ func (h *head) readCheckpoint(b []byte) error {
 		}
 	}, func(id uint32, present bool, seen int64, v vals) {
 		if s := h.get(id); s != nil {
-			s.present, s.seen, s.cur = present, seen, v
+			s.setPresent(present)
+			s.seen, s.cur = seen, v
 		}
 	})
 }

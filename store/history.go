@@ -102,7 +102,7 @@ func (h *head) walk(tx *bbolt.Tx, s *series, from, to int64, grow func(int), fn 
 func (h *head) at(tx *bbolt.Tx, s *series, t int64) (quota.Sample, bool, error) {
 	if seen := h.lastSeen(s); seen == 0 {
 		return quota.Sample{}, false, nil
-	} else if t >= seen && (!s.present || t >= h.acct(s).last) {
+	} else if t >= seen && (!s.present() || t >= h.acct(s).last) {
 		// Values are kept while a series is absent, so the cache answers.
 		return quota.Sample{Time: time.UnixMilli(seen).UTC(), Quota: s.cur.quota()}, true, nil
 	}
@@ -364,7 +364,7 @@ func (s *Store) Retain(ctx context.Context, before time.Time) error {
 		var ids []uint32
 		var err error
 		h.each(func(_ uint32, sr *series) {
-			if err != nil || sr.present || sr.seen >= limit {
+			if err != nil || sr.present() || sr.seen >= limit {
 				return
 			}
 			if sr.lastIdx != 0 {

@@ -169,10 +169,10 @@ func (h *head) replay(seq uint64, rec []byte) error {
 			return nil // pruned by retention
 		}
 		if e.absent {
-			s.present = false
+			s.setPresent(false)
 			s.seen = prevLast
 		} else {
-			s.present = true
+			s.setPresent(true)
 			s.cur = addVals(s.cur, e.d)
 		}
 		s.lastIdx, s.lastOff = idx+1, e.off
@@ -207,7 +207,7 @@ func (h *head) poll(tx *bbolt.Tx, a *account, t int64, entries []quota.Entry, wp
 	a.polls = append(a.polls, t)
 	a.locs = append(a.locs, walLoc{})
 	a.last = t
-	h.gen++
+	clear(h.marks)
 	wp.aid, wp.t, wp.acct, wp.idx = a.id, t, a, idx
 	// order is rewritten in place: entry i's slot is read before it is set.
 	order := a.order
@@ -234,21 +234,25 @@ func (h *head) poll(tx *bbolt.Tx, a *account, t int64, entries []quota.Entry, wp
 			order = append(order, si)
 		}
 		s := h.ser(si)
-		if s.gen == h.gen {
+		for int(si/64) >= len(h.marks) {
+			h.marks = append(h.marks, 0)
+		}
+		if h.marks[si/64]&(1<<(si%64)) != 0 {
 			continue // duplicate entry in one snapshot: first wins
 		}
-		s.gen = h.gen
+		h.marks[si/64] |= 1 << (si % 64)
 		v := valsOf(e.Quota)
-		if !s.present || v != s.cur {
+		if !s.present() || v != s.cur {
 			h.logEntry(wp, s, idx, s.cur, v, false)
-			s.cur, s.present = v, true
+			s.cur = v
+			s.setPresent(true)
 		}
 	}
 	a.order = order[:len(entries)]
 	for _, si := range a.series {
-		if s := h.ser(si); s.gen != h.gen && s.present {
+		if s := h.ser(si); (int(si/64) >= len(h.marks) || h.marks[si/64]&(1<<(si%64)) == 0) && s.present() {
 			h.logEntry(wp, s, idx, s.cur, s.cur, true)
-			s.present = false
+			s.setPresent(false)
 			s.seen = prevLast
 		}
 	}
@@ -310,7 +314,7 @@ func (h *head) scanChunks(tx *bbolt.Tx, lo, hi uint32) ([][]byte, error) {
 	}
 	for i := range st {
 		s := h.ser(lo + uint32(i))
-		st[i].pending = s.open && len(h.acct(s).polls) > 0
+		st[i].pending = s.open() && len(h.acct(s).polls) > 0
 	}
 	polls := map[uint32]uint32{}
 	var idx uint32
@@ -433,7 +437,7 @@ func (h *head) linkedChunk(s *series, rec func(seq uint32) []byte, pts []point) 
 	}
 	w := chunkWriter{buf: make([]byte, 0, 8+8*len(pts))}
 	start, prev := v, v
-	pending := s.open
+	pending := s.open()
 	for i := len(pts) - 1; i >= 0; i-- {
 		p := pts[i]
 		if pending && p.idx != 0 {
@@ -617,7 +621,10 @@ func (h *head) fold(tx *bbolt.Tx) error {
 		}
 		a.polls, a.locs = a.polls[:0], a.locs[:0]
 	}
-	h.each(func(_ uint32, s *series) { s.open, s.lastIdx, s.lastOff = s.present, 0, 0 })
+	h.each(func(_ uint32, s *series) {
+		s.setOpen(s.present())
+		s.lastIdx, s.lastOff = 0, 0
+	})
 	h.legacy, h.legacyChunks = false, nil
 	if err := tx.Bucket(bMeta).Put(kHeads, h.checkpoint()); err != nil {
 		return fmt.Errorf("fold block %d: checkpoint: %w", h.block, err)
