@@ -257,6 +257,47 @@ func recode(chunk []byte) ([]byte, error) {
 	return out, nil
 }
 
+// encodeChunk writes a chunk of points (the first present, none repeating
+// the state before it) with the largest shift their deltas allow, as
+// recode would.
+func encodeChunk(pts []point) []byte {
+	if len(pts) == 0 {
+		return nil
+	}
+	shift := 63
+	var prev vals
+	for i, p := range pts {
+		if !p.present {
+			continue
+		}
+		if i > 0 {
+			for j := range p.v {
+				if d := p.v[j] - prev[j]; d != 0 {
+					shift = min(shift, bits.TrailingZeros64(uint64(d)))
+				}
+			}
+		}
+		prev = p.v
+	}
+	out := make([]byte, 0, 8+8*len(pts))
+	out = append(out, byte(shift))
+	var last uint32
+	prev = vals{}
+	for i, p := range pts {
+		out = binary.AppendUvarint(out, uint64(p.idx-last))
+		sh := uint8(shift)
+		if i == 0 {
+			sh = 0
+		}
+		out = appendPointBodyShift(out, prev, p.v, !p.present, sh)
+		last = p.idx
+		if p.present {
+			prev = p.v
+		}
+	}
+	return out
+}
+
 // expandChunk calls fn for every poll 0..npolls-1 with the series' state at
 // that poll. fn returns false to stop.
 func expandChunk(chunk []byte, npolls int, fn func(i int, present bool, v vals) bool) error {

@@ -44,6 +44,9 @@ func fuzzCodecOnce(t *testing.T, data []byte) {
 		)
 		var walPrev vals
 		walPresent := false
+		var pts []point // the chunk's points, as the log rebuilds them
+		var ptsPrev vals
+		ptsPresent := false
 		for len(data) > 0 {
 			c := data[0]
 			data = data[1:]
@@ -69,6 +72,13 @@ func fuzzCodecOnce(t *testing.T, data []byte) {
 				next.v = cur.v // absent series keep their last values
 			}
 			w.add(uint32(len(want)), cur.v, next.v, next.present)
+			if next.present != ptsPresent || next.present && next.v != ptsPrev {
+				pts = append(pts, point{uint32(len(want)), next.present, next.v})
+				ptsPresent = next.present
+				if next.present {
+					ptsPrev = next.v
+				}
+			}
 			cur = next
 			want = append(want, cur)
 
@@ -103,6 +113,7 @@ func fuzzCodecOnce(t *testing.T, data []byte) {
 		// The recoded chunk (as folded) says the same, in no more bytes.
 		rc, err := recode(w.buf)
 		require.NoError(t, err)
+		require.Equal(t, rc, encodeChunk(pts), "a chunk rebuilt from the log is the folded chunk")
 		require.LessOrEqual(t, len(rc), len(w.buf))
 		i = 0
 		err = expandChunk(rc, len(want), func(j int, present bool, v vals) bool {

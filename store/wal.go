@@ -375,56 +375,60 @@ func (h *head) headChunk(tx *bbolt.Tx, s *series) ([]byte, error) {
 	wb := tx.Bucket(bWAL)
 	var rec []byte
 	recSeq := uint32(0)
-	chunk, _, err := h.linkedChunk(s, func(seq uint32) []byte {
+	chunk, err := h.linkedChunk(s, func(seq uint32) []byte {
 		if rec == nil || seq != recSeq {
 			rec, recSeq = wb.Get(u64(uint64(seq))), seq
 		}
 		return rec
-	}, nil)
+	}, &chunkScratch{})
 	return chunk, err
 }
 
-// point is one log entry of a series: its account poll index, and the
-// state it left.
+// point is one log entry of a series, or one point of its chunk: an
+// account poll index and the state from there on.
 type point struct {
 	idx     uint32
 	present bool
 	v       vals
 }
 
+// chunkScratch is space linkedChunk reuses from one series to the next.
+type chunkScratch struct{ back, fwd []point }
+
 // linkedChunk rebuilds s's chunk of the head block: back from its newest
 // log entry along the links, undoing each change from its current values,
-// then forward as a chunk. rec returns the log record with a key; pts is
-// scratch space, returned for reuse.
-func (h *head) linkedChunk(s *series, rec func(seq uint32) []byte, pts []point) ([]byte, []point, error) {
+// then forward as a chunk with the largest shift its deltas allow (as a
+// fold writes it). rec returns the log record with a key.
+func (h *head) linkedChunk(s *series, rec func(seq uint32) []byte, sc *chunkScratch) ([]byte, error) {
 	a := h.acct(s)
 	if len(a.polls) == 0 {
-		return nil, pts, nil
+		return nil, nil
 	}
-	pts = pts[:0]
+	back := sc.back[:0]
+	defer func() { sc.back = back }()
 	v := s.cur
 	for li, lo := s.lastIdx, s.lastOff; li != 0; {
 		idx := li - 1
 		if int64(idx) >= int64(len(a.locs)) {
-			return nil, pts, fmt.Errorf("%w: log entry of poll %d beyond %d polls", errCorrupt, idx, len(a.locs))
+			return nil, fmt.Errorf("%w: log entry of poll %d beyond %d polls", errCorrupt, idx, len(a.locs))
 		}
 		loc := a.locs[idx]
 		r := rec(loc.seq)
 		if r == nil {
-			return nil, pts, fmt.Errorf("%w: no log record %d", errCorrupt, loc.seq)
+			return nil, fmt.Errorf("%w: no log record %d", errCorrupt, loc.seq)
 		}
 		p := uint64(loc.base) + uint64(lo)
 		if p >= uint64(len(r)) {
-			return nil, pts, errCorrupt
+			return nil, errCorrupt
 		}
 		e, err := readLinkedEntry(r[p:])
 		if err != nil {
-			return nil, pts, err
+			return nil, err
 		}
 		if e.sid != s.id || e.back > idx {
-			return nil, pts, fmt.Errorf("%w: log link of series %d", errCorrupt, s.id)
+			return nil, fmt.Errorf("%w: log link of series %d", errCorrupt, s.id)
 		}
-		pts = append(pts, point{idx, !e.absent, v})
+		back = append(back, point{idx, !e.absent, v})
 		if !e.absent {
 			for i := range v {
 				v[i] -= e.d[i]
@@ -435,24 +439,37 @@ func (h *head) linkedChunk(s *series, rec func(seq uint32) []byte, pts []point) 
 		}
 		li, lo = li-e.back, e.prev
 	}
-	w := chunkWriter{buf: make([]byte, 0, 8+8*len(pts))}
-	start, prev := v, v
+	// Forward, with chunkWriter's rules: a point where the state changed,
+	// and a series present when the block began starts its chunk at the
+	// account's first poll, changed there or not.
+	fwd := sc.fwd[:0]
+	defer func() { sc.fwd = fwd }()
+	var cur vals
+	present := false
+	add := func(idx uint32, next vals, p bool) {
+		if p == present && (!p || next == cur) {
+			return
+		}
+		fwd = append(fwd, point{idx, p, next})
+		present = p
+		if p {
+			cur = next
+		}
+	}
+	start := v
 	pending := s.open()
-	for i := len(pts) - 1; i >= 0; i-- {
-		p := pts[i]
+	for i := len(back) - 1; i >= 0; i-- {
+		p := back[i]
 		if pending && p.idx != 0 {
-			// A series present when the block began starts its chunk at
-			// the account's first poll, changed there or not.
-			w.add(0, start, start, true)
+			add(0, start, true)
 		}
 		pending = false
-		w.add(p.idx, prev, p.v, p.present)
-		prev = p.v
+		add(p.idx, p.v, p.present)
 	}
 	if pending {
-		w.add(0, start, start, true)
+		add(0, start, true)
 	}
-	return w.buf, pts, nil
+	return encodeChunk(fwd), nil
 }
 
 // readLinkedEntry decodes the linked log entry at the start of b.
@@ -563,11 +580,7 @@ func (h *head) fold(tx *bbolt.Tx) error {
 		if len(c) == 0 {
 			return nil
 		}
-		buf, err := recode(c)
-		if err != nil {
-			return fmt.Errorf("fold block %d: series %s: %w", h.block, h.key(s), err)
-		}
-		if err := chunks.Put(blockKey(h.block, s.id), buf); err != nil {
+		if err := chunks.Put(blockKey(h.block, s.id), c); err != nil {
 			return fmt.Errorf("fold block %d: %w", h.block, err)
 		}
 		return nil
@@ -578,7 +591,11 @@ func (h *head) fold(tx *bbolt.Tx) error {
 			return fmt.Errorf("fold block %d: %w", h.block, err)
 		}
 		for i, c := range cs {
-			if err := put(h.ser(uint32(i)), c); err != nil {
+			s := h.ser(uint32(i))
+			if c, err = recode(c); err != nil {
+				return fmt.Errorf("fold block %d: series %s: %w", h.block, h.key(s), err)
+			}
+			if err := put(s, c); err != nil {
 				return err
 			}
 		}
@@ -595,12 +612,11 @@ func (h *head) fold(tx *bbolt.Tx) error {
 			return fmt.Errorf("fold block %d: %w", h.block, err)
 		}
 		rec := func(seq uint32) []byte { return recs[seq] }
-		var pts []point
+		var sc chunkScratch
 		for i := range h.n {
 			s := h.ser(i)
-			var c []byte
-			var err error
-			if c, pts, err = h.linkedChunk(s, rec, pts); err != nil {
+			c, err := h.linkedChunk(s, rec, &sc)
+			if err != nil {
 				return fmt.Errorf("fold block %d: series %s: %w", h.block, h.key(s), err)
 			}
 			if err := put(s, c); err != nil {
