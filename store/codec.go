@@ -153,8 +153,6 @@ func (w *chunkWriter) add(idx uint32, prev, next vals, present bool) {
 	w.started = true
 }
 
-func (w *chunkWriter) reset() { *w = chunkWriter{buf: w.buf[:0]} }
-
 // chunkReader walks a chunk's points.
 type chunkReader struct {
 	b       []byte

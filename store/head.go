@@ -65,10 +65,6 @@ func (s *series) setOpen(o bool) {
 	}
 }
 
-// legacyOff marks a log entry written before entries linked back: its
-// place is not kept, since nothing follows links into such a log.
-const legacyOff = 1<<32 - 1
-
 type account struct {
 	name   string
 	id     uint32

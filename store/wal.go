@@ -105,7 +105,7 @@ func decodeWAL(rec []byte, poll func(aid uint32, t int64, base int) error, entry
 			return legacy, err
 		}
 		for range ne {
-			e = walEntry{off: uint32(min(p-base, legacyOff))}
+			e = walEntry{off: uint32(p - base)} // values are under 2 GiB
 			sid, ok := uv()
 			if !ok || sid > 1<<32-1 {
 				return legacy, errCorrupt
@@ -294,26 +294,27 @@ func (h *head) register(tx *bbolt.Tx, a *account, project, resource string) (uin
 	return h.n - 1, nil
 }
 
-// scanChunks rebuilds the head-block chunks of the series at arena indexes
-// [lo,hi) in one pass over the write-ahead log, starting from their values
-// when the block began (the checkpoint).
-func (h *head) scanChunks(tx *bbolt.Tx, lo, hi uint32) ([][]byte, error) {
+// scanChunks rebuilds the head-block chunks of every series (by arena
+// index) in one pass over the write-ahead log, starting from their values
+// when the block began (the checkpoint). It needs no links, so it reads
+// logs written before entries had them.
+func (h *head) scanChunks(tx *bbolt.Tx) ([][]byte, error) {
 	type state struct {
 		w       chunkWriter
 		v       vals
 		pending bool // present when the block began; no point written yet
 	}
-	st := make([]state, hi-lo)
+	st := make([]state, h.n)
 	err := forCheckpoint(tx.Bucket(bMeta).Get(kHeads), nil, func(id uint32, _ bool, _ int64, v vals) {
-		if i, ok := h.indexOf(id); ok && i >= lo && i < hi {
-			st[i-lo].v = v
+		if i, ok := h.indexOf(id); ok {
+			st[i].v = v
 		}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
 	for i := range st {
-		s := h.ser(lo + uint32(i))
+		s := h.ser(uint32(i))
 		st[i].pending = s.open() && len(h.acct(s).polls) > 0
 	}
 	polls := map[uint32]uint32{}
@@ -325,10 +326,10 @@ func (h *head) scanChunks(tx *bbolt.Tx, lo, hi uint32) ([][]byte, error) {
 			return nil
 		}, func(e *walEntry) error {
 			i, ok := h.indexOf(e.sid)
-			if !ok || i < lo || i >= hi {
-				return nil
+			if !ok {
+				return nil // pruned by retention
 			}
-			x := &st[i-lo]
+			x := &st[i]
 			if x.pending {
 				// A series present when the block began starts its chunk
 				// at the account's first poll, changed there or not.
@@ -504,7 +505,7 @@ func readLinkedEntry(b []byte) (walEntry, error) {
 // buildLegacyChunks rebuilds every head chunk of a log without links, for
 // a reader.
 func (h *head) buildLegacyChunks(tx *bbolt.Tx) error {
-	cs, err := h.scanChunks(tx, 0, h.n)
+	cs, err := h.scanChunks(tx)
 	if err != nil {
 		return err
 	}
@@ -586,7 +587,7 @@ func (h *head) fold(tx *bbolt.Tx) error {
 		return nil
 	}
 	if h.legacy {
-		cs, err := h.scanChunks(tx, 0, h.n)
+		cs, err := h.scanChunks(tx)
 		if err != nil {
 			return fmt.Errorf("fold block %d: %w", h.block, err)
 		}
