@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -116,18 +117,20 @@ func (cfg Config) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, cfg.Str
 // Client talks to one Synnefo cloud with one token. It is safe for
 // concurrent use.
 type Client struct {
-	authURL   string // without a trailing slash
-	token     string
-	service   bool
-	http      *http.Client
-	timeout   time.Duration
-	limiter   *rate.Limiter
-	retry     Retry
-	pageLimit int
-	log       *slog.Logger
-	observe   func(service, method string, status int, d time.Duration)
-	now       func() time.Time
-	rand      func(n int64) int64
+	authURL string // without a trailing slash
+	token   string
+	service bool
+	http    *http.Client
+	timeout time.Duration
+	limiter *rate.Limiter
+	// entriesHint is the number of quota entries of the last poll.
+	entriesHint atomic.Int64
+	retry       Retry
+	pageLimit   int
+	log         *slog.Logger
+	observe     func(service, method string, status int, d time.Duration)
+	now         func() time.Time
+	rand        func(n int64) int64
 
 	// authSem serialises authentication (a one-slot semaphore, so waiting
 	// callers still honour their context); ident and bases are guarded by it.

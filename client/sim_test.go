@@ -506,3 +506,16 @@ func TestSimVolumeOfBusyServer(t *testing.T) {
 	require.ErrorAs(t, err, &e)
 	require.Equal(t, 409, e.Status)
 }
+
+func TestSimQuotaEntriesInAStableOrder(t *testing.T) {
+	_, c := newSim(t, nil)
+	ctx := context.Background()
+	q, err := c.Quotas(ctx)
+	require.NoError(t, err)
+	first, err := c.QuotaEntries(ctx)
+	require.NoError(t, err)
+	require.ElementsMatch(t, q.Entries(), first)
+	second, err := c.QuotaEntries(ctx)
+	require.NoError(t, err)
+	require.Equal(t, first, second, "the same order poll after poll")
+}

@@ -186,54 +186,89 @@ type quotaCollector struct {
 	max  int
 
 	mu     sync.Mutex
-	polled map[string][]exported // account → its exported series of the last successful poll
+	last   map[string][]quota.Entry // account → its last successful poll
+	top    []exported               // the series with gauges
 	counts map[string]map[string]int
 }
 
 // exported is one series chosen for the gauges.
 type exported struct {
 	account string
-	entry   quota.Entry
+	entry   *quota.Entry
 	ratio   float64
 }
 
-// set keeps, of the accounts polled this cycle, the fullest series (all of
-// them in a cloud under the cap).
+// fuller orders the exported series: higher ratio first, then by key so
+// the set does not flap between equals.
+func fuller(a, b exported) int {
+	if d := cmp.Compare(b.ratio, a.ratio); d != 0 {
+		return d
+	}
+	return cmp.Or(cmp.Compare(a.account, b.account), cmp.Compare(a.entry.Project, b.entry.Project),
+		cmp.Compare(a.entry.Resource, b.entry.Resource))
+}
+
+// set takes the accounts polled this cycle and chooses the fullest series
+// of every account's last poll (all of them in a cloud under the cap).
 func (c *quotaCollector) set(snaps []quota.Snapshot) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.polled == nil {
-		c.polled, c.counts = map[string][]exported{}, map[string]map[string]int{}
+	if c.last == nil {
+		c.last, c.counts = map[string][]quota.Entry{}, map[string]map[string]int{}
 	}
 	for _, s := range snaps {
 		n := map[string]int{}
-		for _, e := range s.Entries {
-			n[e.Resource]++
+		for i := range s.Entries {
+			n[s.Entries[i].Resource]++
 		}
 		c.counts[s.Account] = n
-		c.polled[s.Account] = nil
-		for _, e := range s.Entries {
-			c.polled[s.Account] = append(c.polled[s.Account], exported{account: s.Account, entry: e, ratio: e.Ratio()})
+		c.last[s.Account] = s.Entries
+	}
+	// A bounded min-heap keeps the max fullest without sorting them all.
+	h := c.top[:0]
+	for acct, es := range c.last {
+		for i := range es {
+			x := exported{account: acct, entry: &es[i], ratio: es[i].Ratio()}
+			switch {
+			case len(h) < c.max:
+				h = append(h, x)
+				heapUp(h, len(h)-1)
+			case fuller(x, h[0]) < 0:
+				h[0] = x
+				heapDown(h, 0)
+			}
 		}
 	}
-	var all []exported
-	for _, es := range c.polled {
-		all = append(all, es...)
-	}
-	if len(all) <= c.max {
-		return
-	}
-	// Keep the fullest; ties in a stable order so the set does not flap.
-	slices.SortFunc(all, func(a, b exported) int {
-		if d := cmp.Compare(b.ratio, a.ratio); d != 0 {
-			return d
+	slices.SortFunc(h, fuller)
+	c.top = h
+}
+
+// heapUp and heapDown keep h a heap whose root is the least full series.
+func heapUp(h []exported, i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if fuller(h[i], h[p]) <= 0 {
+			return
 		}
-		return cmp.Or(cmp.Compare(a.account, b.account), cmp.Compare(a.entry.Project, b.entry.Project),
-			cmp.Compare(a.entry.Resource, b.entry.Resource))
-	})
-	clear(c.polled)
-	for _, x := range all[:c.max] {
-		c.polled[x.account] = append(c.polled[x.account], x)
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+}
+
+func heapDown(h []exported, i int) {
+	for {
+		l, least := 2*i+1, i
+		if l < len(h) && fuller(h[l], h[least]) > 0 {
+			least = l
+		}
+		if r := l + 1; r < len(h) && fuller(h[r], h[least]) > 0 {
+			least = r
+		}
+		if least == i {
+			return
+		}
+		h[i], h[least] = h[least], h[i]
+		i = least
 	}
 }
 
@@ -249,14 +284,12 @@ func (c *quotaCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *quotaCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, es := range c.polled {
-		for _, x := range es {
-			e := x.entry
-			labels := []string{x.account, e.Project, c.name(e.Project), e.Resource}
-			ch <- prometheus.MustNewConstMetric(c.usage, prometheus.GaugeValue, float64(e.Usage), labels...)
-			ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(e.EffectiveLimit()), labels...)
-			ch <- prometheus.MustNewConstMetric(c.ratio, prometheus.GaugeValue, x.ratio, labels...)
-		}
+	for _, x := range c.top {
+		e := x.entry
+		labels := []string{x.account, e.Project, c.name(e.Project), e.Resource}
+		ch <- prometheus.MustNewConstMetric(c.usage, prometheus.GaugeValue, float64(e.Usage), labels...)
+		ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(e.EffectiveLimit()), labels...)
+		ch <- prometheus.MustNewConstMetric(c.ratio, prometheus.GaugeValue, x.ratio, labels...)
 	}
 	for acct, n := range c.counts {
 		for res, v := range n {

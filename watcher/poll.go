@@ -150,15 +150,19 @@ func (w *Watcher) pollAccount(ctx context.Context, a *account, now time.Time) (q
 		return quota.Snapshot{}, fmt.Errorf("authenticate: %w", err)
 	}
 	a.user = id.UserID
-	qs, err := a.cloud.Quotas(ctx)
+	es, err := a.cloud.QuotaEntries(ctx)
 	if err != nil {
 		return quota.Snapshot{}, fmt.Errorf("quotas: %w", err)
 	}
-	s := quota.Snapshot{Account: a.name, User: a.user, Time: now, Entries: qs.Entries()}
+	s := quota.Snapshot{Account: a.name, User: a.user, Time: now, Entries: es}
 	if w.names.stale(a.name, now, func(yield func(string) bool) {
-		for p := range qs {
-			if !yield(p) {
-				return
+		last := ""
+		for i := range es {
+			if p := es[i].Project; p != last {
+				if !yield(p) {
+					return
+				}
+				last = p
 			}
 		}
 	}) {

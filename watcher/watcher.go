@@ -35,7 +35,7 @@ const ServiceAccount = "service"
 // Cloud is what the watcher needs of one account's Synnefo client.
 type Cloud interface {
 	Authenticate(ctx context.Context) (*client.Identity, error)
-	Quotas(ctx context.Context) (client.Quotas, error)
+	QuotaEntries(ctx context.Context) ([]quota.Entry, error)
 	Projects(ctx context.Context, f client.ProjectFilter) ([]client.Project, error)
 	Items(ctx context.Context, kind quota.Kind, project string) ([]quota.Item, error)
 	Item(ctx context.Context, kind quota.Kind, id string) (quota.Item, error)
