@@ -102,7 +102,6 @@ type Watcher struct {
 	states   map[quota.InstanceKey]quota.Instance
 	accts    map[string]quota.AccountState
 	lastRep  *Report
-	ready    bool
 	statusMu sync.RWMutex
 }
 

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"sort"
-	"strings"
 	"syscall"
 
 	"github.com/coreos/go-systemd/v22/journal"
@@ -186,5 +185,3 @@ func fail(sio *stdio, format string, a ...any) int {
 	fmt.Fprintf(sio.errOut, "quotawatch: "+format+"\n", a...)
 	return exitFailure
 }
-
-func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
