@@ -73,6 +73,11 @@ func TestDaemonSignals(t *testing.T) {
 		require.Equal(t, exitOK, code, "%v: %s", args, stderr)
 	}
 
+	// A second writer on the same store gets a clear error, not a hang.
+	code, _, stderr := c.run("once")
+	require.Equal(t, exitFailure, code)
+	require.Contains(t, stderr, "locked by another quotawatch process")
+
 	// SIGHUP with a broken file: refused, the daemon runs on.
 	good, err := os.ReadFile(c.cfg)
 	require.NoError(t, err)
