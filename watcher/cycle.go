@@ -89,6 +89,11 @@ func (w *Watcher) Cycle(ctx context.Context) (rep *Report, err error) {
 	// 1. Poll.
 	snaps, failed, polls := w.pollAll(ctx, e, now)
 	rep.Polls = polls
+	if ctx.Err() != nil {
+		// Stopping: a poll cut short says nothing about the cloud, so
+		// nothing is evaluated or recorded.
+		return rep, nil
+	}
 
 	// The forecast window keeps, in memory, the series that forecasting
 	// rules watch.

@@ -2,7 +2,6 @@ package watcher
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
@@ -115,6 +114,9 @@ func (w *Watcher) pollAll(ctx context.Context, e *env, now time.Time) ([]quota.S
 	var res []PollResult
 	for _, a := range e.accounts {
 		s, err := w.pollAccount(ctx, a, now)
+		if err != nil && ctx.Err() != nil {
+			return nil, nil, res // stopping: not a failure of the cloud
+		}
 		if err != nil {
 			msg := err.Error()
 			failed[a.name] = msg
@@ -145,14 +147,15 @@ func (w *Watcher) pollAll(ctx context.Context, e *env, now time.Time) ([]quota.S
 }
 
 func (w *Watcher) pollAccount(ctx context.Context, a *account, now time.Time) (quota.Snapshot, error) {
+	// The client's errors already say which call failed.
 	id, err := a.cloud.Authenticate(ctx)
 	if err != nil {
-		return quota.Snapshot{}, fmt.Errorf("authenticate: %w", err)
+		return quota.Snapshot{}, err
 	}
 	a.user = id.UserID
 	es, err := a.cloud.QuotaEntries(ctx)
 	if err != nil {
-		return quota.Snapshot{}, fmt.Errorf("quotas: %w", err)
+		return quota.Snapshot{}, err
 	}
 	s := quota.Snapshot{Account: a.name, User: a.user, Time: now, Entries: es}
 	if w.names.stale(a.name, now, func(yield func(string) bool) {
@@ -188,7 +191,7 @@ func (w *Watcher) refreshNames(ctx context.Context, a *account, now time.Time) {
 func (w *Watcher) pollService(ctx context.Context, e *env, now time.Time) (quota.Snapshot, error) {
 	qs, err := e.service.ServiceProjectQuotas(ctx)
 	if err != nil {
-		return quota.Snapshot{}, fmt.Errorf("service project quotas: %w", err)
+		return quota.Snapshot{}, err
 	}
 	return quota.Snapshot{Account: ServiceAccount, Time: now, Service: true, Entries: projectLevel(qs.Entries())}, nil
 }
