@@ -289,3 +289,28 @@ func TestVersion(t *testing.T) {
 	require.Equal(t, exitOK, code)
 	require.True(t, strings.HasPrefix(stdout, "quotawatch "))
 }
+
+// Separate `once` runs carry state exactly as cycles of `run` do: here the
+// consecutive poll failures of an account, then the rule state and cooldown.
+func TestOnceCarriesStateBetweenRuns(t *testing.T) {
+	c := newCLI(t)
+	c.cloud.Cloud.SetFaults([]synnefotest.Fault{{Path: "/account/v1.0/quotas", Status: 503}})
+	var outs []string
+	for range 3 {
+		code, stdout, _ := c.run("once")
+		require.Equal(t, exitFailure, code)
+		outs = append(outs, stdout)
+	}
+	require.NotContains(t, outs[0]+outs[1], "poll_failed")
+	require.Contains(t, outs[2], "poll_failed", "the third failure in a row, across processes")
+
+	c.cloud.Cloud.SetFaults(nil)
+	code, stdout, stderr := c.run("once")
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stdout, "poll_recovered")
+	require.Contains(t, stdout, "verified", "the move happens once the data is back")
+	code, stdout, _ = c.run("once")
+	require.Equal(t, exitOK, code)
+	require.Contains(t, stdout, "resolved")
+	require.NotContains(t, stdout, "firing ")
+}
