@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/quotawatch/quotawatch/client"
@@ -103,6 +104,13 @@ func (w *Watcher) plan(ctx context.Context, e *env, now time.Time, snaps []quota
 		for _, m := range p.Moves {
 			rep.Plan = append(rep.Plan, PlanRow{Move: m, DryRun: dry})
 			moves = append(moves, planned{row: len(rep.Plan) - 1, firing: f, item: byID[m.ItemID], dry: dry})
+		}
+		if len(p.Moves) > 0 && ok {
+			// Another rule on the same project plans after this one: an
+			// item already on its way out is no longer there to move.
+			items[ik] = slices.DeleteFunc(slices.Clone(list), func(it quota.Item) bool {
+				return slices.ContainsFunc(p.Moves, func(m quota.Move) bool { return m.ItemID == it.ID })
+			})
 		}
 		for _, s := range p.Skips {
 			rep.Plan = append(rep.Plan, PlanRow{

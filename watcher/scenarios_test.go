@@ -458,3 +458,27 @@ func TestBotThreadsAnIncident(t *testing.T) {
 	}
 	require.Equal(t, 1, parents)
 }
+
+// Two rules firing on the same project in one cycle never plan the same
+// item twice: the second sees the first's move.
+func TestTwoRulesOneProjectNoDoubleMove(t *testing.T) {
+	h := newHarness(t, "seed.yaml", rulesSeed+`
+  - name: empty-the-system-project
+    resource: pithos.diskspace
+    when: project == "`+alice+`"
+    clear: usage < 0
+    action:
+      reassign:
+        kind: container
+        to: ["CS333*"]
+`)
+	rep := h.cycle()
+	mv := moves(rep)
+	require.Len(t, mv, 2, "%+v", rep.Plan)
+	require.NotEqual(t, mv[0].ItemName, mv[1].ItemName)
+	require.ElementsMatch(t, []string{"course_container", "notes"}, []string{mv[0].ItemName, mv[1].ItemName})
+	for _, m := range mv {
+		require.Equal(t, quota.ActionVerified, m.State)
+	}
+	require.Equal(t, cs333, h.container("notes").Project)
+}
