@@ -37,3 +37,22 @@ func TestDecodeEntriesErrors(t *testing.T) {
 		require.Error(t, err, body)
 	}
 }
+
+// FuzzDecodeEntries: whatever the body, the flat decode agrees with the map
+// decode (same entries, or both fail) and never panics.
+func FuzzDecodeEntries(f *testing.F) {
+	f.Add(`{"a": {"pithos.diskspace": {"limit": 9223372036854775807, "usage": 1}}}`)
+	f.Add(`{"a": null, "b": {}}`)
+	f.Add(`null`)
+	f.Add(`{"a": {"x": {"usage": -1}, "y": {"usage": 1e3}}}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		got, err := decodeEntries(strings.NewReader(body), nil)
+		want, werr := decodeQuotas(strings.NewReader(body))
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("flat err %v, map err %v", err, werr)
+		}
+		if err == nil {
+			require.ElementsMatch(t, want.Entries(), got)
+		}
+	})
+}
