@@ -292,14 +292,14 @@ func nativeCompare(n *ast.BinaryNode) nfn {
 	switch r := n.Right.(type) {
 	case *ast.IntegerNode:
 		if li != nil {
-			return cmpInt(n.Operator, li, int64(r.Value))
+			return cmpConst(n.Operator, li, int64(r.Value))
 		}
 		if lf := floatField(id.Value); lf != nil {
-			return cmpFloat(n.Operator, lf, float64(r.Value))
+			return cmpConst(n.Operator, lf, float64(r.Value))
 		}
 	case *ast.FloatNode:
 		if lf := floatField(id.Value); lf != nil {
-			return cmpFloat(n.Operator, lf, r.Value)
+			return cmpConst(n.Operator, lf, r.Value)
 		}
 	case *ast.IdentifierNode:
 		if ri := intField(r.Value); li != nil && ri != nil {
@@ -309,25 +309,9 @@ func nativeCompare(n *ast.BinaryNode) nfn {
 	return nil
 }
 
-func cmpInt(op string, l func(*env) int64, c int64) nfn {
-	switch op {
-	case "<":
-		return func(e *env) val { return val{b: l(e) < c} }
-	case "<=":
-		return func(e *env) val { return val{b: l(e) <= c} }
-	case ">":
-		return func(e *env) val { return val{b: l(e) > c} }
-	case ">=":
-		return func(e *env) val { return val{b: l(e) >= c} }
-	case "==":
-		return func(e *env) val { return val{b: l(e) == c} }
-	case "!=":
-		return func(e *env) val { return val{b: l(e) != c} }
-	}
-	return nil
-}
-
-func cmpFloat(op string, l func(*env) float64, c float64) nfn {
+// cmpConst compares a variable with a constant. Each number type gets its
+// own instance, so the comparison is as direct as written out by hand.
+func cmpConst[T int64 | float64](op string, l func(*env) T, c T) nfn {
 	switch op {
 	case "<":
 		return func(e *env) val { return val{b: l(e) < c} }
