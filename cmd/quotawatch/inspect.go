@@ -207,7 +207,12 @@ func cmdHistory(_ context.Context, sio *stdio, args []string) int {
 		if i > 0 {
 			fmt.Fprintln(sio.out)
 		}
-		points, err := st.Downsample(k, from, now, 60)
+		// The sparkline spans what was observed, not the whole --since.
+		start := from
+		if len(samples) > 0 && samples[0].Time.After(start) {
+			start = samples[0].Time
+		}
+		points, err := st.Downsample(k, start, now, 60)
 		if err != nil {
 			return fail(sio, "read %s: %v", k, err)
 		}
