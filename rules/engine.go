@@ -195,6 +195,10 @@ func (e *Engine) Evaluate(in Input) Output {
 	for k, inst := range in.Instances {
 		if _, ok := e.byName[k.Rule]; !ok {
 			out.Deleted = append(out.Deleted, k)
+			if inst.State == quota.StateFiring {
+				inst.Key = k
+				out.Events = append(out.Events, e.vanished(in, inst))
+			}
 			continue
 		}
 		p := &prevInst{inst: inst}
@@ -223,8 +227,11 @@ func (e *Engine) Evaluate(in Input) Output {
 		_, failed := in.Failed[k.Account]
 		if !p.seen && !failed {
 			// The series vanished, the rule no longer selects it, or the
-			// account is gone.
+			// account is gone. An open incident is closed, not dropped.
 			out.Deleted = append(out.Deleted, k)
+			if p.inst.State == quota.StateFiring {
+				out.Events = append(out.Events, e.vanished(in, p.inst))
+			}
 		}
 	}
 	sort.Slice(out.Deleted, func(i, j int) bool { return keyLess(out.Deleted[i], out.Deleted[j]) })
@@ -521,4 +528,21 @@ func (e *Engine) UsesHistoryOf(resource string) bool {
 		}
 	}
 	return false
+}
+
+// vanished is the resolved event of a firing instance whose series is no
+// longer watched.
+func (e *Engine) vanished(in Input, inst quota.Instance) quota.Event {
+	k := inst.Key
+	ev := quota.Event{
+		Kind: quota.EventResolved, Time: in.Now, Key: k, Since: inst.Since,
+		ProjectName: in.Projects[k.Project].Name, DaysToFull: quota.Never,
+		Reason: "no longer watched: the project or resource is gone from the account's quotas, or the rule no longer selects it",
+	}
+	if r := e.byName[k.Rule]; r != nil {
+		ev.Severity, ev.Description, ev.Notify = r.Severity, r.Description, slices.Clone(r.Notify)
+	} else {
+		ev.Reason = "no longer watched: the rule was removed"
+	}
+	return ev
 }

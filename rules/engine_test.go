@@ -115,8 +115,20 @@ rules:
 		{Rule: "vm", Account: "bob", Project: "keep", Resource: quota.VM},
 	}, out.Deleted)
 	require.Empty(t, out.Instances)
-	require.Empty(t, out.Events)
 	require.Len(t, out.Firing, 0) // no action
+	// Every firing incident dropped is closed with a resolved event; carol
+	// was not polled, so hers stays.
+	var closed []string
+	for _, ev := range out.Events {
+		require.Equal(t, quota.EventResolved, ev.Kind)
+		require.Contains(t, ev.Reason, "no longer watched")
+		require.Equal(t, t0.Add(-time.Hour), ev.Since)
+		closed = append(closed, ev.Key.String())
+	}
+	require.ElementsMatch(t, []string{
+		"removed/alice/keep/cyclades.vm", "vm/alice/gone/cyclades.vm",
+		"vm/alice/unselected/cyclades.vm", "vm/bob/keep/cyclades.vm",
+	}, closed)
 }
 
 // TestEvaluateRuntimeError: a runtime error counts as false and is

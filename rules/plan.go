@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"path"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -77,13 +78,16 @@ func (e *Engine) Plan(in PlanInput) Plan {
 	}
 	budgetLeft := func() bool { return in.Budget == nil || *in.Budget > 0 }
 
-	if !f.Instance.LastAction.IsZero() && in.Now.Sub(f.Instance.LastAction) < r.Cooldown {
-		skip(nil, fmt.Sprintf("cooldown: last move out of %s at %s; the next is allowed after %s",
-			label(in.Projects, src), clock(f.Instance.LastAction), clock(f.Instance.LastAction.Add(r.Cooldown))))
-		return plan
+	// The cooldown is per (rule, project): a rule on a resource glob has one
+	// instance per resource, and any of them moving starts it for all. The
+	// journal has every move, the instance its own and dry-run reports.
+	last := f.Instance.LastAction
+	if t, ok := lastRuleMove(in.Journal, r.Name, key.Account, src); ok && t.After(last) {
+		last = t
 	}
-	if !budgetLeft() {
-		skip(nil, ReasonBudget)
+	if !last.IsZero() && in.Now.Sub(last) < r.Cooldown {
+		skip(nil, fmt.Sprintf("cooldown: last move out of %s at %s; the next is allowed after %s",
+			label(in.Projects, src), clock(last), clock(last.Add(r.Cooldown))))
 		return plan
 	}
 	srcQ, ok := in.Ledger.Get(src, res)
@@ -98,6 +102,10 @@ func (e *Engine) Plan(in PlanInput) Plan {
 	}
 	if e.holds(in, r, r.clear, true, src, res, srcQ) {
 		return plan // already relieved by an earlier plan of this cycle
+	}
+	if !budgetLeft() {
+		skip(nil, ReasonBudget)
+		return plan
 	}
 
 	items := movable(in.Items, a, src, res, f.User)
@@ -284,6 +292,23 @@ func lastMoved(journal []quota.Action, it *quota.Item) (time.Time, bool) {
 	return last, found
 }
 
+// lastRuleMove returns when the rule last moved (or tried to move) an item
+// out of project for account, per the journal.
+func lastRuleMove(journal []quota.Action, rule, account, project string) (time.Time, bool) {
+	var last time.Time
+	found := false
+	for i := range journal {
+		j := &journal[i]
+		if j.DryRun || j.Rule != rule || j.Account != account || j.From != project {
+			continue
+		}
+		if !found || j.Time.After(last) {
+			last, found = j.Time, true
+		}
+	}
+	return last, found
+}
+
 // leftRecently reports when the item left project dest for src within the
 // back-move window, per the journal.
 func leftRecently(journal []quota.Action, it *quota.Item, dest string, now time.Time) (time.Time, bool) {
@@ -449,10 +474,7 @@ func ActionEvent(f Firing, m quota.Move, res quota.ActionResult, reason string, 
 func SkipEvents(f *Firing, skips []Skip, dryRun bool, now time.Time) []quota.Event {
 	var evs []quota.Event
 	cloned := false
-	for _, s := range skips {
-		if last, ok := f.Instance.Skipped[s.Reason]; ok && (f.Rule.Repeat == 0 || now.Sub(last) < f.Rule.Repeat) {
-			continue
-		}
+	clone := func() {
 		if !cloned {
 			f.Instance.Skipped = maps.Clone(f.Instance.Skipped)
 			if f.Instance.Skipped == nil {
@@ -460,7 +482,24 @@ func SkipEvents(f *Firing, skips []Skip, dryRun bool, now time.Time) []quota.Eve
 			}
 			cloned = true
 		}
-		f.Instance.Skipped[s.Reason] = now
+	}
+	// Reasons told long ago are forgotten, so the record stays small over
+	// a long incident (with repeat 0 nothing is told twice anyway).
+	if f.Rule.Repeat > 0 {
+		for k, t := range f.Instance.Skipped {
+			if now.Sub(t) >= f.Rule.Repeat {
+				clone()
+				delete(f.Instance.Skipped, k)
+			}
+		}
+	}
+	for _, s := range skips {
+		key := skipKey(s)
+		if last, ok := f.Instance.Skipped[key]; ok && (f.Rule.Repeat == 0 || now.Sub(last) < f.Rule.Repeat) {
+			continue
+		}
+		clone()
+		f.Instance.Skipped[key] = now
 		ev := baseEvent(f, dryRun, now)
 		ev.Result = quota.ResultSkipped
 		ev.Reason = s.Reason
@@ -475,4 +514,14 @@ func SkipEvents(f *Firing, skips []Skip, dryRun bool, now time.Time) []quota.Eve
 		evs = append(evs, ev)
 	}
 	return evs
+}
+
+// numbers matches the figures in a reason (sizes, counts, times).
+var numbers = regexp.MustCompile(`[0-9]+([.:][0-9]+)*`)
+
+// skipKey is what makes two refusals "the same reason": the item and the
+// reason's words, not its figures, which move as usage does ("no project
+// with 12.0 GiB headroom" and, a poll later, "12.1 GiB" are one reason).
+func skipKey(s Skip) string {
+	return s.ItemID + "\x00" + numbers.ReplaceAllString(s.Reason, "#")
 }

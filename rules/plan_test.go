@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -61,7 +62,9 @@ func TestSkipEventsDedup(t *testing.T) {
 rules:
   - {name: r, resource: pithos.diskspace, when: ratio > 0.9, repeat: 1h, action: {reassign: {kind: container}}}
 `)
-	shared := map[string]time.Time{"old reason": t0.Add(-2 * time.Hour), "recent reason": t0.Add(-time.Minute)}
+	oldKey, recentKey := skipKey(Skip{Reason: "old reason"}), skipKey(Skip{Reason: "recent reason"})
+	newKey := skipKey(Skip{ItemID: "c9", Reason: "new reason"})
+	shared := map[string]time.Time{oldKey: t0.Add(-2 * time.Hour), recentKey: t0.Add(-time.Minute)}
 	f := Firing{Rule: rules[0], Instance: quota.Instance{
 		Key:     quota.InstanceKey{Rule: "r", Account: "a", Project: "p", Resource: quota.DiskSpace},
 		Skipped: shared,
@@ -80,13 +83,30 @@ rules:
 	require.Equal(t, "box", evs[1].Move.ItemName)
 	require.Equal(t, quota.ResultSkipped, evs[1].Result)
 	require.True(t, evs[1].DryRun)
-	require.Equal(t, t0, f.Instance.Skipped["old reason"])
-	require.Equal(t, t0, f.Instance.Skipped["new reason"])
-	require.Equal(t, t0.Add(-2*time.Hour), shared["old reason"])
-	require.NotContains(t, shared, "new reason")
+	require.Equal(t, t0, f.Instance.Skipped[oldKey])
+	require.Equal(t, t0, f.Instance.Skipped[newKey])
+	require.Equal(t, t0.Add(-2*time.Hour), shared[oldKey])
+	require.NotContains(t, shared, newKey)
 
 	require.Empty(t, SkipEvents(&f, skips, true, t0.Add(58*time.Minute)))
 	require.Len(t, SkipEvents(&f, skips, true, t0.Add(time.Hour)), 3)
+}
+
+// TestSkipEventsSameReasonOtherFigures: a reason whose figures move with
+// usage is still the same reason; another item is another reason.
+func TestSkipEventsSameReasonOtherFigures(t *testing.T) {
+	rules := mustParse(t, `
+rules:
+  - {name: r, resource: pithos.diskspace, when: ratio > 0.9, action: {reassign: {kind: container}}}
+`)
+	f := Firing{Rule: rules[0], Instance: quota.Instance{Key: quota.InstanceKey{Rule: "r", Account: "a", Project: "p", Resource: quota.DiskSpace}}}
+	first := []Skip{{ItemID: "c1", ItemName: "data", Reason: "no project with 12.0 GiB headroom for data"}}
+	require.Len(t, SkipEvents(&f, first, false, t0), 1)
+	grown := []Skip{{ItemID: "c1", ItemName: "data", Reason: "no project with 12.1 GiB headroom for data"}}
+	require.Empty(t, SkipEvents(&f, grown, false, t0.Add(5*time.Minute)))
+	other := []Skip{{ItemID: "c2", ItemName: "data2", Reason: "no project with 12.1 GiB headroom for data2"}}
+	require.Len(t, SkipEvents(&f, other, false, t0.Add(10*time.Minute)), 1)
+	require.Len(t, f.Instance.Skipped, 2)
 }
 
 // TestPlanRuleDryRunLeavesNoTrace: a rule in dry run (global dry run off)
@@ -155,4 +175,28 @@ rules:
 	plan = e.Plan(PlanInput{Now: t0.Add(30 * time.Minute), Firing: f, Items: items, Ledger: quota.NewLedger(entries)})
 	require.Empty(t, plan.Skips)
 	require.Len(t, plan.Moves, 1)
+}
+
+// TestPlanCooldownIsPerRuleAndProject: a move by any instance of the rule
+// out of the project (here the cpu instance, per the journal) holds back the
+// rule's other instances there (ram), and not other rules or projects.
+func TestPlanCooldownIsPerRuleAndProject(t *testing.T) {
+	rules := mustParse(t, `
+rules:
+  - {name: r, resource: "cyclades.[cr]*", when: ratio > 0.9, cooldown: 1h, action: {reassign: {kind: server}}}
+`)
+	journal := []quota.Action{{Time: t0.Add(-10 * time.Minute), State: quota.ActionVerified, Move: quota.Move{
+		Rule: "r", Account: "a", Kind: quota.KindServer, ItemID: "1", From: "p", To: "q", Resource: quota.CPU,
+	}}}
+	plan := func(rule, project string, j []quota.Action) Plan {
+		f := Firing{Rule: rules[0], Instance: quota.Instance{Key: quota.InstanceKey{Rule: rule, Account: "a", Project: project, Resource: quota.RAM}}}
+		return NewEngine(rules).Plan(PlanInput{Now: t0, Firing: f, Ledger: quota.NewLedger(nil), Journal: j})
+	}
+	p := plan("r", "p", journal)
+	require.Len(t, p.Skips, 1)
+	require.Contains(t, p.Skips[0].Reason, "cooldown")
+	require.NotContains(t, plan("r", "other", journal).Skips[0].Reason, "cooldown")
+	dry := slices.Clone(journal)
+	dry[0].DryRun = true
+	require.NotContains(t, plan("r", "p", dry).Skips[0].Reason, "cooldown", "a dry-run report starts no cooldown for others")
 }
