@@ -84,3 +84,19 @@ func (l *Ledger) Projects(resource string) []string {
 	}
 	return ps
 }
+
+// MoveProject applies the project-level side of another account's move:
+// the project usage of both projects changes, this account's own usage
+// does not. Ledgers of different accounts in the same projects stay right.
+func (l *Ledger) MoveProject(from, to string, qs Quantities) {
+	for r, n := range qs {
+		if q, ok := l.q[pr{from, r}]; ok {
+			q.ProjectUsage = addSat(q.ProjectUsage, -n)
+			l.q[pr{from, r}] = q
+		}
+		if q, ok := l.q[pr{to, r}]; ok {
+			q.ProjectUsage = addSat(q.ProjectUsage, n)
+			l.q[pr{to, r}] = q
+		}
+	}
+}

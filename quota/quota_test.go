@@ -216,3 +216,22 @@ func TestFormat(t *testing.T) {
 	require.Equal(t, "97.5%", FormatPercent(0.975))
 	require.Equal(t, "over a zero limit", FormatPercent(math.Inf(1)))
 }
+
+func TestLedgerMoveProject(t *testing.T) {
+	// Bob's view of a project alice moves 10 into: his own usage stays, the
+	// project's grows, so his headroom there shrinks.
+	l := NewLedger([]Entry{
+		{Project: "dst", Resource: DiskSpace, Quota: Quota{Usage: 5, Limit: 100, ProjectUsage: 50, ProjectLimit: 60}},
+		{Project: "src", Resource: DiskSpace, Quota: Quota{Usage: 0, Limit: 100, ProjectUsage: 30, ProjectLimit: 100}},
+	})
+	before, _ := l.Get("dst", DiskSpace)
+	require.Equal(t, int64(10), before.Headroom())
+	l.MoveProject("src", "dst", ContainerQuantities(10))
+	after, _ := l.Get("dst", DiskSpace)
+	require.Equal(t, int64(5), after.Usage)
+	require.Equal(t, int64(60), after.ProjectUsage)
+	require.Equal(t, int64(0), after.Headroom())
+	src, _ := l.Get("src", DiskSpace)
+	require.Equal(t, int64(20), src.ProjectUsage)
+	require.Equal(t, int64(0), src.Usage)
+}
