@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"time"
 
@@ -57,6 +58,7 @@ func (w *Watcher) plan(ctx context.Context, e *env, now time.Time, snaps []quota
 			journal[a.Account] = append(journal[a.Account], a)
 		}
 	}
+	w.letGo()
 
 	items := map[itemsKey][]quota.Item{}
 	var moves []planned
@@ -105,12 +107,23 @@ func (w *Watcher) plan(ctx context.Context, e *env, now time.Time, snaps []quota
 			rep.Plan = append(rep.Plan, PlanRow{Move: m, DryRun: dry})
 			moves = append(moves, planned{row: len(rep.Plan) - 1, firing: f, item: byID[m.ItemID], dry: dry})
 		}
-		if len(p.Moves) > 0 && ok {
+		if len(p.Moves) > 0 && ok && !dry {
 			// Another rule on the same project plans after this one: an
-			// item already on its way out is no longer there to move.
+			// item already on its way out is no longer there to move. The
+			// moves also join the journal the later plans read, for the
+			// cooldowns; other accounts in the same projects see the
+			// project-level usage move.
 			items[ik] = slices.DeleteFunc(slices.Clone(list), func(it quota.Item) bool {
 				return slices.ContainsFunc(p.Moves, func(m quota.Move) bool { return m.ItemID == it.ID })
 			})
+			for _, m := range p.Moves {
+				journal[k.Account] = append(journal[k.Account], quota.Action{Time: now, State: quota.ActionIntent, Move: m})
+				for acct, l := range ledgers {
+					if acct != k.Account {
+						l.MoveProject(m.From, m.To, m.Quantities)
+					}
+				}
+			}
 		}
 		for _, s := range p.Skips {
 			rep.Plan = append(rep.Plan, PlanRow{
@@ -138,6 +151,9 @@ func (w *Watcher) act(ctx context.Context, e *env, now time.Time, moves []planne
 	var events []quota.Event
 	touched := map[quota.InstanceKey]quota.Instance{}
 	for _, pm := range moves {
+		if ctx.Err() != nil {
+			break // stopping: what was not begun is not journaled
+		}
 		row := &rep.Plan[pm.row]
 		f := pm.firing
 		a := quota.Action{Time: now, State: quota.ActionIntent, DryRun: pm.dry, Move: row.Move}
@@ -221,7 +237,8 @@ func (w *Watcher) apply(ctx context.Context, acc *account, it quota.Item, m quot
 		return quota.ActionApplied, ""
 	}
 	var ce *client.Error
-	if errors.As(err, &ce) {
+	if errors.As(err, &ce) && ce.Status < 500 && ce.Status != http.StatusRequestTimeout {
+		// The cloud refused: nothing moved.
 		return quota.ActionFailed, err.Error()
 	}
 	if ctx.Err() != nil {
@@ -263,7 +280,12 @@ func (w *Watcher) Reconcile(ctx context.Context) error {
 		return nil
 	}
 	defer w.store.Release()
-	e := w.env
+	return w.reconcile(ctx, w.env.Load())
+}
+
+// reconcile settles unfinished intents; every cycle runs it too, so a move
+// whose answer was lost is settled at the next cycle, not the next start.
+func (w *Watcher) reconcile(ctx context.Context, e *env) error {
 	open, err := w.store.Unfinished()
 	if err != nil {
 		return fmt.Errorf("read unfinished moves: %w", err)
@@ -305,12 +327,18 @@ func (w *Watcher) Reconcile(ctx context.Context) error {
 		if state == quota.ActionFailed {
 			res = quota.ResultFailed
 		}
-		events = append(events, quota.Event{
+		ev := quota.Event{
 			Kind: quota.EventAction, Time: now,
 			Key:         quota.InstanceKey{Rule: a.Rule, Account: a.Account, Project: a.From, Resource: a.Resource},
 			ProjectName: a.FromName, Quota: a.SourceBefore, Result: res,
 			Move: &a.Move, Reason: reason, DaysToFull: quota.Never,
-		})
+		}
+		for _, r := range e.cfg.Rules {
+			if r.Name == a.Rule {
+				ev.Severity, ev.Description, ev.Notify = r.Severity, r.Description, slices.Clone(r.Notify)
+			}
+		}
+		events = append(events, ev)
 	}
 	if len(events) == 0 {
 		return nil

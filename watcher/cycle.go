@@ -27,6 +27,8 @@ type Report struct {
 	Delivered   int  `json:"delivered"`
 	Undelivered int  `json:"undelivered"`
 	DryRun      bool `json:"dry_run"`
+	// Interrupted is set when the cycle was cut short by a stop.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // PlanRow is one planned move (with its outcome once applied) or one
@@ -41,8 +43,12 @@ type PlanRow struct {
 	Reason   string            `json:"reason,omitempty"`
 }
 
-// Failed reports whether any poll failed or any move failed: `once` exits 1.
+// Failed reports whether the cycle was cut short or any poll or move
+// failed: `once` exits 1.
 func (r *Report) Failed() bool {
+	if r.Interrupted {
+		return true
+	}
 	for _, p := range r.Polls {
 		if !p.OK {
 			return true
@@ -70,21 +76,37 @@ type planned struct {
 func (w *Watcher) Cycle(ctx context.Context) (rep *Report, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	e := w.env
-	cfg := e.cfg
+	e := w.env.Load()
 	now := w.now().UTC()
-	rep = &Report{Start: now, DryRun: cfg.DryRun || w.readOnly}
+	rep = &Report{Start: now, DryRun: e.cfg.DryRun || w.readOnly}
 	start := time.Now()
 	defer func() {
+		// Also while a panic unwinds: the store is let go and the status
+		// page shows the cycle.
 		rep.End = w.now().UTC()
-		w.metrics.cycleDone(time.Since(start), err == nil)
-		if !w.readOnly {
-			if rerr := w.store.Release(); rerr != nil && err == nil {
-				err = fmt.Errorf("release store: %w", rerr)
-			}
+		if rerr := w.store.Release(); rerr != nil && err == nil {
+			err = fmt.Errorf("release store: %w", rerr)
 		}
 		w.setLast(rep)
 	}()
+	err = w.cycle(ctx, e, now, rep)
+	if ctx.Err() != nil {
+		rep.Interrupted = true
+	}
+	w.metrics.cycleDone(time.Since(start), err == nil) // not reached by a panic
+	return rep, err
+}
+
+// cycle is the body of Cycle.
+func (w *Watcher) cycle(ctx context.Context, e *env, now time.Time, rep *Report) error {
+	cfg := e.cfg
+	// Moves whose answer was lost are settled first, so the journal the
+	// planner reads is complete.
+	if !w.readOnly {
+		if err := w.reconcile(ctx, e); err != nil {
+			w.log.Error("reconciling unfinished moves failed", "err", err)
+		}
+	}
 
 	// 1. Poll.
 	snaps, failed, polls := w.pollAll(ctx, e, now)
@@ -92,7 +114,7 @@ func (w *Watcher) Cycle(ctx context.Context) (rep *Report, err error) {
 	if ctx.Err() != nil {
 		// Stopping: a poll cut short says nothing about the cloud, so
 		// nothing is evaluated or recorded.
-		return rep, nil
+		return nil
 	}
 
 	// The forecast window keeps, in memory, the series that forecasting
@@ -116,6 +138,7 @@ func (w *Watcher) Cycle(ctx context.Context) (rep *Report, err error) {
 	w.hist.trim(now, func(k quota.Key) bool { return keep(k.Project, k.Resource) })
 	w.histNow = now
 	w.histMu.Unlock()
+	w.letGo()
 
 	// 2. Evaluate.
 	out := e.engine.Evaluate(rules.Input{
@@ -140,11 +163,14 @@ func (w *Watcher) Cycle(ctx context.Context) (rep *Report, err error) {
 		moves, events = w.plan(ctx, e, now, snaps, projects, out.Firing, changed, rep, events)
 	}
 	rep.Events = events
+	if ctx.Err() != nil {
+		return nil // stopping mid-plan: item listings were cut short
+	}
 	w.metrics.setQuotas(snaps)
 	w.metrics.setRuleStates(w.states, out.Instances, out.Deleted)
 
 	if w.readOnly {
-		return rep, nil
+		return nil
 	}
 
 	// 4. Record: samples, states and the events they caused, in one
@@ -164,7 +190,8 @@ func (w *Watcher) Cycle(ctx context.Context) (rep *Report, err error) {
 		Outbox:    w.fanout(e, events),
 	}
 	if err := w.store.Commit(batch); err != nil {
-		return rep, fmt.Errorf("record cycle: %w", err)
+		w.names.redo(batch.Projects) // to be written with the next cycle
+		return fmt.Errorf("record cycle: %w", err)
 	}
 	for _, in := range instances {
 		w.states[in.Key] = in
@@ -179,7 +206,7 @@ func (w *Watcher) Cycle(ctx context.Context) (rep *Report, err error) {
 	// 5. Act.
 	if len(moves) > 0 {
 		if err := w.act(ctx, e, now, moves, rep); err != nil {
-			return rep, err
+			return err
 		}
 	}
 
@@ -194,7 +221,18 @@ func (w *Watcher) Cycle(ctx context.Context) (rep *Report, err error) {
 			w.log.Warn("deleting old history failed", "err", err)
 		}
 	}
-	return rep, nil
+	return nil
+}
+
+// letGo releases the store between reads when the watcher only reads
+// (plan), so it never holds the file across slow calls to the cloud while
+// the daemon may want it.
+func (w *Watcher) letGo() {
+	if w.readOnly {
+		if err := w.store.Release(); err != nil {
+			w.log.Warn("releasing the store failed", "err", err)
+		}
+	}
 }
 
 // history feeds the forecast variables: from the window for the series

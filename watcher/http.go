@@ -38,10 +38,19 @@ func (w *Watcher) Handler(cs *cycleState) http.Handler {
 	return mux
 }
 
+// setLast publishes a finished cycle for the status page, which must never
+// wait for a running cycle.
 func (w *Watcher) setLast(r *Report) {
+	var active []quota.Instance
+	for _, in := range w.states {
+		if in.State != quota.StateOK {
+			active = append(active, in)
+		}
+	}
+	sortInstances(active)
 	w.statusMu.Lock()
 	defer w.statusMu.Unlock()
-	w.lastRep = r
+	w.lastRep, w.active = r, active
 }
 
 // LastReport returns the report of the last cycle, or nil.
@@ -71,15 +80,9 @@ func (w *Watcher) statusPage(rw http.ResponseWriter, _ *http.Request) {
 	}
 	tw.Flush()
 
-	w.mu.Lock()
-	var active []quota.Instance
-	for _, in := range w.states {
-		if in.State != quota.StateOK {
-			active = append(active, in)
-		}
-	}
-	w.mu.Unlock()
-	sortInstances(active)
+	w.statusMu.RLock()
+	active := w.active
+	w.statusMu.RUnlock()
 	fmt.Fprintf(rw, "\nrule instances not ok: %d\n", len(active))
 	tw = tabwriter.NewWriter(rw, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RULE\tACCOUNT\tPROJECT\tRESOURCE\tSTATE\tSINCE")
@@ -99,7 +102,7 @@ func (w *Watcher) statusPage(rw http.ResponseWriter, _ *http.Request) {
 			if r.Skipped {
 				st = "skipped: " + r.Reason
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Rule, r.Kind, r.ItemName, r.FromName, r.ToName, st)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Rule, r.Kind, r.ItemName, w.names.name(r.From), w.names.name(r.To), st)
 		}
 		tw.Flush()
 	}

@@ -72,6 +72,15 @@ func (n *nameCache) drain() []quota.Project {
 	return ps
 }
 
+// redo marks projects changed again after a drain that was not recorded.
+func (n *nameCache) redo(ps []quota.Project) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, p := range ps {
+		n.dirty[p.ID] = true
+	}
+}
+
 // stale reports whether account should list its projects again: never
 // listed, listed over an hour ago, or a project id it sees is unknown.
 func (n *nameCache) stale(account string, now time.Time, ids func(yield func(string) bool)) bool {

@@ -65,9 +65,7 @@ func (w *Watcher) Run(ctx context.Context, ro RunOptions) error {
 	cs := &cycleState{}
 	cs.alive.Store(time.Now().UnixNano())
 
-	w.mu.Lock()
-	cfg := w.env.cfg
-	w.mu.Unlock()
+	cfg := w.env.Load().cfg
 
 	var srv *http.Server
 	if cfg.HTTP.Listen != "" {
@@ -174,8 +172,16 @@ func (w *Watcher) safeCycle(ctx context.Context, cs *cycleState) {
 		w.log.Error("cycle failed", "err", err)
 		return
 	}
+	moved, skipped := 0, 0
+	for _, r := range rep.Plan {
+		if r.Skipped {
+			skipped++
+		} else {
+			moved++
+		}
+	}
 	w.log.Info("cycle done", "duration", rep.End.Sub(rep.Start).String(), "events", len(rep.Events),
-		"moves", len(rep.Plan), "undelivered", rep.Undelivered)
+		"moves", moved, "skipped", skipped, "undelivered", rep.Undelivered)
 }
 
 // reload parses and validates the configuration anew, then swaps it in;
@@ -186,10 +192,13 @@ func (w *Watcher) reload(ro RunOptions, sched *cron.Cron, id cron.EntryID, job c
 	}
 	now := time.Now()
 	cfg, err := ro.LoadConfig()
+	var spec cron.Schedule
 	if err == nil {
-		w.mu.Lock()
-		old := w.env.cfg
-		w.mu.Unlock()
+		// Everything that can fail comes before the swap.
+		spec, err = cfg.CronSchedule()
+	}
+	if err == nil {
+		old := w.env.Load().cfg
 		if cfg.Store.Path != old.Store.Path || cfg.HTTP.Listen != old.HTTP.Listen {
 			w.log.Warn("store.path and http.listen changes take effect at the next restart",
 				"store_path", old.Store.Path, "http_listen", old.HTTP.Listen)
@@ -199,12 +208,6 @@ func (w *Watcher) reload(ro RunOptions, sched *cron.Cron, id cron.EntryID, job c
 	if err != nil {
 		w.metrics.reloaded(false, now)
 		w.log.Error("reload failed; keeping the running configuration", "err", err)
-		return id
-	}
-	spec, err := cfg.CronSchedule()
-	if err != nil {
-		w.metrics.reloaded(false, now)
-		w.log.Error("reload failed; keeping the running schedule", "err", err)
 		return id
 	}
 	sched.Remove(id)

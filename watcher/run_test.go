@@ -319,3 +319,34 @@ func (h *harness) serveHTTP() {
 	h.w = w
 	h.t.Cleanup(func() { _ = w.Close() })
 }
+
+// A reload during a slow cycle is not held up by it, and the daemon stays
+// healthy: the main loop never waits for a cycle.
+func TestRunReloadDuringASlowCycle(t *testing.T) {
+	h := newHarness(t, "seed.yaml", `
+  - name: nearly-full
+    resource: pithos.diskspace
+    when: ratio > 0.999
+`)
+	h.cfg.Schedule = "@every 1s"
+	h.serveHTTP()
+	d := h.runDaemon(t, watcher.RunOptions{})
+	addr := <-d.addr
+	require.Eventually(t, func() bool { code, _ := get(t, "http://"+addr+"/-/ready"); return code == 200 }, 10*time.Second, 20*time.Millisecond)
+
+	h.cloud.Cloud.SetFaults([]synnefotest.Fault{{Path: "/account/v1.0/quotas", Latency: synnefotest.Duration(5 * time.Second)}})
+	// The next cycle starts within a second and then waits 5s on /quotas.
+	time.Sleep(1500 * time.Millisecond)
+	start := time.Now()
+	d.hup <- struct{}{}
+	require.Eventually(t, func() bool {
+		_, body := get(t, "http://"+addr+"/metrics")
+		return !strings.Contains(body, "quotawatch_config_last_reload_success_timestamp_seconds 0\n")
+	}, 3*time.Second, 20*time.Millisecond, "the reload went through while the cycle ran")
+	require.Less(t, time.Since(start), 2*time.Second, "well before the slow cycle ends")
+	code, _ := get(t, "http://"+addr+"/-/healthy")
+	require.Equal(t, 200, code)
+	code, _ = get(t, "http://"+addr+"/")
+	require.Equal(t, 200, code, "the status page does not wait for the cycle")
+	require.NoError(t, d.stop(t))
+}

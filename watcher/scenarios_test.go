@@ -2,6 +2,8 @@ package watcher_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -481,4 +483,69 @@ func TestTwoRulesOneProjectNoDoubleMove(t *testing.T) {
 		require.Equal(t, quota.ActionVerified, m.State)
 	}
 	require.Equal(t, cs333, h.container("notes").Project)
+}
+
+// Two accounts moving into one project in the same cycle: the second sees
+// the project usage the first's move will add, so it does not overfill the
+// project (which the cloud would refuse with a 413).
+func TestTwoAccountsShareADestination(t *testing.T) {
+	const bob = "b0b00000-0000-4000-8000-000000000002"
+	lim := func(member, project int64) map[string]synnefotest.Limit {
+		return map[string]synnefotest.Limit{quota.DiskSpace: {Member: member, Project: project}}
+	}
+	sc := &synnefotest.Scenario{
+		Users: []synnefotest.User{{UUID: alice, Token: tokenA}, {UUID: bob, Token: "bob-token"}},
+		Projects: []synnefotest.Project{
+			{ID: alice, System: true, Members: []string{alice}, Limits: lim(10*gib, 10*gib)},
+			{ID: bob, System: true, Members: []string{bob}, Limits: lim(10*gib, 10*gib)},
+			// Each member could take 8 GiB, the project only 10 GiB in all.
+			{ID: projA, Name: "shared", Owner: alice, Members: []string{alice, bob}, Limits: lim(8*gib, 10*gib)},
+		},
+		Containers: []synnefotest.Container{
+			{Account: alice, Name: "a-data", Bytes: 7 * gib}, {Account: alice, Name: "a-more", Bytes: 3 * gib},
+			{Account: bob, Name: "b-data", Bytes: 7 * gib}, {Account: bob, Name: "b-more", Bytes: 3 * gib},
+		},
+	}
+	h := newHarnessFrom(t, sc, `
+  - name: spill
+    resource: pithos.diskspace
+    projects: ["system:*"]
+    when: ratio > 0.95
+    clear: ratio < 0.9
+    action:
+      reassign: {kind: container, to: ["shared"]}
+`)
+	require.NoError(t, os.WriteFile(filepath.Join(h.dir, "bob.token"), []byte("bob-token"), 0o600))
+	h.cfg.Cloud.Accounts = append(h.cfg.Cloud.Accounts, config.Account{Name: "bob", Token: config.Secret("bob-token")})
+	h.restart()
+	rep := h.cycle()
+	mv := moves(rep)
+	require.Len(t, mv, 1, "only one 7 GiB container fits the shared project: %+v", rep.Plan)
+	require.Equal(t, quota.ActionVerified, mv[0].State)
+	for _, r := range rep.Plan {
+		require.NotEqual(t, quota.ActionFailed, r.State, "no move is sent that the cloud must refuse: %+v", r)
+	}
+}
+
+// A move the cloud answers with a server error may or may not have been
+// applied: it is read back before it is called failed.
+func TestServerErrorOnAMoveIsReadBack(t *testing.T) {
+	h := newHarness(t, "seed.yaml", rulesSeed)
+	h.cloud.Cloud.SetFaults([]synnefotest.Fault{{Path: "/object-store/v1/*", Method: "POST", Status: 503}})
+	rep := h.cycle()
+	mv := moves(rep)
+	require.Len(t, mv, 1)
+	require.Equal(t, quota.ActionFailed, mv[0].State, "still in the source when read back")
+	reqs := h.cloud.Cloud.Requests()
+	posted := false
+	readBack := false
+	for _, r := range reqs {
+		if r.Method == "POST" && strings.HasPrefix(r.Path, "/object-store") {
+			posted = true
+		} else if posted && (r.Method == "GET" || r.Method == "HEAD") && strings.HasPrefix(r.Path, "/object-store") {
+			readBack = true
+		}
+	}
+	require.True(t, readBack, "the container was read back after the 503: %+v", reqs)
+	require.Len(t, h.journal(), 1)
 }

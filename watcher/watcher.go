@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -91,8 +92,8 @@ type Watcher struct {
 	httpc    *http.Client
 	nrate    float64
 
-	mu  sync.Mutex // held for a whole cycle and for reloads
-	env *env       // the configuration-derived parts
+	mu  sync.Mutex          // held for a whole cycle (and a reconcile)
+	env atomic.Pointer[env] // the configuration-derived parts; swapped by Reload
 
 	names    *nameCache
 	hist     *window
@@ -102,7 +103,8 @@ type Watcher struct {
 	states   map[quota.InstanceKey]quota.Instance
 	accts    map[string]quota.AccountState
 	lastRep  *Report
-	statusMu sync.RWMutex
+	active   []quota.Instance // instances not ok after the last cycle, for the status page
+	statusMu sync.RWMutex     // guards lastRep and active
 }
 
 // env is everything built from one configuration.
@@ -155,7 +157,7 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	w.env = e
+	w.env.Store(e)
 	if w.store == nil {
 		st, err := store.Open(o.Config.Store.Path, store.Options{ReadOnly: o.ReadOnly, Now: w.now, Logger: w.log})
 		if err != nil {
@@ -167,6 +169,7 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 		w.Close()
 		return nil, err
 	}
+	w.letGo()
 	return w, nil
 }
 
@@ -279,9 +282,9 @@ func (w *Watcher) Reload(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	w.mu.Lock()
-	w.env = e
-	w.mu.Unlock()
+	// A running cycle keeps the configuration it started with; the next
+	// one takes this. Reload never waits for a cycle.
+	w.env.Store(e)
 	return nil
 }
 
