@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -178,7 +179,7 @@ func cmdPlan(ctx context.Context, sio *stdio, args []string) int {
 // stands in for it.
 func openForPlan(path string, log *slog.Logger) (*store.Store, func(), error) {
 	if _, err := os.Stat(path); err == nil {
-		st, err := store.Open(path, store.Options{ReadOnly: true, Logger: log})
+		st, err := store.Open(path, store.Options{ReadOnly: true, Logger: log, LockTimeout: 30 * time.Second})
 		if err != nil {
 			return nil, nil, fmt.Errorf("open store: %w", err)
 		}

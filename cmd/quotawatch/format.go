@@ -34,7 +34,7 @@ func printPlan(w io.Writer, rows []watcher.PlanRow, plan bool) {
 		case r.Error != "":
 			outcome += ": " + r.Error
 		}
-		item, amount, to, src, dst := r.ItemName, "", r.ToName, "", ""
+		item, amount, to, src, dst := r.ItemName, "", nameOr(r.ToName, r.To), "", ""
 		if item == "" {
 			item = "-"
 		}
@@ -48,7 +48,7 @@ func printPlan(w io.Writer, rows []watcher.PlanRow, plan bool) {
 			src = usageOf(r.Resource, r.SourceBefore)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Rule, r.Account, r.Kind, item, dash(amount),
-			r.FromName, src, dash(to), dash(dst), outcome)
+			nameOr(r.FromName, r.From), src, dash(to), dash(dst), outcome)
 	}
 	tw.Flush()
 }
@@ -66,7 +66,7 @@ func printEvents(w io.Writer, events []quota.Event) {
 		}
 		detail := e.Reason
 		if e.Move != nil && e.Result != quota.ResultSkipped {
-			detail = fmt.Sprintf("%s %s → %s", e.Move.Kind, e.Move.ItemName, e.Move.ToName)
+			detail = fmt.Sprintf("%s %s → %s", e.Move.Kind, e.Move.ItemName, nameOr(e.Move.ToName, e.Move.To))
 			if e.Reason != "" {
 				detail += ": " + e.Reason
 			}
@@ -76,9 +76,17 @@ func printEvents(w io.Writer, events []quota.Event) {
 			usage = usageOf(e.Key.Resource, e.Quota)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", kind, dash(e.Key.Rule), e.Key.Account,
-			dash(e.ProjectName), dash(e.Key.Resource), dash(usage), dash(detail))
+			dash(nameOr(e.ProjectName, e.Key.Project)), dash(e.Key.Resource), dash(usage), dash(detail))
 	}
 	tw.Flush()
+}
+
+// nameOr is a project's name, or its id when the name is not known.
+func nameOr(name, id string) string {
+	if name == "" {
+		return id
+	}
+	return name
 }
 
 func dash(s string) string {

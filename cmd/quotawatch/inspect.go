@@ -313,7 +313,7 @@ func cmdActions(_ context.Context, sio *stdio, args []string) int {
 			amounts = append(amounts, res+" "+quota.FormatAmount(res, r.Quantities[res]))
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, formatTime(r.Time), r.Rule, r.Account, r.Kind,
-			r.ItemName, dash(strings.Join(amounts, ", ")), r.FromName, r.ToName, st, dash(r.Error))
+			r.ItemName, dash(strings.Join(amounts, ", ")), nameOr(r.FromName, r.From), nameOr(r.ToName, r.To), st, dash(r.Error))
 	}
 	tw.Flush()
 	return exitOK
