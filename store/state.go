@@ -40,6 +40,17 @@ type Batch struct {
 	Accounts []quota.AccountState
 	// Outbox holds events enqueued with the state that caused them.
 	Outbox []Outgoing
+	// Actions are journal outcomes recorded with the events that tell of
+	// them, so a move is never recorded without its announcement.
+	Actions []ActionUpdate
+}
+
+// ActionUpdate moves a journal entry to a new state (see SetActionState).
+type ActionUpdate struct {
+	ID    uint64
+	State quota.ActionState
+	Error string
+	Time  time.Time
 }
 
 // Commit writes the batch in one bbolt write transaction. A snapshot whose
@@ -68,6 +79,11 @@ func (s *Store) Commit(b *Batch) error {
 		for _, k := range b.Deleted {
 			if err := ib.Delete(instanceKey(k)); err != nil {
 				return fmt.Errorf("delete instance %s: %w", k, err)
+			}
+		}
+		for _, u := range b.Actions {
+			if err := setActionState(tx, u); err != nil {
+				return fmt.Errorf("action %d: %w", u.ID, err)
 			}
 		}
 		ab := tx.Bucket(bAccounts)
@@ -185,29 +201,34 @@ var allowed = map[quota.ActionState][]quota.ActionState{
 // SetActionState records an outcome of journal entry id.
 func (s *Store) SetActionState(id uint64, st quota.ActionState, errText string, t time.Time) error {
 	err := s.update(func(tx *bbolt.Tx, _ *head) error {
-		b := tx.Bucket(bActions)
-		v := b.Get(u64(id))
-		if v == nil {
-			return ErrNotFound
-		}
-		var a quota.Action
-		if err := json.Unmarshal(v, &a); err != nil {
-			return err
-		}
-		ok := false
-		for _, next := range allowed[a.State] {
-			ok = ok || next == st
-		}
-		if !ok {
-			return fmt.Errorf("%w: %s to %s", ErrTransition, a.State, st)
-		}
-		a.State, a.Error, a.Updated = st, errText, t
-		return putJSON(b, u64(id), a)
+		return setActionState(tx, ActionUpdate{ID: id, State: st, Error: errText, Time: t})
 	})
 	if err != nil {
 		return fmt.Errorf("store: action %d: %w", id, err)
 	}
 	return nil
+}
+
+// setActionState applies one transition inside a write transaction.
+func setActionState(tx *bbolt.Tx, u ActionUpdate) error {
+	b := tx.Bucket(bActions)
+	v := b.Get(u64(u.ID))
+	if v == nil {
+		return ErrNotFound
+	}
+	var a quota.Action
+	if err := json.Unmarshal(v, &a); err != nil {
+		return err
+	}
+	ok := false
+	for _, next := range allowed[a.State] {
+		ok = ok || next == u.State
+	}
+	if !ok {
+		return fmt.Errorf("%w: %s to %s", ErrTransition, a.State, u.State)
+	}
+	a.State, a.Error, a.Updated = u.State, u.Error, u.Time
+	return putJSON(b, u64(u.ID), a)
 }
 
 // actions returns the journal entries keep accepts, in id order.

@@ -503,3 +503,29 @@ func TestStats(t *testing.T) {
 	require.NoError(t, err)
 	require.Less(t, s2.LogBytes, s1.LogBytes)
 }
+
+// An action's outcome commits with the event that tells of it, or not at
+// all.
+func TestCommitActionWithItsEvent(t *testing.T) {
+	st, _ := openTemp(t)
+	t0 := start
+	id, err := st.Intent(quota.Action{Time: t0, State: quota.ActionIntent, Move: quota.Move{Rule: "r", ItemID: "c1"}})
+	require.NoError(t, err)
+	ev := quota.Event{Kind: quota.EventAction, Time: t0, Result: quota.ResultApplied}
+	require.NoError(t, st.Commit(&Batch{Time: t0, Actions: []ActionUpdate{{ID: id, State: quota.ActionApplied, Time: t0}},
+		Outbox: []Outgoing{{Notifier: "ops", Event: ev}}}))
+	acts, err := st.Actions(t0.Add(-time.Hour), t0.Add(time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, quota.ActionApplied, acts[0].State)
+	due, err := st.Due("ops", t0)
+	require.NoError(t, err)
+	require.Len(t, due, 1)
+
+	// A transition that is not allowed fails the whole batch: no message.
+	err = st.Commit(&Batch{Time: t0, Actions: []ActionUpdate{{ID: id, State: quota.ActionIntent, Time: t0}},
+		Outbox: []Outgoing{{Notifier: "ops", Event: ev}}})
+	require.ErrorIs(t, err, ErrTransition)
+	due, err = st.Due("ops", t0)
+	require.NoError(t, err)
+	require.Len(t, due, 1)
+}
