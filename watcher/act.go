@@ -148,8 +148,25 @@ func (w *Watcher) plan(ctx context.Context, e *env, now time.Time, snaps []quota
 // API call, then marked applied or failed, then verified by reading the
 // item back. The resulting events and instance states are recorded together.
 func (w *Watcher) act(ctx context.Context, e *env, now time.Time, moves []planned, rep *Report) error {
-	var events []quota.Event
-	touched := map[quota.InstanceKey]quota.Instance{}
+	// record commits one move's outcome with the event that tells of it and
+	// the instance's new cooldown, in one transaction.
+	record := func(f *rules.Firing, u *store.ActionUpdate, ev *quota.Event) error {
+		b := &store.Batch{Time: now, Instances: []quota.Instance{f.Instance}}
+		if u != nil {
+			b.Actions = []store.ActionUpdate{*u}
+		}
+		if ev != nil {
+			b.Outbox = w.fanout(e, []quota.Event{*ev})
+		}
+		if err := w.store.Commit(b); err != nil {
+			return err
+		}
+		w.states[f.Instance.Key] = f.Instance
+		if ev != nil {
+			rep.Events = append(rep.Events, *ev)
+		}
+		return nil
+	}
 	for _, pm := range moves {
 		if ctx.Err() != nil {
 			break // stopping: what was not begun is not journaled
@@ -164,15 +181,14 @@ func (w *Watcher) act(ctx context.Context, e *env, now time.Time, moves []planne
 		}
 		row.ActionID = id
 		f.Instance.LastAction = now
-		touched[f.Instance.Key] = f.Instance
 		if pm.dry {
 			// Dry-run moves are journaled as what would have been applied;
 			// the cooldown applies to them too so reports do not repeat.
 			row.State = quota.ActionApplied
-			if err := w.store.SetActionState(id, quota.ActionApplied, "", now); err != nil {
-				return fmt.Errorf("journal dry-run move %d: %w", id, err)
+			ev := rules.ActionEvent(*f, row.Move, quota.ResultApplied, "", true, now)
+			if err := record(f, &store.ActionUpdate{ID: id, State: quota.ActionApplied, Time: now}, &ev); err != nil {
+				return fmt.Errorf("record dry-run move %d: %w", id, err)
 			}
-			events = append(events, rules.ActionEvent(*f, row.Move, quota.ResultApplied, "", true, now))
 			w.metrics.action(row.Rule, row.Kind, "dry_run")
 			continue
 		}
@@ -181,23 +197,27 @@ func (w *Watcher) act(ctx context.Context, e *env, now time.Time, moves []planne
 		row.State, row.Error = state, errText
 		switch state {
 		case quota.ActionIntent:
-			// Outcome unknown (shut down mid-call): the next start reconciles.
-			w.log.Warn("move interrupted; will reconcile at next start", "action", id, "item", row.ItemName)
+			// Outcome unknown: the next cycle (or start) reconciles. The
+			// cooldown holds meanwhile.
+			w.log.Warn("move outcome unknown; will reconcile", "action", id, "item", row.ItemName)
+			if err := record(f, nil, nil); err != nil {
+				return fmt.Errorf("record move %d: %w", id, err)
+			}
 			continue
 		case quota.ActionFailed:
-			if err := w.store.SetActionState(id, quota.ActionFailed, errText, now); err != nil {
-				return fmt.Errorf("journal outcome of move %d: %w", id, err)
-			}
 			w.log.Warn("move failed", "rule", row.Rule, "item", row.ItemName, "to", row.ToName, "err", errText)
-			events = append(events, rules.ActionEvent(*f, row.Move, quota.ResultFailed, errText, false, now))
+			ev := rules.ActionEvent(*f, row.Move, quota.ResultFailed, errText, false, now)
+			if err := record(f, &store.ActionUpdate{ID: id, State: quota.ActionFailed, Error: errText, Time: now}, &ev); err != nil {
+				return fmt.Errorf("record failed move %d: %w", id, err)
+			}
 			w.metrics.action(row.Rule, row.Kind, "failed")
 			continue
 		}
-		if err := w.store.SetActionState(id, quota.ActionApplied, "", now); err != nil {
-			return fmt.Errorf("journal outcome of move %d: %w", id, err)
-		}
 		w.log.Info("moved", "rule", row.Rule, "kind", row.Kind, "item", row.ItemName, "from", row.FromName, "to", row.ToName)
-		events = append(events, rules.ActionEvent(*f, row.Move, quota.ResultApplied, "", false, now))
+		ev := rules.ActionEvent(*f, row.Move, quota.ResultApplied, "", false, now)
+		if err := record(f, &store.ActionUpdate{ID: id, State: quota.ActionApplied, Time: now}, &ev); err != nil {
+			return fmt.Errorf("record move %d: %w", id, err)
+		}
 		w.metrics.action(row.Rule, row.Kind, "applied")
 		if w.verify(ctx, acc, row.Move) {
 			row.State = quota.ActionVerified
@@ -205,19 +225,6 @@ func (w *Watcher) act(ctx context.Context, e *env, now time.Time, moves []planne
 				return fmt.Errorf("journal verification of move %d: %w", id, err)
 			}
 		}
-	}
-	if len(events) == 0 && len(touched) == 0 {
-		return nil
-	}
-	ins := make([]quota.Instance, 0, len(touched))
-	for _, in := range touched {
-		ins = append(ins, in)
-		w.states[in.Key] = in
-	}
-	sortInstances(ins)
-	rep.Events = append(rep.Events, events...)
-	if err := w.store.Commit(&store.Batch{Time: now, Instances: ins, Outbox: w.fanout(e, events)}); err != nil {
-		return fmt.Errorf("record moves: %w", err)
 	}
 	return nil
 }
@@ -291,7 +298,6 @@ func (w *Watcher) reconcile(ctx context.Context, e *env) error {
 		return fmt.Errorf("read unfinished moves: %w", err)
 	}
 	now := w.now().UTC()
-	var events []quota.Event
 	for _, a := range open {
 		acc := e.account(a.Account)
 		if acc == nil {
@@ -311,16 +317,8 @@ func (w *Watcher) reconcile(ctx context.Context, e *env) error {
 		case client.IsNotFound(err):
 			state, reason = quota.ActionFailed, "interrupted; the item no longer exists"
 		default:
-			w.log.Warn("reconciling move failed; will retry at next start", "action", a.ID, "err", err)
+			w.log.Warn("reconciling move failed; will retry", "action", a.ID, "err", err)
 			continue
-		}
-		if err := w.store.SetActionState(a.ID, state, reason, now); err != nil {
-			return fmt.Errorf("journal reconciled move %d: %w", a.ID, err)
-		}
-		if state == quota.ActionApplied {
-			if err := w.store.SetActionState(a.ID, quota.ActionVerified, "", now); err != nil {
-				return fmt.Errorf("journal reconciled move %d: %w", a.ID, err)
-			}
 		}
 		w.log.Info("reconciled interrupted move", "action", a.ID, "item", a.ItemName, "state", state)
 		res := quota.ResultApplied
@@ -338,10 +336,15 @@ func (w *Watcher) reconcile(ctx context.Context, e *env) error {
 				ev.Severity, ev.Description, ev.Notify = r.Severity, r.Description, slices.Clone(r.Notify)
 			}
 		}
-		events = append(events, ev)
+		// The outcome and its announcement in one transaction; found in
+		// the destination, the move is verified at once.
+		ups := []store.ActionUpdate{{ID: a.ID, State: state, Error: reason, Time: now}}
+		if state == quota.ActionApplied {
+			ups = append(ups, store.ActionUpdate{ID: a.ID, State: quota.ActionVerified, Time: now})
+		}
+		if err := w.store.Commit(&store.Batch{Time: now, Actions: ups, Outbox: w.fanout(e, []quota.Event{ev})}); err != nil {
+			return fmt.Errorf("record reconciled move %d: %w", a.ID, err)
+		}
 	}
-	if len(events) == 0 {
-		return nil
-	}
-	return w.store.Commit(&store.Batch{Time: now, Outbox: w.fanout(e, events)})
+	return nil
 }
