@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -565,4 +566,78 @@ func (s *Store) Stats() (Stats, error) {
 		return Stats{}, fmt.Errorf("store: stats: %w", err)
 	}
 	return st, nil
+}
+
+// SetAsideOrphans marks dead every live message of a notifier that is not
+// in keep (one removed from the configuration), with reason as its error,
+// and returns how many it set aside: they could never be delivered.
+func (s *Store) SetAsideOrphans(keep []string, reason string) (int, error) {
+	n := 0
+	err := s.update(func(tx *bbolt.Tx, _ *head) error {
+		b := tx.Bucket(bOutbox)
+		var orphans []Message
+		err := b.ForEach(func(k, v []byte) error {
+			var m Message
+			if err := json.Unmarshal(v, &m); err != nil {
+				return fmt.Errorf("message %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			if !m.Dead && !slices.Contains(keep, m.Notifier) {
+				orphans = append(orphans, m)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		// Written after the scan: bbolt cursors do not like changes under them.
+		for _, m := range orphans {
+			m.Dead, m.LastError = true, reason
+			if err := putJSON(b, u64(m.ID), m); err != nil {
+				return err
+			}
+		}
+		n = len(orphans)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: outbox orphans: %w", err)
+	}
+	return n, nil
+}
+
+// PruneDead deletes the dead messages enqueued before t, so messages that
+// failed for good are kept for inspection for a while, not forever.
+func (s *Store) PruneDead(before time.Time) (int, error) {
+	n := 0
+	err := s.update(func(tx *bbolt.Tx, _ *head) error {
+		b := tx.Bucket(bOutbox)
+		var gone [][]byte
+		err := b.ForEach(func(k, v []byte) error {
+			var m struct {
+				Dead     bool      `json:"dead"`
+				Enqueued time.Time `json:"enqueued"`
+			}
+			if err := json.Unmarshal(v, &m); err != nil {
+				return fmt.Errorf("message %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			if m.Dead && m.Enqueued.Before(before) {
+				gone = append(gone, slices.Clone(k))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range gone {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(gone)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: outbox prune: %w", err)
+	}
+	return n, nil
 }

@@ -529,3 +529,32 @@ func TestCommitActionWithItsEvent(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, due, 1)
 }
+
+func TestOutboxOrphansAndPrune(t *testing.T) {
+	st, _ := openTemp(t)
+	ev := quota.Event{Kind: quota.EventPollFailed, Time: start}
+	require.NoError(t, st.Commit(&Batch{Time: start, Outbox: []Outgoing{
+		{Notifier: "ops", Event: ev}, {Notifier: "gone", Event: ev}, {Notifier: "gone", Event: ev},
+	}}))
+	n, err := st.SetAsideOrphans([]string{"ops"}, "notifier no longer configured")
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	pending, dead, err := st.OutboxLen()
+	require.NoError(t, err)
+	require.Equal(t, 1, pending)
+	require.Equal(t, 2, dead)
+	due, err := st.Due("ops", start)
+	require.NoError(t, err)
+	require.Len(t, due, 1)
+
+	n, err = st.PruneDead(start)
+	require.NoError(t, err)
+	require.Zero(t, n, "enqueued at start, not before it")
+	n, err = st.PruneDead(start.Add(time.Second))
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	pending, dead, err = st.OutboxLen()
+	require.NoError(t, err)
+	require.Equal(t, 1, pending)
+	require.Zero(t, dead)
+}

@@ -210,17 +210,29 @@ func (w *Watcher) cycle(ctx context.Context, e *env, now time.Time, rep *Report)
 		}
 	}
 
-	// 6. Notify.
-	w.deliver(ctx, e, rep)
-
 	// Retention runs hourly, after the cycle's own work, in bounded
-	// transactions.
+	// transactions, and before delivery, which then counts what is left.
 	if now.Sub(w.retained) >= time.Hour && cfg.Store.Retention > 0 {
 		w.retained = now
 		if err := w.store.Retain(ctx, now.Add(-cfg.Store.Retention)); err != nil {
 			w.log.Warn("deleting old history failed", "err", err)
 		}
+		// Messages of a notifier no longer configured can never go; set
+		// them aside (logged, counted as dead) and forget dead messages as
+		// old as the history retention.
+		if n, err := w.store.SetAsideOrphans(e.notifier, "notifier no longer configured"); err != nil {
+			w.log.Warn("setting aside messages of removed notifiers failed", "err", err)
+		} else if n > 0 {
+			w.log.Warn("set aside messages of notifiers no longer configured", "messages", n)
+		}
+		if _, err := w.store.PruneDead(now.Add(-cfg.Store.Retention)); err != nil {
+			w.log.Warn("deleting old dead messages failed", "err", err)
+		}
 	}
+
+	// 6. Notify.
+	w.deliver(ctx, e, rep)
+
 	return nil
 }
 

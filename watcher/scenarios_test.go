@@ -549,3 +549,18 @@ func TestServerErrorOnAMoveIsReadBack(t *testing.T) {
 	require.True(t, readBack, "the container was read back after the 503: %+v", reqs)
 	require.Len(t, h.journal(), 1)
 }
+
+// Messages for a notifier removed from the configuration are set aside,
+// not left pending forever.
+func TestRemovedNotifierMessagesAreSetAside(t *testing.T) {
+	h := newHarness(t, "seed.yaml", rulesSeed)
+	h.slack.SetDown(true)
+	rep := h.cycle()
+	require.Equal(t, 2, rep.Undelivered)
+	h.cfg.Notifiers = nil
+	h.restart()
+	h.clock.Advance(time.Hour)
+	rep = h.cycle()
+	require.Zero(t, rep.Undelivered)
+	require.Contains(t, h.logs.String(), "set aside messages of notifiers no longer configured")
+}
