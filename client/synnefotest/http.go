@@ -250,17 +250,26 @@ func token(r *http.Request) string {
 	return r.Header.Get("X-Auth-Token")
 }
 
-// authUser resolves the caller for Cyclades and Pithos: missing token →
-// 401 unauthorized; bad token → Astakos's 401 proxied as "fault".
-func (c *Cloud) authUser(w http.ResponseWriter, r *http.Request) (*User, bool) {
+// caller looks up the request's token: no token at all is the same 401
+// everywhere; an unknown one (nil user) is each service's own answer.
+func (c *Cloud) caller(w http.ResponseWriter, r *http.Request) (*User, bool) {
 	t := token(r)
 	if t == "" {
 		writeFault(w, http.StatusUnauthorized, "", "Access denied. No authentication token", "")
 		return nil, false
 	}
 	c.mu.Lock()
-	u := c.tokens[t]
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	return c.tokens[t], true
+}
+
+// authUser resolves the caller for Cyclades and Pithos: missing token →
+// 401 unauthorized; bad token → Astakos's 401 proxied as "fault".
+func (c *Cloud) authUser(w http.ResponseWriter, r *http.Request) (*User, bool) {
+	u, ok := c.caller(w, r)
+	if !ok {
+		return nil, false
+	}
 	if u == nil || u.Inactive {
 		msg := "Invalid token"
 		if u != nil {
@@ -278,14 +287,10 @@ func (c *Cloud) authUser(w http.ResponseWriter, r *http.Request) (*User, bool) {
 
 // authAstakos resolves the caller for the Astakos account API.
 func (c *Cloud) authAstakos(w http.ResponseWriter, r *http.Request) (*User, bool) {
-	t := token(r)
-	if t == "" {
-		writeFault(w, http.StatusUnauthorized, "", "Access denied. No authentication token", "")
+	u, ok := c.caller(w, r)
+	if !ok {
 		return nil, false
 	}
-	c.mu.Lock()
-	u := c.tokens[t]
-	c.mu.Unlock()
 	if u == nil {
 		writeFault(w, http.StatusUnauthorized, "", "Invalid X-Auth-Token", "")
 		return nil, false
