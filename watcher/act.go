@@ -200,6 +200,7 @@ func (w *Watcher) act(ctx context.Context, e *env, now time.Time, moves []planne
 			// Outcome unknown: the next cycle (or start) reconciles. The
 			// cooldown holds meanwhile.
 			w.log.Warn("move outcome unknown; will reconcile", "action", id, "item", row.ItemName)
+			w.unsettled = true
 			if err := record(f, nil, nil); err != nil {
 				return fmt.Errorf("record move %d: %w", id, err)
 			}
@@ -297,11 +298,13 @@ func (w *Watcher) reconcile(ctx context.Context, e *env) error {
 	if err != nil {
 		return fmt.Errorf("read unfinished moves: %w", err)
 	}
+	w.unsettled = false // set again below for any move that stays open
 	now := w.now().UTC()
 	for _, a := range open {
 		acc := e.account(a.Account)
 		if acc == nil {
 			w.log.Warn("cannot reconcile move of an account no longer configured", "action", a.ID, "account", a.Account)
+			w.unsettled = true
 			continue
 		}
 		got, err := acc.cloud.Item(ctx, a.Kind, a.ItemID)
@@ -318,6 +321,7 @@ func (w *Watcher) reconcile(ctx context.Context, e *env) error {
 			state, reason = quota.ActionFailed, "interrupted; the item no longer exists"
 		default:
 			w.log.Warn("reconciling move failed; will retry", "action", a.ID, "err", err)
+			w.unsettled = true
 			continue
 		}
 		w.log.Info("reconciled interrupted move", "action", a.ID, "item", a.ItemName, "state", state)
@@ -343,6 +347,7 @@ func (w *Watcher) reconcile(ctx context.Context, e *env) error {
 			ups = append(ups, store.ActionUpdate{ID: a.ID, State: quota.ActionVerified, Time: now})
 		}
 		if err := w.store.Commit(&store.Batch{Time: now, Actions: ups, Outbox: w.fanout(e, []quota.Event{ev})}); err != nil {
+			w.unsettled = true
 			return fmt.Errorf("record reconciled move %d: %w", a.ID, err)
 		}
 	}

@@ -101,8 +101,9 @@ func (w *Watcher) Cycle(ctx context.Context) (rep *Report, err error) {
 func (w *Watcher) cycle(ctx context.Context, e *env, now time.Time, rep *Report) error {
 	cfg := e.cfg
 	// Moves whose answer was lost are settled first, so the journal the
-	// planner reads is complete.
-	if !w.readOnly {
+	// planner reads is complete. Only this process leaves such moves, so
+	// the journal is read only when it did (or at the first cycle).
+	if !w.readOnly && w.unsettled {
 		if err := w.reconcile(ctx, e); err != nil {
 			w.log.Error("reconciling unfinished moves failed", "err", err)
 		}

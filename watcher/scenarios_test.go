@@ -564,3 +564,21 @@ func TestRemovedNotifierMessagesAreSetAside(t *testing.T) {
 	require.Zero(t, rep.Undelivered)
 	require.Contains(t, h.logs.String(), "set aside messages of notifiers no longer configured")
 }
+
+// A move whose answer and read-back are both lost is settled at the next
+// cycle, without a restart.
+func TestLostAnswerIsSettledNextCycle(t *testing.T) {
+	h := newHarness(t, "seed.yaml", rulesSeed)
+	h.cloud.Cloud.SetFaults([]synnefotest.Fault{
+		{Path: "/object-store/v1/*", Method: "POST", Status: 503},
+		{Path: "/object-store/v1/*", Method: "HEAD", Status: 503},
+	})
+	rep := h.cycle()
+	require.Equal(t, quota.ActionIntent, moves(rep)[0].State, "outcome unknown")
+	h.cloud.Cloud.SetFaults(nil)
+	h.cycle()
+	acts := h.journal()
+	require.Len(t, acts, 1)
+	require.Equal(t, quota.ActionFailed, acts[0].State, "read back in the source: %+v", acts[0])
+	require.Contains(t, acts[0].Error, "interrupted")
+}

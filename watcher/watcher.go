@@ -99,12 +99,15 @@ type Watcher struct {
 	hist     *window
 	histMu   sync.Mutex
 	retained time.Time // last retention pass
-	histNow  time.Time // the cycle's time, for the window
-	states   map[quota.InstanceKey]quota.Instance
-	accts    map[string]quota.AccountState
-	lastRep  *Report
-	active   []quota.Instance // instances not ok after the last cycle, for the status page
-	statusMu sync.RWMutex     // guards lastRep and active
+	// unsettled is set while the journal may hold intents without an
+	// outcome; the cycle reconciles them only then.
+	unsettled bool
+	histNow   time.Time // the cycle's time, for the window
+	states    map[quota.InstanceKey]quota.Instance
+	accts     map[string]quota.AccountState
+	lastRep   *Report
+	active    []quota.Instance // instances not ok after the last cycle, for the status page
+	statusMu  sync.RWMutex     // guards lastRep and active
 }
 
 // env is everything built from one configuration.
@@ -133,13 +136,14 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 		return nil, errors.New("watcher: no configuration")
 	}
 	w := &Watcher{
-		log:      o.Logger,
-		now:      o.Now,
-		readOnly: o.ReadOnly,
-		store:    o.Store,
-		httpc:    o.HTTPClient,
-		nrate:    o.NotifyRate,
-		names:    newNameCache(),
+		log:       o.Logger,
+		now:       o.Now,
+		readOnly:  o.ReadOnly,
+		store:     o.Store,
+		httpc:     o.HTTPClient,
+		nrate:     o.NotifyRate,
+		names:     newNameCache(),
+		unsettled: true,
 	}
 	w.hist = newWindow(w.stored)
 	if w.log == nil {
