@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/quotawatch/quotawatch/client"
-	"github.com/quotawatch/quotawatch/client/synnefotest"
 	"github.com/quotawatch/quotawatch/quota"
+	"github.com/quotawatch/quotawatch/synnefosim"
 )
 
 const (
@@ -23,14 +23,14 @@ const (
 
 // newSim serves the seed scenario plus bob and his project, and returns a
 // client for alice.
-func newSim(t *testing.T, mutate func(*synnefotest.Scenario)) (*synnefotest.Server, *client.Client) {
+func newSim(t *testing.T, mutate func(*synnefosim.Scenario)) (*synnefosim.Server, *client.Client) {
 	t.Helper()
-	sc, err := synnefotest.LoadScenario(filepath.Join("synnefotest", "testdata", "seed.yaml"))
+	sc, err := synnefosim.LoadScenario(filepath.Join("..", "synnefosim", "testdata", "seed.yaml"))
 	require.NoError(t, err)
-	sc.Users = append(sc.Users, synnefotest.User{UUID: bob, Name: "bob@example.org", Token: "bob-token"})
-	sc.Projects = append(sc.Projects, synnefotest.Project{
+	sc.Users = append(sc.Users, synnefosim.User{UUID: bob, Name: "bob@example.org", Token: "bob-token"})
+	sc.Projects = append(sc.Projects, synnefosim.Project{
 		ID: outside, Name: "Bob's lab", Owner: bob, Members: []string{bob},
-		Limits: map[string]synnefotest.Limit{
+		Limits: map[string]synnefosim.Limit{
 			quota.DiskSpace: {Member: 1 << 40, Project: 1 << 40},
 			quota.VM:        {Member: 10, Project: 10},
 		},
@@ -38,12 +38,12 @@ func newSim(t *testing.T, mutate func(*synnefotest.Scenario)) (*synnefotest.Serv
 	if mutate != nil {
 		mutate(sc)
 	}
-	srv := synnefotest.NewServer(sc)
+	srv := synnefosim.NewServer(sc)
 	t.Cleanup(srv.Close)
 	return srv, simClient(t, srv, "alice-token", false)
 }
 
-func simClient(t *testing.T, srv *synnefotest.Server, token string, service bool) *client.Client {
+func simClient(t *testing.T, srv *synnefosim.Server, token string, service bool) *client.Client {
 	t.Helper()
 	c, err := client.New(client.Config{
 		AuthURL: srv.AuthURL(), Token: token, Service: service,
@@ -212,7 +212,7 @@ func TestSimItems(t *testing.T) {
 func TestSimReassign(t *testing.T) {
 	tests := []struct {
 		name  string
-		setup func(*synnefotest.Cloud)
+		setup func(*synnefosim.Cloud)
 		item  quota.Item
 		to    string
 		check func(t *testing.T, err error)
@@ -224,17 +224,17 @@ func TestSimReassign(t *testing.T) {
 		{name: "data volume", item: quota.Item{Kind: quota.KindVolume, ID: "78"}, to: cs333},
 		{
 			name: "floating IP over limit", item: quota.Item{Kind: quota.KindFloatingIP, ID: "17"}, to: cs333,
-			setup: func(c *synnefotest.Cloud) { require.NoError(t, c.SetLimit(cs333, quota.FloatingIP, 0, 0)) },
+			setup: func(c *synnefosim.Cloud) { require.NoError(t, c.SetLimit(cs333, quota.FloatingIP, 0, 0)) },
 			check: func(t *testing.T, err error) { require.True(t, client.IsOverLimit(err), "%v", err) },
 		},
 		{
 			name: "network over limit", item: quota.Item{Kind: quota.KindNetwork, ID: "3"}, to: cs333,
-			setup: func(c *synnefotest.Cloud) { require.NoError(t, c.SetLimit(cs333, quota.PrivateNetwork, 0, 4)) },
+			setup: func(c *synnefosim.Cloud) { require.NoError(t, c.SetLimit(cs333, quota.PrivateNetwork, 0, 4)) },
 			check: func(t *testing.T, err error) { require.True(t, client.IsOverLimit(err), "%v", err) },
 		},
 		{
 			name: "volume over limit", item: quota.Item{Kind: quota.KindVolume, ID: "78"}, to: cs333,
-			setup: func(c *synnefotest.Cloud) { require.NoError(t, c.SetLimit(cs333, quota.Disk, 1<<30, 1<<40)) },
+			setup: func(c *synnefosim.Cloud) { require.NoError(t, c.SetLimit(cs333, quota.Disk, 1<<30, 1<<40)) },
 			check: func(t *testing.T, err error) { require.True(t, client.IsOverLimit(err), "%v", err) },
 		},
 		{
@@ -263,12 +263,12 @@ func TestSimReassign(t *testing.T) {
 		},
 		{
 			name: "container over limit", item: quota.Item{Kind: quota.KindContainer, ID: "course_container"}, to: cs333,
-			setup: func(c *synnefotest.Cloud) { require.NoError(t, c.SetLimit(cs333, quota.DiskSpace, 1<<30, 1<<30)) },
+			setup: func(c *synnefosim.Cloud) { require.NoError(t, c.SetLimit(cs333, quota.DiskSpace, 1<<30, 1<<30)) },
 			check: func(t *testing.T, err error) { require.True(t, client.IsOverLimit(err), "%v", err) },
 		},
 		{
 			name: "server over limit", item: quota.Item{Kind: quota.KindServer, ID: "4242"}, to: cs333,
-			setup: func(c *synnefotest.Cloud) { require.NoError(t, c.SetLimit(cs333, quota.CPU, 1, 1)) },
+			setup: func(c *synnefosim.Cloud) { require.NoError(t, c.SetLimit(cs333, quota.CPU, 1, 1)) },
 			check: func(t *testing.T, err error) { require.True(t, client.IsOverLimit(err), "%v", err) },
 		},
 		{
@@ -296,7 +296,7 @@ func TestSimReassign(t *testing.T) {
 		},
 		{
 			name: "server being built", item: quota.Item{Kind: quota.KindServer, ID: "4242"}, to: cs333,
-			setup: func(c *synnefotest.Cloud) { require.NoError(t, c.SetServerStatus(4242, "BUILD")) },
+			setup: func(c *synnefosim.Cloud) { require.NoError(t, c.SetServerStatus(4242, "BUILD")) },
 			check: func(t *testing.T, err error) { requireStatus(t, err, 409, "buildInProgress") },
 		},
 		{
@@ -315,8 +315,8 @@ func TestSimReassign(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			srv, c := newSim(t, func(sc *synnefotest.Scenario) {
-				sc.Volumes = append(sc.Volumes, synnefotest.Volume{ID: "78", Name: "data", Owner: alice, Size: 5})
+			srv, c := newSim(t, func(sc *synnefosim.Scenario) {
+				sc.Volumes = append(sc.Volumes, synnefosim.Volume{ID: "78", Name: "data", Owner: alice, Size: 5})
 			})
 			if tt.setup != nil {
 				tt.setup(srv.Cloud)
@@ -433,7 +433,7 @@ func TestSimServiceProjectQuotas(t *testing.T) {
 func TestSimRetriesFaults(t *testing.T) {
 	ctx := context.Background()
 	srv, c := newSim(t, nil)
-	srv.Cloud.SetFaults([]synnefotest.Fault{{Path: "/account/v1.0/quotas", Status: 503, Every: 2}})
+	srv.Cloud.SetFaults([]synnefosim.Fault{{Path: "/account/v1.0/quotas", Status: 503, Every: 2}})
 	for range 2 {
 		_, err := c.Quotas(ctx)
 		require.NoError(t, err)
@@ -450,7 +450,7 @@ func TestSimRetriesFaults(t *testing.T) {
 func TestSimPostNotRetried(t *testing.T) {
 	ctx := context.Background()
 	srv, c := newSim(t, nil)
-	srv.Cloud.SetFaults([]synnefotest.Fault{{Path: "*/action", Method: http.MethodPost, Status: 503}})
+	srv.Cloud.SetFaults([]synnefosim.Fault{{Path: "*/action", Method: http.MethodPost, Status: 503}})
 	err := c.ReassignServer(ctx, 4242, cs333)
 	requireStatus(t, err, 503, "serviceUnavailable")
 	n := 0
@@ -488,8 +488,8 @@ func TestSimServiceClientCannotActAsUser(t *testing.T) {
 
 func TestSimVolumeOfBusyServer(t *testing.T) {
 	ctx := context.Background()
-	srv, c := newSim(t, func(sc *synnefotest.Scenario) {
-		sc.Volumes = append(sc.Volumes, synnefotest.Volume{ID: "78", Name: "data", Owner: alice, Size: 5, Server: 4242, Index: 1})
+	srv, c := newSim(t, func(sc *synnefosim.Scenario) {
+		sc.Volumes = append(sc.Volumes, synnefosim.Volume{ID: "78", Name: "data", Owner: alice, Size: 5, Server: 4242, Index: 1})
 	})
 	items, err := c.Items(ctx, quota.KindVolume, alice)
 	require.NoError(t, err)

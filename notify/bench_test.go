@@ -6,8 +6,8 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/quotawatch/quotawatch/notify/slacktest"
 	"github.com/quotawatch/quotawatch/quota"
+	"github.com/quotawatch/quotawatch/slacksink"
 )
 
 func BenchmarkRender(b *testing.B) {
@@ -39,7 +39,7 @@ func BenchmarkRenderBatch(b *testing.B) {
 // BenchmarkWebhookSend delivers a 20-event cycle over loopback HTTP to the
 // fake, unpaced: the cost of quotawatch's side of a delivery.
 func BenchmarkWebhookSend(b *testing.B) {
-	srv := slacktest.New()
+	srv := slacksink.New()
 	defer srv.Close()
 	w := NewWebhook("ops", srv.WebhookURL(), Options{Rate: rate.Inf})
 	events := manyEvents(20)
@@ -55,9 +55,9 @@ func BenchmarkWebhookSend(b *testing.B) {
 
 // BenchmarkBotSend delivers one incident event (parent update and reply).
 func BenchmarkBotSend(b *testing.B) {
-	srv := slacktest.New()
+	srv := slacksink.New()
 	defer srv.Close()
-	bot := NewBot("ops", slacktest.DefaultToken, "C0QUOTA", srv.APIURL(), Options{Rate: rate.Inf})
+	bot := NewBot("ops", slacksink.DefaultToken, "C0QUOTA", srv.APIURL(), Options{Rate: rate.Inf})
 	ctx := context.Background()
 	first := bot.Send(ctx, sampleEvents()["firing"], Thread{}, 0)
 	if first.Err != nil {

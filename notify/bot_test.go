@@ -10,20 +10,20 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/quotawatch/quotawatch/notify/slacktest"
 	"github.com/quotawatch/quotawatch/quota"
+	"github.com/quotawatch/quotawatch/slacksink"
 )
 
 const botToken = "xoxb-1234-5678-s3cr3tT0k3n"
 
-func newBotServer(t *testing.T) *slacktest.Server {
+func newBotServer(t *testing.T) *slacksink.Server {
 	t.Helper()
-	srv := slacktest.New(slacktest.WithToken(botToken))
+	srv := slacksink.New(slacksink.WithToken(botToken))
 	t.Cleanup(srv.Close)
 	return srv
 }
 
-func endpoints(rs []slacktest.Received) []string {
+func endpoints(rs []slacksink.Received) []string {
 	out := make([]string, len(rs))
 	for i, r := range rs {
 		out[i] = r.Endpoint
@@ -191,7 +191,7 @@ func TestBotRetryPostsReplyOnce(t *testing.T) {
 func TestBotFailures(t *testing.T) {
 	tests := []struct {
 		name      string
-		setup     func(t *testing.T, srv *slacktest.Server) (apiURL, token, channel string)
+		setup     func(t *testing.T, srv *slacksink.Server) (apiURL, token, channel string)
 		attempts  int
 		permanent bool
 		retryIn   time.Duration
@@ -199,12 +199,12 @@ func TestBotFailures(t *testing.T) {
 		code      string
 		errText   string
 	}{
-		{name: "invalid_auth", setup: func(_ *testing.T, srv *slacktest.Server) (string, string, string) {
+		{name: "invalid_auth", setup: func(_ *testing.T, srv *slacksink.Server) (string, string, string) {
 			return srv.APIURL(), "xoxb-9999-wrong-s3cr3t", "C0QUOTA"
 		}, permanent: true, code: "invalid_auth"},
 		{name: "channel_not_found", setup: apiFailWith("channel_not_found"), permanent: true, code: "channel_not_found"},
 		{name: "not_in_channel", setup: apiFailWith("not_in_channel"), permanent: true, code: "not_in_channel"},
-		{name: "no channel configured", setup: func(_ *testing.T, srv *slacktest.Server) (string, string, string) {
+		{name: "no channel configured", setup: func(_ *testing.T, srv *slacksink.Server) (string, string, string) {
 			return srv.APIURL(), botToken, ""
 		}, permanent: true, code: "channel_not_found"},
 		{name: "ok:false ratelimited", setup: apiFailWith("ratelimited"), attempts: 1, retryIn: 20 * time.Second, code: "ratelimited"},
@@ -214,16 +214,16 @@ func TestBotFailures(t *testing.T) {
 		{name: "429 without Retry-After", setup: apiFailNext(1, http.StatusTooManyRequests, 0),
 			attempts: 1, retryIn: 20 * time.Second, status: 429},
 		{name: "503", setup: apiFailNext(1, http.StatusServiceUnavailable, 0), attempts: 3, retryIn: 80 * time.Second, status: 503},
-		{name: "down", setup: func(_ *testing.T, srv *slacktest.Server) (string, string, string) {
+		{name: "down", setup: func(_ *testing.T, srv *slacksink.Server) (string, string, string) {
 			srv.SetDown(true)
 			return srv.APIURL(), botToken, "C0QUOTA"
 		}, attempts: 9, retryIn: 10 * time.Minute, status: 503},
 		{name: "400", setup: apiFailNext(1, http.StatusBadRequest, 0), permanent: true, status: 400},
 		{name: "403", setup: apiFailNext(1, http.StatusForbidden, 0), permanent: true, status: 403},
-		{name: "connection refused", setup: func(t *testing.T, _ *slacktest.Server) (string, string, string) {
+		{name: "connection refused", setup: func(t *testing.T, _ *slacksink.Server) (string, string, string) {
 			return refusedURL(t) + "/api/", botToken, "C0QUOTA"
 		}, retryIn: 10 * time.Second, errText: "connection refused"},
-		{name: "timeout", setup: func(t *testing.T, _ *slacktest.Server) (string, string, string) {
+		{name: "timeout", setup: func(t *testing.T, _ *slacksink.Server) (string, string, string) {
 			return hangingURL(t) + "/api/", botToken, "C0QUOTA"
 		}, attempts: 2, retryIn: 40 * time.Second, errText: "timeout"},
 	}
@@ -269,15 +269,15 @@ func TestBotFailures(t *testing.T) {
 	}
 }
 
-func apiFailWith(code string) func(*testing.T, *slacktest.Server) (string, string, string) {
-	return func(_ *testing.T, srv *slacktest.Server) (string, string, string) {
+func apiFailWith(code string) func(*testing.T, *slacksink.Server) (string, string, string) {
+	return func(_ *testing.T, srv *slacksink.Server) (string, string, string) {
 		srv.FailWith(code)
 		return srv.APIURL(), botToken, "C0QUOTA"
 	}
 }
 
-func apiFailNext(n, status int, retryAfter time.Duration) func(*testing.T, *slacktest.Server) (string, string, string) {
-	return func(_ *testing.T, srv *slacktest.Server) (string, string, string) {
+func apiFailNext(n, status int, retryAfter time.Duration) func(*testing.T, *slacksink.Server) (string, string, string) {
+	return func(_ *testing.T, srv *slacksink.Server) (string, string, string) {
 		srv.FailNext(n, status, retryAfter)
 		return srv.APIURL(), botToken, "C0QUOTA"
 	}
@@ -340,15 +340,15 @@ func TestBotPacing(t *testing.T) {
 func TestMessagesNeverCarrySecrets(t *testing.T) {
 	tests := []struct {
 		name string
-		send func(t *testing.T, srv *slacktest.Server, ev quota.Event) (secret string)
+		send func(t *testing.T, srv *slacksink.Server, ev quota.Event) (secret string)
 	}{
-		{"webhook", func(t *testing.T, srv *slacktest.Server, ev quota.Event) string {
+		{"webhook", func(t *testing.T, srv *slacksink.Server, ev quota.Event) string {
 			opt, _ := testOptions(t)
 			ev.Reason = "Post " + srv.WebhookURL() + ": refused"
 			require.NoError(t, NewWebhook("ops", srv.WebhookURL(), opt).Send(context.Background(), []quota.Event{ev, ev}, 0).Err)
 			return srv.WebhookURL()
 		}},
-		{"bot", func(t *testing.T, srv *slacktest.Server, ev quota.Event) string {
+		{"bot", func(t *testing.T, srv *slacksink.Server, ev quota.Event) string {
 			opt, _ := testOptions(t)
 			ev.Reason = "token " + botToken + " rejected"
 			require.NoError(t, NewBot("ops", botToken, "C0QUOTA", srv.APIURL(), opt).Send(context.Background(), ev, Thread{}, 0).Err)
@@ -395,7 +395,7 @@ func TestBotGolden(t *testing.T) {
 	var all []sent
 	for _, m := range srv.Messages() {
 		s := sent{Endpoint: m.Endpoint, Channel: m.Channel, ThreadTS: m.ThreadTS, Text: m.Text, Blocks: m.Blocks}
-		if m.Endpoint == slacktest.EndpointUpdate {
+		if m.Endpoint == slacksink.EndpointUpdate {
 			s.TS = m.TS
 		}
 		all = append(all, s)

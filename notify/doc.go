@@ -36,5 +36,5 @@
 // "DRY RUN: would move". Poll events carry the error text in Reason and
 // the start of the failure in Since.
 //
-// Package slacktest is a Slack-compatible fake for tests and demos.
+// Package slacksink is a Slack-compatible fake for tests and demos.
 package notify

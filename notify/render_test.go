@@ -18,8 +18,8 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/stretchr/testify/require"
 
-	"github.com/quotawatch/quotawatch/notify/slacktest"
 	"github.com/quotawatch/quotawatch/quota"
+	"github.com/quotawatch/quotawatch/slacksink"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the current output")
@@ -50,7 +50,7 @@ func TestWebhookGolden(t *testing.T) {
 	sort.Strings(names)
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
-			srv := slacktest.New()
+			srv := slacksink.New()
 			defer srv.Close()
 			opt, _ := testOptions(t)
 			res := NewWebhook("ops", srv.WebhookURL(), opt).Send(context.Background(), []quota.Event{events[name]}, 0)
@@ -65,7 +65,7 @@ func TestWebhookGolden(t *testing.T) {
 
 // TestWebhookGoldenBatch pins a batch that splits into several messages.
 func TestWebhookGoldenBatch(t *testing.T) {
-	srv := slacktest.New()
+	srv := slacksink.New()
 	defer srv.Close()
 	opt, _ := testOptions(t)
 	ev := sampleEvents()

@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 
-	"github.com/quotawatch/quotawatch/notify/slacktest"
 	"github.com/quotawatch/quotawatch/quota"
+	"github.com/quotawatch/quotawatch/slacksink"
 )
 
 // webhookSecret is the part of the fake's webhook URL that is the secret.
@@ -25,7 +25,7 @@ func requireNoSecret(t *testing.T, s string, secrets ...string) {
 }
 
 func TestWebhookSendsOneMessagePerCycle(t *testing.T) {
-	srv := slacktest.New()
+	srv := slacksink.New()
 	defer srv.Close()
 	opt, _ := testOptions(t)
 	w := NewWebhook("ops", srv.WebhookURL(), opt)
@@ -38,7 +38,7 @@ func TestWebhookSendsOneMessagePerCycle(t *testing.T) {
 	require.Equal(t, Result{Delivered: 3}, res)
 	msgs := srv.Messages()
 	require.Len(t, msgs, 1)
-	require.Equal(t, slacktest.EndpointWebhook, msgs[0].Endpoint)
+	require.Equal(t, slacksink.EndpointWebhook, msgs[0].Endpoint)
 	require.Contains(t, msgs[0].Text, "quotawatch: 3 events")
 	require.Contains(t, msgs[0].Text, "moved container course_container (19.2 GiB)")
 
@@ -50,7 +50,7 @@ func TestWebhookSendsOneMessagePerCycle(t *testing.T) {
 func TestWebhookFailures(t *testing.T) {
 	tests := []struct {
 		name      string
-		setup     func(t *testing.T, srv *slacktest.Server) string // returns the webhook URL
+		setup     func(t *testing.T, srv *slacksink.Server) string // returns the webhook URL
 		attempts  int
 		permanent bool
 		retryIn   time.Duration
@@ -67,23 +67,23 @@ func TestWebhookFailures(t *testing.T) {
 			attempts: 4, retryIn: 5 * time.Second, status: 503},
 		{name: "500", setup: failNext(1, http.StatusInternalServerError, 0), attempts: 1, retryIn: 20 * time.Second, status: 500},
 		{name: "408", setup: failNext(1, http.StatusRequestTimeout, 0), retryIn: 10 * time.Second, status: 408},
-		{name: "down", setup: func(_ *testing.T, srv *slacktest.Server) string { srv.SetDown(true); return srv.WebhookURL() },
+		{name: "down", setup: func(_ *testing.T, srv *slacksink.Server) string { srv.SetDown(true); return srv.WebhookURL() },
 			attempts: 7, retryIn: 10 * time.Minute, status: 503},
 		{name: "no_service", setup: failWith("no_service"), permanent: true, status: 404, code: "no_service"},
 		{name: "invalid_payload", setup: failWith("invalid_payload"), permanent: true, status: 400, code: "invalid_payload"},
 		{name: "action_prohibited", setup: failWith("action_prohibited"), permanent: true, status: 403, code: "action_prohibited"},
 		{name: "channel_is_archived", setup: failWith("channel_is_archived"), permanent: true, status: 410, code: "channel_is_archived"},
 		{name: "other 4xx", setup: failNext(1, http.StatusUnprocessableEntity, 0), permanent: true, status: 422},
-		{name: "connection refused", setup: func(t *testing.T, _ *slacktest.Server) string {
-			return refusedURL(t) + slacktest.WebhookPath
+		{name: "connection refused", setup: func(t *testing.T, _ *slacksink.Server) string {
+			return refusedURL(t) + slacksink.WebhookPath
 		}, attempts: 1, retryIn: 20 * time.Second, errText: "connection refused"},
-		{name: "timeout", setup: func(t *testing.T, _ *slacktest.Server) string {
-			return hangingURL(t) + slacktest.WebhookPath
+		{name: "timeout", setup: func(t *testing.T, _ *slacksink.Server) string {
+			return hangingURL(t) + slacksink.WebhookPath
 		}, retryIn: 10 * time.Second, errText: "timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := slacktest.New()
+			srv := slacksink.New()
 			defer srv.Close()
 			url := tt.setup(t, srv)
 			opt, logs := testOptions(t)
@@ -116,22 +116,22 @@ func TestWebhookFailures(t *testing.T) {
 	}
 }
 
-func failNext(n, status int, retryAfter time.Duration) func(*testing.T, *slacktest.Server) string {
-	return func(_ *testing.T, srv *slacktest.Server) string {
+func failNext(n, status int, retryAfter time.Duration) func(*testing.T, *slacksink.Server) string {
+	return func(_ *testing.T, srv *slacksink.Server) string {
 		srv.FailNext(n, status, retryAfter)
 		return srv.WebhookURL()
 	}
 }
 
-func failWith(code string) func(*testing.T, *slacktest.Server) string {
-	return func(_ *testing.T, srv *slacktest.Server) string {
+func failWith(code string) func(*testing.T, *slacksink.Server) string {
+	return func(_ *testing.T, srv *slacksink.Server) string {
 		srv.FailWith(code)
 		return srv.WebhookURL()
 	}
 }
 
 func TestWebhookRetryDeliversAfterFailure(t *testing.T) {
-	srv := slacktest.New()
+	srv := slacksink.New()
 	defer srv.Close()
 	opt, _ := testOptions(t)
 	w := NewWebhook("ops", srv.WebhookURL(), opt)
@@ -149,7 +149,7 @@ func TestWebhookRetryDeliversAfterFailure(t *testing.T) {
 // TestWebhookPartialBatch fails the second message of a split batch: the
 // events of the first count as delivered, the rest wait.
 func TestWebhookPartialBatch(t *testing.T) {
-	srv := slacktest.New()
+	srv := slacksink.New()
 	defer srv.Close()
 	opt, _ := testOptions(t)
 	opt.HTTPClient = &http.Client{Timeout: time.Minute, Transport: &scripted{answers: map[int]scriptedAnswer{
@@ -183,7 +183,7 @@ func TestWebhookPacing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := slacktest.New()
+			srv := slacksink.New()
 			defer srv.Close()
 			opt, _ := testOptions(t)
 			opt.Rate, opt.Burst = tt.rate, 1
@@ -208,7 +208,7 @@ func TestWebhookPacing(t *testing.T) {
 }
 
 func TestWebhookCanceledContext(t *testing.T) {
-	srv := slacktest.New()
+	srv := slacksink.New()
 	defer srv.Close()
 	opt, _ := testOptions(t)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quotawatch/quotawatch/client/synnefotest"
 	"github.com/quotawatch/quotawatch/config"
 	"github.com/quotawatch/quotawatch/quota"
+	"github.com/quotawatch/quotawatch/synnefosim"
 	"github.com/quotawatch/quotawatch/watcher"
 )
 
@@ -35,13 +35,13 @@ func benchRules() string {
 }
 
 // benchEnv is a 10,000-project cloud and a watcher configured for it.
-func benchEnv(b *testing.B) (*watcher.Watcher, *synnefotest.Server, *clock) {
+func benchEnv(b *testing.B) (*watcher.Watcher, *synnefosim.Server, *clock) {
 	return benchEnvN(b, 10000)
 }
 
-func benchEnvN(b *testing.B, projects int) (*watcher.Watcher, *synnefotest.Server, *clock) {
+func benchEnvN(b *testing.B, projects int) (*watcher.Watcher, *synnefosim.Server, *clock) {
 	b.Helper()
-	srv := synnefotest.NewServer(synnefotest.LargeScenario(projects))
+	srv := synnefosim.NewServer(synnefosim.LargeScenario(projects))
 	b.Cleanup(srv.Close)
 	dir := b.TempDir()
 	cfgText := fmt.Sprintf(`cloud:
@@ -70,7 +70,7 @@ rules:
 }
 
 // quotasBody fetches the raw /quotas body the cycle decodes.
-func quotasBody(b *testing.B, srv *synnefotest.Server) []byte {
+func quotasBody(b *testing.B, srv *synnefosim.Server) []byte {
 	b.Helper()
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/account/v1.0/quotas", nil)
 	req.Header.Set("X-Auth-Token", "bench-token")

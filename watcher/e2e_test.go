@@ -13,11 +13,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/quotawatch/quotawatch/client/synnefotest"
 	"github.com/quotawatch/quotawatch/config"
 	"github.com/quotawatch/quotawatch/internal/testutil"
-	"github.com/quotawatch/quotawatch/notify/slacktest"
 	"github.com/quotawatch/quotawatch/quota"
+	"github.com/quotawatch/quotawatch/slacksink"
+	"github.com/quotawatch/quotawatch/synnefosim"
 	"github.com/quotawatch/quotawatch/watcher"
 )
 
@@ -53,8 +53,8 @@ func (c *clock) Advance(d time.Duration) {
 type harness struct {
 	t     *testing.T
 	dir   string
-	cloud *synnefotest.Server
-	slack *slacktest.Server
+	cloud *synnefosim.Server
+	slack *slacksink.Server
 	clock *clock
 	cfg   *config.Config
 	w     *watcher.Watcher
@@ -81,17 +81,17 @@ const rulesSeed = `
 // list, indented two spaces).
 func newHarness(t *testing.T, scenario, rulesYAML string, extra ...string) *harness {
 	t.Helper()
-	sc, err := synnefotest.LoadScenario(filepath.Join("..", "client", "synnefotest", "testdata", scenario))
+	sc, err := synnefosim.LoadScenario(filepath.Join("..", "synnefosim", "testdata", scenario))
 	require.NoError(t, err)
 	return newHarnessFrom(t, sc, rulesYAML, extra...)
 }
 
-func newHarnessFrom(t *testing.T, sc *synnefotest.Scenario, rulesYAML string, extra ...string) *harness {
+func newHarnessFrom(t *testing.T, sc *synnefosim.Scenario, rulesYAML string, extra ...string) *harness {
 	t.Helper()
 	h := &harness{t: t, dir: t.TempDir(), clock: newClock(), logs: &testutil.SyncBuffer{}}
-	h.cloud = synnefotest.NewServer(sc)
+	h.cloud = synnefosim.NewServer(sc)
 	t.Cleanup(h.cloud.Close)
-	h.slack = slacktest.New()
+	h.slack = slacksink.New()
 	t.Cleanup(h.slack.Close)
 	require.NoError(t, os.WriteFile(filepath.Join(h.dir, "alice.token"), []byte(tokenA+"\n"), 0o600))
 	require.NoError(t, os.WriteFile(filepath.Join(h.dir, "webhook"), []byte(h.slack.WebhookURL()+"\n"), 0o600))
@@ -151,7 +151,7 @@ func (h *harness) cycle() *watcher.Report {
 	return rep
 }
 
-func (h *harness) container(name string) synnefotest.ContainerState {
+func (h *harness) container(name string) synnefosim.ContainerState {
 	h.t.Helper()
 	for _, c := range h.cloud.Cloud.State().Containers {
 		if c.Name == name {
@@ -159,7 +159,7 @@ func (h *harness) container(name string) synnefotest.ContainerState {
 		}
 	}
 	h.t.Fatalf("no container %s", name)
-	return synnefotest.ContainerState{}
+	return synnefosim.ContainerState{}
 }
 
 // slackTexts returns the text of every message Slack accepted.

@@ -17,8 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/quotawatch/quotawatch/client/synnefotest"
 	"github.com/quotawatch/quotawatch/config"
+	"github.com/quotawatch/quotawatch/synnefosim"
 	"github.com/quotawatch/quotawatch/watcher"
 )
 
@@ -240,7 +240,7 @@ func TestRunMetricsAndHealth(t *testing.T) {
 
 func TestRunStopsPromptlyDuringASlowCall(t *testing.T) {
 	h := newHarness(t, "seed.yaml", rulesSeed)
-	h.cloud.Cloud.SetFaults([]synnefotest.Fault{{Path: "/account/v1.0/quotas", Latency: synnefotest.Duration(time.Minute)}})
+	h.cloud.Cloud.SetFaults([]synnefosim.Fault{{Path: "/account/v1.0/quotas", Latency: synnefosim.Duration(time.Minute)}})
 	d := h.runDaemon(t, watcher.RunOptions{})
 	require.Eventually(t, func() bool {
 		for _, r := range h.cloud.Cloud.Requests() {
@@ -334,7 +334,7 @@ func TestRunReloadDuringASlowCycle(t *testing.T) {
 	addr := <-d.addr
 	require.Eventually(t, func() bool { code, _ := get(t, "http://"+addr+"/-/ready"); return code == 200 }, 10*time.Second, 20*time.Millisecond)
 
-	h.cloud.Cloud.SetFaults([]synnefotest.Fault{{Path: "/account/v1.0/quotas", Latency: synnefotest.Duration(5 * time.Second)}})
+	h.cloud.Cloud.SetFaults([]synnefosim.Fault{{Path: "/account/v1.0/quotas", Latency: synnefosim.Duration(5 * time.Second)}})
 	// The next cycle starts within a second and then waits 5s on /quotas.
 	time.Sleep(1500 * time.Millisecond)
 	start := time.Now()

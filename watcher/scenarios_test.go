@@ -11,10 +11,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/quotawatch/quotawatch/client"
-	"github.com/quotawatch/quotawatch/client/synnefotest"
 	"github.com/quotawatch/quotawatch/config"
-	"github.com/quotawatch/quotawatch/notify/slacktest"
 	"github.com/quotawatch/quotawatch/quota"
+	"github.com/quotawatch/quotawatch/slacksink"
+	"github.com/quotawatch/quotawatch/synnefosim"
 	"github.com/quotawatch/quotawatch/watcher"
 )
 
@@ -25,13 +25,13 @@ const (
 
 // twoProjects is alice with a system project and two more projects, A and
 // B, with the given diskspace limits (bytes, member = project).
-func twoProjects(limitA, limitB int64) *synnefotest.Scenario {
-	lim := func(n int64) map[string]synnefotest.Limit {
-		return map[string]synnefotest.Limit{quota.DiskSpace: {Member: n, Project: n}}
+func twoProjects(limitA, limitB int64) *synnefosim.Scenario {
+	lim := func(n int64) map[string]synnefosim.Limit {
+		return map[string]synnefosim.Limit{quota.DiskSpace: {Member: n, Project: n}}
 	}
-	return &synnefotest.Scenario{
-		Users: []synnefotest.User{{UUID: alice, Name: "alice@example.org", Token: tokenA}},
-		Projects: []synnefotest.Project{
+	return &synnefosim.Scenario{
+		Users: []synnefosim.User{{UUID: alice, Name: "alice@example.org", Token: tokenA}},
+		Projects: []synnefosim.Project{
 			{ID: alice, System: true, Members: []string{alice}, Limits: lim(10 * gib)},
 			{ID: projA, Name: "project-a", Owner: alice, Members: []string{alice}, Limits: lim(limitA)},
 			{ID: projB, Name: "project-b", Owner: alice, Members: []string{alice}, Limits: lim(limitB)},
@@ -40,25 +40,25 @@ func twoProjects(limitA, limitB int64) *synnefotest.Scenario {
 }
 
 func TestVMGoesWhereEveryResourceFits(t *testing.T) {
-	lims := func(cpu, ram int64) map[string]synnefotest.Limit {
-		return map[string]synnefotest.Limit{
+	lims := func(cpu, ram int64) map[string]synnefosim.Limit {
+		return map[string]synnefosim.Limit{
 			quota.VM:   {Member: 5, Project: 5},
 			quota.CPU:  {Member: cpu, Project: cpu},
 			quota.RAM:  {Member: ram, Project: ram},
 			quota.Disk: {Member: 100 * gib, Project: 100 * gib},
 		}
 	}
-	sc := &synnefotest.Scenario{
-		Users: []synnefotest.User{{UUID: alice, Name: "alice@example.org", Token: tokenA}},
-		Projects: []synnefotest.Project{
+	sc := &synnefosim.Scenario{
+		Users: []synnefosim.User{{UUID: alice, Name: "alice@example.org", Token: tokenA}},
+		Projects: []synnefosim.Project{
 			{ID: alice, System: true, Members: []string{alice}, Limits: lims(4, 8*gib)},
 			// RAM fits here, CPU does not (2 free, the VM has 4).
 			{ID: projA, Name: "ram-only", Owner: alice, Members: []string{alice}, Limits: lims(2, 64*gib)},
 			// Everything fits here.
 			{ID: projB, Name: "roomy", Owner: alice, Members: []string{alice}, Limits: lims(16, 16*gib)},
 		},
-		Flavors: []synnefotest.Flavor{{ID: 1, VCPUs: 4, RAM: 4096, Disk: 20}},
-		Servers: []synnefotest.VM{{ID: 4242, Name: "big-vm", Owner: alice, Flavor: 1, Status: "ACTIVE"}},
+		Flavors: []synnefosim.Flavor{{ID: 1, VCPUs: 4, RAM: 4096, Disk: 20}},
+		Servers: []synnefosim.VM{{ID: 4242, Name: "big-vm", Owner: alice, Flavor: 1, Status: "ACTIVE"}},
 	}
 	h := newHarnessFrom(t, sc, `
   - name: vm-rebalance
@@ -85,8 +85,8 @@ func TestVMGoesWhereEveryResourceFits(t *testing.T) {
 
 func TestNoHeadroomExplainsOnce(t *testing.T) {
 	sc := twoProjects(20*gib, 5*gib)
-	sc.Projects[0].Limits[quota.DiskSpace] = synnefotest.Limit{Member: gib, Project: gib}
-	sc.Containers = []synnefotest.Container{
+	sc.Projects[0].Limits[quota.DiskSpace] = synnefosim.Limit{Member: gib, Project: gib}
+	sc.Containers = []synnefosim.Container{
 		{Account: alice, Name: "course_data", Project: projA, Bytes: 12 * gib},
 		{Account: alice, Name: "notes", Project: projA, Bytes: 7*gib + gib/2},
 	}
@@ -113,7 +113,7 @@ func TestNoHeadroomExplainsOnce(t *testing.T) {
 
 func TestNoPingPong(t *testing.T) {
 	sc := twoProjects(100*gib, 100*gib)
-	sc.Containers = []synnefotest.Container{
+	sc.Containers = []synnefosim.Container{
 		{Account: alice, Name: "x", Project: projA, Bytes: 20 * gib},
 		{Account: alice, Name: "y", Project: projA, Bytes: 72 * gib},
 		{Account: alice, Name: "z", Project: projB, Bytes: 65 * gib},
@@ -150,7 +150,7 @@ func TestNoPingPong(t *testing.T) {
 
 func TestPollFailuresAlertOnceAndBlockActions(t *testing.T) {
 	h := newHarness(t, "seed.yaml", rulesSeed)
-	h.cloud.Cloud.SetFaults([]synnefotest.Fault{{Path: "/account/v1.0/quotas", Status: 503}})
+	h.cloud.Cloud.SetFaults([]synnefosim.Fault{{Path: "/account/v1.0/quotas", Status: 503}})
 	var failed int
 	for range 5 {
 		rep := h.cycle()
@@ -206,7 +206,7 @@ func TestInterruptedMoveIsReconciledNotRepeated(t *testing.T) {
 	})
 	t.Run("cut off during the call", func(t *testing.T) {
 		h := newHarness(t, "seed.yaml", rulesSeed)
-		h.cloud.Cloud.SetFaults([]synnefotest.Fault{{Path: "/object-store/v1/*", Method: "POST", Latency: synnefotest.Duration(5 * time.Second)}})
+		h.cloud.Cloud.SetFaults([]synnefosim.Fault{{Path: "/object-store/v1/*", Method: "POST", Latency: synnefosim.Duration(5 * time.Second)}})
 		ctx, cancel := context.WithCancel(context.Background())
 		go func() {
 			// Stop the daemon while the POST is in flight.
@@ -418,15 +418,15 @@ func TestBotThreadsAnIncident(t *testing.T) {
 	h := newHarness(t, "seed.yaml", rulesSeed)
 	// Replace the webhook notifier by a bot in the same fake Slack.
 	h.cfg.Notifiers = []config.Notifier{{Name: "bot", Slack: config.Slack{
-		Token: config.Secret(slacktest.DefaultToken), Channel: "#ops", APIURL: h.slack.APIURL(),
+		Token: config.Secret(slacksink.DefaultToken), Channel: "#ops", APIURL: h.slack.APIURL(),
 	}}}
 	h.restart()
 
 	h.cycle() // firing, then the move: a parent and a reply
 	msgs := h.slack.Messages()
-	var parent slacktest.Received
+	var parent slacksink.Received
 	for _, m := range msgs {
-		if m.Endpoint == slacktest.EndpointPostMessage && m.ThreadTS == "" {
+		if m.Endpoint == slacksink.EndpointPostMessage && m.ThreadTS == "" {
 			parent = m
 		}
 	}
@@ -454,7 +454,7 @@ func TestBotThreadsAnIncident(t *testing.T) {
 	// Only one parent for the whole incident.
 	parents := 0
 	for _, m := range h.slack.Messages() {
-		if m.Endpoint == slacktest.EndpointPostMessage && m.ThreadTS == "" {
+		if m.Endpoint == slacksink.EndpointPostMessage && m.ThreadTS == "" {
 			parents++
 		}
 	}
@@ -490,18 +490,18 @@ func TestTwoRulesOneProjectNoDoubleMove(t *testing.T) {
 // project (which the cloud would refuse with a 413).
 func TestTwoAccountsShareADestination(t *testing.T) {
 	const bob = "b0b00000-0000-4000-8000-000000000002"
-	lim := func(member, project int64) map[string]synnefotest.Limit {
-		return map[string]synnefotest.Limit{quota.DiskSpace: {Member: member, Project: project}}
+	lim := func(member, project int64) map[string]synnefosim.Limit {
+		return map[string]synnefosim.Limit{quota.DiskSpace: {Member: member, Project: project}}
 	}
-	sc := &synnefotest.Scenario{
-		Users: []synnefotest.User{{UUID: alice, Token: tokenA}, {UUID: bob, Token: "bob-token"}},
-		Projects: []synnefotest.Project{
+	sc := &synnefosim.Scenario{
+		Users: []synnefosim.User{{UUID: alice, Token: tokenA}, {UUID: bob, Token: "bob-token"}},
+		Projects: []synnefosim.Project{
 			{ID: alice, System: true, Members: []string{alice}, Limits: lim(10*gib, 10*gib)},
 			{ID: bob, System: true, Members: []string{bob}, Limits: lim(10*gib, 10*gib)},
 			// Each member could take 8 GiB, the project only 10 GiB in all.
 			{ID: projA, Name: "shared", Owner: alice, Members: []string{alice, bob}, Limits: lim(8*gib, 10*gib)},
 		},
-		Containers: []synnefotest.Container{
+		Containers: []synnefosim.Container{
 			{Account: alice, Name: "a-data", Bytes: 7 * gib}, {Account: alice, Name: "a-more", Bytes: 3 * gib},
 			{Account: bob, Name: "b-data", Bytes: 7 * gib}, {Account: bob, Name: "b-more", Bytes: 3 * gib},
 		},
@@ -531,7 +531,7 @@ func TestTwoAccountsShareADestination(t *testing.T) {
 // applied: it is read back before it is called failed.
 func TestServerErrorOnAMoveIsReadBack(t *testing.T) {
 	h := newHarness(t, "seed.yaml", rulesSeed)
-	h.cloud.Cloud.SetFaults([]synnefotest.Fault{{Path: "/object-store/v1/*", Method: "POST", Status: 503}})
+	h.cloud.Cloud.SetFaults([]synnefosim.Fault{{Path: "/object-store/v1/*", Method: "POST", Status: 503}})
 	rep := h.cycle()
 	mv := moves(rep)
 	require.Len(t, mv, 1)
@@ -569,7 +569,7 @@ func TestRemovedNotifierMessagesAreSetAside(t *testing.T) {
 // cycle, without a restart.
 func TestLostAnswerIsSettledNextCycle(t *testing.T) {
 	h := newHarness(t, "seed.yaml", rulesSeed)
-	h.cloud.Cloud.SetFaults([]synnefotest.Fault{
+	h.cloud.Cloud.SetFaults([]synnefosim.Fault{
 		{Path: "/object-store/v1/*", Method: "POST", Status: 503},
 		{Path: "/object-store/v1/*", Method: "HEAD", Status: 503},
 	})

@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/quotawatch/quotawatch/client/synnefotest"
+	"github.com/quotawatch/quotawatch/synnefosim"
 )
 
 // No token or webhook URL ends up in a log line, a report, the journal or
@@ -34,14 +34,14 @@ func TestSecretsNeverLeak(t *testing.T) {
 	record(h.cycle())
 	h.clock.Advance(time.Hour)
 	h.slack.FailNext(1, http.StatusNotFound, 0)
-	h.cloud.Cloud.SetFaults([]synnefotest.Fault{{Path: "/object-store/*", Method: "POST", Status: 413}})
+	h.cloud.Cloud.SetFaults([]synnefosim.Fault{{Path: "/object-store/*", Method: "POST", Status: 413}})
 	record(h.cycle())
 	h.slack.Close()
 	h.clock.Advance(time.Hour)
 	record(h.cycle())
 
 	// The cloud refuses the token, then is unreachable.
-	h.cloud.Cloud.SetFaults([]synnefotest.Fault{{Path: "*", Status: 401}})
+	h.cloud.Cloud.SetFaults([]synnefosim.Fault{{Path: "*", Status: 401}})
 	record(h.cycle())
 	h.restart()
 	record(h.cycle())

@@ -11,10 +11,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/quotawatch/quotawatch/client/synnefotest"
 	"github.com/quotawatch/quotawatch/config"
-	"github.com/quotawatch/quotawatch/notify/slacktest"
 	"github.com/quotawatch/quotawatch/quota"
+	"github.com/quotawatch/quotawatch/slacksink"
+	"github.com/quotawatch/quotawatch/synnefosim"
 	"github.com/quotawatch/quotawatch/watcher"
 )
 
@@ -81,16 +81,16 @@ func cmdDemo(ctx context.Context, sio *stdio, args []string) int {
 
 func demo(ctx context.Context, out io.Writer, log *slog.Logger, keep bool) error {
 	say := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
-	sc, err := synnefotest.ParseScenario("demo.yaml", demoScenario)
+	sc, err := synnefosim.ParseScenario("demo.yaml", demoScenario)
 	if err != nil {
 		return err
 	}
-	cloud, err := synnefotest.Start(sc, "127.0.0.1:0")
+	cloud, err := synnefosim.Start(sc, "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
 	defer cloud.Close()
-	slack := slacktest.New(slacktest.WithPrint(prefixed{out, "  slack> "}))
+	slack := slacksink.New(slacksink.WithPrint(prefixed{out, "  slack> "}))
 	defer slack.Close()
 	dir, err := os.MkdirTemp("", "quotawatch-demo-")
 	if err != nil {
@@ -172,7 +172,7 @@ func demo(ctx context.Context, out io.Writer, log *slog.Logger, keep bool) error
 }
 
 // printDemoQuotas shows alice's diskspace per project, from the cloud itself.
-func printDemoQuotas(out io.Writer, cloud *synnefotest.Server) {
+func printDemoQuotas(out io.Writer, cloud *synnefosim.Server) {
 	tw := table(out)
 	fmt.Fprintln(tw, "PROJECT\tDISKSPACE\tCONTAINERS")
 	for _, p := range cloud.Cloud.State().Projects {

@@ -14,10 +14,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/quotawatch/quotawatch/client/synnefotest"
 	"github.com/quotawatch/quotawatch/internal/testutil"
-	"github.com/quotawatch/quotawatch/notify/slacktest"
+	"github.com/quotawatch/quotawatch/slacksink"
 	"github.com/quotawatch/quotawatch/store"
+	"github.com/quotawatch/quotawatch/synnefosim"
 )
 
 // runCmd runs the command line in-process and returns the exit code,
@@ -101,15 +101,15 @@ type cli struct {
 	t     *testing.T
 	dir   string
 	cfg   string
-	cloud *synnefotest.Server
-	slack *slacktest.Server
+	cloud *synnefosim.Server
+	slack *slacksink.Server
 }
 
 func newCLI(t *testing.T) *cli {
 	t.Helper()
-	sc, err := synnefotest.LoadScenario(filepath.Join("..", "..", "client", "synnefotest", "testdata", "seed.yaml"))
+	sc, err := synnefosim.LoadScenario(filepath.Join("..", "..", "synnefosim", "testdata", "seed.yaml"))
 	require.NoError(t, err)
-	c := &cli{t: t, dir: t.TempDir(), cloud: synnefotest.NewServer(sc), slack: slacktest.New()}
+	c := &cli{t: t, dir: t.TempDir(), cloud: synnefosim.NewServer(sc), slack: slacksink.New()}
 	t.Cleanup(c.cloud.Close)
 	t.Cleanup(c.slack.Close)
 	c.cfg = filepath.Join(c.dir, "config.yaml")
@@ -261,14 +261,14 @@ func TestOnceThenInspect(t *testing.T) {
 
 func TestOnceExitsOneWhenThePollFails(t *testing.T) {
 	c := newCLI(t)
-	c.cloud.Cloud.SetFaults([]synnefotest.Fault{{Path: "/account/v1.0/quotas", Status: 503}})
+	c.cloud.Cloud.SetFaults([]synnefosim.Fault{{Path: "/account/v1.0/quotas", Status: 503}})
 	code, stdout, _ := c.run("once")
 	require.Equal(t, exitFailure, code)
 	require.Contains(t, stdout, "poll of account alice failed")
 }
 
 func TestSim(t *testing.T) {
-	code, _, stderr := runCmd(t, nil, "sim", "--scenario", filepath.Join("..", "..", "client", "synnefotest", "testdata", "invalid-unknown-key.yaml"))
+	code, _, stderr := runCmd(t, nil, "sim", "--scenario", filepath.Join("..", "..", "synnefosim", "testdata", "invalid-unknown-key.yaml"))
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, stderr, "invalid-unknown-key.yaml:")
 
@@ -277,7 +277,7 @@ func TestSim(t *testing.T) {
 	done := make(chan int)
 	go func() {
 		done <- run(ctx, &stdio{out: &out, errOut: &errOut}, []string{"sim", "--listen", "127.0.0.1:0",
-			"--scenario", filepath.Join("..", "..", "client", "synnefotest", "testdata", "seed.yaml")})
+			"--scenario", filepath.Join("..", "..", "synnefosim", "testdata", "seed.yaml")})
 	}()
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "auth_url: http://127.0.0.1:") }, 5*time.Second, 10*time.Millisecond)
 	cancel()
@@ -294,7 +294,7 @@ func TestVersion(t *testing.T) {
 // consecutive poll failures of an account, then the rule state and cooldown.
 func TestOnceCarriesStateBetweenRuns(t *testing.T) {
 	c := newCLI(t)
-	c.cloud.Cloud.SetFaults([]synnefotest.Fault{{Path: "/account/v1.0/quotas", Status: 503}})
+	c.cloud.Cloud.SetFaults([]synnefosim.Fault{{Path: "/account/v1.0/quotas", Status: 503}})
 	var outs []string
 	for range 3 {
 		code, stdout, _ := c.run("once")

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quotawatch/quotawatch/client/synnefotest"
+	"github.com/quotawatch/quotawatch/synnefosim"
 )
 
 // daemonEnv makes the test binary run the command line instead of the
@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 // a simulated cloud of 10,000 projects x 8 resources (80,000 series), lets
 // it reach steady state, and reports its resident memory.
 func BenchmarkDaemonRSS80k(b *testing.B) {
-	srv := synnefotest.NewServer(synnefotest.LargeScenario(10000))
+	srv := synnefosim.NewServer(synnefosim.LargeScenario(10000))
 	defer srv.Close()
 	dir := b.TempDir()
 	cfg := filepath.Join(dir, "config.yaml")

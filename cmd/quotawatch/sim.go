@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/quotawatch/quotawatch/client/synnefotest"
+	"github.com/quotawatch/quotawatch/synnefosim"
 )
 
 func cmdSim(ctx context.Context, sio *stdio, args []string) int {
@@ -21,12 +21,12 @@ func cmdSim(ctx context.Context, sio *stdio, args []string) int {
 	if *scenario == "" {
 		return usageErr(sio, "sim: --scenario FILE is required")
 	}
-	sc, err := synnefotest.LoadScenario(*scenario)
+	sc, err := synnefosim.LoadScenario(*scenario)
 	if err != nil {
 		fmt.Fprintln(sio.errOut, err)
 		return exitUsage
 	}
-	srv, err := synnefotest.Start(sc, *listen)
+	srv, err := synnefosim.Start(sc, *listen)
 	if err != nil {
 		return fail(sio, "sim: %v", err)
 	}

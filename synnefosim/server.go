@@ -1,4 +1,4 @@
-package synnefotest
+package synnefosim
 
 import (
 	"context"
@@ -26,7 +26,7 @@ type Server struct {
 func NewServer(sc *Scenario) *Server {
 	s, err := Start(sc, "127.0.0.1:0")
 	if err != nil {
-		panic(fmt.Sprintf("synnefotest: %v", err))
+		panic(fmt.Sprintf("synnefosim: %v", err))
 	}
 	return s
 }

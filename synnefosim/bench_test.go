@@ -1,4 +1,4 @@
-package synnefotest
+package synnefosim
 
 import (
 	"encoding/json"

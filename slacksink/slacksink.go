@@ -1,8 +1,8 @@
-// Package slacktest is a Slack-compatible fake over HTTP, for tests and for
+// Package slacksink is a Slack-compatible fake over HTTP, for tests and for
 // `quotawatch demo`. It serves an incoming webhook and the Web API methods
 // quotawatch uses (chat.postMessage, chat.update, auth.test), records what
 // it received, and can be told to fail.
-package slacktest
+package slacksink
 
 import (
 	"encoding/json"
@@ -19,7 +19,7 @@ import (
 )
 
 // DefaultToken is the bot token a new Server accepts.
-const DefaultToken = "xoxb-slacktest-token"
+const DefaultToken = "xoxb-slacksink-token"
 
 // WebhookPath is the path of the fake's incoming webhook.
 const WebhookPath = "/services/T000/B000/XXXX"

@@ -1,4 +1,4 @@
-package slacktest
+package slacksink
 
 import (
 	"bytes"

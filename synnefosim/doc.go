@@ -1,4 +1,4 @@
-// Package synnefotest is a stateful, in-memory Synnefo cloud served over real
+// Package synnefosim is a stateful, in-memory Synnefo cloud served over real
 // HTTP, for tests, benchmarks, `quotawatch sim` and `quotawatch demo`.
 //
 // A Scenario (YAML or built in code) describes users, projects with their
@@ -28,4 +28,4 @@
 //
 // The Scenario's VM type is named VM (not Server) because Server is the
 // httptest-style server that serves a Cloud.
-package synnefotest
+package synnefosim
