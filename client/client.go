@@ -137,6 +137,9 @@ type Client struct {
 	authSem chan struct{}
 	ident   *Identity
 	bases   map[string]*url.URL
+	// refused says why a catalog service was left out (its scheme differs
+	// from auth_url's), for the calls that would have used it.
+	refused map[string]string
 }
 
 // New checks cfg, applies its defaults and returns a Client. It makes no

@@ -126,6 +126,7 @@ func (c *Client) Authenticate(ctx context.Context) (*Identity, error) {
 		}
 	}
 	bases := make(map[string]*url.URL, len(a.ServiceCatalog))
+	refused := map[string]string{}
 	for _, s := range a.ServiceCatalog {
 		if _, dup := id.Endpoints[s.Type]; dup || s.Type == "" || len(s.Endpoints) == 0 {
 			continue
@@ -142,10 +143,24 @@ func (c *Client) Authenticate(ctx context.Context) (*Identity, error) {
 			c.log.LogAttrs(ctx, slog.LevelWarn, "synnefo catalog entry with an invalid URL skipped", slog.String("type", s.Type))
 			continue
 		}
+		// The token goes only where the identity service sent it over the
+		// same scheme: a catalog must not lead an https token to http.
+		if !strings.EqualFold(bu.Scheme, u.Scheme) {
+			refused[s.Type] = fmt.Sprintf("the catalog's %q endpoint uses %s while auth_url uses %s; the token is not sent there", s.Type, bu.Scheme, u.Scheme)
+			c.log.LogAttrs(ctx, slog.LevelWarn, "synnefo catalog entry refused: its scheme differs from auth_url's",
+				slog.String("type", s.Type), slog.String("scheme", bu.Scheme), slog.String("auth_scheme", u.Scheme))
+			continue
+		}
+		if !strings.EqualFold(bu.Host, u.Host) {
+			// Real clouds serve services from other hosts; allowed, but
+			// said once so an operator sees where the token goes.
+			c.log.LogAttrs(ctx, slog.LevelInfo, "synnefo catalog endpoint on another host than auth_url",
+				slog.String("type", s.Type), slog.String("host", bu.Host), slog.String("auth_host", u.Host))
+		}
 		id.Endpoints[s.Type] = base
 		bases[s.Type] = bu
 	}
-	c.ident, c.bases = id, bases
+	c.ident, c.bases, c.refused = id, bases, refused
 	return id.clone(), nil
 }
 
@@ -159,6 +174,9 @@ func (c *Client) endpoint(ctx context.Context, service string, segs ...string) (
 	// goroutine's Authenticate acquired after, so reading it is safe.
 	base, ok := c.bases[service]
 	if !ok {
+		if why, bad := c.refused[service]; bad {
+			return nil, nil, errors.New(why)
+		}
 		return nil, nil, fmt.Errorf("no %q endpoint in the service catalog", service)
 	}
 	raw := base.EscapedPath()
