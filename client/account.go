@@ -88,39 +88,21 @@ func (c *Client) Quotas(ctx context.Context) (Quotas, error) {
 	return q, nil
 }
 
-// decodeQuotas streams the project → resource → quota object one project
-// at a time. Decoding the whole body with one Decode would make the
-// decoder buffer the entire (multi-megabyte) value, growing its buffer by
-// doubling; this way the buffer holds one project and the allocations are
-// the ones encoding/json needs for the result itself.
-func decodeQuotas(r io.Reader) (Quotas, error) {
-	dec := json.NewDecoder(r)
-	t, err := dec.Token()
-	if err != nil {
-		return nil, fmt.Errorf("decoding response: %w", err)
-	}
-	if t == nil {
-		return Quotas{}, nil // null
-	}
-	if d, ok := t.(json.Delim); !ok || d != '{' {
-		return nil, fmt.Errorf("decoding response: want an object, got %T", t)
-	}
+// decodeQuotas decodes a /quotas body as strictly as decodeEntries.
+func decodeQuotas(r io.Reader) (Quotas, error) { return scanQuotas(r, userFields) }
+
+// scanQuotas decodes strictly into the nested map, keeping projects that
+// list no resources.
+func scanQuotas(r io.Reader, required uint8) (Quotas, error) {
 	q := Quotas{}
-	var rs map[string]quota.Quota // one variable for every project: &rs escapes once
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return nil, fmt.Errorf("decoding response: %w", err)
-		}
-		project, _ := t.(string) // object keys are always strings
-		rs = q[project]
-		if err := dec.Decode(&rs); err != nil {
-			return nil, fmt.Errorf("decoding quotas of project %s: %w", project, err)
-		}
-		q[project] = rs
+	s := newQuotaScanner(r, required, 0)
+	s.project = func(p string) { q[p] = map[string]quota.Quota{} }
+	es, err := s.entries(nil)
+	if err != nil {
+		return nil, err
 	}
-	if _, err := dec.Token(); err != nil {
-		return nil, fmt.Errorf("decoding response: %w", err)
+	for _, e := range es {
+		q[e.Project][e.Resource] = e.Quota
 	}
 	return q, nil
 }
@@ -134,8 +116,18 @@ func (c *Client) ServiceProjectQuotas(ctx context.Context, projects ...string) (
 	if len(projects) > 0 {
 		query = "project=" + commaList(projects)
 	}
+	u, _, err := c.endpoint(ctx, ServiceAccount, "service_project_quotas")
+	if err != nil {
+		return nil, fmt.Errorf("service project quotas: %w", err)
+	}
+	u.RawQuery = query
 	var q Quotas
-	if err := c.getJSON(ctx, ServiceAccount, query, &q, "service_project_quotas"); err != nil {
+	err = c.do(ctx, &request{service: ServiceAccount, method: http.MethodGet, url: u}, func(resp *http.Response) error {
+		var err error
+		q, err = scanQuotas(resp.Body, projectFields)
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("service project quotas: %w", err)
 	}
 	return q, nil

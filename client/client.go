@@ -27,6 +27,9 @@ const (
 	DefaultPageLimit = 10000 // PITHOS_API_LIST_LIMIT
 )
 
+// DefaultMaxResponseBytes is the response size cap when none is set.
+const DefaultMaxResponseBytes = 512 << 20
+
 // Service types of the catalog that the client calls (synnefo-api.md §1.3).
 const (
 	ServiceIdentity    = "identity"
@@ -85,6 +88,9 @@ type Config struct {
 	Retry Retry
 	// PageLimit is the Pithos listing page size; zero means DefaultPageLimit.
 	PageLimit int
+	// MaxResponseBytes caps every response body; zero means
+	// DefaultMaxResponseBytes. A larger body fails the call.
+	MaxResponseBytes int64
 	// Logger receives one debug line per request; nil discards.
 	Logger *slog.Logger `json:"-"`
 	// Observe, if set, is called after every attempt with the catalog
@@ -123,6 +129,7 @@ type Client struct {
 	http    *http.Client
 	timeout time.Duration
 	limiter *rate.Limiter
+	maxBody int64
 	// entriesHint is the number of quota entries of the last poll.
 	entriesHint atomic.Int64
 	retry       Retry
@@ -186,6 +193,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.rand == nil {
 		c.rand = rand.Int64N
+	}
+	if c.maxBody = cfg.MaxResponseBytes; c.maxBody <= 0 {
+		c.maxBody = DefaultMaxResponseBytes
 	}
 	switch {
 	case cfg.Limiter != nil:
@@ -327,12 +337,40 @@ func (c *Client) attempt(ctx context.Context, rq *request, path string, n int, h
 	if handle == nil {
 		return false, nil
 	}
+	resp.Body = &cappedBody{ReadCloser: resp.Body, left: c.maxBody}
 	if err := handle(resp); err != nil {
 		// A body cut short by the attempt's own timeout is a timeout too.
 		return actx.Err() != nil && ctx.Err() == nil, c.scrubErr(fmt.Errorf("%s %s: %w", rq.method, path, err))
 	}
 	return false, nil
 }
+
+// cappedBody fails a read past the response size cap, so a runaway body
+// cannot hold the poll or the memory hostage.
+type cappedBody struct {
+	io.ReadCloser
+	left int64
+}
+
+func (b *cappedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		// One byte more tells a body of exactly the cap from a longer one.
+		var one [1]byte
+		if n, _ := b.ReadCloser.Read(one[:]); n == 0 {
+			return 0, io.EOF
+		}
+		return 0, errBodyTooLarge
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+// errBodyTooLarge is returned by a read past the response size cap.
+var errBodyTooLarge = errors.New("response body larger than the cap (cloud.max_response_bytes)")
 
 func (c *Client) record(ctx context.Context, rq *request, path string, attempt, status int, d time.Duration) {
 	if c.observe != nil {

@@ -126,8 +126,8 @@ func TestContainersEmptyAndExactPage(t *testing.T) {
 		calls int
 	}{
 		{name: "empty account", pages: map[string]string{"": `[]`}, want: 0, calls: 1},
-		{name: "exactly one full page", pages: map[string]string{"": `[{"name":"a"},{"name":"b"}]`, "b": `[]`}, want: 2, calls: 2},
-		{name: "short second page", pages: map[string]string{"": `[{"name":"a"},{"name":"b"}]`, "b": `[{"name":"c"}]`}, want: 3, calls: 2},
+		{name: "exactly one full page", pages: map[string]string{"": `[{"name":"a","bytes":0},{"name":"b","bytes":0}]`, "b": `[]`}, want: 2, calls: 2},
+		{name: "short second page", pages: map[string]string{"": `[{"name":"a","bytes":0},{"name":"b","bytes":0}]`, "b": `[{"name":"c","bytes":0}]`}, want: 3, calls: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -312,12 +312,12 @@ func TestQuotasStreamDecodeEdges(t *testing.T) {
 		{name: "empty object", body: `{}`, want: client.Quotas{}},
 		{name: "null", body: `null`, want: client.Quotas{}},
 		{name: "project without resources", body: `{"p": {}}`, want: client.Quotas{"p": {}}},
-		{name: "unlimited", body: `{"p": {"r": {"limit": 9223372036854775807, "project_limit": 9223372036854775807}}}`,
+		{name: "unlimited", body: `{"p": {"r": {"limit": 9223372036854775807, "usage": 0, "pending": 0, "project_limit": 9223372036854775807, "project_usage": 0, "project_pending": 0}}}`,
 			want: client.Quotas{"p": {"r": {Limit: math.MaxInt64, ProjectLimit: math.MaxInt64}}}},
-		{name: "beyond int64", body: `{"p": {"r": {"limit": 9223372036854775808}}}`, err: "decoding quotas of project p"},
-		{name: "float", body: `{"p": {"r": {"usage": 1.5}}}`, err: "decoding quotas of project p"},
+		{name: "beyond int64", body: `{"p": {"r": {"limit": 9223372036854775808}}}`, err: "project p, resource r, field limit: beyond the int64 range"},
+		{name: "float", body: `{"p": {"r": {"usage": 1.5}}}`, err: "project p, resource r, field usage: not an integer"},
 		{name: "array", body: `[]`, err: "want an object"},
-		{name: "truncated", body: `{"p": {"r": {"usage": 1}}`, err: "decoding response"},
+		{name: "truncated", body: `{"p": {"r": {"usage": 1, "limit": 1, "pending": 0, "project_usage": 1, "project_limit": 1, "project_pending": 0}}`, err: "decoding response"},
 		{name: "empty body", body: ``, err: "decoding response"},
 	}
 	for _, tt := range tests {

@@ -2,11 +2,9 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 
 	"github.com/quotawatch/quotawatch/quota"
 )
@@ -36,44 +34,7 @@ func (c *Client) QuotaEntries(ctx context.Context) ([]quota.Entry, error) {
 	return es, nil
 }
 
-// decodeEntries streams the project → resource → quota object into
-// entries, one project at a time: projects in the body's order, resources
-// by name (a project's resources come out of a map).
+// decodeEntries decodes a /quotas body strictly (see quotaScanner).
 func decodeEntries(r io.Reader, out []quota.Entry) ([]quota.Entry, error) {
-	dec := json.NewDecoder(r)
-	t, err := dec.Token()
-	if err != nil {
-		return nil, fmt.Errorf("decoding response: %w", err)
-	}
-	if t == nil {
-		return out, nil // null
-	}
-	if d, ok := t.(json.Delim); !ok || d != '{' {
-		return nil, fmt.Errorf("decoding response: want an object, got %v", t)
-	}
-	var rs map[string]quota.Quota // reused for every project
-	names := make([]string, 0, 16)
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return nil, fmt.Errorf("decoding response: %w", err)
-		}
-		project, _ := t.(string) // object keys are always strings
-		clear(rs)
-		if err := dec.Decode(&rs); err != nil {
-			return nil, fmt.Errorf("decoding quotas of project %s: %w", project, err)
-		}
-		names = names[:0]
-		for r := range rs {
-			names = append(names, r)
-		}
-		slices.Sort(names)
-		for _, r := range names {
-			out = append(out, quota.Entry{Project: project, Resource: r, Quota: rs[r]})
-		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return nil, fmt.Errorf("decoding response: %w", err)
-	}
-	return out, nil
+	return scanEntries(r, out, userFields)
 }

@@ -2,9 +2,11 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/quotawatch/quotawatch/quota"
 )
@@ -257,4 +259,63 @@ func (c *Client) busyServers(ctx context.Context, vs []Volume) (map[int64]string
 		}
 	}
 	return busy, nil
+}
+
+// requireCounts checks that the listed fields of one listing element are
+// present and non-negative integers: the planner sizes moves from them, so
+// a missing size must fail the listing, not read as zero.
+func requireCounts(b []byte, what string, fields ...string) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if id, ok := m["id"]; ok {
+		what += " " + strings.Trim(string(id), `"`)
+	} else if name, ok := m["name"]; ok {
+		what += " " + strings.Trim(string(name), `"`)
+	}
+	for _, f := range fields {
+		v, ok := m[f]
+		switch {
+		case !ok:
+			return fmt.Errorf("%s: field %s missing", what, f)
+		case string(v) == "null":
+			return fmt.Errorf("%s: field %s is null", what, f)
+		}
+		var n int64
+		if err := json.Unmarshal(v, &n); err != nil {
+			return fmt.Errorf("%s: field %s is not an integer: %s", what, f, v)
+		}
+		if n < 0 {
+			return fmt.Errorf("%s: field %s is negative: %d", what, f, n)
+		}
+	}
+	return nil
+}
+
+// UnmarshalJSON requires the container's size.
+func (ct *Container) UnmarshalJSON(b []byte) error {
+	if err := requireCounts(b, "container", "bytes"); err != nil {
+		return err
+	}
+	type plain Container
+	return json.Unmarshal(b, (*plain)(ct))
+}
+
+// UnmarshalJSON requires the flavor's id and sizes.
+func (f *Flavor) UnmarshalJSON(b []byte) error {
+	if err := requireCounts(b, "flavor", "id", "vcpus", "ram", "disk"); err != nil {
+		return err
+	}
+	type plain Flavor
+	return json.Unmarshal(b, (*plain)(f))
+}
+
+// UnmarshalJSON requires the volume's size.
+func (v *Volume) UnmarshalJSON(b []byte) error {
+	if err := requireCounts(b, "volume", "size"); err != nil {
+		return err
+	}
+	type plain Volume
+	return json.Unmarshal(b, (*plain)(v))
 }

@@ -44,7 +44,7 @@ type observed struct {
 }
 
 func TestRetry(t *testing.T) {
-	quotas := `{"p": {"cyclades.vm": {"limit": 1}}}`
+	quotas := `{"p": {"cyclades.vm": {"limit": 1, "usage": 0, "pending": 0, "project_limit": 1, "project_usage": 0, "project_pending": 0}}}`
 	tests := []struct {
 		name     string
 		post     bool

@@ -72,3 +72,14 @@ func TestTokenStaysOnTheAuthScheme(t *testing.T) {
 	require.Equal(t, 1, strings.Count(out, "synnefo catalog endpoint on another host than auth_url"), out)
 	require.NotContains(t, out, secret)
 }
+
+// TestResponseCapOverHTTP: Config.MaxResponseBytes bounds what a call reads.
+func TestResponseCapOverHTTP(t *testing.T) {
+	f := newFake(t)
+	cfg := f.config(nil)
+	cfg.MaxResponseBytes = 64
+	c, err := client.New(cfg)
+	require.NoError(t, err)
+	_, err = c.QuotaEntries(context.Background())
+	require.ErrorContains(t, err, "response body larger than the cap (cloud.max_response_bytes)")
+}
