@@ -13,6 +13,8 @@ import (
 
 	"github.com/slack-go/slack"
 	"golang.org/x/time/rate"
+
+	"github.com/quotawatch/quotawatch/internal/backoff"
 )
 
 // Defaults applied by NewWebhook and NewBot to a zero Options.
@@ -22,7 +24,8 @@ const (
 	DefaultBurst   = 1
 )
 
-// Backoff bounds (DESIGN.md §6).
+// Without a Retry-After, a failed message waits 10s, doubling per previous
+// attempt up to 10 minutes.
 const (
 	backoffBase = 10 * time.Second
 	backoffMax  = 10 * time.Minute
@@ -108,17 +111,7 @@ type Result struct {
 // attempts times without a Retry-After: 10s doubling per previous attempt,
 // capped at 10 minutes.
 func Backoff(attempts int) time.Duration {
-	if attempts < 0 {
-		attempts = 0
-	}
-	d := backoffBase
-	for range attempts {
-		d *= 2
-		if d >= backoffMax {
-			return backoffMax
-		}
-	}
-	return d
+	return backoff.Exp(backoffBase, backoffMax, attempts)
 }
 
 // Error is a failed delivery. Its text is built only from redacted parts,
