@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/quotawatch/quotawatch/internal/backoff"
 )
 
 // Defaults applied by New to zero Config fields.
@@ -170,7 +173,7 @@ func New(cfg Config) (*Client, error) {
 		authURL:   strings.TrimRight(cfg.AuthURL, "/"),
 		token:     cfg.Token,
 		service:   cfg.Service,
-		timeout:   cmp(cfg.Timeout, DefaultTimeout),
+		timeout:   cmp.Or(cfg.Timeout, DefaultTimeout),
 		retry:     cfg.Retry,
 		pageLimit: cfg.PageLimit,
 		log:       cfg.Logger,
@@ -179,12 +182,10 @@ func New(cfg Config) (*Client, error) {
 		rand:      cfg.Rand,
 		authSem:   make(chan struct{}, 1),
 	}
-	c.retry.Attempts = cmp(c.retry.Attempts, DefaultAttempts)
-	c.retry.Base = cmp(c.retry.Base, DefaultBase)
-	c.retry.Max = max(cmp(c.retry.Max, DefaultMax), c.retry.Base)
-	if c.pageLimit == 0 {
-		c.pageLimit = DefaultPageLimit
-	}
+	c.retry.Attempts = cmp.Or(c.retry.Attempts, DefaultAttempts)
+	c.retry.Base = cmp.Or(c.retry.Base, DefaultBase)
+	c.retry.Max = max(cmp.Or(c.retry.Max, DefaultMax), c.retry.Base)
+	c.pageLimit = cmp.Or(c.pageLimit, DefaultPageLimit)
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -237,13 +238,6 @@ func (c *Client) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String
 // noRedirect returns a redirect as the response: following it would send
 // the X-Auth-Token header to wherever the redirect points.
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-
-func cmp[T int | time.Duration](v, def T) T {
-	if v == 0 {
-		return def
-	}
-	return v
-}
 
 // redactURL drops user info from a URL meant for display.
 func redactURL(s string) string {
@@ -384,23 +378,7 @@ func (c *Client) record(ctx context.Context, rq *request, path string, attempt, 
 // backoff is the wait after the given failed attempt: uniform in
 // [0, min(Max, Base*2^(attempt-1))].
 func (c *Client) backoff(attempt int) time.Duration {
-	ceil := c.retry.Base
-	for i := 1; i < attempt && ceil < c.retry.Max; i++ {
-		if ceil > c.retry.Max/2 {
-			ceil = c.retry.Max // doubling would pass Max (or overflow)
-			break
-		}
-		ceil *= 2
-	}
-	ceil = min(ceil, c.retry.Max)
-	if ceil <= 0 {
-		return 0
-	}
-	n := int64(ceil)
-	if n < math.MaxInt64 {
-		n++ // inclusive of the ceiling
-	}
-	return time.Duration(c.rand(n))
+	return backoff.FullJitter(backoff.Exp(c.retry.Base, c.retry.Max, attempt-1), c.rand)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

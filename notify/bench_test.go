@@ -46,7 +46,7 @@ func BenchmarkWebhookSend(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if res := w.Send(ctx, events, 0); res.Err != nil {
+		if res := w.send(ctx, events, 0); res.Err != nil {
 			b.Fatal(res.Err)
 		}
 	}
@@ -57,16 +57,16 @@ func BenchmarkWebhookSend(b *testing.B) {
 func BenchmarkBotSend(b *testing.B) {
 	srv := slacksink.New()
 	defer srv.Close()
-	bot := NewBot("ops", slacksink.DefaultToken, "C0QUOTA", srv.APIURL(), Options{Rate: rate.Inf})
+	bot := NewBot("ops", slacksink.DefaultToken, "C0QUOTA", srv.APIURL(), nil, Options{Rate: rate.Inf})
 	ctx := context.Background()
-	first := bot.Send(ctx, sampleEvents()["firing"], Thread{}, 0)
+	first := bot.send(ctx, sampleEvents()["firing"], Thread{}, 0)
 	if first.Err != nil {
 		b.Fatal(first.Err)
 	}
 	ev := sampleEvents()["repeat"]
 	b.ReportAllocs()
 	for b.Loop() {
-		if res := bot.Send(ctx, ev, first.Thread, 0); res.Err != nil {
+		if res := bot.send(ctx, ev, first.Thread, 0); res.Err != nil {
 			b.Fatal(res.Err)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 
 	"github.com/slack-go/slack"
 	"golang.org/x/time/rate"
@@ -20,14 +21,16 @@ type Bot struct {
 	token   string
 	channel string
 	api     *slack.Client
+	threads Threads
 	opt     Options
 	limiter *rate.Limiter
 }
 
 // NewBot returns a notifier posting to channel with token. apiURL is the
 // Web API base ("" means https://slack.com/api/); method names are
-// appended to it, so a missing trailing slash is added.
-func NewBot(name, token, channel, apiURL string, opt Options) *Bot {
+// appended to it, so a missing trailing slash is added. threads keeps the
+// incidents' threads; nil keeps them in memory, for the life of the Bot.
+func NewBot(name, token, channel, apiURL string, threads Threads, opt Options) *Bot {
 	opt = opt.withDefaults()
 	if apiURL == "" {
 		apiURL = slack.APIURL
@@ -36,8 +39,11 @@ func NewBot(name, token, channel, apiURL string, opt Options) *Bot {
 		apiURL += "/"
 	}
 	api := slack.New(token, slack.OptionHTTPClient(opt.HTTPClient), slack.OptionAPIURL(apiURL))
+	if threads == nil {
+		threads = &memThreads{m: map[quota.InstanceKey]Thread{}}
+	}
 	return &Bot{
-		name: name, token: token, channel: channel, api: api, opt: opt,
+		name: name, token: token, channel: channel, api: api, threads: threads, opt: opt,
 		limiter: rate.NewLimiter(opt.Rate, opt.Burst),
 	}
 }
@@ -57,16 +63,61 @@ func (b *Bot) Check(ctx context.Context) error {
 	return nil
 }
 
-// Send delivers one event. th is the incident's thread if the caller has
-// one. A firing event that is not a repeat always starts a new incident
-// (a new parent message), as does any event without a thread; poll events
-// are plain messages outside any thread and return the zero Thread.
-// Otherwise the parent is updated first (an idempotent edit, so a retry
-// after a failed reply does no harm) and the event is posted as a reply.
-// attempts is how many times the event was tried before.
-func (b *Bot) Send(ctx context.Context, ev quota.Event, th Thread, attempts int) Result {
+// Notify delivers the events one by one, in order, each under its
+// incident's thread (see send). An event that fails for good is set aside
+// and the next ones are tried; any other failure stops delivery, and the
+// events behind it wait with it so that order holds.
+func (b *Bot) Notify(ctx context.Context, pending []Pending) []Outcome {
+	out := make([]Outcome, 0, len(pending))
+	for i, p := range pending {
+		ev := p.Event
+		var th Thread
+		if !isPollEvent(ev) {
+			t, ok, err := b.threads.Thread(ctx, ev.Key)
+			switch {
+			case err != nil:
+				// Without it the event heads a new thread: better than none.
+				b.opt.Logger.LogAttrs(ctx, slog.LevelError, "reading the incident thread failed",
+					slog.String("notifier", b.name), slog.String("incident", ev.Key.String()), slog.String("err", err.Error()))
+			case ok:
+				th = t
+			}
+		}
+		res := b.send(ctx, ev, th, p.Attempts)
+		if res.Delivered > 0 {
+			if res.Thread.TS != "" && res.Thread != th {
+				if err := b.threads.SetThread(ctx, ev.Key, res.Thread); err != nil {
+					b.opt.Logger.LogAttrs(ctx, slog.LevelError, "saving the incident thread failed",
+						slog.String("notifier", b.name), slog.String("incident", ev.Key.String()), slog.String("err", err.Error()))
+				}
+			}
+			out = append(out, Outcome{})
+			continue
+		}
+		rest := res.outcomes(1)[0]
+		if res.Permanent {
+			// This event can never go; the next ones may.
+			out = append(out, rest)
+			continue
+		}
+		for range pending[i:] {
+			out = append(out, rest)
+		}
+		return out
+	}
+	return out
+}
+
+// send delivers one event. th is the incident's thread if there is one.
+// A firing event that is not a repeat always starts a new incident (a new
+// parent message), as does any event without a thread; poll events are
+// plain messages outside any thread and return the zero Thread. Otherwise
+// the parent is updated first (an idempotent edit, so a retry after a
+// failed reply does no harm) and the event is posted as a reply. attempts
+// is how many times the event was tried before.
+func (b *Bot) send(ctx context.Context, ev quota.Event, th Thread, attempts int) result {
 	if isPollEvent(ev) {
-		res := Result{}
+		res := result{}
 		if _, err := b.post(ctx, "chat.postMessage", Thread{Channel: b.channel}, Render(ev)); err != nil {
 			return b.fail(ctx, res, err, attempts)
 		}
@@ -76,7 +127,7 @@ func (b *Bot) Send(ctx context.Context, ev quota.Event, th Thread, attempts int)
 	if th.IsZero() || (ev.Kind == quota.EventFiring && !ev.Repeat) {
 		return b.startThread(ctx, ev, attempts)
 	}
-	res := Result{Thread: th}
+	res := result{Thread: th}
 	if _, err := b.post(ctx, "chat.update", th, renderParent(ev)); err != nil {
 		code := b.classify("chat.update", err).Code
 		switch code {
@@ -101,12 +152,12 @@ func (b *Bot) Send(ctx context.Context, ev quota.Event, th Thread, attempts int)
 	return res
 }
 
-func (b *Bot) startThread(ctx context.Context, ev quota.Event, attempts int) Result {
+func (b *Bot) startThread(ctx context.Context, ev quota.Event, attempts int) result {
 	th, err := b.post(ctx, "chat.postMessage", Thread{Channel: b.channel}, renderParent(ev))
 	if err != nil {
-		return b.fail(ctx, Result{}, err, attempts)
+		return b.fail(ctx, result{}, err, attempts)
 	}
-	return Result{Delivered: 1, Thread: th}
+	return result{Delivered: 1, Thread: th}
 }
 
 // post paces and sends one message: for "chat.update" an edit of the
@@ -145,9 +196,9 @@ func (b *Bot) classify(op string, err error) *Error {
 	return classify(b.name, op, err, b.token)
 }
 
-func (b *Bot) fail(ctx context.Context, res Result, err error, attempts int) Result {
+func (b *Bot) fail(ctx context.Context, res result, err error, attempts int) result {
 	e := b.classify("chat.postMessage", err)
-	if e.Op == "pace" {
+	if errors.Is(e, ErrPaced) {
 		return paced(res, e, b.opt.Now())
 	}
 	logFailure(ctx, b.opt.Logger, e, res.Delivered, 1-res.Delivered)
@@ -156,4 +207,24 @@ func (b *Bot) fail(ctx context.Context, res Result, err error, attempts int) Res
 
 func isPollEvent(ev quota.Event) bool {
 	return ev.Kind == quota.EventPollFailed || ev.Kind == quota.EventPollRecovered || ev.Key.Rule == ""
+}
+
+// memThreads keeps threads in memory when no Threads is given.
+type memThreads struct {
+	mu sync.Mutex
+	m  map[quota.InstanceKey]Thread
+}
+
+func (t *memThreads) Thread(_ context.Context, k quota.InstanceKey) (Thread, bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	th, ok := t.m[k]
+	return th, ok, nil
+}
+
+func (t *memThreads) SetThread(_ context.Context, k quota.InstanceKey, th Thread) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.m[k] = th
+	return nil
 }

@@ -39,12 +39,12 @@ func endpoints(rs []slacksink.Received) []string {
 func TestBotIncidentThread(t *testing.T) {
 	srv := newBotServer(t)
 	opt, _ := testOptions(t)
-	b := NewBot("ops", botToken, "#quota-alerts", strings.TrimSuffix(srv.APIURL(), "/"), opt)
+	b := NewBot("ops", botToken, "#quota-alerts", strings.TrimSuffix(srv.APIURL(), "/"), nil, opt)
 	require.Equal(t, "ops", b.Name())
 	ctx := context.Background()
 	ev := sampleEvents()
 
-	res := b.Send(ctx, ev["firing"], Thread{}, 0)
+	res := b.send(ctx, ev["firing"], Thread{}, 0)
 	require.NoError(t, res.Err)
 	require.Equal(t, 1, res.Delivered)
 	th := res.Thread
@@ -55,9 +55,9 @@ func TestBotIncidentThread(t *testing.T) {
 	require.Contains(t, string(parent.Blocks), "Incident status: *firing*")
 
 	for _, name := range []string{"action_skipped", "action_applied", "resolved"} {
-		res = b.Send(ctx, ev[name], th, 0)
+		res = b.send(ctx, ev[name], th, 0)
 		require.NoError(t, res.Err, name)
-		require.Equal(t, Result{Delivered: 1, Thread: th}, res, name)
+		require.Equal(t, result{Delivered: 1, Thread: th}, res, name)
 	}
 	require.Equal(t, []string{
 		"chat.postMessage",
@@ -98,14 +98,14 @@ func TestBotThreadRules(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newBotServer(t)
 			opt, _ := testOptions(t)
-			b := NewBot("ops", botToken, "C0QUOTA", srv.APIURL(), opt)
-			first := b.Send(context.Background(), ev["firing"], Thread{}, 0)
+			b := NewBot("ops", botToken, "C0QUOTA", srv.APIURL(), nil, opt)
+			first := b.send(context.Background(), ev["firing"], Thread{}, 0)
 			require.NoError(t, first.Err)
 			th := Thread{}
 			if tt.withThread {
 				th = first.Thread
 			}
-			res := b.Send(context.Background(), tt.event, th, 0)
+			res := b.send(context.Background(), tt.event, th, 0)
 			require.NoError(t, res.Err)
 			require.Equal(t, 1, res.Delivered)
 			require.Equal(t, tt.endpoints, endpoints(srv.Messages()[1:]))
@@ -126,9 +126,9 @@ func TestBotThreadRules(t *testing.T) {
 func TestBotParentGone(t *testing.T) {
 	srv := newBotServer(t)
 	opt, _ := testOptions(t)
-	b := NewBot("ops", botToken, "C0QUOTA", srv.APIURL(), opt)
+	b := NewBot("ops", botToken, "C0QUOTA", srv.APIURL(), nil, opt)
 	gone := Thread{Channel: "C0QUOTA", TS: "1600000000.000001"}
-	res := b.Send(context.Background(), sampleEvents()["action_applied"], gone, 0)
+	res := b.send(context.Background(), sampleEvents()["action_applied"], gone, 0)
 	require.NoError(t, res.Err)
 	require.Equal(t, 1, res.Delivered)
 	require.NotEqual(t, gone, res.Thread)
@@ -140,15 +140,15 @@ func TestBotParentGone(t *testing.T) {
 func TestBotParentNotEditable(t *testing.T) {
 	srv := newBotServer(t)
 	opt, logs := testOptions(t)
-	b := NewBot("ops", botToken, "C0QUOTA", srv.APIURL(), opt)
-	first := b.Send(context.Background(), sampleEvents()["firing"], Thread{}, 0)
+	b := NewBot("ops", botToken, "C0QUOTA", srv.APIURL(), nil, opt)
+	first := b.send(context.Background(), sampleEvents()["firing"], Thread{}, 0)
 	require.NoError(t, first.Err)
 	b.opt.HTTPClient.Transport = &scripted{answers: map[int]scriptedAnswer{
 		1: {status: http.StatusOK, body: `{"ok":false,"error":"cant_update_message"}`},
 	}}
-	res := b.Send(context.Background(), sampleEvents()["resolved"], first.Thread, 0)
+	res := b.send(context.Background(), sampleEvents()["resolved"], first.Thread, 0)
 	require.NoError(t, res.Err)
-	require.Equal(t, Result{Delivered: 1, Thread: first.Thread}, res)
+	require.Equal(t, result{Delivered: 1, Thread: first.Thread}, res)
 	require.Len(t, srv.Replies(first.Thread.Channel, first.Thread.TS), 1)
 	require.Contains(t, logs.String(), "cant_update_message")
 }
@@ -167,20 +167,20 @@ func TestBotRetryPostsReplyOnce(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newBotServer(t)
 			opt, _ := testOptions(t)
-			b := NewBot("ops", botToken, "C0QUOTA", srv.APIURL(), opt)
-			first := b.Send(context.Background(), sampleEvents()["firing"], Thread{}, 0)
+			b := NewBot("ops", botToken, "C0QUOTA", srv.APIURL(), nil, opt)
+			first := b.send(context.Background(), sampleEvents()["firing"], Thread{}, 0)
 			require.NoError(t, first.Err)
 			b.opt.HTTPClient.Transport = &scripted{answers: map[int]scriptedAnswer{
 				tt.failReq: {status: http.StatusBadGateway, body: "<html>bad gateway</html>"},
 			}}
 			ev := sampleEvents()["action_applied"]
-			res := b.Send(context.Background(), ev, first.Thread, 1)
+			res := b.send(context.Background(), ev, first.Thread, 1)
 			require.Zero(t, res.Delivered)
 			require.False(t, res.Permanent)
 			require.Equal(t, t0.Add(20*time.Second), res.RetryAt)
 			require.Equal(t, first.Thread, res.Thread)
 
-			res = b.Send(context.Background(), ev, first.Thread, 2)
+			res = b.send(context.Background(), ev, first.Thread, 2)
 			require.NoError(t, res.Err)
 			require.Equal(t, 1, res.Delivered)
 			require.Len(t, srv.Replies(first.Thread.Channel, first.Thread.TS), 1)
@@ -233,9 +233,9 @@ func TestBotFailures(t *testing.T) {
 			apiURL, token, channel := tt.setup(t, srv)
 			opt, logs := testOptions(t)
 			opt.Timeout = shortTimeout
-			b := NewBot("ops", token, channel, apiURL, opt)
+			b := NewBot("ops", token, channel, apiURL, nil, opt)
 
-			res := b.Send(context.Background(), sampleEvents()["firing"], Thread{}, tt.attempts)
+			res := b.send(context.Background(), sampleEvents()["firing"], Thread{}, tt.attempts)
 			require.Error(t, res.Err)
 			require.Zero(t, res.Delivered)
 			require.True(t, res.Thread.IsZero())
@@ -298,7 +298,7 @@ func TestBotCheck(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newBotServer(t)
 			opt, logs := testOptions(t)
-			err := NewBot("ops", tt.token, "C0QUOTA", srv.APIURL(), opt).Check(context.Background())
+			err := NewBot("ops", tt.token, "C0QUOTA", srv.APIURL(), nil, opt).Check(context.Background())
 			if tt.wantCode == "" {
 				require.NoError(t, err)
 				require.Contains(t, logs.String(), "slack bot authenticated")
@@ -320,13 +320,13 @@ func TestBotPacing(t *testing.T) {
 	srv := newBotServer(t)
 	opt, _ := testOptions(t)
 	opt.Rate, opt.Burst = 0.1, 1
-	b := NewBot("ops", botToken, "C0QUOTA", srv.APIURL(), opt)
-	first := b.Send(ctxWithin(t, 300*time.Millisecond), sampleEvents()["firing"], Thread{}, 0)
+	b := NewBot("ops", botToken, "C0QUOTA", srv.APIURL(), nil, opt)
+	first := b.send(ctxWithin(t, 300*time.Millisecond), sampleEvents()["firing"], Thread{}, 0)
 	require.NoError(t, first.Err)
 	// The parent took the only token: the next message (the parent's
 	// update) cannot go out before the context ends, so the event is due
 	// again at the next cycle.
-	res := b.Send(ctxWithin(t, 300*time.Millisecond), sampleEvents()["resolved"], first.Thread, 4)
+	res := b.send(ctxWithin(t, 300*time.Millisecond), sampleEvents()["resolved"], first.Thread, 4)
 	require.Zero(t, res.Delivered)
 	require.ErrorIs(t, res.Err, context.DeadlineExceeded)
 	require.False(t, res.Permanent)
@@ -345,13 +345,13 @@ func TestMessagesNeverCarrySecrets(t *testing.T) {
 		{"webhook", func(t *testing.T, srv *slacksink.Server, ev quota.Event) string {
 			opt, _ := testOptions(t)
 			ev.Reason = "Post " + srv.WebhookURL() + ": refused"
-			require.NoError(t, NewWebhook("ops", srv.WebhookURL(), opt).Send(context.Background(), []quota.Event{ev, ev}, 0).Err)
+			require.NoError(t, NewWebhook("ops", srv.WebhookURL(), opt).send(context.Background(), []quota.Event{ev, ev}, 0).Err)
 			return srv.WebhookURL()
 		}},
 		{"bot", func(t *testing.T, srv *slacksink.Server, ev quota.Event) string {
 			opt, _ := testOptions(t)
 			ev.Reason = "token " + botToken + " rejected"
-			require.NoError(t, NewBot("ops", botToken, "C0QUOTA", srv.APIURL(), opt).Send(context.Background(), ev, Thread{}, 0).Err)
+			require.NoError(t, NewBot("ops", botToken, "C0QUOTA", srv.APIURL(), nil, opt).send(context.Background(), ev, Thread{}, 0).Err)
 			return botToken
 		}},
 	}
@@ -374,11 +374,11 @@ func TestMessagesNeverCarrySecrets(t *testing.T) {
 func TestBotGolden(t *testing.T) {
 	srv := newBotServer(t)
 	opt, _ := testOptions(t)
-	b := NewBot("ops", botToken, "quota-alerts", srv.APIURL(), opt)
+	b := NewBot("ops", botToken, "quota-alerts", srv.APIURL(), nil, opt)
 	ev := sampleEvents()
 	th := Thread{}
 	for _, name := range []string{"firing", "dry_run", "resolved", "poll_failed"} {
-		res := b.Send(context.Background(), ev[name], th, 0)
+		res := b.send(context.Background(), ev[name], th, 0)
 		require.NoError(t, res.Err)
 		if !res.Thread.IsZero() {
 			th = res.Thread

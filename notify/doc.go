@@ -1,28 +1,33 @@
 // Package notify tells people in Slack what quotawatch saw and did.
 //
-// Two notifiers share one contract with the daemon's outbox:
+// Two notifiers, Webhook and Bot, share one contract with the daemon's
+// outbox: Notify(ctx, pending) takes a notifier's due events in the order
+// they were enqueued, each with how many times it was tried before, and
+// returns one Outcome per event.
 //
-//   - Webhook posts to an incoming webhook. The daemon hands it all due
-//     events of a cycle in one Send; they become one message, split into
-//     several when Block Kit's limits (50 blocks, 3000 characters per
-//     section, 150 per header) are reached.
-//   - Bot posts with a bot token through the Web API, one event per Send.
+//   - Webhook posts to an incoming webhook. All the events of a Notify
+//     become one message, split into several when Block Kit's limits (50
+//     blocks, 3000 characters per section, 150 per header) are reached.
+//   - Bot posts with a bot token through the Web API, one event at a time.
 //     The first event of an incident (rule, account, project, resource)
 //     becomes a parent message; later events are thread replies, and the
 //     parent is edited to show the incident's current state (firing →
-//     moved → resolved). The caller stores the returned Thread, keyed by
-//     quota.InstanceKey, and passes it back with the next event of the
-//     incident. A firing event that is not a repeat always opens a new
-//     thread, so the caller need not forget a thread on resolution. Poll
-//     events (poll_failed, poll_recovered) are plain messages.
+//     moved → resolved). The Bot reads and records each incident's Thread
+//     through a Threads the caller gives it (the daemon's store). A firing
+//     event that is not a repeat always opens a new thread, so a thread
+//     need not be forgotten on resolution. Poll events (poll_failed,
+//     poll_recovered) are plain messages.
 //
-// Every Send returns a Result: how many events were delivered, in order,
-// and for the rest either a time to retry (Slack's Retry-After, else
-// Backoff: 10s doubling per previous attempt up to 10 minutes) or a
-// permanent failure (invalid_auth, channel_not_found, not_in_channel, any
-// 4xx but 408 and 429). Sends are paced by a token bucket (Options.Rate,
-// default one message per second). If the context ends while pacing, the
-// rest is due again at once (RetryAt is now).
+// An Outcome says whether its event was delivered and, if not, either a
+// time to retry (Slack's Retry-After, else Backoff: 10s doubling per
+// previous attempt up to 10 minutes) or a permanent failure (invalid_auth,
+// channel_not_found, not_in_channel, any 4xx but 408 and 429). A failure
+// that can pass stops delivery: the events behind it were not tried and
+// share its Outcome, so order holds. A bot event that failed for good is
+// set aside alone; for a webhook the whole rest is. Sends are paced by a
+// token bucket (Options.Rate, default one message per second). If the
+// context ends while pacing, the rest is not tried: its Err matches
+// ErrPaced and it is due again at once (RetryAt is now).
 //
 // Secrets never leave the package: errors carry neither the webhook URL
 // nor the token (a *url.Error's URL is replaced, and every error text is

@@ -13,6 +13,9 @@ import (
 
 	"github.com/slack-go/slack"
 	"golang.org/x/time/rate"
+
+	"github.com/quotawatch/quotawatch/internal/backoff"
+	"github.com/quotawatch/quotawatch/quota"
 )
 
 // Defaults applied by NewWebhook and NewBot to a zero Options.
@@ -22,7 +25,8 @@ const (
 	DefaultBurst   = 1
 )
 
-// Backoff bounds (DESIGN.md §6).
+// Without a Retry-After, a failed message waits 10s, doubling per previous
+// attempt up to 10 minutes.
 const (
 	backoffBase = 10 * time.Second
 	backoffMax  = 10 * time.Minute
@@ -86,39 +90,85 @@ type Thread struct {
 // IsZero reports whether t names no message.
 func (t Thread) IsZero() bool { return t.Channel == "" || t.TS == "" }
 
-// Result is the outcome of one delivery attempt.
-type Result struct {
+// Threads keeps, for one bot notifier, the message that heads each
+// incident's thread, so that later events of the incident reply under it
+// across restarts. The daemon backs it with its store.
+type Threads interface {
+	// Thread returns the incident's thread; ok is false if it has none.
+	Thread(ctx context.Context, incident quota.InstanceKey) (th Thread, ok bool, err error)
+	// SetThread records the incident's thread.
+	SetThread(ctx context.Context, incident quota.InstanceKey, th Thread) error
+}
+
+// Pending is an event waiting to be delivered.
+type Pending struct {
+	Event quota.Event
+	// Attempts is how many times the event was tried before.
+	Attempts int
+}
+
+// Outcome is what became of one event handed to Notify.
+type Outcome struct {
+	// Err is nil if the event was delivered. Its text never contains the
+	// webhook URL or the token. errors.Is(Err, ErrPaced) reports that the
+	// event was not tried at all.
+	Err error
+	// Permanent reports that Err will not go away by retrying
+	// (invalid_auth, channel_not_found, a 4xx other than 429, ...): the
+	// event should be set aside.
+	Permanent bool
+	// RetryAt is when to try the event again, if it failed and not for
+	// good: Slack's Retry-After if it gave one, else Backoff; now if it
+	// was not tried (ErrPaced).
+	RetryAt time.Time
+}
+
+// Delivered reports whether the event was delivered.
+func (o Outcome) Delivered() bool { return o.Err == nil }
+
+// ErrPaced marks events that were not tried because the context ended
+// while they waited for the notifier's own pace toward Slack. Nothing
+// reached Slack, so no attempt should be counted: they are due again at
+// once, in order.
+var ErrPaced = errors.New("not sent: the context ended while pacing")
+
+// result is the outcome of one try at delivering events in order.
+type result struct {
 	// Delivered is how many events were delivered, counted from the first,
 	// in order. The others were not delivered at all.
 	Delivered int
 	// Thread is the incident's thread after this call (bot mode only).
 	Thread Thread
-	// Err is nil on full success. Its text never contains the webhook URL
-	// or the token.
-	Err error
-	// Permanent reports that Err will not go away by retrying
-	// (invalid_auth, channel_not_found, a 4xx other than 429, ...).
+	// Err, Permanent and RetryAt describe the undelivered rest, as in
+	// Outcome.
+	Err       error
 	Permanent bool
-	// RetryAt is when to try the undelivered events again, if not
-	// Permanent: Slack's Retry-After if it gave one, else Backoff.
-	RetryAt time.Time
+	RetryAt   time.Time
 }
+
+// outcomes spreads r over the n events it was about: the delivered ones
+// first, then the rest, which share the failure.
+func (r result) outcomes(n int) []Outcome {
+	out := make([]Outcome, n)
+	rest := Outcome{Err: r.Err, Permanent: r.Permanent, RetryAt: r.RetryAt}
+	if rest.Err == nil {
+		rest.Err = errNotDelivered
+	}
+	for i := min(max(r.Delivered, 0), n); i < n; i++ {
+		out[i] = rest
+	}
+	return out
+}
+
+// errNotDelivered stands in for a missing error, so that an undelivered
+// event never looks delivered.
+var errNotDelivered = errors.New("not delivered")
 
 // Backoff is the wait before the next attempt of a message already tried
 // attempts times without a Retry-After: 10s doubling per previous attempt,
 // capped at 10 minutes.
 func Backoff(attempts int) time.Duration {
-	if attempts < 0 {
-		attempts = 0
-	}
-	d := backoffBase
-	for range attempts {
-		d *= 2
-		if d >= backoffMax {
-			return backoffMax
-		}
-	}
-	return d
+	return backoff.Exp(backoffBase, backoffMax, attempts)
 }
 
 // Error is a failed delivery. Its text is built only from redacted parts,
@@ -141,6 +191,7 @@ type Error struct {
 
 	detail string // redacted description of the cause
 	ctxErr error  // context.Canceled or DeadlineExceeded, kept for errors.Is
+	paced  bool   // nothing was sent: see ErrPaced
 }
 
 // Error implements error.
@@ -165,8 +216,18 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Unwrap exposes context errors only: other causes may embed secrets.
-func (e *Error) Unwrap() error { return e.ctxErr }
+// Unwrap exposes context errors and ErrPaced only: other causes may embed
+// secrets.
+func (e *Error) Unwrap() []error {
+	var errs []error
+	if e.ctxErr != nil {
+		errs = append(errs, e.ctxErr)
+	}
+	if e.paced {
+		errs = append(errs, ErrPaced)
+	}
+	return errs
+}
 
 // Slack Web API error codes that retrying can fix; every other ok:false
 // answer is permanent (Slack documents them as caller errors).
@@ -267,7 +328,7 @@ func scrubMessage(m Message, secrets ...string) Message {
 }
 
 // failed fills r for an undelivered rest after err.
-func failed(r Result, e *Error, attempts int, now time.Time) Result {
+func failed(r result, e *Error, attempts int, now time.Time) result {
 	r.Err = e
 	r.Permanent = e.Permanent
 	if !e.Permanent {
@@ -280,11 +341,14 @@ func failed(r Result, e *Error, attempts int, now time.Time) Result {
 	return r
 }
 
+// opPace is the Op of an error of pace.
+const opPace = "pace"
+
 // pace waits for the limiter. A context that ends first is not a Slack
 // failure: the messages are retried at the next cycle.
 func pace(ctx context.Context, l *rate.Limiter, notifier string) *Error {
 	if err := l.Wait(ctx); err != nil {
-		e := &Error{Notifier: notifier, Op: "pace", detail: err.Error()}
+		e := &Error{Notifier: notifier, Op: opPace, detail: err.Error(), paced: true}
 		if ctx.Err() != nil {
 			e.ctxErr = ctx.Err()
 		} else {

@@ -53,7 +53,7 @@ func TestWebhookGolden(t *testing.T) {
 			srv := slacksink.New()
 			defer srv.Close()
 			opt, _ := testOptions(t)
-			res := NewWebhook("ops", srv.WebhookURL(), opt).Send(context.Background(), []quota.Event{events[name]}, 0)
+			res := NewWebhook("ops", srv.WebhookURL(), opt).send(context.Background(), []quota.Event{events[name]}, 0)
 			require.NoError(t, res.Err)
 			require.Equal(t, 1, res.Delivered)
 			msgs := srv.Messages()
@@ -72,7 +72,7 @@ func TestWebhookGoldenBatch(t *testing.T) {
 	batch := []quota.Event{ev["firing"], ev["action_applied"], ev["action_skipped"], ev["dry_run"], ev["poll_failed"]}
 	batch = append(batch, manyEvents(15)...)
 	batch = append(batch, ev["resolved"], ev["poll_recovered"])
-	res := NewWebhook("ops", srv.WebhookURL(), opt).Send(context.Background(), batch, 0)
+	res := NewWebhook("ops", srv.WebhookURL(), opt).send(context.Background(), batch, 0)
 	require.NoError(t, res.Err)
 	require.Equal(t, len(batch), res.Delivered)
 	msgs := srv.Messages()

@@ -42,11 +42,26 @@ func NewWebhook(name, url string, opt Options) *Webhook {
 // Name returns the notifier's name.
 func (w *Webhook) Name() string { return w.name }
 
-// Send delivers events, in order, as one message (or several when the
-// limits are reached). attempts is how many times the first undelivered
-// event was tried before.
-func (w *Webhook) Send(ctx context.Context, events []quota.Event, attempts int) Result {
-	var res Result
+// Notify delivers the events, in order, as one message (or several when
+// the limits are reached). A failed message takes the events behind it
+// along: they were not tried, and wait with it so that order holds.
+func (w *Webhook) Notify(ctx context.Context, pending []Pending) []Outcome {
+	if len(pending) == 0 {
+		return nil
+	}
+	events := make([]quota.Event, len(pending))
+	for i, p := range pending {
+		events[i] = p.Event
+	}
+	// The batch goes or waits as one, so the first event's attempts set the
+	// backoff of all.
+	return w.send(ctx, events, pending[0].Attempts).outcomes(len(events))
+}
+
+// send delivers events as Notify does. attempts is how many times the
+// first event was tried before.
+func (w *Webhook) send(ctx context.Context, events []quota.Event, attempts int) result {
+	var res result
 	for _, m := range renderBatch(events) {
 		if e := pace(ctx, w.limiter, w.name); e != nil {
 			return paced(res, e, w.opt.Now())
@@ -141,7 +156,7 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 
 // paced is the result when the cycle's context ends while pacing: the rest
 // is retried at the next cycle, not after a backoff.
-func paced(r Result, e *Error, now time.Time) Result {
+func paced(r result, e *Error, now time.Time) result {
 	r.Err = e
 	r.RetryAt = now
 	return r

@@ -33,17 +33,17 @@ func TestWebhookSendsOneMessagePerCycle(t *testing.T) {
 	ev := sampleEvents()
 	events := []quota.Event{ev["firing"], ev["action_applied"], ev["resolved"]}
 
-	res := w.Send(context.Background(), events, 0)
+	res := w.send(context.Background(), events, 0)
 	require.NoError(t, res.Err)
-	require.Equal(t, Result{Delivered: 3}, res)
+	require.Equal(t, result{Delivered: 3}, res)
 	msgs := srv.Messages()
 	require.Len(t, msgs, 1)
 	require.Equal(t, slacksink.EndpointWebhook, msgs[0].Endpoint)
 	require.Contains(t, msgs[0].Text, "quotawatch: 3 events")
 	require.Contains(t, msgs[0].Text, "moved container course_container (19.2 GiB)")
 
-	res = w.Send(context.Background(), nil, 0)
-	require.Equal(t, Result{}, res, "nothing due, nothing sent")
+	res = w.send(context.Background(), nil, 0)
+	require.Equal(t, result{}, res, "nothing due, nothing sent")
 	require.Len(t, srv.Messages(), 1)
 }
 
@@ -90,7 +90,7 @@ func TestWebhookFailures(t *testing.T) {
 			opt.Timeout = shortTimeout
 			w := NewWebhook("ops", url, opt)
 
-			res := w.Send(context.Background(), []quota.Event{sampleEvents()["firing"]}, tt.attempts)
+			res := w.send(context.Background(), []quota.Event{sampleEvents()["firing"]}, tt.attempts)
 			require.Error(t, res.Err)
 			require.Zero(t, res.Delivered)
 			require.Equal(t, tt.permanent, res.Permanent)
@@ -138,9 +138,9 @@ func TestWebhookRetryDeliversAfterFailure(t *testing.T) {
 	events := []quota.Event{sampleEvents()["firing"]}
 	srv.FailNext(1, http.StatusServiceUnavailable, 0)
 
-	res := w.Send(context.Background(), events, 0)
+	res := w.send(context.Background(), events, 0)
 	require.Error(t, res.Err)
-	res = w.Send(context.Background(), events, 1)
+	res = w.send(context.Background(), events, 1)
 	require.NoError(t, res.Err)
 	require.Equal(t, 1, res.Delivered)
 	require.Len(t, srv.Messages(), 1)
@@ -159,7 +159,7 @@ func TestWebhookPartialBatch(t *testing.T) {
 	parts := renderBatch(events)
 	require.Len(t, parts, 3)
 
-	res := NewWebhook("ops", srv.WebhookURL(), opt).Send(context.Background(), events, 2)
+	res := NewWebhook("ops", srv.WebhookURL(), opt).send(context.Background(), events, 2)
 	require.Equal(t, parts[0].events, res.Delivered)
 	require.False(t, res.Permanent)
 	require.Equal(t, t0.Add(40*time.Second), res.RetryAt)
@@ -190,7 +190,7 @@ func TestWebhookPacing(t *testing.T) {
 			w := NewWebhook("ops", srv.WebhookURL(), opt)
 			sent := 0
 			for i := range tt.sends {
-				res := w.Send(ctxWithin(t, 300*time.Millisecond), events, 0)
+				res := w.send(ctxWithin(t, 300*time.Millisecond), events, 0)
 				require.Equal(t, tt.delivered[i], res.Delivered)
 				if tt.delivered[i] < len(events) {
 					require.Error(t, res.Err)
@@ -213,7 +213,7 @@ func TestWebhookCanceledContext(t *testing.T) {
 	opt, _ := testOptions(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	res := NewWebhook("ops", srv.WebhookURL(), opt).Send(ctx, manyEvents(2), 0)
+	res := NewWebhook("ops", srv.WebhookURL(), opt).send(ctx, manyEvents(2), 0)
 	require.Zero(t, res.Delivered)
 	require.True(t, errors.Is(res.Err, context.Canceled))
 	require.False(t, res.Permanent)

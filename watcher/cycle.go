@@ -295,10 +295,8 @@ func (w *Watcher) fanout(e *env, events []quota.Event) []store.Outgoing {
 			targets = e.notifier
 		}
 		for _, n := range targets {
-			if _, ok := e.webhooks[n]; !ok {
-				if _, ok := e.bots[n]; !ok {
-					continue
-				}
+			if _, ok := e.notifiers[n]; !ok {
+				continue
 			}
 			out = append(out, store.Outgoing{Notifier: n, Event: ev})
 		}

@@ -23,6 +23,10 @@ func (w *Watcher) deliver(ctx context.Context, e *env, rep *Report) {
 	ctx, cancel := context.WithTimeout(ctx, deliverBudget)
 	defer cancel()
 	for _, name := range e.notifier {
+		n, ok := e.notifiers[name]
+		if !ok {
+			continue
+		}
 		now := w.now().UTC()
 		due, err := w.store.Due(name, now)
 		if err != nil {
@@ -32,11 +36,11 @@ func (w *Watcher) deliver(ctx context.Context, e *env, rep *Report) {
 		if len(due) == 0 {
 			continue
 		}
-		if wh, ok := e.webhooks[name]; ok {
-			w.deliverWebhook(ctx, name, wh, due, rep)
-		} else if b, ok := e.bots[name]; ok {
-			w.deliverBot(ctx, name, b, due, rep)
+		pending := make([]notify.Pending, len(due))
+		for i, m := range due {
+			pending[i] = notify.Pending{Event: m.Event, Attempts: m.Attempts}
 		}
+		w.settle(name, due, n.Notify(ctx, pending), rep)
 	}
 	if pending, dead, err := w.store.OutboxLen(); err == nil {
 		rep.Undelivered = pending
@@ -44,93 +48,92 @@ func (w *Watcher) deliver(ctx context.Context, e *env, rep *Report) {
 	}
 }
 
-func (w *Watcher) deliverWebhook(ctx context.Context, name string, wh WebhookSender, due []store.Message, rep *Report) {
-	events := make([]quota.Event, len(due))
-	for i, m := range due {
-		events[i] = m.Event
-	}
-	res := wh.Send(ctx, events, due[0].Attempts)
-	n := min(max(res.Delivered, 0), len(due))
-	w.settle(name, due[:n], due[n:], res, rep)
-}
+// errNoOutcome stands for the outcome a notifier did not return.
+var errNoOutcome = errors.New("not delivered")
 
-func (w *Watcher) deliverBot(ctx context.Context, name string, b BotSender, due []store.Message, rep *Report) {
-	for i, m := range due {
-		var th notify.Thread
-		incident := m.Event.Key.Rule != ""
-		if incident {
-			t, ok, err := w.store.Thread(name, m.Event.Key)
-			if err != nil {
-				w.log.Error("reading the incident thread failed", "notifier", name, "err", err)
-			} else if ok {
-				th = notify.Thread{Channel: t.Channel, TS: t.TS}
-			}
+// settle records in the outbox what became of the due messages. Runs of
+// messages with the same outcome are recorded (and logged) together.
+func (w *Watcher) settle(name string, due []store.Message, outs []notify.Outcome, rep *Report) {
+	outcome := func(i int) notify.Outcome {
+		if i < len(outs) {
+			return outs[i]
 		}
-		res := b.Send(ctx, m.Event, th, m.Attempts)
-		if res.Delivered > 0 {
-			if incident && res.Thread.TS != "" && res.Thread != th {
-				if err := w.store.SetThread(name, m.Event.Key, store.Thread{Channel: res.Thread.Channel, TS: res.Thread.TS}); err != nil {
-					w.log.Error("saving the incident thread failed", "notifier", name, "err", err)
-				}
-			}
-			w.settle(name, due[i:i+1], nil, res, rep)
-			continue
+		return notify.Outcome{Err: errNoOutcome}
+	}
+	for i := 0; i < len(due); {
+		o := outcome(i)
+		j := i + 1
+		for j < len(due) && sameOutcome(o, outcome(j)) {
+			j++
 		}
-		if res.Permanent {
-			// This message can never go; the next ones may.
-			w.settle(name, nil, due[i:i+1], res, rep)
-			continue
-		}
-		w.settle(name, nil, due[i:], res, rep)
-		return
+		w.settleRun(name, due[i:j], o, rep)
+		i = j
 	}
 }
 
-// settle records a delivery attempt's outcome in the outbox.
-func (w *Watcher) settle(name string, sent, unsent []store.Message, res notify.Result, rep *Report) {
-	if len(sent) > 0 {
-		ids := make([]uint64, len(sent))
-		for i, m := range sent {
+func sameOutcome(a, b notify.Outcome) bool {
+	if a.Delivered() || b.Delivered() {
+		return a.Delivered() == b.Delivered()
+	}
+	// Error texts, not values: an error's dynamic type may not be
+	// comparable.
+	return a.Permanent == b.Permanent && a.RetryAt.Equal(b.RetryAt) && a.Err.Error() == b.Err.Error()
+}
+
+// settleRun records one outcome shared by the messages ms.
+func (w *Watcher) settleRun(name string, ms []store.Message, o notify.Outcome, rep *Report) {
+	if o.Delivered() {
+		ids := make([]uint64, len(ms))
+		for i, m := range ms {
 			ids[i] = m.ID
 		}
 		if err := w.store.Delivered(ids...); err != nil {
 			w.log.Error("marking messages delivered failed", "notifier", name, "err", err)
 		}
-		rep.Delivered += len(sent)
-		w.metrics.notified(name, "delivered", len(sent))
-	}
-	if len(unsent) == 0 {
+		rep.Delivered += len(ms)
+		w.metrics.notified(name, "delivered", len(ms))
 		return
 	}
-	errText := "not delivered"
-	if res.Err != nil {
-		errText = res.Err.Error()
-	}
-	if res.Permanent {
-		w.log.Error("notification failed for good; set aside", "notifier", name, "messages", len(unsent), "err", errText)
-		for _, m := range unsent {
+	errText := o.Err.Error()
+	if o.Permanent {
+		w.log.Error("notification failed for good; set aside", "notifier", name, "messages", len(ms), "err", errText)
+		for _, m := range ms {
 			if err := w.store.Dead(m.ID, errText); err != nil {
 				w.log.Error("marking a message dead failed", "notifier", name, "err", err)
 			}
 		}
-		w.metrics.notified(name, "permanent_failure", len(unsent))
+		w.metrics.notified(name, "permanent_failure", len(ms))
 		return
 	}
-	var ne *notify.Error
-	if errors.As(res.Err, &ne) && ne.Op == "pace" {
+	if errors.Is(o.Err, notify.ErrPaced) {
 		// The cycle ended while waiting for our own pace toward Slack:
 		// nothing was tried, so no attempt is counted; the messages stay due.
 		return
 	}
-	next := res.RetryAt
+	next := o.RetryAt
 	if next.IsZero() {
-		next = w.now().Add(notify.Backoff(unsent[0].Attempts))
+		next = w.now().Add(notify.Backoff(ms[0].Attempts))
 	}
-	w.log.Warn("notification failed; will retry", "notifier", name, "messages", len(unsent), "retry_at", next.UTC().Format(time.RFC3339), "err", errText)
-	for _, m := range unsent {
+	w.log.Warn("notification failed; will retry", "notifier", name, "messages", len(ms), "retry_at", next.UTC().Format(time.RFC3339), "err", errText)
+	for _, m := range ms {
 		if err := w.store.Failed(m.ID, next, errText); err != nil {
 			w.log.Error("marking a message for retry failed", "notifier", name, "err", err)
 		}
 	}
-	w.metrics.notified(name, "retry", len(unsent))
+	w.metrics.notified(name, "retry", len(ms))
+}
+
+// storeThreads keeps a bot notifier's incident threads in the store.
+type storeThreads struct {
+	st       *store.Store
+	notifier string
+}
+
+func (t storeThreads) Thread(_ context.Context, k quota.InstanceKey) (notify.Thread, bool, error) {
+	th, ok, err := t.st.Thread(t.notifier, k)
+	return notify.Thread{Channel: th.Channel, TS: th.TS}, ok, err
+}
+
+func (t storeThreads) SetThread(_ context.Context, k quota.InstanceKey, th notify.Thread) error {
+	return t.st.SetThread(t.notifier, k, store.Thread{Channel: th.Channel, TS: th.TS})
 }

@@ -48,16 +48,16 @@ type ServiceCloud interface {
 	ServiceProjectQuotas(ctx context.Context, projects ...string) (client.Quotas, error)
 }
 
-// WebhookSender delivers a cycle's events to an incoming webhook.
-type WebhookSender interface {
-	Send(ctx context.Context, events []quota.Event, attempts int) notify.Result
+// Notifier delivers one notifier's due outbox events, in order, and says
+// what became of each: one Outcome per event.
+type Notifier interface {
+	Notify(ctx context.Context, pending []notify.Pending) []notify.Outcome
 }
 
-// BotSender delivers one event to a bot-token notifier, threading it under
-// its incident's parent message.
-type BotSender interface {
-	Send(ctx context.Context, ev quota.Event, th notify.Thread, attempts int) notify.Result
-}
+var (
+	_ Notifier = (*notify.Webhook)(nil)
+	_ Notifier = (*notify.Bot)(nil)
+)
 
 // Options configure a Watcher.
 type Options struct {
@@ -77,6 +77,17 @@ type Options struct {
 	ReadOnly bool
 	// Store, when set, is used instead of opening Config.Store.Path.
 	Store *store.Store
+
+	// NewCloud builds the client of one configured account; nil means the
+	// Synnefo client, with HTTPClient, the CA file and the shared request
+	// budget. It is called for every account at New and at every Reload.
+	NewCloud func(a config.Account) (Cloud, error)
+	// NewServiceCloud builds the client of the service view when the
+	// configuration has a service token; nil means the Synnefo client.
+	NewServiceCloud func(c config.Cloud) (ServiceCloud, error)
+	// NewNotifier builds one configured notifier; nil means notify's
+	// webhook or bot. threads keeps a bot's incident threads in the store.
+	NewNotifier func(n config.Notifier, threads notify.Threads) (Notifier, error)
 }
 
 // Watcher runs cycles. It is safe for one cycle at a time; Run serialises
@@ -91,6 +102,10 @@ type Watcher struct {
 	registry *prometheus.Registry
 	httpc    *http.Client
 	nrate    float64
+
+	newCloud        func(config.Account) (Cloud, error)
+	newServiceCloud func(config.Cloud) (ServiceCloud, error)
+	newNotifier     func(config.Notifier, notify.Threads) (Notifier, error)
 
 	mu  sync.Mutex          // held for a whole cycle (and a reconcile)
 	env atomic.Pointer[env] // the configuration-derived parts; swapped by Reload
@@ -116,9 +131,9 @@ type env struct {
 	engine   *rules.Engine
 	accounts []*account
 	service  ServiceCloud
-	webhooks map[string]WebhookSender
-	bots     map[string]BotSender
-	notifier []string // notifier names in config order
+	// notifiers by name; notifier holds the names in config order.
+	notifiers map[string]Notifier
+	notifier  []string
 }
 
 // account is one configured cloud account.
@@ -144,6 +159,10 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 		nrate:     o.NotifyRate,
 		names:     newNameCache(),
 		unsettled: true,
+
+		newCloud:        o.NewCloud,
+		newServiceCloud: o.NewServiceCloud,
+		newNotifier:     o.NewNotifier,
 	}
 	w.hist = newWindow(w.stored)
 	if w.log == nil {
@@ -157,11 +176,6 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 		w.registry = prometheus.NewRegistry()
 	}
 	w.metrics = newMetrics(w.registry, w.names.name)
-	e, err := w.build(o.Config)
-	if err != nil {
-		return nil, err
-	}
-	w.env.Store(e)
 	if w.store == nil {
 		st, err := store.Open(o.Config.Store.Path, store.Options{ReadOnly: o.ReadOnly, Now: w.now, Logger: w.log})
 		if err != nil {
@@ -169,6 +183,13 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 		}
 		w.store, w.ownStore = st, true
 	}
+	// The notifiers keep their threads in the store, so it comes first.
+	e, err := w.build(o.Config)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	w.env.Store(e)
 	if err := w.loadState(); err != nil {
 		w.Close()
 		return nil, err
@@ -217,51 +238,87 @@ func (w *Watcher) loadState() error {
 
 // build creates clients, notifiers and the rule engine for a configuration.
 func (w *Watcher) build(cfg *config.Config) (*env, error) {
-	httpc := w.httpc
-	if httpc == nil && cfg.Cloud.CAFile != "" {
-		c, err := caClient(cfg.Cloud.CAFile, cfg.Cloud.Timeout)
-		if err != nil {
-			return nil, err
-		}
-		httpc = c
+	newCloud, newServiceCloud, err := w.cloudBuilders(cfg)
+	if err != nil {
+		return nil, err
 	}
-	// One request budget for every account and the service view together.
-	limiter := rate.NewLimiter(rate.Limit(cfg.Cloud.RequestsPerSecond), max(1, int(cfg.Cloud.RequestsPerSecond)))
 	e := &env{
-		cfg:      cfg,
-		engine:   rules.NewEngine(cfg.Rules),
-		webhooks: map[string]WebhookSender{},
-		bots:     map[string]BotSender{},
+		cfg:       cfg,
+		engine:    rules.NewEngine(cfg.Rules),
+		notifiers: map[string]Notifier{},
 	}
 	for _, a := range cfg.Cloud.Accounts {
-		c, err := client.New(w.clientConfig(cfg, httpc, limiter, a.Name, a.Token.Reveal(), false))
+		c, err := newCloud(a)
 		if err != nil {
 			return nil, fmt.Errorf("account %s: %w", a.Name, err)
 		}
 		e.accounts = append(e.accounts, &account{name: a.Name, cloud: c})
 	}
-	if tok := cfg.Cloud.ServiceToken.Reveal(); tok != "" {
-		c, err := client.New(w.clientConfig(cfg, httpc, limiter, ServiceAccount, tok, true))
+	if cfg.Cloud.ServiceToken.Reveal() != "" {
+		c, err := newServiceCloud(cfg.Cloud)
 		if err != nil {
 			return nil, fmt.Errorf("service token: %w", err)
 		}
 		e.service = c
 	}
+	newNotifier := w.newNotifier
+	if newNotifier == nil {
+		newNotifier = w.slackNotifier
+	}
 	for _, n := range cfg.Notifiers {
-		opt := notify.Options{HTTPClient: w.httpc, Now: w.now, Logger: w.log.With("notifier", n.Name)}
-		if w.nrate > 0 {
-			opt.Rate = rate.Limit(w.nrate)
+		nt, err := newNotifier(n, storeThreads{st: w.store, notifier: n.Name})
+		if err != nil {
+			return nil, fmt.Errorf("notifier %s: %w", n.Name, err)
 		}
-		s := n.Slack
-		switch {
-		case s.WebhookURL.Reveal() != "":
-			e.webhooks[n.Name] = notify.NewWebhook(n.Name, s.WebhookURL.Reveal(), opt)
-		default:
-			e.bots[n.Name] = notify.NewBot(n.Name, s.Token.Reveal(), s.Channel, s.APIURL, opt)
-		}
+		e.notifiers[n.Name] = nt
 		e.notifier = append(e.notifier, n.Name)
 	}
 	return e, nil
+}
+
+// cloudBuilders returns the constructors of the account and service
+// clients: the given ones, else Synnefo clients sharing one HTTP client
+// and one request budget.
+func (w *Watcher) cloudBuilders(cfg *config.Config) (func(config.Account) (Cloud, error), func(config.Cloud) (ServiceCloud, error), error) {
+	newCloud, newServiceCloud := w.newCloud, w.newServiceCloud
+	if newCloud != nil && newServiceCloud != nil {
+		return newCloud, newServiceCloud, nil
+	}
+	httpc := w.httpc
+	if httpc == nil && cfg.Cloud.CAFile != "" {
+		c, err := caClient(cfg.Cloud.CAFile, cfg.Cloud.Timeout)
+		if err != nil {
+			return nil, nil, err
+		}
+		httpc = c
+	}
+	// One request budget for every account and the service view together.
+	limiter := rate.NewLimiter(rate.Limit(cfg.Cloud.RequestsPerSecond), max(1, int(cfg.Cloud.RequestsPerSecond)))
+	if newCloud == nil {
+		newCloud = func(a config.Account) (Cloud, error) {
+			return client.New(w.clientConfig(cfg, httpc, limiter, a.Name, a.Token.Reveal(), false))
+		}
+	}
+	if newServiceCloud == nil {
+		newServiceCloud = func(c config.Cloud) (ServiceCloud, error) {
+			return client.New(w.clientConfig(cfg, httpc, limiter, ServiceAccount, c.ServiceToken.Reveal(), true))
+		}
+	}
+	return newCloud, newServiceCloud, nil
+}
+
+// slackNotifier is the default NewNotifier: an incoming webhook if the
+// notifier has a webhook URL, else a bot.
+func (w *Watcher) slackNotifier(n config.Notifier, threads notify.Threads) (Notifier, error) {
+	opt := notify.Options{HTTPClient: w.httpc, Now: w.now, Logger: w.log.With("notifier", n.Name)}
+	if w.nrate > 0 {
+		opt.Rate = rate.Limit(w.nrate)
+	}
+	s := n.Slack
+	if u := s.WebhookURL.Reveal(); u != "" {
+		return notify.NewWebhook(n.Name, u, opt), nil
+	}
+	return notify.NewBot(n.Name, s.Token.Reveal(), s.Channel, s.APIURL, threads, opt), nil
 }
 
 func (w *Watcher) clientConfig(cfg *config.Config, httpc *http.Client, limiter *rate.Limiter, name, token string, service bool) client.Config {
