@@ -111,6 +111,7 @@ func TestLoadBadConfigs(t *testing.T) {
 			`testdata/invalid-rules-and-config.yaml:15: dry_run: expected true or false, got "maybe"`,
 		}, "\n")},
 		{"invalid-merge.yaml", `testdata/invalid-merge.yaml:6: cloud.accounts[0]: << must merge a mapping or a list of mappings, got "just-a-string"`},
+		{"invalid-rule-merge.yaml", `testdata/invalid-rule-merge.yaml:11: rule #2: <<: must merge a mapping or a list of mappings`},
 		{"invalid-several.yaml", strings.Join([]string{
 			`testdata/invalid-several.yaml:3: cloud.auth_url: must be an absolute http or https URL, got "ftp://accounts.example.org"`,
 			`testdata/invalid-several.yaml:7: cloud.accounts[0].token_env: only one of token, token_file and token_env may be set`,
@@ -297,4 +298,27 @@ func TestLoadAnchors(t *testing.T) {
 		channels = append(channels, n.Slack.Channel)
 	}
 	require.Equal(t, []string{"#a", "#b", "#a"}, channels)
+}
+
+// TestLoadRuleMergeKeys: merge keys work inside rules: too.
+func TestLoadRuleMergeKeys(t *testing.T) {
+	cfg, err := config.Load("testdata/good-rules-merge.yaml", config.Options{LookupEnv: lookup(nil)})
+	require.NoError(t, err)
+	type summary struct {
+		Name, Resource, When string
+		Line                 int
+		Action               *rules.Reassign
+	}
+	var got []summary
+	for _, r := range cfg.Rules {
+		got = append(got, summary{r.Name, r.Resource, r.When, r.Line, r.Action})
+	}
+	move := &rules.Reassign{Kind: "container", Select: rules.DefaultSelect, MaxItems: 2, To: []string{"*"}, Strategy: rules.DefaultStrategy}
+	require.Equal(t, []summary{
+		{"full", "pithos.diskspace", "ratio > 0.9", 10, nil},
+		{"full2", "pithos.diskspace", "ratio > 0.9", 14, nil},
+		{"full3", "pithos.diskspace", "ratio > 0.95", 16, move},
+		{"full4", "pithos.diskspace", "ratio > 0.9", 23, &rules.Reassign{Kind: "container", Select: rules.DefaultSelect,
+			MaxItems: 2, To: []string{"lab-*"}, Strategy: rules.DefaultStrategy}},
+	}, got)
 }

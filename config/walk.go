@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/quotawatch/quotawatch/internal/yamlnode"
 )
 
 // The configuration is walked as a yaml.Node tree rather than decoded into
@@ -52,22 +54,10 @@ func (p *parser) syntax(err error) {
 	p.wrapf(line, err, "invalid YAML: %s", msg)
 }
 
-// deref follows aliases, so anchors may be used anywhere.
-func deref(n *yaml.Node) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	return n
-}
-
-func isNull(n *yaml.Node) bool {
-	return n == nil || (n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null")
-}
-
 // describe names what a node holds for an error message.
 func describe(n *yaml.Node) string {
 	switch {
-	case isNull(n):
+	case yamlnode.IsNull(n):
 		return "nothing"
 	case n.Kind == yaml.MappingNode:
 		return "a mapping"
@@ -103,11 +93,14 @@ type mapping struct {
 }
 
 // mapping checks that n is a mapping (null counts as empty) with string keys
-// from known, each at most once, and reports every other key.
+// from known, each at most once, and reports every other key. Merge keys
+// (<<) are expanded, the mapping's own keys winning over merged ones; a
+// problem of a merged key is reported at the line it is written on.
 func (p *parser) mapping(n *yaml.Node, path string, line int, known ...string) *mapping {
 	m := &mapping{p: p, path: path, line: line, keys: map[string]*yaml.Node{}, vals: map[string]*yaml.Node{}}
-	n = deref(n)
-	if isNull(n) {
+	// Aliases are followed everywhere, so anchors may be used anywhere.
+	n = yamlnode.Resolve(n)
+	if yamlnode.IsNull(n) {
 		return m
 	}
 	if n.Kind != yaml.MappingNode {
@@ -125,80 +118,32 @@ func (p *parser) mapping(n *yaml.Node, path string, line int, known ...string) *
 		}
 		return path + ": " + msg
 	}
-	var merged [][2]*yaml.Node
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := deref(n.Content[i]), n.Content[i+1]
-		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
-			merged = append(merged, p.mergeSources(k, deref(v), in)...)
+	pairs, problems := yamlnode.Pairs(n)
+	for _, pr := range problems {
+		switch pr.Kind {
+		case yamlnode.KeyNotScalar:
+			p.errorf(pr.Line(), "%s", in("keys must be strings, got "+describe(pr.Key)))
+		case yamlnode.DuplicateKey:
+			p.errorf(pr.Line(), "%s", in(fmt.Sprintf("duplicate key %q (first on line %d)", pr.Key.Value, pr.First.Line)))
+		case yamlnode.BadMerge:
+			p.errorf(pr.Line(), "%s", in("<< must merge a mapping or a list of mappings, got "+describe(pr.Merged)))
+		}
+	}
+	for _, kv := range pairs {
+		if !slices.Contains(known, kv.Key.Value) {
+			p.errorf(kv.Key.Line, "%s", in(fmt.Sprintf("unknown key %q", kv.Key.Value)))
 			continue
 		}
-		m.add(k, v, known, in)
-	}
-	// Keys merged in with << give way to the mapping's own (YAML merge keys),
-	// and earlier sources to later ones.
-	for _, kv := range merged {
-		if _, own := m.keys[kv[0].Value]; !own {
-			m.add(kv[0], kv[1], known, in)
-		}
+		m.keys[kv.Key.Value] = kv.Key
+		m.vals[kv.Key.Value] = kv.Value
 	}
 	return m
 }
 
-// add records one key of a mapping, reporting unknown and duplicate keys.
-func (m *mapping) add(k, v *yaml.Node, known []string, in func(string) string) {
-	if k.Kind != yaml.ScalarNode {
-		m.p.errorf(k.Line, "%s", in("keys must be strings, got "+describe(k)))
-		return
-	}
-	if !slices.Contains(known, k.Value) {
-		m.p.errorf(k.Line, "%s", in(fmt.Sprintf("unknown key %q", k.Value)))
-		return
-	}
-	if first, dup := m.keys[k.Value]; dup {
-		m.p.errorf(k.Line, "%s", in(fmt.Sprintf("duplicate key %q (first on line %d)", k.Value, first.Line)))
-		return
-	}
-	m.keys[k.Value] = k
-	m.vals[k.Value] = v
-}
-
-// mergeSources returns the key/value pairs that a << merge key brings in:
-// those of a mapping, or of a list of mappings (the first one wins).
-func (p *parser) mergeSources(k, v *yaml.Node, in func(string) string) [][2]*yaml.Node {
-	var srcs []*yaml.Node
-	switch {
-	case v != nil && v.Kind == yaml.MappingNode:
-		srcs = []*yaml.Node{v}
-	case v != nil && v.Kind == yaml.SequenceNode:
-		for _, s := range v.Content {
-			srcs = append(srcs, deref(s))
-		}
-	default:
-		p.errorf(k.Line, "%s", in("<< must merge a mapping or a list of mappings, got "+describe(v)))
-		return nil
-	}
-	var out [][2]*yaml.Node
-	seen := map[string]bool{}
-	for _, s := range srcs {
-		if s.Kind != yaml.MappingNode {
-			p.errorf(k.Line, "%s", in("<< must merge a mapping or a list of mappings, got "+describe(s)))
-			continue
-		}
-		for i := 0; i+1 < len(s.Content); i += 2 {
-			sk := deref(s.Content[i])
-			if sk.Kind == yaml.ScalarNode && !seen[sk.Value] {
-				seen[sk.Value] = true
-				out = append(out, [2]*yaml.Node{sk, s.Content[i+1]})
-			}
-		}
-	}
-	return out
-}
-
 // node returns the value of key, or nil when it is absent or null.
 func (m *mapping) node(key string) *yaml.Node {
-	v := deref(m.vals[key])
-	if isNull(v) {
+	v := yamlnode.Resolve(m.vals[key])
+	if yamlnode.IsNull(v) {
 		return nil
 	}
 	return v
@@ -318,7 +263,7 @@ func (m *mapping) list(key string) []*yaml.Node {
 	}
 	items := make([]*yaml.Node, len(v.Content))
 	for i, it := range v.Content {
-		items[i] = deref(it)
+		items[i] = yamlnode.Resolve(it)
 	}
 	return items
 }

@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/quotawatch/quotawatch/internal/yamlnode"
 	"github.com/quotawatch/quotawatch/quota"
 )
 
@@ -149,17 +150,15 @@ func ParseBytes(data []byte, opt ParseOptions) ([]*Rule, error) {
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, yamlError(err)
 	}
-	root := resolve(&doc)
-	if root == nil || isNull(root) {
+	root := yamlnode.Resolve(&doc)
+	if yamlnode.IsNull(root) {
 		return nil, nil
 	}
 	if root.Kind != yaml.MappingNode {
 		return nil, &Error{Line: root.Line, Msg: "the document must be a mapping with a rules: key"}
 	}
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		if root.Content[i].Value == "rules" {
-			return Parse(root.Content[i+1], opt)
-		}
+	if _, rules := yamlnode.Get(root, "rules"); rules != nil {
+		return Parse(rules, opt)
 	}
 	return nil, nil
 }
@@ -179,8 +178,8 @@ func yamlError(err error) error {
 // Parse compiles the rules of node, the sequence under `rules:`. The error
 // is errors.Join of every problem found, each an *Error.
 func Parse(node *yaml.Node, opt ParseOptions) ([]*Rule, error) {
-	node = resolve(node)
-	if node == nil || isNull(node) {
+	node = yamlnode.Resolve(node)
+	if yamlnode.IsNull(node) {
 		return nil, nil
 	}
 	if node.Kind != yaml.SequenceNode {
@@ -189,7 +188,7 @@ func Parse(node *yaml.Node, opt ParseOptions) ([]*Rule, error) {
 	p := &parser{opt: opt, names: map[string]int{}}
 	var out []*Rule
 	for i, n := range node.Content {
-		if r := p.rule(i+1, resolve(n)); r != nil {
+		if r := p.rule(i+1, yamlnode.Resolve(n)); r != nil {
 			out = append(out, r)
 		}
 	}
@@ -215,54 +214,27 @@ func (p *ruleParser) errorf(line int, field, format string, args ...any) {
 	p.errs = append(p.errs, &Error{Line: line, Rule: p.label, Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 
-// resolve follows documents and aliases to the node that holds the value.
-func resolve(n *yaml.Node) *yaml.Node {
-	for depth := 0; n != nil && depth < 100; depth++ {
-		switch {
-		case n.Kind == yaml.DocumentNode && len(n.Content) == 1:
-			n = n.Content[0]
-		case n.Kind == yaml.AliasNode:
-			n = n.Alias
-		default:
-			return n
+// pairs returns the key/value pairs of a mapping with merge keys (<<)
+// expanded, reporting keys that are not plain scalars or that repeat, and
+// merge keys that merge something other than mappings.
+func (p *ruleParser) pairs(n *yaml.Node, prefix string) []yamlnode.Pair {
+	pairs, problems := yamlnode.Pairs(n)
+	for _, pr := range problems {
+		switch pr.Kind {
+		case yamlnode.KeyNotScalar:
+			p.errorf(pr.Line(), strings.TrimSuffix(prefix, "."), "keys must be plain names")
+		case yamlnode.DuplicateKey:
+			p.errorf(pr.Line(), prefix+pr.Key.Value, "duplicate key")
+		case yamlnode.BadMerge:
+			p.errorf(pr.Line(), prefix+"<<", "must merge a mapping or a list of mappings")
 		}
 	}
-	return n
-}
-
-func isNull(n *yaml.Node) bool {
-	return n.Kind == 0 || (n.Kind == yaml.ScalarNode && n.Tag == "!!null") ||
-		(n.Kind == yaml.DocumentNode && len(n.Content) == 0)
-}
-
-// pairs returns the key/value pairs of a mapping, reporting keys that are
-// not plain scalars or that repeat.
-func (p *ruleParser) pairs(n *yaml.Node, prefix string) [][2]*yaml.Node {
-	var out [][2]*yaml.Node
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := resolve(n.Content[i]), resolve(n.Content[i+1])
-		if k == nil || k.Kind != yaml.ScalarNode {
-			line := n.Line
-			if k != nil {
-				line = k.Line
-			}
-			p.errorf(line, strings.TrimSuffix(prefix, "."), "keys must be plain names")
-			continue
-		}
-		if seen[k.Value] {
-			p.errorf(k.Line, prefix+k.Value, "duplicate key")
-			continue
-		}
-		seen[k.Value] = true
-		out = append(out, [2]*yaml.Node{k, v})
-	}
-	return out
+	return pairs
 }
 
 // scalar returns the text of a scalar value; null is "".
 func (p *ruleParser) scalar(v *yaml.Node, field string) (string, bool) {
-	if v == nil || isNull(v) {
+	if yamlnode.IsNull(v) {
 		return "", true
 	}
 	if v.Kind != yaml.ScalarNode {
@@ -275,7 +247,7 @@ func (p *ruleParser) scalar(v *yaml.Node, field string) (string, bool) {
 // list returns a sequence of scalars (a single scalar counts as one), with
 // the line of each element.
 func (p *ruleParser) list(v *yaml.Node, field string) ([]string, []int, bool) {
-	if v == nil || isNull(v) {
+	if yamlnode.IsNull(v) {
 		return nil, nil, true
 	}
 	if v.Kind == yaml.ScalarNode {
@@ -288,8 +260,8 @@ func (p *ruleParser) list(v *yaml.Node, field string) ([]string, []int, bool) {
 	var vals []string
 	var lines []int
 	for _, e := range v.Content {
-		e = resolve(e)
-		if e == nil || e.Kind != yaml.ScalarNode || isNull(e) {
+		e = yamlnode.Resolve(e)
+		if e == nil || e.Kind != yaml.ScalarNode || yamlnode.IsNull(e) {
 			line := v.Line
 			if e != nil {
 				line = e.Line
@@ -341,6 +313,34 @@ func (p *ruleParser) globs(v *yaml.Node, field string, def []string) []string {
 	return vals
 }
 
+// ruleDraft is one rule being read: each key fills in r, and the checks
+// that involve several keys run once every key is read.
+type ruleDraft struct {
+	*ruleParser
+	n *yaml.Node // the rule's mapping
+	r *Rule
+	// The nodes of the keys that are checked after reading, nil when absent.
+	resNode, whenNode, clearNode *yaml.Node
+	matched                      []string // known resources that Resource matches
+}
+
+// ruleKeys reads each key of a rule into the draft.
+var ruleKeys = map[string]func(*ruleDraft, *yaml.Node){
+	"name":        func(*ruleDraft, *yaml.Node) {}, // read before the others, by readName
+	"description": (*ruleDraft).readDescription,
+	"resource":    (*ruleDraft).readResource,
+	"projects":    (*ruleDraft).readProjects,
+	"when":        (*ruleDraft).readWhen,
+	"clear":       (*ruleDraft).readClear,
+	"for":         (*ruleDraft).readFor,
+	"cooldown":    (*ruleDraft).readCooldown,
+	"repeat":      (*ruleDraft).readRepeat,
+	"severity":    (*ruleDraft).readSeverity,
+	"notify":      (*ruleDraft).readNotify,
+	"dry_run":     (*ruleDraft).readDryRun,
+	"action":      (*ruleDraft).readAction,
+}
+
 // rule parses the rule at 1-based position pos.
 func (p *parser) rule(pos int, n *yaml.Node) *Rule {
 	rp := &ruleParser{parser: p, label: "#" + strconv.Itoa(pos)}
@@ -353,179 +353,236 @@ func (p *parser) rule(pos int, n *yaml.Node) *Rule {
 		return nil
 	}
 	nerr := len(p.errs)
-	r := &Rule{
+	d := &ruleDraft{ruleParser: rp, n: n, r: &Rule{
 		Line:     n.Line,
 		Projects: []string{"*"},
 		Cooldown: DefaultCooldown,
 		Repeat:   DefaultRepeat,
 		Severity: DefaultSeverity,
-	}
+	}}
 	pairs := rp.pairs(n, "")
-
 	// The name labels every other error, so it is read first.
-	var nameLine int
+	d.readName(pairs)
 	for _, kv := range pairs {
-		if kv[0].Value != "name" {
+		read, ok := ruleKeys[kv.Key.Value]
+		if !ok {
+			rp.errorf(kv.Key.Line, kv.Key.Value, "unknown key")
 			continue
 		}
-		nameLine = kv[1].Line
-		s, ok := rp.scalar(kv[1], "name")
+		read(d, kv.Value)
+	}
+	d.checkResource()
+	d.checkWhen()
+	d.checkClear()
+	d.compileProjects()
+	d.checkCarries()
+	if len(p.errs) > nerr {
+		return nil
+	}
+	return d.r
+}
+
+// readName reads the name, which must be present, valid and unused.
+func (d *ruleDraft) readName(pairs []yamlnode.Pair) {
+	var nameLine int
+	for _, kv := range pairs {
+		if kv.Key.Value != "name" {
+			continue
+		}
+		nameLine = kv.Value.Line
+		s, ok := d.scalar(kv.Value, "name")
 		switch {
 		case !ok:
 		case s == "":
-			rp.errorf(nameLine, "name", "must not be empty")
+			d.errorf(nameLine, "name", "must not be empty")
 		case !nameRE.MatchString(s):
-			rp.errorf(nameLine, "name", "%q must match [a-z0-9_-]+", s)
+			d.errorf(nameLine, "name", "%q must match [a-z0-9_-]+", s)
 		default:
-			r.Name = s
-			rp.label = s
+			d.r.Name = s
+			d.label = s
 		}
 	}
 	if nameLine == 0 {
-		rp.errorf(n.Line, "name", "required")
+		d.errorf(d.n.Line, "name", "required")
 	}
-	if r.Name != "" {
-		if first, dup := p.names[r.Name]; dup {
-			rp.errorf(nameLine, "name", "duplicate name (first used at line %d)", first)
-		} else {
-			p.names[r.Name] = nameLine
+	if d.r.Name == "" {
+		return
+	}
+	if first, dup := d.names[d.r.Name]; dup {
+		d.errorf(nameLine, "name", "duplicate name (first used at line %d)", first)
+	} else {
+		d.names[d.r.Name] = nameLine
+	}
+}
+
+func (d *ruleDraft) readDescription(v *yaml.Node) {
+	d.r.Description, _ = d.scalar(v, "description")
+}
+
+func (d *ruleDraft) readResource(v *yaml.Node) {
+	d.resNode = v
+	d.r.Resource, _ = d.scalar(v, "resource")
+}
+
+func (d *ruleDraft) readProjects(v *yaml.Node) {
+	d.r.Projects = d.globs(v, "projects", d.r.Projects)
+}
+
+func (d *ruleDraft) readWhen(v *yaml.Node) {
+	d.whenNode = v
+	d.r.whenLine = v.Line
+	d.r.When, _ = d.scalar(v, "when")
+}
+
+func (d *ruleDraft) readClear(v *yaml.Node) {
+	d.clearNode = v
+	d.r.clearLine = v.Line
+	d.r.Clear, _ = d.scalar(v, "clear")
+}
+
+func (d *ruleDraft) readFor(v *yaml.Node) { d.r.For = d.duration(v, "for", 0) }
+
+func (d *ruleDraft) readCooldown(v *yaml.Node) {
+	d.r.Cooldown = d.duration(v, "cooldown", DefaultCooldown)
+}
+
+func (d *ruleDraft) readRepeat(v *yaml.Node) {
+	d.r.Repeat = d.duration(v, "repeat", DefaultRepeat)
+}
+
+func (d *ruleDraft) readSeverity(v *yaml.Node) {
+	s, ok := d.scalar(v, "severity")
+	switch sev := quota.Severity(s); {
+	case !ok:
+	case sev == quota.Info || sev == quota.Warning || sev == quota.Critical:
+		d.r.Severity = sev
+	default:
+		d.errorf(v.Line, "severity", "unknown severity %q (want info, warning or critical)", s)
+	}
+}
+
+// readNotify reads the notifier names, checked against the configured ones
+// when there are any.
+func (d *ruleDraft) readNotify(v *yaml.Node) {
+	names, lines, _ := d.list(v, "notify")
+	d.r.Notify = names
+	if d.opt.Notifiers == nil {
+		return
+	}
+	for i, name := range names {
+		if !slices.Contains(d.opt.Notifiers, name) {
+			d.errorf(lines[i], "notify", "unknown notifier %q", name)
 		}
 	}
+}
 
-	var whenNode, clearNode, resNode *yaml.Node
-	for _, kv := range pairs {
-		k, v := kv[0], kv[1]
-		switch k.Value {
-		case "name":
-		case "description":
-			r.Description, _ = rp.scalar(v, k.Value)
-		case "resource":
-			resNode = v
-			r.Resource, _ = rp.scalar(v, k.Value)
-		case "projects":
-			r.Projects = rp.globs(v, k.Value, r.Projects)
-		case "when":
-			whenNode = v
-			r.whenLine = v.Line
-			r.When, _ = rp.scalar(v, k.Value)
-		case "clear":
-			clearNode = v
-			r.clearLine = v.Line
-			r.Clear, _ = rp.scalar(v, k.Value)
-		case "for":
-			r.For = rp.duration(v, k.Value, 0)
-		case "cooldown":
-			r.Cooldown = rp.duration(v, k.Value, DefaultCooldown)
-		case "repeat":
-			r.Repeat = rp.duration(v, k.Value, DefaultRepeat)
-		case "severity":
-			s, ok := rp.scalar(v, k.Value)
-			switch sev := quota.Severity(s); {
-			case !ok:
-			case sev == quota.Info || sev == quota.Warning || sev == quota.Critical:
-				r.Severity = sev
-			default:
-				rp.errorf(v.Line, k.Value, "unknown severity %q (want info, warning or critical)", s)
-			}
-		case "notify":
-			names, lines, _ := rp.list(v, k.Value)
-			r.Notify = names
-			if p.opt.Notifiers != nil {
-				for i, name := range names {
-					if !slices.Contains(p.opt.Notifiers, name) {
-						rp.errorf(lines[i], k.Value, "unknown notifier %q", name)
-					}
-				}
-			}
-		case "dry_run":
-			if v.Kind != yaml.ScalarNode || v.Decode(&r.DryRun) != nil {
-				rp.errorf(v.Line, k.Value, "must be true or false")
-			}
-		case "action":
-			r.Action = rp.action(v)
-		default:
-			rp.errorf(k.Line, k.Value, "unknown key")
-		}
+func (d *ruleDraft) readDryRun(v *yaml.Node) {
+	if v.Kind != yaml.ScalarNode || v.Decode(&d.r.DryRun) != nil {
+		d.errorf(v.Line, "dry_run", "must be true or false")
 	}
+}
 
-	// Resource: a name or glob that matches at least one known resource.
-	var matched []string
+func (d *ruleDraft) readAction(v *yaml.Node) { d.r.Action = d.action(v) }
+
+// checkResource checks that the resource is a name or glob that matches at
+// least one known resource, and records those it matches.
+func (d *ruleDraft) checkResource() {
+	r, res := d.r, d.resNode
 	switch {
-	case resNode != nil && resNode.Kind != yaml.ScalarNode:
+	case res != nil && res.Kind != yaml.ScalarNode:
 		// Already reported as not a single value.
-	case resNode == nil || r.Resource == "":
-		line := n.Line
-		if resNode != nil {
-			line = resNode.Line
+	case res == nil || r.Resource == "":
+		line := d.n.Line
+		if res != nil {
+			line = res.Line
 		}
-		rp.errorf(line, "resource", "required")
+		d.errorf(line, "resource", "required")
 	default:
 		if _, err := path.Match(r.Resource, ""); err != nil {
-			rp.errorf(resNode.Line, "resource", "bad pattern %q: %v", r.Resource, err)
-			break
+			d.errorf(res.Line, "resource", "bad pattern %q: %v", r.Resource, err)
+			return
 		}
 		for _, known := range quota.KnownResources() {
 			if ok, _ := path.Match(r.Resource, known); ok {
-				matched = append(matched, known)
+				d.matched = append(d.matched, known)
 			}
 		}
-		if len(matched) == 0 {
-			rp.errorf(resNode.Line, "resource", "%q matches no known resource", r.Resource)
+		if len(d.matched) == 0 {
+			d.errorf(res.Line, "resource", "%q matches no known resource", r.Resource)
 		}
 	}
+}
 
-	// Expressions.
-	if whenNode != nil && whenNode.Kind != yaml.ScalarNode && !isNull(whenNode) {
+// checkWhen compiles the firing condition, which is required.
+func (d *ruleDraft) checkWhen() {
+	r, when := d.r, d.whenNode
+	if when != nil && when.Kind != yaml.ScalarNode && !yamlnode.IsNull(when) {
 		// Already reported as not a single value.
-	} else if whenNode == nil || r.When == "" {
-		line := n.Line
-		if whenNode != nil {
-			line = whenNode.Line
+		return
+	}
+	if when == nil || r.When == "" {
+		line := d.n.Line
+		if when != nil {
+			line = when.Line
 		}
-		rp.errorf(line, "when", "required")
-	} else if prog, err := compile(r.When); err != nil {
-		rp.errorf(exprLine(whenNode, err), "when", "%s", err.msg)
+		d.errorf(line, "when", "required")
+		return
+	}
+	if prog, err := compile(r.When); err != nil {
+		d.errorf(exprLine(when, err), "when", "%s", err.msg)
 	} else {
 		r.when = prog
 	}
-	if clearNode != nil && r.Clear != "" {
+}
+
+// checkClear compiles the resolving condition, by default "not (WHEN)".
+func (d *ruleDraft) checkClear() {
+	r, clear := d.r, d.clearNode
+	switch {
+	case clear != nil && r.Clear != "":
 		if prog, err := compile(r.Clear); err != nil {
-			rp.errorf(exprLine(clearNode, err), "clear", "%s", err.msg)
+			d.errorf(exprLine(clear, err), "clear", "%s", err.msg)
 		} else {
 			r.clear = prog
 		}
-	} else if clearNode != nil && (clearNode.Kind == yaml.ScalarNode || isNull(clearNode)) {
-		rp.errorf(clearNode.Line, "clear", "must not be empty (leave it out for: not when)")
-	} else if r.When != "" {
+	case clear != nil && (clear.Kind == yaml.ScalarNode || yamlnode.IsNull(clear)):
+		d.errorf(clear.Line, "clear", "must not be empty (leave it out for: not when)")
+	case r.When != "":
 		r.Clear = "not (" + r.When + ")"
 	}
 	r.usesForecast = (r.when != nil && r.when.forecast) || (r.clear != nil && r.clear.forecast)
+}
+
+func (d *ruleDraft) compileProjects() {
+	r := d.r
 	r.allProjects = len(r.Projects) == 1 && r.Projects[0] == "*"
 	for _, g := range r.Projects {
 		r.projects = append(r.projects, newMatcher(g))
 	}
+}
 
-	// The action's kind must move the resource the rule watches, or moving
-	// it could never relieve the quota.
-	if a := r.Action; a != nil && a.Kind.Valid() && len(matched) > 0 {
-		var missing []string
-		for _, res := range matched {
-			if !slices.Contains(carries[a.Kind], res) {
-				missing = append(missing, res)
-			}
-		}
-		if len(missing) > 0 {
-			msg := fmt.Sprintf("kind %s does not carry %s", a.Kind, strings.Join(missing, ", "))
-			if len(matched) > 1 || matched[0] != r.Resource {
-				msg += fmt.Sprintf(" (matched by resource %s)", r.Resource)
-			}
-			rp.errorf(actionKindLine(n), "action.reassign.kind", "%s", msg)
+// checkCarries checks that the action's kind moves the resource the rule
+// watches, or moving it could never relieve the quota.
+func (d *ruleDraft) checkCarries() {
+	r := d.r
+	a := r.Action
+	if a == nil || !a.Kind.Valid() || len(d.matched) == 0 {
+		return
+	}
+	var missing []string
+	for _, res := range d.matched {
+		if !slices.Contains(carries[a.Kind], res) {
+			missing = append(missing, res)
 		}
 	}
-	if len(p.errs) > nerr {
-		return nil
+	if len(missing) == 0 {
+		return
 	}
-	return r
+	msg := fmt.Sprintf("kind %s does not carry %s", a.Kind, strings.Join(missing, ", "))
+	if len(d.matched) > 1 || d.matched[0] != r.Resource {
+		msg += fmt.Sprintf(" (matched by resource %s)", r.Resource)
+	}
+	d.errorf(actionKindLine(d.n), "action.reassign.kind", "%s", msg)
 }
 
 // exprLine is the file line of a compile error inside an expression value;
@@ -546,13 +603,7 @@ func exprLine(v *yaml.Node, err *compileErr) int {
 func actionKindLine(n *yaml.Node) int {
 	cur := n
 	for _, key := range []string{"action", "reassign", "kind"} {
-		var next *yaml.Node
-		for i := 0; i+1 < len(cur.Content); i += 2 {
-			if resolve(cur.Content[i]).Value == key {
-				next = resolve(cur.Content[i+1])
-				break
-			}
-		}
+		_, next := yamlnode.Get(cur, key)
 		if next == nil {
 			return cur.Line
 		}
@@ -569,17 +620,26 @@ func (p *ruleParser) action(v *yaml.Node) *Reassign {
 	}
 	var a *Reassign
 	for _, kv := range p.pairs(v, "action.") {
-		k, val := kv[0], kv[1]
-		if k.Value != "reassign" {
-			p.errorf(k.Line, "action."+k.Value, "unknown action (want reassign)")
+		if kv.Key.Value != "reassign" {
+			p.errorf(kv.Key.Line, "action."+kv.Key.Value, "unknown action (want reassign)")
 			continue
 		}
-		a = p.reassign(val)
+		a = p.reassign(kv.Value)
 	}
 	if a == nil && len(v.Content) == 0 {
 		p.errorf(v.Line, "action", "must be a mapping with reassign:")
 	}
 	return a
+}
+
+// reassignKeys reads each key of action.reassign; f is the key's field path.
+var reassignKeys = map[string]func(p *ruleParser, a *Reassign, v *yaml.Node, f string){
+	"kind":      (*ruleParser).reassignKind,
+	"match":     (*ruleParser).reassignMatch,
+	"select":    (*ruleParser).reassignSelect,
+	"max_items": (*ruleParser).reassignMaxItems,
+	"to":        (*ruleParser).reassignTo,
+	"strategy":  (*ruleParser).reassignStrategy,
 }
 
 func (p *ruleParser) reassign(v *yaml.Node) *Reassign {
@@ -591,68 +651,81 @@ func (p *ruleParser) reassign(v *yaml.Node) *Reassign {
 	a := &Reassign{Select: DefaultSelect, MaxItems: DefaultMaxItems, To: []string{"*"}, Strategy: DefaultStrategy}
 	hasKind := false
 	for _, kv := range p.pairs(v, pre) {
-		k, val := kv[0], kv[1]
-		f := pre + k.Value
-		switch k.Value {
-		case "kind":
-			hasKind = true
-			s, ok := p.scalar(val, f)
-			if !ok {
-				break
-			}
-			a.Kind = quota.Kind(s)
-			if !a.Kind.Valid() {
-				p.errorf(val.Line, f, "unknown kind %q (want container, server, floating_ip, network or volume)", s)
-			}
-		case "match":
-			s, ok := p.scalar(val, f)
-			if !ok {
-				break
-			}
-			if _, err := path.Match(s, ""); err != nil {
-				p.errorf(val.Line, f, "bad pattern %q: %v", s, err)
-			}
-			a.Match = s
-		case "select":
-			s, ok := p.scalar(val, f)
-			if !ok {
-				break
-			}
-			if s != SelectLargest && s != SelectSmallest {
-				p.errorf(val.Line, f, "unknown select %q (want largest or smallest)", s)
-			}
-			a.Select = s
-		case "max_items":
-			s, ok := p.scalar(val, f)
-			if !ok {
-				break
-			}
-			n, err := strconv.Atoi(s)
-			switch {
-			case err != nil:
-				p.errorf(val.Line, f, "must be a whole number, not %q", s)
-			case n < 1:
-				p.errorf(val.Line, f, "must be at least 1, not %d", n)
-			default:
-				a.MaxItems = n
-			}
-		case "to":
-			a.To = p.globs(val, f, a.To)
-		case "strategy":
-			s, ok := p.scalar(val, f)
-			if !ok {
-				break
-			}
-			if s != StrategyMostHeadroom && s != StrategyFirstFit {
-				p.errorf(val.Line, f, "unknown strategy %q (want most_headroom or first_fit)", s)
-			}
-			a.Strategy = s
-		default:
-			p.errorf(k.Line, f, "unknown key")
+		k := kv.Key.Value
+		read, ok := reassignKeys[k]
+		if !ok {
+			p.errorf(kv.Key.Line, pre+k, "unknown key")
+			continue
 		}
+		hasKind = hasKind || k == "kind"
+		read(p, a, kv.Value, pre+k)
 	}
 	if !hasKind {
 		p.errorf(v.Line, pre+"kind", "required")
 	}
 	return a
+}
+
+func (p *ruleParser) reassignKind(a *Reassign, v *yaml.Node, f string) {
+	s, ok := p.scalar(v, f)
+	if !ok {
+		return
+	}
+	a.Kind = quota.Kind(s)
+	if !a.Kind.Valid() {
+		p.errorf(v.Line, f, "unknown kind %q (want container, server, floating_ip, network or volume)", s)
+	}
+}
+
+func (p *ruleParser) reassignMatch(a *Reassign, v *yaml.Node, f string) {
+	s, ok := p.scalar(v, f)
+	if !ok {
+		return
+	}
+	if _, err := path.Match(s, ""); err != nil {
+		p.errorf(v.Line, f, "bad pattern %q: %v", s, err)
+	}
+	a.Match = s
+}
+
+func (p *ruleParser) reassignSelect(a *Reassign, v *yaml.Node, f string) {
+	s, ok := p.scalar(v, f)
+	if !ok {
+		return
+	}
+	if s != SelectLargest && s != SelectSmallest {
+		p.errorf(v.Line, f, "unknown select %q (want largest or smallest)", s)
+	}
+	a.Select = s
+}
+
+func (p *ruleParser) reassignMaxItems(a *Reassign, v *yaml.Node, f string) {
+	s, ok := p.scalar(v, f)
+	if !ok {
+		return
+	}
+	n, err := strconv.Atoi(s)
+	switch {
+	case err != nil:
+		p.errorf(v.Line, f, "must be a whole number, not %q", s)
+	case n < 1:
+		p.errorf(v.Line, f, "must be at least 1, not %d", n)
+	default:
+		a.MaxItems = n
+	}
+}
+
+func (p *ruleParser) reassignTo(a *Reassign, v *yaml.Node, f string) {
+	a.To = p.globs(v, f, a.To)
+}
+
+func (p *ruleParser) reassignStrategy(a *Reassign, v *yaml.Node, f string) {
+	s, ok := p.scalar(v, f)
+	if !ok {
+		return
+	}
+	if s != StrategyMostHeadroom && s != StrategyFirstFit {
+		p.errorf(v.Line, f, "unknown strategy %q (want most_headroom or first_fit)", s)
+	}
+	a.Strategy = s
 }

@@ -90,6 +90,37 @@ func TestParseValid(t *testing.T) {
 	require.True(t, minimal.allProjects)
 }
 
+// TestParseMergeKeys: merge keys inside rules, with anchors held by other
+// top-level keys, and a rule's own keys winning over merged ones.
+func TestParseMergeKeys(t *testing.T) {
+	data, err := os.ReadFile("testdata/merge.yaml")
+	require.NoError(t, err)
+	rules, err := ParseBytes(data, ParseOptions{})
+	require.NoError(t, err)
+	require.Len(t, rules, 3)
+
+	full2 := rules[0]
+	require.Equal(t, "full2", full2.Name)
+	require.Equal(t, quota.DiskSpace, full2.Resource)
+	require.Equal(t, "ratio > 0.9", full2.When)
+	require.Equal(t, "not (ratio > 0.9)", full2.Clear)
+	require.Equal(t, 9, full2.Line)
+	require.Nil(t, full2.Action)
+
+	full3 := rules[1]
+	require.Equal(t, &Reassign{Kind: quota.KindContainer, Select: DefaultSelect, MaxItems: 2,
+		To: []string{"lab-*"}, Strategy: DefaultStrategy}, full3.Action)
+
+	// Earlier merged mappings win over later ones: resource, cooldown and
+	// action come from full3, when from the rule itself.
+	full4 := rules[2]
+	require.Equal(t, "full4", full4.Name)
+	require.Equal(t, "ratio > 0.99", full4.When)
+	require.Equal(t, 22, full4.whenLine)
+	require.Equal(t, 2*time.Hour, full4.Cooldown)
+	require.Equal(t, full3.Action, full4.Action)
+}
+
 // TestParseNode checks the entry point the config loader uses: the node
 // under `rules:`, with notifier names left unchecked when none are given.
 func TestParseNode(t *testing.T) {

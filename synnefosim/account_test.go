@@ -16,7 +16,7 @@ func TestLoadScenarioErrors(t *testing.T) {
 		file string
 		want string
 	}{
-		{"invalid-unknown-key.yaml", "testdata/invalid-unknown-key.yaml:6: field limit not found in type synnefosim.Project"},
+		{"invalid-unknown-key.yaml", `testdata/invalid-unknown-key.yaml:6: unknown field "limit"`},
 		{"invalid-type.yaml", "testdata/invalid-type.yaml:7: cannot unmarshal !!str `lots` into int64"},
 		{"invalid-syntax.yaml", "testdata/invalid-syntax.yaml:1: did not find expected ',' or '}'"},
 		{"invalid-references.yaml", strings.Join([]string{

@@ -253,12 +253,21 @@ func ParseScenario(name string, data []byte) (*Scenario, error) {
 	return &sc, nil
 }
 
-// located turns yaml's "line N: msg" into "name:N: msg".
+// unknownFieldRe is how yaml.v3 words an unknown key under KnownFields,
+// naming the Go type it decodes into.
+var unknownFieldRe = regexp.MustCompile(`^field (.*) not found in type \S+$`)
+
+// located turns yaml's "line N: msg" into "name:N: msg", saying "unknown
+// field" for an unknown key rather than naming a Go type.
 func located(name, msg string) string {
+	line, msg := "1", strings.TrimPrefix(msg, "yaml: ")
 	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
-		return name + ":" + m[1] + ": " + m[2]
+		line, msg = m[1], m[2]
 	}
-	return name + ":1: " + strings.TrimPrefix(msg, "yaml: ")
+	if m := unknownFieldRe.FindStringSubmatch(msg); m != nil {
+		msg = fmt.Sprintf("unknown field %q", m[1])
+	}
+	return name + ":" + line + ": " + msg
 }
 
 // lineOf finds the line of the node at path (keys and indices), falling back
@@ -338,216 +347,279 @@ var vmStatuses = map[string]bool{"": true, "BUILD": true, "ACTIVE": true, "STOPP
 // Validate checks that the scenario is consistent: unique ids, and every
 // reference (members, owners, projects, flavors, servers) exists.
 func (sc *Scenario) Validate() error {
-	var errs ValidationErrors
-	add := func(msg string, path ...any) { errs = append(errs, ValidationError{Path: path, Msg: msg}) }
-
-	if sc.PithosPageLimit < 0 {
-		add("must not be negative", "pithos_page_limit")
+	v := &validator{
+		users: map[string]bool{}, tokens: map[string]bool{}, projects: map[string]bool{},
+		flavors: map[int]Flavor{}, servers: map[int]string{},
 	}
-	users := map[string]bool{}
-	tokens := map[string]bool{}
-	for i, u := range sc.Users {
+	if sc.PithosPageLimit < 0 {
+		v.add("must not be negative", "pithos_page_limit")
+	}
+	// In this order: each section may refer to those before it.
+	v.checkUsers(sc.Users, sc.ServiceToken)
+	v.checkProjects(sc.Projects)
+	v.checkContainers(sc.Containers)
+	v.checkFlavors(sc.Flavors)
+	v.checkServers(sc.Servers)
+	v.checkVolumes(sc.Volumes)
+	v.checkFloatingIPs(sc.FloatingIPs)
+	v.checkNetworks(sc.Networks)
+	v.checkFaults(sc.Faults)
+	if len(v.errs) > 0 {
+		return v.errs
+	}
+	return nil
+}
+
+// validator collects the problems of a scenario and what its sections
+// declare, for the references of later sections.
+type validator struct {
+	errs     ValidationErrors
+	users    map[string]bool // uuid
+	tokens   map[string]bool
+	projects map[string]bool // id
+	flavors  map[int]Flavor
+	servers  map[int]string // id → owner
+}
+
+func (v *validator) add(msg string, path ...any) {
+	v.errs = append(v.errs, ValidationError{Path: path, Msg: msg})
+}
+
+func (v *validator) needProject(id string, path ...any) {
+	if id != "" && !v.projects[id] {
+		v.add(fmt.Sprintf("unknown project %q", id), path...)
+	}
+}
+
+func (v *validator) needUser(id string, path ...any) {
+	if !v.users[id] {
+		v.add(fmt.Sprintf("unknown user %q", id), path...)
+	}
+}
+
+// needSystemProject checks that an item with no project has an owner whose
+// system project it can default to; what names the owner in the message.
+func (v *validator) needSystemProject(project, owner, what, section string, i int) {
+	if project == "" && !v.projects[owner] {
+		v.add("no project given and the "+what+" has no system project", section, i)
+	}
+}
+
+func (v *validator) checkUsers(users []User, serviceToken string) {
+	for i, u := range users {
 		switch {
 		case u.UUID == "":
-			add("uuid is required", "users", i)
-		case users[u.UUID]:
-			add(fmt.Sprintf("duplicate user uuid %q", u.UUID), "users", i, "uuid")
+			v.add("uuid is required", "users", i)
+		case v.users[u.UUID]:
+			v.add(fmt.Sprintf("duplicate user uuid %q", u.UUID), "users", i, "uuid")
 		}
-		users[u.UUID] = true
+		v.users[u.UUID] = true
 		switch {
 		case u.Token == "":
-			add("token is required", "users", i)
-		case tokens[u.Token] || u.Token == sc.ServiceToken:
-			add("duplicate token", "users", i, "token")
+			v.add("token is required", "users", i)
+		case v.tokens[u.Token] || u.Token == serviceToken:
+			v.add("duplicate token", "users", i, "token")
 		}
-		tokens[u.Token] = true
+		v.tokens[u.Token] = true
 	}
-	projects := map[string]bool{}
-	for i, p := range sc.Projects {
+}
+
+func (v *validator) checkProjects(projects []Project) {
+	for i, p := range projects {
 		switch {
 		case p.ID == "":
-			add("id is required", "projects", i)
-		case projects[p.ID]:
-			add(fmt.Sprintf("duplicate project id %q", p.ID), "projects", i, "id")
+			v.add("id is required", "projects", i)
+		case v.projects[p.ID]:
+			v.add(fmt.Sprintf("duplicate project id %q", p.ID), "projects", i, "id")
 		}
-		projects[p.ID] = true
+		v.projects[p.ID] = true
 		if p.System {
-			if !users[p.ID] {
-				add(fmt.Sprintf("system project %q is not a user's uuid", p.ID), "projects", i, "id")
-			}
-			if p.Name != "" && p.Name != "system:"+p.ID {
-				add(fmt.Sprintf("system project name must be %q", "system:"+p.ID), "projects", i, "name")
-			}
-			for j, m := range p.Members {
-				if m != p.ID {
-					add(fmt.Sprintf("system project member %q is not its user", m), "projects", i, "members", j)
-				}
-			}
-		} else if p.Owner != "" && !users[p.Owner] {
-			add(fmt.Sprintf("unknown owner %q", p.Owner), "projects", i, "owner")
+			v.checkSystemProject(i, p)
+		} else if p.Owner != "" && !v.users[p.Owner] {
+			v.add(fmt.Sprintf("unknown owner %q", p.Owner), "projects", i, "owner")
 		}
 		if !projectStates[p.State] {
-			add(fmt.Sprintf("unknown state %q", p.State), "projects", i, "state")
+			v.add(fmt.Sprintf("unknown state %q", p.State), "projects", i, "state")
 		}
-		seen := map[string]bool{}
-		for j, m := range p.Members {
-			if !users[m] {
-				add(fmt.Sprintf("unknown member %q", m), "projects", i, "members", j)
-			}
-			if seen[m] {
-				add(fmt.Sprintf("duplicate member %q", m), "projects", i, "members", j)
-			}
-			seen[m] = true
-		}
+		v.checkMembers(i, p.Members)
 		for r, l := range p.Limits {
 			if r == "" {
-				add("empty resource name", "projects", i, "limits")
+				v.add("empty resource name", "projects", i, "limits")
 			}
 			if l.Member < 0 || l.Project < 0 || l.Pending < 0 {
-				add("limits must not be negative", "projects", i, "limits", r)
+				v.add("limits must not be negative", "projects", i, "limits", r)
 			}
 		}
 	}
-	needProject := func(id string, path ...any) {
-		if id != "" && !projects[id] {
-			add(fmt.Sprintf("unknown project %q", id), path...)
+}
+
+// checkSystemProject checks that system project i is its user's alone.
+func (v *validator) checkSystemProject(i int, p Project) {
+	if !v.users[p.ID] {
+		v.add(fmt.Sprintf("system project %q is not a user's uuid", p.ID), "projects", i, "id")
+	}
+	if p.Name != "" && p.Name != "system:"+p.ID {
+		v.add(fmt.Sprintf("system project name must be %q", "system:"+p.ID), "projects", i, "name")
+	}
+	for j, m := range p.Members {
+		if m != p.ID {
+			v.add(fmt.Sprintf("system project member %q is not its user", m), "projects", i, "members", j)
 		}
 	}
-	needUser := func(id string, path ...any) {
-		if !users[id] {
-			add(fmt.Sprintf("unknown user %q", id), path...)
+}
+
+func (v *validator) checkMembers(i int, members []string) {
+	seen := map[string]bool{}
+	for j, m := range members {
+		if !v.users[m] {
+			v.add(fmt.Sprintf("unknown member %q", m), "projects", i, "members", j)
 		}
+		if seen[m] {
+			v.add(fmt.Sprintf("duplicate member %q", m), "projects", i, "members", j)
+		}
+		seen[m] = true
 	}
-	containers := map[[2]string]bool{}
-	for i, c := range sc.Containers {
-		needUser(c.Account, "containers", i, "account")
+}
+
+func (v *validator) checkContainers(containers []Container) {
+	seen := map[[2]string]bool{} // account, name
+	for i, c := range containers {
+		v.needUser(c.Account, "containers", i, "account")
 		if c.Name == "" {
-			add("name is required", "containers", i)
+			v.add("name is required", "containers", i)
 		} else if strings.Contains(c.Name, "/") || len(c.Name) > 256 {
-			add("invalid container name", "containers", i, "name")
+			v.add("invalid container name", "containers", i, "name")
 		}
 		k := [2]string{c.Account, c.Name}
-		if containers[k] {
-			add(fmt.Sprintf("duplicate container %q", c.Name), "containers", i, "name")
+		if seen[k] {
+			v.add(fmt.Sprintf("duplicate container %q", c.Name), "containers", i, "name")
 		}
-		containers[k] = true
-		needProject(c.Project, "containers", i, "project")
-		if c.Project == "" && !projects[c.Account] {
-			add("no project given and the account has no system project", "containers", i)
-		}
+		seen[k] = true
+		v.needProject(c.Project, "containers", i, "project")
+		v.needSystemProject(c.Project, c.Account, "account", "containers", i)
 		if c.Bytes < 0 || c.Count < 0 || c.Quota < 0 {
-			add("bytes, count and quota must not be negative", "containers", i)
+			v.add("bytes, count and quota must not be negative", "containers", i)
 		}
 		if c.Versioning != "" && c.Versioning != "auto" && c.Versioning != "none" {
-			add("versioning must be auto or none", "containers", i, "versioning")
+			v.add("versioning must be auto or none", "containers", i, "versioning")
 		}
 	}
-	flavors := map[int]Flavor{}
-	for i, f := range sc.Flavors {
+}
+
+func (v *validator) checkFlavors(flavors []Flavor) {
+	for i, f := range flavors {
 		if f.ID <= 0 {
-			add("id must be positive", "flavors", i)
-		} else if _, dup := flavors[f.ID]; dup {
-			add(fmt.Sprintf("duplicate flavor id %d", f.ID), "flavors", i, "id")
+			v.add("id must be positive", "flavors", i)
+		} else if _, dup := v.flavors[f.ID]; dup {
+			v.add(fmt.Sprintf("duplicate flavor id %d", f.ID), "flavors", i, "id")
 		}
 		if f.VCPUs < 0 || f.RAM < 0 || f.Disk < 0 {
-			add("vcpus, ram and disk must not be negative", "flavors", i)
+			v.add("vcpus, ram and disk must not be negative", "flavors", i)
 		}
-		flavors[f.ID] = f
+		v.flavors[f.ID] = f
 	}
-	servers := map[int]string{}
-	for i, s := range sc.Servers {
+}
+
+func (v *validator) checkServers(servers []VM) {
+	for i, s := range servers {
 		if s.ID <= 0 {
-			add("id must be positive", "servers", i)
-		} else if _, dup := servers[s.ID]; dup {
-			add(fmt.Sprintf("duplicate server id %d", s.ID), "servers", i, "id")
+			v.add("id must be positive", "servers", i)
+		} else if _, dup := v.servers[s.ID]; dup {
+			v.add(fmt.Sprintf("duplicate server id %d", s.ID), "servers", i, "id")
 		}
-		servers[s.ID] = s.Owner
-		needUser(s.Owner, "servers", i, "owner")
-		needProject(s.Project, "servers", i, "project")
-		if s.Project == "" && !projects[s.Owner] {
-			add("no project given and the owner has no system project", "servers", i)
-		}
-		if _, ok := flavors[s.Flavor]; !ok {
-			add(fmt.Sprintf("unknown flavor %d", s.Flavor), "servers", i, "flavor")
+		v.servers[s.ID] = s.Owner
+		v.needUser(s.Owner, "servers", i, "owner")
+		v.needProject(s.Project, "servers", i, "project")
+		v.needSystemProject(s.Project, s.Owner, "owner", "servers", i)
+		if _, ok := v.flavors[s.Flavor]; !ok {
+			v.add(fmt.Sprintf("unknown flavor %d", s.Flavor), "servers", i, "flavor")
 		}
 		if !vmStatuses[s.Status] {
-			add(fmt.Sprintf("unknown status %q", s.Status), "servers", i, "status")
+			v.add(fmt.Sprintf("unknown status %q", s.Status), "servers", i, "status")
 		}
 	}
+}
+
+func (v *validator) checkVolumes(volumes []Volume) {
 	ids := map[string]bool{}
-	attached := map[[2]int]bool{}
-	for i, v := range sc.Volumes {
-		checkID(v.ID, ids, func(m string) { add(m, "volumes", i, "id") })
-		needUser(v.Owner, "volumes", i, "owner")
-		needProject(v.Project, "volumes", i, "project")
-		if v.Project == "" && !projects[v.Owner] {
-			add("no project given and the owner has no system project", "volumes", i)
+	attached := map[[2]int]bool{} // server, index
+	for i, vol := range volumes {
+		checkID(vol.ID, ids, func(m string) { v.add(m, "volumes", i, "id") })
+		v.needUser(vol.Owner, "volumes", i, "owner")
+		v.needProject(vol.Project, "volumes", i, "project")
+		v.needSystemProject(vol.Project, vol.Owner, "owner", "volumes", i)
+		if vol.Size < 0 {
+			v.add("size must not be negative", "volumes", i, "size")
 		}
-		if v.Size < 0 {
-			add("size must not be negative", "volumes", i, "size")
+		if vol.Server != 0 {
+			v.checkAttachment(i, vol, attached)
 		}
-		if v.Server != 0 {
-			owner, ok := servers[v.Server]
-			if !ok {
-				add(fmt.Sprintf("unknown server %d", v.Server), "volumes", i, "server")
-			} else if v.Index == 0 && owner != v.Owner {
-				add("a system volume must have its server's owner", "volumes", i, "owner")
-			}
-			k := [2]int{v.Server, v.Index}
-			if attached[k] {
-				add(fmt.Sprintf("server %d already has a volume at index %d", v.Server, v.Index), "volumes", i, "index")
-			}
-			attached[k] = true
-		}
-		if v.Index < 0 {
-			add("index must not be negative", "volumes", i, "index")
+		if vol.Index < 0 {
+			v.add("index must not be negative", "volumes", i, "index")
 		}
 	}
-	ids = map[string]bool{}
-	for i, f := range sc.FloatingIPs {
-		checkID(f.ID, ids, func(m string) { add(m, "floating_ips", i, "id") })
-		needUser(f.Owner, "floating_ips", i, "owner")
-		needProject(f.Project, "floating_ips", i, "project")
-		if f.Project == "" && !projects[f.Owner] {
-			add("no project given and the owner has no system project", "floating_ips", i)
-		}
-		if _, ok := servers[f.Server]; f.Server != 0 && !ok {
-			add(fmt.Sprintf("unknown server %d", f.Server), "floating_ips", i, "server")
+}
+
+// checkAttachment checks volume i's server, and that no other volume sits
+// at its index there.
+func (v *validator) checkAttachment(i int, vol Volume, attached map[[2]int]bool) {
+	owner, ok := v.servers[vol.Server]
+	if !ok {
+		v.add(fmt.Sprintf("unknown server %d", vol.Server), "volumes", i, "server")
+	} else if vol.Index == 0 && owner != vol.Owner {
+		v.add("a system volume must have its server's owner", "volumes", i, "owner")
+	}
+	k := [2]int{vol.Server, vol.Index}
+	if attached[k] {
+		v.add(fmt.Sprintf("server %d already has a volume at index %d", vol.Server, vol.Index), "volumes", i, "index")
+	}
+	attached[k] = true
+}
+
+func (v *validator) checkFloatingIPs(ips []FloatingIP) {
+	ids := map[string]bool{}
+	for i, f := range ips {
+		checkID(f.ID, ids, func(m string) { v.add(m, "floating_ips", i, "id") })
+		v.needUser(f.Owner, "floating_ips", i, "owner")
+		v.needProject(f.Project, "floating_ips", i, "project")
+		v.needSystemProject(f.Project, f.Owner, "owner", "floating_ips", i)
+		if _, ok := v.servers[f.Server]; f.Server != 0 && !ok {
+			v.add(fmt.Sprintf("unknown server %d", f.Server), "floating_ips", i, "server")
 		}
 	}
-	ids = map[string]bool{}
-	for i, n := range sc.Networks {
-		checkID(n.ID, ids, func(m string) { add(m, "networks", i, "id") })
+}
+
+func (v *validator) checkNetworks(networks []Network) {
+	ids := map[string]bool{}
+	for i, n := range networks {
+		checkID(n.ID, ids, func(m string) { v.add(m, "networks", i, "id") })
 		if n.Public {
 			continue
 		}
-		needUser(n.Owner, "networks", i, "owner")
-		needProject(n.Project, "networks", i, "project")
-		if n.Project == "" && !projects[n.Owner] {
-			add("no project given and the owner has no system project", "networks", i)
-		}
+		v.needUser(n.Owner, "networks", i, "owner")
+		v.needProject(n.Project, "networks", i, "project")
+		v.needSystemProject(n.Project, n.Owner, "owner", "networks", i)
 	}
-	for i, f := range sc.Faults {
+}
+
+func (v *validator) checkFaults(faults []Fault) {
+	for i, f := range faults {
 		if f.Path == "" {
-			add("path is required", "faults", i)
+			v.add("path is required", "faults", i)
 		}
 		if f.Status != 0 && (f.Status < 400 || f.Status > 599) {
-			add("status must be 4xx or 5xx", "faults", i, "status")
+			v.add("status must be 4xx or 5xx", "faults", i, "status")
 		}
 		if f.Every < 0 {
-			add("every must not be negative", "faults", i, "every")
+			v.add("every must not be negative", "faults", i, "every")
 		}
 		if f.Latency < 0 {
-			add("latency must not be negative", "faults", i, "latency")
+			v.add("latency must not be negative", "faults", i, "latency")
 		}
 		if f.Status == 0 && f.Latency == 0 {
-			add("a fault needs a status or a latency", "faults", i)
+			v.add("a fault needs a status or a latency", "faults", i)
 		}
 	}
-	if len(errs) > 0 {
-		return errs
-	}
-	return nil
 }
 
 func checkID(id string, seen map[string]bool, add func(string)) {
