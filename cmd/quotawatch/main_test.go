@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +56,38 @@ func TestUsageErrors(t *testing.T) {
 			require.Equal(t, exitUsage, code)
 			require.Contains(t, stderr, tt.want)
 		})
+	}
+}
+
+// Every command prints its own usage on -h and --help and exits 0; the
+// table drives it, so a new command is covered by being added.
+func TestHelpOfEveryCommand(t *testing.T) {
+	for _, c := range commands() {
+		for _, h := range []string{"-h", "--help"} {
+			t.Run(c.name+" "+h, func(t *testing.T) {
+				var code int
+				var stdout, stderr string
+				require.NotPanics(t, func() { code, stdout, stderr = runCmd(t, nil, c.name, h) })
+				require.Equal(t, exitOK, code, stderr)
+				require.Empty(t, stdout, "usage goes to stderr")
+				require.Regexp(t, `^usage: quotawatch `+c.name+`\b`, stderr)
+				require.Contains(t, stderr, c.summary)
+				if c.config {
+					require.Contains(t, stderr, "-config string")
+				}
+			})
+		}
+	}
+}
+
+func TestHelpListsEveryCommand(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}} {
+		code, stdout, stderr := runCmd(t, nil, args...)
+		require.Equal(t, exitOK, code)
+		require.Empty(t, stdout)
+		for _, c := range commands() {
+			require.Regexp(t, `(?m)^  `+c.name+` +`+regexp.QuoteMeta(c.summary)+`$`, stderr)
+		}
 	}
 }
 
