@@ -49,6 +49,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad since", []string{"history", "--config", "x.yaml", "--since", "soon"}, `invalid value "soon" for flag -since: want a positive duration`},
 		{"backup without out", []string{"backup", "--config", "x.yaml"}, "backup: want 1 argument(s) after the flags, got 0"},
 		{"sim without scenario", []string{"sim"}, "sim: --scenario FILE is required"},
+		{"version with an argument", []string{"version", "x"}, `version: unexpected argument "x"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,6 +79,13 @@ func TestHelpOfEveryCommand(t *testing.T) {
 			})
 		}
 	}
+}
+
+// The demo's story is on stdout, so its logs default to warnings.
+func TestDemoLogsWarningsByDefault(t *testing.T) {
+	code, _, stderr := runCmd(t, nil, "demo", "-h")
+	require.Equal(t, exitOK, code)
+	require.Regexp(t, `-log-level string\n.*\(default "warn"\)`, stderr)
 }
 
 func TestHelpListsEveryCommand(t *testing.T) {
