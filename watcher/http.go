@@ -4,22 +4,43 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"text/tabwriter"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/quotawatch/quotawatch/quota"
+	"github.com/quotawatch/quotawatch/view"
 )
 
+// stallAfter is how long the main loop may go without a turn before
+// /-/healthy fails.
+const stallAfter = time.Minute
+
+// Health is how the daemon's main loop is doing, as /-/healthy and
+// /-/ready report it.
+type Health interface {
+	// LastTurn is when the main loop last turned.
+	LastTurn() time.Time
+	// Ready reports whether the first cycle has been attempted.
+	Ready() bool
+}
+
+// LastTurn implements Health for Run's main loop.
+func (cs *cycleState) LastTurn() time.Time { return time.Unix(0, cs.alive.Load()) }
+
+// Ready implements Health for Run's main loop.
+func (cs *cycleState) Ready() bool { return cs.ready.Load() }
+
 // Handler serves /metrics, /-/healthy, /-/ready and a plain-text status
-// page on /.
-func (w *Watcher) Handler(cs *cycleState) http.Handler {
+// page on /. A nil h stands for a watcher driven one cycle at a time, with
+// no main loop to stall: always healthy, ready once a cycle has finished.
+func (w *Watcher) Handler(h Health) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(w.registry, promhttp.HandlerOpts{Registry: w.registry}))
 	mux.HandleFunc("GET /-/healthy", func(rw http.ResponseWriter, _ *http.Request) {
 		// Healthy while the main loop turns.
-		if time.Since(time.Unix(0, cs.alive.Load())) > time.Minute {
+		if h != nil && time.Since(h.LastTurn()) > stallAfter {
 			http.Error(rw, "main loop stalled", http.StatusServiceUnavailable)
 			return
 		}
@@ -28,7 +49,11 @@ func (w *Watcher) Handler(cs *cycleState) http.Handler {
 	mux.HandleFunc("GET /-/ready", func(rw http.ResponseWriter, _ *http.Request) {
 		// Ready once the configuration is loaded, the store open and the
 		// first cycle attempted.
-		if !cs.ready.Load() {
+		ready := w.LastReport() != nil
+		if h != nil {
+			ready = h.Ready()
+		}
+		if !ready {
 			http.Error(rw, "first cycle not done", http.StatusServiceUnavailable)
 			return
 		}
@@ -60,6 +85,9 @@ func (w *Watcher) LastReport() *Report {
 	return w.lastRep
 }
 
+// statusPage shows the last cycle: each account's poll, the rule instances
+// that are not ok (the rows and columns of `status`, in brief) and the
+// moves.
 func (w *Watcher) statusPage(rw http.ResponseWriter, _ *http.Request) {
 	rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	rep := w.LastReport()
@@ -68,42 +96,49 @@ func (w *Watcher) statusPage(rw http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(rw, "no cycle yet")
 		return
 	}
-	fmt.Fprintf(rw, "last cycle: %s (%s)\n\n", rep.Start.Format(time.RFC3339), rep.End.Sub(rep.Start).Round(time.Millisecond))
-	tw := tabwriter.NewWriter(rw, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ACCOUNT\tPOLL\tQUOTAS\tERROR")
-	for _, p := range rep.Polls {
-		st := "ok"
-		if !p.OK {
-			st = "failed"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", p.Account, st, p.Entries, p.Error)
-	}
-	tw.Flush()
+	fmt.Fprintf(rw, "last cycle: %s (%s)\n\n", view.Time(rep.Start), rep.End.Sub(rep.Start).Round(time.Millisecond))
+	_ = view.WriteTable(rw, pollColumns(), rep.Polls)
 
 	w.statusMu.RLock()
 	active := w.active
 	w.statusMu.RUnlock()
 	fmt.Fprintf(rw, "\nrule instances not ok: %d\n", len(active))
-	tw = tabwriter.NewWriter(rw, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RULE\tACCOUNT\tPROJECT\tRESOURCE\tSTATE\tSINCE")
-	for _, in := range active {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", in.Key.Rule, in.Key.Account, w.names.name(in.Key.Project),
-			in.Key.Resource, in.State, in.Since.Format(time.RFC3339))
-	}
-	tw.Flush()
+	_ = view.WriteTable(rw, view.BriefRuleColumns(), view.RuleRows(active, w.names.name, nil))
 	if len(rep.Plan) > 0 {
 		rows := append([]PlanRow(nil), rep.Plan...)
 		sort.SliceStable(rows, func(i, j int) bool { return rows[i].Rule < rows[j].Rule })
 		fmt.Fprintf(rw, "\nlast cycle's moves:\n")
-		tw = tabwriter.NewWriter(rw, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "RULE\tKIND\tITEM\tFROM\tTO\tSTATE")
-		for _, r := range rows {
-			st := string(r.State)
-			if r.Skipped {
-				st = "skipped: " + r.Reason
+		_ = view.WriteTable(rw, w.moveColumns(), rows)
+	}
+}
+
+func pollColumns() []view.Column[PollResult] {
+	return []view.Column[PollResult]{
+		{Header: "ACCOUNT", Cell: func(p PollResult) string { return p.Account }},
+		{Header: "POLL", Cell: func(p PollResult) string {
+			if !p.OK {
+				return "failed"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Rule, r.Kind, r.ItemName, w.names.name(r.From), w.names.name(r.To), st)
-		}
-		tw.Flush()
+			return "ok"
+		}},
+		{Header: "QUOTAS", Cell: func(p PollResult) string { return strconv.Itoa(p.Entries) }},
+		{Header: "ERROR", Cell: func(p PollResult) string { return p.Error }},
+	}
+}
+
+// moveColumns name the projects of a move as the watcher knows them now.
+func (w *Watcher) moveColumns() []view.Column[PlanRow] {
+	return []view.Column[PlanRow]{
+		{Header: "RULE", Cell: func(r PlanRow) string { return r.Rule }},
+		{Header: "KIND", Cell: func(r PlanRow) string { return string(r.Kind) }},
+		{Header: "ITEM", Cell: func(r PlanRow) string { return r.ItemName }},
+		{Header: "FROM", Cell: func(r PlanRow) string { return w.names.name(r.From) }},
+		{Header: "TO", Cell: func(r PlanRow) string { return w.names.name(r.To) }},
+		{Header: "STATE", Cell: func(r PlanRow) string {
+			if r.Skipped {
+				return "skipped: " + r.Reason
+			}
+			return string(r.State)
+		}},
 	}
 }

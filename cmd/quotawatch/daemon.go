@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,78 +14,19 @@ import (
 
 	"github.com/quotawatch/quotawatch/config"
 	"github.com/quotawatch/quotawatch/store"
+	"github.com/quotawatch/quotawatch/view"
 	"github.com/quotawatch/quotawatch/watcher"
 )
 
-// common are the flags of the commands that read the configuration.
-type common struct {
-	config string
-	log    logFlags
-	output string
-}
-
-func (c *common) register(fs *flag.FlagSet, output bool) {
-	fs.StringVar(&c.config, "config", "", "configuration file (required)")
-	c.log.register(fs)
-	if output {
-		fs.StringVar(&c.output, "output", "text", "output format: text or json")
-	}
-}
-
-// setup parses a command's flags (the common ones plus those extra
-// registers), checks that exactly nargs positional arguments follow, builds
-// the logger and loads the configuration. A non-zero code means the
-// command must exit with it.
-func (c *common) setup(name, usage string, sio *stdio, args []string, output bool, nargs int,
-	extra func(*flag.FlagSet)) (*config.Config, *slog.Logger, []string, int) {
-	fs := newFlagSet(name, " --config FILE"+usage)
-	c.register(fs, output)
-	if extra != nil {
-		extra(fs)
-	}
-	rest, code, ok := parseFlags(fs, sio, args)
-	if !ok {
-		return nil, nil, nil, code
-	}
-	switch {
-	case len(rest) > nargs:
-		return nil, nil, nil, usageErr(sio, "%s: unexpected argument %q", name, rest[nargs])
-	case len(rest) < nargs:
-		return nil, nil, nil, usageErr(sio, "%s: want %d argument(s) after the flags, got %d", name, nargs, len(rest))
-	case c.config == "":
-		return nil, nil, nil, usageErr(sio, "%s: --config FILE is required", name)
-	case output && c.output != "text" && c.output != "json":
-		return nil, nil, nil, usageErr(sio, "--output %q: want text or json", c.output)
-	}
-	log, err := c.log.logger(sio.errOut)
-	if err != nil {
-		return nil, nil, nil, usageErr(sio, "%v", err)
-	}
-	cfg, err := config.Load(c.config, config.Options{LookupEnv: sio.lookupEnv})
-	if err != nil {
-		fmt.Fprintln(sio.errOut, err)
-		return nil, nil, nil, exitUsage
-	}
-	return cfg, log, rest, 0
-}
-
-func cmdValidate(_ context.Context, sio *stdio, args []string) int {
-	var c common
-	cfg, _, _, code := c.setup("validate", "", sio, args, false, 0, nil)
-	if code != 0 {
-		return code
-	}
-	fmt.Fprintf(sio.out, "%s: OK (%d accounts, %d notifiers, %d rules, schedule %q)\n",
+func cmdValidate(_ context.Context, e *env) int {
+	cfg := e.cfg
+	fmt.Fprintf(e.out, "%s: OK (%d accounts, %d notifiers, %d rules, schedule %q)\n",
 		cfg.File, len(cfg.Cloud.Accounts), len(cfg.Notifiers), len(cfg.Rules), cfg.Schedule)
 	return exitOK
 }
 
-func cmdRun(ctx context.Context, sio *stdio, args []string) int {
-	var c common
-	cfg, log, _, code := c.setup("run", "", sio, args, false, 0, nil)
-	if code != 0 {
-		return code
-	}
+func cmdRun(ctx context.Context, e *env) int {
+	cfg, log, sio := e.cfg, e.log, e.stdio
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	w, err := watcher.New(ctx, watcher.Options{Config: cfg, Logger: log, Registry: reg})
@@ -95,7 +34,7 @@ func cmdRun(ctx context.Context, sio *stdio, args []string) int {
 		log.Error("start failed", "err", err)
 		return exitFailure
 	}
-	path := c.config
+	path := e.configPath
 	err = w.Run(ctx, watcher.RunOptions{
 		Reload:     sio.hup,
 		AfterCycle: memoryTuner(sio.lookupEnv),
@@ -116,12 +55,8 @@ func cmdRun(ctx context.Context, sio *stdio, args []string) int {
 	return exitOK
 }
 
-func cmdOnce(ctx context.Context, sio *stdio, args []string) int {
-	var c common
-	cfg, log, _, code := c.setup("once", "", sio, args, true, 0, nil)
-	if code != 0 {
-		return code
-	}
+func cmdOnce(ctx context.Context, e *env) int {
+	cfg, log, sio := e.cfg, e.log, e.stdio
 	w, err := watcher.New(ctx, watcher.Options{Config: cfg, Logger: log})
 	if err != nil {
 		return fail(sio, "%v", err)
@@ -132,7 +67,7 @@ func cmdOnce(ctx context.Context, sio *stdio, args []string) int {
 	}
 	rep, err := w.Cycle(ctx)
 	if rep != nil {
-		if perr := printReport(sio.out, rep, c.output, false); perr != nil {
+		if perr := printReport(sio.out, rep, e.output, false); perr != nil {
 			return fail(sio, "%v", perr)
 		}
 	}
@@ -145,12 +80,8 @@ func cmdOnce(ctx context.Context, sio *stdio, args []string) int {
 	return exitOK
 }
 
-func cmdPlan(ctx context.Context, sio *stdio, args []string) int {
-	var c common
-	cfg, log, _, code := c.setup("plan", "", sio, args, true, 0, nil)
-	if code != 0 {
-		return code
-	}
+func cmdPlan(ctx context.Context, e *env) int {
+	cfg, log, sio := e.cfg, e.log, e.stdio
 	st, cleanup, err := openForPlan(cfg.Store.Path, log)
 	if err != nil {
 		return fail(sio, "%v", err)
@@ -165,7 +96,7 @@ func cmdPlan(ctx context.Context, sio *stdio, args []string) int {
 	if err != nil {
 		return fail(sio, "%v", err)
 	}
-	if err := printReport(sio.out, rep, c.output, true); err != nil {
+	if err := printReport(sio.out, rep, e.output, true); err != nil {
 		return fail(sio, "%v", err)
 	}
 	if rep.Failed() {
@@ -206,9 +137,9 @@ func printReport(w io.Writer, rep *watcher.Report, format string, plan bool) err
 			rows = []watcher.PlanRow{}
 		}
 		if plan {
-			return writeJSON(w, rows)
+			return view.WriteJSON(w, rows)
 		}
-		return writeJSON(w, rep)
+		return view.WriteJSON(w, rep)
 	}
 	for _, p := range rep.Polls {
 		if !p.OK {
@@ -221,18 +152,12 @@ func printReport(w io.Writer, rep *watcher.Report, format string, plan bool) err
 		} else {
 			fmt.Fprintln(w, "no moves")
 		}
-	} else {
-		printPlan(w, rep.Plan, plan)
+	} else if err := printPlan(w, rep.Plan, plan); err != nil {
+		return err
 	}
 	if len(rep.Events) > 0 {
 		fmt.Fprintln(w)
-		printEvents(w, rep.Events)
+		return printEvents(w, rep.Events)
 	}
 	return nil
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }

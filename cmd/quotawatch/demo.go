@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	_ "embed"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/quotawatch/quotawatch/quota"
 	"github.com/quotawatch/quotawatch/slacksink"
 	"github.com/quotawatch/quotawatch/synnefosim"
+	"github.com/quotawatch/quotawatch/view"
 	"github.com/quotawatch/quotawatch/watcher"
 )
 
@@ -54,27 +56,16 @@ rules:
         strategy: most_headroom
 `
 
-func cmdDemo(ctx context.Context, sio *stdio, args []string) int {
-	fs := newFlagSet("demo", "")
-	keep := fs.Bool("keep", false, "keep running (a cycle every 2s) after the story, until interrupted")
-	var lf logFlags
-	lf.register(fs)
-	rest, code, ok := parseFlags(fs, sio, args)
-	if !ok {
-		return code
-	}
-	if len(rest) > 0 {
-		return usageErr(sio, "demo: unexpected argument %q", rest[0])
-	}
-	if lf.level == "info" {
-		lf.level = "warn" // the story is on stdout; keep stderr quiet
-	}
-	log, err := lf.logger(sio.errOut)
-	if err != nil {
-		return usageErr(sio, "%v", err)
-	}
-	if err := demo(ctx, sio.out, log, *keep); err != nil {
-		return fail(sio, "demo: %v", err)
+// demoCmd holds the flags of `demo`.
+type demoCmd struct{ keep bool }
+
+func (d *demoCmd) flags(fs *flag.FlagSet) {
+	fs.BoolVar(&d.keep, "keep", false, "keep running (a cycle every 2s) after the story, until interrupted")
+}
+
+func (d *demoCmd) run(ctx context.Context, e *env) int {
+	if err := demo(ctx, e.out, e.log, d.keep); err != nil {
+		return fail(e.stdio, "demo: %v", err)
 	}
 	return exitOK
 }
@@ -127,7 +118,9 @@ func demo(ctx context.Context, out io.Writer, log *slog.Logger, keep bool) error
 	if err != nil {
 		return err
 	}
-	printDemoQuotas(out, cloud)
+	if err := printDemoQuotas(out, cloud); err != nil {
+		return err
+	}
 	say("events: %d, moves: %d", len(rep.Events), len(rep.Plan))
 	say("")
 
@@ -143,16 +136,22 @@ func demo(ctx context.Context, out io.Writer, log *slog.Logger, keep bool) error
 	if err != nil {
 		return err
 	}
-	printEvents(out, rep.Events)
+	if err := printEvents(out, rep.Events); err != nil {
+		return err
+	}
 	say("")
 	if len(rep.Plan) > 0 {
-		printPlan(out, rep.Plan, false)
+		if err := printPlan(out, rep.Plan, false); err != nil {
+			return err
+		}
 	} else {
 		say("no moves")
 	}
 	say("")
 	say("== 4. The cloud after the move")
-	printDemoQuotas(out, cloud)
+	if err := printDemoQuotas(out, cloud); err != nil {
+		return err
+	}
 	say("")
 	say("== 5. One more poll: the project is back under 90%%")
 	step()
@@ -160,7 +159,9 @@ func demo(ctx context.Context, out io.Writer, log *slog.Logger, keep bool) error
 	if err != nil {
 		return err
 	}
-	printEvents(out, rep.Events)
+	if err := printEvents(out, rep.Events); err != nil {
+		return err
+	}
 	if !keep {
 		say("")
 		say("Done. Run `quotawatch demo --keep` to leave it running, or see README.md to point it at a real cloud.")
@@ -172,9 +173,8 @@ func demo(ctx context.Context, out io.Writer, log *slog.Logger, keep bool) error
 }
 
 // printDemoQuotas shows alice's diskspace per project, from the cloud itself.
-func printDemoQuotas(out io.Writer, cloud *synnefosim.Server) {
-	tw := table(out)
-	fmt.Fprintln(tw, "PROJECT\tDISKSPACE\tCONTAINERS")
+func printDemoQuotas(out io.Writer, cloud *synnefosim.Server) error {
+	var rows [][]string
 	for _, p := range cloud.Cloud.State().Projects {
 		q := cloud.Cloud.Quota(demoUser, p.ID, quota.DiskSpace)
 		var names []string
@@ -183,9 +183,9 @@ func printDemoQuotas(out io.Writer, cloud *synnefosim.Server) {
 				names = append(names, c.Name)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%v\n", p.Name, usageOf(quota.DiskSpace, q), names)
+		rows = append(rows, []string{p.Name, view.Usage(quota.DiskSpace, q), fmt.Sprint(names)})
 	}
-	tw.Flush()
+	return view.WriteRows(out, []string{"PROJECT", "DISKSPACE", "CONTAINERS"}, rows)
 }
 
 // prefixed writes every line with a prefix, to set Slack's messages apart.

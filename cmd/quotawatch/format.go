@@ -3,27 +3,16 @@ package main
 import (
 	"fmt"
 	"io"
-	"math"
-	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/quotawatch/quotawatch/quota"
+	"github.com/quotawatch/quotawatch/view"
 	"github.com/quotawatch/quotawatch/watcher"
 )
 
-// table writes aligned columns; it never truncates a cell.
-func table(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }
-
-// usageOf renders "19.2 GiB / 20.0 GiB (96.0%)" against the effective limit.
-func usageOf(resource string, q quota.Quota) string {
-	return fmt.Sprintf("%s / %s (%s)", quota.FormatAmount(resource, q.Usage),
-		quota.FormatAmount(resource, q.EffectiveLimit()), quota.FormatPercent(q.Ratio()))
-}
-
-func printPlan(w io.Writer, rows []watcher.PlanRow, plan bool) {
-	tw := table(w)
-	fmt.Fprintln(tw, "RULE\tACCOUNT\tKIND\tITEM\tAMOUNT\tFROM\tSOURCE BEFORE → AFTER\tTO\tDESTINATION BEFORE → AFTER\tOUTCOME")
+// printPlan writes a cycle's moves with the usage of both projects before
+// and after each; plan says they are only planned (a dry run).
+func printPlan(w io.Writer, rows []watcher.PlanRow, plan bool) error {
+	cells := make([][]string, 0, len(rows))
 	for _, r := range rows {
 		outcome := string(r.State)
 		switch {
@@ -34,28 +23,26 @@ func printPlan(w io.Writer, rows []watcher.PlanRow, plan bool) {
 		case r.Error != "":
 			outcome += ": " + r.Error
 		}
-		item, amount, to, src, dst := r.ItemName, "", nameOr(r.ToName, r.To), "", ""
-		if item == "" {
-			item = "-"
-		}
+		amount, src, dst := "", "", ""
 		if q, ok := r.Quantities[r.Resource]; ok {
 			amount = quota.FormatAmount(r.Resource, q)
 		}
 		if !r.Skipped {
-			src = usageOf(r.Resource, r.SourceBefore) + " → " + usageOf(r.Resource, r.SourceAfter)
-			dst = usageOf(r.Resource, r.DestBefore) + " → " + usageOf(r.Resource, r.DestAfter)
+			src = view.Usage(r.Resource, r.SourceBefore) + " → " + view.Usage(r.Resource, r.SourceAfter)
+			dst = view.Usage(r.Resource, r.DestBefore) + " → " + view.Usage(r.Resource, r.DestAfter)
 		} else {
-			src = usageOf(r.Resource, r.SourceBefore)
+			src = view.Usage(r.Resource, r.SourceBefore)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Rule, r.Account, r.Kind, item, dash(amount),
-			nameOr(r.FromName, r.From), src, dash(to), dash(dst), outcome)
+		cells = append(cells, []string{r.Rule, r.Account, string(r.Kind), view.Dash(r.ItemName), view.Dash(amount),
+			view.NameOr(r.FromName, r.From), src, view.Dash(view.NameOr(r.ToName, r.To)), view.Dash(dst), outcome})
 	}
-	tw.Flush()
+	return view.WriteRows(w, []string{"RULE", "ACCOUNT", "KIND", "ITEM", "AMOUNT", "FROM", "SOURCE BEFORE → AFTER",
+		"TO", "DESTINATION BEFORE → AFTER", "OUTCOME"}, cells)
 }
 
-func printEvents(w io.Writer, events []quota.Event) {
-	tw := table(w)
-	fmt.Fprintln(tw, "EVENT\tRULE\tACCOUNT\tPROJECT\tRESOURCE\tUSAGE\tDETAIL")
+// printEvents writes a cycle's events.
+func printEvents(w io.Writer, events []quota.Event) error {
+	cells := make([][]string, 0, len(events))
 	for _, e := range events {
 		kind := string(e.Kind)
 		if e.Kind == quota.EventAction {
@@ -66,62 +53,17 @@ func printEvents(w io.Writer, events []quota.Event) {
 		}
 		detail := e.Reason
 		if e.Move != nil && e.Result != quota.ResultSkipped {
-			detail = fmt.Sprintf("%s %s → %s", e.Move.Kind, e.Move.ItemName, nameOr(e.Move.ToName, e.Move.To))
+			detail = fmt.Sprintf("%s %s → %s", e.Move.Kind, e.Move.ItemName, view.NameOr(e.Move.ToName, e.Move.To))
 			if e.Reason != "" {
 				detail += ": " + e.Reason
 			}
 		}
 		usage := ""
 		if e.Key.Resource != "" {
-			usage = usageOf(e.Key.Resource, e.Quota)
+			usage = view.Usage(e.Key.Resource, e.Quota)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", kind, dash(e.Key.Rule), e.Key.Account,
-			dash(nameOr(e.ProjectName, e.Key.Project)), dash(e.Key.Resource), dash(usage), dash(detail))
+		cells = append(cells, []string{kind, view.Dash(e.Key.Rule), e.Key.Account,
+			view.Dash(view.NameOr(e.ProjectName, e.Key.Project)), view.Dash(e.Key.Resource), view.Dash(usage), view.Dash(detail)})
 	}
-	tw.Flush()
-}
-
-// nameOr is a project's name, or its id when the name is not known.
-func nameOr(name, id string) string {
-	if name == "" {
-		return id
-	}
-	return name
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func formatTime(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.UTC().Format("2006-01-02 15:04:05Z")
-}
-
-// sparkline draws values as one line of block characters, scaled between
-// their minimum and maximum.
-func sparkline(vals []int64) string {
-	if len(vals) == 0 {
-		return ""
-	}
-	const bars = "▁▂▃▄▅▆▇█"
-	runes := []rune(bars)
-	lo, hi := vals[0], vals[0]
-	for _, v := range vals {
-		lo, hi = min(lo, v), max(hi, v)
-	}
-	var b strings.Builder
-	for _, v := range vals {
-		i := 0
-		if hi > lo {
-			i = int(math.Round(float64(v-lo) / float64(hi-lo) * float64(len(runes)-1)))
-		}
-		b.WriteRune(runes[i])
-	}
-	return b.String()
+	return view.WriteRows(w, []string{"EVENT", "RULE", "ACCOUNT", "PROJECT", "RESOURCE", "USAGE", "DETAIL"}, cells)
 }

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -11,10 +12,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"sort"
 	"syscall"
+	"time"
 
 	"github.com/coreos/go-systemd/v22/journal"
+
+	"github.com/quotawatch/quotawatch/config"
 )
 
 // Exit codes.
@@ -24,12 +27,6 @@ const (
 	exitUsage   = 2 // bad configuration or bad usage
 )
 
-// command is one subcommand. It gets the arguments after its name.
-type command struct {
-	summary string
-	run     func(ctx context.Context, io *stdio, args []string) int
-}
-
 // stdio is where a command reads and writes; tests pass buffers.
 type stdio struct {
 	in          io.Reader
@@ -38,21 +35,68 @@ type stdio struct {
 	hup <-chan struct{}
 	// lookupEnv reads the environment (config secrets, systemd variables).
 	lookupEnv func(string) (string, bool)
+	// now is the clock the read-only commands measure --since from.
+	now func() time.Time
 }
 
-func commands() map[string]command {
-	return map[string]command{
-		"run":      {"run the daemon (systemd runs this)", cmdRun},
-		"once":     {"run one cycle, then exit", cmdOnce},
-		"plan":     {"run one cycle in dry-run and print what would happen; changes nothing", cmdPlan},
-		"validate": {"load and check the configuration and rules", cmdValidate},
-		"status":   {"rule states and current quotas from the store", cmdStatus},
-		"history":  {"the history of quota series", cmdHistory},
-		"actions":  {"the action journal", cmdActions},
-		"backup":   {"write a consistent copy of the store", cmdBackup},
-		"sim":      {"serve the simulated cloud", cmdSim},
-		"demo":     {"show a full rebalance on an embedded simulated cloud", cmdDemo},
-		"version":  {"print the version", cmdVersion},
+// command is one subcommand: what it takes, and what it runs once that is
+// parsed and checked.
+type command struct {
+	name    string
+	summary string // one line, for the command listing
+	args    string // what follows the flags in the usage line, e.g. "OUT"
+	// config commands read the configuration: they take --config FILE and
+	// the log flags, and run with the configuration loaded.
+	config bool
+	// logs commands take the log flags without a configuration.
+	logs bool
+	// logLevel is the default of --log-level; empty is info.
+	logLevel string
+	// output commands take --output text|json.
+	output bool
+	// nargs is how many positional arguments follow the flags.
+	nargs int
+	// flags registers the command's own flags, if it has any.
+	flags func(*flag.FlagSet)
+	run   func(ctx context.Context, e *env) int
+}
+
+// env is what a command runs with.
+type env struct {
+	*stdio
+	configPath string
+	cfg        *config.Config // config commands only
+	log        *slog.Logger   // config and logs commands only
+	output     string         // "text" or "json"
+	args       []string       // the positional arguments
+}
+
+// commands is the command table, in the order `quotawatch help` lists it.
+// It is built per call: the flag values of a command live in it.
+func commands() []command {
+	var (
+		hist historyCmd
+		acts actionsCmd
+		sim  simCmd
+		demo demoCmd
+	)
+	return []command{
+		{name: "run", summary: "run the daemon (systemd runs this)", config: true, run: cmdRun},
+		{name: "once", summary: "run one cycle, then exit", config: true, output: true, run: cmdOnce},
+		{name: "plan", summary: "run one cycle in dry-run and print what would happen; changes nothing",
+			config: true, output: true, run: cmdPlan},
+		{name: "validate", summary: "load and check the configuration and rules", config: true, run: cmdValidate},
+		{name: "status", summary: "rule states and current quotas from the store", config: true, output: true, run: cmdStatus},
+		{name: "history", summary: "the history of quota series", args: "[--project P] [--resource R] [--since 7d]",
+			config: true, output: true, flags: hist.flags, run: hist.run},
+		{name: "actions", summary: "the action journal", args: "[--since 7d]",
+			config: true, output: true, flags: acts.flags, run: acts.run},
+		{name: "backup", summary: "write a consistent copy of the store", args: "OUT", config: true, nargs: 1, run: cmdBackup},
+		{name: "sim", summary: "serve the simulated cloud", args: "--listen ADDR --scenario FILE", flags: sim.flags, run: sim.run},
+		// The demo's story is on stdout; stderr stays quiet unless asked.
+		{name: "demo", summary: "show a full rebalance on an embedded simulated cloud", args: "[--keep]",
+			logs: true, logLevel: "warn", flags: demo.flags, run: demo.run},
+		{name: "version", summary: "print the version", run: cmdVersion},
 	}
 }
 
@@ -84,6 +128,9 @@ func run(ctx context.Context, sio *stdio, args []string) int {
 	if sio.lookupEnv == nil {
 		sio.lookupEnv = os.LookupEnv
 	}
+	if sio.now == nil {
+		sio.now = time.Now
+	}
 	cmds := commands()
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(sio.errOut, cmds)
@@ -92,27 +139,105 @@ func run(ctx context.Context, sio *stdio, args []string) int {
 		}
 		return exitOK
 	}
-	c, ok := cmds[args[0]]
-	if !ok {
-		fmt.Fprintf(sio.errOut, "quotawatch: unknown command %q\n\n", args[0])
-		usage(sio.errOut, cmds)
-		return exitUsage
+	for _, c := range cmds {
+		if c.name == args[0] {
+			return c.exec(ctx, sio, args[1:])
+		}
 	}
-	return c.run(ctx, sio, args[1:])
+	fmt.Fprintf(sio.errOut, "quotawatch: unknown command %q\n\n", args[0])
+	usage(sio.errOut, cmds)
+	return exitUsage
 }
 
-func usage(w io.Writer, cmds map[string]command) {
+func usage(w io.Writer, cmds []command) {
 	fmt.Fprintln(w, "usage: quotawatch COMMAND [flags]")
 	fmt.Fprintln(w)
-	names := make([]string, 0, len(cmds))
-	for n := range cmds {
-		names = append(names, n)
+	width := 0
+	for _, c := range cmds {
+		width = max(width, len(c.name))
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-9s %s\n", n, cmds[n].summary)
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\n`quotawatch COMMAND -h` shows the flags of a command.")
+}
+
+// exec parses and checks the command's flags and arguments, builds the
+// logger and loads the configuration as the command asks, then runs it.
+// Flag and argument errors are usage errors (exit 2); -h prints the
+// command's usage and exits 0.
+func (c command) exec(ctx context.Context, sio *stdio, args []string) int {
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	fs.SetOutput(sio.errOut)
+	fs.Usage = func() { c.usage(fs) }
+	e := &env{stdio: sio}
+	var lf logFlags
+	if c.config {
+		fs.StringVar(&e.configPath, "config", "", "configuration file (required)")
+	}
+	if c.config || c.logs {
+		lf.register(fs, cmp.Or(c.logLevel, "info"))
+	}
+	if c.output {
+		fs.StringVar(&e.output, "output", "text", "output format: text or json")
+	}
+	if c.flags != nil {
+		c.flags(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	e.args = fs.Args()
+	switch {
+	case len(e.args) > c.nargs:
+		return usageErr(sio, "%s: unexpected argument %q", c.name, e.args[c.nargs])
+	case len(e.args) < c.nargs:
+		return usageErr(sio, "%s: want %d argument(s) after the flags, got %d", c.name, c.nargs, len(e.args))
+	case c.config && e.configPath == "":
+		return usageErr(sio, "%s: --config FILE is required", c.name)
+	case c.output && e.output != "text" && e.output != "json":
+		return usageErr(sio, "--output %q: want text or json", e.output)
+	}
+	if c.config || c.logs {
+		log, err := lf.logger(sio.errOut)
+		if err != nil {
+			return usageErr(sio, "%v", err)
+		}
+		e.log = log
+	}
+	if c.config {
+		cfg, err := config.Load(e.configPath, config.Options{LookupEnv: sio.lookupEnv})
+		if err != nil {
+			fmt.Fprintln(sio.errOut, err)
+			return exitUsage
+		}
+		e.cfg = cfg
+	}
+	return c.run(ctx, e)
+}
+
+// usage prints the command's usage line, what it does and its flags.
+func (c command) usage(fs *flag.FlagSet) {
+	line := "usage: quotawatch " + c.name
+	hasFlags := false
+	fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+	if hasFlags {
+		line += " [flags]"
+	}
+	if c.config {
+		line += " --config FILE"
+	}
+	if c.args != "" {
+		line += " " + c.args
+	}
+	fmt.Fprintf(fs.Output(), "%s\n\n%s\n", line, c.summary)
+	if hasFlags {
+		fmt.Fprintln(fs.Output())
+		fs.PrintDefaults()
+	}
 }
 
 // logFlags are the flags every command that logs takes.
@@ -120,9 +245,9 @@ type logFlags struct {
 	format, level string
 }
 
-func (l *logFlags) register(fs *flag.FlagSet) {
+func (l *logFlags) register(fs *flag.FlagSet, level string) {
 	fs.StringVar(&l.format, "log-format", "text", "log format: text or json")
-	fs.StringVar(&l.level, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&l.level, "log-level", level, "log level: debug, info, warn or error")
 }
 
 // logger builds the slog logger on stderr. Under journald the time is
@@ -150,28 +275,6 @@ func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", l.format)
-}
-
-// parseFlags parses a command's flags; errors are usage errors (exit 2).
-// Positional arguments are returned. -h prints the flags and exits 0.
-func parseFlags(fs *flag.FlagSet, sio *stdio, args []string) ([]string, int, bool) {
-	fs.SetOutput(sio.errOut)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, exitOK, false
-		}
-		return nil, exitUsage, false
-	}
-	return fs.Args(), 0, true
-}
-
-func newFlagSet(name, args string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: quotawatch %s [flags]%s\n", name, args)
-		fs.PrintDefaults()
-	}
-	return fs
 }
 
 // usageErr reports a usage problem and returns exit code 2.

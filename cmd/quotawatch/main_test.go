@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad since", []string{"history", "--config", "x.yaml", "--since", "soon"}, `invalid value "soon" for flag -since: want a positive duration`},
 		{"backup without out", []string{"backup", "--config", "x.yaml"}, "backup: want 1 argument(s) after the flags, got 0"},
 		{"sim without scenario", []string{"sim"}, "sim: --scenario FILE is required"},
+		{"version with an argument", []string{"version", "x"}, `version: unexpected argument "x"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,6 +57,45 @@ func TestUsageErrors(t *testing.T) {
 			require.Equal(t, exitUsage, code)
 			require.Contains(t, stderr, tt.want)
 		})
+	}
+}
+
+// Every command prints its own usage on -h and --help and exits 0; the
+// table drives it, so a new command is covered by being added.
+func TestHelpOfEveryCommand(t *testing.T) {
+	for _, c := range commands() {
+		for _, h := range []string{"-h", "--help"} {
+			t.Run(c.name+" "+h, func(t *testing.T) {
+				var code int
+				var stdout, stderr string
+				require.NotPanics(t, func() { code, stdout, stderr = runCmd(t, nil, c.name, h) })
+				require.Equal(t, exitOK, code, stderr)
+				require.Empty(t, stdout, "usage goes to stderr")
+				require.Regexp(t, `^usage: quotawatch `+c.name+`\b`, stderr)
+				require.Contains(t, stderr, c.summary)
+				if c.config {
+					require.Contains(t, stderr, "-config string")
+				}
+			})
+		}
+	}
+}
+
+// The demo's story is on stdout, so its logs default to warnings.
+func TestDemoLogsWarningsByDefault(t *testing.T) {
+	code, _, stderr := runCmd(t, nil, "demo", "-h")
+	require.Equal(t, exitOK, code)
+	require.Regexp(t, `-log-level string\n.*\(default "warn"\)`, stderr)
+}
+
+func TestHelpListsEveryCommand(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}} {
+		code, stdout, stderr := runCmd(t, nil, args...)
+		require.Equal(t, exitOK, code)
+		require.Empty(t, stdout)
+		for _, c := range commands() {
+			require.Regexp(t, `(?m)^  `+c.name+` +`+regexp.QuoteMeta(c.summary)+`$`, stderr)
+		}
 	}
 }
 

@@ -2,36 +2,35 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 
 	"github.com/quotawatch/quotawatch/synnefosim"
 )
 
-func cmdSim(ctx context.Context, sio *stdio, args []string) int {
-	fs := newFlagSet("sim", " --listen ADDR --scenario FILE")
-	listen := fs.String("listen", "127.0.0.1:8080", "address to serve the simulated cloud on")
-	scenario := fs.String("scenario", "", "scenario file (required)")
-	rest, code, ok := parseFlags(fs, sio, args)
-	if !ok {
-		return code
+// simCmd holds the flags of `sim`.
+type simCmd struct{ listen, scenario string }
+
+func (s *simCmd) flags(fs *flag.FlagSet) {
+	fs.StringVar(&s.listen, "listen", "127.0.0.1:8080", "address to serve the simulated cloud on")
+	fs.StringVar(&s.scenario, "scenario", "", "scenario file (required)")
+}
+
+func (s *simCmd) run(ctx context.Context, e *env) int {
+	if s.scenario == "" {
+		return usageErr(e.stdio, "sim: --scenario FILE is required")
 	}
-	if len(rest) > 0 {
-		return usageErr(sio, "sim: unexpected argument %q", rest[0])
-	}
-	if *scenario == "" {
-		return usageErr(sio, "sim: --scenario FILE is required")
-	}
-	sc, err := synnefosim.LoadScenario(*scenario)
+	sc, err := synnefosim.LoadScenario(s.scenario)
 	if err != nil {
-		fmt.Fprintln(sio.errOut, err)
+		fmt.Fprintln(e.errOut, err)
 		return exitUsage
 	}
-	srv, err := synnefosim.Start(sc, *listen)
+	srv, err := synnefosim.Start(sc, s.listen)
 	if err != nil {
-		return fail(sio, "sim: %v", err)
+		return fail(e.stdio, "sim: %v", err)
 	}
 	defer srv.Close()
-	fmt.Fprintf(sio.out, "simulated cloud on %s\nauth_url: %s\n", srv.URL, srv.AuthURL())
+	fmt.Fprintf(e.out, "simulated cloud on %s\nauth_url: %s\n", srv.URL, srv.AuthURL())
 	<-ctx.Done()
 	return exitOK
 }

@@ -9,7 +9,7 @@ import (
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
 var version = ""
 
-func cmdVersion(_ context.Context, sio *stdio, _ []string) int {
+func cmdVersion(_ context.Context, e *env) int {
 	v := version
 	if v == "" {
 		v = "(devel)"
@@ -17,6 +17,6 @@ func cmdVersion(_ context.Context, sio *stdio, _ []string) int {
 			v = bi.Main.Version
 		}
 	}
-	fmt.Fprintf(sio.out, "quotawatch %s\n", v)
+	fmt.Fprintf(e.out, "quotawatch %s\n", v)
 	return exitOK
 }

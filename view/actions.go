@@ -1,0 +1,82 @@
+package view
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/quotawatch/quotawatch/quota"
+)
+
+// ActionSource is what the journal query reads; *store.Store is one.
+type ActionSource interface {
+	Actions(from, to time.Time) ([]quota.Action, error)
+}
+
+// ActionRow is one journal entry of `actions --output json`.
+type ActionRow struct {
+	ID         uint64            `json:"id"`
+	Time       time.Time         `json:"time"`
+	Rule       string            `json:"rule"`
+	Account    string            `json:"account"`
+	Kind       quota.Kind        `json:"kind"`
+	ItemID     string            `json:"item_id"`
+	ItemName   string            `json:"item_name"`
+	From       string            `json:"from"`
+	FromName   string            `json:"from_name"`
+	To         string            `json:"to"`
+	ToName     string            `json:"to_name"`
+	Quantities quota.Quantities  `json:"quantities"`
+	State      quota.ActionState `json:"state"`
+	DryRun     bool              `json:"dry_run"`
+	Error      string            `json:"error"`
+}
+
+// QueryActions reads the journal entries in [from,to]; never nil, so that
+// no entry is an empty array.
+func QueryActions(src ActionSource, from, to time.Time) ([]ActionRow, error) {
+	acts, err := src.Actions(from, to)
+	if err != nil {
+		return nil, fmt.Errorf("read journal: %w", err)
+	}
+	rows := make([]ActionRow, 0, len(acts))
+	for _, a := range acts {
+		rows = append(rows, ActionRow{ID: a.ID, Time: a.Time, Rule: a.Rule, Account: a.Account, Kind: a.Kind,
+			ItemID: a.ItemID, ItemName: a.ItemName, From: a.From, FromName: a.FromName, To: a.To, ToName: a.ToName,
+			Quantities: a.Quantities, State: a.State, DryRun: a.DryRun, Error: a.Error})
+	}
+	return rows, nil
+}
+
+// WriteActions writes journal entries as a table.
+func WriteActions(w io.Writer, rows []ActionRow) error {
+	return WriteTable(w, actionColumns(), rows)
+}
+
+func actionColumns() []Column[ActionRow] {
+	return []Column[ActionRow]{
+		{"ID", func(r ActionRow) string { return fmt.Sprint(r.ID) }},
+		{"TIME", func(r ActionRow) string { return Time(r.Time) }},
+		{"RULE", func(r ActionRow) string { return r.Rule }},
+		{"ACCOUNT", func(r ActionRow) string { return r.Account }},
+		{"KIND", func(r ActionRow) string { return string(r.Kind) }},
+		{"ITEM", func(r ActionRow) string { return r.ItemName }},
+		{"AMOUNT", func(r ActionRow) string {
+			var amounts []string
+			for _, res := range r.Quantities.Resources() {
+				amounts = append(amounts, res+" "+quota.FormatAmount(res, r.Quantities[res]))
+			}
+			return Dash(strings.Join(amounts, ", "))
+		}},
+		{"FROM", func(r ActionRow) string { return NameOr(r.FromName, r.From) }},
+		{"TO", func(r ActionRow) string { return NameOr(r.ToName, r.To) }},
+		{"STATE", func(r ActionRow) string {
+			if r.DryRun {
+				return string(r.State) + " (dry run)"
+			}
+			return string(r.State)
+		}},
+		{"ERROR", func(r ActionRow) string { return Dash(r.Error) }},
+	}
+}

@@ -1,0 +1,139 @@
+// Package view is what quotawatch shows of its state: queries that read the
+// store into typed rows (the rows of `status`, `history` and `actions`, the
+// same rows as JSON) and the renderers that print them for people. The
+// command line and the daemon's status page both show state through it, so
+// a row reads the same wherever it appears.
+package view
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/quotawatch/quotawatch/quota"
+)
+
+// Column is one column of a text table: its header and how a row fills it.
+type Column[R any] struct {
+	Header string
+	Cell   func(R) string
+}
+
+// WriteTable writes rows as aligned columns under their headers.
+func WriteTable[R any](w io.Writer, cols []Column[R], rows []R) error {
+	header := make([]string, len(cols))
+	for i, c := range cols {
+		header[i] = c.Header
+	}
+	cells := make([][]string, len(rows))
+	for i, r := range rows {
+		cells[i] = make([]string, len(cols))
+		for j, c := range cols {
+			cells[i][j] = c.Cell(r)
+		}
+	}
+	return WriteRows(w, header, cells)
+}
+
+// WriteRows writes a header and rows of cells as aligned columns. It never
+// truncates a cell: names are what people look for.
+func WriteRows(w io.Writer, header []string, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+// WriteJSON writes v as indented JSON, the shape every --output json has.
+func WriteJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// Float is a float64 whose JSON is null for infinities and NaN, which JSON
+// cannot hold (a ratio against a zero limit is infinite).
+type Float float64
+
+// MarshalJSON implements json.Marshaler.
+func (f Float) MarshalJSON() ([]byte, error) {
+	if math.IsInf(float64(f), 0) || math.IsNaN(float64(f)) {
+		return []byte("null"), nil
+	}
+	return []byte(fmt.Sprintf("%g", float64(f))), nil
+}
+
+// Usage renders "19.2 GiB / 20.0 GiB (96.0%)" against the effective limit.
+func Usage(resource string, q quota.Quota) string {
+	return fmt.Sprintf("%s / %s (%s)", quota.FormatAmount(resource, q.Usage),
+		quota.FormatAmount(resource, q.EffectiveLimit()), quota.FormatPercent(q.Ratio()))
+}
+
+// ProjectUsage renders the project-wide usage against the project's limit.
+func ProjectUsage(resource string, q quota.Quota) string {
+	return fmt.Sprintf("%s / %s (%s)", quota.FormatAmount(resource, q.ProjectUsage),
+		quota.FormatAmount(resource, q.ProjectLimit), quota.FormatPercent(q.ProjectRatio()))
+}
+
+// Time renders a time in UTC to the second, or "-" for the zero time.
+func Time(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+// NameOr is a name, or the id when the name is not known.
+func NameOr(name, id string) string {
+	if name == "" {
+		return id
+	}
+	return name
+}
+
+// Dash stands in for an empty cell, so that columns stay readable.
+func Dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// Sparkline draws values as one line of block characters, scaled between
+// their minimum and maximum.
+func Sparkline(vals []int64) string {
+	if len(vals) == 0 {
+		return ""
+	}
+	runes := []rune("▁▂▃▄▅▆▇█")
+	lo, hi := vals[0], vals[0]
+	for _, v := range vals {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	var b strings.Builder
+	for _, v := range vals {
+		i := 0
+		if hi > lo {
+			i = int(math.Round(float64(v-lo) / float64(hi-lo) * float64(len(runes)-1)))
+		}
+		b.WriteRune(runes[i])
+	}
+	return b.String()
+}
+
+// namer returns a function giving a project's name, or its id when no
+// name is known for it.
+func namer(projects map[string]quota.Project) func(id string) string {
+	return func(id string) string {
+		if p, ok := projects[id]; ok && p.Name != "" {
+			return p.Name
+		}
+		return id
+	}
+}
