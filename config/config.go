@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/quotawatch/quotawatch/internal/smallfile"
 	"github.com/quotawatch/quotawatch/rules"
 )
 
@@ -139,7 +140,8 @@ type Options struct {
 	// LookupEnv reads environment variables (for *_env secrets, ${VAR} in
 	// paths and $STATE_DIRECTORY); nil means os.LookupEnv.
 	LookupEnv func(string) (string, bool)
-	// ReadFile reads *_file secrets and ca_file; nil means os.ReadFile.
+	// ReadFile reads *_file secrets and ca_file; nil means smallfile.Read
+	// (regular files of at most 1 MiB).
 	ReadFile func(string) ([]byte, error)
 }
 
@@ -148,7 +150,7 @@ func (o Options) withDefaults() Options {
 		o.LookupEnv = os.LookupEnv
 	}
 	if o.ReadFile == nil {
-		o.ReadFile = os.ReadFile
+		o.ReadFile = smallfile.Read
 	}
 	return o
 }

@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
@@ -272,6 +274,8 @@ func TestErrorsDoNotLeak(t *testing.T) {
 		{"both modes", "      token: " + secret + "\n      webhook_url: https://h.example/" + secret + "\n", nil},
 		{"token without channel", "      token: " + secret + "\n", nil},
 		{"secret as a mapping", "      token:\n        value: " + secret + "\n      channel: C1\n", nil},
+		{"secret pasted into a _file key", "      token_file: " + secret + "\n      channel: C1\n", nil},
+		{"webhook URL pasted into a _file key", "      webhook_url_file: https://hooks.example/services/" + secret + "\n", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -281,4 +285,42 @@ func TestErrorsDoNotLeak(t *testing.T) {
 			require.NotContains(t, fmt.Sprintf("%+v", err), secret)
 		})
 	}
+}
+
+// TestSecretFilesMustBeSmallRegularFiles: a *_file or ca_file naming a
+// FIFO, a device, a directory or a file over 1 MiB fails at once, naming
+// the key and line, instead of hanging or filling memory.
+func TestSecretFilesMustBeSmallRegularFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	big := filepath.Join(dir, "big")
+	require.NoError(t, os.WriteFile(big, bytes.Repeat([]byte("x"), 1<<20+1), 0o600))
+	tests := []struct {
+		name, line, want string
+	}{
+		{"token from /dev/zero", "token_file: /dev/zero", "c.yaml:5: cloud.accounts[0].token_file: read /dev/zero: not a regular file (a character device)"},
+		{"token from a FIFO", "token_file: " + fifo, "c.yaml:5: cloud.accounts[0].token_file: read " + fifo + ": not a regular file (a FIFO)"},
+		{"token from a directory", "token_file: " + dir, "c.yaml:5: cloud.accounts[0].token_file: read " + dir + ": not a regular file (a directory)"},
+		{"token from a huge file", "token_file: " + big, "c.yaml:5: cloud.accounts[0].token_file: read " + big + ": larger than 1048576 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			yml := "cloud:\n  auth_url: https://a.example/identity/v2.0\n  accounts:\n    - name: alice\n      " + tt.line + "\n"
+			done := make(chan error, 1)
+			go func() {
+				_, err := config.Parse("c.yaml", []byte(yml), config.Options{})
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				require.EqualError(t, err, tt.want)
+			case <-time.After(5 * time.Second):
+				t.Fatal("loading hangs")
+			}
+		})
+	}
+	yml := "cloud:\n  auth_url: https://a.example/identity/v2.0\n  ca_file: /dev/zero\n  accounts:\n    - {name: alice, token: x}\n"
+	_, err := config.Parse("c.yaml", []byte(yml), config.Options{})
+	require.ErrorContains(t, err, "c.yaml:3: cloud.ca_file: read /dev/zero: not a regular file (a character device)")
 }

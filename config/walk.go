@@ -1,13 +1,16 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -379,6 +382,17 @@ func (m *mapping) secret(base string, required bool) (s Secret, specified bool) 
 		path = m.p.abs(path)
 		data, err := m.p.opt.ReadFile(path)
 		if err != nil {
+			if notFound(err) {
+				// No file by that name: the value may be the secret itself,
+				// pasted into the wrong key, so it is not echoed; the line
+				// says where it is.
+				var pe *fs.PathError
+				if errors.As(err, &pe) {
+					err = pe.Err
+				}
+				m.p.wrapf(v.Line, err, "%s: no file of that name can be read (%v); the value is not shown in case it is a secret", m.at(k), err)
+				return "", true
+			}
 			m.p.wrapf(v.Line, err, "%s: %v", m.at(k), err)
 			return "", true
 		}
@@ -417,4 +431,10 @@ func envLabel(name string) string {
 		return name
 	}
 	return "(name not shown)"
+}
+
+// notFound reports a path that names no file, which for a *_file value may
+// mean the value is not a path at all.
+func notFound(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENAMETOOLONG) || errors.Is(err, syscall.ENOTDIR)
 }

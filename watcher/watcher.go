@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/quotawatch/quotawatch/client"
 	"github.com/quotawatch/quotawatch/config"
+	"github.com/quotawatch/quotawatch/internal/smallfile"
 	"github.com/quotawatch/quotawatch/notify"
 	"github.com/quotawatch/quotawatch/quota"
 	"github.com/quotawatch/quotawatch/rules"
@@ -352,7 +352,7 @@ func (w *Watcher) Reload(cfg *config.Config) error {
 // caClient is an HTTP client that trusts the PEM bundle in file instead of
 // the system's roots.
 func caClient(file string, timeout time.Duration) (*http.Client, error) {
-	pem, err := os.ReadFile(file)
+	pem, err := smallfile.Read(file)
 	if err != nil {
 		return nil, fmt.Errorf("ca_file: %w", err)
 	}
