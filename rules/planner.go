@@ -25,7 +25,9 @@ type PlannerInput struct {
 	// negative Cap means no cap.
 	Cap int
 	// DryRun is the global dry_run: every move is only reported.
-	DryRun  bool
+	DryRun bool
+	// History feeds the forecast variables when a rule's expressions are
+	// evaluated on simulated quotas.
 	History HistoryFunc
 }
 
@@ -187,7 +189,7 @@ func (p *Planner) Plan(f Firing, items []quota.Item) Plan {
 	for i := range moves {
 		moves[i].DryRun = dry
 	}
-	return p.told(f, Plan{Moves: moves, Skips: skips, DryRun: dry})
+	return p.finish(f, Plan{Moves: moves, Skips: skips, DryRun: dry})
 }
 
 // ListFailed is the plan of a firing instance whose items could not be
@@ -197,12 +199,12 @@ func (p *Planner) ListFailed(f Firing, err error) Plan {
 		return Plan{Instance: f.Instance}
 	}
 	reason := fmt.Sprintf("listing %ss of the project failed: %v", f.Rule.Action.Kind, err)
-	return p.told(f, Plan{Skips: []Skip{{Reason: reason}}, DryRun: p.dryRun || f.Rule.DryRun})
+	return p.finish(f, Plan{Skips: []Skip{{Reason: reason}}, DryRun: p.dryRun || f.Rule.DryRun})
 }
 
-// told records the firing instance for the outcomes of its moves and turns
+// finish keeps the firing instance for the outcomes of its moves and turns
 // the plan's skips into the events to tell.
-func (p *Planner) told(f Firing, plan Plan) Plan {
+func (p *Planner) finish(f Firing, plan Plan) Plan {
 	rec := &f
 	p.firing[f.Instance.Key] = rec
 	plan.Events, plan.Changed = skipEvents(rec, plan.Skips, plan.DryRun, p.now)
