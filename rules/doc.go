@@ -44,20 +44,34 @@
 //
 // # Planning
 //
-// For each [Firing] in order, the caller lists the items of the rule's kind
-// in the source project and calls [Engine.Plan] with the account's ledger
-// and the cycle's budget, both shared across calls so that moves see each
-// other. It then reports outcomes with [ActionEvent] and [SkipEvents], sets
-// Instance.LastAction when a move is applied (in a dry run: planned, so
-// reports come at the pace of real moves), and persists the Firing's
-// Instance (SkipEvents records what it told in Instance.Skipped).
+// The moves of one cycle are planned by a [Planner], made by
+// [Engine.NewPlanner] from the cycle's snapshots, the journal as far back as
+// [JournalWindow], the cap of moves and the global dry run. The caller gives
+// it each [Firing] in order with the items of the rule's kind in the source
+// project ([Planner.Plan], or [Planner.ListFailed] when they could not be
+// listed), applies the moves it returns, and tells it each outcome
+// ([Planner.Applied], [Planner.Failed], [Planner.Unknown]). Every call
+// returns the events to tell and the instance to persist; the caller keeps
+// no planning state of its own. A move settled after its cycle (its answer
+// was lost, or the run stopped) is told by [Engine.Settled].
 //
-// Under the global dry run, plans share the ledger and budget exactly as
-// real ones would. A rule with its own dry_run (global dry run off) plans the
-// same moves but takes them back from the ledger and budget afterwards, so
-// live rules planned later in the cycle are not starved by moves that never
-// happen.
+// The planner keeps what the moves of one cycle share, so that they see
+// each other: each account's ledger (a move changes its own account's
+// quotas, and the project-level usage the other accounts see), the journal
+// window (a move joins it, and so starts its rule's cooldown on the project
+// for later plans), the cap, and the items on their way out (an item one
+// rule planned out is not planned again by another). Any outcome of a move,
+// a dry-run report included, starts the instance's own cooldown, so that
+// reports come at the pace of real moves.
+//
+// Under the global dry run, plans share the ledgers and the cap exactly as
+// real ones would. A rule with its own dry_run (global dry run off) plans
+// the same moves but takes them back from the ledger and the cap, so live
+// rules planned later in the cycle are not starved by moves that never
+// happen. Dry-run moves stay out of the journal window, the other
+// accounts' ledgers and the items on their way out: a report never starts
+// a cooldown for real moves.
 //
 // An Engine is not safe for concurrent use: it reuses one environment and
-// one expression machine.
+// one expression machine, which its planners share.
 package rules

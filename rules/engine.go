@@ -55,7 +55,8 @@ type Output struct {
 	// poll_recovered events, in a stable order.
 	Events []quota.Event
 	// Firing are the firing instances whose rule has an action, whose
-	// account was polled fully and whose cooldown is over: the input of Plan.
+	// account was polled fully and whose cooldown is over: the input of the
+	// cycle's Planner.
 	Firing []Firing
 	// Errors are runtime errors of expressions (each *Error), told once per
 	// rule and expression for the life of the Engine. Such an evaluation

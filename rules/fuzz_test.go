@@ -48,9 +48,9 @@ func FuzzParse(f *testing.F) {
 		in := Input{Now: t0, Snapshots: []quota.Snapshot{snap("a", entries...)}}
 		out := e.Evaluate(in)
 		for _, fr := range out.Firing {
-			e.Plan(PlanInput{Now: t0, Firing: fr, Ledger: quota.NewLedger(entries), Items: []quota.Item{
+			e.NewPlanner(PlannerInput{Now: t0, Snapshots: in.Snapshots, Cap: -1}).Plan(fr, []quota.Item{
 				{Kind: fr.Rule.Action.Kind, ID: "1", Name: "x", Project: "p1", Quantities: quota.Quantities{fr.Instance.Key.Resource: 5}},
-			}})
+			})
 		}
 	})
 }
@@ -105,17 +105,18 @@ func FuzzEvaluate(f *testing.F) {
 			for _, inst := range out.Instances {
 				in.Instances[inst.Key] = inst
 			}
-			budget := 2
-			ledger := quota.NewLedger(entries)
+			p := e.NewPlanner(PlannerInput{Now: in.Now, Snapshots: in.Snapshots, History: in.History, Cap: 2})
 			for _, fr := range out.Firing {
 				require.False(t, fr.Rule.Action == nil)
 				items := []quota.Item{
 					{Kind: fr.Rule.Action.Kind, ID: "1", Name: "one", Project: "p1", Quantities: quota.Quantities{fr.Instance.Key.Resource: qty, quota.VM: 1}},
 					{Kind: fr.Rule.Action.Kind, ID: "2", Name: "two", Project: "p1", Quantities: quota.Quantities{fr.Instance.Key.Resource: -qty}},
 				}
-				plan := e.Plan(PlanInput{Now: in.Now, Firing: fr, Items: items, Ledger: ledger, History: in.History, Budget: &budget})
-				SkipEvents(&fr, plan.Skips, false, in.Now)
-				require.GreaterOrEqual(t, budget, 0)
+				plan := p.Plan(fr, items)
+				for _, m := range plan.Moves {
+					p.Applied(m)
+				}
+				require.GreaterOrEqual(t, p.left, 0)
 			}
 			in.Now = in.Now.Add(time.Duration(cycle+1) * 5 * time.Minute)
 		}

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"path"
-	"regexp"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -19,52 +17,39 @@ const BackMoveWindow = 24 * time.Hour
 // ReasonBudget is the skip reason once max_actions_per_cycle moves are planned.
 const ReasonBudget = "the cap of moves per cycle (max_actions_per_cycle) is reached"
 
-// PlanInput is what planning one firing instance needs.
-type PlanInput struct {
+// planInput is what planning one firing instance reads; the Planner fills
+// it from what the cycle shares.
+type planInput struct {
 	Now    time.Time
 	Firing Firing
 	// Items are the items of the rule's kind charged to the source project
 	// and owned by the account's user.
 	Items []quota.Item
-	// Ledger holds the account's quotas; Plan applies its moves to it so
+	// Ledger holds the account's quotas; plan applies its moves to it so
 	// that later plans of the cycle see them.
 	Ledger *quota.Ledger
 	// Projects resolves `to` globs on names, and FromName/ToName.
 	Projects map[string]quota.Project
-	// Journal holds the account's recent actions (the last 24h or more).
+	// Journal holds the account's recent real actions.
 	Journal []quota.Action
 	History HistoryFunc
-	// Budget is the number of moves left this cycle; Plan decrements it.
+	// Budget is the number of moves left this cycle; plan decrements it.
 	// nil means no cap.
 	Budget *int
-	// DryRun is the global dry_run, as in Input (not the rule's own: Plan
-	// reads that from the rule).
-	DryRun bool
+	// Undo, when set, records every quota the moves change in Ledger, so
+	// that they can be taken back.
+	Undo *undoLog
 }
 
-// Plan is the outcome of planning one firing instance.
-type Plan struct {
-	Moves []quota.Move
-	Skips []Skip
-}
-
-// Skip is a refused or impossible move, with a reason for people.
-type Skip struct {
-	ItemID   string // "" when the refusal is about the instance as a whole
-	ItemName string
-	Reason   string
-}
-
-// Plan picks the moves that relieve one firing instance (DESIGN.md §5). It
-// is called once per Firing, in order, with a shared ledger and budget; a
-// dry run plans exactly the same moves. The caller records LastAction on the
-// instance once a move is applied.
-func (e *Engine) Plan(in PlanInput) Plan {
-	var plan Plan
+// plan picks the moves that relieve one firing instance, simulating them
+// on the ledger, and the refusals met on the way.
+func (e *Engine) plan(in planInput) ([]Move, []Skip) {
+	var moves []Move
+	var skips []Skip
 	f := in.Firing
 	r := f.Rule
 	if r == nil || r.Action == nil || r.when == nil || in.Ledger == nil {
-		return plan
+		return nil, nil
 	}
 	a := r.Action
 	key := f.Instance.Key
@@ -74,7 +59,7 @@ func (e *Engine) Plan(in PlanInput) Plan {
 		if it != nil {
 			s.ItemID, s.ItemName = it.ID, it.Name
 		}
-		plan.Skips = append(plan.Skips, s)
+		skips = append(skips, s)
 	}
 	budgetLeft := func() bool { return in.Budget == nil || *in.Budget > 0 }
 
@@ -88,24 +73,24 @@ func (e *Engine) Plan(in PlanInput) Plan {
 	if !last.IsZero() && in.Now.Sub(last) < r.Cooldown {
 		skip(nil, fmt.Sprintf("cooldown: last move out of %s at %s; the next is allowed after %s",
 			label(in.Projects, src), clock(last), clock(last.Add(r.Cooldown))))
-		return plan
+		return moves, skips
 	}
 	srcQ, ok := in.Ledger.Get(src, res)
 	if !ok {
 		skip(nil, fmt.Sprintf("no %s quota of %s in the account's view", res, label(in.Projects, src)))
-		return plan
+		return moves, skips
 	}
 	if srcQ.HasPending() {
 		skip(nil, fmt.Sprintf("%s has pending allocations of %s; nothing moves until they settle",
 			label(in.Projects, src), res))
-		return plan
+		return moves, skips
 	}
 	if e.holds(in, r, r.clear, true, src, res, srcQ) {
-		return plan // already relieved by an earlier plan of this cycle
+		return moves, skips // already relieved by an earlier plan of this cycle
 	}
 	if !budgetLeft() {
 		skip(nil, ReasonBudget)
-		return plan
+		return moves, skips
 	}
 
 	items := movable(in.Items, a, src, res, f.User)
@@ -115,37 +100,13 @@ func (e *Engine) Plan(in PlanInput) Plan {
 			what += " matching " + a.Match
 		}
 		skip(nil, fmt.Sprintf("no %s with %s to move in %s", what, res, label(in.Projects, src)))
-		return plan
+		return moves, skips
 	}
 	dests := destinations(in, a, src, res)
-	// When only this rule is in dry run, its moves must not take room or
-	// budget from live rules planned later in the cycle: they are simulated
-	// and then taken back.
-	type saved struct {
-		project, resource string
-		q                 quota.Quota
-		ok                bool
-	}
-	var undo []saved
-	ruleDry := r.DryRun && !in.DryRun
-	if ruleDry {
-		if in.Budget != nil {
-			b := *in.Budget
-			in.Budget = &b
-		}
-		defer func() {
-			for i := len(undo) - 1; i >= 0; i-- {
-				if u := undo[i]; u.ok {
-					in.Ledger.Set(u.project, u.resource, u.q)
-				}
-			}
-		}()
-	}
 
-	moved := 0
 	for i := range items {
 		it := &items[i]
-		if moved >= a.MaxItems {
+		if len(moves) >= a.MaxItems {
 			break
 		}
 		if !budgetLeft() {
@@ -178,19 +139,13 @@ func (e *Engine) Plan(in PlanInput) Plan {
 		}
 		m.SourceBefore, _ = in.Ledger.Get(src, res)
 		m.DestBefore, _ = in.Ledger.Get(dest, res)
-		if ruleDry {
-			for _, rr := range it.Quantities.Resources() {
-				for _, p := range []string{src, dest} {
-					q, ok := in.Ledger.Get(p, rr)
-					undo = append(undo, saved{project: p, resource: rr, q: q, ok: ok})
-				}
-			}
+		if in.Undo != nil {
+			in.Undo.save(in.Ledger, it.Quantities, src, dest)
 		}
 		in.Ledger.Move(src, dest, it.Quantities)
 		m.SourceAfter, _ = in.Ledger.Get(src, res)
 		m.DestAfter, _ = in.Ledger.Get(dest, res)
-		plan.Moves = append(plan.Moves, m)
-		moved++
+		moves = append(moves, Move{Move: m, Item: *it})
 		if in.Budget != nil {
 			*in.Budget--
 		}
@@ -198,7 +153,7 @@ func (e *Engine) Plan(in PlanInput) Plan {
 			break
 		}
 	}
-	return plan
+	return moves, skips
 }
 
 // label names a project for people: its name, else its id.
@@ -244,7 +199,7 @@ func movable(all []quota.Item, a *Reassign, src, res, owner string) []quota.Item
 // destinations lists the candidate projects in `to` order: every project of
 // the account's ledger holding the resource, matched by id or name, never
 // the source. Within one glob, projects go by name then id.
-func destinations(in PlanInput, a *Reassign, src, res string) []string {
+func destinations(in planInput, a *Reassign, src, res string) []string {
 	projs := in.Ledger.Projects(res)
 	sort.Slice(projs, func(i, j int) bool {
 		ni, nj := in.Projects[projs[i]].Name, in.Projects[projs[j]].Name
@@ -336,7 +291,7 @@ func pendingOn(l *quota.Ledger, project string, qs quota.Quantities) (string, bo
 }
 
 // pickDest chooses the destination of one item, or explains why none fits.
-func (e *Engine) pickDest(in PlanInput, r *Rule, it *quota.Item, dests []string) (string, string) {
+func (e *Engine) pickDest(in planInput, r *Rule, it *quota.Item, dests []string) (string, string) {
 	a := r.Action
 	res := in.Firing.Instance.Key.Resource
 	src := in.Firing.Instance.Key.Project
@@ -413,7 +368,7 @@ func headroomShare(q quota.Quota) float64 {
 // holds evaluates a rule expression for a simulated quota of project.
 // prog nil means "not when" (the default clear); isClear tells which. A
 // runtime error counts as false, as in Evaluate.
-func (e *Engine) holds(in PlanInput, r *Rule, prog *program, isClear bool, project, res string, q quota.Quota) bool {
+func (e *Engine) holds(in planInput, r *Rule, prog *program, isClear bool, project, res string, q quota.Quota) bool {
 	ev := &e.env
 	key := in.Firing.Instance.Key
 	ev.Account = key.Account
@@ -438,90 +393,4 @@ func (e *Engine) holds(in PlanInput, r *Rule, prog *program, isClear bool, proje
 		return false
 	}
 	return ok != neg
-}
-
-// baseEvent is an action event of a firing instance.
-func baseEvent(f *Firing, dryRun bool, now time.Time) quota.Event {
-	return quota.Event{
-		Kind:        quota.EventAction,
-		Time:        now,
-		Key:         f.Instance.Key,
-		Severity:    f.Rule.Severity,
-		Description: f.Rule.Description,
-		ProjectName: f.ProjectName,
-		Quota:       f.Quota,
-		DaysToFull:  quota.Never,
-		Since:       f.Instance.Since,
-		Notify:      slices.Clone(f.Rule.Notify),
-		DryRun:      dryRun || f.Rule.DryRun,
-	}
-}
-
-// ActionEvent is the event of a move's outcome (applied or failed; reason
-// carries the error text of a failure).
-func ActionEvent(f Firing, m quota.Move, res quota.ActionResult, reason string, dryRun bool, now time.Time) quota.Event {
-	ev := baseEvent(&f, dryRun, now)
-	ev.Result = res
-	ev.Move = &m
-	ev.Reason = reason
-	return ev
-}
-
-// SkipEvents turns skips into "action skipped" events, each reason once per
-// incident and again only after the rule's repeat (never when repeat is 0).
-// It records what it reports in f.Instance.Skipped (a fresh map, so the
-// input's map is not shared); the caller persists f.Instance.
-func SkipEvents(f *Firing, skips []Skip, dryRun bool, now time.Time) []quota.Event {
-	var evs []quota.Event
-	cloned := false
-	clone := func() {
-		if !cloned {
-			f.Instance.Skipped = maps.Clone(f.Instance.Skipped)
-			if f.Instance.Skipped == nil {
-				f.Instance.Skipped = map[string]time.Time{}
-			}
-			cloned = true
-		}
-	}
-	// Reasons told long ago are forgotten, so the record stays small over
-	// a long incident (with repeat 0 nothing is told twice anyway).
-	if f.Rule.Repeat > 0 {
-		for k, t := range f.Instance.Skipped {
-			if now.Sub(t) >= f.Rule.Repeat {
-				clone()
-				delete(f.Instance.Skipped, k)
-			}
-		}
-	}
-	for _, s := range skips {
-		key := skipKey(s)
-		if last, ok := f.Instance.Skipped[key]; ok && (f.Rule.Repeat == 0 || now.Sub(last) < f.Rule.Repeat) {
-			continue
-		}
-		clone()
-		f.Instance.Skipped[key] = now
-		ev := baseEvent(f, dryRun, now)
-		ev.Result = quota.ResultSkipped
-		ev.Reason = s.Reason
-		if s.ItemID != "" && f.Rule.Action != nil {
-			k := f.Instance.Key
-			ev.Move = &quota.Move{
-				Rule: k.Rule, Account: k.Account, Kind: f.Rule.Action.Kind, ItemID: s.ItemID, ItemName: s.ItemName,
-				From: k.Project, FromName: f.ProjectName, Resource: k.Resource,
-				SourceBefore: f.Quota, SourceAfter: f.Quota,
-			}
-		}
-		evs = append(evs, ev)
-	}
-	return evs
-}
-
-// numbers matches the figures in a reason (sizes, counts, times).
-var numbers = regexp.MustCompile(`[0-9]+([.:][0-9]+)*`)
-
-// skipKey is what makes two refusals "the same reason": the item and the
-// reason's words, not its figures, which move as usage does ("no project
-// with 12.0 GiB headroom" and, a poll later, "12.1 GiB" are one reason).
-func skipKey(s Skip) string {
-	return s.ItemID + "\x00" + numbers.ReplaceAllString(s.Reason, "#")
 }

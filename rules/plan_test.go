@@ -26,12 +26,11 @@ rules:
 		Projects: map[string]quota.Project{"p1": {Name: "CS101"}, "p2": {Name: "CS333"}}})
 	require.Len(t, out.Firing, 1)
 	f := out.Firing[0]
-	ledger := quota.NewLedger([]quota.Entry{src, dst})
-	budget := 2
+	projects := map[string]quota.Project{"p1": {Name: "CS101"}, "p2": {Name: "CS333"}}
+	p := e.NewPlanner(PlannerInput{Now: t0, Snapshots: []quota.Snapshot{snap("alice", src, dst)}, Projects: projects, Cap: 2})
 	item := quota.Item{Kind: quota.KindContainer, ID: "c1", Name: "course_data", Owner: "u-alice", Project: "p1",
 		Quantities: quota.ContainerQuantities(5 * g)}
-	plan := e.Plan(PlanInput{Now: t0, Firing: f, Items: []quota.Item{item}, Ledger: ledger,
-		Projects: map[string]quota.Project{"p1": {Name: "CS101"}, "p2": {Name: "CS333"}}, Budget: &budget})
+	plan := p.Plan(f, []quota.Item{item})
 	require.Empty(t, plan.Skips)
 	require.Equal(t, []quota.Move{{
 		Rule: "full", Account: "alice", Kind: quota.KindContainer, ItemID: "c1", ItemName: "course_data",
@@ -39,12 +38,16 @@ rules:
 		Resource:     quota.DiskSpace,
 		SourceBefore: src.Quota, SourceAfter: src.Quota.Add(-5 * g),
 		DestBefore: dst.Quota, DestAfter: dst.Quota.Add(5 * g),
-	}}, plan.Moves)
-	require.Equal(t, 1, budget)
-	q, _ := ledger.Get("p2", quota.DiskSpace)
+	}}, quotaMoves(plan.Moves))
+	require.Equal(t, item, plan.Moves[0].Item)
+	require.False(t, plan.Moves[0].DryRun)
+	require.Equal(t, 1, p.left)
+	q, _ := p.ledgers["alice"].Get("p2", quota.DiskSpace)
 	require.Equal(t, 7*g, q.Usage)
 
-	ev := ActionEvent(f, plan.Moves[0], quota.ResultFailed, "413 over quota", false, t0)
+	failed := p.Failed(plan.Moves[0], "413 over quota")
+	require.Len(t, failed.Events, 1)
+	ev := failed.Events[0]
 	require.Equal(t, quota.EventAction, ev.Kind)
 	require.Equal(t, quota.ResultFailed, ev.Result)
 	require.Equal(t, "413 over quota", ev.Reason)
@@ -52,7 +55,21 @@ rules:
 	require.Equal(t, f.Instance.Key, ev.Key)
 	require.Equal(t, "CS101", ev.ProjectName)
 	require.False(t, ev.DryRun)
-	require.True(t, ActionEvent(f, plan.Moves[0], quota.ResultApplied, "", true, t0).DryRun)
+	require.Equal(t, t0, failed.Instance.LastAction, "a failed move starts the cooldown too")
+
+	dry := e.NewPlanner(PlannerInput{Now: t0, Snapshots: []quota.Snapshot{snap("alice", src, dst)}, Projects: projects, Cap: 2, DryRun: true})
+	dplan := dry.Plan(f, []quota.Item{item})
+	require.Len(t, dplan.Moves, 1)
+	require.True(t, dry.Applied(dplan.Moves[0]).Events[0].DryRun)
+}
+
+// quotaMoves returns the moves of a plan as quota moves.
+func quotaMoves(ms []Move) []quota.Move {
+	var out []quota.Move
+	for _, m := range ms {
+		out = append(out, m.Move)
+	}
+	return out
 }
 
 // TestSkipEventsDedup: a reason is told once per incident, again after
@@ -75,7 +92,12 @@ rules:
 		{ItemID: "c9", ItemName: "box", Reason: "new reason"},
 		{ItemID: "c9", ItemName: "box", Reason: "new reason"},
 	}
-	evs := SkipEvents(&f, skips, true, t0)
+	told := func(now time.Time) []quota.Event {
+		evs, _ := skipEvents(&f, skips, true, now)
+		return evs
+	}
+	evs, changed := skipEvents(&f, skips, true, t0)
+	require.True(t, changed)
 	require.Len(t, evs, 2)
 	require.Equal(t, "old reason", evs[0].Reason)
 	require.Nil(t, evs[0].Move)
@@ -88,8 +110,8 @@ rules:
 	require.Equal(t, t0.Add(-2*time.Hour), shared[oldKey])
 	require.NotContains(t, shared, newKey)
 
-	require.Empty(t, SkipEvents(&f, skips, true, t0.Add(58*time.Minute)))
-	require.Len(t, SkipEvents(&f, skips, true, t0.Add(time.Hour)), 3)
+	require.Empty(t, told(t0.Add(58*time.Minute)))
+	require.Len(t, told(t0.Add(time.Hour)), 3)
 }
 
 // TestSkipEventsSameReasonOtherFigures: a reason whose figures move with
@@ -100,12 +122,16 @@ rules:
   - {name: r, resource: pithos.diskspace, when: ratio > 0.9, action: {reassign: {kind: container}}}
 `)
 	f := Firing{Rule: rules[0], Instance: quota.Instance{Key: quota.InstanceKey{Rule: "r", Account: "a", Project: "p", Resource: quota.DiskSpace}}}
+	told := func(skips []Skip, now time.Time) []quota.Event {
+		evs, _ := skipEvents(&f, skips, false, now)
+		return evs
+	}
 	first := []Skip{{ItemID: "c1", ItemName: "data", Reason: "no project with 12.0 GiB headroom for data"}}
-	require.Len(t, SkipEvents(&f, first, false, t0), 1)
+	require.Len(t, told(first, t0), 1)
 	grown := []Skip{{ItemID: "c1", ItemName: "data", Reason: "no project with 12.1 GiB headroom for data"}}
-	require.Empty(t, SkipEvents(&f, grown, false, t0.Add(5*time.Minute)))
+	require.Empty(t, told(grown, t0.Add(5*time.Minute)))
 	other := []Skip{{ItemID: "c2", ItemName: "data2", Reason: "no project with 12.1 GiB headroom for data2"}}
-	require.Len(t, SkipEvents(&f, other, false, t0.Add(10*time.Minute)), 1)
+	require.Len(t, told(other, t0.Add(10*time.Minute)), 1)
 	require.Len(t, f.Instance.Skipped, 2)
 }
 
@@ -132,12 +158,9 @@ rules:
 	for _, global := range []bool{false, true} {
 		out := e.Evaluate(Input{Now: t0, Snapshots: []quota.Snapshot{snap("a", entries...)}, DryRun: global})
 		require.Len(t, out.Firing, 2)
-		ledger := quota.NewLedger(entries)
-		budget := 2
-		dry := e.Plan(PlanInput{Now: t0, Firing: out.Firing[0], Items: []quota.Item{vm("v1", "s1"), vm("v2", "s1")},
-			Ledger: ledger, Budget: &budget, DryRun: global})
-		live := e.Plan(PlanInput{Now: t0, Firing: out.Firing[1], Items: []quota.Item{vm("v3", "s2")},
-			Ledger: ledger, Budget: &budget, DryRun: global})
+		p := e.NewPlanner(PlannerInput{Now: t0, Snapshots: []quota.Snapshot{snap("a", entries...)}, Cap: 2, DryRun: global})
+		dry := p.Plan(out.Firing[0], []quota.Item{vm("v1", "s1"), vm("v2", "s1")})
+		live := p.Plan(out.Firing[1], []quota.Item{vm("v3", "s2")})
 		require.Len(t, dry.Moves, 2)
 		if global {
 			require.Empty(t, live.Moves)
@@ -146,8 +169,8 @@ rules:
 		}
 		require.Len(t, live.Moves, 1)
 		require.Equal(t, quota.Quota{Usage: 0, Limit: 16 * g, ProjectUsage: 0, ProjectLimit: 16 * g}, live.Moves[0].DestBefore)
-		require.Equal(t, 1, budget)
-		q, _ := ledger.Get("s1", quota.VM)
+		require.Equal(t, 1, p.left)
+		q, _ := p.ledgers["a"].Get("s1", quota.VM)
 		require.Equal(t, int64(2), q.Usage)
 	}
 }
@@ -167,12 +190,14 @@ rules:
 		LastAction: t0.Add(-time.Hour),
 	}}
 	items := []quota.Item{{Kind: quota.KindServer, ID: "1", Name: "vm1", Project: "p1", Quantities: quota.Quantities{quota.VM: 1}}}
-	plan := e.Plan(PlanInput{Now: t0, Firing: f, Items: items, Ledger: quota.NewLedger(entries),
-		Projects: map[string]quota.Project{"p1": {Name: "CS101"}}})
+	planner := func(now time.Time, projects map[string]quota.Project) *Planner {
+		return e.NewPlanner(PlannerInput{Now: now, Snapshots: []quota.Snapshot{snap("a", entries...)}, Projects: projects, Cap: -1})
+	}
+	plan := planner(t0, map[string]quota.Project{"p1": {Name: "CS101"}}).Plan(f, items)
 	require.Empty(t, plan.Moves)
 	require.Equal(t, []Skip{{Reason: "cooldown: last move out of CS101 at 2026-03-01 11:00 UTC; the next is allowed after 2026-03-01 12:30 UTC"}}, plan.Skips)
 
-	plan = e.Plan(PlanInput{Now: t0.Add(30 * time.Minute), Firing: f, Items: items, Ledger: quota.NewLedger(entries)})
+	plan = planner(t0.Add(30*time.Minute), nil).Plan(f, items)
 	require.Empty(t, plan.Skips)
 	require.Len(t, plan.Moves, 1)
 }
@@ -190,7 +215,7 @@ rules:
 	}}}
 	plan := func(rule, project string, j []quota.Action) Plan {
 		f := Firing{Rule: rules[0], Instance: quota.Instance{Key: quota.InstanceKey{Rule: rule, Account: "a", Project: project, Resource: quota.RAM}}}
-		return NewEngine(rules).Plan(PlanInput{Now: t0, Firing: f, Ledger: quota.NewLedger(nil), Journal: j})
+		return NewEngine(rules).NewPlanner(PlannerInput{Now: t0, Snapshots: []quota.Snapshot{{Account: "a"}}, Journal: j, Cap: -1}).Plan(f, nil)
 	}
 	p := plan("r", "p", journal)
 	require.Len(t, p.Skips, 1)

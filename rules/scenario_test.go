@@ -16,8 +16,8 @@ import (
 )
 
 // A scenario drives the engine through cycles the way the watcher does:
-// evaluate, plan every firing instance with a shared ledger and budget,
-// apply the moves to a simulated cloud, journal them, persist states.
+// evaluate, plan every firing instance with the cycle's planner, apply the
+// moves to a simulated cloud, journal them, persist states.
 type scenario struct {
 	Description string          `yaml:"description"`
 	DryRun      bool            `yaml:"dry_run"`
@@ -268,12 +268,10 @@ func runScenario(t *testing.T, file string) {
 			Now: now, Failed: c.Failed, Projects: projects, Instances: instances, Accounts: accStates,
 			History: func(k quota.Key) []quota.Sample { return history[k] }, DryRun: sc.DryRun,
 		}
-		ledgers := map[string]*quota.Ledger{}
 		for _, name := range accountOrder {
 			a := accounts[name]
 			snap := quota.Snapshot{Account: name, User: a.user, Time: now, Service: a.service, Entries: a.entries()}
 			in.Snapshots = append(in.Snapshots, snap)
-			ledgers[name] = quota.NewLedger(snap.Entries)
 		}
 		out := eng.Evaluate(in)
 		require.Empty(t, out.Errors)
@@ -296,10 +294,14 @@ func runScenario(t *testing.T, file string) {
 			got = append(got, describe(ev, now))
 		}
 
-		budget := 10
+		maxMoves := 10
 		if sc.MaxActions != nil {
-			budget = *sc.MaxActions
+			maxMoves = *sc.MaxActions
 		}
+		planner := eng.NewPlanner(PlannerInput{
+			Now: now, Snapshots: in.Snapshots, Projects: projects, Journal: journal,
+			Cap: maxMoves, DryRun: sc.DryRun, History: in.History,
+		})
 		for _, f := range out.Firing {
 			a := accounts[f.Instance.Key.Account]
 			var items []quota.Item
@@ -308,18 +310,18 @@ func runScenario(t *testing.T, file string) {
 					items = append(items, it)
 				}
 			}
-			plan := eng.Plan(PlanInput{
-				Now: now, Firing: f, Items: items, Ledger: ledgers[f.Instance.Key.Account], Projects: projects,
-				Journal: journal, History: in.History, Budget: &budget, DryRun: sc.DryRun,
-			})
-			dry := sc.DryRun || f.Rule.DryRun
+			plan := planner.Plan(f, items)
+			inst := plan.Instance
 			for _, m := range plan.Moves {
-				journal = append(journal, quota.Action{Time: now, State: quota.ActionVerified, DryRun: dry, Move: m})
-				got = append(got, describe(ActionEvent(f, m, quota.ResultApplied, "", sc.DryRun, now), now))
+				journal = append(journal, quota.Action{Time: now, State: quota.ActionVerified, DryRun: m.DryRun, Move: m.Move})
 				// A dry run starts the cooldown too, so it reports at the
 				// pace of the real thing.
-				f.Instance.LastAction = now
-				if dry {
+				res := planner.Applied(m)
+				for _, ev := range res.Events {
+					got = append(got, describe(ev, now))
+				}
+				inst = res.Instance
+				if m.DryRun {
 					continue
 				}
 				for i := range a.items {
@@ -337,10 +339,10 @@ func runScenario(t *testing.T, file string) {
 					}
 				}
 			}
-			for _, ev := range SkipEvents(&f, plan.Skips, sc.DryRun, now) {
+			for _, ev := range plan.Events {
 				got = append(got, describe(ev, now))
 			}
-			newInst[f.Instance.Key] = f.Instance
+			newInst[f.Instance.Key] = inst
 		}
 		instances = newInst
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/quotawatch/quotawatch/client"
@@ -28,49 +27,37 @@ type itemsKey struct {
 	kind             quota.Kind
 }
 
-// plan asks the planner for the moves of every firing instance, listing
-// items only for the projects concerned, one ledger per account so that the
-// moves of one cycle see each other.
+// plan asks the cycle's planner for the moves of every firing instance,
+// listing items only for the projects concerned, once per (account,
+// project, kind).
 func (w *Watcher) plan(ctx context.Context, e *env, now time.Time, snaps []quota.Snapshot,
-	projects map[string]quota.Project, firing []rules.Firing, changed map[quota.InstanceKey]quota.Instance,
-	rep *Report, events []quota.Event) ([]planned, []quota.Event) {
-	budget := e.cfg.MaxActionsPerCycle
-	ledgers := map[string]*quota.Ledger{}
-	for i := range snaps {
-		if !snaps[i].Service {
-			ledgers[snaps[i].Account] = quota.NewLedger(snaps[i].Entries)
-		}
-	}
-	lookback := journalLookback
-	for _, f := range firing {
-		lookback = max(lookback, f.Rule.Cooldown)
-	}
-	journal := map[string][]quota.Action{}
-	recent, err := w.store.Actions(now.Add(-lookback), now)
+	projects map[string]quota.Project, firing []rules.Firing, rep *Report) cyclePlan {
+	maxMoves := e.cfg.MaxActionsPerCycle
+	journal, err := w.store.Actions(now.Add(-rules.JournalWindow(firing)), now)
 	if err != nil {
 		// Without the journal the planner cannot honour cooldowns: fail
 		// closed and move nothing this cycle.
 		w.log.Error("reading the action journal failed; no moves this cycle", "err", err)
-		budget = 0
-	}
-	for _, a := range recent {
-		if !a.DryRun {
-			journal[a.Account] = append(journal[a.Account], a)
-		}
+		journal, maxMoves = nil, 0
 	}
 	w.letGo()
+	cp := cyclePlan{planner: e.engine.NewPlanner(rules.PlannerInput{
+		Now:       now,
+		Snapshots: snaps,
+		Projects:  projects,
+		Journal:   journal,
+		Cap:       maxMoves,
+		DryRun:    rep.DryRun,
+		History:   w.history,
+	})}
 
 	items := map[itemsKey][]quota.Item{}
-	var moves []planned
-	for i := range firing {
-		f := &firing[i]
+	for _, f := range firing {
 		k := f.Instance.Key
 		acc := e.account(k.Account)
-		ledger := ledgers[k.Account]
-		if acc == nil || ledger == nil || f.Rule.Action == nil {
+		if acc == nil || f.Rule.Action == nil {
 			continue
 		}
-		dry := f.Rule.DryRun || rep.DryRun
 		ik := itemsKey{k.Account, k.Project, f.Rule.Action.Kind}
 		list, ok := items[ik]
 		var p rules.Plan
@@ -78,52 +65,17 @@ func (w *Watcher) plan(ctx context.Context, e *env, now time.Time, snaps []quota
 			l, lerr := acc.cloud.Items(ctx, ik.kind, ik.project)
 			if lerr != nil {
 				w.log.Warn("listing items failed", "account", k.Account, "project", k.Project, "kind", ik.kind, "err", lerr)
-				p.Skips = []rules.Skip{{Reason: fmt.Sprintf("listing %ss of the project failed: %v", ik.kind, lerr)}}
+				p = cp.planner.ListFailed(f, lerr)
 			} else {
 				items[ik], list, ok = l, l, true
 			}
 		}
 		if ok {
-			p = e.engine.Plan(rules.PlanInput{
-				Now:      now,
-				Firing:   *f,
-				Items:    list,
-				Ledger:   ledger,
-				Projects: projects,
-				Journal:  journal[k.Account],
-				History:  w.history,
-				Budget:   &budget,
-				// The global flag: the planner handles a rule's own
-				// dry_run itself, so a dry-run rule takes no ledger room
-				// or budget from live ones.
-				DryRun: rep.DryRun,
-			})
-		}
-		byID := make(map[string]quota.Item, len(list))
-		for _, it := range list {
-			byID[it.ID] = it
+			p = cp.planner.Plan(f, list)
 		}
 		for _, m := range p.Moves {
-			rep.Plan = append(rep.Plan, PlanRow{Move: m, DryRun: dry})
-			moves = append(moves, planned{row: len(rep.Plan) - 1, firing: f, item: byID[m.ItemID], dry: dry})
-		}
-		if len(p.Moves) > 0 && ok && !dry {
-			// Another rule on the same project plans after this one: an
-			// item already on its way out is no longer there to move. The
-			// moves also join the journal the later plans read, for the
-			// cooldowns; other accounts in the same projects see the
-			// project-level usage move.
-			items[ik] = slices.DeleteFunc(slices.Clone(list), func(it quota.Item) bool {
-				return slices.ContainsFunc(p.Moves, func(m quota.Move) bool { return m.ItemID == it.ID })
-			})
-			for _, m := range p.Moves {
-				journal[k.Account] = append(journal[k.Account], quota.Action{Time: now, State: quota.ActionIntent, Move: m})
-				for acct, l := range ledgers {
-					if acct != k.Account {
-						l.MoveProject(m.From, m.To, m.Quantities)
-					}
-				}
-			}
+			rep.Plan = append(rep.Plan, PlanRow{Move: m.Move, DryRun: m.DryRun})
+			cp.moves = append(cp.moves, plannedMove{row: len(rep.Plan) - 1, move: m})
 		}
 		for _, s := range p.Skips {
 			rep.Plan = append(rep.Plan, PlanRow{
@@ -133,67 +85,62 @@ func (w *Watcher) plan(ctx context.Context, e *env, now time.Time, snaps []quota
 					From: k.Project, FromName: f.ProjectName, Resource: k.Resource,
 					SourceBefore: f.Quota,
 				},
-				DryRun: dry, Skipped: true, Reason: s.Reason,
+				DryRun: p.DryRun, Skipped: true, Reason: s.Reason,
 			})
 		}
-		if len(p.Skips) > 0 {
-			events = append(events, rules.SkipEvents(f, p.Skips, dry, now)...)
-			changed[k] = f.Instance
+		cp.events = append(cp.events, p.Events...)
+		if p.Changed {
+			cp.instances = append(cp.instances, p.Instance)
 		}
 	}
-	return moves, events
+	return cp
 }
 
 // act applies the planned moves: each is journaled as intent before the
 // API call, then marked applied or failed, then verified by reading the
-// item back. The resulting events and instance states are recorded together.
-func (w *Watcher) act(ctx context.Context, e *env, now time.Time, moves []planned, rep *Report) error {
-	// record commits one move's outcome with the event that tells of it and
+// item back. The planner tells each outcome's events and the instance's new
+// cooldown, which are recorded together.
+func (w *Watcher) act(ctx context.Context, e *env, now time.Time, cp cyclePlan, rep *Report) error {
+	// record commits one move's outcome with the events that tell of it and
 	// the instance's new cooldown, in one transaction.
-	record := func(f *rules.Firing, u *store.ActionUpdate, ev *quota.Event) error {
-		b := &store.Batch{Time: now, Instances: []quota.Instance{f.Instance}}
+	record := func(out rules.Outcome, u *store.ActionUpdate) error {
+		b := &store.Batch{Time: now, Instances: []quota.Instance{out.Instance}, Outbox: w.fanout(e, out.Events)}
 		if u != nil {
 			b.Actions = []store.ActionUpdate{*u}
-		}
-		if ev != nil {
-			b.Outbox = w.fanout(e, []quota.Event{*ev})
 		}
 		if err := w.store.Commit(b); err != nil {
 			return err
 		}
-		w.states[f.Instance.Key] = f.Instance
-		if ev != nil {
-			rep.Events = append(rep.Events, *ev)
-		}
+		w.states[out.Instance.Key] = out.Instance
+		rep.Events = append(rep.Events, out.Events...)
 		return nil
 	}
-	for _, pm := range moves {
+	p := cp.planner
+	for _, pm := range cp.moves {
 		if ctx.Err() != nil {
 			break // stopping: what was not begun is not journaled
 		}
 		row := &rep.Plan[pm.row]
-		f := pm.firing
-		a := quota.Action{Time: now, State: quota.ActionIntent, DryRun: pm.dry, Move: row.Move}
+		m := pm.move
+		a := quota.Action{Time: now, State: quota.ActionIntent, DryRun: m.DryRun, Move: m.Move}
 		id, err := w.store.Intent(a)
 		if err != nil {
 			// An intent that is not durable must not be acted upon.
 			return fmt.Errorf("journal intent for %s %s: %w", row.Kind, row.ItemName, err)
 		}
 		row.ActionID = id
-		f.Instance.LastAction = now
-		if pm.dry {
+		if m.DryRun {
 			// Dry-run moves are journaled as what would have been applied;
 			// the cooldown applies to them too so reports do not repeat.
 			row.State = quota.ActionApplied
-			ev := rules.ActionEvent(*f, row.Move, quota.ResultApplied, "", true, now)
-			if err := record(f, &store.ActionUpdate{ID: id, State: quota.ActionApplied, Time: now}, &ev); err != nil {
+			if err := record(p.Applied(m), &store.ActionUpdate{ID: id, State: quota.ActionApplied, Time: now}); err != nil {
 				return fmt.Errorf("record dry-run move %d: %w", id, err)
 			}
 			w.metrics.action(row.Rule, row.Kind, "dry_run")
 			continue
 		}
 		acc := e.account(row.Account)
-		state, errText := w.apply(ctx, acc, pm.item, row.Move)
+		state, errText := w.apply(ctx, acc, m.Item, m.Move)
 		row.State, row.Error = state, errText
 		switch state {
 		case quota.ActionIntent:
@@ -201,22 +148,20 @@ func (w *Watcher) act(ctx context.Context, e *env, now time.Time, moves []planne
 			// cooldown holds meanwhile.
 			w.log.Warn("move outcome unknown; will reconcile", "action", id, "item", row.ItemName)
 			w.unsettled = true
-			if err := record(f, nil, nil); err != nil {
+			if err := record(p.Unknown(m), nil); err != nil {
 				return fmt.Errorf("record move %d: %w", id, err)
 			}
 			continue
 		case quota.ActionFailed:
 			w.log.Warn("move failed", "rule", row.Rule, "item", row.ItemName, "to", row.ToName, "err", errText)
-			ev := rules.ActionEvent(*f, row.Move, quota.ResultFailed, errText, false, now)
-			if err := record(f, &store.ActionUpdate{ID: id, State: quota.ActionFailed, Error: errText, Time: now}, &ev); err != nil {
+			if err := record(p.Failed(m, errText), &store.ActionUpdate{ID: id, State: quota.ActionFailed, Error: errText, Time: now}); err != nil {
 				return fmt.Errorf("record failed move %d: %w", id, err)
 			}
 			w.metrics.action(row.Rule, row.Kind, "failed")
 			continue
 		}
 		w.log.Info("moved", "rule", row.Rule, "kind", row.Kind, "item", row.ItemName, "from", row.FromName, "to", row.ToName)
-		ev := rules.ActionEvent(*f, row.Move, quota.ResultApplied, "", false, now)
-		if err := record(f, &store.ActionUpdate{ID: id, State: quota.ActionApplied, Time: now}, &ev); err != nil {
+		if err := record(p.Applied(m), &store.ActionUpdate{ID: id, State: quota.ActionApplied, Time: now}); err != nil {
 			return fmt.Errorf("record move %d: %w", id, err)
 		}
 		w.metrics.action(row.Rule, row.Kind, "applied")
@@ -325,21 +270,7 @@ func (w *Watcher) reconcile(ctx context.Context, e *env) error {
 			continue
 		}
 		w.log.Info("reconciled interrupted move", "action", a.ID, "item", a.ItemName, "state", state)
-		res := quota.ResultApplied
-		if state == quota.ActionFailed {
-			res = quota.ResultFailed
-		}
-		ev := quota.Event{
-			Kind: quota.EventAction, Time: now,
-			Key:         quota.InstanceKey{Rule: a.Rule, Account: a.Account, Project: a.From, Resource: a.Resource},
-			ProjectName: a.FromName, Quota: a.SourceBefore, Result: res,
-			Move: &a.Move, Reason: reason, DaysToFull: quota.Never,
-		}
-		for _, r := range e.cfg.Rules {
-			if r.Name == a.Rule {
-				ev.Severity, ev.Description, ev.Notify = r.Severity, r.Description, slices.Clone(r.Notify)
-			}
-		}
+		ev := e.engine.Settled(a, state, reason, now)
 		// The outcome and its announcement in one transaction; found in
 		// the destination, the move is verified at once.
 		ups := []store.ActionUpdate{{ID: a.ID, State: state, Error: reason, Time: now}}

@@ -11,10 +11,6 @@ import (
 	"github.com/quotawatch/quotawatch/store"
 )
 
-// journalLookback is how far back the planner looks in the journal: the
-// 24h "no move back" window, or a longer cooldown.
-const journalLookback = 24 * time.Hour
-
 // Report is what one cycle saw and did.
 type Report struct {
 	Start  time.Time     `json:"start"`
@@ -62,12 +58,20 @@ func (r *Report) Failed() bool {
 	return false
 }
 
-// planned is a move with what is needed to apply it.
-type planned struct {
-	row    int // index in Report.Plan
-	firing *rules.Firing
-	item   quota.Item
-	dry    bool
+// cyclePlan is what planning one cycle decided: the moves to act on, with
+// the planner that tells their outcomes, the events to tell at once and the
+// instances to persist with the cycle.
+type cyclePlan struct {
+	planner   *rules.Planner
+	moves     []plannedMove
+	events    []quota.Event
+	instances []quota.Instance
+}
+
+// plannedMove is a planned move and its row in Report.Plan.
+type plannedMove struct {
+	row  int
+	move rules.Move
 }
 
 // Cycle runs one cycle: poll, record, evaluate, plan, act, notify. It
@@ -159,9 +163,13 @@ func (w *Watcher) cycle(ctx context.Context, e *env, now time.Time, rep *Report)
 	changed := indexInstances(out.Instances)
 
 	// 3. Plan.
-	var moves []planned
+	var cp cyclePlan
 	if len(out.Firing) > 0 {
-		moves, events = w.plan(ctx, e, now, snaps, projects, out.Firing, changed, rep, events)
+		cp = w.plan(ctx, e, now, snaps, projects, out.Firing, rep)
+		events = append(events, cp.events...)
+		for _, in := range cp.instances {
+			changed[in.Key] = in
+		}
 	}
 	rep.Events = events
 	if ctx.Err() != nil {
@@ -205,8 +213,8 @@ func (w *Watcher) cycle(ctx context.Context, e *env, now time.Time, rep *Report)
 	}
 
 	// 5. Act.
-	if len(moves) > 0 {
-		if err := w.act(ctx, e, now, moves, rep); err != nil {
+	if len(cp.moves) > 0 {
+		if err := w.act(ctx, e, now, cp, rep); err != nil {
 			return err
 		}
 	}

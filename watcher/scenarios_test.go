@@ -582,3 +582,25 @@ func TestLostAnswerIsSettledNextCycle(t *testing.T) {
 	require.Equal(t, quota.ActionFailed, acts[0].State, "read back in the source: %+v", acts[0])
 	require.Contains(t, acts[0].Error, "interrupted")
 }
+
+// Items that cannot be listed are a refusal like any other: in every plan,
+// told once per incident, and nothing moves until they can be listed.
+func TestListingFailureIsARefusal(t *testing.T) {
+	h := newHarness(t, "seed.yaml", rulesSeed)
+	h.cloud.Cloud.SetFaults([]synnefosim.Fault{{Path: "/object-store/v1/*", Method: "GET", Status: 403}})
+	rep := h.cycle()
+	require.Len(t, rep.Plan, 1, "%+v", rep.Plan)
+	require.True(t, rep.Plan[0].Skipped)
+	require.Contains(t, rep.Plan[0].Reason, "listing containers of the project failed")
+	require.Equal(t, 1, countEvents(rep, quota.EventAction, quota.ResultSkipped))
+	rep = h.cycle()
+	require.Len(t, rep.Plan, 1, "the refusal is in every plan")
+	require.Zero(t, countEvents(rep, quota.EventAction, quota.ResultSkipped), "and told once")
+
+	h.cloud.Cloud.SetFaults(nil)
+	rep = h.cycle()
+	mv := moves(rep)
+	require.Len(t, mv, 1, "%+v", rep.Plan)
+	require.Equal(t, quota.ActionVerified, mv[0].State)
+	require.Len(t, h.journal(), 1, "one move in all")
+}
