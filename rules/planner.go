@@ -147,8 +147,9 @@ type Outcome struct {
 // of the other accounts' ledgers. A rule in dry run (global dry run off)
 // plans the same moves but takes them back from the ledger and the cap, so
 // live rules planned later are not starved by moves that never happen.
-// Under the global dry run, plans share the ledger and cap as real ones
-// would.
+// Under the global dry run, plans see each other exactly as real ones
+// would (ledgers, cap, journal window, items on their way out), so a plan
+// shows what a live cycle would do.
 func (p *Planner) Plan(f Firing, items []quota.Item) Plan {
 	k := f.Instance.Key
 	ledger := p.ledgers[k.Account]
@@ -175,7 +176,7 @@ func (p *Planner) Plan(f Firing, items []quota.Item) Plan {
 	} else {
 		p.left = left
 	}
-	if !dry {
+	if !ruleDry {
 		for _, m := range moves {
 			p.leaving[itemKey{k.Account, m.Kind, m.ItemID}] = true
 			p.journal[k.Account] = append(p.journal[k.Account], quota.Action{Time: p.now, State: quota.ActionIntent, Move: m.Move})

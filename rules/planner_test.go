@@ -161,6 +161,18 @@ func TestPlannerCycle(t *testing.T) {
 		},
 		after: map[string][2]int64{"alice/s/pithos.diskspace": {4 * g, 4 * g}},
 	}, {
+		name: "under the global dry run, an item planned out is not planned again",
+		rules: `
+  - {name: a, resource: pithos.diskspace, projects: [s], when: ratio > 0.9, action: {reassign: {kind: container, to: [d]}}}
+  - {name: b, resource: pithos.diskspace, projects: [s], when: 'project == "s"', clear: usage < 0, action: {reassign: {kind: container, to: [d]}}}
+`,
+		snaps: oneAccount, cap: 10, dryRun: true,
+		steps: []planStep{
+			{key: "a/alice/s/pithos.diskspace", items: []quota.Item{container("x", "s", 6*g), container("y", "s", 4*g)}, want: []string{"[dry] x s -> d"}},
+			{key: "b/alice/s/pithos.diskspace", items: []quota.Item{container("x", "s", 6*g), container("y", "s", 4*g)}, want: []string{"[dry] y s -> d"}},
+		},
+		after: map[string][2]int64{"alice/s/pithos.diskspace": {0, 0}, "alice/d/pithos.diskspace": {10 * g, 10 * g}},
+	}, {
 		name: "a move planned this cycle starts the rule's cooldown on the project",
 		rules: `
   - {name: r, resource: "cyclades.[cr]*", projects: [p], when: ratio >= 1, action: {reassign: {kind: server, to: [q]}}}
