@@ -24,36 +24,9 @@ import (
 // walk yields the line of every problem and lets all of them be reported at
 // once.
 
-var syntaxLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// parserProblems are yaml.v3's parser-level (not scanner-level) errors. For
-// these yaml.v3 reports a 0-based line, and none at all for the first line,
-// so one is added to point at the right line.
-var parserProblems = []string{
-	"did not find expected ',' or ']'",
-	"did not find expected ',' or '}'",
-	"did not find expected '-' indicator",
-	"did not find expected key",
-	"did not find expected node content",
-	"did not find expected <document start>",
-	"did not find expected <stream-start>",
-	"found undefined tag handle",
-	"found duplicate %YAML directive",
-	"found duplicate %TAG directive",
-	"found incompatible YAML document",
-}
-
-// syntax records a YAML syntax error at the line yaml.v3 gives.
+// syntax records a YAML syntax error at the line it concerns.
 func (p *parser) syntax(err error) {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	line := 0
-	if m := syntaxLine.FindStringSubmatch(err.Error()); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-	}
-	if slices.Contains(parserProblems, msg) {
-		line++
-	}
+	line, msg := yamlnode.Syntax(err)
 	p.wrapf(line, err, "invalid YAML: %s", msg)
 }
 

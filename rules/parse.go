@@ -163,16 +163,10 @@ func ParseBytes(data []byte, opt ParseOptions) ([]*Rule, error) {
 	return nil, nil
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): `)
-
 // yamlError turns a YAML syntax error into an *Error with its line.
 func yamlError(err error) error {
-	msg := err.Error()
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return &Error{Line: line, Msg: msg[len(m[0]):]}
-	}
-	return &Error{Msg: strings.TrimPrefix(msg, "yaml: ")}
+	line, msg := yamlnode.Syntax(err)
+	return &Error{Line: line, Msg: msg}
 }
 
 // Parse compiles the rules of node, the sequence under `rules:`. The error
