@@ -1,6 +1,6 @@
 GO ?= go
 
-.PHONY: all build deb test vet lint layering fmt bench fuzz ci
+.PHONY: all build deb clean test vet lint layering fmt bench fuzz ci
 
 # What `make build` stamps into the binary (quotawatch version, and
 # quotawatch_build_info): a plain `go build` may embed no revision at all
@@ -28,6 +28,9 @@ build:
 deb: build
 	$(BIN) man | gzip -n -9 >build/quotawatch.1.gz
 	VERSION=$(VERSION) GOARCH=$$($(GO) env GOARCH) $(NFPM) package --config packaging/nfpm.yaml --packager deb --target build/
+
+clean:
+	rm -rf build
 
 # The test command the README and CI use.
 test:
