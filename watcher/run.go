@@ -92,7 +92,9 @@ func (w *Watcher) Run(ctx context.Context, ro RunOptions) error {
 	cycleCtx, cancelCycles := context.WithCancel(ctx)
 	defer cancelCycles()
 	job := cron.FuncJob(func() {
-		w.safeCycle(cycleCtx, cs)
+		if status := w.safeCycle(cycleCtx, cs); status != "" {
+			sd("STATUS=" + status)
+		}
 		if ro.AfterCycle != nil {
 			ro.AfterCycle()
 		}
@@ -153,10 +155,11 @@ func (w *Watcher) Run(ctx context.Context, ro RunOptions) error {
 	}
 }
 
-// safeCycle runs a cycle and survives its panic.
-func (w *Watcher) safeCycle(ctx context.Context, cs *cycleState) {
+// safeCycle runs a cycle and survives its panic. It returns the status line
+// for systemd, empty when no cycle ran.
+func (w *Watcher) safeCycle(ctx context.Context, cs *cycleState) (status string) {
 	if ctx.Err() != nil {
-		return
+		return ""
 	}
 	cs.started.Store(time.Now().UnixNano())
 	cs.running.Store(true)
@@ -165,12 +168,13 @@ func (w *Watcher) safeCycle(ctx context.Context, cs *cycleState) {
 		if r := recover(); r != nil {
 			w.log.Error("cycle panicked; the next cycle will run", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			w.metrics.cycles.WithLabelValues("panic").Inc()
+			status = "last cycle panicked; see the log"
 		}
 	}()
 	rep, err := w.Cycle(ctx)
 	if err != nil {
 		w.log.Error("cycle failed", "err", err)
-		return
+		return "last cycle failed: " + err.Error()
 	}
 	moved, skipped := 0, 0
 	for _, r := range rep.Plan {
@@ -182,6 +186,7 @@ func (w *Watcher) safeCycle(ctx context.Context, cs *cycleState) {
 	}
 	w.log.Info("cycle done", "duration", rep.End.Sub(rep.Start).String(), "events", len(rep.Events),
 		"moves", moved, "skipped", skipped, "undelivered", rep.Undelivered)
+	return w.cycleStatus(rep)
 }
 
 // reload parses and validates the configuration anew, then swaps it in;

@@ -190,6 +190,7 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 		return nil, err
 	}
 	w.env.Store(e)
+	w.metrics.loaded(o.Config, w.now())
 	if err := w.loadState(); err != nil {
 		w.Close()
 		return nil, err
@@ -346,6 +347,7 @@ func (w *Watcher) Reload(cfg *config.Config) error {
 	// A running cycle keeps the configuration it started with; the next
 	// one takes this. Reload never waits for a cycle.
 	w.env.Store(e)
+	w.metrics.known(cfg)
 	return nil
 }
 
