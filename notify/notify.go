@@ -135,8 +135,8 @@ type Outcome struct {
 	// event should be set aside.
 	Permanent bool
 	// RetryAt is when to try the event again, if it failed and not for
-	// good: Slack's Retry-After if it gave one, else Backoff; now if it
-	// was not tried (ErrPaced).
+	// good: Slack's Retry-After if it gave one, else after the backoff
+	// (Options.RetryBase); now if it was not tried (ErrPaced).
 	RetryAt time.Time
 }
 
@@ -404,7 +404,7 @@ func (e *Error) rateLimited() bool {
 const opPace = "pace"
 
 // pace waits for the limiter. A context that ends first is not a Slack
-// failure: the messages are retried at the next cycle.
+// failure: the messages are due again at once.
 func pace(ctx context.Context, l *rate.Limiter, notifier string) *Error {
 	if err := l.Wait(ctx); err != nil {
 		e := &Error{Notifier: notifier, Op: opPace, detail: err.Error(), paced: true}

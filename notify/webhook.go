@@ -178,8 +178,8 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// paced is the result when the cycle's context ends while pacing: the rest
-// is retried at the next cycle, not after a backoff.
+// paced is the result when the context ends while pacing: the rest is due
+// again at once, not after a backoff.
 func paced(r result, e *Error, now time.Time) result {
 	r.Err = e
 	r.RetryAt = now
