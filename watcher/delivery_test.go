@@ -103,9 +103,9 @@ func firingOrder(rep *watcher.Report) []string {
 // Slack answers 500 five times, then 200: with an hourly schedule the
 // daemon's outbox timer still delivers the alert within three minutes, at
 // the backoff's times: 5, 10, 20, 40 and 60 s after each failure. Time is
-// scaled down 50 times (a 100 ms base).
+// scaled down 25 times (a 200 ms base).
 func TestRunRetriesBetweenCycles(t *testing.T) {
-	const unit = 20 * time.Millisecond // one second, scaled
+	const unit = 40 * time.Millisecond // one second, scaled
 	h := newHarness(t, "seed.yaml", rulesNearlyFull)
 	h.cfg.Schedule = "@every 1h"
 	h.withOptions(func(o *watcher.Options) {
@@ -114,7 +114,7 @@ func TestRunRetriesBetweenCycles(t *testing.T) {
 	})
 	h.slack.FailNext(5, http.StatusInternalServerError, 0)
 	d := h.runDaemon(t, watcher.RunOptions{})
-	require.Eventually(t, func() bool { return len(h.slack.Messages()) == 1 }, 10*time.Second, unit/4)
+	require.Eventually(t, func() bool { return len(h.slack.Messages()) == 1 }, 15*time.Second, unit/4)
 
 	reqs := h.slack.Requests()
 	require.Len(t, reqs, 6, "five failures and the delivery; nothing sent twice")
@@ -128,7 +128,8 @@ func TestRunRetriesBetweenCycles(t *testing.T) {
 	for i, backoff := range []time.Duration{5, 10, 20, 40, 60} {
 		gap := reqs[i+1].Time.Sub(reqs[i].Time)
 		require.GreaterOrEqual(t, gap, backoff*unit, "attempt %d waits its backoff", i+2)
-		require.Less(t, gap, (backoff+5)*unit, "attempt %d comes at its time, not at the next cycle", i+2)
+		// The slack is for a loaded machine (-race, shared cores).
+		require.Less(t, gap, (backoff+15)*unit, "attempt %d comes at its time, not at the next cycle", i+2)
 	}
 	require.Less(t, reqs[5].Time.Sub(reqs[0].Time), 180*unit, "delivered within three minutes")
 	require.NoError(t, d.stop(t))
