@@ -530,6 +530,9 @@ func (v *validator) checkSystemProject(i int, p Project) {
 			v.add(fmt.Sprintf("system project member %q is not its user", m), "projects", i, "members", j)
 		}
 	}
+	if len(p.Memberships) > 0 {
+		v.add("a system project has only its user", "projects", i, "memberships")
+	}
 }
 
 func (v *validator) checkMembers(i int, members []string, memberships []Membership) {
