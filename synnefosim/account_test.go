@@ -77,7 +77,9 @@ func TestValidate(t *testing.T) {
 		{"component token of a user", func(sc *Scenario) { sc.ComponentTokens = map[string]string{"pithos": "t1"} },
 			"component_tokens.pithos: empty or duplicate token"},
 		{"admin unknown", func(sc *Scenario) { sc.ProjectAdmins = []string{"zz"} }, `project_admins[0]: unknown user "zz"`},
-		{"drift", func(sc *Scenario) { sc.Drift = []Drift{{User: "u1", Project: "q", Resource: "cyclades.vm", Amount: -1}} },
+		{"drift", func(sc *Scenario) {
+			sc.Drift = []Drift{{User: "u1", Project: "q", Resource: "cyclades.vm", Amount: -1}}
+		},
 			"drift[0].project: unknown project \"q\"\ndrift[0].amount: amount must not be negative"},
 		{"token duration", func(sc *Scenario) { sc.Users[0].TokenDuration = -1 }, "users[0].token_duration: token_duration must not be negative"},
 	}
