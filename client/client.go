@@ -189,6 +189,11 @@ func New(cfg Config) (*Client, error) {
 		cfg.Retry.Attempts < 0 || cfg.Retry.Base < 0 || cfg.Retry.Max < 0 {
 		return nil, errors.New("client: negative timeout, rate, burst, page limit or retry setting")
 	}
+	switch cfg.Component {
+	case "", "astakos", "cyclades", "pithos":
+	default:
+		return nil, fmt.Errorf("client: unknown component %q (astakos, cyclades or pithos)", cfg.Component)
+	}
 	if math.IsNaN(cfg.RequestsPerSecond) || math.IsInf(cfg.RequestsPerSecond, 0) {
 		return nil, errors.New("client: requests per second must be finite")
 	}

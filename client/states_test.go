@@ -275,6 +275,8 @@ func TestSimComponentTokens(t *testing.T) {
 		}
 		require.ElementsMatch(t, want, got, comp)
 	}
+	_, err := client.New(client.Config{AuthURL: srv.AuthURL(), Token: "x", Service: true, Component: "nova"})
+	require.EqualError(t, err, `client: unknown component "nova" (astakos, cyclades or pithos)`)
 	c, err := client.New(client.Config{AuthURL: srv.AuthURL(), Token: "cyclades-token", Service: true, Component: "cyclades"})
 	require.NoError(t, err)
 	q, err := c.ServiceProjectQuotas(ctx, stLab)

@@ -136,7 +136,7 @@ func (c *Cloud) encodeQuotas(user string) []byte {
 	first := true
 	for _, id := range ids {
 		p := c.projects[id]
-		if p.State == "deleted" || !p.accepted(user) {
+		if !p.holds(user) || !p.accepted(user) {
 			continue
 		}
 		if !first {

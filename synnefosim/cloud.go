@@ -607,7 +607,10 @@ func (c *Cloud) quotaOf(user string, p *projectState, resource string) quota.Quo
 		Usage:          c.usage[holding{user, p.ID, resource}] - c.drift[holding{user, p.ID, resource}],
 		ProjectLimit:   l.Project,
 		ProjectUsage:   c.projUsage[pholding{p.ID, resource}] - c.projDrift[pholding{p.ID, resource}],
-		ProjectPending: l.Pending * p.acceptedCount(),
+	}
+	if l.Pending != 0 {
+		// Counted only when needed: this is the /quotas hot path.
+		q.ProjectPending = l.Pending * p.acceptedCount()
 	}
 	if member {
 		q.Limit = l.Member

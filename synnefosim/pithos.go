@@ -84,7 +84,7 @@ func (c *Cloud) servePithosAccount(w http.ResponseWriter, r *http.Request, accou
 		var sum uint64
 		for _, id := range c.memberOf[account] {
 			p := c.projects[id]
-			if p.State == "deleted" || !p.accepted(account) {
+			if !p.holds(account) || !p.accepted(account) {
 				continue
 			}
 			l := c.quotaOf(account, p, quota.DiskSpace).Limit

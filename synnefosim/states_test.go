@@ -266,6 +266,16 @@ func TestMembershipStates(t *testing.T) {
 			})
 		}
 	})
+	t.Run("uninitialized and deleted projects have no holdings", func(t *testing.T) {
+		s := startFile(t, "states.yaml")
+		for _, state := range []string{"deleted", "uninitialized"} {
+			require.NoError(t, s.Cloud.SetProjectState(frozen, state))
+			r := post(t, s, "alice-token", "/network/v2.0/floatingips/18/action", fmt.Sprintf(reasgn, frozen))
+			require.Equal(t, 400, r.Status, state)
+			require.JSONEq(t, fault("badRequest", 400, "User "+alice+" not in project "+frozen, ""), r.Body, state)
+		}
+		require.NotContains(t, quotas(t, s, "alice-token"), frozen)
+	})
 	t.Run("moving out is never limit-checked", func(t *testing.T) {
 		s := startFile(t, "states.yaml")
 		require.NoError(t, s.Cloud.SetMembership(lab, alice, "removed"))
