@@ -604,9 +604,9 @@ func (c *Cloud) quotaOf(user string, p *projectState, resource string) quota.Quo
 	l := p.limit(resource)
 	member := p.accepted(user)
 	q := quota.Quota{
-		Usage:          c.usage[holding{user, p.ID, resource}] - c.drift[holding{user, p.ID, resource}],
-		ProjectLimit:   l.Project,
-		ProjectUsage:   c.projUsage[pholding{p.ID, resource}] - c.projDrift[pholding{p.ID, resource}],
+		Usage:        c.usage[holding{user, p.ID, resource}] - c.drift[holding{user, p.ID, resource}],
+		ProjectLimit: l.Project,
+		ProjectUsage: c.projUsage[pholding{p.ID, resource}] - c.projDrift[pholding{p.ID, resource}],
 	}
 	if l.Pending != 0 {
 		// Counted only when needed: this is the /quotas hot path.
