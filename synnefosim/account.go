@@ -387,7 +387,7 @@ func (c *Cloud) serveProjects(w http.ResponseWriter, r *http.Request) {
 		case "member":
 			in = p.accepted(u.UUID) && p.State == "active"
 		case "active":
-			in = p.State == "active" && (!p.Private || admin)
+			in = admin || (p.State == "active" && !p.Private)
 		default:
 			in = admin || p.related(u.UUID) || (p.Owner == u.UUID && !p.System)
 		}

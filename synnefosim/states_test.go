@@ -597,6 +597,17 @@ func TestProjectAdminActions(t *testing.T) {
 	var ps []projectObject
 	require.NoError(t, json.Unmarshal([]byte(r.Body), &ps))
 	require.Len(t, ps, 10)
+	r = do(t, s, call{Path: "/account/v1.0/projects?mode=active", Token: "admin-token"})
+	ps = nil
+	require.NoError(t, json.Unmarshal([]byte(r.Body), &ps))
+	require.Len(t, ps, 10, "mode=active gives an admin every project")
+	r = do(t, s, call{Path: "/account/v1.0/projects?mode=active", Token: "bob-token"})
+	ps = nil
+	require.NoError(t, json.Unmarshal([]byte(r.Body), &ps))
+	for _, p := range ps {
+		require.Equal(t, "active", p.State)
+		require.False(t, p.Private)
+	}
 }
 
 // User catalogs map uuids to display names and back (docs/synnefo-wire.md#user-catalogs).
