@@ -240,3 +240,42 @@ func (c *Client) Project(ctx context.Context, id string) (*Project, error) {
 	}
 	return &p, nil
 }
+
+// userCatalogBatch bounds the UUIDs of one user_catalogs call: the cloud sets
+// no limit, but its proxy and database do.
+const userCatalogBatch = 200
+
+// UserCatalog maps user UUIDs to display names (POST {account}/user_catalogs).
+// Astakos sets the display name to the user's lower-cased e-mail address.
+// UUIDs the cloud does not know are left out, not an error.
+func (c *Client) UserCatalog(ctx context.Context, uuids []string) (map[string]string, error) {
+	out := make(map[string]string, len(uuids))
+	for start := 0; start < len(uuids); start += userCatalogBatch {
+		batch := uuids[start:min(start+userCatalogBatch, len(uuids))]
+		u, _, err := c.endpoint(ctx, ServiceAccount, "user_catalogs")
+		if err != nil {
+			return nil, fmt.Errorf("user catalogs: %w", err)
+		}
+		body, err := json.Marshal(map[string][]string{"uuids": batch})
+		if err != nil {
+			return nil, fmt.Errorf("user catalogs: encoding request: %w", err)
+		}
+		var resp struct {
+			UUIDCatalog map[string]string `json:"uuid_catalog"`
+		}
+		rq := &request{service: ServiceAccount, method: http.MethodPost, url: u, body: body}
+		err = c.do(ctx, rq, func(r *http.Response) error {
+			if err := json.NewDecoder(r.Body).Decode(&resp); err != nil {
+				return fmt.Errorf("decoding response: %w", err)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("user catalogs: %w", err)
+		}
+		for id, name := range resp.UUIDCatalog {
+			out[id] = name
+		}
+	}
+	return out, nil
+}

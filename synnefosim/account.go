@@ -48,6 +48,8 @@ func (c *Cloud) serveAccount(w http.ResponseWriter, r *http.Request, rest string
 			return
 		}
 		c.serveServiceProjectQuotas(w, r)
+	case rest == "/user_catalogs":
+		c.serveUserCatalogs(w, r)
 	case rest == "/projects":
 		if r.Method != http.MethodGet {
 			notAllowed(w, http.MethodGet, http.MethodPost)
