@@ -1,6 +1,7 @@
-// Package notify tells people in Slack what quotawatch saw and did.
+// Package notify tells people in Slack and by e-mail what quotawatch saw
+// and did.
 //
-// Two notifiers, Webhook and Bot, share one contract with the daemon's
+// Three notifiers, Webhook, Bot and Email, share one contract with the daemon's
 // outbox: Notify(ctx, pending) takes a notifier's due events in the order
 // they were enqueued, each with how many times it was tried before, and
 // returns one Outcome per event.
@@ -17,6 +18,10 @@
 //     event that is not a repeat always opens a new thread, so a thread
 //     need not be forgotten on resolution. Poll events (poll_failed,
 //     poll_recovered) are plain messages.
+//   - Email writes one plain-text message per person over SMTP: a move that
+//     was made goes to the owners of the item and of both projects, who
+//     learn what moved, why and how to have it moved back; every event goes
+//     to the addresses listed. See Email for its delivery rules.
 //
 // An Outcome says whether its event was delivered and, if not, either a
 // time to retry (Slack's Retry-After, else Backoff: 10s doubling per
