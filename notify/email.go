@@ -125,7 +125,8 @@ type Journal interface {
 // daemon's deliberations.
 //
 // Delivery keeps the outbox's guarantees. A message the server refuses for
-// good (a 5xx to MAIL, RCPT or DATA) sets its event aside; any other
+// good (a 5xx to MAIL, RCPT or DATA) sets its event aside once its other
+// recipients got it; any other
 // failure (a 4xx, no connection, TLS or authentication trouble) stops
 // delivery, and that event and the ones behind it wait for a retry, so a
 // broken relay or password loses nothing. Recipients who already got an
@@ -159,6 +160,7 @@ type progress struct {
 	recipients []recipient
 	resolved   bool
 	sent       map[string]bool
+	refused    *Outcome // a recipient's final refusal, told once all are done
 	touched    time.Time
 }
 
@@ -288,7 +290,15 @@ func (s *session) deliver(ctx context.Context, p Pending, now time.Time) Outcome
 			continue
 		}
 		if err := s.send(ctx, msg); err != nil {
-			return s.failed(ctx, fp, p, r.addr, err, now)
+			o := s.failed(ctx, p, r.addr, err, now)
+			if !o.Permanent {
+				return o
+			}
+			// Refused for good: the others still get it, and the event is
+			// set aside at the end to show the refusal.
+			pr.sent[r.addr] = true
+			pr.refused = &o
+			continue
 		}
 		pr.sent[r.addr] = true
 		e.sent(r.addr, now)
@@ -301,11 +311,18 @@ func (s *session) deliver(ctx context.Context, p Pending, now time.Time) Outcome
 		return Outcome{Err: err, RetryAt: heldUntil}
 	}
 	e.forget(fp)
+	if pr.refused != nil {
+		return *pr.refused
+	}
 	return Outcome{}
 }
 
 // send writes one message, connecting first if need be.
 func (s *session) send(ctx context.Context, msg *gomail.Msg) error {
+	return s.sendOnce(ctx, msg, true)
+}
+
+func (s *session) sendOnce(ctx context.Context, msg *gomail.Msg, again bool) error {
 	if s.c == nil {
 		c, err := s.e.client()
 		if err != nil {
@@ -318,11 +335,11 @@ func (s *session) send(ctx context.Context, msg *gomail.Msg) error {
 	}
 	if err := s.c.Send(msg); err != nil {
 		var se *gomail.SendError
-		if errors.As(err, &se) && se.Reason == gomail.ErrConnCheck {
+		if errors.As(err, &se) && se.Reason == gomail.ErrConnCheck && again {
 			// The connection went away between messages: once more on a
 			// new one.
 			s.close()
-			return s.send(ctx, msg)
+			return s.sendOnce(ctx, msg, false)
 		}
 		return err
 	}
@@ -337,9 +354,9 @@ func (c *connectError) Error() string { return c.err.Error() }
 func (c *connectError) Unwrap() error { return c.err }
 
 // failed turns a send failure into the event's outcome. A final refusal of
-// the message sets the event aside; anything else stops delivery, and the
-// rest shares the outcome.
-func (s *session) failed(ctx context.Context, fp string, p Pending, addr string, err error, now time.Time) Outcome {
+// the message is permanent; anything else stops delivery, and the rest
+// shares the outcome.
+func (s *session) failed(ctx context.Context, p Pending, addr string, err error, now time.Time) Outcome {
 	e := s.e
 	op := opSMTPSend
 	var ce *connectError
@@ -362,7 +379,6 @@ func (s *session) failed(ctx context.Context, fp string, p Pending, addr string,
 	ee.Permanent = !connect && code >= 500 && code < 600
 	o := e.fail(ctx, ee, err, p.Attempts, now)
 	if ee.Permanent {
-		e.forget(fp)
 		return o
 	}
 	s.close() // a 4xx may leave the conversation in any state
@@ -435,7 +451,12 @@ func (e *Email) client() (*gomail.Client, error) {
 	if e.set.TLS == TLSNone && !isLoopback(e.set.Host) {
 		return nil, fmt.Errorf("tls none is allowed only toward a loopback address, not %s", e.set.Host)
 	}
-	c, err := gomail.NewClient(e.set.Host, opts...)
+	host := e.set.Host
+	if strings.Contains(host, ":") {
+		// go-mail joins host and port with a bare colon.
+		host = "[" + host + "]"
+	}
+	c, err := gomail.NewClient(host, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("smtp client: %w", err)
 	}

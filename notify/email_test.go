@@ -315,9 +315,9 @@ func TestEmailPermanentFailureIsSetAside(t *testing.T) {
 	require.Error(t, outs[0].Err)
 	require.True(t, outs[0].Permanent)
 	require.Contains(t, outs[0].Err.Error(), "554")
-	// The event behind it is not held up.
+	// Its other recipients got it, and the event behind it is not held up.
 	require.NoError(t, outs[1].Err)
-	require.Equal(t, []string{aliceAddr, opsAddr}, rcpts(h.received(t)))
+	require.Equal(t, []string{aliceAddr, opsAddr, opsAddr}, rcpts(h.received(t)))
 	require.Contains(t, h.logs.String(), "email delivery failed")
 }
 
@@ -341,6 +341,18 @@ func TestEmailImplicitTLS(t *testing.T) {
 	got := h.received(t)
 	require.Len(t, got, 3)
 	require.True(t, got[0].TLS)
+}
+
+func TestEmailIPv6Host(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{Username: smtpUser, Password: smtpPassword, IPv6: true})
+	opt, _ := testOptions(t)
+	n := NewEmail("owners", EmailSettings{
+		Host: srv.Host, Port: srv.Port, RootCAs: srv.RootCAs, From: "quotawatch@example.org",
+		Username: smtpUser, Password: smtpPassword, To: []string{opsAddr},
+	}, nil, nil, opt)
+	require.Equal(t, "::1", srv.Host)
+	require.NoError(t, n.Notify(context.Background(), []Pending{{Event: applied()}})[0].Err)
+	require.Len(t, srv.Messages(), 1)
 }
 
 func TestEmailNoTLSOnLoopbackOnly(t *testing.T) {

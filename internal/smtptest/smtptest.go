@@ -1,4 +1,4 @@
-// Package smtptest runs an SMTP server on 127.0.0.1 for tests, built on
+// Package smtptest runs an SMTP server on the loopback interface for tests, built on
 // github.com/emersion/go-smtp: STARTTLS (or implicit TLS) with a
 // self-signed certificate made at start, AUTH PLAIN, and replies of the
 // test's choosing (a 4xx or a 5xx to MAIL, RCPT or DATA, or to AUTH).
@@ -44,6 +44,8 @@ type Options struct {
 	// Username and Password are the only credentials accepted; no
 	// Username means no AUTH is offered nor required.
 	Username, Password string
+	// IPv6 listens on [::1] instead of 127.0.0.1.
+	IPv6 bool
 }
 
 // Stage is the SMTP command a scripted reply answers.
@@ -79,7 +81,7 @@ type Message struct {
 
 // Server is a running test SMTP server.
 type Server struct {
-	// Host and Port are where it listens (127.0.0.1).
+	// Host and Port are where it listens (127.0.0.1 or ::1).
 	Host string
 	Port int
 	// RootCAs trusts the server's certificate.
@@ -112,16 +114,20 @@ func Start(t testing.TB, opt Options) *Server {
 	srv.MaxRecipients = 50
 	srv.ErrorLog = discard{}
 	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	addr := "127.0.0.1:0"
+	if opt.IPv6 {
+		addr = "[::1]:0"
+	}
 	var l net.Listener
 	switch opt.Mode {
 	case Implicit:
-		l, err = tls.Listen("tcp", "127.0.0.1:0", tc)
+		l, err = tls.Listen("tcp", addr, tc)
 	case Plain:
 		srv.AllowInsecureAuth = true
-		l, err = net.Listen("tcp", "127.0.0.1:0")
+		l, err = net.Listen("tcp", addr)
 	default:
 		srv.TLSConfig = tc
-		l, err = net.Listen("tcp", "127.0.0.1:0")
+		l, err = net.Listen("tcp", addr)
 	}
 	if err != nil {
 		t.Fatalf("smtptest: listen: %v", err)
@@ -260,7 +266,7 @@ func (se *session) Reset() { se.from, se.to = "", nil }
 
 func (se *session) Logout() error { return nil }
 
-// selfSigned makes a certificate for 127.0.0.1 and localhost, and a pool
+// selfSigned makes a certificate for 127.0.0.1, ::1 and localhost, and a pool
 // that trusts it.
 func selfSigned() (tls.Certificate, *x509.CertPool, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -276,7 +282,7 @@ func selfSigned() (tls.Certificate, *x509.CertPool, error) {
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 		DNSNames:              []string{"localhost"},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
