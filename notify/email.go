@@ -144,6 +144,10 @@ type Email struct {
 	opt     Options
 	secrets []string
 
+	// notifying is held for a whole Notify: progress is the state of one
+	// delivery at a time.
+	notifying sync.Mutex
+
 	mu       sync.Mutex
 	catalog  map[string]catalogEntry // account + "\x00" + uuid
 	progress map[string]*progress    // event fingerprint
@@ -209,6 +213,8 @@ func (e *Email) Notify(ctx context.Context, pending []Pending) []Outcome {
 	if len(pending) == 0 {
 		return out
 	}
+	e.notifying.Lock()
+	defer e.notifying.Unlock()
 	now := e.opt.Now()
 	e.prune(now)
 	s := &session{e: e, held: map[string]time.Time{}}
@@ -266,12 +272,12 @@ func (s *session) deliver(ctx context.Context, p Pending, now time.Time) Outcome
 		if pr.sent[r.addr] {
 			continue
 		}
-		if t, ok := s.held[r.addr]; ok {
+		if t, ok := s.held[strings.ToLower(r.addr)]; ok {
 			heldUntil = later(heldUntil, t)
 			continue
 		}
 		if t, ok := e.limited(r.addr, now); ok {
-			s.held[r.addr] = t
+			s.held[strings.ToLower(r.addr)] = t
 			heldUntil = later(heldUntil, t)
 			continue
 		}
