@@ -15,7 +15,6 @@ import (
 	"net/mail"
 	"net/textproto"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -313,7 +312,7 @@ func (s *session) deliver(ctx context.Context, p Pending, now time.Time) Outcome
 	}
 	if !heldUntil.IsZero() {
 		err := &Error{Notifier: e.name, Op: opRateLimit,
-			detail: fmt.Sprintf("a recipient reached %d messages per hour; the rest waits", e.set.PerHour)}
+			detail: fmt.Sprintf("a recipient reached its limit of %d messages per hour; the event waits for it", e.set.PerHour)}
 		return Outcome{Err: err, RetryAt: heldUntil}
 	}
 	e.forget(fp)
@@ -376,10 +375,8 @@ func (s *session) failed(ctx context.Context, p Pending, addr string, err error,
 	if !connect {
 		detail = "to " + addr + ": " + detail
 	}
+	// The reply code is in the detail already, as the server gave it.
 	ee := &Error{Notifier: e.name, Op: op, detail: detail}
-	if code != 0 {
-		ee.Code = strconv.Itoa(code)
-	}
 	// A 5xx about this message is final; a 5xx while connecting (say, a
 	// wrong password) is the operator's to fix, and the messages wait.
 	ee.Permanent = !connect && code >= 500 && code < 600

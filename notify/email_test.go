@@ -392,7 +392,7 @@ func TestEmailRateLimitPerRecipient(t *testing.T) {
 		require.Error(t, o.Err)
 		require.False(t, o.Permanent, "the excess is not dropped")
 		require.Equal(t, t0.Add(time.Hour), o.RetryAt, "when the first message of the hour is an hour old")
-		require.ErrorContains(t, o.Err, "2 messages per hour")
+		require.ErrorContains(t, o.Err, "limit of 2 messages per hour")
 	}
 	require.Len(t, h.srv.Messages(), 2)
 
