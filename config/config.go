@@ -60,7 +60,7 @@ type Config struct {
 	DryRun bool
 	// MaxActionsPerCycle caps the moves applied in one cycle (0: none).
 	MaxActionsPerCycle int
-	// Notifiers are the Slack destinations, in file order.
+	// Notifiers are the Slack and e-mail destinations, in file order.
 	Notifiers []Notifier
 	// Rules are the compiled rules, in file order.
 	Rules []*rules.Rule
@@ -108,12 +108,14 @@ type HTTP struct {
 	Listen string
 }
 
-// Notifier is one named Slack destination.
+// Notifier is one named destination: Slack, or e-mail when Email is set.
 type Notifier struct {
 	// Name is what rules use in `notify:`.
 	Name string
-	// Slack configures the delivery.
+	// Slack configures the delivery of a Slack notifier.
 	Slack Slack
+	// Email, when set, makes this an e-mail notifier (and Slack is zero).
+	Email *Email
 }
 
 // Slack is either an incoming webhook (WebhookURL set) or a bot token with a

@@ -91,7 +91,7 @@ func TestLoadBadConfigs(t *testing.T) {
 		{"invalid-max-actions.yaml", `testdata/invalid-max-actions.yaml:6: max_actions_per_cycle: must be 0 or more, got -1`},
 		{"invalid-max-actions-type.yaml", `testdata/invalid-max-actions-type.yaml:6: max_actions_per_cycle: expected an integer, got "1.5"`},
 		{"invalid-notifier-name-duplicate.yaml", `testdata/invalid-notifier-name-duplicate.yaml:10: notifiers[1].name: duplicate notifier name "ops" (first on line 7)`},
-		{"invalid-notifier-no-slack.yaml", `testdata/invalid-notifier-no-slack.yaml:7: notifiers[0]: slack is required`},
+		{"invalid-notifier-no-slack.yaml", `testdata/invalid-notifier-no-slack.yaml:7: notifiers[0]: slack or email is required`},
 		{"invalid-slack-none.yaml", `testdata/invalid-slack-none.yaml:8: notifiers[0].slack: one of webhook_url, webhook_url_file, webhook_url_env (incoming webhook) or token, token_file, token_env (bot token, with channel) is required`},
 		{"invalid-slack-both.yaml", `testdata/invalid-slack-both.yaml:10: notifiers[0].slack.token_file: set either webhook_url (incoming webhook) or token with channel, not both`},
 		{"invalid-slack-no-channel.yaml", `testdata/invalid-slack-no-channel.yaml:8: notifiers[0].slack: channel is required with a bot token (quote a #name: "#ops")`},

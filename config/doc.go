@@ -12,7 +12,8 @@
 // the right type (true/false only for booleans, integers where integers are
 // expected), and cross-field rules are enforced (one form per secret, at least
 // one account unless a service token is set, a Slack notifier is either a
-// webhook or a bot token with a channel). The `rules:` section is compiled by
+// webhook or a bot token with a channel, an e-mail notifier's `tls: none`
+// is only for a loopback host). The `rules:` section is compiled by
 // rules.Parse, which type-checks every expression at load time.
 //
 // The file is walked as a yaml.Node tree rather than decoded into structs:
@@ -22,7 +23,7 @@
 // # Secrets
 //
 // Every secret (account token, service token, Slack webhook URL, Slack bot
-// token) has three forms: x (inline), x_file (read at load time and trimmed
+// token, SMTP password) has three forms: x (inline), x_file (read at load time and trimmed
 // of surrounding whitespace) and x_env (an environment variable); one may be
 // set. An empty value counts as not set. Secrets are held in the Secret type,
 // which prints and marshals as "<secret>" everywhere (fmt, JSON, YAML, text,

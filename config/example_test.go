@@ -22,6 +22,7 @@ func TestExampleConfig(t *testing.T) {
 		"/run/credentials/quotawatch.service/alice.token":   "alice-token\n",
 		"/run/credentials/quotawatch.service/slack-webhook": "https://hooks.slack.example/services/T0/B0/x\n",
 		"/etc/quotawatch/slack-bot.token":                   "xoxb-bot-token\n",
+		"/etc/quotawatch/smtp-password":                     "smtp-password\n",
 	}
 	var read []string
 	opt := config.Options{
@@ -52,11 +53,18 @@ func TestExampleConfig(t *testing.T) {
 	require.False(t, cfg.DryRun)
 	require.Equal(t, 10, cfg.MaxActionsPerCycle)
 
-	require.Len(t, cfg.Notifiers, 2)
+	require.Len(t, cfg.Notifiers, 3)
 	require.True(t, cfg.Notifiers[0].Slack.IsWebhook())
 	require.False(t, cfg.Notifiers[1].Slack.IsWebhook())
 	require.Equal(t, "#storage", cfg.Notifiers[1].Slack.Channel)
 	require.Equal(t, "xoxb-bot-token", cfg.Notifiers[1].Slack.Token.Reveal())
+	require.Nil(t, cfg.Notifiers[0].Email)
+	require.Equal(t, &config.Email{
+		Host: "mail.example.org", Port: 587, TLS: "starttls", From: "quotawatch@example.org",
+		Username: "quotawatch", Password: "smtp-password",
+		To:         []string{config.ToItemOwner, config.ToProjectOwner, "ops@example.org"},
+		MaxPerHour: 12,
+	}, cfg.Notifiers[2].Email)
 
 	var names []string
 	for _, r := range cfg.Rules {

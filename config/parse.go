@@ -184,14 +184,23 @@ func (p *parser) notifiers(top *mapping) []Notifier {
 	seen := map[string]int{}
 	for i, item := range top.list("notifiers") {
 		path := fmt.Sprintf("notifiers[%d]", i)
-		nm := p.mapping(item, path, item.Line, "name", "slack")
+		nm := p.mapping(item, path, item.Line, "name", "slack", "email")
 		if nm.bad {
 			continue
 		}
 		n := Notifier{Name: p.name(nm, "notifier", seen)}
-		if nm.node("slack") == nil {
-			nm.required("slack")
-		} else {
+		switch {
+		case nm.node("slack") != nil && nm.node("email") != nil:
+			k := "email"
+			if nm.keyLine("slack") > nm.keyLine("email") {
+				k = "slack"
+			}
+			nm.errorf(nm.keyLine(k), k, "set either slack or email, not both")
+		case nm.node("email") != nil:
+			n.Email = p.email(p.mapping(nm.vals["email"], nm.at("email"), nm.keyLine("email"), emailKeys...))
+		case nm.node("slack") == nil:
+			nm.required("slack or email")
+		default:
 			n.Slack = p.slack(p.mapping(nm.vals["slack"], nm.at("slack"), nm.keyLine("slack"),
 				"webhook_url", "webhook_url_file", "webhook_url_env", "token", "token_file", "token_env",
 				"channel", "api_url"))

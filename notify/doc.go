@@ -1,10 +1,11 @@
-// Package notify tells people in Slack what quotawatch saw and did.
+// Package notify tells people in Slack and by e-mail what quotawatch saw
+// and did.
 //
-// Two notifiers, Webhook and Bot, share one contract with the daemon's
-// outbox: Notify(ctx, pending, settle) takes a notifier's due events in the
-// order they were enqueued, each with how many times it was tried before,
-// and reports an Outcome for every event to settle as soon as it is known,
-// so a delivered event is recorded before the next one is sent.
+// Three notifiers, Webhook, Bot and Email, share one contract with the
+// daemon's outbox: Notify(ctx, pending, settle) takes a notifier's due
+// events in the order they were enqueued, each with how many times it was
+// tried before, and reports an Outcome for every event to settle as soon as
+// it is known, so a delivered event is recorded before the next one is sent.
 //
 //   - Webhook posts to an incoming webhook. All the events of a Notify
 //     become one message, split into several when Block Kit's limits (50
@@ -18,6 +19,10 @@
 //     event that is not a repeat always opens a new thread, so a thread
 //     need not be forgotten on resolution. Poll events (poll_failed,
 //     poll_recovered) are plain messages.
+//   - Email writes one plain-text message per person over SMTP: a move that
+//     was made goes to the owners of the item and of both projects, who
+//     learn what moved, why and how to have it moved back; every event goes
+//     to the addresses listed. See Email for its delivery rules.
 //
 // An Outcome says whether its event was delivered and, if not, either a
 // time to retry (Slack's Retry-After, else a backoff: 5s doubling per

@@ -175,6 +175,9 @@ type Move struct {
 	SourceAfter  Quota  `json:"source_after"`
 	DestBefore   Quota  `json:"dest_before"`
 	DestAfter    Quota  `json:"dest_after"`
+	// Owner is the UUID of the user who owns the item, when known: the
+	// person to tell that it moved.
+	Owner string `json:"owner,omitempty"`
 }
 
 // ActionState is a journal entry's lifecycle state (DESIGN.md §5).

@@ -62,6 +62,10 @@ func (c *fakeCloud) Reassign(context.Context, quota.Item, string) error {
 	return errors.New("fakeCloud: no moves")
 }
 
+func (c *fakeCloud) UserCatalog(context.Context, []string) (map[string]string, error) {
+	return map[string]string{alice: "alice@example.org"}, nil
+}
+
 // fakeServiceCloud is a service view with fixed project quotas.
 type fakeServiceCloud struct{ quotas client.Quotas }
 

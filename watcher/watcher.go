@@ -41,6 +41,9 @@ type Cloud interface {
 	Items(ctx context.Context, kind quota.Kind, project string) ([]quota.Item, error)
 	Item(ctx context.Context, kind quota.Kind, id string) (quota.Item, error)
 	Reassign(ctx context.Context, it quota.Item, project string) error
+	// UserCatalog maps user UUIDs to display names (e-mail addresses), for
+	// the e-mail notifiers.
+	UserCatalog(ctx context.Context, uuids []string) (map[string]string, error)
 }
 
 // ServiceCloud is what the watcher needs of a service-token client.
@@ -59,6 +62,7 @@ type Notifier interface {
 var (
 	_ Notifier = (*notify.Webhook)(nil)
 	_ Notifier = (*notify.Bot)(nil)
+	_ Notifier = (*notify.Email)(nil)
 )
 
 // Options configure a Watcher.
@@ -96,7 +100,8 @@ type Options struct {
 	// configuration has a service token; nil means the Synnefo client.
 	NewServiceCloud func(c config.Cloud) (ServiceCloud, error)
 	// NewNotifier builds one configured notifier; nil means notify's
-	// webhook or bot. threads keeps a bot's incident threads in the store.
+	// webhook, bot or e-mail notifier. threads keeps a bot's incident
+	// threads in the store.
 	NewNotifier func(n config.Notifier, threads notify.Threads) (Notifier, error)
 }
 
@@ -289,7 +294,12 @@ func (w *Watcher) build(cfg *config.Config) (*env, error) {
 	}
 	newNotifier := w.newNotifier
 	if newNotifier == nil {
-		newNotifier = w.slackNotifier
+		newNotifier = func(n config.Notifier, threads notify.Threads) (Notifier, error) {
+			if n.Email != nil {
+				return w.emailNotifier(e, n)
+			}
+			return w.slackNotifier(n, threads)
+		}
 	}
 	for _, n := range cfg.Notifiers {
 		nt, err := newNotifier(n, storeThreads{st: w.store, notifier: n.Name})
