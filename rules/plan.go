@@ -133,7 +133,7 @@ func (e *Engine) plan(in planInput) ([]Move, []Skip) {
 			continue
 		}
 		m := quota.Move{
-			Rule: r.Name, Account: key.Account, Kind: it.Kind, ItemID: it.ID, ItemName: it.Name,
+			Rule: r.Name, Account: key.Account, Kind: it.Kind, ItemID: it.ID, ItemName: it.Name, Owner: it.Owner,
 			From: src, FromName: in.Projects[src].Name, To: dest, ToName: in.Projects[dest].Name,
 			Quantities: maps.Clone(it.Quantities), Resource: res,
 		}

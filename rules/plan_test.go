@@ -33,7 +33,7 @@ rules:
 	plan := p.Plan(f, []quota.Item{item})
 	require.Empty(t, plan.Skips)
 	require.Equal(t, []quota.Move{{
-		Rule: "full", Account: "alice", Kind: quota.KindContainer, ItemID: "c1", ItemName: "course_data",
+		Rule: "full", Account: "alice", Kind: quota.KindContainer, ItemID: "c1", ItemName: "course_data", Owner: "u-alice",
 		From: "p1", FromName: "CS101", To: "p2", ToName: "CS333", Quantities: item.Quantities,
 		Resource:     quota.DiskSpace,
 		SourceBefore: src.Quota, SourceAfter: src.Quota.Add(-5 * g),
