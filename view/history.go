@@ -20,10 +20,15 @@ type HistorySource interface {
 
 // HistoryQuery selects series and a span of their history.
 type HistoryQuery struct {
-	// Project is a project id or name; empty matches every project.
-	Project string
-	// Resource is a resource name; empty matches every resource.
-	Resource string
+	// Project is a project id or name, or a glob on either; empty
+	// matches every project.
+	Project Glob
+	// Resource is a resource name or a glob on it; empty matches every
+	// resource.
+	Resource Glob
+	// Account is an account name or a glob on it; empty matches every
+	// account.
+	Account Glob
 	From, To time.Time
 	// Points, if positive, also reads that many points of each series,
 	// downsampled over the span observed, for a sparkline.
@@ -68,10 +73,7 @@ func QueryHistory(src HistorySource, q HistoryQuery) ([]Series, error) {
 	name := namer(projects)
 	var sel []quota.Key
 	for _, k := range keys {
-		if q.Project != "" && k.Project != q.Project && name(k.Project) != q.Project {
-			continue
-		}
-		if q.Resource != "" && k.Resource != q.Resource {
+		if !q.Project.Match(k.Project, name(k.Project)) || !q.Resource.Match(k.Resource) || !q.Account.Match(k.Account) {
 			continue
 		}
 		sel = append(sel, k)
@@ -120,12 +122,17 @@ func WriteHistory(w io.Writer, series []Series) error {
 			fmt.Fprintln(w)
 		}
 		k := sr.Key
+		amount := func(v int64) string { return quota.FormatAmount(k.Resource, v) }
 		vals := make([]int64, len(sr.Points))
 		for j, p := range sr.Points {
 			vals[j] = p.Usage
 		}
-		fmt.Fprintf(w, "%s  %s  %s  %s\n", k.Account, sr.ProjectName, k.Resource, Sparkline(vals))
-		amount := func(v int64) string { return quota.FormatAmount(k.Resource, v) }
+		title := k.Account + "  " + sr.ProjectName + "  " + k.Resource
+		if len(vals) > 0 {
+			// The sparkline is scaled between its extremes: say what they are.
+			title += "  " + Sparkline(vals) + "  min " + amount(slices.Min(vals)) + "  max " + amount(slices.Max(vals))
+		}
+		fmt.Fprintln(w, title)
 		var rows [][]string
 		// Consecutive equal samples fold into one line: a step series
 		// reads best as the times it changed.

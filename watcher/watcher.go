@@ -121,8 +121,7 @@ type Watcher struct {
 	states    map[quota.InstanceKey]quota.Instance
 	accts     map[string]quota.AccountState
 	lastRep   *Report
-	active    []quota.Instance // instances not ok after the last cycle, for the status page
-	statusMu  sync.RWMutex     // guards lastRep and active
+	statusMu  sync.RWMutex // guards lastRep
 }
 
 // env is everything built from one configuration.

@@ -67,3 +67,55 @@ func printEvents(w io.Writer, events []quota.Event) error {
 	}
 	return view.WriteRows(w, []string{"EVENT", "RULE", "ACCOUNT", "PROJECT", "RESOURCE", "USAGE", "DETAIL"}, cells)
 }
+
+// planLine is one row of `plan --output json`: a move or a refusal with
+// the events of the cycle that concern it (its action event, and the
+// firing of its rule instance). Events that concern no move share a row
+// per rule instance (or per account, for poll events) with no item.
+type planLine struct {
+	watcher.PlanRow
+	Events []quota.Event `json:"events"`
+}
+
+// planLines attaches every event of a report to a row, so the JSON holds
+// everything the table shows.
+func planLines(rep *watcher.Report) []planLine {
+	out := make([]planLine, 0, len(rep.Plan))
+	for _, r := range rep.Plan {
+		out = append(out, planLine{PlanRow: r, Events: []quota.Event{}})
+	}
+	moveRow := func(e quota.Event) int {
+		for i, l := range out[:len(rep.Plan)] {
+			m := e.Move
+			if l.Rule == m.Rule && l.Account == m.Account && l.Kind == m.Kind && l.ItemID == m.ItemID &&
+				l.From == m.From && l.Skipped == (e.Result == quota.ResultSkipped) {
+				return i
+			}
+		}
+		return -1
+	}
+	instanceRow := func(k quota.InstanceKey) int {
+		for i, l := range out {
+			if l.Rule == k.Rule && l.Account == k.Account && l.From == k.Project && (l.Resource == k.Resource || l.Resource == "") {
+				return i
+			}
+		}
+		return -1
+	}
+	for _, e := range rep.Events {
+		i := -1
+		if e.Move != nil {
+			i = moveRow(e)
+		}
+		if i < 0 {
+			i = instanceRow(e.Key)
+		}
+		if i < 0 {
+			out = append(out, planLine{PlanRow: watcher.PlanRow{Move: quota.Move{Rule: e.Key.Rule, Account: e.Key.Account,
+				From: e.Key.Project, FromName: e.ProjectName, Resource: e.Key.Resource}, DryRun: e.DryRun}, Events: []quota.Event{}})
+			i = len(out) - 1
+		}
+		out[i].Events = append(out[i].Events, e)
+	}
+	return out
+}
