@@ -238,7 +238,18 @@ func QueryOverview(src PageSource, q OverviewQuery) (*Overview, error) {
 			in.HasPlot = true
 			in.Plot = NewPlot(r.Resource, r.Project, samples, from, q.Now, ratios, ov.Moves)
 			in.Plot.Series = r.key().String()
-			in.GrowthPerDay = rules.Growth(samples, r.Quota, r.Observed, q.Now)
+			// A move is a step, not growth: the trend starts after the
+			// last one that touched the project.
+			trend := samples
+			for _, m := range ov.Moves {
+				if m.From != r.Project && m.To != r.Project {
+					continue
+				}
+				for len(trend) > 0 && !trend[0].Time.After(m.Time) {
+					trend = trend[1:]
+				}
+			}
+			in.GrowthPerDay = rules.Growth(trend, r.Quota, r.Observed, q.Now)
 			in.DaysToFull = quota.Days(rules.DaysToFull(r.Quota.Headroom(), in.GrowthPerDay))
 		}
 		ov.Incidents = append(ov.Incidents, in)
@@ -294,8 +305,7 @@ type ProjectPlot struct {
 var ErrNoProject = fmt.Errorf("no such project")
 
 // QueryProject reads the history over [from,to] of every series of a
-// project (by id) that has a limit, one plot each, by account and
-// resource.
+// project (by id) that has a limit, one plot each, fullest first.
 func QueryProject(src PageSource, id string, from, to time.Time, rs []*rules.Rule) (*ProjectPage, error) {
 	latest, err := src.Latest()
 	if err != nil {
@@ -321,8 +331,9 @@ func QueryProject(src PageSource, id string, from, to time.Time, rs []*rules.Rul
 	if !found {
 		return nil, fmt.Errorf("project %s: %w", id, ErrNoProject)
 	}
+	// Fullest first, then by account and resource.
 	slices.SortFunc(rows, func(a, b StatusRow) int {
-		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.Resource, b.Resource))
+		return cmp.Or(byRatio(a, b), cmp.Compare(a.Account, b.Account), cmp.Compare(a.Resource, b.Resource))
 	})
 	acts, err := QueryActions(src, from, to)
 	if err != nil {

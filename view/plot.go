@@ -38,8 +38,9 @@ type Plot struct {
 	// Limit is the polyline of the effective limit, empty when the series
 	// has no limit.
 	Limit string
-	// LimitLabel is the latest limit in human units.
+	// LimitLabel is the latest limit in human units, LimitY its height.
 	LimitLabel string
+	LimitY     float64
 	Thresholds []PlotLine
 	Moves      []PlotMark
 	XTicks     []PlotTick
@@ -126,7 +127,7 @@ func NewPlot(resource, project string, samples []quota.Sample, from, to time.Tim
 	p.Usage = usage.String()
 	if hasLimit {
 		p.Limit = lim.String()
-		p.LimitLabel = quota.FormatAmount(resource, limit)
+		p.LimitLabel, p.LimitY = quota.FormatAmount(resource, limit), y(limit)
 		for _, r := range thresholds {
 			p.Thresholds = append(p.Thresholds, PlotLine{Y: y(int64(r * float64(limit))), Label: quota.FormatPercent(r)})
 		}
@@ -162,7 +163,7 @@ func point(b *strings.Builder, x, y float64) {
 
 // yTicks labels the value axis at round steps from zero.
 func yTicks(resource string, top int64, y func(int64) float64) []PlotTick {
-	step := niceStep(top/4, quota.UnitOf(resource) == quota.Bytes)
+	step := niceStep(top/5, quota.UnitOf(resource) == quota.Bytes)
 	var out []PlotTick
 	for v := int64(0); v <= top; v += step {
 		out = append(out, PlotTick{At: y(v), Label: quota.FormatAmount(resource, v)})
@@ -170,23 +171,27 @@ func yTicks(resource string, top int64, y func(int64) float64) []PlotTick {
 	return out
 }
 
-// niceStep rounds a step up to 1, 2 or 5 times a power of ten, or for
-// bytes to a power of two, so that axis labels read as round amounts.
+// niceStep rounds a step up to 1, 2, 2.5 or 5 times a power of ten (of
+// the binary unit the amount is shown in, for bytes), so that axis labels
+// read as round amounts.
 func niceStep(raw int64, bytes bool) int64 {
 	if raw < 1 {
 		return 1
 	}
+	unit := int64(1)
 	if bytes {
-		s := int64(1)
-		for s < raw {
-			s <<= 1
+		for _, u := range []int64{quota.GiB, quota.MiB, quota.KiB} {
+			if raw >= u {
+				unit = u
+				break
+			}
 		}
-		return s
 	}
-	for p := int64(1); ; p *= 10 {
-		for _, m := range []int64{1, 2, 5} {
-			if m*p >= raw {
-				return m * p
+	r := float64(raw) / float64(unit)
+	for p := 1.0; ; p *= 10 {
+		for _, m := range []float64{1, 2, 2.5, 5} {
+			if m*p >= r && (unit > 1 || m*p == math.Trunc(m*p)) {
+				return int64(m * p * float64(unit))
 			}
 		}
 	}
