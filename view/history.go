@@ -28,7 +28,7 @@ type HistoryQuery struct {
 	Resource Glob
 	// Account is an account name or a glob on it; empty matches every
 	// account.
-	Account Glob
+	Account  Glob
 	From, To time.Time
 	// Points, if positive, also reads that many points of each series,
 	// downsampled over the span observed, for a sparkline.
