@@ -76,11 +76,25 @@ func (s *Status) Select(f StatusFilter) *Status {
 			out.Quotas = append(out.Quotas, r)
 		}
 	}
-	for _, l := range []*[]StatusRow{&out.Rules, &out.Quotas} {
-		slices.SortStableFunc(*l, byRatio)
-		if f.Top > 0 && len(*l) > f.Top {
-			*l = (*l)[:f.Top]
-		}
+	out.Rules, out.Quotas = fullestFirst(out.Rules, f.Top), fullestFirst(out.Quotas, f.Top)
+	return out
+}
+
+// fullestFirst sorts rows by ratio, fullest first, ties in their order,
+// and keeps the first top (all for 0). It sorts indices: rows are large,
+// and there may be 80,000 of them.
+func fullestFirst(rows []StatusRow, top int) []StatusRow {
+	idx := make([]int32, len(rows))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(a, b int32) int { return cmp.Or(byRatio(rows[a], rows[b]), cmp.Compare(a, b)) })
+	if top > 0 && len(idx) > top {
+		idx = idx[:top]
+	}
+	out := make([]StatusRow, len(idx))
+	for i, j := range idx {
+		out[i] = rows[j]
 	}
 	return out
 }

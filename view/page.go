@@ -184,42 +184,61 @@ func (i Incident) DaysToFullLabel() string {
 	}
 }
 
-// QueryOverview reads what the status page shows.
+// QueryOverview reads what the status page shows. It reads every series'
+// latest values once and keeps only what it shows (the Top fullest, the
+// firing ones), so that 80,000 series cost one pass and no sort.
 func QueryOverview(src PageSource, q OverviewQuery) (*Overview, error) {
-	st, err := QueryStatus(src)
+	latest, err := src.Latest()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read quotas: %w", err)
 	}
+	insts, err := src.Instances()
+	if err != nil {
+		return nil, fmt.Errorf("read rule states: %w", err)
+	}
+	projects, err := src.Projects()
+	if err != nil {
+		return nil, fmt.Errorf("read projects: %w", err)
+	}
+	name := namer(projects)
 	thr := Thresholds(q.Rules)
-	ov := &Overview{Series: len(st.Quotas)}
+	ov := &Overview{Series: len(latest)}
 
-	var limited []StatusRow
-	for _, r := range st.Quotas {
-		if Limited(r.Quota) {
-			limited = append(limited, r)
+	var firingInsts []quota.Instance
+	want := map[quota.Key]quota.Sample{}
+	for _, in := range insts {
+		switch in.State {
+		case quota.StateFiring:
+			firingInsts = append(firingInsts, in)
+			want[in.Key.Series()] = quota.Sample{}
+		case quota.StatePending:
+			ov.Pending++
 		}
 	}
-	slices.SortStableFunc(limited, byRatio)
-	for _, r := range limited[:min(len(limited), q.Top)] {
+	top := newTopN(q.Top)
+	for i := range latest {
+		l := &latest[i]
+		if _, ok := want[l.Key]; ok {
+			want[l.Key] = l.Sample
+		}
+		if Limited(l.Sample.Quota) {
+			top.offer(i, l.Sample.Ratio())
+		}
+	}
+	for _, i := range top.sorted() {
+		l := latest[i]
+		r := seriesRow(l.Key, name(l.Key.Project), l.Sample)
 		b := Bar{StatusRow: r, Width: pct(float64(r.Ratio)), UsageLabel: Usage(r.Resource, r.Quota)}
 		for _, t := range thr(r.Project, r.ProjectName, r.Resource) {
 			b.Marks = append(b.Marks, BarMark{At: pct(t.Ratio), Label: t.Rule + " at " + quota.FormatPercent(t.Ratio)})
 		}
 		ov.Fullest = append(ov.Fullest, b)
 	}
+	firing := RuleRows(firingInsts, name, want)
 
 	from := q.Now.Add(-q.Window)
 	if ov.Moves, err = QueryActions(src, from, q.Now); err != nil {
 		return nil, err
-	}
-	var firing []StatusRow
-	for _, r := range st.Rules {
-		switch r.State {
-		case quota.StateFiring:
-			firing = append(firing, r)
-		case quota.StatePending:
-			ov.Pending++
-		}
 	}
 	slices.SortStableFunc(firing, byRatio)
 	for i, r := range firing {
@@ -276,6 +295,37 @@ func QueryOverview(src PageSource, q OverviewQuery) (*Overview, error) {
 	}
 	return ov, nil
 }
+
+// topN keeps the indices of the n highest ratios offered; ties keep the
+// first offered.
+type topN struct {
+	n   int
+	idx []int
+	r   []float64
+}
+
+func newTopN(n int) *topN { return &topN{n: n} }
+
+func (t *topN) offer(i int, r float64) {
+	if t.n <= 0 || math.IsNaN(r) {
+		return
+	}
+	if len(t.idx) == t.n && r <= t.r[len(t.r)-1] {
+		return
+	}
+	// Insert in order, highest first; n is small.
+	at := len(t.r)
+	for at > 0 && t.r[at-1] < r {
+		at--
+	}
+	t.idx = slices.Insert(t.idx, at, i)
+	t.r = slices.Insert(t.r, at, r)
+	if len(t.idx) > t.n {
+		t.idx, t.r = t.idx[:t.n], t.r[:t.n]
+	}
+}
+
+func (t *topN) sorted() []int { return t.idx }
 
 // pct is a ratio as a percentage for a width, within [0,100].
 func pct(r float64) float64 {
