@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/quotawatch/quotawatch/store"
 	"github.com/quotawatch/quotawatch/view"
 	"github.com/quotawatch/quotawatch/watcher"
 )
@@ -114,6 +115,12 @@ func TestStatusPage(t *testing.T) {
 	require.NotContains(t, body, "style=", "inline styles would need 'unsafe-inline'")
 	require.NotContains(t, body, tokenA)
 	require.Contains(t, body, view.Time(rep.Start))
+
+	// The page lets the file go, as a cycle does: read-only commands can
+	// open it between cycles.
+	ro, err := store.Open(h.w.Store().Path(), store.Options{ReadOnly: true, LockTimeout: 500 * time.Millisecond})
+	require.NoError(t, err)
+	require.NoError(t, ro.Close())
 
 	rec = serveFull(t, hd, "/static/style.css")
 	require.Equal(t, 200, rec.Code)

@@ -27,8 +27,9 @@ const (
 	pageBenchDays     = 30
 )
 
-// pageBenchEvery is the poll interval of the benchmark's history; the
-// QUOTAWATCH_BENCH_POLL environment variable (a duration) overrides it.
+// pageBenchEvery is the poll interval of the benchmark's history, the
+// default schedule's; the QUOTAWATCH_BENCH_POLL environment variable (a
+// duration such as 1h) overrides it for a quicker run.
 func pageBenchEvery(b *testing.B) time.Duration {
 	if v := os.Getenv("QUOTAWATCH_BENCH_POLL"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -37,7 +38,7 @@ func pageBenchEvery(b *testing.B) time.Duration {
 		}
 		return d
 	}
-	return 15 * time.Minute
+	return 5 * time.Minute
 }
 
 // pageBenchStore writes the benchmark's history through Commit.
