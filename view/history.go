@@ -1,6 +1,7 @@
 package view
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -33,7 +34,14 @@ type HistoryQuery struct {
 	// Points, if positive, also reads that many points of each series,
 	// downsampled over the span observed, for a sparkline.
 	Points int
+	// MaxSeries, if positive, is the most series the query may select;
+	// more is ErrTooManySeries, before any history is read.
+	MaxSeries int
 }
+
+// ErrTooManySeries is returned by QueryHistory when more series match than
+// the query allows.
+var ErrTooManySeries = errors.New("too many series match")
 
 // Series is the history of one series.
 type Series struct {
@@ -77,6 +85,9 @@ func QueryHistory(src HistorySource, q HistoryQuery) ([]Series, error) {
 			continue
 		}
 		sel = append(sel, k)
+	}
+	if q.MaxSeries > 0 && len(sel) > q.MaxSeries {
+		return nil, fmt.Errorf("%d series, at most %d: %w", len(sel), q.MaxSeries, ErrTooManySeries)
 	}
 	slices.SortFunc(sel, func(a, b quota.Key) int { return strings.Compare(a.String(), b.String()) })
 	out := make([]Series, 0, len(sel))

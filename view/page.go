@@ -2,6 +2,7 @@ package view
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"math"
 	"path"
@@ -352,7 +353,7 @@ type ProjectPlot struct {
 }
 
 // ErrNoProject is returned by QueryProject for a project with no series.
-var ErrNoProject = fmt.Errorf("no such project")
+var ErrNoProject = errors.New("no such project")
 
 // QueryProject reads the history over [from,to] of every series of a
 // project (by id) that has a limit, one plot each, fullest first.

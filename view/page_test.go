@@ -218,3 +218,12 @@ func TestQueryProject(t *testing.T) {
 	_, err = view.QueryProject(f, "p-none", t0.Add(-time.Hour), t0, nil)
 	require.ErrorIs(t, err, view.ErrNoProject)
 }
+
+func TestQueryHistoryMaxSeries(t *testing.T) {
+	f := historyStore()
+	_, err := view.QueryHistory(f, view.HistoryQuery{From: t0.Add(-time.Hour), To: t0, MaxSeries: 2})
+	require.ErrorIs(t, err, view.ErrTooManySeries)
+	series, err := view.QueryHistory(f, view.HistoryQuery{Resource: quota.DiskSpace, From: t0.Add(-time.Hour), To: t0, MaxSeries: 2})
+	require.NoError(t, err)
+	require.Len(t, series, 2)
+}

@@ -33,6 +33,9 @@ const (
 	pagePlots     = 12 // incidents with a plot
 	pageMoves     = 20 // recent moves listed
 	projectWindow = 7 * 24 * time.Hour
+	// apiMaxSeries bounds what one history request reads: the answer is
+	// built in memory, and all 80,000 series over a week would not fit.
+	apiMaxSeries = 1000
 )
 
 //go:embed web
@@ -193,7 +196,7 @@ func (p *page) base(title string) *pageData {
 	now := p.w.now().UTC()
 	d := &pageData{Title: title, Refresh: pageRefresh, Version: p.version, Now: now, Uptime: now.Sub(p.started),
 		Schedule: e.cfg.Schedule, DryRun: e.cfg.DryRun || p.w.readOnly, Rules: len(e.cfg.Rules),
-		Approval: "not required", Last: p.w.LastReport()}
+		Approval: approvalMode(e), Last: p.w.LastReport()}
 	if spec, err := e.cfg.CronSchedule(); err == nil {
 		d.Next = spec.Next(now)
 	}
@@ -204,6 +207,11 @@ func (p *page) base(title string) *pageData {
 	}
 	return d
 }
+
+// approvalMode says whether moves wait for approval. This configuration
+// has no approval step: every planned move is applied (or only planned,
+// in dry run).
+func approvalMode(*env) string { return "not required" }
 
 func (p *page) rules() []*rules.Rule { return p.w.env.Load().cfg.Rules }
 
@@ -332,7 +340,7 @@ func (p *page) apiHistory(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hq := view.HistoryQuery{Account: view.Glob(q.Get("account")), Project: view.Glob(q.Get("project")),
-		Resource: view.Glob(q.Get("resource")), From: from, To: now}
+		Resource: view.Glob(q.Get("resource")), From: from, To: now, MaxSeries: apiMaxSeries}
 	for _, g := range []view.Glob{hq.Account, hq.Project, hq.Resource} {
 		if err := g.Check(); err != nil {
 			apiError(rw, http.StatusBadRequest, err)
@@ -340,7 +348,12 @@ func (p *page) apiHistory(rw http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var series []view.Series
-	if err := p.read(func() (err error) { series, err = view.QueryHistory(p.w.store, hq); return err }); err != nil {
+	err = p.read(func() (err error) { series, err = view.QueryHistory(p.w.store, hq); return err })
+	switch {
+	case errors.Is(err, view.ErrTooManySeries):
+		apiError(rw, http.StatusBadRequest, fmt.Errorf("%w; narrow the query with account, project or resource", err))
+		return
+	case err != nil:
 		apiError(rw, http.StatusInternalServerError, err)
 		return
 	}
