@@ -34,6 +34,19 @@ func browser(t *testing.T) context.Context {
 		}
 		t.Skipf("no browser at %s; install it with: apt-get install chromium", chromiumPath)
 	}
+	// A fresh profile, removed once the browser and its helpers are gone
+	// (they may still be writing to it as the browser exits).
+	profile, err := os.MkdirTemp("", "quotawatch-chromium-")
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		for range 50 {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("could not remove %s", profile)
+	})
 	// Only these flags: nothing leaves loopback.
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
@@ -47,12 +60,16 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("proxy-server", "http://127.0.0.1:9"),
 		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancelAlloc)
 	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
+	t.Cleanup(func() {
+		// Close the browser properly, then the context.
+		_ = chromedp.Cancel(ctx)
+		cancel()
+	})
 	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
 	t.Cleanup(cancelT)
 	return ctx

@@ -149,7 +149,8 @@ type page struct {
 }
 
 func (w *Watcher) pageRoutes(mux *http.ServeMux) {
-	p := &page{w: w, started: w.now(), version: buildVersion()}
+	// Uptime is the process's, on the real clock.
+	p := &page{w: w, started: time.Now(), version: buildVersion()}
 	static, _ := fs.Sub(webFS, "web/static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	mux.HandleFunc("GET /{$}", p.status)
@@ -194,7 +195,7 @@ func (p *page) read(fn func() error) error {
 func (p *page) base(title string) *pageData {
 	e := p.w.env.Load()
 	now := p.w.now().UTC()
-	d := &pageData{Title: title, Refresh: pageRefresh, Version: p.version, Now: now, Uptime: now.Sub(p.started),
+	d := &pageData{Title: title, Refresh: pageRefresh, Version: p.version, Now: now, Uptime: time.Since(p.started).Round(time.Second),
 		Schedule: e.cfg.Schedule, DryRun: e.cfg.DryRun || p.w.readOnly, Rules: len(e.cfg.Rules),
 		Approval: approvalMode(e), Last: p.w.LastReport()}
 	if spec, err := e.cfg.CronSchedule(); err == nil {
