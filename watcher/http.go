@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/quotawatch/quotawatch/quota"
 )
 
 // stallAfter is how long the main loop may go without a turn before
@@ -58,12 +60,19 @@ func (w *Watcher) Handler(h Health) http.Handler {
 	return mux
 }
 
-// setLast publishes a finished cycle for the status page, which must never
-// wait for a running cycle.
+// setLast publishes a finished cycle and the rule instances not ok after
+// it, for readers that must never wait for a running cycle.
 func (w *Watcher) setLast(r *Report) {
+	var active []quota.Instance
+	for _, in := range w.states {
+		if in.State != quota.StateOK {
+			active = append(active, in)
+		}
+	}
+	sortInstances(active)
 	w.statusMu.Lock()
 	defer w.statusMu.Unlock()
-	w.lastRep = r
+	w.lastRep, w.active = r, active
 }
 
 // LastReport returns the report of the last cycle, or nil.

@@ -121,7 +121,8 @@ type Watcher struct {
 	states    map[quota.InstanceKey]quota.Instance
 	accts     map[string]quota.AccountState
 	lastRep   *Report
-	statusMu  sync.RWMutex // guards lastRep
+	active    []quota.Instance // instances not ok after the last cycle, for the status page
+	statusMu  sync.RWMutex     // guards lastRep and active
 }
 
 // env is everything built from one configuration.
