@@ -64,11 +64,12 @@ func (b *Bot) Check(ctx context.Context) error {
 }
 
 // Notify delivers the events one by one, in order, each under its
-// incident's thread (see send). An event that fails for good is set aside
-// and the next ones are tried; any other failure stops delivery, and the
-// events behind it wait with it so that order holds.
-func (b *Bot) Notify(ctx context.Context, pending []Pending) []Outcome {
-	out := make([]Outcome, 0, len(pending))
+// incident's thread (see send), and reports each to settle as soon as it
+// is sent. A rate limit is waited out (see Options.Sleep) and the same
+// event tried again. An event that fails for good is set aside and the
+// next ones are tried; any other failure stops delivery, and the events
+// behind it wait with it so that order holds.
+func (b *Bot) Notify(ctx context.Context, pending []Pending, settle Settle) {
 	for i, p := range pending {
 		ev := p.Event
 		var th Thread
@@ -84,6 +85,9 @@ func (b *Bot) Notify(ctx context.Context, pending []Pending) []Outcome {
 			}
 		}
 		res := b.send(ctx, ev, th, p.Attempts)
+		for res.Delivered == 0 && b.opt.waitOut(ctx, res.Err) {
+			res = b.send(ctx, ev, th, p.Attempts)
+		}
 		if res.Delivered > 0 {
 			if res.Thread.TS != "" && res.Thread != th {
 				if err := b.threads.SetThread(ctx, ev.Key, res.Thread); err != nil {
@@ -91,21 +95,17 @@ func (b *Bot) Notify(ctx context.Context, pending []Pending) []Outcome {
 						slog.String("notifier", b.name), slog.String("incident", ev.Key.String()), slog.String("err", err.Error()))
 				}
 			}
-			out = append(out, Outcome{})
+			settle(i, i+1, Outcome{})
 			continue
 		}
-		rest := res.outcomes(1)[0]
 		if res.Permanent {
 			// This event can never go; the next ones may.
-			out = append(out, rest)
+			settle(i, i+1, res.rest())
 			continue
 		}
-		for range pending[i:] {
-			out = append(out, rest)
-		}
-		return out
+		settle(i, len(pending), res.rest())
+		return
 	}
-	return out
 }
 
 // send delivers one event. th is the incident's thread if there is one.
@@ -202,7 +202,7 @@ func (b *Bot) fail(ctx context.Context, res result, err error, attempts int) res
 		return paced(res, e, b.opt.Now())
 	}
 	logFailure(ctx, b.opt.Logger, e, res.Delivered, 1-res.Delivered)
-	return failed(res, e, attempts, b.opt.Now())
+	return b.opt.failed(res, e, attempts)
 }
 
 func isPollEvent(ev quota.Event) bool {

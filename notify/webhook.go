@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -43,11 +44,13 @@ func NewWebhook(name, url string, opt Options) *Webhook {
 func (w *Webhook) Name() string { return w.name }
 
 // Notify delivers the events, in order, as one message (or several when
-// the limits are reached). A failed message takes the events behind it
-// along: they were not tried, and wait with it so that order holds.
-func (w *Webhook) Notify(ctx context.Context, pending []Pending) []Outcome {
+// the limits are reached), and reports each message's events to settle as
+// soon as it is sent. A rate limit is waited out (see Options.Sleep) and
+// the same message tried again. Any other failure takes the events behind
+// it along: they were not tried, and wait with it so that order holds.
+func (w *Webhook) Notify(ctx context.Context, pending []Pending, settle Settle) {
 	if len(pending) == 0 {
-		return nil
+		return
 	}
 	events := make([]quota.Event, len(pending))
 	for i, p := range pending {
@@ -55,27 +58,48 @@ func (w *Webhook) Notify(ctx context.Context, pending []Pending) []Outcome {
 	}
 	// The batch goes or waits as one, so the first event's attempts set the
 	// backoff of all.
-	return w.send(ctx, events, pending[0].Attempts).outcomes(len(events))
+	w.send(ctx, events, pending[0].Attempts, settle)
 }
 
-// send delivers events as Notify does. attempts is how many times the
-// first event was tried before.
-func (w *Webhook) send(ctx context.Context, events []quota.Event, attempts int) result {
+// send delivers events as Notify does, reporting to settle (which may be
+// nil). attempts is how many times the first event was tried before.
+func (w *Webhook) send(ctx context.Context, events []quota.Event, attempts int, settle Settle) result {
+	if settle == nil {
+		settle = func(int, int, Outcome) {}
+	}
 	var res result
 	for _, m := range renderBatch(events) {
-		if e := pace(ctx, w.limiter, w.name); e != nil {
-			return paced(res, e, w.opt.Now())
+		e := w.sendOne(ctx, m.msg)
+		for e != nil && w.opt.waitOut(ctx, e) {
+			e = w.sendOne(ctx, m.msg)
 		}
-		if err := w.post(ctx, m.msg); err != nil {
-			e := classify(w.name, "webhook", err, w.url)
-			logFailure(ctx, w.opt.Logger, e, res.Delivered, len(events)-res.Delivered)
-			return failed(res, e, attempts, w.opt.Now())
+		if e != nil {
+			if errors.Is(e, ErrPaced) {
+				res = paced(res, e, w.opt.Now())
+			} else {
+				logFailure(ctx, w.opt.Logger, e, res.Delivered, len(events)-res.Delivered)
+				res = w.opt.failed(res, e, attempts)
+			}
+			settle(res.Delivered, len(events), res.rest())
+			return res
 		}
+		settle(res.Delivered, res.Delivered+m.events, Outcome{})
 		res.Delivered += m.events
 		w.opt.Logger.LogAttrs(ctx, slog.LevelDebug, "slack webhook message sent",
 			slog.String("notifier", w.name), slog.Int("events", m.events))
 	}
 	return res
+}
+
+// sendOne paces and posts one message.
+func (w *Webhook) sendOne(ctx context.Context, m Message) *Error {
+	if e := pace(ctx, w.limiter, w.name); e != nil {
+		return e
+	}
+	if err := w.post(ctx, m); err != nil {
+		return classify(w.name, "webhook", err, w.url)
+	}
+	return nil
 }
 
 // webhookBodyLimit bounds how much of an error answer is kept: Slack's
@@ -154,8 +178,8 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// paced is the result when the cycle's context ends while pacing: the rest
-// is retried at the next cycle, not after a backoff.
+// paced is the result when the context ends while pacing: the rest is due
+// again at once, not after a backoff.
 func paced(r result, e *Error, now time.Time) result {
 	r.Err = e
 	r.RetryAt = now
