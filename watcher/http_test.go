@@ -1,6 +1,7 @@
 package watcher_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/quotawatch/quotawatch/store"
@@ -97,6 +99,7 @@ func TestStatusPage(t *testing.T) {
 	for _, want := range []string{
 		`<meta http-equiv="refresh" content="60">`,
 		`<link rel="stylesheet" href="/static/style.css">`,
+		`<dd id="version">(devel)</dd>`, // no build info registered, none stamped
 		`<dd id="schedule">@every 5m</dd>`,
 		`<dd id="next-cycle">2026-03-02 10:15:00Z</dd>`,
 		`<td>alice</td>`,
@@ -191,4 +194,19 @@ func TestAPI(t *testing.T) {
 		require.Equal(t, 400, get(bad, &e), bad)
 		require.NotEmpty(t, e["error"], bad)
 	}
+}
+
+func TestStatusPageVersion(t *testing.T) {
+	h := newHarness(t, "seed.yaml", rulesSeed)
+	require.NoError(t, h.w.Close())
+	reg := prometheus.NewRegistry()
+	info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "quotawatch_build_info", Help: "build",
+		ConstLabels: prometheus.Labels{"version": "v1.2.3", "revision": "0123456789abcdef0123"}})
+	info.Set(1)
+	reg.MustRegister(info)
+	w, err := watcher.New(context.Background(), watcher.Options{Config: h.cfg, Now: h.clock.Now, Registry: reg})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = w.Close() })
+	_, body := serve(t, w.Handler(nil), "/")
+	require.Contains(t, body, `<dd id="version">v1.2.3 0123456789ab</dd>`, "the build the daemon registered")
 }

@@ -150,7 +150,7 @@ type page struct {
 
 func (w *Watcher) pageRoutes(mux *http.ServeMux) {
 	// Uptime is the process's, on the real clock.
-	p := &page{w: w, started: time.Now(), version: buildVersion()}
+	p := &page{w: w, started: time.Now(), version: w.buildVersion()}
 	static, _ := fs.Sub(webFS, "web/static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	mux.HandleFunc("GET /{$}", p.status)
@@ -160,23 +160,32 @@ func (w *Watcher) pageRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/actions", p.apiActions)
 }
 
-// buildVersion is the module version and VCS revision the binary was built
-// from, as far as the build recorded them.
-func buildVersion() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "(devel)"
-	}
-	v := bi.Main.Version
-	if v == "" {
-		v = "(devel)"
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += " " + s.Value[:12]
+// buildVersion is the running build as quotawatch_build_info on the
+// registry tells it (the daemon registers it, with the version and
+// revision set at build time), else as the binary's build information
+// records it.
+func (w *Watcher) buildVersion() string {
+	if mfs, err := w.registry.Gather(); err == nil {
+		for _, mf := range mfs {
+			if mf.GetName() != "quotawatch_build_info" || len(mf.GetMetric()) == 0 {
+				continue
+			}
+			labels := map[string]string{}
+			for _, lp := range mf.GetMetric()[0].GetLabel() {
+				labels[lp.GetName()] = lp.GetValue()
+			}
+			v := cmp.Or(labels["version"], "(devel)")
+			if r := labels["revision"]; r != "" {
+				v += " " + r[:min(len(r), 12)]
+			}
+			return v
 		}
 	}
-	return v
+	bi, ok := debug.ReadBuildInfo()
+	if !ok || bi.Main.Version == "" {
+		return "(devel)"
+	}
+	return bi.Main.Version
 }
 
 // read runs a query on the store, then lets the file go again unless a
