@@ -81,14 +81,20 @@ func (s *Status) Select(f StatusFilter) *Status {
 }
 
 // fullestFirst sorts rows by ratio, fullest first, ties in their order,
-// and keeps the first top (all for 0). It sorts indices: rows are large,
-// and there may be 80,000 of them.
+// and keeps the first top (all for 0).
 func fullestFirst(rows []StatusRow, top int) []StatusRow {
+	return sortRows(rows, top, byRatio)
+}
+
+// sortRows returns the first top rows (all for 0) in the order of by, ties
+// in their order. It sorts indices: rows are large, and there may be
+// 80,000 of them.
+func sortRows(rows []StatusRow, top int, by func(a, b StatusRow) int) []StatusRow {
 	idx := make([]int32, len(rows))
 	for i := range idx {
 		idx[i] = int32(i)
 	}
-	slices.SortFunc(idx, func(a, b int32) int { return cmp.Or(byRatio(rows[a], rows[b]), cmp.Compare(a, b)) })
+	slices.SortFunc(idx, func(a, b int32) int { return cmp.Or(by(rows[a], rows[b]), cmp.Compare(a, b)) })
 	if top > 0 && len(idx) > top {
 		idx = idx[:top]
 	}
