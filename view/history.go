@@ -1,6 +1,7 @@
 package view
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -20,15 +21,27 @@ type HistorySource interface {
 
 // HistoryQuery selects series and a span of their history.
 type HistoryQuery struct {
-	// Project is a project id or name; empty matches every project.
-	Project string
-	// Resource is a resource name; empty matches every resource.
-	Resource string
+	// Project is a project id or name, or a glob on either; empty
+	// matches every project.
+	Project Glob
+	// Resource is a resource name or a glob on it; empty matches every
+	// resource.
+	Resource Glob
+	// Account is an account name or a glob on it; empty matches every
+	// account.
+	Account  Glob
 	From, To time.Time
 	// Points, if positive, also reads that many points of each series,
 	// downsampled over the span observed, for a sparkline.
 	Points int
+	// MaxSeries, if positive, is the most series the query may select;
+	// more is ErrTooManySeries, before any history is read.
+	MaxSeries int
 }
+
+// ErrTooManySeries is returned by QueryHistory when more series match than
+// the query allows.
+var ErrTooManySeries = errors.New("too many series match")
 
 // Series is the history of one series.
 type Series struct {
@@ -68,13 +81,13 @@ func QueryHistory(src HistorySource, q HistoryQuery) ([]Series, error) {
 	name := namer(projects)
 	var sel []quota.Key
 	for _, k := range keys {
-		if q.Project != "" && k.Project != q.Project && name(k.Project) != q.Project {
-			continue
-		}
-		if q.Resource != "" && k.Resource != q.Resource {
+		if !q.Project.Match(k.Project, name(k.Project)) || !q.Resource.Match(k.Resource) || !q.Account.Match(k.Account) {
 			continue
 		}
 		sel = append(sel, k)
+	}
+	if q.MaxSeries > 0 && len(sel) > q.MaxSeries {
+		return nil, fmt.Errorf("%d series, at most %d: %w", len(sel), q.MaxSeries, ErrTooManySeries)
 	}
 	slices.SortFunc(sel, func(a, b quota.Key) int { return strings.Compare(a.String(), b.String()) })
 	out := make([]Series, 0, len(sel))
@@ -120,12 +133,17 @@ func WriteHistory(w io.Writer, series []Series) error {
 			fmt.Fprintln(w)
 		}
 		k := sr.Key
+		amount := func(v int64) string { return quota.FormatAmount(k.Resource, v) }
 		vals := make([]int64, len(sr.Points))
 		for j, p := range sr.Points {
 			vals[j] = p.Usage
 		}
-		fmt.Fprintf(w, "%s  %s  %s  %s\n", k.Account, sr.ProjectName, k.Resource, Sparkline(vals))
-		amount := func(v int64) string { return quota.FormatAmount(k.Resource, v) }
+		title := k.Account + "  " + sr.ProjectName + "  " + k.Resource
+		if len(vals) > 0 {
+			// The sparkline is scaled between its extremes: say what they are.
+			title += "  " + Sparkline(vals) + "  min " + amount(slices.Min(vals)) + "  max " + amount(slices.Max(vals))
+		}
+		fmt.Fprintln(w, title)
 		var rows [][]string
 		// Consecutive equal samples fold into one line: a step series
 		// reads best as the times it changed.

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"io"
-	"slices"
 	"time"
 
 	"github.com/quotawatch/quotawatch/quota"
@@ -75,7 +74,7 @@ func QueryStatus(src StatusSource) (*Status, error) {
 	for _, l := range latest {
 		st.Quotas = append(st.Quotas, seriesRow(l.Key, name(l.Key.Project), l.Sample))
 	}
-	slices.SortFunc(st.Quotas, func(a, b StatusRow) int {
+	st.Quotas = sortRows(st.Quotas, 0, func(a, b StatusRow) int {
 		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.ProjectName, b.ProjectName), cmp.Compare(a.Resource, b.Resource))
 	})
 	return st, nil
@@ -93,11 +92,10 @@ func RuleRows(insts []quota.Instance, name func(id string) string, cur map[quota
 		r.Rule, r.State, r.Since = in.Key.Rule, in.State, &since
 		rows = append(rows, r)
 	}
-	slices.SortFunc(rows, func(a, b StatusRow) int {
+	return sortRows(rows, 0, func(a, b StatusRow) int {
 		return cmp.Or(cmp.Compare(a.Rule, b.Rule), cmp.Compare(a.Account, b.Account),
 			cmp.Compare(a.ProjectName, b.ProjectName), cmp.Compare(a.Resource, b.Resource))
 	})
-	return rows
 }
 
 func seriesRow(k quota.Key, projectName string, s quota.Sample) StatusRow {

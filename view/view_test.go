@@ -231,21 +231,26 @@ func historyStore() *fakeStore {
 
 func TestQueryHistory(t *testing.T) {
 	tests := []struct {
-		name              string
-		project, resource string
-		want              []string
+		name                       string
+		project, resource, account view.Glob
+		want                       []string
 	}{
-		{"everything", "", "", []string{"alice/p-alpha/cyclades.vm", "alice/p-alpha/pithos.diskspace", "alice/p-beta/pithos.diskspace"}},
-		{"project by name", "Alpha lab", "", []string{"alice/p-alpha/cyclades.vm", "alice/p-alpha/pithos.diskspace"}},
-		{"project by id", "p-beta", "", []string{"alice/p-beta/pithos.diskspace"}},
-		{"resource", "", quota.DiskSpace, []string{"alice/p-alpha/pithos.diskspace", "alice/p-beta/pithos.diskspace"}},
-		{"both", "Alpha lab", quota.DiskSpace, []string{"alice/p-alpha/pithos.diskspace"}},
-		{"no match", "nope", "", nil},
+		{"everything", "", "", "", []string{"alice/p-alpha/cyclades.vm", "alice/p-alpha/pithos.diskspace", "alice/p-beta/pithos.diskspace"}},
+		{"project by name", "Alpha lab", "", "", []string{"alice/p-alpha/cyclades.vm", "alice/p-alpha/pithos.diskspace"}},
+		{"project by id", "p-beta", "", "", []string{"alice/p-beta/pithos.diskspace"}},
+		{"resource", "", quota.DiskSpace, "", []string{"alice/p-alpha/pithos.diskspace", "alice/p-beta/pithos.diskspace"}},
+		{"both", "Alpha lab", quota.DiskSpace, "", []string{"alice/p-alpha/pithos.diskspace"}},
+		{"no match", "nope", "", "", nil},
+		{"project glob on names", "Alpha*", "", "", []string{"alice/p-alpha/cyclades.vm", "alice/p-alpha/pithos.diskspace"}},
+		{"project glob on ids", "p-*", "pithos.*", "", []string{"alice/p-alpha/pithos.diskspace", "alice/p-beta/pithos.diskspace"}},
+		{"resource glob", "", "cyclades.*", "", []string{"alice/p-alpha/cyclades.vm"}},
+		{"account", "", "", "alice", []string{"alice/p-alpha/cyclades.vm", "alice/p-alpha/pithos.diskspace", "alice/p-beta/pithos.diskspace"}},
+		{"other account", "", "", "bob", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := historyStore()
-			series, err := view.QueryHistory(f, view.HistoryQuery{Project: tt.project, Resource: tt.resource,
+			series, err := view.QueryHistory(f, view.HistoryQuery{Project: tt.project, Resource: tt.resource, Account: tt.account,
 				From: t0.Add(-time.Hour), To: t0.Add(time.Hour)})
 			require.NoError(t, err)
 			var got []string
@@ -283,10 +288,10 @@ func TestWriteHistory(t *testing.T) {
 	require.NoError(t, view.WriteHistory(&buf, series))
 	// Equal consecutive samples fold into the first, but the last sample
 	// always shows.
-	want := `alice  Alpha lab  cyclades.vm  
+	want := `alice  Alpha lab  cyclades.vm
 TIME  USAGE  LIMIT  PENDING  PROJECT USAGE  PROJECT LIMIT
 
-alice  Alpha lab  pithos.diskspace  ▁▁███
+alice  Alpha lab  pithos.diskspace  ▁▁███  min 1.0 GiB  max 2.0 GiB
 TIME                  USAGE    LIMIT     PENDING  PROJECT USAGE  PROJECT LIMIT
 2026-03-01 10:00:00Z  1.0 GiB  20.0 GiB  0 B      1.0 GiB        20.0 GiB
 2026-03-01 10:10:00Z  2.0 GiB  20.0 GiB  0 B      2.0 GiB        20.0 GiB

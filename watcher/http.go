@@ -3,14 +3,11 @@ package watcher
 import (
 	"fmt"
 	"net/http"
-	"sort"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/quotawatch/quotawatch/quota"
-	"github.com/quotawatch/quotawatch/view"
 )
 
 // stallAfter is how long the main loop may go without a turn before
@@ -32,8 +29,8 @@ func (cs *cycleState) LastTurn() time.Time { return time.Unix(0, cs.alive.Load()
 // Ready implements Health for Run's main loop.
 func (cs *cycleState) Ready() bool { return cs.ready.Load() }
 
-// Handler serves /metrics, /-/healthy, /-/ready and a plain-text status
-// page on /. A nil h stands for a watcher driven one cycle at a time, with
+// Handler serves /metrics, /-/healthy, /-/ready, the status page on / with
+// a page per project on /project/{id}, and the JSON API under /api/v1/. A nil h stands for a watcher driven one cycle at a time, with
 // no main loop to stall: always healthy, ready once a cycle has finished.
 func (w *Watcher) Handler(h Health) http.Handler {
 	mux := http.NewServeMux()
@@ -59,12 +56,12 @@ func (w *Watcher) Handler(h Health) http.Handler {
 		}
 		fmt.Fprintln(rw, "OK")
 	})
-	mux.HandleFunc("GET /{$}", w.statusPage)
+	w.pageRoutes(mux)
 	return mux
 }
 
-// setLast publishes a finished cycle for the status page, which must never
-// wait for a running cycle.
+// setLast publishes a finished cycle and the rule instances not ok after
+// it, for readers that must never wait for a running cycle.
 func (w *Watcher) setLast(r *Report) {
 	var active []quota.Instance
 	for _, in := range w.states {
@@ -83,62 +80,4 @@ func (w *Watcher) LastReport() *Report {
 	w.statusMu.RLock()
 	defer w.statusMu.RUnlock()
 	return w.lastRep
-}
-
-// statusPage shows the last cycle: each account's poll, the rule instances
-// that are not ok (the rows and columns of `status`, in brief) and the
-// moves.
-func (w *Watcher) statusPage(rw http.ResponseWriter, _ *http.Request) {
-	rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	rep := w.LastReport()
-	fmt.Fprintln(rw, "quotawatch")
-	if rep == nil {
-		fmt.Fprintln(rw, "no cycle yet")
-		return
-	}
-	fmt.Fprintf(rw, "last cycle: %s (%s)\n\n", view.Time(rep.Start), rep.End.Sub(rep.Start).Round(time.Millisecond))
-	_ = view.WriteTable(rw, pollColumns(), rep.Polls)
-
-	w.statusMu.RLock()
-	active := w.active
-	w.statusMu.RUnlock()
-	fmt.Fprintf(rw, "\nrule instances not ok: %d\n", len(active))
-	_ = view.WriteTable(rw, view.BriefRuleColumns(), view.RuleRows(active, w.names.name, nil))
-	if len(rep.Plan) > 0 {
-		rows := append([]PlanRow(nil), rep.Plan...)
-		sort.SliceStable(rows, func(i, j int) bool { return rows[i].Rule < rows[j].Rule })
-		fmt.Fprintf(rw, "\nlast cycle's moves:\n")
-		_ = view.WriteTable(rw, w.moveColumns(), rows)
-	}
-}
-
-func pollColumns() []view.Column[PollResult] {
-	return []view.Column[PollResult]{
-		{Header: "ACCOUNT", Cell: func(p PollResult) string { return p.Account }},
-		{Header: "POLL", Cell: func(p PollResult) string {
-			if !p.OK {
-				return "failed"
-			}
-			return "ok"
-		}},
-		{Header: "QUOTAS", Cell: func(p PollResult) string { return strconv.Itoa(p.Entries) }},
-		{Header: "ERROR", Cell: func(p PollResult) string { return p.Error }},
-	}
-}
-
-// moveColumns name the projects of a move as the watcher knows them now.
-func (w *Watcher) moveColumns() []view.Column[PlanRow] {
-	return []view.Column[PlanRow]{
-		{Header: "RULE", Cell: func(r PlanRow) string { return r.Rule }},
-		{Header: "KIND", Cell: func(r PlanRow) string { return string(r.Kind) }},
-		{Header: "ITEM", Cell: func(r PlanRow) string { return r.ItemName }},
-		{Header: "FROM", Cell: func(r PlanRow) string { return w.names.name(r.From) }},
-		{Header: "TO", Cell: func(r PlanRow) string { return w.names.name(r.To) }},
-		{Header: "STATE", Cell: func(r PlanRow) string {
-			if r.Skipped {
-				return "skipped: " + r.Reason
-			}
-			return string(r.State)
-		}},
-	}
 }

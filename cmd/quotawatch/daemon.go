@@ -127,12 +127,8 @@ func openForPlan(path string, log *slog.Logger) (*store.Store, func(), error) {
 // refused) with before/after usage, then the events.
 func printReport(w io.Writer, rep *watcher.Report, format string, plan bool) error {
 	if format == "json" {
-		rows := rep.Plan
-		if rows == nil {
-			rows = []watcher.PlanRow{}
-		}
 		if plan {
-			return view.WriteJSON(w, rows)
+			return view.WriteJSON(w, planLines(rep))
 		}
 		return view.WriteJSON(w, rep)
 	}

@@ -67,3 +67,86 @@ func printEvents(w io.Writer, events []quota.Event) error {
 	}
 	return view.WriteRows(w, []string{"EVENT", "RULE", "ACCOUNT", "PROJECT", "RESOURCE", "USAGE", "DETAIL"}, cells)
 }
+
+// planLine is one row of `plan --output json`: a move or a refusal with
+// the events of the cycle that concern it (its action event, and the
+// firing of its rule instance). Events that concern no move share a row
+// per rule instance (or per account, for poll events) with no item. Every
+// row has every field, so that the rows have one shape.
+type planLine struct {
+	Rule         string            `json:"rule"`
+	Account      string            `json:"account"`
+	Kind         quota.Kind        `json:"kind"`
+	ItemID       string            `json:"item_id"`
+	ItemName     string            `json:"item_name"`
+	From         string            `json:"from"`
+	FromName     string            `json:"from_name"`
+	To           string            `json:"to"`
+	ToName       string            `json:"to_name"`
+	Quantities   quota.Quantities  `json:"quantities"`
+	Resource     string            `json:"resource"`
+	SourceBefore quota.Quota       `json:"source_before"`
+	SourceAfter  quota.Quota       `json:"source_after"`
+	DestBefore   quota.Quota       `json:"dest_before"`
+	DestAfter    quota.Quota       `json:"dest_after"`
+	DryRun       bool              `json:"dry_run"`
+	State        quota.ActionState `json:"state"`
+	Error        string            `json:"error"`
+	Skipped      bool              `json:"skipped"`
+	Reason       string            `json:"reason"`
+	Events       []quota.Event     `json:"events"`
+}
+
+func newPlanLine(r watcher.PlanRow) planLine {
+	q := r.Quantities
+	if q == nil {
+		q = quota.Quantities{}
+	}
+	return planLine{Rule: r.Rule, Account: r.Account, Kind: r.Kind, ItemID: r.ItemID, ItemName: r.ItemName,
+		From: r.From, FromName: r.FromName, To: r.To, ToName: r.ToName, Quantities: q, Resource: r.Resource,
+		SourceBefore: r.SourceBefore, SourceAfter: r.SourceAfter, DestBefore: r.DestBefore, DestAfter: r.DestAfter,
+		DryRun: r.DryRun, State: r.State, Error: r.Error, Skipped: r.Skipped, Reason: r.Reason, Events: []quota.Event{}}
+}
+
+// planLines attaches every event of a report to a row, so the JSON holds
+// everything the table shows.
+func planLines(rep *watcher.Report) []planLine {
+	out := make([]planLine, 0, len(rep.Plan))
+	for _, r := range rep.Plan {
+		out = append(out, newPlanLine(r))
+	}
+	moveRow := func(e quota.Event) int {
+		for i, l := range out[:len(rep.Plan)] {
+			m := e.Move
+			if l.Rule == m.Rule && l.Account == m.Account && l.Kind == m.Kind && l.ItemID == m.ItemID &&
+				l.From == m.From && l.Skipped == (e.Result == quota.ResultSkipped) {
+				return i
+			}
+		}
+		return -1
+	}
+	instanceRow := func(k quota.InstanceKey) int {
+		for i, l := range out {
+			if l.Rule == k.Rule && l.Account == k.Account && l.From == k.Project && (l.Resource == k.Resource || l.Resource == "") {
+				return i
+			}
+		}
+		return -1
+	}
+	for _, e := range rep.Events {
+		i := -1
+		if e.Move != nil {
+			i = moveRow(e)
+		}
+		if i < 0 {
+			i = instanceRow(e.Key)
+		}
+		if i < 0 {
+			out = append(out, newPlanLine(watcher.PlanRow{Move: quota.Move{Rule: e.Key.Rule, Account: e.Key.Account,
+				From: e.Key.Project, FromName: e.ProjectName, Resource: e.Key.Resource}, DryRun: e.DryRun}))
+			i = len(out) - 1
+		}
+		out[i].Events = append(out[i].Events, e)
+	}
+	return out
+}

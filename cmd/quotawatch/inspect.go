@@ -21,7 +21,26 @@ func openReadOnly(path string) (*store.Store, error) {
 	return st, nil
 }
 
-func cmdStatus(_ context.Context, e *env) int {
+// statusCmd holds the flags of `status`.
+type statusCmd struct {
+	project, rule, state, account string
+	top                           int
+}
+
+func (c *statusCmd) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.project, "project", "", "only projects whose id or name matches this glob")
+	fs.StringVar(&c.rule, "rule", "", "only instances of rules matching this glob (and their series)")
+	fs.StringVar(&c.state, "state", "", "only rule instances in a state matching this glob: ok, pending or firing")
+	fs.StringVar(&c.account, "account", "", "only accounts matching this glob")
+	fs.IntVar(&c.top, "top", 0, "only the N fullest rows of each table (0: all)")
+}
+
+func (c *statusCmd) run(_ context.Context, e *env) int {
+	f := view.StatusFilter{Project: view.Glob(c.project), Rule: view.Glob(c.rule), State: view.Glob(c.state),
+		Account: view.Glob(c.account), Top: c.top}
+	if err := f.Check(); err != nil {
+		return usageErr(e.stdio, "status: %v", err)
+	}
 	st, err := openReadOnly(e.cfg.Store.Path)
 	if err != nil {
 		return fail(e.stdio, "%v", err)
@@ -31,6 +50,7 @@ func cmdStatus(_ context.Context, e *env) int {
 	if err != nil {
 		return fail(e.stdio, "%v", err)
 	}
+	status = status.Select(f)
 	if e.output == "json" {
 		err = view.WriteJSON(e.out, status.Rows())
 	} else {
@@ -44,13 +64,14 @@ func cmdStatus(_ context.Context, e *env) int {
 
 // historyCmd holds the flags of `history`.
 type historyCmd struct {
-	project, resource string
-	since             time.Duration
+	project, resource, account string
+	since                      time.Duration
 }
 
 func (h *historyCmd) flags(fs *flag.FlagSet) {
-	fs.StringVar(&h.project, "project", "", "project id or name")
-	fs.StringVar(&h.resource, "resource", "", "resource name")
+	fs.StringVar(&h.project, "project", "", "project id or name, or a glob on either")
+	fs.StringVar(&h.resource, "resource", "", "resource name, or a glob on it")
+	fs.StringVar(&h.account, "account", "", "account name, or a glob on it")
 	sinceFlag(fs, &h.since)
 }
 
@@ -64,7 +85,13 @@ func (h *historyCmd) run(_ context.Context, e *env) int {
 	}
 	defer st.Close()
 	now := e.now().UTC()
-	q := view.HistoryQuery{Project: h.project, Resource: h.resource, From: now.Add(-h.since), To: now}
+	q := view.HistoryQuery{Project: view.Glob(h.project), Resource: view.Glob(h.resource), Account: view.Glob(h.account),
+		From: now.Add(-h.since), To: now}
+	for _, g := range []view.Glob{q.Project, q.Resource, q.Account} {
+		if err := g.Check(); err != nil {
+			return usageErr(e.stdio, "history: %v", err)
+		}
+	}
 	if e.output != "json" {
 		q.Points = sparkPoints
 	}
@@ -73,7 +100,7 @@ func (h *historyCmd) run(_ context.Context, e *env) int {
 		return fail(e.stdio, "%v", err)
 	}
 	if len(series) == 0 {
-		return fail(e.stdio, "no series matches --project %q --resource %q", h.project, h.resource)
+		return fail(e.stdio, "no series matches --project %q --resource %q --account %q", h.project, h.resource, h.account)
 	}
 	if e.output == "json" {
 		err = view.WriteJSON(e.out, view.HistoryRows(series))

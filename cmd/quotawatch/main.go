@@ -73,6 +73,7 @@ type env struct {
 // It is built per call: the flag values of a command live in it.
 func commands() []command {
 	var (
+		stat statusCmd
 		hist historyCmd
 		acts actionsCmd
 		sim  simCmd
@@ -84,8 +85,9 @@ func commands() []command {
 		{name: "plan", summary: "run one cycle in dry-run and print what would happen; changes nothing",
 			config: true, output: true, run: cmdPlan},
 		{name: "validate", summary: "load and check the configuration and rules", config: true, run: cmdValidate},
-		{name: "status", summary: "rule states and current quotas from the store", config: true, output: true, run: cmdStatus},
-		{name: "history", summary: "the history of quota series", args: "[--project P] [--resource R] [--since 7d]",
+		{name: "status", summary: "rule states and current quotas from the store, fullest first",
+			args: "[--project P] [--rule R] [--state S] [--account A] [--top N]", config: true, output: true, flags: stat.flags, run: stat.run},
+		{name: "history", summary: "the history of quota series", args: "[--project P] [--resource R] [--account A] [--since 7d]",
 			config: true, output: true, flags: hist.flags, run: hist.run},
 		{name: "actions", summary: "the action journal", args: "[--since 7d]",
 			config: true, output: true, flags: acts.flags, run: acts.run},

@@ -16,9 +16,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/quotawatch/quotawatch/internal/testutil"
+	"github.com/quotawatch/quotawatch/quota"
 	"github.com/quotawatch/quotawatch/slacksink"
 	"github.com/quotawatch/quotawatch/store"
 	"github.com/quotawatch/quotawatch/synnefosim"
+	"github.com/quotawatch/quotawatch/view"
 )
 
 // runCmd runs the command line in-process and returns the exit code,
@@ -354,4 +356,70 @@ func TestOnceCarriesStateBetweenRuns(t *testing.T) {
 	require.Equal(t, exitOK, code)
 	require.Contains(t, stdout, "resolved")
 	require.NotContains(t, stdout, "firing ")
+}
+
+func TestInspectAtScale(t *testing.T) {
+	c := newCLI(t)
+	code, _, stderr := c.run("once")
+	require.Equal(t, exitOK, code, stderr)
+
+	status := func(args ...string) []map[string]any {
+		t.Helper()
+		code, stdout, stderr := c.run(append([]string{"status", "--output", "json"}, args...)...)
+		require.Equal(t, exitOK, code, stderr)
+		var rows []map[string]any
+		require.NoError(t, json.Unmarshal([]byte(stdout), &rows))
+		return rows
+	}
+	// The poll came before the move: the system project is the fullest.
+	rows := status("--project", "system:*", "--top", "3")
+	require.Len(t, rows, 3, "the rule instance, then the fullest series it does not cover")
+	require.Equal(t, "container-rebalance", rows[0]["rule"])
+	require.Equal(t, []any{"cyclades.floating_ip", "cyclades.network.private"}, []any{rows[1]["resource"], rows[2]["resource"]}, "1 of 1: fullest")
+	rows = status("--project", "CS333*")
+	require.Len(t, rows, 7)
+	rows = status("--state", "firing", "--rule", "container-*")
+	require.Len(t, rows, 1, "the instance, whose row carries its series")
+	require.Equal(t, "firing", rows[0]["state"])
+	require.Empty(t, status("--account", "bob"))
+
+	code, stdout, stderr := c.run("status", "--top", "1", "--project", "system:*")
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stdout, "cyclades.floating_ip")
+	require.NotContains(t, stdout, "cyclades.vm")
+	code, _, stderr = c.run("status", "--rule", "[")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, stderr, "pattern")
+
+	code, stdout, stderr = c.run("history", "--project", "CS333*", "--resource", "cyclades.*", "--account", "alice", "--output", "json")
+	require.Equal(t, exitOK, code, stderr)
+	var hist []view.HistoryRow
+	require.NoError(t, json.Unmarshal([]byte(stdout), &hist))
+	require.Len(t, hist, 6, "one sample of each cyclades resource of the lab")
+	code, stdout, stderr = c.run("history", "--project", "CS333*", "--resource", "pithos.diskspace")
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stdout, "min 0 B  max 0 B")
+	code, _, stderr = c.run("history", "--account", "bob")
+	require.Equal(t, exitFailure, code)
+	require.Contains(t, stderr, `--account "bob"`)
+}
+
+func TestPlanJSONCarriesEvents(t *testing.T) {
+	c := newCLI(t)
+	code, stdout, stderr := c.run("plan", "--output", "json")
+	require.Equal(t, exitOK, code, stderr)
+	var rows []struct {
+		Rule     string        `json:"rule"`
+		ItemName string        `json:"item_name"`
+		Events   []quota.Event `json:"events"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rows))
+	require.Len(t, rows, 1)
+	require.Equal(t, "course_container", rows[0].ItemName)
+	var kinds []quota.EventKind
+	for _, e := range rows[0].Events {
+		kinds = append(kinds, e.Kind)
+	}
+	require.Equal(t, []quota.EventKind{quota.EventFiring}, kinds, "the events the table prints, on the row of their move")
+	require.Equal(t, "container-rebalance", rows[0].Events[0].Key.Rule)
 }

@@ -1,0 +1,112 @@
+package view
+
+import (
+	"cmp"
+	"fmt"
+	"path"
+	"slices"
+)
+
+// Glob is a shell pattern on names (path.Match syntax: *, ?, [...]); the
+// empty glob matches everything.
+type Glob string
+
+// Check reports a malformed pattern, so that a typo is a usage error and
+// not a silent "no match".
+func (g Glob) Check() error {
+	if _, err := path.Match(string(g), ""); err != nil {
+		return fmt.Errorf("pattern %q: %w", string(g), err)
+	}
+	return nil
+}
+
+// Match reports whether any of the names matches (a project matches by id
+// or by name). A name equal to the pattern matches even if it holds
+// pattern characters.
+func (g Glob) Match(names ...string) bool {
+	if g == "" {
+		return true
+	}
+	for _, n := range names {
+		if ok, _ := path.Match(string(g), n); ok || n == string(g) {
+			return true
+		}
+	}
+	return false
+}
+
+// StatusFilter selects the rows of `status` and /api/v1/status.
+type StatusFilter struct {
+	// Project matches a project id or name; Rule, State and Account match
+	// those fields. Rule and State select rule instances: with either,
+	// series no selected instance covers are left out.
+	Project, Rule, State, Account Glob
+	// Top, if positive, keeps only the fullest Top rows of each list.
+	Top int
+}
+
+// Check reports the first malformed pattern.
+func (f StatusFilter) Check() error {
+	for _, g := range []Glob{f.Project, f.Rule, f.State, f.Account} {
+		if err := g.Check(); err != nil {
+			return err
+		}
+	}
+	if f.Top < 0 {
+		return fmt.Errorf("top %d: want 0 or more", f.Top)
+	}
+	return nil
+}
+
+// Select returns the status the filter selects, each list sorted by ratio,
+// fullest first (ties keep the query's order).
+func (s *Status) Select(f StatusFilter) *Status {
+	series := func(r StatusRow) bool { return f.Project.Match(r.Project, r.ProjectName) && f.Account.Match(r.Account) }
+	out := &Status{Rules: []StatusRow{}, Quotas: []StatusRow{}}
+	covered := map[[3]string]bool{}
+	for _, r := range s.Rules {
+		if series(r) && f.Rule.Match(r.Rule) && f.State.Match(string(r.State)) {
+			out.Rules = append(out.Rules, r)
+			covered[[3]string{r.Account, r.Project, r.Resource}] = true
+		}
+	}
+	byInstance := f.Rule != "" || f.State != ""
+	for _, r := range s.Quotas {
+		if series(r) && (!byInstance || covered[[3]string{r.Account, r.Project, r.Resource}]) {
+			out.Quotas = append(out.Quotas, r)
+		}
+	}
+	out.Rules, out.Quotas = fullestFirst(out.Rules, f.Top), fullestFirst(out.Quotas, f.Top)
+	return out
+}
+
+// fullestFirst sorts rows by ratio, fullest first, ties in their order,
+// and keeps the first top (all for 0).
+func fullestFirst(rows []StatusRow, top int) []StatusRow {
+	return sortRows(rows, top, byRatio)
+}
+
+// sortRows returns the first top rows (all for 0) in the order of by, ties
+// in their order. It sorts indices: rows are large, and there may be
+// 80,000 of them.
+func sortRows(rows []StatusRow, top int, by func(a, b StatusRow) int) []StatusRow {
+	idx := make([]int32, len(rows))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(a, b int32) int { return cmp.Or(by(rows[a], rows[b]), cmp.Compare(a, b)) })
+	if top > 0 && len(idx) > top {
+		idx = idx[:top]
+	}
+	out := make([]StatusRow, len(idx))
+	for i, j := range idx {
+		out[i] = rows[j]
+	}
+	return out
+}
+
+// byRatio orders rows fullest first; a ratio against a zero limit (+Inf)
+// is fullest, and NaN sorts last.
+func byRatio(a, b StatusRow) int {
+	return -cmp.Compare(float64(a.Ratio), float64(b.Ratio))
+}
