@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -64,48 +65,99 @@ func (b *Bot) Check(ctx context.Context) error {
 }
 
 // Notify delivers the events one by one, in order, each under its
-// incident's thread (see send). An event that fails for good is set aside
-// and the next ones are tried; any other failure stops delivery, and the
-// events behind it wait with it so that order holds.
+// incident's thread (see send); the incidents of a digest go together at
+// the place of the first (see sendDigest). An event that fails for good is
+// set aside and the next ones are tried; any other failure stops delivery,
+// and the events behind it wait with it so that order holds.
 func (b *Bot) Notify(ctx context.Context, pending []Pending) []Outcome {
-	out := make([]Outcome, 0, len(pending))
+	out := make([]Outcome, len(pending))
+	done := make([]bool, len(pending))
+	events := make([]quota.Event, len(pending))
 	for i, p := range pending {
+		events[i] = p.Event
+	}
+	group := map[int][]int{} // first event of a digest → its events
+	for _, g := range b.digests(ctx, pending, events) {
+		group[g[0]] = g
+	}
+	stop := func(from int, o Outcome) []Outcome {
+		for j := from; j < len(out); j++ {
+			if !done[j] {
+				out[j] = o
+			}
+		}
+		return out
+	}
+	for i, p := range pending {
+		if done[i] {
+			continue
+		}
+		if g, ok := group[i]; ok {
+			evs := make([]quota.Event, len(g))
+			for k, j := range g {
+				evs[k] = events[j]
+			}
+			went, res := b.sendDigest(ctx, evs, p.Attempts)
+			for k, j := range g {
+				done[j] = went[k]
+			}
+			if res.Err == nil {
+				continue
+			}
+			o := Outcome{Err: res.Err, Permanent: res.Permanent, RetryAt: res.RetryAt}
+			if !res.Permanent {
+				return stop(i, o)
+			}
+			for k, j := range g {
+				if !went[k] {
+					out[j], done[j] = o, true
+				}
+			}
+			continue
+		}
+		done[i] = true
 		ev := p.Event
 		var th Thread
 		if !isPollEvent(ev) {
-			t, ok, err := b.threads.Thread(ctx, ev.Key)
-			switch {
-			case err != nil:
-				// Without it the event heads a new thread: better than none.
-				b.opt.Logger.LogAttrs(ctx, slog.LevelError, "reading the incident thread failed",
-					slog.String("notifier", b.name), slog.String("incident", ev.Key.String()), slog.String("err", err.Error()))
-			case ok:
-				th = t
-			}
+			th = b.thread(ctx, ev.Key)
 		}
 		res := b.send(ctx, ev, th, p.Attempts)
 		if res.Delivered > 0 {
 			if res.Thread.TS != "" && res.Thread != th {
-				if err := b.threads.SetThread(ctx, ev.Key, res.Thread); err != nil {
-					b.opt.Logger.LogAttrs(ctx, slog.LevelError, "saving the incident thread failed",
-						slog.String("notifier", b.name), slog.String("incident", ev.Key.String()), slog.String("err", err.Error()))
-				}
+				b.setThread(ctx, ev.Key, res.Thread)
 			}
-			out = append(out, Outcome{})
 			continue
 		}
-		rest := res.outcomes(1)[0]
+		out[i] = res.outcomes(1)[0]
 		if res.Permanent {
 			// This event can never go; the next ones may.
-			out = append(out, rest)
 			continue
 		}
-		for range pending[i:] {
-			out = append(out, rest)
-		}
-		return out
+		return stop(i, out[i])
 	}
 	return out
+}
+
+// thread returns the incident's thread; without it (none, or the store
+// failed) the event heads a new one, which is better than none.
+func (b *Bot) thread(ctx context.Context, k quota.InstanceKey) Thread {
+	t, ok, err := b.threads.Thread(ctx, k)
+	if err != nil {
+		b.opt.Logger.LogAttrs(ctx, slog.LevelError, "reading the incident thread failed",
+			slog.String("notifier", b.name), slog.String("incident", k.String()), slog.String("err", err.Error()))
+		return Thread{}
+	}
+	if !ok {
+		return Thread{}
+	}
+	return t
+}
+
+func (b *Bot) setThread(ctx context.Context, k quota.InstanceKey, th Thread) {
+	if err := b.threads.SetThread(ctx, k, th); err != nil {
+		b.opt.Logger.LogAttrs(ctx, slog.LevelError, "saving the incident thread failed",
+			slog.String("notifier", b.name), slog.String("incident", k.String()), slog.String("err", err.Error()))
+	}
 }
 
 // send delivers one event. th is the incident's thread if there is one.
@@ -128,6 +180,18 @@ func (b *Bot) send(ctx context.Context, ev quota.Event, th Thread, attempts int)
 		return b.startThread(ctx, ev, attempts)
 	}
 	res := result{Thread: th}
+	if b.isDigest(ctx, th) {
+		// The parent is a digest of many incidents: it is never rewritten
+		// for one of them; the event is a reply in the digest's thread.
+		if _, err := b.post(ctx, "chat.postMessage", th, Render(ev)); err != nil {
+			if code := b.classify("chat.postMessage", err).Code; code == "thread_not_found" || code == "message_not_found" {
+				return b.startThread(ctx, ev, attempts)
+			}
+			return b.fail(ctx, res, err, attempts)
+		}
+		res.Delivered = 1
+		return res
+	}
 	if _, err := b.post(ctx, "chat.update", th, renderParent(ev)); err != nil {
 		code := b.classify("chat.update", err).Code
 		switch code {
@@ -227,4 +291,106 @@ func (t *memThreads) SetThread(_ context.Context, k quota.InstanceKey, th Thread
 	defer t.mu.Unlock()
 	t.m[k] = th
 	return nil
+}
+
+// A bot keeps two records of each digest among its incident threads,
+// under keys no incident has (no rule is named "digest:"): that the
+// parent heads a digest, so that it is never rewritten for one incident;
+// and the digest's parent by what it groups, so that a retry of its
+// incidents goes under the parent already posted.
+const digestRule = "digest:"
+
+func digestMark(th Thread) quota.InstanceKey {
+	return quota.InstanceKey{Rule: digestRule, Account: th.Channel, Project: th.TS}
+}
+
+func digestRecord(k digestKey) quota.InstanceKey {
+	return quota.InstanceKey{Rule: digestRule, Project: k.rule, Resource: k.String()}
+}
+
+// isDigest reports whether th heads a digest.
+func (b *Bot) isDigest(ctx context.Context, th Thread) bool {
+	return !b.thread(ctx, digestMark(th)).IsZero()
+}
+
+// digests groups the events told as digests: those of digests (see the
+// package function), and those of a digest whose parent was posted
+// before, however few are left to tell (a retry: events tried before).
+func (b *Bot) digests(ctx context.Context, pending []Pending, events []quota.Event) [][]int {
+	order, byKey := groupsByKey(events)
+	var out [][]int
+	for _, k := range order {
+		g := byKey[k]
+		switch {
+		case b.opt.DigestAfter >= 0 && len(g) > b.opt.DigestAfter:
+			out = append(out, g)
+		case pending[g[0]].Attempts > 0 && !b.thread(ctx, digestRecord(k)).IsZero():
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// sendDigest tells the incidents of one digest: a parent message that
+// counts them and names the fullest, then their events as lines in its
+// thread, in as few replies as the limits allow. A new incident's thread
+// is the digest's, so its later events reply there; an incident with a
+// thread of its own keeps it, and its parent is brought up to date. It
+// returns which events went; res describes the failure of the others.
+func (b *Bot) sendDigest(ctx context.Context, evs []quota.Event, attempts int) ([]bool, result) {
+	went := make([]bool, len(evs))
+	first := evs[0]
+	dk, _ := digestKeyOf(first)
+	parent := b.thread(ctx, digestRecord(dk))
+	if parent.IsZero() {
+		th, err := b.post(ctx, "chat.postMessage", Thread{Channel: b.channel},
+			renderDigest(evs, digestOptions{statusURL: b.opt.StatusURL, threaded: true}))
+		if err != nil {
+			return went, b.fail(ctx, result{}, err, attempts)
+		}
+		parent = th
+		b.setThread(ctx, digestMark(parent), parent)
+		b.setThread(ctx, digestRecord(dk), parent)
+	}
+	for _, ev := range evs {
+		var own Thread
+		if ev.Kind != quota.EventFiring || ev.Repeat {
+			own = b.thread(ctx, ev.Key)
+		}
+		switch {
+		case own.IsZero():
+			b.setThread(ctx, ev.Key, parent)
+		case own == parent || b.isDigest(ctx, own):
+		default:
+			b.updateParent(ctx, ev, own)
+		}
+	}
+	word := countWord(first)
+	msgs := renderLines(evs, func(_, _, from, to int) string {
+		return fmt.Sprintf("%s: %d %s (%d–%d)", first.Key.Rule, len(evs), word, from, to)
+	})
+	at := 0
+	for _, bm := range msgs {
+		if _, err := b.post(ctx, "chat.postMessage", parent, bm.msg); err != nil {
+			if code := b.classify("chat.postMessage", err).Code; code == "thread_not_found" || code == "message_not_found" {
+				// The digest was deleted: the retry posts a new one.
+				b.setThread(ctx, digestRecord(dk), Thread{})
+			}
+			return went, b.fail(ctx, result{Delivered: at, Thread: parent}, err, attempts)
+		}
+		for k := at; k < at+bm.events; k++ {
+			went[k] = true
+		}
+		at += bm.events
+	}
+	return went, result{Delivered: at, Thread: parent}
+}
+
+// updateParent brings an incident's own parent up to date, at best: the
+// event is told in the digest's thread either way.
+func (b *Bot) updateParent(ctx context.Context, ev quota.Event, th Thread) {
+	if _, err := b.post(ctx, "chat.update", th, renderParent(ev)); err != nil {
+		b.opt.Logger.LogAttrs(ctx, slog.LevelWarn, "slack parent message not updated",
+			slog.String("notifier", b.name), slog.String("incident", ev.Key.String()), slog.String("err", err.Error()))
+	}
 }

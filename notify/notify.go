@@ -49,6 +49,12 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives delivery logs; default discards.
 	Logger *slog.Logger
+	// DigestAfter is how many incidents of one rule may open, fire on or
+	// resolve in one cycle and still be told one by one; more become one
+	// digest. Zero means DefaultDigestAfter, a negative value never.
+	DigestAfter int
+	// StatusURL is the status page's address, for links; "" for none.
+	StatusURL string
 }
 
 func (o Options) withDefaults() Options {
@@ -77,6 +83,10 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.DigestAfter == 0 {
+		o.DigestAfter = DefaultDigestAfter
+	}
+	o.StatusURL = strings.TrimSuffix(o.StatusURL, "/")
 	return o
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -19,7 +20,9 @@ import (
 )
 
 // Webhook posts to a Slack incoming webhook: one message per cycle with
-// every due event, split where Block Kit's limits demand it.
+// every due event, one line each, split where Block Kit's limits demand
+// it, and a digest instead of lines for the incidents of a rule that open
+// or resolve in numbers.
 //
 // It posts with a small stdlib poster instead of
 // slack.PostWebhookCustomHTTPContext because slack-go discards the
@@ -42,9 +45,11 @@ func NewWebhook(name, url string, opt Options) *Webhook {
 // Name returns the notifier's name.
 func (w *Webhook) Name() string { return w.name }
 
-// Notify delivers the events, in order, as one message (or several when
-// the limits are reached). A failed message takes the events behind it
-// along: they were not tried, and wait with it so that order holds.
+// Notify delivers the events as one message (or several when the limits
+// are reached), with a digest for each rule whose incidents opened or
+// resolved in numbers in one cycle. Messages go in the order of their
+// first event; a failed message takes the ones behind it along: they were
+// not tried, and wait with it so that order holds.
 func (w *Webhook) Notify(ctx context.Context, pending []Pending) []Outcome {
 	if len(pending) == 0 {
 		return nil
@@ -55,27 +60,85 @@ func (w *Webhook) Notify(ctx context.Context, pending []Pending) []Outcome {
 	}
 	// The batch goes or waits as one, so the first event's attempts set the
 	// backoff of all.
-	return w.send(ctx, events, pending[0].Attempts).outcomes(len(events))
+	delivered, res := w.deliver(ctx, events, pending[0].Attempts)
+	out := make([]Outcome, len(events))
+	for i := range out {
+		if !delivered[i] {
+			out[i] = Outcome{Err: res.Err, Permanent: res.Permanent, RetryAt: res.RetryAt}
+			if out[i].Err == nil {
+				out[i].Err = errNotDelivered
+			}
+		}
+	}
+	return out
 }
 
-// send delivers events as Notify does. attempts is how many times the
-// first event was tried before.
+// send delivers events as Notify does; Delivered counts the events that
+// went. attempts is how many times the first event was tried before.
 func (w *Webhook) send(ctx context.Context, events []quota.Event, attempts int) result {
+	_, res := w.deliver(ctx, events, attempts)
+	return res
+}
+
+// webhookMessage is one message to post and the events it carries.
+type webhookMessage struct {
+	msg    Message
+	events []int
+}
+
+// messages lays out events: a digest per group of incidents told
+// together, and lines for the others, each message placed at its first
+// event.
+func (w *Webhook) messages(events []quota.Event) []webhookMessage {
+	var out []webhookMessage
+	inDigest := make([]bool, len(events))
+	for _, g := range digests(events, w.opt.DigestAfter) {
+		evs := make([]quota.Event, len(g))
+		for i, j := range g {
+			evs[i] = events[j]
+			inDigest[j] = true
+		}
+		out = append(out, webhookMessage{msg: renderDigest(evs, digestOptions{statusURL: w.opt.StatusURL}), events: g})
+	}
+	var rest []quota.Event
+	var idx []int
+	for i, ev := range events {
+		if !inDigest[i] {
+			rest = append(rest, ev)
+			idx = append(idx, i)
+		}
+	}
+	at := 0
+	for _, bm := range renderBatch(rest) {
+		out = append(out, webhookMessage{msg: bm.msg, events: idx[at : at+bm.events]})
+		at += bm.events
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].events[0] < out[j].events[0] })
+	return out
+}
+
+// deliver posts the messages of events in order and reports which events
+// went; res describes the failure of the rest, if any.
+func (w *Webhook) deliver(ctx context.Context, events []quota.Event, attempts int) ([]bool, result) {
+	delivered := make([]bool, len(events))
 	var res result
-	for _, m := range renderBatch(events) {
+	for _, m := range w.messages(events) {
 		if e := pace(ctx, w.limiter, w.name); e != nil {
-			return paced(res, e, w.opt.Now())
+			return delivered, paced(res, e, w.opt.Now())
 		}
 		if err := w.post(ctx, m.msg); err != nil {
 			e := classify(w.name, "webhook", err, w.url)
 			logFailure(ctx, w.opt.Logger, e, res.Delivered, len(events)-res.Delivered)
-			return failed(res, e, attempts, w.opt.Now())
+			return delivered, failed(res, e, attempts, w.opt.Now())
 		}
-		res.Delivered += m.events
+		for _, i := range m.events {
+			delivered[i] = true
+		}
+		res.Delivered += len(m.events)
 		w.opt.Logger.LogAttrs(ctx, slog.LevelDebug, "slack webhook message sent",
-			slog.String("notifier", w.name), slog.Int("events", m.events))
+			slog.String("notifier", w.name), slog.Int("events", len(m.events)))
 	}
-	return res
+	return delivered, res
 }
 
 // webhookBodyLimit bounds how much of an error answer is kept: Slack's
