@@ -263,7 +263,9 @@ func (w *Watcher) build(cfg *config.Config) (*env, error) {
 	}
 	newNotifier := w.newNotifier
 	if newNotifier == nil {
-		newNotifier = w.slackNotifier
+		newNotifier = func(n config.Notifier, threads notify.Threads) (Notifier, error) {
+			return w.slackNotifier(cfg, n, threads)
+		}
 	}
 	for _, n := range cfg.Notifiers {
 		nt, err := newNotifier(n, storeThreads{st: w.store, notifier: n.Name})
@@ -309,8 +311,9 @@ func (w *Watcher) cloudBuilders(cfg *config.Config) (func(config.Account) (Cloud
 
 // slackNotifier is the default NewNotifier: an incoming webhook if the
 // notifier has a webhook URL, else a bot.
-func (w *Watcher) slackNotifier(n config.Notifier, threads notify.Threads) (Notifier, error) {
-	opt := notify.Options{HTTPClient: w.httpc, Now: w.now, Logger: w.log.With("notifier", n.Name)}
+func (w *Watcher) slackNotifier(cfg *config.Config, n config.Notifier, threads notify.Threads) (Notifier, error) {
+	opt := notify.Options{HTTPClient: w.httpc, Now: w.now, Logger: w.log.With("notifier", n.Name),
+		DigestAfter: n.DigestAfter, StatusURL: cfg.HTTP.ExternalURL}
 	if w.nrate > 0 {
 		opt.Rate = rate.Limit(w.nrate)
 	}
