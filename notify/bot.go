@@ -65,10 +65,13 @@ func (b *Bot) Check(ctx context.Context) error {
 }
 
 // Notify delivers the events one by one, in order, each under its
-// incident's thread (see send); the incidents of a digest go together at
-// the place of the first (see sendDigest). An event that fails for good is
-// set aside and the next ones are tried; any other failure stops delivery,
-// and the events behind it wait with it so that order holds.
+// incident's thread (see send). The incidents of a digest go together at
+// the place of the first (see sendDigest), and so do the events bound for
+// one digest's thread (see sendReplies): a burst (say, the refusals of a
+// cycle's cap after 150 incidents opened) is a few replies, not one each.
+// An event that fails for good is set aside and the next ones are tried;
+// any other failure stops delivery, and the events behind it wait with it
+// so that order holds.
 func (b *Bot) Notify(ctx context.Context, pending []Pending) []Outcome {
 	out := make([]Outcome, len(pending))
 	done := make([]bool, len(pending))
@@ -76,9 +79,14 @@ func (b *Bot) Notify(ctx context.Context, pending []Pending) []Outcome {
 	for i, p := range pending {
 		events[i] = p.Event
 	}
+	tc := &threadCache{b: b, m: map[quota.InstanceKey]Thread{}}
 	group := map[int][]int{} // first event of a digest → its events
-	for _, g := range b.digests(ctx, pending, events) {
+	inGroup := make([]bool, len(pending))
+	for _, g := range b.digests(ctx, tc, pending, events) {
 		group[g[0]] = g
+		for _, j := range g {
+			inGroup[j] = true
+		}
 	}
 	stop := func(from int, o Outcome) []Outcome {
 		for j := from; j < len(out); j++ {
@@ -88,43 +96,62 @@ func (b *Bot) Notify(ctx context.Context, pending []Pending) []Outcome {
 		}
 		return out
 	}
+	// together sends the events idx at once; it reports whether delivery
+	// goes on.
+	together := func(idx []int, send func([]quota.Event) ([]bool, result)) bool {
+		evs := make([]quota.Event, len(idx))
+		for k, j := range idx {
+			evs[k] = events[j]
+		}
+		went, res := send(evs)
+		for k, j := range idx {
+			done[j] = went[k]
+		}
+		if res.Err == nil {
+			return true
+		}
+		o := Outcome{Err: res.Err, Permanent: res.Permanent, RetryAt: res.RetryAt}
+		if !res.Permanent {
+			stop(idx[0], o)
+			return false
+		}
+		for k, j := range idx {
+			if !went[k] {
+				out[j], done[j] = o, true
+			}
+		}
+		return true
+	}
 	for i, p := range pending {
 		if done[i] {
 			continue
 		}
 		if g, ok := group[i]; ok {
-			evs := make([]quota.Event, len(g))
-			for k, j := range g {
-				evs[k] = events[j]
-			}
-			went, res := b.sendDigest(ctx, evs, p.Attempts)
-			for k, j := range g {
-				done[j] = went[k]
-			}
-			if res.Err == nil {
-				continue
-			}
-			o := Outcome{Err: res.Err, Permanent: res.Permanent, RetryAt: res.RetryAt}
-			if !res.Permanent {
-				return stop(i, o)
-			}
-			for k, j := range g {
-				if !went[k] {
-					out[j], done[j] = o, true
-				}
+			if !together(g, func(evs []quota.Event) ([]bool, result) { return b.sendDigest(ctx, tc, evs, p.Attempts) }) {
+				return out
 			}
 			continue
 		}
-		done[i] = true
 		ev := p.Event
 		var th Thread
 		if !isPollEvent(ev) {
-			th = b.thread(ctx, ev.Key)
+			th = tc.get(ctx, ev.Key)
 		}
+		if !th.IsZero() && !opens(ev) && tc.isDigest(ctx, th) {
+			if batch := b.sameThread(ctx, tc, events, i, th, done, inGroup); len(batch) > 1 {
+				if !together(batch, func(evs []quota.Event) ([]bool, result) {
+					return b.sendReplies(ctx, tc, th, evs, "quotawatch: "+counts(evs), p.Attempts)
+				}) {
+					return out
+				}
+				continue
+			}
+		}
+		done[i] = true
 		res := b.send(ctx, ev, th, p.Attempts)
 		if res.Delivered > 0 {
 			if res.Thread.TS != "" && res.Thread != th {
-				b.setThread(ctx, ev.Key, res.Thread)
+				tc.set(ctx, ev.Key, res.Thread)
 			}
 			continue
 		}
@@ -136,6 +163,58 @@ func (b *Bot) Notify(ctx context.Context, pending []Pending) []Outcome {
 		return stop(i, out[i])
 	}
 	return out
+}
+
+// opens reports whether ev opens a new incident (and so a new thread).
+func opens(ev quota.Event) bool { return ev.Kind == quota.EventFiring && !ev.Repeat }
+
+// sameThread returns event i and the later events bound for the same
+// digest thread th, in order. An incident's events after one that opens
+// it anew are not: they belong to its new thread.
+func (b *Bot) sameThread(ctx context.Context, tc *threadCache, events []quota.Event, i int, th Thread, done, inGroup []bool) []int {
+	batch := []int{i}
+	reopened := map[quota.InstanceKey]bool{}
+	for j := i + 1; j < len(events); j++ {
+		ev := events[j]
+		if done[j] || inGroup[j] || isPollEvent(ev) || reopened[ev.Key] {
+			continue
+		}
+		if opens(ev) {
+			reopened[ev.Key] = true
+			continue
+		}
+		if tc.get(ctx, ev.Key) == th {
+			batch = append(batch, j)
+		}
+	}
+	return batch
+}
+
+// threadCache keeps, for one Notify, the threads read and written, so
+// that an incident's thread is read once and a digest's threading is seen
+// by the events behind it.
+type threadCache struct {
+	b *Bot
+	m map[quota.InstanceKey]Thread
+}
+
+func (c *threadCache) get(ctx context.Context, k quota.InstanceKey) Thread {
+	if th, ok := c.m[k]; ok {
+		return th
+	}
+	th := c.b.thread(ctx, k)
+	c.m[k] = th
+	return th
+}
+
+func (c *threadCache) set(ctx context.Context, k quota.InstanceKey, th Thread) {
+	c.m[k] = th
+	c.b.setThread(ctx, k, th)
+}
+
+// isDigest reports whether th heads a digest.
+func (c *threadCache) isDigest(ctx context.Context, th Thread) bool {
+	return !c.get(ctx, digestMark(th)).IsZero()
 }
 
 // thread returns the incident's thread; without it (none, or the store
@@ -180,7 +259,7 @@ func (b *Bot) send(ctx context.Context, ev quota.Event, th Thread, attempts int)
 		return b.startThread(ctx, ev, attempts)
 	}
 	res := result{Thread: th}
-	if b.isDigest(ctx, th) {
+	if !b.thread(ctx, digestMark(th)).IsZero() {
 		// The parent is a digest of many incidents: it is never rewritten
 		// for one of them; the event is a reply in the digest's thread.
 		if _, err := b.post(ctx, "chat.postMessage", th, Render(ev)); err != nil {
@@ -308,15 +387,10 @@ func digestRecord(k digestKey) quota.InstanceKey {
 	return quota.InstanceKey{Rule: digestRule, Project: k.rule, Resource: k.String()}
 }
 
-// isDigest reports whether th heads a digest.
-func (b *Bot) isDigest(ctx context.Context, th Thread) bool {
-	return !b.thread(ctx, digestMark(th)).IsZero()
-}
-
 // digests groups the events told as digests: those of digests (see the
 // package function), and those of a digest whose parent was posted
 // before, however few are left to tell (a retry: events tried before).
-func (b *Bot) digests(ctx context.Context, pending []Pending, events []quota.Event) [][]int {
+func (b *Bot) digests(ctx context.Context, tc *threadCache, pending []Pending, events []quota.Event) [][]int {
 	order, byKey := groupsByKey(events)
 	var out [][]int
 	for _, k := range order {
@@ -324,7 +398,7 @@ func (b *Bot) digests(ctx context.Context, pending []Pending, events []quota.Eve
 		switch {
 		case b.opt.DigestAfter >= 0 && len(g) > b.opt.DigestAfter:
 			out = append(out, g)
-		case pending[g[0]].Attempts > 0 && !b.thread(ctx, digestRecord(k)).IsZero():
+		case pending[g[0]].Attempts > 0 && !tc.get(ctx, digestRecord(k)).IsZero():
 			out = append(out, g)
 		}
 	}
@@ -337,53 +411,81 @@ func (b *Bot) digests(ctx context.Context, pending []Pending, events []quota.Eve
 // is the digest's, so its later events reply there; an incident with a
 // thread of its own keeps it, and its parent is brought up to date. It
 // returns which events went; res describes the failure of the others.
-func (b *Bot) sendDigest(ctx context.Context, evs []quota.Event, attempts int) ([]bool, result) {
-	went := make([]bool, len(evs))
+func (b *Bot) sendDigest(ctx context.Context, tc *threadCache, evs []quota.Event, attempts int) ([]bool, result) {
 	first := evs[0]
 	dk, _ := digestKeyOf(first)
-	parent := b.thread(ctx, digestRecord(dk))
+	parent := tc.get(ctx, digestRecord(dk))
 	if parent.IsZero() {
 		th, err := b.post(ctx, "chat.postMessage", Thread{Channel: b.channel},
 			renderDigest(evs, digestOptions{statusURL: b.opt.StatusURL, threaded: true}))
 		if err != nil {
-			return went, b.fail(ctx, result{}, err, attempts)
+			return make([]bool, len(evs)), b.fail(ctx, result{}, err, attempts)
 		}
 		parent = th
-		b.setThread(ctx, digestMark(parent), parent)
-		b.setThread(ctx, digestRecord(dk), parent)
+		tc.set(ctx, digestMark(parent), parent)
+		tc.set(ctx, digestRecord(dk), parent)
 	}
 	for _, ev := range evs {
 		var own Thread
-		if ev.Kind != quota.EventFiring || ev.Repeat {
-			own = b.thread(ctx, ev.Key)
+		if !opens(ev) {
+			own = tc.get(ctx, ev.Key)
 		}
 		switch {
 		case own.IsZero():
-			b.setThread(ctx, ev.Key, parent)
-		case own == parent || b.isDigest(ctx, own):
+			tc.set(ctx, ev.Key, parent)
+		case own == parent || tc.isDigest(ctx, own):
 		default:
 			b.updateParent(ctx, ev, own)
 		}
 	}
-	word := countWord(first)
-	msgs := renderLines(evs, func(_, _, from, to int) string {
-		return fmt.Sprintf("%s: %d %s (%d–%d)", first.Key.Rule, len(evs), word, from, to)
+	title := fmt.Sprintf("%s: %d %s", first.Key.Rule, len(evs), countWord(first))
+	went, res := b.sendReplies(ctx, tc, parent, evs, title, attempts)
+	if res.Err != nil && res.Delivered == 0 && threadGone(b.classify("chat.postMessage", res.Err)) {
+		// The digest was deleted: the retry posts a new one.
+		tc.set(ctx, digestRecord(dk), Thread{})
+	}
+	return went, res
+}
+
+// sendReplies posts the events as lines in the thread th, in as few
+// replies as the limits allow; title heads each reply (with the events'
+// range when there are several). It returns which events went; res
+// describes the failure of the others. If the thread is gone, the events'
+// threads are forgotten, so that their retry heads threads of their own.
+func (b *Bot) sendReplies(ctx context.Context, tc *threadCache, th Thread, evs []quota.Event, title string, attempts int) ([]bool, result) {
+	went := make([]bool, len(evs))
+	msgs := renderLines(evs, func(_, parts, from, to int) string {
+		if parts == 1 && len(evs) > 1 {
+			return fmt.Sprintf("%s (%d–%d)", title, from, to)
+		}
+		if parts == 1 {
+			return title
+		}
+		return fmt.Sprintf("%s (%d–%d of %d)", title, from, to, len(evs))
 	})
 	at := 0
 	for _, bm := range msgs {
-		if _, err := b.post(ctx, "chat.postMessage", parent, bm.msg); err != nil {
-			if code := b.classify("chat.postMessage", err).Code; code == "thread_not_found" || code == "message_not_found" {
-				// The digest was deleted: the retry posts a new one.
-				b.setThread(ctx, digestRecord(dk), Thread{})
+		if _, err := b.post(ctx, "chat.postMessage", th, bm.msg); err != nil {
+			if threadGone(b.classify("chat.postMessage", err)) {
+				for _, ev := range evs[at:] {
+					if tc.get(ctx, ev.Key) == th {
+						tc.set(ctx, ev.Key, Thread{})
+					}
+				}
 			}
-			return went, b.fail(ctx, result{Delivered: at, Thread: parent}, err, attempts)
+			return went, b.fail(ctx, result{Delivered: at, Thread: th}, err, attempts)
 		}
 		for k := at; k < at+bm.events; k++ {
 			went[k] = true
 		}
 		at += bm.events
 	}
-	return went, result{Delivered: at, Thread: parent}
+	return went, result{Delivered: at, Thread: th}
+}
+
+// threadGone reports whether Slack said the thread's parent is gone.
+func threadGone(e *Error) bool {
+	return e.Code == "thread_not_found" || e.Code == "message_not_found"
 }
 
 // updateParent brings an incident's own parent up to date, at best: the

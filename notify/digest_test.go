@@ -269,3 +269,48 @@ func TestDigestGolden(t *testing.T) {
 		checkGolden(t, "bot_digest", botSent(t, srv))
 	})
 }
+
+// TestBotRepliesTogether: the events of one cycle bound for a digest's
+// thread (the refusals that follow 150 incidents opening) are a few
+// replies, not one each; an incident opened anew keeps its own thread.
+func TestBotRepliesTogether(t *testing.T) {
+	srv := newBotServer(t)
+	opt, _ := testOptions(t)
+	threads := newFakeThreads()
+	b := NewBot("ops", botToken, "C0QUOTA", srv.APIURL(), threads, opt)
+	evs := crossing(150)
+	all := append([]quota.Event(nil), evs...)
+	for _, ev := range evs {
+		sk := sampleEvents()["action_skipped"]
+		sk.Key, sk.ProjectName, sk.Quota = ev.Key, ev.ProjectName, ev.Quota
+		all = append(all, sk)
+	}
+	outs := b.Notify(context.Background(), pendingOf(0, all...))
+	require.Equal(t, make([]Outcome, len(all)), outs)
+	msgs := srv.Messages()
+	require.LessOrEqual(t, len(msgs), 6, "%d messages", len(msgs))
+	parent := msgs[0]
+	var thread strings.Builder
+	for _, r := range srv.Replies(parent.Channel, parent.TS) {
+		thread.Write(r.Blocks)
+	}
+	require.Equal(t, 150, strings.Count(thread.String(), "Move skipped"))
+	require.NotContains(t, endpoints(msgs), "chat.update")
+
+	// Later: one incident resolves and opens again, then a refusal of the
+	// new incident: that one goes to the new thread.
+	before := len(srv.Messages())
+	k := evs[3]
+	res := resolving([]quota.Event{k}, t0.Add(time.Hour))[0]
+	again := k
+	again.Time = t0.Add(2 * time.Hour)
+	sk := sampleEvents()["action_skipped"]
+	sk.Key, sk.Time = k.Key, again.Time
+	other := sampleEvents()["action_skipped"]
+	other.Key, other.Time = evs[4].Key, again.Time
+	require.Equal(t, make([]Outcome, 4), b.Notify(context.Background(), pendingOf(0, res, again, sk, other)))
+	got := srv.Messages()[before:]
+	require.Equal(t, []string{"chat.postMessage reply", "chat.postMessage", "chat.update", "chat.postMessage reply"},
+		endpoints(got)[:4], "the resolution and the other refusal reply in the digest's thread, together")
+	require.NotEqual(t, parent.TS, threads.m[k.Key].TS, "the incident opened anew has its own thread")
+}

@@ -434,3 +434,31 @@ func TestSilenceWhileRunning(t *testing.T) {
 	require.Len(t, list, 1)
 	require.True(t, list[0].Expired)
 }
+
+// TestCrowdCrossingWithActions: the same crowd under a rule that acts and
+// can move nothing (no destination) adds 150 refusals to the cycle: still
+// a handful of messages per notifier, nothing undelivered.
+func TestCrowdCrossingWithActions(t *testing.T) {
+	const n = 150
+	h := newQuietHarness(t, crowd(n), quietOptions{rules: `
+  - name: rebalance
+    resource: pithos.diskspace
+    when: ratio > 0.95
+    severity: critical
+    action:
+      reassign:
+        kind: container
+        to: ["spare-*"]
+`})
+	rep := h.cycle()
+	require.Equal(t, n, countEvents(rep, quota.EventFiring, ""))
+	require.Equal(t, n, countEvents(rep, quota.EventAction, quota.ResultSkipped))
+	require.Zero(t, rep.Undelivered)
+	require.LessOrEqual(t, len(h.webhookMessages()), 5)
+	require.LessOrEqual(t, len(h.botMessages()), 5)
+	var all []string
+	for _, m := range h.botMessages() {
+		all = append(all, string(m.Blocks))
+	}
+	require.Len(t, courses(all...), n)
+}
