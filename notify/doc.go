@@ -35,7 +35,8 @@
 // bot keeps a record of its digests among the threads, under keys no
 // incident has). An incident with a thread of its own keeps it, and its
 // parent is brought up to date. A digest whose replies failed is retried
-// under the parent already posted. Nothing is lost: every incident is a
+// under the parent already posted. The other events of one Notify bound for
+// one digest's thread are sent together, as lines. Nothing is lost: every incident is a
 // line of a digest's thread or of the digest itself.
 //
 // An Outcome says whether its event was delivered and, if not, either a
