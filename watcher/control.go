@@ -258,6 +258,7 @@ func (w *Watcher) control(_ context.Context, req controlRequest) controlResponse
 		if err != nil {
 			return fail(err)
 		}
+		w.refreshSilences()
 		w.log.Info("silence added", "id", sl.ID, "rule", sl.Rule, "project", sl.Project, "resource", sl.Resource,
 			"ends", sl.Ends.Format(time.RFC3339), "by", sl.CreatedBy, "comment", sl.Comment)
 		return controlResponse{OK: true, Silence: &sl}
@@ -272,10 +273,18 @@ func (w *Watcher) control(_ context.Context, req controlRequest) controlResponse
 		if err != nil {
 			return fail(err)
 		}
+		w.refreshSilences()
 		w.log.Info("silence expired", "id", sl.ID, "by", req.By)
 		return controlResponse{OK: true, Silence: &sl}
 	}
 	return fail(fmt.Errorf("unknown op %q", req.Op))
+}
+
+// refreshSilences shows the silences as they now stand on the status page.
+func (w *Watcher) refreshSilences() {
+	if list, err := w.store.Silences(); err == nil {
+		w.showSilences(list)
+	}
 }
 
 // letGoIdle lets go of the store file after a control request, as the

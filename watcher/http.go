@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/quotawatch/quotawatch/quota"
+	"github.com/quotawatch/quotawatch/store"
 	"github.com/quotawatch/quotawatch/view"
 )
 
@@ -104,6 +105,10 @@ func (w *Watcher) statusPage(rw http.ResponseWriter, _ *http.Request) {
 	w.statusMu.RUnlock()
 	fmt.Fprintf(rw, "\nrule instances not ok: %d\n", len(active))
 	_ = view.WriteTable(rw, view.BriefRuleColumns(), view.RuleRows(active, w.names.name, nil))
+	if sls := w.activeSilences(w.now()); len(sls) > 0 {
+		fmt.Fprintf(rw, "\nsilences: %d\n", len(sls))
+		_ = view.WriteTable(rw, silenceColumns(), sls)
+	}
 	if len(rep.Plan) > 0 {
 		rows := append([]PlanRow(nil), rep.Plan...)
 		sort.SliceStable(rows, func(i, j int) bool { return rows[i].Rule < rows[j].Rule })
@@ -140,5 +145,18 @@ func (w *Watcher) moveColumns() []view.Column[PlanRow] {
 			}
 			return string(r.State)
 		}},
+	}
+}
+
+func silenceColumns() []view.Column[store.Silence] {
+	dash := func(s string) string { return view.Dash(s) }
+	return []view.Column[store.Silence]{
+		{Header: "ID", Cell: func(s store.Silence) string { return strconv.FormatUint(s.ID, 10) }},
+		{Header: "RULE", Cell: func(s store.Silence) string { return dash(s.Rule) }},
+		{Header: "PROJECT", Cell: func(s store.Silence) string { return dash(s.Project) }},
+		{Header: "RESOURCE", Cell: func(s store.Silence) string { return dash(s.Resource) }},
+		{Header: "ENDS", Cell: func(s store.Silence) string { return view.Time(s.Ends) }},
+		{Header: "BY", Cell: func(s store.Silence) string { return dash(s.CreatedBy) }},
+		{Header: "COMMENT", Cell: func(s store.Silence) string { return s.Comment }},
 	}
 }

@@ -3,6 +3,8 @@ package watcher_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -349,6 +351,10 @@ func TestSilenceKeepsQuietAndStill(t *testing.T) {
 	require.NoError(t, st.Release())
 	require.Len(t, insts, 1, "still evaluated and recorded")
 	require.Equal(t, quota.StateFiring, insts[0].State)
+	page := httptest.NewRecorder()
+	h.w.Handler(nil).ServeHTTP(page, httptest.NewRequest(http.MethodGet, "/", nil))
+	require.Contains(t, page.Body.String(), "silences: 1")
+	require.Regexp(t, `1\s+container-\*\s+system:\*\s+-\s+.*course migration`, page.Body.String(), "the status page shows the silence")
 
 	rep = h.cycle() // +10m: still silenced
 	require.Empty(t, rep.Events)

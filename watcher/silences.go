@@ -123,6 +123,7 @@ func (w *Watcher) silenceFunc(now time.Time) rules.SilenceFunc {
 		w.log.Error("reading silences failed; nothing is silenced this cycle", "err", err)
 		return nil
 	}
+	w.showSilences(list)
 	s := NewSilencer(list, now)
 	if len(s.active) == 0 {
 		return nil
@@ -218,4 +219,25 @@ func openForControl(path string) (*store.Store, error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	return st, nil
+}
+
+// showSilences publishes the silences for the status page.
+func (w *Watcher) showSilences(list []store.Silence) {
+	w.statusMu.Lock()
+	defer w.statusMu.Unlock()
+	w.silences = list
+}
+
+// activeSilences returns the silences shown on the status page that hold
+// at now.
+func (w *Watcher) activeSilences(now time.Time) []store.Silence {
+	w.statusMu.RLock()
+	defer w.statusMu.RUnlock()
+	var out []store.Silence
+	for _, sl := range w.silences {
+		if sl.Active(now) {
+			out = append(out, sl)
+		}
+	}
+	return out
 }

@@ -122,7 +122,8 @@ type Watcher struct {
 	accts     map[string]quota.AccountState
 	lastRep   *Report
 	active    []quota.Instance // instances not ok after the last cycle, for the status page
-	statusMu  sync.RWMutex     // guards lastRep and active
+	silences  []store.Silence  // as last read, for the status page
+	statusMu  sync.RWMutex     // guards lastRep, active and silences
 }
 
 // env is everything built from one configuration.
