@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"path"
+	"slices"
 	"strconv"
 	"time"
 
@@ -40,6 +42,13 @@ func (s *silenceAddCmd) run(ctx context.Context, e *env) int {
 	s.spec.By = localUser()
 	if err := s.spec.Check(); err != nil {
 		return usageErr(e.stdio, "silence add: %v", err)
+	}
+	if s.spec.Rule != "" && !slices.ContainsFunc(e.cfg.Rules, func(r *rules.Rule) bool {
+		ok, _ := path.Match(s.spec.Rule, r.Name)
+		return ok
+	}) {
+		// Not an error: the rule may be added later.
+		fmt.Fprintf(e.errOut, "quotawatch: warning: --rule %q matches no configured rule\n", s.spec.Rule)
 	}
 	sl, err := watcher.AddSilence(ctx, e.cfg, s.spec, e.now().UTC())
 	if err != nil {

@@ -43,6 +43,12 @@ func TestSilenceCommands(t *testing.T) {
 		"--rule", "container-*", "--project", "system:*", "--for", "2h", "--comment", "course migration")
 	require.Equal(t, exitOK, code, stderr)
 	require.Contains(t, stdout, "silence 1 added: rule container-*, project system:*, until ")
+	require.NotContains(t, stderr, "warning")
+	code, _, stderr = c.run("silence add", "--rule", "contianer-rebalance", "--for", "1h", "--comment", "typo")
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stderr, `warning: --rule "contianer-rebalance" matches no configured rule`)
+	code, _, stderr = c.run("silence expire", "2")
+	require.Equal(t, exitOK, code, stderr)
 
 	code, stdout, stderr = c.run("silence list")
 	require.Equal(t, exitOK, code, stderr)
@@ -82,7 +88,7 @@ func TestSilenceCommands(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr)
 	var list []map[string]any
 	require.NoError(t, json.Unmarshal([]byte(stdout), &list))
-	require.Len(t, list, 1)
+	require.Len(t, list, 2)
 	for _, f := range []string{"id", "rule", "project", "comment", "created", "ends", "expired", "active"} {
 		require.Contains(t, list[0], f)
 	}
