@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -209,7 +210,25 @@ type Project struct {
 	SystemProject bool      `json:"system_project"`
 	// Resources are capacities (not usage), per resource name.
 	Resources map[string]ProjectResource `json:"resources"`
+	// LastApplication is shown only to the owner and project admins, and
+	// DeactivationDate only to them for a suspended or terminated project.
+	LastApplication  *Application `json:"last_application"`
+	DeactivationDate time.Time    `json:"deactivation_date"`
 }
+
+// Application is a project application (last_application of a project).
+// For a modification, Resources holds only the requested entries.
+type Application struct {
+	ID int64 `json:"id"`
+	// State is pending, approved, replaced, denied, dismissed or cancelled.
+	State     string                     `json:"state"`
+	Applicant string                     `json:"applicant"`
+	Comments  string                     `json:"comments"`
+	Resources map[string]ProjectResource `json:"resources"`
+}
+
+// Active reports whether the project grants quota: state active.
+func (p *Project) Active() bool { return p.State == "active" }
 
 // ProjectResource is a project's capacity for one resource.
 type ProjectResource struct {
@@ -217,9 +236,10 @@ type ProjectResource struct {
 	ProjectCapacity int64 `json:"project_capacity"`
 }
 
-// Summary returns the project as the domain type.
+// Summary returns the project as the domain type (without the caller's
+// membership, which only Memberships tells; see ProjectSummaries).
 func (p *Project) Summary() quota.Project {
-	return quota.Project{ID: p.ID, Name: p.Name, System: p.SystemProject, State: p.State}
+	return quota.Project{ID: p.ID, Name: p.Name, System: p.SystemProject, State: p.State, Owner: p.Owner}
 }
 
 // Projects lists projects (GET {account}/projects). Without a Mode the
@@ -239,4 +259,227 @@ func (c *Client) Project(ctx context.Context, id string) (*Project, error) {
 		return nil, fmt.Errorf("project %s: %w", id, err)
 	}
 	return &p, nil
+}
+
+// Membership is a user's membership in a project (GET
+// {account}/projects/memberships).
+type Membership struct {
+	ID      int64  `json:"id"`
+	User    string `json:"user"`
+	Project string `json:"project"`
+	// State is requested, accepted, leave_requested, suspended, rejected,
+	// cancelled or removed. Only accepted and leave_requested grant quota
+	// (and only in an active project).
+	State string `json:"state"`
+	// AllowedActions are what the caller may do: leave, cancel, accept,
+	// reject, remove.
+	AllowedActions []string `json:"allowed_actions"`
+}
+
+// Accepted reports an accepted membership. leave_requested still grants
+// quota but ends as soon as the leave is accepted, so it does not count.
+func (m Membership) Accepted() bool { return m.State == "accepted" }
+
+// Memberships lists memberships (GET {account}/projects/memberships), of
+// one project when project is not empty. A non-admin sees its own and
+// those of the projects it owns; an unknown project gives none.
+func (c *Client) Memberships(ctx context.Context, project string) ([]Membership, error) {
+	var query string
+	if project != "" {
+		query = "project=" + url.QueryEscape(project)
+	}
+	var ms []Membership
+	if err := c.getJSON(ctx, ServiceAccount, query, &ms, "projects", "memberships"); err != nil {
+		return nil, fmt.Errorf("memberships: %w", err)
+	}
+	return ms, nil
+}
+
+// ProjectSummaries returns the projects the caller is related to (member,
+// former member of record, or owner), by id, with their state and the
+// caller's own membership state: what a planner needs to tell "an active
+// project where the owner is an accepted member" (docs/synnefo-wire.md#memberships).
+func (c *Client) ProjectSummaries(ctx context.Context) (map[string]quota.Project, error) {
+	id, err := c.user(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("project summaries: %w", err)
+	}
+	ps, err := c.Projects(ctx, ProjectFilter{})
+	if err != nil {
+		return nil, fmt.Errorf("project summaries: %w", err)
+	}
+	ms, err := c.Memberships(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("project summaries: %w", err)
+	}
+	out := make(map[string]quota.Project, len(ps))
+	for i := range ps {
+		out[ps[i].ID] = ps[i].Summary()
+	}
+	for _, m := range ms {
+		if m.User != id.UserID {
+			continue
+		}
+		p, ok := out[m.Project]
+		if !ok {
+			// Listed memberships of projects the default mode leaves out
+			// (a removed member's): known by id only.
+			p = quota.Project{ID: m.Project}
+		}
+		p.Membership = m.State
+		out[m.Project] = p
+	}
+	return out, nil
+}
+
+// ModifyProject submits a modification application that replaces the
+// capacities of the given resources only (PUT {account}/projects/<id>;
+// 201), and returns the application's id. Nothing changes until a project
+// admin approves it (ProjectAction "approve"). Never retried.
+func (c *Client) ModifyProject(ctx context.Context, id string, resources map[string]ProjectResource) (int64, error) {
+	if len(resources) == 0 {
+		return 0, fmt.Errorf("modify project %s: no resources", id)
+	}
+	u, _, err := c.endpoint(ctx, ServiceAccount, "projects", id)
+	if err != nil {
+		return 0, fmt.Errorf("modify project %s: %w", id, err)
+	}
+	body, err := json.Marshal(map[string]any{"resources": resources})
+	if err != nil {
+		return 0, fmt.Errorf("modify project %s: encoding request: %w", id, err)
+	}
+	var r struct {
+		Application *int64 `json:"application"`
+	}
+	err = c.do(ctx, &request{service: ServiceAccount, method: http.MethodPut, url: u, body: body}, func(resp *http.Response) error {
+		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+			return fmt.Errorf("decoding response: %w", err)
+		}
+		if r.Application == nil {
+			return errors.New("no application id in the response")
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("modify project %s: %w", id, err)
+	}
+	return *r.Application, nil
+}
+
+// Project actions (POST {account}/projects/<id>/action). The first four
+// decide an application and need its id; the others are a project
+// admin's and take none.
+const (
+	ActionApprove   = "approve"
+	ActionDeny      = "deny"
+	ActionDismiss   = "dismiss"
+	ActionCancel    = "cancel"
+	ActionSuspend   = "suspend"
+	ActionUnsuspend = "unsuspend"
+	ActionTerminate = "terminate"
+	ActionReinstate = "reinstate"
+)
+
+// ProjectAction decides application appID of project id (approve, deny,
+// dismiss, cancel) or, with appID 0, changes the project's state (suspend,
+// unsuspend, terminate, reinstate; project admins only). Approval applies
+// the limits at once and reactivates a suspended or terminated project
+// (docs/synnefo-wire.md#raising-limits). Never retried.
+func (c *Client) ProjectAction(ctx context.Context, id, action string, appID int64, reason string) error {
+	arg := map[string]any{"reason": reason}
+	switch action {
+	case ActionApprove, ActionDeny, ActionDismiss, ActionCancel:
+		if appID <= 0 {
+			return fmt.Errorf("project %s: %s needs an application id", id, action)
+		}
+		arg["app_id"] = appID
+	case ActionSuspend, ActionUnsuspend, ActionTerminate, ActionReinstate:
+	default:
+		return fmt.Errorf("project %s: unknown action %q", id, action)
+	}
+	u, _, err := c.endpoint(ctx, ServiceAccount, "projects", id, "action")
+	if err != nil {
+		return fmt.Errorf("project %s %s: %w", id, action, err)
+	}
+	body, err := json.Marshal(map[string]any{action: arg})
+	if err != nil {
+		return fmt.Errorf("project %s %s: encoding request: %w", id, action, err)
+	}
+	if err := c.do(ctx, &request{service: ServiceAccount, method: http.MethodPost, url: u, body: body}, nil); err != nil {
+		return fmt.Errorf("project %s %s: %w", id, action, err)
+	}
+	return nil
+}
+
+// catalogBatch bounds the uuids of one user_catalogs request: the server
+// sets no limit, but proxies and the database do.
+const catalogBatch = 200
+
+// UserCatalog maps user UUIDs to display names, which Astakos keeps as the
+// lower-cased e-mail (POST {account}/user_catalogs, or
+// service/user_catalogs with a component token). Unknown UUIDs are left
+// out. Lists longer than a batch are sent in several requests.
+func (c *Client) UserCatalog(ctx context.Context, uuids []string) (map[string]string, error) {
+	out := make(map[string]string, len(uuids))
+	for start := 0; start < len(uuids); start += catalogBatch {
+		batch := uuids[start:min(start+catalogBatch, len(uuids))]
+		cat, err := c.userCatalogs(ctx, map[string][]string{"uuids": batch})
+		if err != nil {
+			return nil, fmt.Errorf("user catalog: %w", err)
+		}
+		for k, v := range cat.UUIDs {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+// DisplayNameCatalog maps display names (e-mails, matched without regard
+// to case) to user UUIDs; keys keep the caller's spelling and unknown names
+// are left out.
+func (c *Client) DisplayNameCatalog(ctx context.Context, names []string) (map[string]string, error) {
+	out := make(map[string]string, len(names))
+	for start := 0; start < len(names); start += catalogBatch {
+		batch := names[start:min(start+catalogBatch, len(names))]
+		cat, err := c.userCatalogs(ctx, map[string][]string{"displaynames": batch})
+		if err != nil {
+			return nil, fmt.Errorf("display name catalog: %w", err)
+		}
+		for k, v := range cat.DisplayNames {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+type catalogs struct {
+	UUIDs        map[string]string `json:"uuid_catalog"`
+	DisplayNames map[string]string `json:"displayname_catalog"`
+}
+
+// userCatalogs posts one catalog request (a POST: not retried).
+func (c *Client) userCatalogs(ctx context.Context, req map[string][]string) (*catalogs, error) {
+	segs := []string{"user_catalogs"}
+	if c.service {
+		segs = []string{"service", "user_catalogs"}
+	}
+	u, _, err := c.endpoint(ctx, ServiceAccount, segs...)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("encoding request: %w", err)
+	}
+	var cat catalogs
+	err = c.do(ctx, &request{service: ServiceAccount, method: http.MethodPost, url: u, body: body}, func(resp *http.Response) error {
+		if err := json.NewDecoder(resp.Body).Decode(&cat); err != nil {
+			return fmt.Errorf("decoding response: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &cat, nil
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -69,9 +70,19 @@ type Config struct {
 	// Token is the API token (or, with Service, the component token). It is
 	// a secret: never part of an error, a log line or String().
 	Token string `json:"-"`
+	// TokenSource, if set, is called after a 401 to read the token again
+	// (e.g. from the file an operator renews it in). When it returns a
+	// token other than the refused one, the client re-authenticates with it
+	// and retries the refused call once; it is never called twice for one
+	// call. Its token is as secret as Token.
+	TokenSource func() (string, error) `json:"-"`
 	// Service marks Token as a component (service) token: the client reads
 	// the public catalog and calls only service endpoints.
 	Service bool
+	// Component names the component a service token belongs to (astakos,
+	// cyclades or pithos); it reads only that component's resources. Used
+	// in messages only.
+	Component string
 	// HTTPClient is used for every request; nil: a client of our own with
 	// Timeout. Redirects are refused unless its CheckRedirect says otherwise,
 	// so the token is never forwarded to another host.
@@ -113,8 +124,8 @@ func (cfg Config) String() string {
 	if cfg.Token != "" {
 		tok = redacted
 	}
-	return fmt.Sprintf("client.Config{AuthURL: %s, Token: %s, Service: %t, Timeout: %s, RequestsPerSecond: %g, Burst: %d, Retry: %+v, PageLimit: %d}",
-		redactURL(cfg.AuthURL), tok, cfg.Service, cfg.Timeout, cfg.RequestsPerSecond, cfg.Burst, cfg.Retry, cfg.PageLimit)
+	return fmt.Sprintf("client.Config{AuthURL: %s, Token: %s, Service: %t, Component: %q, TokenSource: %t, Timeout: %s, RequestsPerSecond: %g, Burst: %d, Retry: %+v, PageLimit: %d}",
+		redactURL(cfg.AuthURL), tok, cfg.Service, cfg.Component, cfg.TokenSource != nil, cfg.Timeout, cfg.RequestsPerSecond, cfg.Burst, cfg.Retry, cfg.PageLimit)
 }
 
 // GoString is String, so that %#v cannot print the token either.
@@ -127,12 +138,18 @@ func (cfg Config) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, cfg.Str
 // concurrent use.
 type Client struct {
 	authURL string // without a trailing slash
-	token   string
-	service bool
-	http    *http.Client
-	timeout time.Duration
-	limiter *rate.Limiter
-	maxBody int64
+	// tokMu guards token and retired: a renewal replaces the token, and
+	// every token ever held stays scrubbed from errors.
+	tokMu       sync.RWMutex
+	token       string
+	retired     []string
+	tokenSource func() (string, error)
+	service     bool
+	component   string
+	http        *http.Client
+	timeout     time.Duration
+	limiter     *rate.Limiter
+	maxBody     int64
 	// entriesHint is the number of quota entries of the last poll.
 	entriesHint atomic.Int64
 	retry       Retry
@@ -142,11 +159,17 @@ type Client struct {
 	now         func() time.Time
 	rand        func(n int64) int64
 
-	// authSem serialises authentication (a one-slot semaphore, so waiting
-	// callers still honour their context); ident and bases are guarded by it.
+	// authSem serialises authentication and token renewal (a one-slot
+	// semaphore, so waiting callers still honour their context); sess is
+	// guarded by it.
 	authSem chan struct{}
-	ident   *Identity
-	bases   map[string]*url.URL
+	sess    *session
+}
+
+// session is what one authentication learnt; a renewed token starts a new one.
+type session struct {
+	ident *Identity
+	bases map[string]*url.URL
 	// refused says why a catalog service was left out (its scheme differs
 	// from auth_url's), for the calls that would have used it.
 	refused map[string]string
@@ -166,21 +189,28 @@ func New(cfg Config) (*Client, error) {
 		cfg.Retry.Attempts < 0 || cfg.Retry.Base < 0 || cfg.Retry.Max < 0 {
 		return nil, errors.New("client: negative timeout, rate, burst, page limit or retry setting")
 	}
+	switch cfg.Component {
+	case "", "astakos", "cyclades", "pithos":
+	default:
+		return nil, fmt.Errorf("client: unknown component %q (astakos, cyclades or pithos)", cfg.Component)
+	}
 	if math.IsNaN(cfg.RequestsPerSecond) || math.IsInf(cfg.RequestsPerSecond, 0) {
 		return nil, errors.New("client: requests per second must be finite")
 	}
 	c := &Client{
-		authURL:   strings.TrimRight(cfg.AuthURL, "/"),
-		token:     cfg.Token,
-		service:   cfg.Service,
-		timeout:   cmp.Or(cfg.Timeout, DefaultTimeout),
-		retry:     cfg.Retry,
-		pageLimit: cfg.PageLimit,
-		log:       cfg.Logger,
-		observe:   cfg.Observe,
-		now:       cfg.Now,
-		rand:      cfg.Rand,
-		authSem:   make(chan struct{}, 1),
+		authURL:     strings.TrimRight(cfg.AuthURL, "/"),
+		token:       cfg.Token,
+		tokenSource: cfg.TokenSource,
+		service:     cfg.Service,
+		component:   cfg.Component,
+		timeout:     cmp.Or(cfg.Timeout, DefaultTimeout),
+		retry:       cfg.Retry,
+		pageLimit:   cfg.PageLimit,
+		log:         cfg.Logger,
+		observe:     cfg.Observe,
+		now:         cfg.Now,
+		rand:        cfg.Rand,
+		authSem:     make(chan struct{}, 1),
 	}
 	c.retry.Attempts = cmp.Or(c.retry.Attempts, DefaultAttempts)
 	c.retry.Base = cmp.Or(c.retry.Base, DefaultBase)
@@ -226,6 +256,9 @@ func New(cfg Config) (*Client, error) {
 
 // String describes the client without its token.
 func (c *Client) String() string {
+	if c.component != "" {
+		return fmt.Sprintf("client.Client{AuthURL: %s, Service: %t, Component: %s}", redactURL(c.authURL), c.service, c.component)
+	}
 	return fmt.Sprintf("client.Client{AuthURL: %s, Service: %t}", redactURL(c.authURL), c.service)
 }
 
@@ -260,8 +293,73 @@ type request struct {
 
 // do sends rq, retrying idempotent requests, and hands a 2xx response to
 // handle (nil: the body is discarded). Any other status becomes an *Error.
-// Every error it returns is scrubbed of the token.
+// On a 401 it renews the token through TokenSource and, when that gives a
+// new one, re-authenticates and sends rq once more. Every error it returns
+// is scrubbed of the token.
 func (c *Client) do(ctx context.Context, rq *request, handle func(*http.Response) error) error {
+	used := c.currentToken()
+	err := c.send(ctx, rq, handle)
+	if err == nil || rq.noToken || c.tokenSource == nil || !IsUnauthorized(err) {
+		return err
+	}
+	renewed, rerr := c.renew(ctx, used)
+	if rerr != nil {
+		return &scrubbedError{msg: c.scrub(fmt.Sprintf("%v (%v)", err, rerr)), err: err}
+	}
+	if !renewed {
+		return err
+	}
+	c.log.LogAttrs(ctx, slog.LevelInfo, "synnefo token refused; retrying once with the token read again",
+		slog.String("method", rq.method), slog.String("path", rq.url.EscapedPath()))
+	if _, err := c.session(ctx); err != nil {
+		return err
+	}
+	return c.send(ctx, rq, handle)
+}
+
+// currentToken is the token calls send now.
+func (c *Client) currentToken() string {
+	c.tokMu.RLock()
+	defer c.tokMu.RUnlock()
+	return c.token
+}
+
+// renew reads the token again after used was refused. It reports whether
+// calls now have another token, which a concurrent call may have brought.
+func (c *Client) renew(ctx context.Context, used string) (bool, error) {
+	select {
+	case c.authSem <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-c.authSem }()
+	return c.renewLocked(used)
+}
+
+// renewLocked is renew for a caller that holds authSem. A new token drops
+// the session, so the next call authenticates with it.
+func (c *Client) renewLocked(used string) (bool, error) {
+	if c.currentToken() != used {
+		return true, nil
+	}
+	t, err := c.tokenSource()
+	if err != nil {
+		return false, c.scrubErr(fmt.Errorf("re-reading the token: %w", err))
+	}
+	t = strings.TrimSpace(t)
+	if t == "" || t == used {
+		return false, nil
+	}
+	c.tokMu.Lock()
+	c.retired = append(c.retired, c.token)
+	c.token = t
+	c.tokMu.Unlock()
+	c.sess = nil
+	return true, nil
+}
+
+// send is one call: rq with its retries.
+func (c *Client) send(ctx context.Context, rq *request, handle func(*http.Response) error) error {
 	attempts := 1
 	if rq.method == http.MethodGet || rq.method == http.MethodHead {
 		attempts = c.retry.Attempts
@@ -309,7 +407,7 @@ func (c *Client) attempt(ctx context.Context, rq *request, path string, n int, h
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if !rq.noToken {
-		req.Header.Set("X-Auth-Token", c.token)
+		req.Header.Set("X-Auth-Token", c.currentToken())
 	}
 	start := c.now()
 	resp, err := c.http.Do(req)
@@ -395,12 +493,19 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// scrub removes the token from a text.
+// scrub removes every token the client has held from a text.
 func (c *Client) scrub(s string) string {
-	if c.token == "" {
-		return s
+	c.tokMu.RLock()
+	defer c.tokMu.RUnlock()
+	if c.token != "" {
+		s = strings.ReplaceAll(s, c.token, redacted)
 	}
-	return strings.ReplaceAll(s, c.token, redacted)
+	for _, t := range c.retired {
+		if t != "" {
+			s = strings.ReplaceAll(s, t, redacted)
+		}
+	}
+	return s
 }
 
 // scrubErr keeps err's chain for errors.Is/As but scrubs its text.

@@ -121,6 +121,22 @@ func (c *Client) Servers(ctx context.Context) ([]Server, error) {
 	return r.Servers, nil
 }
 
+// Flavor returns one flavor (GET {compute}/flavors/<id>), retired ones
+// included: they are left out of Flavors but still size the VMs that use
+// them (docs/synnefo-wire.md#retired-flavors).
+func (c *Client) Flavor(ctx context.Context, id int64) (*Flavor, error) {
+	var r struct {
+		Flavor *Flavor `json:"flavor"`
+	}
+	if err := c.getJSON(ctx, ServiceCompute, "", &r, "flavors", strconv.FormatInt(id, 10)); err != nil {
+		return nil, fmt.Errorf("flavor %d: %w", id, err)
+	}
+	if r.Flavor == nil {
+		return nil, fmt.Errorf("flavor %d: no flavor in the response", id)
+	}
+	return r.Flavor, nil
+}
+
 // Flavors lists the flavors with their sizes.
 func (c *Client) Flavors(ctx context.Context) ([]Flavor, error) {
 	var r struct {
@@ -165,35 +181,50 @@ func (c *Client) Volumes(ctx context.Context) ([]Volume, error) {
 	return r.Volumes, nil
 }
 
-// ReassignServer charges a server (with its system volume) to project
-// (POST {compute}/servers/<id>/action; 200). Never retried.
-func (c *Client) ReassignServer(ctx context.Context, id int64, project string) error {
-	return c.reassign(ctx, ServiceCompute, "server", project, "servers", strconv.FormatInt(id, 10), "action")
+// The Cyclades reassign calls take shared, the item's shared_to_project
+// after the move: a cross-project reassign sets the flag to what the
+// request says, so passing the item's current sharing keeps it and false
+// unshares (docs/synnefo-wire.md#sharing-on-reassign). A cloud with sharing
+// disabled refuses true with 403.
+
+// ReassignServer charges a server (with its system volume, which takes the
+// same sharing) to project (POST {compute}/servers/<id>/action; 200).
+// Never retried.
+func (c *Client) ReassignServer(ctx context.Context, id int64, project string, shared bool) error {
+	return c.reassign(ctx, ServiceCompute, "server", project, shared, "servers", strconv.FormatInt(id, 10), "action")
 }
 
 // ReassignFloatingIP charges a floating IP to project (POST
 // {network}/floatingips/<id>/action; 200). id is the IP's id, not its
 // network's. Never retried.
-func (c *Client) ReassignFloatingIP(ctx context.Context, id, project string) error {
-	return c.reassign(ctx, ServiceNetwork, "floating IP", project, "floatingips", id, "action")
+func (c *Client) ReassignFloatingIP(ctx context.Context, id, project string, shared bool) error {
+	return c.reassign(ctx, ServiceNetwork, "floating IP", project, shared, "floatingips", id, "action")
 }
 
 // ReassignNetwork charges a private network to project (POST
 // {network}/networks/<id>/action; 200). Never retried.
-func (c *Client) ReassignNetwork(ctx context.Context, id, project string) error {
-	return c.reassign(ctx, ServiceNetwork, "network", project, "networks", id, "action")
+func (c *Client) ReassignNetwork(ctx context.Context, id, project string, shared bool) error {
+	return c.reassign(ctx, ServiceNetwork, "network", project, shared, "networks", id, "action")
 }
 
 // ReassignVolume charges a volume to project (POST
 // {volume}/volumes/<id>/action; 200). A system volume is refused (409): it
 // moves with its server. Never retried.
-func (c *Client) ReassignVolume(ctx context.Context, id, project string) error {
-	return c.reassign(ctx, ServiceVolume, "volume", project, "volumes", id, "action")
+func (c *Client) ReassignVolume(ctx context.Context, id, project string, shared bool) error {
+	return c.reassign(ctx, ServiceVolume, "volume", project, shared, "volumes", id, "action")
+}
+
+// reassignBody is the argument of the reassign action. shared_to_project
+// is left out when false, which the views read as false (as kamaki sends
+// it), and sent as a JSON boolean when true.
+type reassignBody struct {
+	Project string `json:"project"`
+	Shared  bool   `json:"shared_to_project,omitempty"`
 }
 
 // reassign POSTs {"reassign": {"project": ...}}, the one-key action body
 // Cyclades expects, with a real Content-Length.
-func (c *Client) reassign(ctx context.Context, service, what, project string, segs ...string) error {
+func (c *Client) reassign(ctx context.Context, service, what, project string, shared bool, segs ...string) error {
 	id := segs[1]
 	if project == "" {
 		return fmt.Errorf("reassign %s %s: %w", what, id, errNoProject)
@@ -202,7 +233,7 @@ func (c *Client) reassign(ctx context.Context, service, what, project string, se
 	if err != nil {
 		return fmt.Errorf("reassign %s %s: %w", what, id, err)
 	}
-	body, err := json.Marshal(map[string]map[string]string{"reassign": {"project": project}})
+	body, err := json.Marshal(map[string]reassignBody{"reassign": {Project: project, Shared: shared}})
 	if err != nil {
 		return fmt.Errorf("reassign %s %s: encoding request: %w", what, id, err)
 	}

@@ -167,6 +167,43 @@ func IsNotFound(err error) bool {
 	return ok && e.Status == http.StatusNotFound && !IsNotMember(err)
 }
 
+// IsForbidden reports whether the cloud refused the caller the call (403).
+func IsForbidden(err error) bool {
+	e, ok := asError(err)
+	return ok && e.Status == http.StatusForbidden
+}
+
+// requestedRe finds the quantity of a 413's details, e.g. "Limit for
+// resource 'CPU' exceeded for your account. Available: 1, Requested: 2".
+var requestedRe = regexp.MustCompile(`Requested: (-?\d+)`)
+
+// Requested returns the quantity a 413 says was requested, if it says.
+func (e *Error) Requested() (int64, bool) {
+	if e.Status != http.StatusRequestEntityTooLarge {
+		return 0, false
+	}
+	m := requestedRe.FindStringSubmatch(e.Details)
+	if m == nil {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	return n, err == nil
+}
+
+// IsReleaseFailure reports whether the cloud refused because the source
+// project's recorded usage is below what the item releases: a 413 whose
+// Requested is negative (Astakos's NoQuantityError). It is quota drift in
+// the cloud's accounting, not a full destination, and retrying cannot fix
+// it (docs/synnefo-wire.md#release-failures).
+func IsReleaseFailure(err error) bool {
+	e, ok := asError(err)
+	if !ok {
+		return false
+	}
+	n, ok := e.Requested()
+	return ok && n < 0
+}
+
 // IsUnauthorized reports whether the token was refused (401), including a
 // token request that returned no user.
 func IsUnauthorized(err error) bool {

@@ -122,7 +122,7 @@ func TestErrorParsing(t *testing.T) {
 				w.WriteHeader(tt.status)
 				_, _ = w.Write([]byte(tt.body))
 			})
-			err := f.client(nil).ReassignVolume(context.Background(), "80", "p-x")
+			err := f.client(nil).ReassignVolume(context.Background(), "80", "p-x", false)
 			require.Error(t, err)
 			var e *client.Error
 			require.ErrorAs(t, err, &e)

@@ -73,29 +73,60 @@ var versionRe = regexp.MustCompile(`/v\d+(\.\d+)?$`)
 // requires a user in the answer; a service client sends an empty body and
 // gets the public catalog.
 func (c *Client) Authenticate(ctx context.Context) (*Identity, error) {
+	s, err := c.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.ident.clone(), nil
+}
+
+// session returns the current session, authenticating if there is none.
+// A 401 to the token request renews the token once (see Config.TokenSource).
+func (c *Client) session(ctx context.Context) (*session, error) {
 	select {
 	case c.authSem <- struct{}{}:
 	case <-ctx.Done():
 		return nil, fmt.Errorf("authenticate: %w", ctx.Err())
 	}
 	defer func() { <-c.authSem }()
-	if c.ident != nil {
-		return c.ident.clone(), nil
+	if c.sess != nil {
+		return c.sess, nil
 	}
+	used := c.currentToken()
+	s, err := c.authenticate(ctx, used)
+	if err != nil && !c.service && c.tokenSource != nil && IsUnauthorized(err) {
+		renewed, rerr := c.renewLocked(used)
+		switch {
+		case rerr != nil:
+			return nil, &scrubbedError{msg: c.scrub(fmt.Sprintf("%v (%v)", err, rerr)), err: err}
+		case renewed:
+			c.log.LogAttrs(ctx, slog.LevelInfo, "synnefo token refused; authenticating once more with the token read again")
+			s, err = c.authenticate(ctx, c.currentToken())
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.sess = s
+	return s, nil
+}
+
+// authenticate sends the token request with token. Callers hold authSem.
+func (c *Client) authenticate(ctx context.Context, token string) (*session, error) {
 	u, err := url.Parse(c.authURL + "/tokens")
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
 	rq := &request{service: ServiceIdentity, method: http.MethodPost, url: u, noToken: true}
 	if !c.service {
-		body, err := json.Marshal(map[string]any{"auth": map[string]any{"token": map[string]string{"id": c.token}}})
+		body, err := json.Marshal(map[string]any{"auth": map[string]any{"token": map[string]string{"id": token}}})
 		if err != nil {
 			return nil, fmt.Errorf("authenticate: encoding request: %w", err)
 		}
 		rq.body = body
 	}
 	var tr tokenResponse
-	err = c.do(ctx, rq, func(resp *http.Response) error {
+	err = c.send(ctx, rq, func(resp *http.Response) error {
 		if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil {
 			return fmt.Errorf("decoding token response: %w", err)
 		}
@@ -106,7 +137,7 @@ func (c *Client) Authenticate(ctx context.Context) (*Identity, error) {
 	}
 	a := tr.Access
 	if !c.service && a.User.ID == "" {
-		// Public mode: the cloud ignored the credentials (synnefo-api.md §1.2).
+		// Public mode: the cloud ignored the credentials (docs/synnefo-wire.md#token-request).
 		return nil, fmt.Errorf("authenticate: %w", &Error{
 			Status: http.StatusUnauthorized, Key: "unauthorized",
 			Message: "token request returned no user (public catalog only)",
@@ -121,8 +152,12 @@ func (c *Client) Authenticate(ctx context.Context) (*Identity, error) {
 		Endpoints:      make(map[string]string, len(a.ServiceCatalog)),
 	}
 	if a.Token.Expires != "" {
+		// The token's real expiry (docs/synnefo-wire.md#token-lifetime); an
+		// unreadable one is left zero rather than failing authentication.
 		if t, err := time.Parse(time.RFC3339Nano, a.Token.Expires); err == nil {
 			id.Expires = t
+		} else {
+			c.log.LogAttrs(ctx, slog.LevelWarn, "synnefo token expiry unreadable", slog.String("expires", a.Token.Expires))
 		}
 	}
 	bases := make(map[string]*url.URL, len(a.ServiceCatalog))
@@ -160,21 +195,20 @@ func (c *Client) Authenticate(ctx context.Context) (*Identity, error) {
 		id.Endpoints[s.Type] = base
 		bases[s.Type] = bu
 	}
-	c.ident, c.bases, c.refused = id, bases, refused
-	return id.clone(), nil
+	return &session{ident: id, bases: bases, refused: refused}, nil
 }
 
 // endpoint builds {service}/seg/seg... with each segment path-escaped.
 func (c *Client) endpoint(ctx context.Context, service string, segs ...string) (*url.URL, *Identity, error) {
-	id, err := c.Authenticate(ctx)
+	s, err := c.session(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	// bases is written once, before the semaphore release that this
-	// goroutine's Authenticate acquired after, so reading it is safe.
-	base, ok := c.bases[service]
+	id := s.ident.clone()
+	// A session is never changed once made, so reading it is safe.
+	base, ok := s.bases[service]
 	if !ok {
-		if why, bad := c.refused[service]; bad {
+		if why, bad := s.refused[service]; bad {
 			return nil, nil, errors.New(why)
 		}
 		return nil, nil, fmt.Errorf("no %q endpoint in the service catalog", service)

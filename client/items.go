@@ -62,8 +62,9 @@ func (c *Client) Item(ctx context.Context, kind quota.Kind, id string) (quota.It
 	})
 }
 
-// Reassign moves an item to project through the call of its kind. Never
-// retried.
+// Reassign moves an item to project through the call of its kind,
+// sending it.Shared as the item's sharing after the move (so an item read
+// from Items stays shared; clear Shared to unshare). Never retried.
 func (c *Client) Reassign(ctx context.Context, it quota.Item, project string) error {
 	switch it.Kind {
 	case quota.KindContainer:
@@ -73,13 +74,13 @@ func (c *Client) Reassign(ctx context.Context, it quota.Item, project string) er
 		if err != nil {
 			return fmt.Errorf("reassign server %q: id is not an integer", it.ID)
 		}
-		return c.ReassignServer(ctx, n, project)
+		return c.ReassignServer(ctx, n, project, it.Shared)
 	case quota.KindFloatingIP:
-		return c.ReassignFloatingIP(ctx, it.ID, project)
+		return c.ReassignFloatingIP(ctx, it.ID, project, it.Shared)
 	case quota.KindNetwork:
-		return c.ReassignNetwork(ctx, it.ID, project)
+		return c.ReassignNetwork(ctx, it.ID, project, it.Shared)
 	case quota.KindVolume:
-		return c.ReassignVolume(ctx, it.ID, project)
+		return c.ReassignVolume(ctx, it.ID, project, it.Shared)
 	}
 	return fmt.Errorf("reassign: unknown item kind %q", it.Kind)
 }
@@ -108,7 +109,7 @@ func (c *Client) items(ctx context.Context, kind quota.Kind, user string) ([]quo
 		for i, ip := range ips {
 			out[i] = quota.Item{
 				Kind: kind, ID: ip.ID, Name: ip.FloatingIPAddress, Owner: ip.UserID, Project: ip.TenantID,
-				Quantities: quota.FloatingIPQuantities(), Busy: deletedBusy(ip.Deleted),
+				Quantities: quota.FloatingIPQuantities(), Busy: deletedBusy(ip.Deleted), Shared: ip.SharedToProject,
 			}
 		}
 		return out, nil
@@ -121,7 +122,7 @@ func (c *Client) items(ctx context.Context, kind quota.Kind, user string) ([]quo
 		for i, n := range ns {
 			it := quota.Item{
 				Kind: kind, ID: n.ID, Name: n.Name, Owner: n.UserID, Project: n.TenantID,
-				Quantities: quota.NetworkQuantities(), Busy: deletedBusy(n.Deleted),
+				Quantities: quota.NetworkQuantities(), Busy: deletedBusy(n.Deleted), Shared: n.SharedToProject,
 			}
 			if n.Public {
 				it.Busy = "public network"
@@ -143,7 +144,7 @@ func (c *Client) items(ctx context.Context, kind quota.Kind, user string) ([]quo
 		for i, v := range vs {
 			it := quota.Item{
 				Kind: kind, ID: v.ID, Name: v.DisplayName, Owner: v.UserID, Project: v.TenantID,
-				Quantities: quota.VolumeQuantities(v.Size), Busy: deletedBusy(v.Deleted),
+				Quantities: quota.VolumeQuantities(v.Size), Busy: deletedBusy(v.Deleted), Shared: v.SharedToProject,
 			}
 			if srv, ok := v.SystemOf(); ok && it.Busy == "" {
 				it.Busy = fmt.Sprintf("system volume of server %d (moves with it)", srv)
@@ -175,7 +176,9 @@ func deletedBusy(deleted bool) string {
 }
 
 // serverItems joins servers with flavors (CPU, RAM) and volumes (the size
-// of each system volume), which is what a server reassign carries.
+// of each system volume), which is what a server reassign carries. A
+// flavor missing from the listing (retired) is read by id, once per
+// listing.
 func (c *Client) serverItems(ctx context.Context) ([]quota.Item, error) {
 	srvs, err := c.Servers(ctx)
 	if err != nil {
@@ -202,13 +205,25 @@ func (c *Client) serverItems(ctx context.Context) ([]quota.Item, error) {
 			sysDisk[srv] = v.Size
 		}
 	}
+	missing := map[int64]error{}
 	out := make([]quota.Item, len(srvs))
 	for i, s := range srvs {
 		it := quota.Item{
 			Kind: quota.KindServer, ID: strconv.FormatInt(s.ID, 10), Name: s.Name,
-			Owner: s.UserID, Project: s.TenantID,
+			Owner: s.UserID, Project: s.TenantID, Shared: s.SharedToProject,
 		}
 		f, ok := flavors[s.Flavor.ID]
+		if _, tried := missing[s.Flavor.ID]; !ok && !tried {
+			fl, err := c.Flavor(ctx, s.Flavor.ID)
+			if err != nil && !IsNotFound(err) && !IsForbidden(err) {
+				return nil, err
+			}
+			missing[s.Flavor.ID] = err
+			if err == nil {
+				flavors[fl.ID] = *fl
+				f, ok = *fl, true
+			}
+		}
 		disk, hasDisk := sysDisk[s.ID]
 		if !hasDisk {
 			disk = f.Disk
@@ -224,6 +239,8 @@ func (c *Client) serverItems(ctx context.Context) ([]quota.Item, error) {
 		case s.Suspended:
 			it.Busy = "administratively suspended"
 		case !ok:
+			// Neither listed nor readable (a private flavor of another
+			// owner's shared VM): the quantities are unknown.
 			it.Busy = fmt.Sprintf("flavor %d is not listed", s.Flavor.ID)
 		}
 		out[i] = it

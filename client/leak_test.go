@@ -125,7 +125,7 @@ func TestTokenNeverLeaks(t *testing.T) {
 			setup: func(f *fake, _ *client.Config) {
 				f.route("POST /volume/v2.0/volumes/80/action", echo(500, "text/html", "<pre>token=%s</pre>"))
 			},
-			call: func(ctx context.Context, c *client.Client) error { return c.ReassignVolume(ctx, "80", "p") },
+			call: func(ctx context.Context, c *client.Client) error { return c.ReassignVolume(ctx, "80", "p", false) },
 		},
 		{
 			name: "413 on a container reassign",
@@ -217,6 +217,22 @@ func TestTokenNeverLeaks(t *testing.T) {
 			},
 		},
 		{
+			name: "token source fails, echoing the token",
+			setup: func(f *fake, cfg *client.Config) {
+				f.route("GET /account/v1.0/quotas", f.json(401, `{"unauthorized": {"code": 401, "message": "Invalid X-Auth-Token", "details": ""}}`))
+				cfg.TokenSource = func() (string, error) { return "", fmt.Errorf("token file holds %q, not a token", secret) }
+			},
+			call: func(ctx context.Context, c *client.Client) error { _, err := c.Quotas(ctx); return err },
+		},
+		{
+			name: "auth refused, token source fails",
+			setup: func(f *fake, cfg *client.Config) {
+				f.route("POST /identity/v2.0/tokens", echo(401, "application/json", `{"unauthorized": {"code": 401, "message": "Authentication expired %s", "details": ""}}`))
+				cfg.TokenSource = func() (string, error) { return "", fmt.Errorf("reading %s failed", secret) }
+			},
+			call: func(ctx context.Context, c *client.Client) error { _, err := c.Authenticate(ctx); return err },
+		},
+		{
 			name: "service token refused",
 			setup: func(f *fake, cfg *client.Config) {
 				cfg.Service = true
@@ -283,4 +299,40 @@ func TestErrorsKeepTheirCause(t *testing.T) {
 	require.True(t, errors.As(err, &e))
 	require.Equal(t, 503, e.Status)
 	require.Equal(t, "[REDACTED]", e.Message)
+}
+
+// renewedSecret is the token a TokenSource hands over after a 401.
+const renewedSecret = "r3n3wed-T0ken-do-not-leak-either"
+
+// Neither the refused token nor the renewed one surfaces, when the cloud
+// echoes whichever it got in its 401s.
+func TestRenewedTokenNeverLeaks(t *testing.T) {
+	f := newFake(t)
+	echoToken := func(w http.ResponseWriter, r *http.Request) {
+		tok := r.Header.Get("X-Auth-Token")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(401)
+		_, _ = fmt.Fprintf(w, `{"unauthorized": {"code": 401, "message": "Invalid X-Auth-Token %s", "details": "%s"}}`, tok, tok)
+	}
+	f.route("GET /account/v1.0/quotas", echoToken)
+	var buf bytes.Buffer
+	cfg := f.config(&buf)
+	calls := 0
+	cfg.TokenSource = func() (string, error) { calls++; return renewedSecret + "\n", nil }
+	c, err := client.New(cfg)
+	require.NoError(t, err)
+	_, err = c.Quotas(context.Background())
+	requireNoSecret(t, err, buf.String())
+	require.True(t, client.IsUnauthorized(err))
+	require.Equal(t, 1, calls, "read once for the one call")
+	for _, s := range []string{err.Error(), fmt.Sprintf("%#v", err), buf.String(), fmt.Sprint(c), fmt.Sprint(cfg)} {
+		require.NotContains(t, s, renewedSecret)
+	}
+	var saw []string
+	for _, r := range f.requests() {
+		if r.Path == "/account/v1.0/quotas" {
+			saw = append(saw, r.Header.Get("X-Auth-Token"))
+		}
+	}
+	require.Equal(t, []string{secret, renewedSecret}, saw, "retried once, with the renewed token")
 }

@@ -86,7 +86,7 @@ func TestRetry(t *testing.T) {
 			c, err := client.New(cfg)
 			require.NoError(t, err)
 			if tt.post {
-				err = c.ReassignServer(context.Background(), 4242, "p")
+				err = c.ReassignServer(context.Background(), 4242, "p", false)
 			} else {
 				_, err = c.Quotas(context.Background())
 			}
@@ -159,7 +159,7 @@ func TestRateLimitCoversEveryCall(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.Servers(ctx) // 3
 	require.NoError(t, err)
-	require.NoError(t, c.ReassignServer(ctx, 4242, "p-lab")) // 4: actions share the budget
+	require.NoError(t, c.ReassignServer(ctx, 4242, "p-lab", false)) // 4: actions share the budget
 
 	ctx, cancel := context.WithTimeout(ctx, time.Hour)
 	defer cancel()

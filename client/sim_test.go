@@ -375,7 +375,7 @@ func TestSimBusyServer(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, items, 1)
 	require.Equal(t, "pending task REBOOTING", items[0].Busy)
-	err = c.ReassignServer(context.Background(), 4242, cs333)
+	err = c.ReassignServer(context.Background(), 4242, cs333, false)
 	var e *client.Error
 	require.ErrorAs(t, err, &e)
 	require.Equal(t, 400, e.Status)
@@ -451,7 +451,7 @@ func TestSimPostNotRetried(t *testing.T) {
 	ctx := context.Background()
 	srv, c := newSim(t, nil)
 	srv.Cloud.SetFaults([]synnefosim.Fault{{Path: "*/action", Method: http.MethodPost, Status: 503}})
-	err := c.ReassignServer(ctx, 4242, cs333)
+	err := c.ReassignServer(ctx, 4242, cs333, false)
 	requireStatus(t, err, 503, "serviceUnavailable")
 	n := 0
 	for _, r := range srv.Cloud.Requests() {
@@ -500,7 +500,7 @@ func TestSimVolumeOfBusyServer(t *testing.T) {
 	items, err = c.Items(ctx, quota.KindVolume, alice)
 	require.NoError(t, err)
 	require.Equal(t, "attached to server 4242, which is busy with REBOOTING", items[1].Busy)
-	err = c.ReassignVolume(ctx, "78", cs333)
+	err = c.ReassignVolume(ctx, "78", cs333, false)
 	require.Error(t, err, "the cloud refuses it too")
 	var e *client.Error
 	require.ErrorAs(t, err, &e)

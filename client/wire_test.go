@@ -148,22 +148,22 @@ func TestWire(t *testing.T) {
 		},
 		{
 			name: "reassign server",
-			call: func(c *client.Client) error { return c.ReassignServer(ctx, 4242, "p-lab") },
+			call: func(c *client.Client) error { return c.ReassignServer(ctx, 4242, "p-lab", false) },
 			want: []wantReq{{method: "POST", path: "/compute/v2.0/servers/4242/action", body: reassignBody, headers: postJSONHeaders}},
 		},
 		{
 			name: "reassign floating IP",
-			call: func(c *client.Client) error { return c.ReassignFloatingIP(ctx, "17", "p-lab") },
+			call: func(c *client.Client) error { return c.ReassignFloatingIP(ctx, "17", "p-lab", false) },
 			want: []wantReq{{method: "POST", path: "/network/v2.0/floatingips/17/action", body: reassignBody, headers: postJSONHeaders}},
 		},
 		{
 			name: "reassign network",
-			call: func(c *client.Client) error { return c.ReassignNetwork(ctx, "3", "p-lab") },
+			call: func(c *client.Client) error { return c.ReassignNetwork(ctx, "3", "p-lab", false) },
 			want: []wantReq{{method: "POST", path: "/network/v2.0/networks/3/action", body: reassignBody, headers: postJSONHeaders}},
 		},
 		{
 			name: "reassign volume",
-			call: func(c *client.Client) error { return c.ReassignVolume(ctx, "80", "p-lab") },
+			call: func(c *client.Client) error { return c.ReassignVolume(ctx, "80", "p-lab", false) },
 			want: []wantReq{{method: "POST", path: "/volume/v2.0/volumes/80/action", body: reassignBody, headers: postJSONHeaders}},
 		},
 		{

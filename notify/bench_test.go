@@ -46,7 +46,7 @@ func BenchmarkWebhookSend(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if res := w.send(ctx, events, 0); res.Err != nil {
+		if res := w.send(ctx, events, 0, nil); res.Err != nil {
 			b.Fatal(res.Err)
 		}
 	}

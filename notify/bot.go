@@ -65,70 +65,82 @@ func (b *Bot) Check(ctx context.Context) error {
 }
 
 // Notify delivers the events one by one, in order, each under its
-// incident's thread (see send). The incidents of a digest go together at
-// the place of the first (see sendDigest), and so do the events bound for
-// one digest's thread (see sendReplies): a burst (say, the refusals of a
-// cycle's cap after 150 incidents opened) is a few replies, not one each.
-// An event that fails for good is set aside and the next ones are tried;
-// any other failure stops delivery, and the events behind it wait with it
-// so that order holds.
-func (b *Bot) Notify(ctx context.Context, pending []Pending) []Outcome {
-	out := make([]Outcome, len(pending))
-	done := make([]bool, len(pending))
-	events := make([]quota.Event, len(pending))
+// incident's thread (see send), and reports each to settle as soon as it
+// is sent. The incidents of a digest go together at the place of the first
+// (see sendDigest), and so do the events bound for one digest's thread
+// (see sendReplies): a burst (say, the refusals of a cycle's cap after 150
+// incidents opened) is a few replies, not one each. A rate limit is waited
+// out (see Options.Sleep) and the same message tried again. An event that
+// fails for good is set aside and the next ones are tried; any other
+// failure stops delivery, and the events behind it wait with it so that
+// order holds.
+func (b *Bot) Notify(ctx context.Context, pending []Pending, settle Settle) {
+	n := len(pending)
+	done := make([]bool, n)
+	events := make([]quota.Event, n)
 	for i, p := range pending {
 		events[i] = p.Event
 	}
+	// report settles the events idx (in increasing order) not yet settled.
+	report := func(idx []int, o Outcome) {
+		var todo []int
+		for _, j := range idx {
+			if !done[j] {
+				done[j] = true
+				todo = append(todo, j)
+			}
+		}
+		settleEach(settle, todo, o)
+	}
+	rest := func(from int) []int {
+		var idx []int
+		for j := from; j < n; j++ {
+			idx = append(idx, j)
+		}
+		return idx
+	}
 	tc := &threadCache{b: b, m: map[quota.InstanceKey]Thread{}}
 	group := map[int][]int{} // first event of a digest → its events
-	inGroup := make([]bool, len(pending))
+	inGroup := make([]bool, n)
 	for _, g := range b.digests(ctx, tc, pending, events) {
 		group[g[0]] = g
 		for _, j := range g {
 			inGroup[j] = true
 		}
 	}
-	stop := func(from int, o Outcome) []Outcome {
-		for j := from; j < len(out); j++ {
-			if !done[j] {
-				out[j] = o
-			}
-		}
-		return out
-	}
-	// together sends the events idx at once; it reports whether delivery
-	// goes on.
-	together := func(idx []int, send func([]quota.Event) ([]bool, result)) bool {
+	// together sends the events idx at once, settling them as their
+	// messages go; it reports whether delivery goes on.
+	together := func(idx []int, send func(evs []quota.Event, sent func(ks []int)) result) bool {
 		evs := make([]quota.Event, len(idx))
 		for k, j := range idx {
 			evs[k] = events[j]
 		}
-		went, res := send(evs)
-		for k, j := range idx {
-			done[j] = went[k]
-		}
+		res := send(evs, func(ks []int) {
+			went := make([]int, len(ks))
+			for i, k := range ks {
+				went[i] = idx[k]
+			}
+			report(went, Outcome{})
+		})
 		if res.Err == nil {
 			return true
 		}
-		o := Outcome{Err: res.Err, Permanent: res.Permanent, RetryAt: res.RetryAt}
-		if !res.Permanent {
-			stop(idx[0], o)
-			return false
+		if res.Permanent {
+			report(idx, res.rest())
+			return true
 		}
-		for k, j := range idx {
-			if !went[k] {
-				out[j], done[j] = o, true
-			}
-		}
-		return true
+		report(rest(idx[0]), res.rest())
+		return false
 	}
 	for i, p := range pending {
 		if done[i] {
 			continue
 		}
 		if g, ok := group[i]; ok {
-			if !together(g, func(evs []quota.Event) ([]bool, result) { return b.sendDigest(ctx, tc, evs, p.Attempts) }) {
-				return out
+			if !together(g, func(evs []quota.Event, sent func([]int)) result {
+				return b.sendDigest(ctx, tc, evs, p.Attempts, sent)
+			}) {
+				return
 			}
 			continue
 		}
@@ -139,30 +151,33 @@ func (b *Bot) Notify(ctx context.Context, pending []Pending) []Outcome {
 		}
 		if !th.IsZero() && !opens(ev) && tc.isDigest(ctx, th) {
 			if batch := b.sameThread(ctx, tc, events, i, th, done, inGroup); len(batch) > 1 {
-				if !together(batch, func(evs []quota.Event) ([]bool, result) {
-					return b.sendReplies(ctx, tc, th, evs, "quotawatch: "+counts(evs), p.Attempts)
+				if !together(batch, func(evs []quota.Event, sent func([]int)) result {
+					return b.sendReplies(ctx, tc, th, evs, "quotawatch: "+counts(evs), p.Attempts, sent)
 				}) {
-					return out
+					return
 				}
 				continue
 			}
 		}
-		done[i] = true
 		res := b.send(ctx, ev, th, p.Attempts)
+		for res.Delivered == 0 && b.opt.waitOut(ctx, res.Err) {
+			res = b.send(ctx, ev, th, p.Attempts)
+		}
 		if res.Delivered > 0 {
 			if res.Thread.TS != "" && res.Thread != th {
 				tc.set(ctx, ev.Key, res.Thread)
 			}
+			report([]int{i}, Outcome{})
 			continue
 		}
-		out[i] = res.outcomes(1)[0]
 		if res.Permanent {
 			// This event can never go; the next ones may.
+			report([]int{i}, res.rest())
 			continue
 		}
-		return stop(i, out[i])
+		report(rest(i), res.rest())
+		return
 	}
-	return out
 }
 
 // opens reports whether ev opens a new incident (and so a new thread).
@@ -345,7 +360,7 @@ func (b *Bot) fail(ctx context.Context, res result, err error, attempts int) res
 		return paced(res, e, b.opt.Now())
 	}
 	logFailure(ctx, b.opt.Logger, e, res.Delivered, 1-res.Delivered)
-	return failed(res, e, attempts, b.opt.Now())
+	return b.opt.failed(res, e, attempts)
 }
 
 func isPollEvent(ev quota.Event) bool {
@@ -389,7 +404,8 @@ func digestRecord(k digestKey) quota.InstanceKey {
 
 // digests groups the events told as digests: those of digests (see the
 // package function), and those of a digest whose parent was posted
-// before, however few are left to tell (a retry: events tried before).
+// before, however few are left to tell (a retry, or a delivery cut short
+// by a crash; a single event not tried before is told on its own).
 func (b *Bot) digests(ctx context.Context, tc *threadCache, pending []Pending, events []quota.Event) [][]int {
 	order, byKey := groupsByKey(events)
 	var out [][]int
@@ -398,7 +414,7 @@ func (b *Bot) digests(ctx context.Context, tc *threadCache, pending []Pending, e
 		switch {
 		case b.opt.DigestAfter >= 0 && len(g) > b.opt.DigestAfter:
 			out = append(out, g)
-		case pending[g[0]].Attempts > 0 && !tc.get(ctx, digestRecord(k)).IsZero():
+		case (len(g) > 1 || pending[g[0]].Attempts > 0) && !tc.get(ctx, digestRecord(k)).IsZero():
 			out = append(out, g)
 		}
 	}
@@ -409,17 +425,21 @@ func (b *Bot) digests(ctx context.Context, tc *threadCache, pending []Pending, e
 // counts them and names the fullest, then their events as lines in its
 // thread, in as few replies as the limits allow. A new incident's thread
 // is the digest's, so its later events reply there; an incident with a
-// thread of its own keeps it, and its parent is brought up to date. It
-// returns which events went; res describes the failure of the others.
-func (b *Bot) sendDigest(ctx context.Context, tc *threadCache, evs []quota.Event, attempts int) ([]bool, result) {
+// thread of its own keeps it, and its parent is brought up to date. sent
+// is told the positions in evs of the events of each reply as it goes;
+// res describes the failure of the others.
+func (b *Bot) sendDigest(ctx context.Context, tc *threadCache, evs []quota.Event, attempts int, sent func(ks []int)) result {
 	first := evs[0]
 	dk, _ := digestKeyOf(first)
 	parent := tc.get(ctx, digestRecord(dk))
 	if parent.IsZero() {
-		th, err := b.post(ctx, "chat.postMessage", Thread{Channel: b.channel},
-			renderDigest(evs, digestOptions{statusURL: b.opt.StatusURL, threaded: true}))
+		msg := renderDigest(evs, digestOptions{statusURL: b.opt.StatusURL, threaded: true})
+		th, err := b.post(ctx, "chat.postMessage", Thread{Channel: b.channel}, msg)
+		for err != nil && b.opt.waitOut(ctx, err) {
+			th, err = b.post(ctx, "chat.postMessage", Thread{Channel: b.channel}, msg)
+		}
 		if err != nil {
-			return make([]bool, len(evs)), b.fail(ctx, result{}, err, attempts)
+			return b.fail(ctx, result{}, err, attempts)
 		}
 		parent = th
 		tc.set(ctx, digestMark(parent), parent)
@@ -439,21 +459,21 @@ func (b *Bot) sendDigest(ctx context.Context, tc *threadCache, evs []quota.Event
 		}
 	}
 	title := fmt.Sprintf("%s: %d %s", first.Key.Rule, len(evs), countWord(first))
-	went, res := b.sendReplies(ctx, tc, parent, evs, title, attempts)
+	res := b.sendReplies(ctx, tc, parent, evs, title, attempts, sent)
 	if res.Err != nil && res.Delivered == 0 && threadGone(b.classify("chat.postMessage", res.Err)) {
 		// The digest was deleted: the retry posts a new one.
 		tc.set(ctx, digestRecord(dk), Thread{})
 	}
-	return went, res
+	return res
 }
 
 // sendReplies posts the events as lines in the thread th, in as few
 // replies as the limits allow; title heads each reply (with the events'
-// range when there are several). It returns which events went; res
-// describes the failure of the others. If the thread is gone, the events'
-// threads are forgotten, so that their retry heads threads of their own.
-func (b *Bot) sendReplies(ctx context.Context, tc *threadCache, th Thread, evs []quota.Event, title string, attempts int) ([]bool, result) {
-	went := make([]bool, len(evs))
+// range when there are several). sent is told the positions in evs of the
+// events of each reply as it goes; res describes the failure of the
+// others. If the thread is gone, the events' threads are forgotten, so
+// that their retry heads threads of their own.
+func (b *Bot) sendReplies(ctx context.Context, tc *threadCache, th Thread, evs []quota.Event, title string, attempts int, sent func(ks []int)) result {
 	msgs := renderLines(evs, func(_, parts, from, to int) string {
 		if parts == 1 && len(evs) > 1 {
 			return fmt.Sprintf("%s (%d–%d)", title, from, to)
@@ -465,7 +485,11 @@ func (b *Bot) sendReplies(ctx context.Context, tc *threadCache, th Thread, evs [
 	})
 	at := 0
 	for _, bm := range msgs {
-		if _, err := b.post(ctx, "chat.postMessage", th, bm.msg); err != nil {
+		_, err := b.post(ctx, "chat.postMessage", th, bm.msg)
+		for err != nil && b.opt.waitOut(ctx, err) {
+			_, err = b.post(ctx, "chat.postMessage", th, bm.msg)
+		}
+		if err != nil {
 			if threadGone(b.classify("chat.postMessage", err)) {
 				for _, ev := range evs[at:] {
 					if tc.get(ctx, ev.Key) == th {
@@ -473,14 +497,16 @@ func (b *Bot) sendReplies(ctx context.Context, tc *threadCache, th Thread, evs [
 					}
 				}
 			}
-			return went, b.fail(ctx, result{Delivered: at, Thread: th}, err, attempts)
+			return b.fail(ctx, result{Delivered: at, Thread: th}, err, attempts)
 		}
-		for k := at; k < at+bm.events; k++ {
-			went[k] = true
+		ks := make([]int, bm.events)
+		for k := range ks {
+			ks[k] = at + k
 		}
+		sent(ks)
 		at += bm.events
 	}
-	return went, result{Delivered: at, Thread: th}
+	return result{Delivered: at, Thread: th}
 }
 
 // threadGone reports whether Slack said the thread's parent is gone.

@@ -177,7 +177,7 @@ func TestBotRetryPostsReplyOnce(t *testing.T) {
 			res := b.send(context.Background(), ev, first.Thread, 1)
 			require.Zero(t, res.Delivered)
 			require.False(t, res.Permanent)
-			require.Equal(t, t0.Add(20*time.Second), res.RetryAt)
+			require.Equal(t, t0.Add(10*time.Second), res.RetryAt)
 			require.Equal(t, first.Thread, res.Thread)
 
 			res = b.send(context.Background(), ev, first.Thread, 2)
@@ -207,25 +207,25 @@ func TestBotFailures(t *testing.T) {
 		{name: "no channel configured", setup: func(_ *testing.T, srv *slacksink.Server) (string, string, string) {
 			return srv.APIURL(), botToken, ""
 		}, permanent: true, code: "channel_not_found"},
-		{name: "ok:false ratelimited", setup: apiFailWith("ratelimited"), attempts: 1, retryIn: 20 * time.Second, code: "ratelimited"},
-		{name: "ok:false internal_error", setup: apiFailWith("internal_error"), retryIn: 10 * time.Second, code: "internal_error"},
+		{name: "ok:false ratelimited", setup: apiFailWith("ratelimited"), attempts: 1, retryIn: 10 * time.Second, code: "ratelimited"},
+		{name: "ok:false internal_error", setup: apiFailWith("internal_error"), retryIn: 5 * time.Second, code: "internal_error"},
 		{name: "429 with Retry-After", setup: apiFailNext(1, http.StatusTooManyRequests, 7*time.Second),
 			attempts: 5, retryIn: 7 * time.Second, status: 429, errText: "retry after 7s"},
 		{name: "429 without Retry-After", setup: apiFailNext(1, http.StatusTooManyRequests, 0),
-			attempts: 1, retryIn: 20 * time.Second, status: 429},
-		{name: "503", setup: apiFailNext(1, http.StatusServiceUnavailable, 0), attempts: 3, retryIn: 80 * time.Second, status: 503},
+			attempts: 1, retryIn: 10 * time.Second, status: 429},
+		{name: "503", setup: apiFailNext(1, http.StatusServiceUnavailable, 0), attempts: 3, retryIn: 40 * time.Second, status: 503},
 		{name: "down", setup: func(_ *testing.T, srv *slacksink.Server) (string, string, string) {
 			srv.SetDown(true)
 			return srv.APIURL(), botToken, "C0QUOTA"
-		}, attempts: 9, retryIn: 10 * time.Minute, status: 503},
+		}, attempts: 9, retryIn: time.Minute, status: 503},
 		{name: "400", setup: apiFailNext(1, http.StatusBadRequest, 0), permanent: true, status: 400},
 		{name: "403", setup: apiFailNext(1, http.StatusForbidden, 0), permanent: true, status: 403},
 		{name: "connection refused", setup: func(t *testing.T, _ *slacksink.Server) (string, string, string) {
 			return refusedURL(t) + "/api/", botToken, "C0QUOTA"
-		}, retryIn: 10 * time.Second, errText: "connection refused"},
+		}, retryIn: 5 * time.Second, errText: "connection refused"},
 		{name: "timeout", setup: func(t *testing.T, _ *slacksink.Server) (string, string, string) {
 			return hangingURL(t) + "/api/", botToken, "C0QUOTA"
-		}, attempts: 2, retryIn: 40 * time.Second, errText: "timeout"},
+		}, attempts: 2, retryIn: 20 * time.Second, errText: "timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -345,7 +345,7 @@ func TestMessagesNeverCarrySecrets(t *testing.T) {
 		{"webhook", func(t *testing.T, srv *slacksink.Server, ev quota.Event) string {
 			opt, _ := testOptions(t)
 			ev.Reason = "Post " + srv.WebhookURL() + ": refused"
-			require.NoError(t, NewWebhook("ops", srv.WebhookURL(), opt).send(context.Background(), []quota.Event{ev, ev}, 0).Err)
+			require.NoError(t, NewWebhook("ops", srv.WebhookURL(), opt).send(context.Background(), []quota.Event{ev, ev}, 0, nil).Err)
 			return srv.WebhookURL()
 		}},
 		{"bot", func(t *testing.T, srv *slacksink.Server, ev quota.Event) string {

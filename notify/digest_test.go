@@ -19,6 +19,26 @@ import (
 
 const statusURL = "https://quota.example.org"
 
+// notifyAll is collect for deliveries with digests, whose events are
+// reported each once as their message goes, not always in order.
+func notifyAll(t *testing.T, n notifier, ctx context.Context, pending []Pending) []Outcome {
+	t.Helper()
+	out := make([]Outcome, len(pending))
+	seen := make([]bool, len(pending))
+	for i := range out {
+		out[i] = Outcome{Err: errNotDelivered}
+	}
+	n.Notify(ctx, pending, func(from, to int, o Outcome) {
+		require.Greater(t, to, from)
+		for i := from; i < to; i++ {
+			require.False(t, seen[i], "event %d reported twice", i)
+			seen[i] = true
+			out[i] = o
+		}
+	})
+	return out
+}
+
 // crossing returns n firing events of one rule in one cycle, on distinct
 // projects, each a little fuller than the one before.
 func crossing(n int) []quota.Event {
@@ -104,7 +124,7 @@ func TestWebhookDigest(t *testing.T) {
 	ev := sampleEvents()
 	events := append([]quota.Event{ev["poll_failed"]}, crossing(150)...)
 	events = append(events, ev["action_applied"])
-	outs := NewWebhook("ops", srv.WebhookURL(), opt).Notify(context.Background(), pendingOf(0, events...))
+	outs := notifyAll(t, NewWebhook("ops", srv.WebhookURL(), opt), context.Background(), pendingOf(0, events...))
 	require.Equal(t, make([]Outcome, len(events)), outs, "every event delivered")
 	msgs := srv.Messages()
 	require.Len(t, msgs, 2)
@@ -151,7 +171,7 @@ func TestBotDigest(t *testing.T) {
 	ctx := context.Background()
 	evs := crossing(150)
 
-	outs := b.Notify(ctx, pendingOf(0, append(evs, sampleEvents()["poll_failed"])...))
+	outs := notifyAll(t, b, ctx, pendingOf(0, append(evs, sampleEvents()["poll_failed"])...))
 	require.Equal(t, make([]Outcome, 151), outs)
 	msgs := srv.Messages()
 	require.LessOrEqual(t, len(msgs), 5, "a handful of messages")
@@ -176,7 +196,7 @@ func TestBotDigest(t *testing.T) {
 	moved := sampleEvents()["action_applied"]
 	moved.Key = evs[7].Key
 	before := len(srv.Messages())
-	require.Equal(t, []Outcome{{}}, b.Notify(ctx, pendingOf(0, moved)))
+	require.Equal(t, []Outcome{{}}, notifyAll(t, b, ctx, pendingOf(0, moved)))
 	require.Equal(t, []string{"chat.postMessage reply"}, endpoints(srv.Messages()[before:]))
 	got, ok := srv.Message(th.Channel, th.TS)
 	require.True(t, ok)
@@ -185,7 +205,7 @@ func TestBotDigest(t *testing.T) {
 	// They all resolve: one more digest, threaded the same way.
 	before = len(srv.Messages())
 	res := resolving(evs, t0.Add(time.Hour))
-	require.Equal(t, make([]Outcome, 150), b.Notify(ctx, pendingOf(0, res...)))
+	require.Equal(t, make([]Outcome, 150), notifyAll(t, b, ctx, pendingOf(0, res...)))
 	after := srv.Messages()[before:]
 	require.LessOrEqual(t, len(after), 4)
 	require.Contains(t, after[0].Text, "150 resolved")
@@ -205,14 +225,14 @@ func TestBotDigestRetry(t *testing.T) {
 	b.opt.HTTPClient.Transport = &scripted{answers: map[int]scriptedAnswer{
 		2: {status: http.StatusBadGateway, body: "<html>bad gateway</html>"},
 	}}
-	outs := b.Notify(ctx, pendingOf(0, evs...))
+	outs := notifyAll(t, b, ctx, pendingOf(0, evs...))
 	require.Equal(t, make([]bool, 8), delivered(outs), "the reply failed: nothing is told yet")
 	require.Len(t, srv.Messages(), 1, "the parent went")
 	parent := srv.Messages()[0]
 
 	// Only three are due again (say the others were set aside): still
 	// under the same parent.
-	outs = b.Notify(ctx, pendingOf(1, evs[:3]...))
+	outs = notifyAll(t, b, ctx, pendingOf(1, evs[:3]...))
 	require.Equal(t, []bool{true, true, true}, delivered(outs))
 	msgs := srv.Messages()
 	require.Len(t, msgs, 2)
@@ -229,9 +249,9 @@ func TestOwnThreadInDigest(t *testing.T) {
 	b := NewBot("ops", botToken, "C0QUOTA", srv.APIURL(), threads, opt)
 	ctx := context.Background()
 	evs := crossing(7)
-	require.Equal(t, make([]Outcome, 1), b.Notify(ctx, pendingOf(0, evs[0])))
+	require.Equal(t, make([]Outcome, 1), notifyAll(t, b, ctx, pendingOf(0, evs[0])))
 	own := threads.m[evs[0].Key]
-	require.Equal(t, make([]Outcome, 7), b.Notify(ctx, pendingOf(0, resolving(evs, t0.Add(time.Hour))...)))
+	require.Equal(t, make([]Outcome, 7), notifyAll(t, b, ctx, pendingOf(0, resolving(evs, t0.Add(time.Hour))...)))
 	require.Equal(t, own, threads.m[evs[0].Key])
 	got, ok := srv.Message(own.Channel, own.TS)
 	require.True(t, ok)
@@ -246,7 +266,7 @@ func TestDigestGolden(t *testing.T) {
 		opt, _ := testOptions(t)
 		opt.StatusURL = statusURL
 		events := append(crossing(14), sampleEvents()["action_skipped"])
-		outs := NewWebhook("ops", srv.WebhookURL(), opt).Notify(context.Background(), pendingOf(0, events...))
+		outs := notifyAll(t, NewWebhook("ops", srv.WebhookURL(), opt), context.Background(), pendingOf(0, events...))
 		require.Equal(t, make([]Outcome, len(events)), outs)
 		bodies := make([]json.RawMessage, 0, 2)
 		for _, m := range srv.Messages() {
@@ -262,10 +282,10 @@ func TestDigestGolden(t *testing.T) {
 		opt.StatusURL = statusURL
 		b := NewBot("ops", botToken, "quota-alerts", srv.APIURL(), nil, opt)
 		evs := crossing(7)
-		require.Equal(t, make([]Outcome, 7), b.Notify(context.Background(), pendingOf(0, evs...)))
+		require.Equal(t, make([]Outcome, 7), notifyAll(t, b, context.Background(), pendingOf(0, evs...)))
 		skipped := sampleEvents()["action_skipped"]
 		skipped.Key, skipped.ProjectName = evs[2].Key, evs[2].ProjectName
-		require.Equal(t, make([]Outcome, 1), b.Notify(context.Background(), pendingOf(0, skipped)))
+		require.Equal(t, make([]Outcome, 1), notifyAll(t, b, context.Background(), pendingOf(0, skipped)))
 		checkGolden(t, "bot_digest", botSent(t, srv))
 	})
 }
@@ -285,7 +305,7 @@ func TestBotRepliesTogether(t *testing.T) {
 		sk.Key, sk.ProjectName, sk.Quota = ev.Key, ev.ProjectName, ev.Quota
 		all = append(all, sk)
 	}
-	outs := b.Notify(context.Background(), pendingOf(0, all...))
+	outs := notifyAll(t, b, context.Background(), pendingOf(0, all...))
 	require.Equal(t, make([]Outcome, len(all)), outs)
 	msgs := srv.Messages()
 	require.LessOrEqual(t, len(msgs), 6, "%d messages", len(msgs))
@@ -308,7 +328,7 @@ func TestBotRepliesTogether(t *testing.T) {
 	sk.Key, sk.Time = k.Key, again.Time
 	other := sampleEvents()["action_skipped"]
 	other.Key, other.Time = evs[4].Key, again.Time
-	require.Equal(t, make([]Outcome, 4), b.Notify(context.Background(), pendingOf(0, res, again, sk, other)))
+	require.Equal(t, make([]Outcome, 4), notifyAll(t, b, context.Background(), pendingOf(0, res, again, sk, other)))
 	got := srv.Messages()[before:]
 	require.Equal(t, []string{"chat.postMessage reply", "chat.postMessage", "chat.update", "chat.postMessage reply"},
 		endpoints(got)[:4], "the resolution and the other refusal reply in the digest's thread, together")

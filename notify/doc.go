@@ -1,9 +1,10 @@
 // Package notify tells people in Slack what quotawatch saw and did.
 //
 // Two notifiers, Webhook and Bot, share one contract with the daemon's
-// outbox: Notify(ctx, pending) takes a notifier's due events in the order
-// they were enqueued, each with how many times it was tried before, and
-// returns one Outcome per event.
+// outbox: Notify(ctx, pending, settle) takes a notifier's due events in the
+// order they were enqueued, each with how many times it was tried before,
+// and reports an Outcome for every event to settle as soon as it is known,
+// so a delivered event is recorded before the next one is sent.
 //
 //   - Webhook posts to an incoming webhook. All the events of a Notify
 //     become one message, one line each under a header that counts them
@@ -40,15 +41,18 @@
 // line of a digest's thread or of the digest itself.
 //
 // An Outcome says whether its event was delivered and, if not, either a
-// time to retry (Slack's Retry-After, else Backoff: 10s doubling per
-// previous attempt up to 10 minutes) or a permanent failure (invalid_auth,
-// channel_not_found, not_in_channel, any 4xx but 408 and 429). A failure
-// that can pass stops delivery: the events behind it were not tried and
-// share its Outcome, so order holds. A bot event that failed for good is
-// set aside alone; for a webhook the whole rest is. Sends are paced by a
-// token bucket (Options.Rate, default one message per second). If the
-// context ends while pacing, the rest is not tried: its Err matches
-// ErrPaced and it is due again at once (RetryAt is now).
+// time to retry (Slack's Retry-After, else a backoff: 5s doubling per
+// previous attempt up to a minute, see Options.RetryBase) or a permanent
+// failure (invalid_auth, channel_not_found, not_in_channel, any 4xx but 408
+// and 429). A rate limit (429 with a Retry-After) is waited out within the
+// call when the context leaves time for it, and the same message is tried
+// again, so a backlog drains at Slack's rate. Any other failure that can
+// pass stops delivery: the events behind it were not tried and share its
+// Outcome, so order holds. A bot event that failed for good is set aside
+// alone; for a webhook the whole rest is. Sends are paced by a token bucket
+// (Options.Rate, default one message per second). If the context ends
+// while pacing, the rest is not tried: its Err matches ErrPaced and it is
+// due again at once (RetryAt is now).
 //
 // Secrets never leave the package: errors carry neither the webhook URL
 // nor the token (a *url.Error's URL is replaced, and every error text is

@@ -1,11 +1,13 @@
 package notify
 
 import (
+	"context"
 	"log/slog"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 
 	"github.com/quotawatch/quotawatch/internal/testutil"
@@ -148,5 +150,31 @@ func manyEvents(n int) []quota.Event {
 		ev.ProjectName = "Project " + strconv.Itoa(i)
 		out[i] = ev
 	}
+	return out
+}
+
+// notifier is what Webhook and Bot share.
+type notifier interface {
+	Notify(ctx context.Context, pending []Pending, settle Settle)
+}
+
+// collect runs n.Notify and returns the outcome of each event, in order,
+// checking that each was reported once and in order; an event never
+// reported has the zero Outcome's opposite, errNotDelivered.
+func collect(t *testing.T, n notifier, ctx context.Context, pending []Pending) []Outcome {
+	t.Helper()
+	out := make([]Outcome, len(pending))
+	for i := range out {
+		out[i] = Outcome{Err: errNotDelivered}
+	}
+	next := 0
+	n.Notify(ctx, pending, func(from, to int, o Outcome) {
+		require.Equal(t, next, from, "reported in order, each once")
+		require.Greater(t, to, from)
+		for i := from; i < to; i++ {
+			out[i] = o
+		}
+		next = to
+	})
 	return out
 }

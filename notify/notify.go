@@ -25,11 +25,12 @@ const (
 	DefaultBurst   = 1
 )
 
-// Without a Retry-After, a failed message waits 10s, doubling per previous
-// attempt up to 10 minutes.
+// Without a Retry-After, a failed message waits 5s, doubling per previous
+// attempt up to a minute: an alert is never held back long by a short
+// outage (Alertmanager caps its retries at a minute too).
 const (
-	backoffBase = 10 * time.Second
-	backoffMax  = 10 * time.Minute
+	DefaultRetryBase = 5 * time.Second
+	DefaultRetryMax  = time.Minute
 )
 
 // Options configures a notifier. The zero value is usable.
@@ -47,6 +48,13 @@ type Options struct {
 	Burst int
 	// Now is the clock used for RetryAt; default time.Now.
 	Now func() time.Time
+	// RetryBase and RetryMax set the backoff of a failed message that
+	// Slack gave no Retry-After: RetryBase doubling per previous attempt,
+	// capped at RetryMax (defaults DefaultRetryBase and DefaultRetryMax).
+	RetryBase, RetryMax time.Duration
+	// Sleep waits d, or until ctx ends and then returns its error; a 429
+	// is waited out with it. Default: a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// Logger receives delivery logs; default discards.
 	Logger *slog.Logger
 	// DigestAfter is how many incidents of one rule may open, fire on or
@@ -79,6 +87,15 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.RetryBase <= 0 {
+		o.RetryBase = DefaultRetryBase
+	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = max(DefaultRetryMax, o.RetryBase)
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleep
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -128,13 +145,21 @@ type Outcome struct {
 	// event should be set aside.
 	Permanent bool
 	// RetryAt is when to try the event again, if it failed and not for
-	// good: Slack's Retry-After if it gave one, else Backoff; now if it
-	// was not tried (ErrPaced).
+	// good: Slack's Retry-After if it gave one, else after the backoff
+	// (Options.RetryBase); now if it was not tried (ErrPaced).
 	RetryAt time.Time
 }
 
 // Delivered reports whether the event was delivered.
 func (o Outcome) Delivered() bool { return o.Err == nil }
+
+// Settle receives what became of the events pending[from:to] of a Notify
+// call, which share the outcome o. Notify reports every event once, as
+// soon as its fate is known: a delivered event is reported before the next
+// message is tried, so that a crash never sends it twice. Events go, and
+// are reported, in order, except that those told together (a digest, the
+// replies under one) go at the place of the first of them.
+type Settle func(from, to int, o Outcome)
 
 // ErrPaced marks events that were not tried because the context ended
 // while they waited for the notifier's own pace toward Slack. Nothing
@@ -156,29 +181,41 @@ type result struct {
 	RetryAt   time.Time
 }
 
-// outcomes spreads r over the n events it was about: the delivered ones
-// first, then the rest, which share the failure.
-func (r result) outcomes(n int) []Outcome {
-	out := make([]Outcome, n)
-	rest := Outcome{Err: r.Err, Permanent: r.Permanent, RetryAt: r.RetryAt}
-	if rest.Err == nil {
-		rest.Err = errNotDelivered
+// rest is the outcome of the events r did not deliver.
+func (r result) rest() Outcome {
+	o := Outcome{Err: r.Err, Permanent: r.Permanent, RetryAt: r.RetryAt}
+	if o.Err == nil {
+		o.Err = errNotDelivered
 	}
-	for i := min(max(r.Delivered, 0), n); i < n; i++ {
-		out[i] = rest
-	}
-	return out
+	return o
 }
 
 // errNotDelivered stands in for a missing error, so that an undelivered
 // event never looks delivered.
 var errNotDelivered = errors.New("not delivered")
 
-// Backoff is the wait before the next attempt of a message already tried
-// attempts times without a Retry-After: 10s doubling per previous attempt,
-// capped at 10 minutes.
+// Backoff is the default wait before the next attempt of a message
+// already tried attempts times without a Retry-After: 5s doubling per
+// previous attempt, capped at a minute.
 func Backoff(attempts int) time.Duration {
-	return backoff.Exp(backoffBase, backoffMax, attempts)
+	return backoff.Exp(DefaultRetryBase, DefaultRetryMax, attempts)
+}
+
+// backoff is Backoff with o's base and cap.
+func (o Options) backoff(attempts int) time.Duration {
+	return backoff.Exp(o.RetryBase, o.RetryMax, attempts)
+}
+
+// sleep is the default Options.Sleep.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Error is a failed delivery. Its text is built only from redacted parts,
@@ -337,25 +374,49 @@ func scrubMessage(m Message, secrets ...string) Message {
 	return m
 }
 
-// failed fills r for an undelivered rest after err.
-func failed(r result, e *Error, attempts int, now time.Time) result {
+// failed fills r for an undelivered rest after e: its next attempt is at
+// Slack's Retry-After, else after the backoff for attempts.
+func (o Options) failed(r result, e *Error, attempts int) result {
 	r.Err = e
 	r.Permanent = e.Permanent
 	if !e.Permanent {
 		if e.RetryAfter > 0 {
-			r.RetryAt = now.Add(e.RetryAfter)
+			r.RetryAt = o.Now().Add(e.RetryAfter)
 		} else {
-			r.RetryAt = now.Add(Backoff(attempts))
+			r.RetryAt = o.Now().Add(o.backoff(attempts))
 		}
 	}
 	return r
+}
+
+// waitOut sleeps out Slack's rate limit (a 429, or ok:false ratelimited,
+// with a Retry-After) when ctx leaves time for it, and reports whether it
+// did: the caller then tries the same message again, so that a backlog
+// drains at Slack's rate. A limit that would outlast ctx is not waited
+// for; the message keeps its Retry-After as its next attempt.
+func (o Options) waitOut(ctx context.Context, err error) bool {
+	var e *Error
+	if !errors.As(err, &e) || e.paced || e.Permanent || e.RetryAfter <= 0 || !e.rateLimited() {
+		return false
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= e.RetryAfter {
+		return false
+	}
+	o.Logger.LogAttrs(ctx, slog.LevelInfo, "slack rate limit; waiting it out",
+		slog.String("notifier", e.Notifier), slog.String("op", e.Op), slog.Duration("retry_after", e.RetryAfter))
+	return o.Sleep(ctx, e.RetryAfter) == nil
+}
+
+// rateLimited reports whether Slack refused the call for its rate limit.
+func (e *Error) rateLimited() bool {
+	return e.Status == http.StatusTooManyRequests || e.Code == "ratelimited" || e.Code == "rate_limited"
 }
 
 // opPace is the Op of an error of pace.
 const opPace = "pace"
 
 // pace waits for the limiter. A context that ends first is not a Slack
-// failure: the messages are retried at the next cycle.
+// failure: the messages are due again at once.
 func pace(ctx context.Context, l *rate.Limiter, notifier string) *Error {
 	if err := l.Wait(ctx); err != nil {
 		e := &Error{Notifier: notifier, Op: opPace, detail: err.Error(), paced: true}

@@ -69,7 +69,7 @@ func TestWebhookNotify(t *testing.T) {
 		defer srv.Close()
 		opt, _ := testOptions(t)
 		ev := sampleEvents()
-		outs := NewWebhook("ops", srv.WebhookURL(), opt).Notify(context.Background(),
+		outs := collect(t, NewWebhook("ops", srv.WebhookURL(), opt), context.Background(),
 			pendingOf(0, ev["firing"], ev["action_applied"], ev["resolved"]))
 		require.Equal(t, []Outcome{{}, {}, {}}, outs)
 		require.Len(t, srv.Messages(), 1)
@@ -78,7 +78,7 @@ func TestWebhookNotify(t *testing.T) {
 		srv := slacksink.New()
 		defer srv.Close()
 		opt, _ := testOptions(t)
-		require.Empty(t, NewWebhook("ops", srv.WebhookURL(), opt).Notify(context.Background(), nil))
+		require.Empty(t, collect(t, NewWebhook("ops", srv.WebhookURL(), opt), context.Background(), nil))
 		require.Empty(t, srv.Messages())
 	})
 	t.Run("a failed part takes the rest along", func(t *testing.T) {
@@ -94,7 +94,7 @@ func TestWebhookNotify(t *testing.T) {
 		require.Less(t, first, len(events))
 		pending := pendingOf(0, events...)
 		pending[0].Attempts = 2 // the first event's attempts set the backoff of the batch
-		outs := NewWebhook("ops", srv.WebhookURL(), opt).Notify(context.Background(), pending)
+		outs := collect(t, NewWebhook("ops", srv.WebhookURL(), opt), context.Background(), pending)
 		require.Len(t, outs, splitEvents)
 		for i, o := range outs {
 			if i < first {
@@ -103,7 +103,7 @@ func TestWebhookNotify(t *testing.T) {
 			}
 			require.False(t, o.Delivered(), "event %d", i)
 			require.False(t, o.Permanent)
-			require.Equal(t, t0.Add(40*time.Second), o.RetryAt)
+			require.Equal(t, t0.Add(20*time.Second), o.RetryAt)
 			require.Contains(t, o.Err.Error(), "HTTP 503: busy")
 			require.Same(t, outs[first].Err, o.Err, "one failure, shared")
 		}
@@ -113,7 +113,7 @@ func TestWebhookNotify(t *testing.T) {
 		defer srv.Close()
 		srv.FailWith("no_service")
 		opt, _ := testOptions(t)
-		outs := NewWebhook("ops", srv.WebhookURL(), opt).Notify(context.Background(), pendingOf(0, manyEvents(2)...))
+		outs := collect(t, NewWebhook("ops", srv.WebhookURL(), opt), context.Background(), pendingOf(0, manyEvents(2)...))
 		require.Equal(t, []bool{false, false}, delivered(outs))
 		for _, o := range outs {
 			require.True(t, o.Permanent)
@@ -127,8 +127,8 @@ func TestWebhookNotify(t *testing.T) {
 		opt, _ := testOptions(t)
 		opt.Rate, opt.Burst = 0.1, 1
 		w := NewWebhook("ops", srv.WebhookURL(), opt)
-		require.Equal(t, []bool{true}, delivered(w.Notify(ctxWithin(t, 300*time.Millisecond), pendingOf(0, manyEvents(1)...))))
-		outs := w.Notify(ctxWithin(t, 300*time.Millisecond), pendingOf(3, manyEvents(2)...))
+		require.Equal(t, []bool{true}, delivered(collect(t, w, ctxWithin(t, 300*time.Millisecond), pendingOf(0, manyEvents(1)...))))
+		outs := collect(t, w, ctxWithin(t, 300*time.Millisecond), pendingOf(3, manyEvents(2)...))
 		for _, o := range outs {
 			require.ErrorIs(t, o.Err, ErrPaced)
 			require.ErrorIs(t, o.Err, context.DeadlineExceeded)
@@ -149,7 +149,7 @@ func TestBotNotifyKeepsThreads(t *testing.T) {
 	ctx := context.Background()
 	ev := sampleEvents()
 
-	require.Equal(t, []Outcome{{}, {}}, b.Notify(ctx, pendingOf(0, ev["firing"], ev["poll_failed"])))
+	require.Equal(t, []Outcome{{}, {}}, collect(t, b, ctx, pendingOf(0, ev["firing"], ev["poll_failed"])))
 	require.Equal(t, 1, threads.reads, "poll events have no thread")
 	require.Equal(t, 1, threads.sets)
 	th := threads.m[ev["firing"].Key]
@@ -160,7 +160,7 @@ func TestBotNotifyKeepsThreads(t *testing.T) {
 
 	// A new Bot over the same Threads (a restart) replies in the thread.
 	b = NewBot("ops", botToken, "C0QUOTA", srv.APIURL(), threads, opt)
-	require.Equal(t, []Outcome{{}, {}}, b.Notify(ctx, pendingOf(0, ev["action_applied"], ev["resolved"])))
+	require.Equal(t, []Outcome{{}, {}}, collect(t, b, ctx, pendingOf(0, ev["action_applied"], ev["resolved"])))
 	require.Equal(t, 1, threads.sets, "the thread did not change")
 	require.Len(t, srv.Replies(th.Channel, th.TS), 2)
 	parent, ok = srv.Message(th.Channel, th.TS)
@@ -168,7 +168,7 @@ func TestBotNotifyKeepsThreads(t *testing.T) {
 	require.Contains(t, string(parent.Blocks), "Incident status: *resolved*")
 
 	// A new firing of the incident opens a new thread, saved in its place.
-	require.Equal(t, []Outcome{{}}, b.Notify(ctx, pendingOf(0, ev["firing"])))
+	require.Equal(t, []Outcome{{}}, collect(t, b, ctx, pendingOf(0, ev["firing"])))
 	require.Equal(t, 2, threads.sets)
 	require.NotEqual(t, th, threads.m[ev["firing"].Key])
 }
@@ -180,10 +180,10 @@ func TestBotNotifyThreadStoreFailures(t *testing.T) {
 		opt, logs := testOptions(t)
 		threads := newFakeThreads()
 		b := NewBot("ops", botToken, "C0QUOTA", srv.APIURL(), threads, opt)
-		require.Equal(t, []Outcome{{}}, b.Notify(context.Background(), pendingOf(0, ev["firing"])))
+		require.Equal(t, []Outcome{{}}, collect(t, b, context.Background(), pendingOf(0, ev["firing"])))
 		threads.readErr = errors.New("disk on fire")
 		// Without its thread the event heads a new one rather than wait.
-		require.Equal(t, []Outcome{{}}, b.Notify(context.Background(), pendingOf(0, ev["resolved"])))
+		require.Equal(t, []Outcome{{}}, collect(t, b, context.Background(), pendingOf(0, ev["resolved"])))
 		require.Equal(t, []string{"chat.postMessage", "chat.postMessage"}, endpoints(srv.Messages()))
 		require.Contains(t, logs.String(), "reading the incident thread failed")
 		require.Contains(t, logs.String(), "disk on fire")
@@ -194,7 +194,7 @@ func TestBotNotifyThreadStoreFailures(t *testing.T) {
 		threads := newFakeThreads()
 		threads.writeErr = errors.New("disk full")
 		b := NewBot("ops", botToken, "C0QUOTA", srv.APIURL(), threads, opt)
-		require.Equal(t, []Outcome{{}}, b.Notify(context.Background(), pendingOf(0, ev["firing"])),
+		require.Equal(t, []Outcome{{}}, collect(t, b, context.Background(), pendingOf(0, ev["firing"])),
 			"the message went: it is delivered")
 		require.Contains(t, logs.String(), "saving the incident thread failed")
 	})
@@ -215,7 +215,7 @@ func TestBotNotifyFailures(t *testing.T) {
 			2: {status: http.StatusOK, body: `{"ok":false,"error":"invalid_blocks"}`},
 		}}}
 		threads := newFakeThreads()
-		outs := NewBot("ops", botToken, "C0QUOTA", srv.APIURL(), threads, opt).Notify(context.Background(), pendingOf(0, events...))
+		outs := collect(t, NewBot("ops", botToken, "C0QUOTA", srv.APIURL(), threads, opt), context.Background(), pendingOf(0, events...))
 		require.Equal(t, []bool{true, false, true}, delivered(outs))
 		require.True(t, outs[1].Permanent)
 		require.Contains(t, outs[1].Err.Error(), "invalid_blocks")
@@ -226,7 +226,8 @@ func TestBotNotifyFailures(t *testing.T) {
 		srv := newBotServer(t)
 		opt, _ := testOptions(t)
 		srv.FailNext(1, http.StatusTooManyRequests, 7*time.Second)
-		outs := NewBot("ops", botToken, "C0QUOTA", srv.APIURL(), nil, opt).Notify(context.Background(), pendingOf(1, events...))
+		// The delivery ends before the Retry-After: not waited out.
+		outs := collect(t, NewBot("ops", botToken, "C0QUOTA", srv.APIURL(), nil, opt), ctxWithin(t, 2*time.Second), pendingOf(1, events...))
 		require.Equal(t, []bool{false, false, false}, delivered(outs))
 		for _, o := range outs {
 			require.False(t, o.Permanent)
@@ -240,7 +241,7 @@ func TestBotNotifyFailures(t *testing.T) {
 		srv := newBotServer(t)
 		opt, _ := testOptions(t)
 		opt.Rate, opt.Burst = 0.1, 1
-		outs := NewBot("ops", botToken, "C0QUOTA", srv.APIURL(), nil, opt).Notify(ctxWithin(t, 300*time.Millisecond), pendingOf(2, events...))
+		outs := collect(t, NewBot("ops", botToken, "C0QUOTA", srv.APIURL(), nil, opt), ctxWithin(t, 300*time.Millisecond), pendingOf(2, events...))
 		require.Equal(t, []bool{true, false, false}, delivered(outs))
 		for _, o := range outs[1:] {
 			require.ErrorIs(t, o.Err, ErrPaced)
@@ -257,7 +258,7 @@ func TestErrPacedOnlyWhenPacing(t *testing.T) {
 	srv.FailNext(1, http.StatusServiceUnavailable, 0)
 	opt, _ := testOptions(t)
 	opt.Rate = rate.Inf
-	outs := NewWebhook("ops", srv.WebhookURL(), opt).Notify(context.Background(), pendingOf(0, manyEvents(1)...))
+	outs := collect(t, NewWebhook("ops", srv.WebhookURL(), opt), context.Background(), pendingOf(0, manyEvents(1)...))
 	require.Error(t, outs[0].Err)
 	require.NotErrorIs(t, outs[0].Err, ErrPaced, "Slack was tried")
 }

@@ -53,7 +53,7 @@ func TestWebhookGolden(t *testing.T) {
 			srv := slacksink.New()
 			defer srv.Close()
 			opt, _ := testOptions(t)
-			res := NewWebhook("ops", srv.WebhookURL(), opt).send(context.Background(), []quota.Event{events[name]}, 0)
+			res := NewWebhook("ops", srv.WebhookURL(), opt).send(context.Background(), []quota.Event{events[name]}, 0, nil)
 			require.NoError(t, res.Err)
 			require.Equal(t, 1, res.Delivered)
 			msgs := srv.Messages()
@@ -73,7 +73,7 @@ func TestWebhookGoldenBatch(t *testing.T) {
 	batch := []quota.Event{ev["firing"], ev["action_applied"], ev["action_skipped"], ev["dry_run"], ev["poll_failed"]}
 	batch = append(batch, manyEvents(splitEvents)...)
 	batch = append(batch, ev["resolved"], ev["poll_recovered"])
-	res := NewWebhook("ops", srv.WebhookURL(), opt).send(context.Background(), batch, 0)
+	res := NewWebhook("ops", srv.WebhookURL(), opt).send(context.Background(), batch, 0, nil)
 	require.NoError(t, res.Err)
 	require.Equal(t, len(batch), res.Delivered)
 	msgs := srv.Messages()
@@ -301,14 +301,14 @@ func TestBackoff(t *testing.T) {
 		attempts int
 		want     time.Duration
 	}{
-		{-1, 10 * time.Second},
-		{0, 10 * time.Second},
-		{1, 20 * time.Second},
-		{2, 40 * time.Second},
-		{3, 80 * time.Second},
-		{5, 320 * time.Second},
-		{6, 10 * time.Minute},
-		{100, 10 * time.Minute},
+		{-1, 5 * time.Second},
+		{0, 5 * time.Second},
+		{1, 10 * time.Second},
+		{2, 20 * time.Second},
+		{3, 40 * time.Second},
+		{4, time.Minute},
+		{5, time.Minute},
+		{100, time.Minute},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want.String(), func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -47,12 +48,14 @@ func (w *Webhook) Name() string { return w.name }
 
 // Notify delivers the events as one message (or several when the limits
 // are reached), with a digest for each rule whose incidents opened or
-// resolved in numbers in one cycle. Messages go in the order of their
-// first event; a failed message takes the ones behind it along: they were
-// not tried, and wait with it so that order holds.
-func (w *Webhook) Notify(ctx context.Context, pending []Pending) []Outcome {
+// resolved in numbers in one cycle, and reports each message's events to
+// settle as soon as it is sent. Messages go in the order of their first
+// event. A rate limit is waited out (see Options.Sleep) and the same
+// message tried again. Any other failure takes the messages behind it
+// along: they were not tried, and wait with it so that order holds.
+func (w *Webhook) Notify(ctx context.Context, pending []Pending, settle Settle) {
 	if len(pending) == 0 {
-		return nil
+		return
 	}
 	events := make([]quota.Event, len(pending))
 	for i, p := range pending {
@@ -60,24 +63,7 @@ func (w *Webhook) Notify(ctx context.Context, pending []Pending) []Outcome {
 	}
 	// The batch goes or waits as one, so the first event's attempts set the
 	// backoff of all.
-	delivered, res := w.deliver(ctx, events, pending[0].Attempts)
-	out := make([]Outcome, len(events))
-	for i := range out {
-		if !delivered[i] {
-			out[i] = Outcome{Err: res.Err, Permanent: res.Permanent, RetryAt: res.RetryAt}
-			if out[i].Err == nil {
-				out[i].Err = errNotDelivered
-			}
-		}
-	}
-	return out
-}
-
-// send delivers events as Notify does; Delivered counts the events that
-// went. attempts is how many times the first event was tried before.
-func (w *Webhook) send(ctx context.Context, events []quota.Event, attempts int) result {
-	_, res := w.deliver(ctx, events, attempts)
-	return res
+	w.send(ctx, events, pending[0].Attempts, settle)
 }
 
 // webhookMessage is one message to post and the events it carries.
@@ -117,28 +103,69 @@ func (w *Webhook) messages(events []quota.Event) []webhookMessage {
 	return out
 }
 
-// deliver posts the messages of events in order and reports which events
-// went; res describes the failure of the rest, if any.
-func (w *Webhook) deliver(ctx context.Context, events []quota.Event, attempts int) ([]bool, result) {
-	delivered := make([]bool, len(events))
+// send delivers events as Notify does, reporting to settle (which may be
+// nil); Delivered counts the events that went. attempts is how many times
+// the first event was tried before.
+func (w *Webhook) send(ctx context.Context, events []quota.Event, attempts int, settle Settle) result {
+	if settle == nil {
+		settle = func(int, int, Outcome) {}
+	}
 	var res result
+	sent := make([]bool, len(events))
 	for _, m := range w.messages(events) {
-		if e := pace(ctx, w.limiter, w.name); e != nil {
-			return delivered, paced(res, e, w.opt.Now())
+		e := w.sendOne(ctx, m.msg)
+		for e != nil && w.opt.waitOut(ctx, e) {
+			e = w.sendOne(ctx, m.msg)
 		}
-		if err := w.post(ctx, m.msg); err != nil {
-			e := classify(w.name, "webhook", err, w.url)
-			logFailure(ctx, w.opt.Logger, e, res.Delivered, len(events)-res.Delivered)
-			return delivered, failed(res, e, attempts, w.opt.Now())
+		if e != nil {
+			if errors.Is(e, ErrPaced) {
+				res = paced(res, e, w.opt.Now())
+			} else {
+				logFailure(ctx, w.opt.Logger, e, res.Delivered, len(events)-res.Delivered)
+				res = w.opt.failed(res, e, attempts)
+			}
+			var unsent []int
+			for i, ok := range sent {
+				if !ok {
+					unsent = append(unsent, i)
+				}
+			}
+			settleEach(settle, unsent, res.rest())
+			return res
 		}
 		for _, i := range m.events {
-			delivered[i] = true
+			sent[i] = true
 		}
+		settleEach(settle, m.events, Outcome{})
 		res.Delivered += len(m.events)
 		w.opt.Logger.LogAttrs(ctx, slog.LevelDebug, "slack webhook message sent",
 			slog.String("notifier", w.name), slog.Int("events", len(m.events)))
 	}
-	return delivered, res
+	return res
+}
+
+// settleEach reports o for the events idx (in increasing order), a run of
+// consecutive ones at a time.
+func settleEach(settle Settle, idx []int, o Outcome) {
+	for i := 0; i < len(idx); {
+		j := i + 1
+		for j < len(idx) && idx[j] == idx[j-1]+1 {
+			j++
+		}
+		settle(idx[i], idx[j-1]+1, o)
+		i = j
+	}
+}
+
+// sendOne paces and posts one message.
+func (w *Webhook) sendOne(ctx context.Context, m Message) *Error {
+	if e := pace(ctx, w.limiter, w.name); e != nil {
+		return e
+	}
+	if err := w.post(ctx, m); err != nil {
+		return classify(w.name, "webhook", err, w.url)
+	}
+	return nil
 }
 
 // webhookBodyLimit bounds how much of an error answer is kept: Slack's
@@ -217,8 +244,8 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// paced is the result when the cycle's context ends while pacing: the rest
-// is retried at the next cycle, not after a backoff.
+// paced is the result when the context ends while pacing: the rest is due
+// again at once, not after a backoff.
 func paced(r result, e *Error, now time.Time) result {
 	r.Err = e
 	r.RetryAt = now

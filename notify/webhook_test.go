@@ -33,7 +33,7 @@ func TestWebhookSendsOneMessagePerCycle(t *testing.T) {
 	ev := sampleEvents()
 	events := []quota.Event{ev["firing"], ev["action_applied"], ev["resolved"]}
 
-	res := w.send(context.Background(), events, 0)
+	res := w.send(context.Background(), events, 0, nil)
 	require.NoError(t, res.Err)
 	require.Equal(t, result{Delivered: 3}, res)
 	msgs := srv.Messages()
@@ -42,7 +42,7 @@ func TestWebhookSendsOneMessagePerCycle(t *testing.T) {
 	require.Contains(t, msgs[0].Text, "quotawatch: 1 firing, 1 moved, 1 resolved", "the header counts what happened")
 	require.Contains(t, msgs[0].Text, "moved container course_container (19.2 GiB)")
 
-	res = w.send(context.Background(), nil, 0)
+	res = w.send(context.Background(), nil, 0, nil)
 	require.Equal(t, result{}, res, "nothing due, nothing sent")
 	require.Len(t, srv.Messages(), 1)
 }
@@ -61,14 +61,14 @@ func TestWebhookFailures(t *testing.T) {
 		{name: "429 with Retry-After", setup: failNext(1, http.StatusTooManyRequests, 30*time.Second),
 			attempts: 3, retryIn: 30 * time.Second, status: 429, errText: "retry after 30s"},
 		{name: "429 without Retry-After", setup: failNext(1, http.StatusTooManyRequests, 0),
-			attempts: 2, retryIn: 40 * time.Second, status: 429},
-		{name: "503", setup: failNext(1, http.StatusServiceUnavailable, 0), retryIn: 10 * time.Second, status: 503},
+			attempts: 2, retryIn: 20 * time.Second, status: 429},
+		{name: "503", setup: failNext(1, http.StatusServiceUnavailable, 0), retryIn: 5 * time.Second, status: 503},
 		{name: "503 with Retry-After", setup: failNext(1, http.StatusServiceUnavailable, 5*time.Second),
 			attempts: 4, retryIn: 5 * time.Second, status: 503},
-		{name: "500", setup: failNext(1, http.StatusInternalServerError, 0), attempts: 1, retryIn: 20 * time.Second, status: 500},
-		{name: "408", setup: failNext(1, http.StatusRequestTimeout, 0), retryIn: 10 * time.Second, status: 408},
+		{name: "500", setup: failNext(1, http.StatusInternalServerError, 0), attempts: 1, retryIn: 10 * time.Second, status: 500},
+		{name: "408", setup: failNext(1, http.StatusRequestTimeout, 0), retryIn: 5 * time.Second, status: 408},
 		{name: "down", setup: func(_ *testing.T, srv *slacksink.Server) string { srv.SetDown(true); return srv.WebhookURL() },
-			attempts: 7, retryIn: 10 * time.Minute, status: 503},
+			attempts: 7, retryIn: time.Minute, status: 503},
 		{name: "no_service", setup: failWith("no_service"), permanent: true, status: 404, code: "no_service"},
 		{name: "invalid_payload", setup: failWith("invalid_payload"), permanent: true, status: 400, code: "invalid_payload"},
 		{name: "action_prohibited", setup: failWith("action_prohibited"), permanent: true, status: 403, code: "action_prohibited"},
@@ -76,10 +76,10 @@ func TestWebhookFailures(t *testing.T) {
 		{name: "other 4xx", setup: failNext(1, http.StatusUnprocessableEntity, 0), permanent: true, status: 422},
 		{name: "connection refused", setup: func(t *testing.T, _ *slacksink.Server) string {
 			return refusedURL(t) + slacksink.WebhookPath
-		}, attempts: 1, retryIn: 20 * time.Second, errText: "connection refused"},
+		}, attempts: 1, retryIn: 10 * time.Second, errText: "connection refused"},
 		{name: "timeout", setup: func(t *testing.T, _ *slacksink.Server) string {
 			return hangingURL(t) + slacksink.WebhookPath
-		}, retryIn: 10 * time.Second, errText: "timeout"},
+		}, retryIn: 5 * time.Second, errText: "timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,7 +90,9 @@ func TestWebhookFailures(t *testing.T) {
 			opt.Timeout = shortTimeout
 			w := NewWebhook("ops", url, opt)
 
-			res := w.send(context.Background(), []quota.Event{sampleEvents()["firing"]}, tt.attempts)
+			// A context too short for any Retry-After here: a rate limit is
+			// reported, not waited out.
+			res := w.send(ctxWithin(t, 2*time.Second), []quota.Event{sampleEvents()["firing"]}, tt.attempts, nil)
 			require.Error(t, res.Err)
 			require.Zero(t, res.Delivered)
 			require.Equal(t, tt.permanent, res.Permanent)
@@ -138,9 +140,9 @@ func TestWebhookRetryDeliversAfterFailure(t *testing.T) {
 	events := []quota.Event{sampleEvents()["firing"]}
 	srv.FailNext(1, http.StatusServiceUnavailable, 0)
 
-	res := w.send(context.Background(), events, 0)
+	res := w.send(context.Background(), events, 0, nil)
 	require.Error(t, res.Err)
-	res = w.send(context.Background(), events, 1)
+	res = w.send(context.Background(), events, 1, nil)
 	require.NoError(t, res.Err)
 	require.Equal(t, 1, res.Delivered)
 	require.Len(t, srv.Messages(), 1)
@@ -160,10 +162,10 @@ func TestWebhookPartialBatch(t *testing.T) {
 	parts := renderBatch(events)
 	require.Len(t, parts, 3)
 
-	res := NewWebhook("ops", srv.WebhookURL(), opt).send(context.Background(), events, 2)
+	res := NewWebhook("ops", srv.WebhookURL(), opt).send(context.Background(), events, 2, nil)
 	require.Equal(t, parts[0].events, res.Delivered)
 	require.False(t, res.Permanent)
-	require.Equal(t, t0.Add(40*time.Second), res.RetryAt)
+	require.Equal(t, t0.Add(20*time.Second), res.RetryAt)
 	require.Len(t, srv.Messages(), 1)
 	require.Contains(t, res.Err.Error(), "HTTP 503: busy")
 }
@@ -192,7 +194,7 @@ func TestWebhookPacing(t *testing.T) {
 			w := NewWebhook("ops", srv.WebhookURL(), opt)
 			sent := 0
 			for i := range tt.sends {
-				res := w.send(ctxWithin(t, 300*time.Millisecond), events, 0)
+				res := w.send(ctxWithin(t, 300*time.Millisecond), events, 0, nil)
 				require.Equal(t, tt.delivered[i], res.Delivered)
 				if tt.delivered[i] < len(events) {
 					require.Error(t, res.Err)
@@ -215,7 +217,7 @@ func TestWebhookCanceledContext(t *testing.T) {
 	opt, _ := testOptions(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	res := NewWebhook("ops", srv.WebhookURL(), opt).send(ctx, manyEvents(2), 0)
+	res := NewWebhook("ops", srv.WebhookURL(), opt).send(ctx, manyEvents(2), 0, nil)
 	require.Zero(t, res.Delivered)
 	require.True(t, errors.Is(res.Err, context.Canceled))
 	require.False(t, res.Permanent)

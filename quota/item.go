@@ -70,4 +70,8 @@ type Item struct {
 	// Busy is set when the cloud would refuse to move the item now (a
 	// server being built, a task pending, a system volume).
 	Busy string `json:"busy,omitempty"`
+	// Shared is the item's shared_to_project: members of its project see
+	// it. A Cyclades reassign sends it, so a move keeps the item shared
+	// (false unshares); containers have no such flag.
+	Shared bool `json:"shared,omitempty"`
 }

@@ -45,5 +45,14 @@ type Project struct {
 	ID     string `json:"id"`
 	Name   string `json:"name"`
 	System bool   `json:"system"`
-	State  string `json:"state,omitempty"`
+	// State is the project's: active, suspended, terminated, uninitialized
+	// or deleted. Only an active project grants quota.
+	State string `json:"state,omitempty"`
+	// Owner is the owner's user UUID; empty for a system project.
+	Owner string `json:"owner,omitempty"`
+	// Membership is the account user's membership state in the project
+	// (accepted, leave_requested, suspended, removed, requested, rejected,
+	// cancelled), empty when unknown or none. A good destination for the
+	// user's items is an active project where it is "accepted".
+	Membership string `json:"membership,omitempty"`
 }

@@ -51,6 +51,8 @@ type Received struct {
 	Blocks json.RawMessage `json:"blocks,omitempty"`
 	// Body is the raw request body.
 	Body []byte `json:"-"`
+	// Time is when the request arrived.
+	Time time.Time `json:"time"`
 }
 
 type failure struct {
@@ -70,14 +72,17 @@ type Server struct {
 
 	srv *httptest.Server
 
-	mu       sync.Mutex
-	requests []Received
-	failNext []failure
-	failWith string
-	down     bool
-	seq      int
-	channels map[string]string   // name → ID
-	current  map[string]Received // channel/ts → the message as it stands
+	mu        sync.Mutex
+	requests  []Received
+	failNext  []failure
+	every     int // with failEvery: every every-th request fails
+	counted   int // requests since FailEvery
+	failEvery failure
+	failWith  string
+	down      bool
+	seq       int
+	channels  map[string]string   // name → ID
+	current   map[string]Received // channel/ts → the message as it stands
 }
 
 // Option configures a Server.
@@ -125,6 +130,16 @@ func (s *Server) FailNext(n int, status int, retryAfter time.Duration) {
 	for range n {
 		s.failNext = append(s.failNext, failure{status: status, retryAfter: retryAfter})
 	}
+}
+
+// FailEvery makes every n-th following request (to any endpoint) answer
+// HTTP status, with a Retry-After as in FailNext: with n = 2, the second,
+// fourth, ... request fail. n <= 0 stops failing. FailNext comes first.
+func (s *Server) FailEvery(n int, status int, retryAfter time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.every, s.counted = n, 0
+	s.failEvery = failure{status: status, retryAfter: retryAfter}
 }
 
 // FailWith makes every following request fail with Slack error code
@@ -193,6 +208,12 @@ func (s *Server) injected() (failure, bool) {
 		s.failNext = s.failNext[1:]
 		return f, true
 	}
+	if s.every > 0 {
+		s.counted++
+		if s.counted%s.every == 0 {
+			return s.failEvery, true
+		}
+	}
 	return failure{}, false
 }
 
@@ -229,7 +250,7 @@ func webhookStatus(code string) int {
 
 func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	rec := Received{Endpoint: EndpointWebhook, Body: body}
+	rec := Received{Endpoint: EndpointWebhook, Body: body, Time: time.Now()}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if f, ok := s.injected(); ok {
@@ -319,7 +340,7 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	v, token := params(r, body)
 	rec := Received{
-		Endpoint: method, Body: body,
+		Endpoint: method, Body: body, Time: time.Now(),
 		Channel: v.Get("channel"), TS: v.Get("ts"), ThreadTS: v.Get("thread_ts"), Text: v.Get("text"),
 	}
 	if b := v.Get("blocks"); b != "" {

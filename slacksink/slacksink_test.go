@@ -3,6 +3,7 @@ package slacksink
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -189,4 +190,26 @@ func TestPrint(t *testing.T) {
 		"[slack C00000001] parent\n"+
 		"[slack C00000001 thread "+ts+"] reply\n"+
 		"[slack C00000001 update "+ts+"] resolved\n", out.String())
+}
+
+func TestFailEvery(t *testing.T) {
+	s := New()
+	defer s.Close()
+	before := time.Now()
+	s.FailNext(1, http.StatusInternalServerError, 0)
+	s.FailEvery(2, http.StatusTooManyRequests, time.Second)
+	var statuses []int
+	for i := range 5 {
+		a := postWebhook(t, s, fmt.Sprint(i))
+		statuses = append(statuses, a.status)
+		if a.status == 429 {
+			require.Equal(t, "1", a.retryAfter)
+		}
+	}
+	require.Equal(t, []int{500, 200, 429, 200, 429}, statuses, "FailNext first, then every second request")
+	s.FailEvery(0, 0, 0)
+	require.Equal(t, 200, postWebhook(t, s, "5").status)
+	for _, r := range s.Requests() {
+		require.False(t, r.Time.Before(before), "arrival time recorded")
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -50,16 +51,43 @@ func (c *Cloud) serveAccount(w http.ResponseWriter, r *http.Request, rest string
 		c.serveServiceProjectQuotas(w, r)
 	case rest == "/projects":
 		if r.Method != http.MethodGet {
-			notAllowed(w, http.MethodGet, http.MethodPost)
+			notAllowed(w, http.MethodGet)
 			return
 		}
 		c.serveProjects(w, r)
-	case strings.HasPrefix(rest, "/projects/") && !strings.Contains(rest[len("/projects/"):], "/"):
+	case rest == "/projects/memberships":
 		if r.Method != http.MethodGet {
-			notAllowed(w, http.MethodGet, http.MethodPut)
+			notAllowed(w, http.MethodGet)
 			return
 		}
-		c.serveProject(w, r, rest[len("/projects/"):])
+		c.serveMemberships(w, r, "")
+	case strings.HasPrefix(rest, "/projects/memberships/") && !strings.Contains(rest[len("/projects/memberships/"):], "/"):
+		if r.Method != http.MethodGet {
+			notAllowed(w, http.MethodGet)
+			return
+		}
+		c.serveMemberships(w, r, rest[len("/projects/memberships/"):])
+	case strings.HasPrefix(rest, "/projects/") && !strings.Contains(rest[len("/projects/"):], "/"):
+		switch r.Method {
+		case http.MethodGet:
+			c.serveProject(w, r, rest[len("/projects/"):])
+		case http.MethodPut:
+			c.modifyProject(w, r, rest[len("/projects/"):])
+		default:
+			notAllowed(w, http.MethodGet, http.MethodPut)
+		}
+	case strings.HasPrefix(rest, "/projects/") && strings.HasSuffix(rest, "/action") && strings.Count(rest, "/") == 3:
+		if r.Method != http.MethodPost {
+			notAllowed(w, http.MethodPost)
+			return
+		}
+		c.projectAction(w, r, strings.TrimSuffix(rest[len("/projects/"):], "/action"))
+	case rest == "/user_catalogs" || rest == "/service/user_catalogs":
+		if r.Method != http.MethodPost {
+			notAllowed(w, http.MethodPost)
+			return
+		}
+		c.serveUserCatalogs(w, r, rest == "/service/user_catalogs")
 	default:
 		endpointNotFound(w)
 	}
@@ -88,7 +116,7 @@ func (c *Cloud) serveQuotas(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	c.mu.Lock()
+	c.lock()
 	body, ok := c.cache[u.UUID]
 	if !ok {
 		body = c.encodeQuotas(u.UUID)
@@ -108,7 +136,7 @@ func (c *Cloud) encodeQuotas(user string) []byte {
 	first := true
 	for _, id := range ids {
 		p := c.projects[id]
-		if p.State == "deleted" {
+		if !p.holds(user) || !p.accepted(user) {
 			continue
 		}
 		if !first {
@@ -161,18 +189,37 @@ type projectQuota struct {
 	ProjectPending int64 `json:"project_pending"`
 }
 
-// authService accepts only the component (service) token.
-func (c *Cloud) authService(w http.ResponseWriter, r *http.Request) bool {
+// authService accepts only a component (service) token. It returns the
+// resources that token reads: a component token its component's own
+// (astakos.pending_app, every cyclades.* including the hidden ones, or
+// pithos.diskspace), the scenario's service token all of them.
+func (c *Cloud) authService(w http.ResponseWriter, r *http.Request) ([]string, bool) {
 	t := token(r)
 	if t == "" {
 		writeFault(w, http.StatusUnauthorized, "", "Access denied. No authentication token", "")
-		return false
+		return nil, false
 	}
-	if c.serviceToken == "" || t != c.serviceToken {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	all := append(slices.Clone(c.resources), hiddenResources...)
+	if t == c.serviceToken && t != "" {
+		return all, true
+	}
+	comp, ok := c.components[t]
+	if !ok {
 		writeFault(w, http.StatusUnauthorized, "", "Invalid X-Auth-Token", "")
-		return false
+		return nil, false
 	}
-	return true
+	if comp == "astakos" {
+		return []string{quota.PendingApp}, true
+	}
+	var own []string
+	for _, res := range all {
+		if strings.HasPrefix(res, comp+".") {
+			own = append(own, res)
+		}
+	}
+	return own, true
 }
 
 // listFilter parses a comma-separated query parameter into a set.
@@ -189,13 +236,13 @@ func listFilter(raw string) map[string]bool {
 // serveServiceQuotas is GET /service_quotas (§2.4): user → project →
 // resource, every resource including hidden ones.
 func (c *Cloud) serveServiceQuotas(w http.ResponseWriter, r *http.Request) {
-	if !c.authService(w, r) {
+	resources, ok := c.authService(w, r)
+	if !ok {
 		return
 	}
 	rawUser := r.URL.Query().Get("user")
 	users, projects := listFilter(rawUser), listFilter(r.URL.Query().Get("project"))
-	c.mu.Lock()
-	resources := append(append([]string{}, c.resources...), hiddenResources...)
+	c.lock()
 	out := map[string]map[string]map[string]quota.Quota{}
 	for _, u := range c.userOrder {
 		if len(users) > 0 && !users[u] {
@@ -204,7 +251,8 @@ func (c *Cloud) serveServiceQuotas(w http.ResponseWriter, r *http.Request) {
 		m := map[string]map[string]quota.Quota{}
 		for _, id := range c.memberOf[u] {
 			p := c.projects[id]
-			if p.State == "deleted" || (len(projects) > 0 && !projects[id]) {
+			// Every holding, former members' included (unlike /quotas).
+			if !p.holds(u) || (len(projects) > 0 && !projects[id]) {
 				continue
 			}
 			qs := make(map[string]quota.Quota, len(resources))
@@ -224,14 +272,14 @@ func (c *Cloud) serveServiceQuotas(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Cloud) serveServiceProjectQuotas(w http.ResponseWriter, r *http.Request) {
-	if !c.authService(w, r) {
+	resources, ok := c.authService(w, r)
+	if !ok {
 		return
 	}
 	raw := r.URL.Query().Get("project")
 	filter := listFilter(raw)
-	c.mu.Lock()
+	c.lock()
 	out := map[string]map[string]projectQuota{}
-	resources := append(append([]string{}, c.resources...), hiddenResources...)
 	for _, id := range c.projectOrder {
 		p := c.projects[id]
 		if p.State == "deleted" || p.State == "uninitialized" || (len(filter) > 0 && !filter[id]) {
@@ -273,18 +321,34 @@ type projectObject struct {
 	Private       bool                `json:"private"`
 	SystemProject bool                `json:"system_project"`
 	Resources     map[string]capacity `json:"resources"`
+	// Shown to project admins and the owner only.
+	LastApplication  *applicationObject `json:"last_application,omitempty"`
+	DeactivationDate string             `json:"deactivation_date,omitempty"`
 }
 
-// projectJSON renders a project. Callers hold c.mu.
-func (c *Cloud) projectJSON(p *projectState) projectObject {
+// projectJSON renders a project as the caller sees it. Callers hold c.mu.
+func (c *Cloud) projectJSON(p *projectState, caller string) projectObject {
 	o := projectObject{
 		ID: p.ID, State: p.State, CreationDate: c.timestamp(p.created), Name: p.Name,
 		EndDate:    c.timestamp(p.created.AddDate(10, 0, 0)),
 		JoinPolicy: "moderated", LeavePolicy: "auto", MaxMembers: quota.Unlimited,
 		Private: p.Private, SystemProject: p.System, Resources: map[string]capacity{},
 	}
+	if c.admins[caller] || (!p.System && p.Owner == caller) {
+		if a := c.apps[p.lastApp]; a != nil {
+			ao := c.applicationJSON(a)
+			o.LastApplication = &ao
+		}
+		if (p.State == "suspended" || p.State == "terminated") && !p.deactivated.IsZero() {
+			o.DeactivationDate = c.timestamp(p.deactivated)
+		}
+	}
 	if p.System {
+		// Astakos's make_base_project: a closed, private, one-member
+		// project described after its user, ending in 100 years.
 		o.JoinPolicy, o.LeavePolicy, o.MaxMembers = "closed", "closed", 1
+		o.Description = "system project for user " + strings.ToLower(c.users[p.ID].Name)
+		o.EndDate = c.timestamp(p.created.AddDate(100, 0, 0))
 	} else if p.Owner != "" {
 		owner := p.Owner
 		o.Owner = &owner
@@ -315,21 +379,22 @@ func (c *Cloud) serveProjects(w http.ResponseWriter, r *http.Request) {
 	}
 	c.mu.Lock()
 	out := []projectObject{}
+	admin := c.admins[u.UUID]
 	for _, id := range c.projectOrder {
 		p := c.projects[id]
 		var in bool
 		switch mode {
 		case "member":
-			in = p.members[u.UUID] && p.State == "active"
+			in = p.accepted(u.UUID) && p.State == "active"
 		case "active":
-			in = p.State == "active" && !p.Private
+			in = admin || (p.State == "active" && !p.Private)
 		default:
-			in = p.members[u.UUID] || (p.Owner == u.UUID && !p.System)
+			in = admin || p.related(u.UUID) || (p.Owner == u.UUID && !p.System)
 		}
 		if !in || (state != "" && p.State != state) || (owner != "" && (p.System || p.Owner != owner)) || (name != "" && p.Name != name) {
 			continue
 		}
-		out = append(out, c.projectJSON(p))
+		out = append(out, c.projectJSON(p, u.UUID))
 	}
 	c.mu.Unlock()
 	writeJSON(w, http.StatusOK, out)
@@ -343,9 +408,9 @@ func (c *Cloud) serveProject(w http.ResponseWriter, r *http.Request, id string) 
 	c.mu.Lock()
 	p := c.projects[id]
 	var o projectObject
-	allowed := p != nil && (p.members[u.UUID] || (!p.System && p.Owner == u.UUID) || (p.State == "active" && !p.Private))
+	allowed := p != nil && (c.admins[u.UUID] || p.related(u.UUID) || (!p.System && p.Owner == u.UUID) || (p.State == "active" && !p.Private))
 	if allowed {
-		o = c.projectJSON(p)
+		o = c.projectJSON(p, u.UUID)
 	}
 	c.mu.Unlock()
 	switch {

@@ -66,6 +66,22 @@ func TestValidate(t *testing.T) {
 		}, `floating_ips[0].id: id "x" must be a positive integer`},
 		{"fault without effect", func(sc *Scenario) { sc.Faults = []Fault{{Path: "*"}} }, "faults[0]: a fault needs a status or a latency"},
 		{"fault status", func(sc *Scenario) { sc.Faults = []Fault{{Path: "*", Status: 200}} }, "faults[0].status: status must be 4xx or 5xx"},
+		{"membership state", func(sc *Scenario) { sc.Projects[1].Memberships = []Membership{{User: "u2", State: "friend"}} },
+			`projects[1].memberships[0].state: unknown membership state "friend"`},
+		{"member twice", func(sc *Scenario) { sc.Projects[1].Memberships = []Membership{{User: "u1", State: "removed"}} },
+			`projects[1].memberships[0].user: duplicate member "u1"`},
+		{"memberships of a system project", func(sc *Scenario) { sc.Projects[0].Memberships = []Membership{{User: "u2", State: "removed"}} },
+			"projects[0].memberships: a system project has only its user"},
+		{"component", func(sc *Scenario) { sc.ComponentTokens = map[string]string{"nova": "t9"} },
+			`component_tokens.nova: unknown component "nova" (astakos, cyclades or pithos)`},
+		{"component token of a user", func(sc *Scenario) { sc.ComponentTokens = map[string]string{"pithos": "t1"} },
+			"component_tokens.pithos: empty or duplicate token"},
+		{"admin unknown", func(sc *Scenario) { sc.ProjectAdmins = []string{"zz"} }, `project_admins[0]: unknown user "zz"`},
+		{"drift", func(sc *Scenario) {
+			sc.Drift = []Drift{{User: "u1", Project: "q", Resource: "cyclades.vm", Amount: -1}}
+		},
+			"drift[0].project: unknown project \"q\"\ndrift[0].amount: amount must not be negative"},
+		{"token duration", func(sc *Scenario) { sc.Users[0].TokenDuration = -1 }, "users[0].token_duration: token_duration must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

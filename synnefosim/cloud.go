@@ -1,12 +1,15 @@
 package synnefosim
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"maps"
 	"slices"
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quotawatch/quotawatch/quota"
@@ -39,10 +42,26 @@ type Cloud struct {
 
 	mu           sync.Mutex
 	serviceToken string
+	components   map[string]string // component token -> component
+	admins       map[string]bool
+	actionDelay  time.Duration
 	pageLimit    int
 	users        map[string]*User // by uuid
 	userOrder    []string
 	tokens       map[string]*User
+	expires      map[string]time.Time // user -> token expiry
+	// started is when the cloud started serving; token lifetimes count
+	// from it. Set by the first request (see clock).
+	started      time.Time
+	startOnce    sync.Once
+	offset       atomic.Int64 // nanoseconds added to Now by AdvanceClock
+	sharing      atomic.Bool  // CYCLADES_SHARED_RESOURCES_ENABLED
+	settling     int          // servers with a status change under way
+	drift        map[holding]int64
+	projDrift    map[pholding]int64
+	apps         map[int]*application
+	nextApp      int
+	nextMemb     int
 	projects     map[string]*projectState
 	projectOrder []string
 	memberOf     map[string][]string // user -> project ids (sorted)
@@ -75,8 +94,53 @@ type pholding struct{ project, resource string }
 
 type projectState struct {
 	Project
-	members map[string]bool
+	members map[string]*memberState
 	created time.Time
+	// deactivated is when the project was last suspended or terminated.
+	deactivated time.Time
+	lastApp     int // id of the last application, 0 if none
+}
+
+// memberState is a user's membership in a project.
+type memberState struct {
+	id    int
+	state string
+	// initialized says the membership was accepted once: the holding
+	// exists (and is never deleted).
+	initialized bool
+	since       time.Time
+}
+
+// accepted reports whether the user is an accepted member (accepted or
+// leave_requested): the states that grant quota.
+func (p *projectState) accepted(user string) bool {
+	m := p.members[user]
+	return m != nil && (m.state == "accepted" || m.state == "leave_requested")
+}
+
+// related reports an accepted-type membership (accepted, leave_requested or
+// suspended), which gives access to the project.
+func (p *projectState) related(user string) bool {
+	m := p.members[user]
+	return m != nil && (m.state == "accepted" || m.state == "leave_requested" || m.state == "suspended")
+}
+
+// holds reports whether the user has a holding in the project: accepted
+// once, in a project that is initialised and not deleted.
+func (p *projectState) holds(user string) bool {
+	m := p.members[user]
+	return m != nil && m.initialized && p.State != "deleted" && p.State != "uninitialized"
+}
+
+// acceptedCount is the number of accepted members.
+func (p *projectState) acceptedCount() int64 {
+	n := int64(0)
+	for u := range p.members {
+		if p.accepted(u) {
+			n++
+		}
+	}
+	return n
 }
 
 type containerState struct {
@@ -102,9 +166,17 @@ func New(sc *Scenario) (*Cloud, error) {
 	c := &Cloud{
 		Now:          func() time.Time { return epoch },
 		serviceToken: sc.ServiceToken,
+		components:   map[string]string{},
+		admins:       map[string]bool{},
+		actionDelay:  time.Duration(sc.ActionDelay),
 		pageLimit:    sc.PithosPageLimit,
 		users:        map[string]*User{},
 		tokens:       map[string]*User{},
+		expires:      map[string]time.Time{},
+		drift:        map[holding]int64{},
+		projDrift:    map[pholding]int64{},
+		apps:         map[int]*application{},
+		nextApp:      100,
 		projects:     map[string]*projectState{},
 		memberOf:     map[string][]string{},
 		containers:   map[string]map[string]*containerState{},
@@ -120,10 +192,20 @@ func New(sc *Scenario) (*Cloud, error) {
 	if c.pageLimit <= 0 {
 		c.pageLimit = defaultPageLimit
 	}
+	c.sharing.Store(!sc.SharingDisabled)
+	for comp, tok := range sc.ComponentTokens {
+		c.components[tok] = comp
+	}
+	for _, a := range sc.ProjectAdmins {
+		c.admins[a] = true
+	}
 	for _, u := range sc.Users {
 		u := u
 		if u.Name == "" {
 			u.Name = u.UUID
+		}
+		if u.TokenDuration == 0 {
+			u.TokenDuration = Duration(DefaultTokenDuration)
 		}
 		c.users[u.UUID] = &u
 		c.tokens[u.Token] = &u
@@ -135,7 +217,7 @@ func New(sc *Scenario) (*Cloud, error) {
 		res[r] = true
 	}
 	for _, p := range sc.Projects {
-		ps := &projectState{Project: p, members: map[string]bool{}, created: epoch}
+		ps := &projectState{Project: p, members: map[string]*memberState{}, created: epoch}
 		ps.Limits = maps.Clone(p.Limits)
 		if ps.Limits == nil {
 			ps.Limits = map[string]Limit{}
@@ -150,9 +232,22 @@ func New(sc *Scenario) (*Cloud, error) {
 		if ps.State == "" {
 			ps.State = "active"
 		}
+		if ps.State == "suspended" || ps.State == "terminated" {
+			ps.deactivated = epoch
+		}
 		for _, m := range ps.Members {
-			ps.members[m] = true
+			c.nextMemb++
+			ps.members[m] = &memberState{id: c.nextMemb, state: "accepted", initialized: true, since: epoch}
 			c.memberOf[m] = append(c.memberOf[m], p.ID)
+		}
+		if !p.System {
+			for _, m := range p.Memberships {
+				c.nextMemb++
+				init := m.Initialized || m.State == "suspended" || m.State == "removed" ||
+					m.State == "accepted" || m.State == "leave_requested"
+				ps.members[m.User] = &memberState{id: c.nextMemb, state: m.State, initialized: init, since: epoch}
+				c.memberOf[m.User] = append(c.memberOf[m.User], p.ID)
+			}
 		}
 		for r := range ps.Limits {
 			// total_cpu/total_ram stay hidden; any other resource given a
@@ -185,6 +280,9 @@ func New(sc *Scenario) (*Cloud, error) {
 		}
 		c.containers[ct.Account][ct.Name] = cs
 		c.add(ct.Account, cs.charged, quota.DiskSpace, cs.Bytes)
+	}
+	for _, d := range sc.Drift {
+		c.setDrift(d.User, d.Project, d.Resource, d.Amount)
 	}
 	for _, f := range sc.Flavors {
 		f := f
@@ -272,6 +370,157 @@ func New(sc *Scenario) (*Cloud, error) {
 	return c, nil
 }
 
+// DefaultTokenDuration is ASTAKOS_AUTH_TOKEN_DURATION's default, 30 days.
+const DefaultTokenDuration = 30 * 24 * time.Hour
+
+// now is the cloud's clock: Now, moved on by AdvanceClock.
+func (c *Cloud) now() time.Time { return c.Now().Add(time.Duration(c.offset.Load())) }
+
+// AdvanceClock moves the cloud's clock on by d, for token expiry and
+// server actions in progress.
+func (c *Cloud) AdvanceClock(d time.Duration) { c.offset.Add(int64(d)) }
+
+// startTime is when the cloud started serving: tokens are issued then.
+func (c *Cloud) startTime() time.Time {
+	c.startOnce.Do(func() { c.started = c.now() })
+	return c.started
+}
+
+// tokenExpiry is when a user's current token expires. Callers hold c.mu.
+func (c *Cloud) tokenExpiry(u *User) time.Time {
+	if t, ok := c.expires[u.UUID]; ok {
+		return t
+	}
+	if u.TokenExpires != nil {
+		return *u.TokenExpires
+	}
+	return c.startTime().Add(time.Duration(u.TokenDuration))
+}
+
+// expired reports whether a user's token has expired (Astakos compares
+// expires < now on every request). Callers hold c.mu.
+func (c *Cloud) expired(u *User) bool { return c.tokenExpiry(u).Before(c.now()) }
+
+// RenewToken gives a user a new token, as an operator's
+// `snf-manage user-modify --renew-token` would: the old one is invalid at
+// once and the new one lasts the user's token duration from now. An empty
+// token picks a random one. It returns the new token and its expiry.
+func (c *Cloud) RenewToken(user, token string) (string, time.Time, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	u := c.users[user]
+	if u == nil {
+		return "", time.Time{}, fmt.Errorf("renew token: unknown user %q", user)
+	}
+	if token == "" {
+		var b [32]byte
+		_, _ = rand.Read(b[:])
+		token = base64.RawURLEncoding.EncodeToString(b[:])
+	}
+	if _, taken := c.tokens[token]; taken || c.components[token] != "" || token == c.serviceToken {
+		return "", time.Time{}, fmt.Errorf("renew token: token already in use")
+	}
+	delete(c.tokens, u.Token)
+	u.Token = token
+	c.tokens[token] = u
+	exp := c.now().Add(time.Duration(u.TokenDuration))
+	c.expires[u.UUID] = exp
+	return token, exp, nil
+}
+
+// setDrift sets how much usage the quotaholder has lost for a holding.
+// Callers hold c.mu (or own c, as New does).
+func (c *Cloud) setDrift(user, project, resource string, n int64) {
+	h := holding{user, project, resource}
+	c.projDrift[pholding{project, resource}] += n - c.drift[h]
+	c.drift[h] = n
+	clear(c.cache)
+}
+
+// SetDrift makes the quotaholder record n less usage for (user, project,
+// resource) than the items charge, at both levels: a later release of more
+// than what remains recorded fails with NoQuantityError (413, negative
+// Requested). 0 repairs it.
+func (c *Cloud) SetDrift(user, project, resource string, n int64) error {
+	if n < 0 {
+		return fmt.Errorf("set drift: negative amount %d", n)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.users[user] == nil || c.projects[project] == nil {
+		return fmt.Errorf("set drift: unknown user %q or project %q", user, project)
+	}
+	c.setDrift(user, project, resource, n)
+	return nil
+}
+
+// SetMembership sets a user's membership state in a project (accepted,
+// leave_requested, suspended, removed, requested, rejected, cancelled).
+// Accepting initialises the holding, which later states keep.
+func (c *Cloud) SetMembership(project, user, state string) error {
+	if !membershipStates[state] {
+		return fmt.Errorf("set membership: unknown state %q", state)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.projects[project]
+	if p == nil || c.users[user] == nil {
+		return fmt.Errorf("set membership: unknown project %q or user %q", project, user)
+	}
+	if p.System {
+		return fmt.Errorf("set membership: %q is a system project", project)
+	}
+	m := p.members[user]
+	if m == nil {
+		c.nextMemb++
+		m = &memberState{id: c.nextMemb}
+		p.members[user] = m
+		c.memberOf[user] = append(c.memberOf[user], project)
+		sort.Strings(c.memberOf[user])
+	}
+	m.state, m.since = state, c.now()
+	if state == "accepted" || state == "leave_requested" {
+		m.initialized = true
+	}
+	syncMembers(p)
+	clear(c.cache)
+	return nil
+}
+
+// syncMembers rewrites a project's Members and Memberships from its
+// membership states, for State.
+func syncMembers(p *projectState) {
+	p.Members, p.Memberships = nil, nil
+	for _, u := range slices.Sorted(maps.Keys(p.members)) {
+		m := p.members[u]
+		if m.state == "accepted" {
+			p.Members = append(p.Members, u)
+			continue
+		}
+		p.Memberships = append(p.Memberships, Membership{User: u, State: m.state, Initialized: m.initialized})
+	}
+}
+
+// lock takes c.mu and completes the server actions that are due.
+func (c *Cloud) lock() {
+	c.mu.Lock()
+	if c.settling == 0 {
+		return
+	}
+	now := c.now()
+	for _, id := range c.serverOrder {
+		s := c.servers[id]
+		if s.change == nil || s.change.at.After(now) {
+			continue
+		}
+		c.chargeServer(s, -1)
+		s.Status, s.Task = s.change.to, ""
+		c.chargeServer(s, 1)
+		s.change = nil
+		c.settling--
+	}
+}
+
 func sortNumeric(ids []string) {
 	sort.Slice(ids, func(i, j int) bool {
 		a, _ := strconv.ParseInt(ids[i], 10, 64)
@@ -349,15 +598,19 @@ func (p *projectState) limit(resource string) Limit {
 	return l
 }
 
-// quotaOf computes a user's quota in a project. Callers hold c.mu.
+// quotaOf computes a user's quota in a project, as the quotaholder records
+// it (derived usage less any drift). Callers hold c.mu.
 func (c *Cloud) quotaOf(user string, p *projectState, resource string) quota.Quota {
 	l := p.limit(resource)
-	member := p.members[user]
+	member := p.accepted(user)
 	q := quota.Quota{
-		Usage:          c.usage[holding{user, p.ID, resource}],
-		ProjectLimit:   l.Project,
-		ProjectUsage:   c.projUsage[pholding{p.ID, resource}],
-		ProjectPending: l.Pending * int64(len(p.members)),
+		Usage:        c.usage[holding{user, p.ID, resource}] - c.drift[holding{user, p.ID, resource}],
+		ProjectLimit: l.Project,
+		ProjectUsage: c.projUsage[pholding{p.ID, resource}] - c.projDrift[pholding{p.ID, resource}],
+	}
+	if l.Pending != 0 {
+		// Counted only when needed: this is the /quotas hot path.
+		q.ProjectPending = l.Pending * p.acceptedCount()
 	}
 	if member {
 		q.Limit = l.Member
@@ -371,7 +624,7 @@ func (c *Cloud) quotaOf(user string, p *projectState, resource string) quota.Quo
 // Quota returns a user's quota for a resource in a project, as /quotas
 // would report it (zero when the project does not exist).
 func (c *Cloud) Quota(user, project, resource string) quota.Quota {
-	c.mu.Lock()
+	c.lock()
 	defer c.mu.Unlock()
 	p, ok := c.projects[project]
 	if !ok {
@@ -394,7 +647,7 @@ func (c *Cloud) GrowContainer(account, name string, bytes int64) error {
 		bytes = -ct.Bytes
 	}
 	ct.Bytes += bytes
-	ct.lastModified = c.Now()
+	ct.lastModified = c.now()
 	c.add(account, ct.charged, quota.DiskSpace, bytes)
 	return nil
 }
@@ -422,7 +675,7 @@ func (c *Cloud) AddContainer(ct Container) error {
 	if c.containers[ct.Account] == nil {
 		c.containers[ct.Account] = map[string]*containerState{}
 	}
-	cs := &containerState{Container: ct, charged: ct.Project, lastModified: c.Now()}
+	cs := &containerState{Container: ct, charged: ct.Project, lastModified: c.now()}
 	c.containers[ct.Account][ct.Name] = cs
 	c.add(ct.Account, ct.Project, quota.DiskSpace, ct.Bytes)
 	return nil
@@ -443,6 +696,10 @@ func (c *Cloud) SetServerStatus(id int, status string) error {
 	c.chargeServer(s, -1)
 	s.Status = status
 	c.chargeServer(s, 1)
+	if s.change != nil {
+		s.change, s.Task = nil, ""
+		c.settling--
+	}
 	return nil
 }
 
@@ -497,6 +754,11 @@ func (c *Cloud) SetLimit(project, resource string, member, projectLimit int64) e
 	return nil
 }
 
+// SetSharing turns CYCLADES_SHARED_RESOURCES_ENABLED on or off.
+func (c *Cloud) SetSharing(enabled bool) { c.sharing.Store(enabled) }
+
+func (c *Cloud) sharingEnabled() bool { return c.sharing.Load() }
+
 // SetProjectState changes a project's state (active, suspended, ...).
 func (c *Cloud) SetProjectState(project, state string) error {
 	if !projectStates[state] || state == "" {
@@ -507,6 +769,9 @@ func (c *Cloud) SetProjectState(project, state string) error {
 	p := c.projects[project]
 	if p == nil {
 		return fmt.Errorf("set project state: unknown project %q", project)
+	}
+	if (state == "suspended" || state == "terminated") && p.State != state {
+		p.deactivated = c.now()
 	}
 	p.State = state
 	clear(c.cache)
@@ -602,7 +867,7 @@ type ContainerState struct {
 
 // State returns a snapshot of the whole cloud.
 func (c *Cloud) State() State {
-	c.mu.Lock()
+	c.lock()
 	defer c.mu.Unlock()
 	st := State{Faults: c.Faults()}
 	for _, id := range c.userOrder {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,7 +47,7 @@ func (c *Cloud) visible(u *User, owner, project string, shared bool) bool {
 		return false
 	}
 	p := c.projects[project]
-	return p != nil && p.State == "active" && p.members[u.UUID]
+	return p != nil && p.State == "active" && p.accepted(u.UUID)
 }
 
 // --- action bodies ---
@@ -58,9 +59,14 @@ type actionError struct {
 	details string
 }
 
-// parseAction reads a Cyclades action body: a JSON object with exactly one
-// key (the action) whose value is an object.
+// parseAction reads a Cyclades reassign body: a JSON object with exactly
+// one key (the action) whose value is an object.
 func parseAction(r *http.Request) (string, map[string]json.RawMessage, *actionError) {
+	return parseActionOf(r, "reassign")
+}
+
+// parseActionOf is parseAction accepting the given actions.
+func parseActionOf(r *http.Request, actions ...string) (string, map[string]json.RawMessage, *actionError) {
 	if msg := checkJSONContentType(r); msg != "" {
 		return "", nil, &actionError{status: 400, msg: msg}
 	}
@@ -81,7 +87,7 @@ func parseAction(r *http.Request) (string, map[string]json.RawMessage, *actionEr
 	for k, v := range req {
 		action, raw = k, v
 	}
-	if action != "reassign" {
+	if !slices.Contains(actions, action) {
 		return action, nil, &actionError{status: 400, msg: fmt.Sprintf("Action %s not supported.", action)}
 	}
 	var arg map[string]json.RawMessage
@@ -91,30 +97,62 @@ func parseAction(r *http.Request) (string, map[string]json.RawMessage, *actionEr
 	return action, arg, nil
 }
 
-// reassignArgs extracts project and shared_to_project.
+// sharedArg reads shared_to_project as the views do,
+// args.get("shared_to_project", False) with Python truthiness (so "false"
+// and 1 are true), and refuses true when sharing is disabled. It runs
+// before the project and item lookups (docs/synnefo-wire.md#sharing-on-reassign).
+func (c *Cloud) sharedArg(arg map[string]json.RawMessage) (bool, *actionError) {
+	shared := truthy(arg["shared_to_project"])
+	if shared && !c.sharingEnabled() {
+		return false, &actionError{status: 403, msg: "Sharing resource to the members of the project is not permitted"}
+	}
+	return shared, nil
+}
+
+// truthy is Python's truth value of a JSON value (absent is false).
+func truthy(raw json.RawMessage) bool {
+	var v any
+	if len(raw) == 0 || json.Unmarshal(raw, &v) != nil {
+		return false
+	}
+	switch x := v.(type) {
+	case nil:
+		return false
+	case bool:
+		return x
+	case float64:
+		return x != 0
+	case string:
+		return x != ""
+	case []any:
+		return len(x) > 0
+	case map[string]any:
+		return len(x) > 0
+	}
+	return true
+}
+
+// reassignArgs extracts the destination project.
 func reassignArgs(arg map[string]json.RawMessage) (string, *actionError) {
 	var project string
 	if raw, ok := arg["project"]; !ok || json.Unmarshal(raw, &project) != nil {
 		return "", &actionError{status: 400, msg: "Missing 'project' attribute."}
 	}
-	if raw, ok := arg["shared_to_project"]; ok {
-		var shared bool
-		if json.Unmarshal(raw, &shared) != nil {
-			return "", &actionError{status: 400, msg: "Invalid argument."}
-		}
-		if shared {
-			return "", &actionError{status: 403, msg: "Sharing resource to the members of the project is not permitted"}
-		}
-	}
 	return project, nil
 }
 
 // checkMove applies Astakos's commission checks for moving provisions of
-// owner from one project to another. Callers hold c.mu.
-func (c *Cloud) checkMove(owner, dest string, ps []provision) *actionError {
+// owner from one project to another: the destination needs a holding
+// (docs/synnefo-wire.md#membership-and-project-states) and room, the
+// source must hold what it releases (docs/synnefo-wire.md#release-failures).
+// Callers hold c.mu.
+func (c *Cloud) checkMove(owner, src, dest string, ps []provision) *actionError {
 	p := c.projects[dest]
-	if p == nil || !p.members[owner] || p.State == "deleted" {
+	if p == nil || !p.holds(owner) {
 		return &actionError{status: 400, msg: fmt.Sprintf("User %s not in project %s", owner, dest)}
+	}
+	if e := c.checkRelease(owner, src, ps, "overLimit"); e != nil {
+		return e
 	}
 	for _, pr := range ps {
 		if pr.n == 0 {
@@ -124,6 +162,26 @@ func (c *Cloud) checkMove(owner, dest string, ps []provision) *actionError {
 		if !q.Fits(pr.n) {
 			return &actionError{status: 413, key: "overLimit", msg: "Resource Limit Exceeded for your account.",
 				details: fmt.Sprintf("Limit for resource '%s' exceeded for your account. Available: %d, Requested: %d", label(pr.resource), available(q), pr.n)}
+		}
+	}
+	return nil
+}
+
+// checkRelease fails a release of more than the quotaholder records as
+// committed (usage_min) at the user or project level of the source, as
+// Astakos's Release._prepare does: NoQuantityError, rendered as a 413 with
+// negative Available and Requested. key is the fault key of the service.
+// Callers hold c.mu.
+func (c *Cloud) checkRelease(owner, src string, ps []provision, key string) *actionError {
+	for _, pr := range ps {
+		if pr.n <= 0 {
+			continue
+		}
+		h, ph := holding{owner, src, pr.resource}, pholding{src, pr.resource}
+		committed := min(c.usage[h]-c.drift[h], c.projUsage[ph]-c.projDrift[ph])
+		if committed-pr.n < 0 {
+			return &actionError{status: 413, key: key, msg: "Resource Limit Exceeded for your account.",
+				details: fmt.Sprintf("Limit for resource '%s' exceeded for your account. Available: %d, Requested: %d", label(pr.resource), -committed, -pr.n)}
 		}
 	}
 	return nil
@@ -197,7 +255,7 @@ func (c *Cloud) serverObject(base string, s *VM) serverJSON {
 	if s.Status == "BUILD" {
 		progress = 0
 	}
-	ts := c.timestamp(c.Now())
+	ts := c.timestamp(c.now())
 	return serverJSON{
 		ID: s.ID, Name: s.Name, Links: links(base, "/compute/v2.0/servers/"+strconv.Itoa(s.ID)),
 		UserID: s.Owner, TenantID: s.Project, Shared: s.Shared, Status: s.Status, TaskState: s.Task,
@@ -215,7 +273,7 @@ func (c *Cloud) serveCompute(w http.ResponseWriter, r *http.Request, rest string
 	switch {
 	case rest == "/servers" || rest == "/servers/":
 		if r.Method != http.MethodGet {
-			notAllowed(w, http.MethodGet, http.MethodPost)
+			notAllowed(w, http.MethodGet)
 			return
 		}
 		c.listServers(w, r, base, false)
@@ -233,7 +291,7 @@ func (c *Cloud) serveCompute(w http.ResponseWriter, r *http.Request, rest string
 		c.listFlavors(w, r, base, rest == "/flavors/detail")
 	case strings.HasPrefix(rest, "/servers/") && strings.Count(rest, "/") == 2 && rest != "/servers/detail/":
 		if r.Method != http.MethodGet {
-			notAllowed(w, http.MethodGet, http.MethodPut, http.MethodDelete)
+			notAllowed(w, http.MethodGet)
 			return
 		}
 		c.getServer(w, r, base, rest[len("/servers/"):])
@@ -259,7 +317,7 @@ func (c *Cloud) listServers(w http.ResponseWriter, r *http.Request, base string,
 	if !ok {
 		return
 	}
-	c.mu.Lock()
+	c.lock()
 	var out []any
 	for _, id := range c.serverOrder {
 		s := c.servers[id]
@@ -298,7 +356,7 @@ func (c *Cloud) getServer(w http.ResponseWriter, r *http.Request, base, id strin
 	if !ok {
 		return
 	}
-	c.mu.Lock()
+	c.lock()
 	s, e := c.lookupServer(u, id)
 	var obj serverJSON
 	if e == nil {
@@ -325,7 +383,7 @@ func (c *Cloud) listFlavors(w http.ResponseWriter, r *http.Request, base string,
 	if _, ok := c.authUser(w, r); !ok {
 		return
 	}
-	c.mu.Lock()
+	c.lock()
 	ids := make([]int, 0, len(c.flavors))
 	for id := range c.flavors {
 		ids = append(ids, id)
@@ -333,7 +391,10 @@ func (c *Cloud) listFlavors(w http.ResponseWriter, r *http.Request, base string,
 	sort.Ints(ids)
 	out := make([]any, 0, len(ids))
 	for _, id := range ids {
-		out = append(out, c.flavorObject(base, c.flavors[id], detail))
+		// Retired flavors leave the listing (docs/synnefo-wire.md#retired-flavors).
+		if !c.flavors[id].Deleted {
+			out = append(out, c.flavorObject(base, c.flavors[id], detail))
+		}
 	}
 	c.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"flavors": out})
@@ -344,10 +405,16 @@ func (c *Cloud) getFlavor(w http.ResponseWriter, r *http.Request, base, id strin
 		return
 	}
 	n, err := strconv.Atoi(id)
-	c.mu.Lock()
+	if err != nil {
+		// The route only matches digits.
+		endpointNotFound(w)
+		return
+	}
+	c.lock()
+	// Deleted flavors are served here, unlike in the listing.
 	f := c.flavors[n]
 	var obj map[string]any
-	if err == nil && f != nil {
+	if f != nil {
 		obj = c.flavorObject(base, f, true)
 	}
 	c.mu.Unlock()
@@ -363,12 +430,21 @@ func (c *Cloud) serverAction(w http.ResponseWriter, r *http.Request, id string) 
 	if !ok {
 		return
 	}
-	_, arg, e := parseAction(r)
+	action, arg, e := parseActionOf(r, "reassign", "shutdown", "start")
 	if e != nil {
 		writeActionError(w, e)
 		return
 	}
-	c.mu.Lock()
+	if action != "reassign" {
+		c.powerAction(w, u, id, action)
+		return
+	}
+	shared, e := c.sharedArg(arg)
+	if e != nil {
+		writeActionError(w, e)
+		return
+	}
+	c.lock()
 	defer c.mu.Unlock()
 	s, e := c.lookupServer(u, id)
 	if e != nil {
@@ -388,29 +464,75 @@ func (c *Cloud) serverAction(w http.ResponseWriter, r *http.Request, id string) 
 		writeFault(w, http.StatusBadRequest, "", fmt.Sprintf("Cannot perform 'REASSIGN' action while there is a pending '%s'.", s.Task), "")
 		return
 	}
+	sys := c.systemVolume(s.ID)
 	if dest == s.Project {
-		s.Shared = false
+		// Same project: no commission, only the sharing flag changes.
+		s.Shared = shared
+		if sys != nil {
+			sys.Shared = shared
+		}
 		w.WriteHeader(http.StatusOK)
 		return
 	}
 	ps := c.serverQuantities(s)
-	sys := c.systemVolume(s.ID)
 	if sys != nil {
 		ps = append(ps, provision{quota.Disk, sys.Size << 30})
 	}
-	if e := c.checkMove(s.Owner, dest, ps); e != nil {
+	if e := c.checkMove(s.Owner, s.Project, dest, ps); e != nil {
 		writeActionError(w, e)
 		return
 	}
 	c.chargeServer(s, -1)
-	s.Project, s.Shared = dest, false
+	s.Project, s.Shared = dest, shared
 	c.chargeServer(s, 1)
 	if sys != nil {
+		// The system volume follows with the same project and flag.
 		c.add(sys.Owner, sys.Project, quota.Disk, -sys.Size<<30)
-		sys.Project = dest
+		sys.Project, sys.Shared = dest, shared
 		c.add(sys.Owner, sys.Project, quota.Disk, sys.Size<<30)
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// powerAction is a server's shutdown or start: 202 at once, and the
+// status changes when the action completes, ActionDelay later on the
+// cloud's clock (by the next request when 0). Stopping releases the
+// server's cpu and ram, so it needs them recorded at the source
+// (docs/synnefo-wire.md#server-shutdown-and-start).
+func (c *Cloud) powerAction(w http.ResponseWriter, u *User, id, action string) {
+	c.lock()
+	defer c.mu.Unlock()
+	s, e := c.lookupServer(u, id)
+	if e != nil {
+		writeActionError(w, e)
+		return
+	}
+	op, from, to := "STOP", "ACTIVE", "STOPPED"
+	if action == "start" {
+		op, from, to = "START", "STOPPED", "ACTIVE"
+	}
+	switch {
+	case s.Status == "BUILD":
+		writeFault(w, http.StatusConflict, "buildInProgress", fmt.Sprintf("Server '%d' is being built.", s.ID), "")
+		return
+	case s.Task != "":
+		writeFault(w, http.StatusBadRequest, "", fmt.Sprintf("Cannot perform '%s' action while there is a pending '%s'.", op, s.Task), "")
+		return
+	case s.Status != from:
+		writeFault(w, http.StatusConflict, "", fmt.Sprintf("Cannot perform '%s' action while server is in '%s' state.", op, s.Status), "")
+		return
+	}
+	if op == "STOP" {
+		f := c.flavors[s.Flavor]
+		if e := c.checkRelease(s.Owner, s.Project, []provision{{quota.CPU, f.VCPUs}, {quota.RAM, f.RAM << 20}}, "overLimit"); e != nil {
+			writeActionError(w, e)
+			return
+		}
+	}
+	s.Task = op
+	s.change = &statusChange{to: to, at: c.now().Add(c.actionDelay)}
+	c.settling++
+	w.WriteHeader(http.StatusAccepted)
 }
 
 // --- network ---
@@ -462,7 +584,7 @@ type networkJSON struct {
 }
 
 func (c *Cloud) networkObject(base string, n *Network) networkJSON {
-	ts := c.timestamp(c.Now())
+	ts := c.timestamp(c.now())
 	o := networkJSON{
 		ID: n.ID, Name: n.Name, Links: links(base, "/network/v2.0/networks/"+n.ID), Shared: n.Shared,
 		Type: "MAC_FILTERED", Status: "ACTIVE", Public: n.Public, SharedNet: n.Public, External: n.Public,
@@ -483,13 +605,14 @@ func (c *Cloud) serveNetwork(w http.ResponseWriter, r *http.Request, rest string
 	switch {
 	case (seg[0] == "floatingips" || seg[0] == "networks") && (len(seg) == 1 || (len(seg) == 2 && (seg[1] == "" || seg[1] == "detail"))):
 		if r.Method != http.MethodGet {
-			notAllowed(w, http.MethodGet, http.MethodPost)
+			// Only what this cloud serves: it creates nothing.
+			notAllowed(w, http.MethodGet)
 			return
 		}
 		c.listNetwork(w, r, base, seg[0])
 	case (seg[0] == "floatingips" || seg[0] == "networks") && len(seg) == 2:
 		if r.Method != http.MethodGet {
-			notAllowed(w, http.MethodGet, http.MethodPut, http.MethodDelete)
+			notAllowed(w, http.MethodGet)
 			return
 		}
 		c.getNetworkItem(w, r, base, seg[0], seg[1])
@@ -509,7 +632,7 @@ func (c *Cloud) listNetwork(w http.ResponseWriter, r *http.Request, base, kind s
 	if !ok {
 		return
 	}
-	c.mu.Lock()
+	c.lock()
 	out := []any{}
 	if kind == "floatingips" {
 		for _, id := range c.fipOrder {
@@ -533,7 +656,7 @@ func (c *Cloud) getNetworkItem(w http.ResponseWriter, r *http.Request, base, kin
 	if !ok {
 		return
 	}
-	c.mu.Lock()
+	c.lock()
 	var obj any
 	if kind == "floatingips" {
 		if f := c.fips[id]; f != nil && c.visible(u, f.Owner, f.Project, f.Shared) {
@@ -564,7 +687,12 @@ func (c *Cloud) networkAction(w http.ResponseWriter, r *http.Request, kind, id s
 		writeActionError(w, e)
 		return
 	}
-	c.mu.Lock()
+	sharedTo, e := c.sharedArg(arg)
+	if e != nil {
+		writeActionError(w, e)
+		return
+	}
+	c.lock()
 	defer c.mu.Unlock()
 	var owner, project, resource string
 	var shared *bool
@@ -609,14 +737,14 @@ func (c *Cloud) networkAction(w http.ResponseWriter, r *http.Request, kind, id s
 	}
 	if dest != project {
 		ps := []provision{{resource, 1}}
-		if e := c.checkMove(owner, dest, ps); e != nil {
+		if e := c.checkMove(owner, project, dest, ps); e != nil {
 			writeActionError(w, e)
 			return
 		}
 		c.moveAll(owner, project, dest, ps)
 		setProject(dest)
 	}
-	*shared = false
+	*shared = sharedTo
 	w.WriteHeader(http.StatusOK)
 }
 
@@ -653,7 +781,7 @@ func (c *Cloud) volumeObject(base string, v *Volume) volumeJSON {
 	n, _ := strconv.ParseInt(v.ID, 10, 64)
 	o := volumeJSON{
 		ID: v.ID, DisplayName: v.Name, Links: links(base, "/volume/v2.0/volumes/"+v.ID), Status: "available",
-		Size: v.Size, CreatedAt: c.timestamp(c.Now()), Metadata: map[string]string{},
+		Size: v.Size, CreatedAt: c.timestamp(c.now()), Metadata: map[string]string{},
 		Attachments: []attachmentJSON{}, VolumeType: 1, DeleteOnTermination: true,
 		UserID: v.Owner, TenantID: v.Project, Shared: v.Shared,
 	}
@@ -677,14 +805,14 @@ func (c *Cloud) serveVolume(w http.ResponseWriter, r *http.Request, rest string)
 	case len(seg) == 1 || (len(seg) == 2 && seg[1] == "") || (len(seg) == 2 && seg[1] == "detail"):
 		if r.Method != http.MethodGet {
 			// The /volumes demuxer answers with a bare 405 (§5.6).
-			w.Header().Set("Allow", "GET, POST")
+			w.Header().Set("Allow", "GET")
 			w.WriteHeader(http.StatusMethodNotAllowed)
 			return
 		}
 		c.listVolumes(w, r, base, len(seg) == 2 && seg[1] == "detail")
 	case len(seg) == 2:
 		if r.Method != http.MethodGet {
-			w.Header().Set("Allow", "GET, PUT, DELETE")
+			w.Header().Set("Allow", "GET")
 			w.WriteHeader(http.StatusMethodNotAllowed)
 			return
 		}
@@ -705,7 +833,7 @@ func (c *Cloud) listVolumes(w http.ResponseWriter, r *http.Request, base string,
 	if !ok {
 		return
 	}
-	c.mu.Lock()
+	c.lock()
 	out := []any{}
 	for _, id := range c.volumeOrder {
 		v := c.volumes[id]
@@ -727,7 +855,7 @@ func (c *Cloud) getVolume(w http.ResponseWriter, r *http.Request, base, id strin
 	if !ok {
 		return
 	}
-	c.mu.Lock()
+	c.lock()
 	var obj any
 	if v := c.volumes[id]; v != nil && c.visible(u, v.Owner, v.Project, v.Shared) {
 		obj = map[string]any{"volume": c.volumeObject(base, v)}
@@ -756,7 +884,12 @@ func (c *Cloud) volumeAction(w http.ResponseWriter, r *http.Request, id string) 
 		writeActionError(w, e)
 		return
 	}
-	c.mu.Lock()
+	sharedTo, e := c.sharedArg(arg)
+	if e != nil {
+		writeActionError(w, e)
+		return
+	}
+	c.lock()
 	defer c.mu.Unlock()
 	v := c.volumes[id]
 	if v == nil || !c.visible(u, v.Owner, v.Project, v.Shared) {
@@ -782,13 +915,13 @@ func (c *Cloud) volumeAction(w http.ResponseWriter, r *http.Request, id string) 
 	}
 	if dest != v.Project {
 		ps := []provision{{quota.Disk, v.Size << 30}}
-		if e := c.checkMove(v.Owner, dest, ps); e != nil {
+		if e := c.checkMove(v.Owner, v.Project, dest, ps); e != nil {
 			writeActionError(w, e)
 			return
 		}
 		c.moveAll(v.Owner, v.Project, dest, ps)
 		v.Project = dest
 	}
-	v.Shared = false
+	v.Shared = sharedTo
 	w.WriteHeader(http.StatusOK)
 }

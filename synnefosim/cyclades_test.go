@@ -204,8 +204,6 @@ func TestReassignActions(t *testing.T) {
 		{"two keys", srv + "4242/action", "", nil, `{"reassign": {}, "reboot": {}}`, 400, bad("Malformed request."), nil},
 		{"bad json", srv + "4242/action", "", nil, `{"reassign"`, 400, bad("Could not decode request body as JSON"), nil},
 		{"no content type", srv + "4242/action", "", map[string]string{"Content-Type": "-"}, reassign(lab), 400, bad("Missing Content-Type header field"), nil},
-		{"sharing not permitted", srv + "4242/action", "", nil, `{"reassign": {"project": "` + lab + `", "shared_to_project": true}}`, 403,
-			fault("forbidden", 403, "Sharing resource to the members of the project is not permitted", ""), nil},
 		{"action wrong method", srv + "4242/action", "", nil, "", 405, fault("notAllowed", 405, "Method not allowed", ""), nil},
 
 		// Floating IPs.

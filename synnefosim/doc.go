@@ -7,8 +7,9 @@
 // derived from the items and kept in aggregate maps that every change updates,
 // so /quotas is always consistent with what the listings show.
 //
-// The wire format follows synnefo-api.md: Astakos identity, account (quotas,
-// projects), Pithos container listing and reassignment (with the ?update
+// The wire format follows docs/synnefo-wire.md: Astakos identity, account
+// (quotas, projects, memberships, modification applications, user
+// catalogs), Pithos container listing and reassignment (with the ?update
 // quirk), and the Cyclades reassign actions with their exact error bodies.
 // All APIs live on one host:
 //
@@ -18,12 +19,17 @@
 // The catalog lists network and volume versionless, as the real cloud does.
 //
 // Control endpoints under /_sim/ (GET state, GET/DELETE requests, POST
-// containers/{account}/{name}/grow, GET/POST faults) let tests and demos
-// inspect and steer the cloud; the same controls are methods of Cloud.
-// Faults inject latency and error statuses on matching API requests.
+// containers/{account}/{name}/grow, GET/POST faults, GET/POST clock
+// {"advance": "48h"}, POST users/{uuid}/token to renew a token, POST drift
+// {user, project, resource, amount}, POST memberships {project, user,
+// state}) let tests and demos inspect and steer the cloud; the same
+// controls are methods of Cloud. Faults inject latency and error statuses
+// on matching API requests.
 //
 // Timestamps come from Cloud.Now, a fixed instant (2026-01-01T00:00:00Z)
-// unless replaced, so responses are deterministic. LargeScenario builds the
+// unless replaced, moved on by AdvanceClock, so responses are
+// deterministic. Tokens are issued when the cloud starts serving and
+// expire after each user's token_duration (30 days by default). LargeScenario builds the
 // 10,000-project cloud the benchmarks use.
 //
 // The Scenario's VM type is named VM (not Server) because Server is the

@@ -110,6 +110,7 @@ func (c *Cloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.serveSim(w, r)
 		return
 	}
+	c.startTime() // tokens are issued when the cloud starts serving
 	rec := &statusRecorder{ResponseWriter: w}
 	defer func() {
 		c.logRequest(Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Status: rec.status})
@@ -270,10 +271,14 @@ func (c *Cloud) authUser(w http.ResponseWriter, r *http.Request) (*User, bool) {
 	if !ok {
 		return nil, false
 	}
-	if u == nil || u.Inactive {
+	if u == nil || u.Inactive || c.expiredLocked(u) {
 		msg := "Invalid token"
-		if u != nil {
+		switch {
+		case u == nil:
+		case u.Inactive:
 			msg = "User inactive"
+		default:
+			msg = "Authentication expired"
 		}
 		if r.Method == http.MethodHead {
 			w.WriteHeader(http.StatusUnauthorized)
@@ -299,7 +304,18 @@ func (c *Cloud) authAstakos(w http.ResponseWriter, r *http.Request) (*User, bool
 		writeFault(w, http.StatusUnauthorized, "", "User inactive", "")
 		return nil, false
 	}
+	if c.expiredLocked(u) {
+		writeFault(w, http.StatusUnauthorized, "", "Authentication expired", "")
+		return nil, false
+	}
 	return u, true
+}
+
+// expiredLocked is expired for callers that do not hold c.mu.
+func (c *Cloud) expiredLocked(u *User) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.expired(u)
 }
 
 func (c *Cloud) baseURL(r *http.Request) string {

@@ -101,20 +101,24 @@ func (c *Cloud) serveIdentity(w http.ResponseWriter, r *http.Request, rest strin
 	case u.Inactive:
 		writeFault(w, http.StatusUnauthorized, "", "User inactive", "")
 		return
+	case c.expired(u):
+		writeFault(w, http.StatusUnauthorized, "", "Authentication expired", "")
+		return
 	case req.Auth.TenantName != nil && *req.Auth.TenantName != "" && *req.Auth.TenantName != u.UUID:
 		writeFault(w, http.StatusBadRequest, "", "Not conforming tenantName", "")
 		return
 	}
 	projects := []string{}
 	for _, id := range c.memberOf[u.UUID] {
-		if c.projects[id].State == "active" {
+		if p := c.projects[id]; p.State == "active" && p.accepted(u.UUID) {
 			projects = append(projects, id)
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"access": map[string]any{
 		"token": map[string]any{
-			"id":      tok,
-			"expires": c.timestamp(c.Now().AddDate(0, 0, 30)),
+			"id": tok,
+			// The token request neither renews nor extends the token.
+			"expires": c.timestamp(c.tokenExpiry(u)),
 			"tenant":  map[string]any{"id": u.UUID, "name": u.Name},
 		},
 		"user": map[string]any{

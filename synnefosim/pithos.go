@@ -79,12 +79,12 @@ func (c *Cloud) servePithosAccount(w http.ResponseWriter, r *http.Request, accou
 	h.Set("X-Account-Container-Count", strconv.Itoa(len(names)))
 	h.Set("X-Account-Bytes-Used", strconv.FormatInt(bytesUsed, 10))
 	h.Set("X-Account-Policy-Versioning", "auto")
-	h.Set("Last-Modified", c.Now().UTC().Format(http.TimeFormat))
+	h.Set("Last-Modified", c.now().UTC().Format(http.TimeFormat))
 	if u.UUID == account {
 		var sum uint64
 		for _, id := range c.memberOf[account] {
 			p := c.projects[id]
-			if p.State == "deleted" {
+			if !p.holds(account) || !p.accepted(account) {
 				continue
 			}
 			l := c.quotaOf(account, p, quota.DiskSpace).Limit
@@ -256,7 +256,7 @@ func (c *Cloud) updateContainer(w http.ResponseWriter, r *http.Request, u *User,
 	}
 	if dest, ok := policy["project"]; ok {
 		p := c.projects[dest]
-		if dest == "" || p == nil || !p.members[account] || p.State == "deleted" {
+		if dest == "" || p == nil || !p.holds(account) {
 			// Astakos's NoHoldingError, proxied through astakosclient.
 			writeProxied(w, http.StatusNotFound, fmt.Sprintf("There is no such holding for user %s in project %s", account, dest))
 			return
@@ -265,6 +265,12 @@ func (c *Cloud) updateContainer(w http.ResponseWriter, r *http.Request, u *User,
 		n := ct.Bytes
 		if dest == ct.charged {
 			n = 0 // the provisions sum to 0 but still run the check
+		}
+		if n > 0 {
+			if e := c.checkRelease(account, ct.charged, []provision{{quota.DiskSpace, n}}, "fault"); e != nil {
+				writeActionError(w, e)
+				return
+			}
 		}
 		if !q.Fits(n) {
 			writeFault(w, http.StatusRequestEntityTooLarge, "fault", "Resource Limit Exceeded for your account.",

@@ -39,6 +39,42 @@ type Scenario struct {
 	Networks    []Network    `yaml:"networks,omitempty" json:"networks,omitempty"`
 	// Faults are injected from the start (see Cloud.SetFaults).
 	Faults []Fault `yaml:"faults,omitempty" json:"faults,omitempty"`
+	// ComponentTokens are the tokens of the Astakos components, by
+	// component (astakos, cyclades, pithos): each reads only its own
+	// component's resources in service_quotas and service_project_quotas.
+	// ServiceToken, by contrast, sees every resource.
+	ComponentTokens map[string]string `yaml:"component_tokens,omitempty" json:"-"`
+	// ProjectAdmins are the users listed in ASTAKOS_PROJECT_ADMINS: they see
+	// every project and membership and decide applications.
+	ProjectAdmins []string `yaml:"project_admins,omitempty" json:"project_admins,omitempty"`
+	// SharingDisabled turns CYCLADES_SHARED_RESOURCES_ENABLED off: a
+	// reassign asking for shared_to_project true is refused with 403.
+	SharingDisabled bool `yaml:"sharing_disabled,omitempty" json:"sharing_disabled,omitempty"`
+	// Drift makes the quotaholder's recorded usage lower than what the items
+	// charge, so that releasing them fails (see Cloud.SetDrift).
+	Drift []Drift `yaml:"drift,omitempty" json:"drift,omitempty"`
+	// ActionDelay is how long a server shutdown or start takes on the
+	// cloud's clock; 0 completes it by the next request.
+	ActionDelay Duration `yaml:"action_delay,omitempty" json:"action_delay,omitempty"`
+}
+
+// Drift is an amount the quotaholder has lost for a user's holding in a
+// project: /quotas shows usage lowered by Amount (at both levels), and a
+// release larger than what is left fails with NoQuantityError.
+type Drift struct {
+	User     string `yaml:"user" json:"user"`
+	Project  string `yaml:"project" json:"project"`
+	Resource string `yaml:"resource" json:"resource"`
+	Amount   int64  `yaml:"amount" json:"amount"`
+}
+
+// Membership is a membership in a state other than plain accepted (members
+// lists those). Initialized says the user was accepted once, so a holding
+// exists; suspended and removed memberships always have one.
+type Membership struct {
+	User        string `yaml:"user" json:"user"`
+	State       string `yaml:"state" json:"state"`
+	Initialized bool   `yaml:"initialized,omitempty" json:"initialized,omitempty"`
 }
 
 // User is an Astakos user. Token is its API token.
@@ -48,6 +84,11 @@ type User struct {
 	Token string `yaml:"token" json:"-"`
 	// Inactive users cannot authenticate ("User inactive").
 	Inactive bool `yaml:"inactive,omitempty" json:"inactive,omitempty"`
+	// TokenDuration is the token's lifetime from when the cloud starts
+	// (ASTAKOS_AUTH_TOKEN_DURATION; default 30 days); TokenExpires, when set,
+	// is the expiry itself. After it every call answers 401.
+	TokenDuration Duration   `yaml:"token_duration,omitempty" json:"-"`
+	TokenExpires  *time.Time `yaml:"token_expires,omitempty" json:"-"`
 }
 
 // Project is an Astakos project. A system project has ID == its user's UUID,
@@ -59,9 +100,11 @@ type Project struct {
 	// Owner is the owner's UUID (ignored for system projects: null on the wire).
 	Owner string `yaml:"owner,omitempty" json:"owner,omitempty"`
 	// State is active (default), suspended, terminated, uninitialized or deleted.
-	State   string   `yaml:"state,omitempty" json:"state"`
-	Private bool     `yaml:"private,omitempty" json:"private,omitempty"`
-	Members []string `yaml:"members,omitempty" json:"members"`
+	State   string `yaml:"state,omitempty" json:"state"`
+	Private bool   `yaml:"private,omitempty" json:"private,omitempty"`
+	// Members are the accepted members; Memberships the others.
+	Members     []string     `yaml:"members,omitempty" json:"members"`
+	Memberships []Membership `yaml:"memberships,omitempty" json:"memberships,omitempty"`
 	// Limits per resource. A resource absent here has limit 0, except the
 	// hidden cyclades.total_cpu/total_ram, which default to unlimited.
 	Limits map[string]Limit `yaml:"limits,omitempty" json:"limits"`
@@ -94,6 +137,9 @@ type Flavor struct {
 	VCPUs int64  `yaml:"vcpus" json:"vcpus"`
 	RAM   int64  `yaml:"ram" json:"ram"`
 	Disk  int64  `yaml:"disk" json:"disk"`
+	// Deleted (retired) flavors are left out of /flavors/detail but still
+	// served by /flavors/<id>.
+	Deleted bool `yaml:"deleted,omitempty" json:"deleted,omitempty"`
 }
 
 // VM is a Cyclades server (scenario key `servers`).
@@ -108,6 +154,14 @@ type VM struct {
 	// Task, when set, is a pending task that makes a reassign fail with 400.
 	Task   string `yaml:"task,omitempty" json:"task,omitempty"`
 	Shared bool   `yaml:"shared,omitempty" json:"shared,omitempty"`
+
+	change *statusChange // a shutdown or start under way
+}
+
+// statusChange is a server action in progress: the status becomes to at at.
+type statusChange struct {
+	to string
+	at time.Time
 }
 
 // Volume is a Cyclades volume of Size GiB. Server/Index attach it; index 0
@@ -342,6 +396,14 @@ func (v ValidationErrors) Error() string {
 
 var projectStates = map[string]bool{"": true, "uninitialized": true, "active": true, "suspended": true, "terminated": true, "deleted": true}
 
+var membershipStates = map[string]bool{
+	"accepted": true, "leave_requested": true, "suspended": true, "removed": true,
+	"requested": true, "rejected": true, "cancelled": true,
+}
+
+// components are the Astakos components that hold a token.
+var components = map[string]bool{"astakos": true, "cyclades": true, "pithos": true}
+
 var vmStatuses = map[string]bool{"": true, "BUILD": true, "ACTIVE": true, "STOPPED": true, "ERROR": true, "RESIZE": true, "REBOOT": true, "UNKNOWN": true}
 
 // Validate checks that the scenario is consistent: unique ids, and every
@@ -364,6 +426,8 @@ func (sc *Scenario) Validate() error {
 	v.checkFloatingIPs(sc.FloatingIPs)
 	v.checkNetworks(sc.Networks)
 	v.checkFaults(sc.Faults)
+	v.checkOperators(sc)
+	v.checkDrift(sc.Drift)
 	if len(v.errs) > 0 {
 		return v.errs
 	}
@@ -441,7 +505,7 @@ func (v *validator) checkProjects(projects []Project) {
 		if !projectStates[p.State] {
 			v.add(fmt.Sprintf("unknown state %q", p.State), "projects", i, "state")
 		}
-		v.checkMembers(i, p.Members)
+		v.checkMembers(i, p.Members, p.Memberships)
 		for r, l := range p.Limits {
 			if r == "" {
 				v.add("empty resource name", "projects", i, "limits")
@@ -466,9 +530,12 @@ func (v *validator) checkSystemProject(i int, p Project) {
 			v.add(fmt.Sprintf("system project member %q is not its user", m), "projects", i, "members", j)
 		}
 	}
+	if len(p.Memberships) > 0 {
+		v.add("a system project has only its user", "projects", i, "memberships")
+	}
 }
 
-func (v *validator) checkMembers(i int, members []string) {
+func (v *validator) checkMembers(i int, members []string, memberships []Membership) {
 	seen := map[string]bool{}
 	for j, m := range members {
 		if !v.users[m] {
@@ -478,6 +545,57 @@ func (v *validator) checkMembers(i int, members []string) {
 			v.add(fmt.Sprintf("duplicate member %q", m), "projects", i, "members", j)
 		}
 		seen[m] = true
+	}
+	for j, m := range memberships {
+		if !v.users[m.User] {
+			v.add(fmt.Sprintf("unknown member %q", m.User), "projects", i, "memberships", j, "user")
+		}
+		if seen[m.User] {
+			v.add(fmt.Sprintf("duplicate member %q", m.User), "projects", i, "memberships", j, "user")
+		}
+		seen[m.User] = true
+		if !membershipStates[m.State] {
+			v.add(fmt.Sprintf("unknown membership state %q", m.State), "projects", i, "memberships", j, "state")
+		}
+	}
+}
+
+// checkOperators checks component tokens and project admins.
+func (v *validator) checkOperators(sc *Scenario) {
+	for comp, tok := range sc.ComponentTokens {
+		if !components[comp] {
+			v.add(fmt.Sprintf("unknown component %q (astakos, cyclades or pithos)", comp), "component_tokens", comp)
+		}
+		if tok == "" || v.tokens[tok] || tok == sc.ServiceToken {
+			v.add("empty or duplicate token", "component_tokens", comp)
+		}
+		v.tokens[tok] = true
+	}
+	for i, a := range sc.ProjectAdmins {
+		v.needUser(a, "project_admins", i)
+	}
+	for i, u := range sc.Users {
+		if u.TokenDuration < 0 {
+			v.add("token_duration must not be negative", "users", i, "token_duration")
+		}
+	}
+	if sc.ActionDelay < 0 {
+		v.add("must not be negative", "action_delay")
+	}
+}
+
+func (v *validator) checkDrift(drift []Drift) {
+	for i, d := range drift {
+		v.needUser(d.User, "drift", i, "user")
+		if !v.projects[d.Project] {
+			v.add(fmt.Sprintf("unknown project %q", d.Project), "drift", i, "project")
+		}
+		if d.Resource == "" {
+			v.add("resource is required", "drift", i)
+		}
+		if d.Amount < 0 {
+			v.add("amount must not be negative", "drift", i, "amount")
+		}
 	}
 }
 

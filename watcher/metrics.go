@@ -10,12 +10,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/quotawatch/quotawatch/config"
 	"github.com/quotawatch/quotawatch/quota"
 )
 
 // metrics are the daemon's own. Per-series quota gauges are produced at
 // scrape time from the last poll (a Collector), so tens of thousands of
 // series cost no memory beyond the snapshot the watcher keeps anyway.
+//
+// Counters exist at zero for every label value the configuration makes
+// known (rates and increase() then see the first event, and alerts on them
+// do not wait for a series to appear); quota amounts are split by unit, so
+// every family has one unit, named in it.
 type metrics struct {
 	cycleDuration prometheus.Histogram
 	cycles        *prometheus.CounterVec
@@ -32,7 +38,18 @@ type metrics struct {
 	reloadTime    prometheus.Gauge
 	lastCycle     prometheus.Gauge
 	quotas        *quotaCollector
+
+	mu    sync.Mutex
+	rules []string // the configuration's rules, for the zero instance gauges
 }
+
+// Label values the code itself knows.
+var (
+	cycleResults        = []string{"ok", "error", "panic"}
+	actionResults       = []string{"applied", "failed", "dry_run"}
+	notificationResults = []string{"delivered", "retry", "permanent_failure"}
+	instanceStates      = []quota.State{quota.StatePending, quota.StateFiring}
+)
 
 func newMetrics(reg prometheus.Registerer, name func(project string) string) *metrics {
 	f := promauto.With(reg)
@@ -42,7 +59,7 @@ func newMetrics(reg prometheus.Registerer, name func(project string) string) *me
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
 		}),
 		cycles: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "quotawatch_cycles_total", Help: "Cycles run, by result (ok, error).",
+			Name: "quotawatch_cycles_total", Help: "Cycles run, by result (ok, error, panic).",
 		}, []string{"result"}),
 		lastCycle: f.NewGauge(prometheus.GaugeOpts{
 			Name: "quotawatch_last_cycle_timestamp_seconds", Help: "When the last cycle finished.",
@@ -82,17 +99,71 @@ func newMetrics(reg prometheus.Registerer, name func(project string) string) *me
 			Name: "quotawatch_config_last_reload_success_timestamp_seconds", Help: "When the configuration was last loaded successfully.",
 		}),
 		quotas: &quotaCollector{
-			name:  name,
-			max:   maxQuotaSeries,
-			count: prometheus.NewDesc("quotawatch_quota_series", "Quota series polled, by account and resource (the per-series gauges show at most the 2,000 fullest).", []string{"account", "resource"}, nil),
-			usage: prometheus.NewDesc("quotawatch_quota_usage", "Usage of a quota (bytes or count).", []string{"account", "project", "project_name", "resource"}, nil),
-			limit: prometheus.NewDesc("quotawatch_quota_limit", "Effective limit of a quota (bytes or count).", []string{"account", "project", "project_name", "resource"}, nil),
-			ratio: prometheus.NewDesc("quotawatch_quota_ratio", "Usage over effective limit.", []string{"account", "project", "project_name", "resource"}, nil),
+			name:       name,
+			max:        maxQuotaSeries,
+			count:      prometheus.NewDesc("quotawatch_quota_series", "Quota series polled, by account and resource (the per-series gauges show at most the 2,000 fullest).", []string{"account", "resource"}, nil),
+			usageBytes: prometheus.NewDesc("quotawatch_quota_usage_bytes", "Usage of a quota counted in bytes (pithos.diskspace, cyclades.disk, cyclades.ram, cyclades.total_ram).", quotaLabels, nil),
+			limitBytes: prometheus.NewDesc("quotawatch_quota_limit_bytes", "Effective limit of a quota counted in bytes.", quotaLabels, nil),
+			usage:      prometheus.NewDesc("quotawatch_quota_usage", "Usage of a quota counted in items (VMs, CPUs, IPs, networks, applications).", quotaLabels, nil),
+			limit:      prometheus.NewDesc("quotawatch_quota_limit", "Effective limit of a quota counted in items.", quotaLabels, nil),
+			ratio:      prometheus.NewDesc("quotawatch_quota_ratio", "Usage over effective limit, whatever the unit.", quotaLabels, nil),
 		},
 	}
+	for _, r := range cycleResults {
+		m.cycles.WithLabelValues(r)
+	}
+	m.outbox(0, 0)
 	m.reloadOK.Set(1)
 	reg.MustRegister(m.quotas)
 	return m
+}
+
+var quotaLabels = []string{"account", "project", "project_name", "resource"}
+
+// loaded marks the configuration the daemon started with as loaded at now,
+// and makes its label values known.
+func (m *metrics) loaded(cfg *config.Config, now time.Time) {
+	m.known(cfg)
+	m.reloaded(true, now)
+}
+
+// known creates, at zero, the series of every account, rule and notifier
+// of cfg. Those of a configuration reloaded away stay as they were.
+func (m *metrics) known(cfg *config.Config) {
+	for _, a := range cfg.Cloud.Accounts {
+		m.pollErrors.WithLabelValues(a.Name)
+	}
+	if cfg.Cloud.ServiceToken.Reveal() != "" {
+		m.pollErrors.WithLabelValues(ServiceAccount)
+	}
+	rules := make([]string, 0, len(cfg.Rules))
+	for _, r := range cfg.Rules {
+		rules = append(rules, r.Name)
+		if r.Action != nil {
+			for _, res := range actionResults {
+				m.actions.WithLabelValues(r.Name, string(r.Action.Kind), res)
+			}
+		}
+	}
+	for _, n := range cfg.Notifiers {
+		for _, res := range notificationResults {
+			m.notifications.WithLabelValues(n.Name, res)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.rules = rules
+	m.zeroInstances() // the rules' counts stay until the next cycle recounts
+}
+
+// zeroInstances adds the known rules' missing instance gauges at zero; m.mu
+// is held.
+func (m *metrics) zeroInstances() {
+	for _, r := range m.rules {
+		for _, st := range instanceStates {
+			m.ruleInstances.WithLabelValues(r, string(st)).Add(0)
+		}
+	}
 }
 
 func (m *metrics) cycleDone(d time.Duration, ok bool) {
@@ -161,7 +232,10 @@ func (m *metrics) setRuleStates(prev map[quota.InstanceKey]quota.Instance, chang
 			counts[rs{k.Rule, string(st)}]++
 		}
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.ruleInstances.Reset()
+	m.zeroInstances()
 	for k, n := range counts {
 		m.ruleInstances.WithLabelValues(k.rule, k.state).Set(float64(n))
 	}
@@ -180,7 +254,7 @@ const maxQuotaSeries = 2000
 
 // quotaCollector exposes the last poll's fullest quotas at scrape time.
 type quotaCollector struct {
-	usage, limit, ratio, count *prometheus.Desc
+	usage, limit, usageBytes, limitBytes, ratio, count *prometheus.Desc
 
 	name func(project string) string
 	max  int
@@ -276,6 +350,8 @@ func heapDown(h []exported, i int) {
 func (c *quotaCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.usage
 	ch <- c.limit
+	ch <- c.usageBytes
+	ch <- c.limitBytes
 	ch <- c.ratio
 	ch <- c.count
 }
@@ -287,8 +363,12 @@ func (c *quotaCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, x := range c.top {
 		e := x.entry
 		labels := []string{x.account, e.Project, c.name(e.Project), e.Resource}
-		ch <- prometheus.MustNewConstMetric(c.usage, prometheus.GaugeValue, float64(e.Usage), labels...)
-		ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(e.EffectiveLimit()), labels...)
+		usage, limit := c.usage, c.limit
+		if quota.UnitOf(e.Resource) == quota.Bytes {
+			usage, limit = c.usageBytes, c.limitBytes
+		}
+		ch <- prometheus.MustNewConstMetric(usage, prometheus.GaugeValue, float64(e.Usage), labels...)
+		ch <- prometheus.MustNewConstMetric(limit, prometheus.GaugeValue, float64(e.EffectiveLimit()), labels...)
 		ch <- prometheus.MustNewConstMetric(c.ratio, prometheus.GaugeValue, x.ratio, labels...)
 	}
 	for acct, n := range c.counts {

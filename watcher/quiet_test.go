@@ -468,3 +468,41 @@ func TestCrowdCrossingWithActions(t *testing.T) {
 	}
 	require.Len(t, courses(all...), n)
 }
+
+// TestDigestSettledAsItGoes: a delivery that dies after a digest's parent
+// and first reply has recorded those incidents; after the restart the
+// others go under the same parent, and nothing is sent twice.
+func TestDigestSettledAsItGoes(t *testing.T) {
+	const n = 150
+	h := newQuietHarness(t, crowd(n), quietOptions{})
+	host := strings.TrimPrefix(h.slack.URL, "http://")
+	h.withOptions(func(o *watcher.Options) {
+		// The webhook's digest, the bot's parent and first reply; then the
+		// daemon dies.
+		o.HTTPClient = &http.Client{Timeout: 10 * time.Second, Transport: &crashAfter{slackHost: host, n: 3}}
+	})
+	h.clock.Advance(5 * time.Minute)
+	require.PanicsWithValue(t, "the daemon died mid-delivery", func() { _, _ = h.w.Cycle(context.Background()) })
+	require.Len(t, h.botMessages(), 2)
+
+	h.withOptions(func(*watcher.Options) {}) // restarted
+	rep := h.cycle()
+	require.Zero(t, rep.Undelivered)
+	require.Len(t, h.webhookMessages(), 1, "the webhook's digest went before the crash, once")
+	var parents []slacksink.Received
+	for _, m := range h.botMessages() {
+		if m.ThreadTS == "" {
+			parents = append(parents, m)
+		}
+	}
+	require.Len(t, parents, 1, "one digest")
+	var thread []string
+	for _, r := range h.slack.Replies(parents[0].Channel, parents[0].TS) {
+		thread = append(thread, string(r.Blocks))
+	}
+	named := courses(thread...)
+	require.Len(t, named, n)
+	for c, k := range named {
+		require.Equal(t, 1, k, "%s told once", c)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,7 +47,8 @@ type cycleState struct {
 }
 
 // Run is the daemon: it reconciles interrupted moves, runs the first cycle
-// at once, then one per schedule tick (never overlapping), reloads the
+// at once, then one per schedule tick (never overlapping), delivers the
+// outbox between cycles when a failed message is due again, reloads the
 // configuration on request, serves HTTP, and talks to systemd. It returns
 // when ctx is cancelled, after a bounded shutdown.
 func (w *Watcher) Run(ctx context.Context, ro RunOptions) error {
@@ -95,7 +97,9 @@ func (w *Watcher) Run(ctx context.Context, ro RunOptions) error {
 	cycleCtx, cancelCycles := context.WithCancel(ctx)
 	defer cancelCycles()
 	job := cron.FuncJob(func() {
-		w.safeCycle(cycleCtx, cs)
+		if status := w.safeCycle(cycleCtx, cs); status != "" {
+			sd("STATUS=" + status)
+		}
 		if ro.AfterCycle != nil {
 			ro.AfterCycle()
 		}
@@ -134,12 +138,57 @@ func (w *Watcher) Run(ctx context.Context, ro RunOptions) error {
 	alive := time.NewTicker(time.Second)
 	defer alive.Stop()
 
+	// The outbox timer: every delivery (a cycle's or the timer's own) says
+	// when the outbox is next due, and the timer delivers then, whatever
+	// the schedule. One timer delivery runs at a time; it takes the
+	// cycle's lock, so it never overlaps a cycle either.
+	var (
+		due        = time.NewTimer(time.Hour)
+		dueC       <-chan time.Time
+		delivering bool
+		missed     bool // the timer fired while a delivery ran
+		delivered  = make(chan struct{}, 1)
+		deliveries sync.WaitGroup
+	)
+	due.Stop()
+	defer due.Stop()
+	floor := min(minRedeliver, w.retryBase)
+	arm := func() {
+		due.Stop()
+		dueC = nil
+		if next, ok := w.outbox.due(); ok {
+			due.Reset(max(next.Sub(w.now()), floor))
+			dueC = due.C
+		}
+	}
+
 	for {
 		select {
 		case <-ctx.Done():
 			sd(daemon.SdNotifyStopping)
 			w.log.Info("stopping")
-			return w.shutdown(sched, srv, cancelCycles)
+			return w.shutdown(sched, srv, cancelCycles, &deliveries)
+		case <-w.outbox.changed:
+			arm()
+		case <-dueC:
+			dueC = nil
+			if delivering {
+				missed = true
+				continue
+			}
+			delivering = true
+			deliveries.Add(1)
+			go func() {
+				defer deliveries.Done()
+				w.redeliver(cycleCtx)
+				delivered <- struct{}{}
+			}()
+		case <-delivered:
+			delivering = false
+			if missed {
+				missed = false
+				arm()
+			}
 		case <-ro.Reload:
 			sd(daemon.SdNotifyReloading)
 			id = w.reload(ro, sched, id, job)
@@ -156,10 +205,11 @@ func (w *Watcher) Run(ctx context.Context, ro RunOptions) error {
 	}
 }
 
-// safeCycle runs a cycle and survives its panic.
-func (w *Watcher) safeCycle(ctx context.Context, cs *cycleState) {
+// safeCycle runs a cycle and survives its panic. It returns the status line
+// for systemd, empty when no cycle ran.
+func (w *Watcher) safeCycle(ctx context.Context, cs *cycleState) (status string) {
 	if ctx.Err() != nil {
-		return
+		return ""
 	}
 	cs.started.Store(time.Now().UnixNano())
 	cs.running.Store(true)
@@ -168,12 +218,13 @@ func (w *Watcher) safeCycle(ctx context.Context, cs *cycleState) {
 		if r := recover(); r != nil {
 			w.log.Error("cycle panicked; the next cycle will run", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			w.metrics.cycles.WithLabelValues("panic").Inc()
+			status = "last cycle panicked; see the log"
 		}
 	}()
 	rep, err := w.Cycle(ctx)
 	if err != nil {
 		w.log.Error("cycle failed", "err", err)
-		return
+		return "last cycle failed: " + err.Error()
 	}
 	moved, skipped := 0, 0
 	for _, r := range rep.Plan {
@@ -185,6 +236,7 @@ func (w *Watcher) safeCycle(ctx context.Context, cs *cycleState) {
 	}
 	w.log.Info("cycle done", "duration", rep.End.Sub(rep.Start).String(), "events", len(rep.Events),
 		"moves", moved, "skipped", skipped, "undelivered", rep.Undelivered)
+	return w.cycleStatus(rep)
 }
 
 // reload parses and validates the configuration anew, then swaps it in;
@@ -220,19 +272,26 @@ func (w *Watcher) reload(ro RunOptions, sched *cron.Cron, id cron.EntryID, job c
 	return nid
 }
 
-// shutdown stops the schedule, cancels the running cycle's API calls, waits
-// for it to record what it did, and stops the HTTP server, all within
-// shutdownTimeout. The store is closed by the caller, last.
-func (w *Watcher) shutdown(sched *cron.Cron, srv *http.Server, cancel context.CancelFunc) error {
+// shutdown stops the schedule, cancels the running cycle's API calls and
+// any delivery between cycles, waits for them to record what they did, and
+// stops the HTTP server, all within shutdownTimeout. The store is closed by
+// the caller, last.
+func (w *Watcher) shutdown(sched *cron.Cron, srv *http.Server, cancel context.CancelFunc, deliveries *sync.WaitGroup) error {
 	deadline := time.NewTimer(shutdownTimeout)
 	defer deadline.Stop()
 	stopped := sched.Stop()
 	cancel()
+	idle := make(chan struct{})
+	go func() {
+		<-stopped.Done()
+		deliveries.Wait()
+		close(idle)
+	}()
 	var errs []error
 	select {
-	case <-stopped.Done():
+	case <-idle:
 	case <-deadline.C:
-		errs = append(errs, errors.New("the running cycle did not finish in time"))
+		errs = append(errs, errors.New("the running cycle or delivery did not finish in time"))
 	}
 	if srv != nil {
 		ctx, c := context.WithTimeout(context.Background(), 2*time.Second)

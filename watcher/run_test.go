@@ -219,7 +219,8 @@ func TestRunMetricsAndHealth(t *testing.T) {
 		`quotawatch_poll_last_success_timestamp_seconds{account="alice"} 1.7724`,
 		`quotawatch_api_requests_total{code="200",method="GET",service="account"}`,
 		`quotawatch_api_requests_total{code="202",method="POST",service="object-store"} 1`,
-		`quotawatch_quota_usage{account="alice",project="` + alice + `",project_name="system:` + alice + `",resource="pithos.diskspace"} 2.062632878e+10`,
+		`quotawatch_quota_usage_bytes{account="alice",project="` + alice + `",project_name="system:` + alice + `",resource="pithos.diskspace"} 2.062632878e+10`,
+		`quotawatch_quota_usage{account="alice",project="` + alice + `",project_name="system:` + alice + `",resource="cyclades.vm"} 1`,
 		`quotawatch_quota_ratio{account="alice",project="` + cs333 + `",project_name="CS333 lab assignments",resource="pithos.diskspace"} 0`,
 		`quotawatch_rule_instances{rule="container-rebalance",state="firing"} 1`,
 		`quotawatch_actions_total{kind="container",result="applied",rule="container-rebalance"} 1`,
@@ -334,14 +335,26 @@ func TestRunReloadDuringASlowCycle(t *testing.T) {
 	addr := <-d.addr
 	require.Eventually(t, func() bool { code, _ := get(t, "http://"+addr+"/-/ready"); return code == 200 }, 10*time.Second, 20*time.Millisecond)
 
+	// Set at start-up; a reload moves it.
+	reloaded := func() string {
+		_, body := get(t, "http://"+addr+"/metrics")
+		for _, l := range strings.Split(body, "\n") {
+			if strings.HasPrefix(l, "quotawatch_config_last_reload_success_timestamp_seconds ") {
+				return l
+			}
+		}
+		return ""
+	}
+	atStart := reloaded()
+	require.NotEmpty(t, atStart)
+	require.NotEqual(t, "quotawatch_config_last_reload_success_timestamp_seconds 0", atStart)
 	h.cloud.Cloud.SetFaults([]synnefosim.Fault{{Path: "/account/v1.0/quotas", Latency: synnefosim.Duration(5 * time.Second)}})
 	// The next cycle starts within a second and then waits 5s on /quotas.
 	time.Sleep(1500 * time.Millisecond)
 	start := time.Now()
 	d.hup <- struct{}{}
 	require.Eventually(t, func() bool {
-		_, body := get(t, "http://"+addr+"/metrics")
-		return !strings.Contains(body, "quotawatch_config_last_reload_success_timestamp_seconds 0\n")
+		return reloaded() != atStart
 	}, 3*time.Second, 20*time.Millisecond, "the reload went through while the cycle ran")
 	require.Less(t, time.Since(start), 2*time.Second, "well before the slow cycle ends")
 	code, _ := get(t, "http://"+addr+"/-/healthy")

@@ -78,17 +78,17 @@ type recorder struct {
 	answer  func(notify.Pending) notify.Outcome // nil: delivered
 }
 
-func (r *recorder) Notify(_ context.Context, pending []notify.Pending) []notify.Outcome {
+func (r *recorder) Notify(_ context.Context, pending []notify.Pending, settle notify.Settle) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.got = append(r.got, append([]notify.Pending(nil), pending...))
-	out := make([]notify.Outcome, len(pending))
 	for i, p := range pending {
+		var o notify.Outcome
 		if r.answer != nil {
-			out[i] = r.answer(p)
+			o = r.answer(p)
 		}
+		settle(i, i+1, o)
 	}
-	return out
 }
 
 func (r *recorder) calls() [][]notify.Pending {
@@ -300,9 +300,15 @@ func TestNotifierWithoutOutcomes(t *testing.T) {
 	require.Equal(t, 1, rep.Undelivered, "no outcome is no delivery")
 }
 
+// notifierFunc is a notifier that reports the outcomes f returns, one per
+// event, in order; fewer outcomes leave the rest unreported.
 type notifierFunc func([]notify.Pending) []notify.Outcome
 
-func (f notifierFunc) Notify(_ context.Context, p []notify.Pending) []notify.Outcome { return f(p) }
+func (f notifierFunc) Notify(_ context.Context, p []notify.Pending, settle notify.Settle) {
+	for i, o := range f(p) {
+		settle(i, i+1, o)
+	}
+}
 
 // TestNotifierThreadsLiveInStore: the Threads a notifier is given keep an
 // incident's thread in the store, per notifier, across restarts.

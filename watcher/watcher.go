@@ -48,10 +48,12 @@ type ServiceCloud interface {
 	ServiceProjectQuotas(ctx context.Context, projects ...string) (client.Quotas, error)
 }
 
-// Notifier delivers one notifier's due outbox events, in order, and says
-// what became of each: one Outcome per event.
+// Notifier delivers one notifier's due outbox events, in order, and
+// reports what became of each to settle, before returning and as soon as
+// it is known, so that a message sent is recorded before the next is
+// tried. An event it does not report counts as not delivered.
 type Notifier interface {
-	Notify(ctx context.Context, pending []notify.Pending) []notify.Outcome
+	Notify(ctx context.Context, pending []notify.Pending, settle notify.Settle)
 }
 
 var (
@@ -72,6 +74,14 @@ type Options struct {
 	HTTPClient *http.Client
 	// NotifyRate paces messages toward Slack; 0 means notify's default.
 	NotifyRate float64
+	// RetryBase and RetryMax set the backoff of a failed notification
+	// that Slack gave no Retry-After: RetryBase doubling per previous
+	// attempt, capped at RetryMax; zero means 5s and a minute. The outbox
+	// timer retries it then, between cycles.
+	RetryBase, RetryMax time.Duration
+	// Sleep waits out Slack's Retry-After during a delivery: d, or until
+	// ctx ends and then its error. Nil means a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// ReadOnly plans without changing anything: no store writes, no moves,
 	// no messages (quotawatch plan).
 	ReadOnly bool
@@ -102,6 +112,11 @@ type Watcher struct {
 	registry *prometheus.Registry
 	httpc    *http.Client
 	nrate    float64
+	// The notifications' retry backoff, and the wait for a rate limit.
+	retryBase, retryMax time.Duration
+	sleep               func(context.Context, time.Duration) error
+	// outbox tells Run when a delivery left the outbox due next.
+	outbox *outboxTimer
 
 	newCloud        func(config.Account) (Cloud, error)
 	newServiceCloud func(config.Cloud) (ServiceCloud, error)
@@ -158,6 +173,10 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 		store:     o.Store,
 		httpc:     o.HTTPClient,
 		nrate:     o.NotifyRate,
+		retryBase: o.RetryBase,
+		retryMax:  o.RetryMax,
+		sleep:     o.Sleep,
+		outbox:    newOutboxTimer(),
 		names:     newNameCache(),
 		unsettled: true,
 
@@ -171,6 +190,12 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 	}
 	if w.now == nil {
 		w.now = time.Now
+	}
+	if w.retryBase <= 0 {
+		w.retryBase = notify.DefaultRetryBase
+	}
+	if w.retryMax <= 0 {
+		w.retryMax = max(notify.DefaultRetryMax, w.retryBase)
 	}
 	w.registry = o.Registry
 	if w.registry == nil {
@@ -191,6 +216,7 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 		return nil, err
 	}
 	w.env.Store(e)
+	w.metrics.loaded(o.Config, w.now())
 	if err := w.loadState(); err != nil {
 		w.Close()
 		return nil, err
@@ -313,8 +339,11 @@ func (w *Watcher) cloudBuilders(cfg *config.Config) (func(config.Account) (Cloud
 // slackNotifier is the default NewNotifier: an incoming webhook if the
 // notifier has a webhook URL, else a bot.
 func (w *Watcher) slackNotifier(cfg *config.Config, n config.Notifier, threads notify.Threads) (Notifier, error) {
-	opt := notify.Options{HTTPClient: w.httpc, Now: w.now, Logger: w.log.With("notifier", n.Name),
-		DigestAfter: n.DigestAfter, StatusURL: cfg.HTTP.ExternalURL}
+	opt := notify.Options{
+		HTTPClient: w.httpc, Now: w.now, Logger: w.log.With("notifier", n.Name),
+		RetryBase: w.retryBase, RetryMax: w.retryMax, Sleep: w.sleep,
+		DigestAfter: n.DigestAfter, StatusURL: cfg.HTTP.ExternalURL,
+	}
 	if w.nrate > 0 {
 		opt.Rate = rate.Limit(w.nrate)
 	}
@@ -350,6 +379,7 @@ func (w *Watcher) Reload(cfg *config.Config) error {
 	// A running cycle keeps the configuration it started with; the next
 	// one takes this. Reload never waits for a cycle.
 	w.env.Store(e)
+	w.metrics.known(cfg)
 	return nil
 }
 

@@ -9,9 +9,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/quotawatch/quotawatch/config"
 	"github.com/quotawatch/quotawatch/store"
 	"github.com/quotawatch/quotawatch/view"
@@ -27,9 +24,7 @@ func cmdValidate(_ context.Context, e *env) int {
 
 func cmdRun(ctx context.Context, e *env) int {
 	cfg, log, sio := e.cfg, e.log, e.stdio
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	w, err := watcher.New(ctx, watcher.Options{Config: cfg, Logger: log, Registry: reg})
+	w, err := watcher.New(ctx, watcher.Options{Config: cfg, Logger: log, Registry: daemonRegistry(currentBuild())})
 	if err != nil {
 		log.Error("start failed", "err", err)
 		return exitFailure

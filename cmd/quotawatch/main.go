@@ -15,8 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/journal"
-
 	"github.com/quotawatch/quotawatch/config"
 )
 
@@ -101,7 +99,8 @@ func commands() []command {
 		// The demo's story is on stdout; stderr stays quiet unless asked.
 		{name: "demo", summary: "show a full rebalance on an embedded simulated cloud", args: "[--keep]",
 			logs: true, logLevel: "warn", flags: demo.flags, run: demo.run},
-		{name: "version", summary: "print the version", run: cmdVersion},
+		{name: "version", summary: "print the version, revision, build date and Go version", run: cmdVersion},
+		{name: "man", summary: "print the manual page (roff), generated from this table", run: cmdMan},
 	}
 }
 
@@ -144,6 +143,9 @@ func run(ctx context.Context, sio *stdio, args []string) int {
 		}
 		return exitOK
 	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = append([]string{"version"}, args[1:]...)
+	}
 	name, rest := args[0], args[1:]
 	if name == "silence" && len(rest) > 0 {
 		// Commands of two words: `silence add`, `silence list`, ...
@@ -169,7 +171,7 @@ func usage(w io.Writer, cmds []command) {
 	for _, c := range cmds {
 		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\n`quotawatch COMMAND -h` shows the flags of a command.")
+	fmt.Fprintln(w, "\n`quotawatch COMMAND -h` shows the flags of a command; `quotawatch --version` the version.")
 }
 
 // exec parses and checks the command's flags and arguments, builds the
@@ -177,28 +179,18 @@ func usage(w io.Writer, cmds []command) {
 // Flag and argument errors are usage errors (exit 2); -h prints the
 // command's usage and exits 0.
 func (c command) exec(ctx context.Context, sio *stdio, args []string) int {
-	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-	fs.SetOutput(sio.errOut)
-	fs.Usage = func() { c.usage(fs) }
 	e := &env{stdio: sio}
 	var lf logFlags
-	if c.config {
-		fs.StringVar(&e.configPath, "config", "", "configuration file (required)")
-	}
-	if c.config || c.logs {
-		lf.register(fs, cmp.Or(c.logLevel, "info"))
-	}
-	if c.output {
-		fs.StringVar(&e.output, "output", "text", "output format: text or json")
-	}
-	if c.flags != nil {
-		c.flags(fs)
-	}
+	fs := c.flagSet(e, &lf)
+	fs.SetOutput(sio.errOut)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
 		return exitUsage
+	}
+	if c.config && !isSet(fs, "config") {
+		e.configPath = defaultConfigPath(sio.lookupEnv)
 	}
 	e.args = fs.Args()
 	switch {
@@ -229,6 +221,47 @@ func (c command) exec(ctx context.Context, sio *stdio, args []string) int {
 	return c.run(ctx, e)
 }
 
+// flagSet registers the command's flags, writing their values into e and lf.
+func (c command) flagSet(e *env, lf *logFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	fs.Usage = func() { c.usage(fs) }
+	if c.config {
+		fs.StringVar(&e.configPath, "config", "", "configuration file (default $"+configEnv+", else "+defaultConfig+")")
+	}
+	if c.config || c.logs {
+		lf.register(fs, cmp.Or(c.logLevel, "info"))
+	}
+	if c.output {
+		fs.StringVar(&e.output, "output", "text", "output format: text or json")
+	}
+	if c.flags != nil {
+		c.flags(fs)
+	}
+	return fs
+}
+
+// Where config commands find the configuration without --config.
+const (
+	configEnv     = "QUOTAWATCH_CONFIG"
+	defaultConfig = "/etc/quotawatch/config.yaml"
+)
+
+// defaultConfigPath is $QUOTAWATCH_CONFIG if set and not empty, else the
+// file the package installs.
+func defaultConfigPath(lookupEnv func(string) (string, bool)) string {
+	if p, ok := lookupEnv(configEnv); ok && p != "" {
+		return p
+	}
+	return defaultConfig
+}
+
+// isSet reports whether the flag was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 // usage prints the command's usage line, what it does and its flags.
 func (c command) usage(fs *flag.FlagSet) {
 	line := "usage: quotawatch " + c.name
@@ -238,7 +271,7 @@ func (c command) usage(fs *flag.FlagSet) {
 		line += " [flags]"
 	}
 	if c.config {
-		line += " --config FILE"
+		line += " [--config FILE]"
 	}
 	if c.args != "" {
 		line += " " + c.args
@@ -260,31 +293,43 @@ func (l *logFlags) register(fs *flag.FlagSet, level string) {
 	fs.StringVar(&l.level, "log-level", level, "log level: debug, info, warn or error")
 }
 
-// logger builds the slog logger on stderr. Under journald the time is
-// dropped, since the journal stamps every line itself.
+// logger builds the slog logger on w. When w is stderr and stderr is the
+// journal, the time is dropped, since the journal stamps every line itself,
+// and every line carries its syslog priority.
 func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
+	return l.newLogger(w, onJournal(w))
+}
+
+func (l *logFlags) newLogger(w io.Writer, journal bool) (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(l.level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", l.level)
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
-	if f, ok := w.(*os.File); ok && f == os.Stderr {
-		if j, _ := journal.StderrIsJournalStream(); j {
-			opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
-				if len(groups) == 0 && a.Key == slog.TimeKey {
-					return slog.Attr{}
-				}
-				return a
+	var pw *priorityWriter
+	if journal {
+		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{}
 			}
+			return a
 		}
+		pw = &priorityWriter{w: w}
+		w = pw
 	}
+	var h slog.Handler
 	switch l.format {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		h = slog.NewTextHandler(w, opts)
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		h = slog.NewJSONHandler(w, opts)
+	default:
+		return nil, fmt.Errorf("--log-format %q: want text or json", l.format)
 	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", l.format)
+	if pw != nil {
+		h = priorityHandler{h: h, w: pw}
+	}
+	return slog.New(h), nil
 }
 
 // usageErr reports a usage problem and returns exit code 2.

@@ -42,7 +42,7 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{"no command", nil, "usage: quotawatch COMMAND"},
 		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`},
-		{"missing config", []string{"once"}, "once: --config FILE is required"},
+		{"empty config", []string{"once", "--config", ""}, "once: --config FILE is required"},
 		{"unknown flag", []string{"validate", "--nope"}, "flag provided but not defined: -nope"},
 		{"bad output", []string{"status", "--config", "x.yaml", "--output", "xml"}, `--output "xml": want text or json`},
 		{"bad log level", []string{"validate", "--config", "x.yaml", "--log-level", "loud"}, `--log-level "loud"`},

@@ -18,12 +18,14 @@ func TestSystemdUnit(t *testing.T) {
 	unit := string(b)
 	for _, want := range []string{
 		"Type=notify", "WatchdogSec=", "ExecReload=/bin/kill -HUP $MAINPID",
-		"ExecStart=/usr/local/bin/quotawatch run --config /etc/quotawatch/config.yaml",
-		"ExecStartPre=/usr/local/bin/quotawatch validate --config /etc/quotawatch/config.yaml",
+		"ExecStart=/usr/bin/quotawatch run --config /etc/quotawatch/config.yaml",
+		"ExecStartPre=/usr/bin/quotawatch validate --config /etc/quotawatch/config.yaml",
 		"RestartPreventExitStatus=2", "DynamicUser=yes", "StateDirectory=quotawatch", "LoadCredential=",
 		"ProtectSystem=strict", "ProtectHome=yes", "NoNewPrivileges=yes", "PrivateTmp=yes",
 		"RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6", "SystemCallFilter=@system-service",
 		"CapabilityBoundingSet=\n", "MemoryDenyWriteExecute=yes", "UMask=0077",
+		"PrivateUsers=yes", "PrivateMounts=yes", "SystemCallFilter=~@resources",
+		"Documentation=man:quotawatch(1) file:/usr/share/doc/quotawatch/README.md",
 	} {
 		require.Contains(t, unit, want)
 	}
