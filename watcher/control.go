@@ -212,6 +212,8 @@ func listenControl(sock string) (*net.UnixListener, error) {
 func (w *Watcher) serveControlConn(ctx context.Context, conn *net.UnixConn) {
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(controlTimeout))
+	// Stopping does not wait for a slow client.
+	defer context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })()
 	answer := func(r controlResponse) {
 		if err := json.NewEncoder(conn).Encode(r); err != nil {
 			w.log.Warn("control: answering failed", "err", err)

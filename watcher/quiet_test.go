@@ -3,6 +3,8 @@ package watcher_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -429,6 +431,24 @@ func TestSilenceWhileRunning(t *testing.T) {
 	require.ErrorContains(t, err, "not found")
 	require.Eventually(t, func() bool { return len(h.slack.Messages()) >= 2 }, 10*time.Second, 20*time.Millisecond,
 		"told by both notifiers once the silence ended")
+	// The protocol itself: one JSON object a line, one answer.
+	for req, want := range map[string]string{
+		`{"op":"silence_list"}`:                                      `"ok":true`,
+		`{"op":"frobnicate"}`:                                        `{"ok":false,"error":"unknown op \"frobnicate\""}`,
+		`{"op":"silence_add","project":"x","for":"2h"}`:              `"error":"--comment is required`,
+		`{"op":"silence_add","rule":"x","for":"soon","comment":"c"}`: `"error":"for \"soon\": `,
+		`not json`: `"error":"bad request: `,
+	} {
+		conn, err := net.Dial("unix", sock)
+		require.NoError(t, err)
+		_, err = conn.Write([]byte(req + "\n"))
+		require.NoError(t, err)
+		answer, err := io.ReadAll(conn)
+		require.NoError(t, err)
+		require.NoError(t, conn.Close())
+		require.Contains(t, string(answer), want, req)
+	}
+
 	require.NoError(t, d.stop(t))
 	_, err = os.Stat(sock)
 	require.ErrorIs(t, err, os.ErrNotExist, "the socket goes with the daemon")

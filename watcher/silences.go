@@ -18,12 +18,12 @@ import (
 // SilenceSpec is a silence to add: globs on the rule, the project (id or
 // name) and the resource, at least one of them, for a duration.
 type SilenceSpec struct {
-	Rule     string        `json:"rule,omitempty"`
-	Project  string        `json:"project,omitempty"`
-	Resource string        `json:"resource,omitempty"`
-	For      time.Duration `json:"for"`
-	Comment  string        `json:"comment"`
-	By       string        `json:"by,omitempty"`
+	Rule, Project, Resource string
+	For                     time.Duration
+	Comment                 string
+	// By is who asks, for the record; the daemon puts the user the kernel
+	// names instead.
+	By string
 }
 
 // MaxSilence is the longest a silence may last: longer is a rule to
