@@ -428,6 +428,19 @@ func (e *Engine) step(in Input, r *Rule, ser *series, p *prevInst, out *Output) 
 	key := func() quota.InstanceKey {
 		return quota.InstanceKey{Rule: r.Name, Account: ser.snap.Account, Project: ser.entry.Project, Resource: ser.entry.Resource}
 	}
+	// silenced asks about the silences at most once, and only when
+	// something would be told or planned.
+	var (
+		asked, muted bool
+		reason       string
+	)
+	silenced := func() (string, bool) {
+		if !asked && in.Silenced != nil {
+			asked = true
+			reason, muted = in.Silenced(key(), ser.projectName)
+		}
+		return reason, muted
+	}
 
 	switch state {
 	case quota.StateOK, quota.StatePending:
@@ -455,22 +468,21 @@ func (e *Engine) step(in Input, r *Rule, ser *series, p *prevInst, out *Output) 
 		inst.Since = now
 		inst.LastNotified = now
 		inst.Skipped = nil
-		ev := e.event(in, quota.EventFiring, r, ser, inst, false)
-		if _, muted := e.silenced(in, ev); muted {
-			// Nothing was told: the incident is announced once the
-			// silence ends, and its resolution only if it was announced.
+		if _, muted := silenced(); muted {
+			// Nothing is told: the incident is told once the silence
+			// ends, and its resolution only if it was.
 			inst.LastNotified = time.Time{}
-			ev.Kind = "" // told by no one
+		} else {
+			out.Events = append(out.Events, e.event(in, quota.EventFiring, r, ser, inst, false))
 		}
 		out.Instances = append(out.Instances, inst)
-		if ev.Kind != "" {
-			out.Events = append(out.Events, ev)
-		}
 	case quota.StateFiring:
 		if e.cleared(r, out) {
-			ev := e.event(in, quota.EventResolved, r, ser, inst, false)
-			ev.Since = inst.Since
-			e.tell(in, out, inst, ev)
+			if _, muted := silenced(); !muted && !inst.LastNotified.IsZero() {
+				ev := e.event(in, quota.EventResolved, r, ser, inst, false)
+				ev.Since = inst.Since
+				out.Events = append(out.Events, ev)
+			}
 			inst.Skipped = nil
 			e.toOK(r, inst, now, out)
 			return
@@ -478,11 +490,10 @@ func (e *Engine) step(in Input, r *Rule, ser *series, p *prevInst, out *Output) 
 		// An incident that was never told (it opened silenced) is told as
 		// soon as no silence holds it, whatever the rule's repeat.
 		if (r.Repeat > 0 && now.Sub(inst.LastNotified) >= r.Repeat) || inst.LastNotified.IsZero() {
-			ev := e.event(in, quota.EventFiring, r, ser, inst, true)
-			if _, muted := e.silenced(in, ev); !muted {
+			if _, muted := silenced(); !muted {
 				inst.LastNotified = now
 				out.Instances = append(out.Instances, inst)
-				out.Events = append(out.Events, ev)
+				out.Events = append(out.Events, e.event(in, quota.EventFiring, r, ser, inst, true))
 			}
 		}
 	}
@@ -500,11 +511,9 @@ func (e *Engine) step(in Input, r *Rule, ser *series, p *prevInst, out *Output) 
 		ProjectName: ser.projectName,
 		User:        ser.snap.User,
 	}
-	if in.Silenced != nil {
-		if reason, muted := in.Silenced(inst.Key, ser.projectName); muted {
-			out.Silenced = append(out.Silenced, SilencedFiring{Firing: f, Reason: reason})
-			return
-		}
+	if reason, muted := silenced(); muted {
+		out.Silenced = append(out.Silenced, SilencedFiring{Firing: f, Reason: reason})
+		return
 	}
 	out.Firing = append(out.Firing, f)
 }
