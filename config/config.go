@@ -36,6 +36,9 @@ const (
 	DefaultMaxActionsPerCycle = 10
 	// DefaultSlackAPIURL is the base of Slack's Web API.
 	DefaultSlackAPIURL = "https://slack.com/api/"
+	// DefaultDigestAfter is how many incidents of one rule may open (or
+	// resolve) in one cycle before a notifier groups them into a digest.
+	DefaultDigestAfter = 5
 )
 
 // ServiceAccount is the account name under which the cloud-wide view of the
@@ -60,6 +63,10 @@ type Config struct {
 	DryRun bool
 	// MaxActionsPerCycle caps the moves applied in one cycle (0: none).
 	MaxActionsPerCycle int
+	// DigestAfter is the most incidents of one rule that open (or resolve)
+	// in one cycle and are still told one by one; more become one digest
+	// message. A notifier may override it.
+	DigestAfter int
 	// Notifiers are the Slack and e-mail destinations, in file order.
 	Notifiers []Notifier
 	// Rules are the compiled rules, in file order.
@@ -106,6 +113,9 @@ type Store struct {
 type HTTP struct {
 	// Listen is the host:port of the HTTP listener; "" disables it.
 	Listen string
+	// ExternalURL is the address people reach the status page at (an
+	// absolute http or https URL), for links in messages; "" for none.
+	ExternalURL string
 }
 
 // Notifier is one named destination: Slack, or e-mail when Email is set.
@@ -116,6 +126,9 @@ type Notifier struct {
 	Slack Slack
 	// Email, when set, makes this an e-mail notifier (and Slack is zero).
 	Email *Email
+	// DigestAfter overrides Config.DigestAfter for this notifier; the
+	// loaded value is always the one in effect.
+	DigestAfter int
 }
 
 // Slack is either an incoming webhook (WebhookURL set) or a bot token with a

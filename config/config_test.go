@@ -86,6 +86,11 @@ func TestLoadBadConfigs(t *testing.T) {
 		{"invalid-schedule-descriptor.yaml", `testdata/invalid-schedule-descriptor.yaml:6: schedule: invalid schedule "@fortnightly": unrecognized descriptor: @fortnightly`},
 		{"invalid-retention-zero.yaml", `testdata/invalid-retention-zero.yaml:7: store.retention: must be positive, got 0d`},
 		{"invalid-store-path-empty.yaml", `testdata/invalid-store-path-empty.yaml:7: store.path: must not be empty`},
+		{"invalid-external-url.yaml", `testdata/invalid-external-url.yaml:7: http.external_url: must be an absolute http or https URL, got "quota.example.org"`},
+		{"invalid-digest-after.yaml", strings.Join([]string{
+			`testdata/invalid-digest-after.yaml:6: digest_after: must be 1 or more, got 0`,
+			`testdata/invalid-digest-after.yaml:9: notifiers[0].digest_after: expected an integer, got "many"`,
+		}, "\n")},
 		{"invalid-listen.yaml", `testdata/invalid-listen.yaml:7: http.listen: must be host:port (such as 127.0.0.1:9457 or :9457) or "" to disable, got "localhost"`},
 		{"invalid-dry-run.yaml", `testdata/invalid-dry-run.yaml:6: dry_run: expected true or false, got "yes"`},
 		{"invalid-max-actions.yaml", `testdata/invalid-max-actions.yaml:6: max_actions_per_cycle: must be 0 or more, got -1`},
@@ -167,6 +172,7 @@ func TestLoadGoodConfigs(t *testing.T) {
 				Store:              config.Store{Path: "/var/lib/quotawatch/quotawatch.db", Retention: 90 * 24 * time.Hour},
 				HTTP:               config.HTTP{Listen: "127.0.0.1:9457"},
 				MaxActionsPerCycle: 10,
+				DigestAfter:        5,
 			},
 		},
 		{
@@ -185,6 +191,7 @@ func TestLoadGoodConfigs(t *testing.T) {
 				Store:              config.Store{Path: "/var/lib/private/quotawatch/quotawatch.db", Retention: 90 * 24 * time.Hour},
 				HTTP:               config.HTTP{Listen: "127.0.0.1:9457"},
 				MaxActionsPerCycle: 10,
+				DigestAfter:        5,
 			},
 		},
 		{
@@ -208,28 +215,29 @@ func TestLoadGoodConfigs(t *testing.T) {
 				},
 				Schedule:           "*/30 * * * * *",
 				Store:              config.Store{Path: filepath.Join(dir, "state", "quotawatch.db"), Retention: 7 * 24 * time.Hour},
-				HTTP:               config.HTTP{Listen: ""},
+				HTTP:               config.HTTP{Listen: "", ExternalURL: "https://quota.example.org"},
 				DryRun:             true,
 				MaxActionsPerCycle: 0,
+				DigestAfter:        8,
 				Notifiers: []config.Notifier{
 					{Name: "ops", Slack: config.Slack{
 						WebhookURL: "https://hooks.slack.example/services/T000/B000/webhooksecret",
 						APIURL:     "https://slack.com/api/",
-					}},
+					}, DigestAfter: 8},
 					{Name: "bot", Slack: config.Slack{
 						Token:   "xoxb-file-bot-token",
 						Channel: "#quota",
 						APIURL:  "http://127.0.0.1:9999/api/",
-					}},
+					}, DigestAfter: 3},
 					{Name: "inline", Slack: config.Slack{
 						WebhookURL: "https://hooks.slack.example/services/T1/B1/inlinewebhook",
 						APIURL:     "https://slack.com/api/",
-					}},
+					}, DigestAfter: 8},
 					{Name: "env", Slack: config.Slack{
 						Token:   "alice-env-token",
 						Channel: "C0123",
 						APIURL:  "https://slack.com/api/",
-					}},
+					}, DigestAfter: 8},
 				},
 			},
 		},

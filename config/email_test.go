@@ -72,7 +72,7 @@ func TestLoadEmailConfigs(t *testing.T) {
 		From: "quotawatch@example.org", Username: "quotawatch", Password: "smtp-password-from-file",
 		To:         []string{config.ToItemOwner, config.ToProjectOwner, "ops@example.org"},
 		MaxPerHour: config.DefaultEmailMaxPerHour,
-	}}}, cfg.Notifiers)
+	}, DigestAfter: config.DefaultDigestAfter}}, cfg.Notifiers)
 
 	env := testEnv(t)
 	env["SMTP_PASSWORD"] = "env-smtp-secret\n"
@@ -84,11 +84,11 @@ func TestLoadEmailConfigs(t *testing.T) {
 			From: "quotawatch@example.org", ReplyTo: "help@example.org",
 			Username: "quotawatch", Password: "env-smtp-secret",
 			To: []string{config.ToItemOwner, "Ops@Example.org"}, MaxPerHour: 3,
-		}},
+		}, DigestAfter: config.DefaultDigestAfter},
 		{Name: "tls", Email: &config.Email{
 			Host: "::1", Port: 465, TLS: "tls", CAFile: filepath.Join(dir, "secrets", "ca.pem"),
 			From: "quotawatch@example.org", To: []string{config.ToProjectOwner}, MaxPerHour: config.DefaultEmailMaxPerHour,
-		}},
+		}, DigestAfter: config.DefaultDigestAfter},
 	}, cfg.Notifiers)
 	require.Equal(t, []string{"owners", "tls"}, cfg.Rules[0].Notify)
 }

@@ -30,7 +30,7 @@ func (p *parser) parse(data []byte) *Config {
 		return cfg
 	}
 	top := p.mapping(root, "", root.Line,
-		"cloud", "schedule", "store", "http", "dry_run", "max_actions_per_cycle", "notifiers", "rules")
+		"cloud", "schedule", "store", "http", "dry_run", "max_actions_per_cycle", "digest_after", "notifiers", "rules")
 
 	if top.node("cloud") == nil {
 		// Its own keys would only repeat that it is missing.
@@ -50,7 +50,7 @@ func (p *parser) parse(data []byte) *Config {
 	}
 
 	cfg.Store = p.store(p.mapping(top.vals["store"], "store", top.keyLine("store"), "path", "retention"))
-	cfg.HTTP = p.http(p.mapping(top.vals["http"], "http", top.keyLine("http"), "listen"))
+	cfg.HTTP = p.http(p.mapping(top.vals["http"], "http", top.keyLine("http"), "listen", "external_url"))
 	cfg.DryRun = top.bool("dry_run", false)
 	if n, ok := top.int("max_actions_per_cycle", DefaultMaxActionsPerCycle); ok {
 		cfg.MaxActionsPerCycle = n
@@ -58,7 +58,8 @@ func (p *parser) parse(data []byte) *Config {
 			top.errorf(top.node("max_actions_per_cycle").Line, "max_actions_per_cycle", "must be 0 or more, got %d", n)
 		}
 	}
-	cfg.Notifiers = p.notifiers(top)
+	cfg.DigestAfter = digestAfter(top, DefaultDigestAfter)
+	cfg.Notifiers = p.notifiers(top, cfg.DigestAfter)
 	p.rules(cfg, top)
 	return cfg
 }
@@ -162,8 +163,27 @@ func (p *parser) store(m *mapping) Store {
 	return s
 }
 
+// digestAfter reads a digest_after key: at least 1, def when absent.
+func digestAfter(m *mapping, def int) int {
+	n, ok := m.int("digest_after", def)
+	if !ok {
+		return def
+	}
+	if n < 1 {
+		m.errorf(m.node("digest_after").Line, "digest_after", "must be 1 or more, got %d", n)
+		return def
+	}
+	return n
+}
+
 func (p *parser) http(m *mapping) HTTP {
 	h := HTTP{Listen: DefaultListen}
+	if u, ok := m.str("external_url"); ok && u != "" {
+		if !isHTTPURL(u) {
+			m.errorf(m.node("external_url").Line, "external_url", "must be an absolute http or https URL, got %q", u)
+		}
+		h.ExternalURL = strings.TrimSuffix(u, "/")
+	}
 	l, ok := m.str("listen")
 	if !ok {
 		return h
@@ -179,16 +199,16 @@ func (p *parser) http(m *mapping) HTTP {
 	return h
 }
 
-func (p *parser) notifiers(top *mapping) []Notifier {
+func (p *parser) notifiers(top *mapping, digest int) []Notifier {
 	var out []Notifier
 	seen := map[string]int{}
 	for i, item := range top.list("notifiers") {
 		path := fmt.Sprintf("notifiers[%d]", i)
-		nm := p.mapping(item, path, item.Line, "name", "slack", "email")
+		nm := p.mapping(item, path, item.Line, "name", "slack", "email", "digest_after")
 		if nm.bad {
 			continue
 		}
-		n := Notifier{Name: p.name(nm, "notifier", seen)}
+		n := Notifier{Name: p.name(nm, "notifier", seen), DigestAfter: digestAfter(nm, digest)}
 		switch {
 		case nm.node("slack") != nil && nm.node("email") != nil:
 			k := "email"

@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -65,23 +66,97 @@ func (b *Bot) Check(ctx context.Context) error {
 
 // Notify delivers the events one by one, in order, each under its
 // incident's thread (see send), and reports each to settle as soon as it
-// is sent. A rate limit is waited out (see Options.Sleep) and the same
-// event tried again. An event that fails for good is set aside and the
-// next ones are tried; any other failure stops delivery, and the events
-// behind it wait with it so that order holds.
+// is sent. The incidents of a digest go together at the place of the first
+// (see sendDigest), and so do the events bound for one digest's thread
+// (see sendReplies): a burst (say, the refusals of a cycle's cap after 150
+// incidents opened) is a few replies, not one each. A rate limit is waited
+// out (see Options.Sleep) and the same message tried again. An event that
+// fails for good is set aside and the next ones are tried; any other
+// failure stops delivery, and the events behind it wait with it so that
+// order holds.
 func (b *Bot) Notify(ctx context.Context, pending []Pending, settle Settle) {
+	n := len(pending)
+	done := make([]bool, n)
+	events := make([]quota.Event, n)
 	for i, p := range pending {
+		events[i] = p.Event
+	}
+	// report settles the events idx (in increasing order) not yet settled.
+	report := func(idx []int, o Outcome) {
+		var todo []int
+		for _, j := range idx {
+			if !done[j] {
+				done[j] = true
+				todo = append(todo, j)
+			}
+		}
+		settleEach(settle, todo, o)
+	}
+	rest := func(from int) []int {
+		var idx []int
+		for j := from; j < n; j++ {
+			idx = append(idx, j)
+		}
+		return idx
+	}
+	tc := &threadCache{b: b, m: map[quota.InstanceKey]Thread{}}
+	group := map[int][]int{} // first event of a digest → its events
+	inGroup := make([]bool, n)
+	for _, g := range b.digests(ctx, tc, pending, events) {
+		group[g[0]] = g
+		for _, j := range g {
+			inGroup[j] = true
+		}
+	}
+	// together sends the events idx at once, settling them as their
+	// messages go; it reports whether delivery goes on.
+	together := func(idx []int, send func(evs []quota.Event, sent func(ks []int)) result) bool {
+		evs := make([]quota.Event, len(idx))
+		for k, j := range idx {
+			evs[k] = events[j]
+		}
+		res := send(evs, func(ks []int) {
+			went := make([]int, len(ks))
+			for i, k := range ks {
+				went[i] = idx[k]
+			}
+			report(went, Outcome{})
+		})
+		if res.Err == nil {
+			return true
+		}
+		if res.Permanent {
+			report(idx, res.rest())
+			return true
+		}
+		report(rest(idx[0]), res.rest())
+		return false
+	}
+	for i, p := range pending {
+		if done[i] {
+			continue
+		}
+		if g, ok := group[i]; ok {
+			if !together(g, func(evs []quota.Event, sent func([]int)) result {
+				return b.sendDigest(ctx, tc, evs, p.Attempts, sent)
+			}) {
+				return
+			}
+			continue
+		}
 		ev := p.Event
 		var th Thread
 		if !isPollEvent(ev) {
-			t, ok, err := b.threads.Thread(ctx, ev.Key)
-			switch {
-			case err != nil:
-				// Without it the event heads a new thread: better than none.
-				b.opt.Logger.LogAttrs(ctx, slog.LevelError, "reading the incident thread failed",
-					slog.String("notifier", b.name), slog.String("incident", ev.Key.String()), slog.String("err", err.Error()))
-			case ok:
-				th = t
+			th = tc.get(ctx, ev.Key)
+		}
+		if !th.IsZero() && !opens(ev) && tc.isDigest(ctx, th) {
+			if batch := b.sameThread(ctx, tc, events, i, th, done, inGroup); len(batch) > 1 {
+				if !together(batch, func(evs []quota.Event, sent func([]int)) result {
+					return b.sendReplies(ctx, tc, th, evs, "quotawatch: "+counts(evs), p.Attempts, sent)
+				}) {
+					return
+				}
+				continue
 			}
 		}
 		res := b.send(ctx, ev, th, p.Attempts)
@@ -90,21 +165,92 @@ func (b *Bot) Notify(ctx context.Context, pending []Pending, settle Settle) {
 		}
 		if res.Delivered > 0 {
 			if res.Thread.TS != "" && res.Thread != th {
-				if err := b.threads.SetThread(ctx, ev.Key, res.Thread); err != nil {
-					b.opt.Logger.LogAttrs(ctx, slog.LevelError, "saving the incident thread failed",
-						slog.String("notifier", b.name), slog.String("incident", ev.Key.String()), slog.String("err", err.Error()))
-				}
+				tc.set(ctx, ev.Key, res.Thread)
 			}
-			settle(i, i+1, Outcome{})
+			report([]int{i}, Outcome{})
 			continue
 		}
 		if res.Permanent {
 			// This event can never go; the next ones may.
-			settle(i, i+1, res.rest())
+			report([]int{i}, res.rest())
 			continue
 		}
-		settle(i, len(pending), res.rest())
+		report(rest(i), res.rest())
 		return
+	}
+}
+
+// opens reports whether ev opens a new incident (and so a new thread).
+func opens(ev quota.Event) bool { return ev.Kind == quota.EventFiring && !ev.Repeat }
+
+// sameThread returns event i and the later events bound for the same
+// digest thread th, in order. An incident's events after one that opens
+// it anew are not: they belong to its new thread.
+func (b *Bot) sameThread(ctx context.Context, tc *threadCache, events []quota.Event, i int, th Thread, done, inGroup []bool) []int {
+	batch := []int{i}
+	reopened := map[quota.InstanceKey]bool{}
+	for j := i + 1; j < len(events); j++ {
+		ev := events[j]
+		if done[j] || inGroup[j] || isPollEvent(ev) || reopened[ev.Key] {
+			continue
+		}
+		if opens(ev) {
+			reopened[ev.Key] = true
+			continue
+		}
+		if tc.get(ctx, ev.Key) == th {
+			batch = append(batch, j)
+		}
+	}
+	return batch
+}
+
+// threadCache keeps, for one Notify, the threads read and written, so
+// that an incident's thread is read once and a digest's threading is seen
+// by the events behind it.
+type threadCache struct {
+	b *Bot
+	m map[quota.InstanceKey]Thread
+}
+
+func (c *threadCache) get(ctx context.Context, k quota.InstanceKey) Thread {
+	if th, ok := c.m[k]; ok {
+		return th
+	}
+	th := c.b.thread(ctx, k)
+	c.m[k] = th
+	return th
+}
+
+func (c *threadCache) set(ctx context.Context, k quota.InstanceKey, th Thread) {
+	c.m[k] = th
+	c.b.setThread(ctx, k, th)
+}
+
+// isDigest reports whether th heads a digest.
+func (c *threadCache) isDigest(ctx context.Context, th Thread) bool {
+	return !c.get(ctx, digestMark(th)).IsZero()
+}
+
+// thread returns the incident's thread; without it (none, or the store
+// failed) the event heads a new one, which is better than none.
+func (b *Bot) thread(ctx context.Context, k quota.InstanceKey) Thread {
+	t, ok, err := b.threads.Thread(ctx, k)
+	if err != nil {
+		b.opt.Logger.LogAttrs(ctx, slog.LevelError, "reading the incident thread failed",
+			slog.String("notifier", b.name), slog.String("incident", k.String()), slog.String("err", err.Error()))
+		return Thread{}
+	}
+	if !ok {
+		return Thread{}
+	}
+	return t
+}
+
+func (b *Bot) setThread(ctx context.Context, k quota.InstanceKey, th Thread) {
+	if err := b.threads.SetThread(ctx, k, th); err != nil {
+		b.opt.Logger.LogAttrs(ctx, slog.LevelError, "saving the incident thread failed",
+			slog.String("notifier", b.name), slog.String("incident", k.String()), slog.String("err", err.Error()))
 	}
 }
 
@@ -128,6 +274,18 @@ func (b *Bot) send(ctx context.Context, ev quota.Event, th Thread, attempts int)
 		return b.startThread(ctx, ev, attempts)
 	}
 	res := result{Thread: th}
+	if !b.thread(ctx, digestMark(th)).IsZero() {
+		// The parent is a digest of many incidents: it is never rewritten
+		// for one of them; the event is a reply in the digest's thread.
+		if _, err := b.post(ctx, "chat.postMessage", th, Render(ev)); err != nil {
+			if code := b.classify("chat.postMessage", err).Code; code == "thread_not_found" || code == "message_not_found" {
+				return b.startThread(ctx, ev, attempts)
+			}
+			return b.fail(ctx, res, err, attempts)
+		}
+		res.Delivered = 1
+		return res
+	}
 	if _, err := b.post(ctx, "chat.update", th, renderParent(ev)); err != nil {
 		code := b.classify("chat.update", err).Code
 		switch code {
@@ -227,4 +385,140 @@ func (t *memThreads) SetThread(_ context.Context, k quota.InstanceKey, th Thread
 	defer t.mu.Unlock()
 	t.m[k] = th
 	return nil
+}
+
+// A bot keeps two records of each digest among its incident threads,
+// under keys no incident has (no rule is named "digest:"): that the
+// parent heads a digest, so that it is never rewritten for one incident;
+// and the digest's parent by what it groups, so that a retry of its
+// incidents goes under the parent already posted.
+const digestRule = "digest:"
+
+func digestMark(th Thread) quota.InstanceKey {
+	return quota.InstanceKey{Rule: digestRule, Account: th.Channel, Project: th.TS}
+}
+
+func digestRecord(k digestKey) quota.InstanceKey {
+	return quota.InstanceKey{Rule: digestRule, Project: k.rule, Resource: k.String()}
+}
+
+// digests groups the events told as digests: those of digests (see the
+// package function), and those of a digest whose parent was posted
+// before, however few are left to tell (a retry, or a delivery cut short
+// by a crash; a single event not tried before is told on its own).
+func (b *Bot) digests(ctx context.Context, tc *threadCache, pending []Pending, events []quota.Event) [][]int {
+	order, byKey := groupsByKey(events)
+	var out [][]int
+	for _, k := range order {
+		g := byKey[k]
+		switch {
+		case b.opt.DigestAfter >= 0 && len(g) > b.opt.DigestAfter:
+			out = append(out, g)
+		case (len(g) > 1 || pending[g[0]].Attempts > 0) && !tc.get(ctx, digestRecord(k)).IsZero():
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// sendDigest tells the incidents of one digest: a parent message that
+// counts them and names the fullest, then their events as lines in its
+// thread, in as few replies as the limits allow. A new incident's thread
+// is the digest's, so its later events reply there; an incident with a
+// thread of its own keeps it, and its parent is brought up to date. sent
+// is told the positions in evs of the events of each reply as it goes;
+// res describes the failure of the others.
+func (b *Bot) sendDigest(ctx context.Context, tc *threadCache, evs []quota.Event, attempts int, sent func(ks []int)) result {
+	first := evs[0]
+	dk, _ := digestKeyOf(first)
+	parent := tc.get(ctx, digestRecord(dk))
+	if parent.IsZero() {
+		msg := renderDigest(evs, digestOptions{statusURL: b.opt.StatusURL, threaded: true})
+		th, err := b.post(ctx, "chat.postMessage", Thread{Channel: b.channel}, msg)
+		for err != nil && b.opt.waitOut(ctx, err) {
+			th, err = b.post(ctx, "chat.postMessage", Thread{Channel: b.channel}, msg)
+		}
+		if err != nil {
+			return b.fail(ctx, result{}, err, attempts)
+		}
+		parent = th
+		tc.set(ctx, digestMark(parent), parent)
+		tc.set(ctx, digestRecord(dk), parent)
+	}
+	for _, ev := range evs {
+		var own Thread
+		if !opens(ev) {
+			own = tc.get(ctx, ev.Key)
+		}
+		switch {
+		case own.IsZero():
+			tc.set(ctx, ev.Key, parent)
+		case own == parent || tc.isDigest(ctx, own):
+		default:
+			b.updateParent(ctx, ev, own)
+		}
+	}
+	title := fmt.Sprintf("%s: %d %s", first.Key.Rule, len(evs), countWord(first))
+	res := b.sendReplies(ctx, tc, parent, evs, title, attempts, sent)
+	if res.Err != nil && res.Delivered == 0 && threadGone(b.classify("chat.postMessage", res.Err)) {
+		// The digest was deleted: the retry posts a new one.
+		tc.set(ctx, digestRecord(dk), Thread{})
+	}
+	return res
+}
+
+// sendReplies posts the events as lines in the thread th, in as few
+// replies as the limits allow; title heads each reply (with the events'
+// range when there are several). sent is told the positions in evs of the
+// events of each reply as it goes; res describes the failure of the
+// others. If the thread is gone, the events' threads are forgotten, so
+// that their retry heads threads of their own.
+func (b *Bot) sendReplies(ctx context.Context, tc *threadCache, th Thread, evs []quota.Event, title string, attempts int, sent func(ks []int)) result {
+	msgs := renderLines(evs, func(_, parts, from, to int) string {
+		if parts == 1 && len(evs) > 1 {
+			return fmt.Sprintf("%s (%d–%d)", title, from, to)
+		}
+		if parts == 1 {
+			return title
+		}
+		return fmt.Sprintf("%s (%d–%d of %d)", title, from, to, len(evs))
+	})
+	at := 0
+	for _, bm := range msgs {
+		_, err := b.post(ctx, "chat.postMessage", th, bm.msg)
+		for err != nil && b.opt.waitOut(ctx, err) {
+			_, err = b.post(ctx, "chat.postMessage", th, bm.msg)
+		}
+		if err != nil {
+			if threadGone(b.classify("chat.postMessage", err)) {
+				for _, ev := range evs[at:] {
+					if tc.get(ctx, ev.Key) == th {
+						tc.set(ctx, ev.Key, Thread{})
+					}
+				}
+			}
+			return b.fail(ctx, result{Delivered: at, Thread: th}, err, attempts)
+		}
+		ks := make([]int, bm.events)
+		for k := range ks {
+			ks[k] = at + k
+		}
+		sent(ks)
+		at += bm.events
+	}
+	return result{Delivered: at, Thread: th}
+}
+
+// threadGone reports whether Slack said the thread's parent is gone.
+func threadGone(e *Error) bool {
+	return e.Code == "thread_not_found" || e.Code == "message_not_found"
+}
+
+// updateParent brings an incident's own parent up to date, at best: the
+// event is told in the digest's thread either way.
+func (b *Bot) updateParent(ctx context.Context, ev quota.Event, th Thread) {
+	if _, err := b.post(ctx, "chat.update", th, renderParent(ev)); err != nil {
+		b.opt.Logger.LogAttrs(ctx, slog.LevelWarn, "slack parent message not updated",
+			slog.String("notifier", b.name), slog.String("incident", ev.Key.String()), slog.String("err", err.Error()))
+	}
 }

@@ -384,6 +384,12 @@ func TestBotGolden(t *testing.T) {
 			th = res.Thread
 		}
 	}
+	checkGolden(t, "bot_incident", botSent(t, srv))
+}
+
+// botSent is what the fake received from a bot, for a golden file.
+func botSent(t *testing.T, srv *slacksink.Server) []byte {
+	t.Helper()
 	type sent struct {
 		Endpoint string          `json:"endpoint"`
 		Channel  string          `json:"channel"`
@@ -402,5 +408,5 @@ func TestBotGolden(t *testing.T) {
 	}
 	raw, err := json.Marshal(all)
 	require.NoError(t, err)
-	checkGolden(t, "bot_incident", raw)
+	return raw
 }

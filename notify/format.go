@@ -90,6 +90,13 @@ func formatDuration(d time.Duration) string {
 
 func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 
+// slackDate renders t as a Slack date token, which each reader's client
+// shows in their own time zone ("Yesterday 15:04"); the fallback is for
+// clients that cannot.
+func slackDate(t time.Time) string {
+	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time}|%s>", t.Unix(), formatTime(t))
+}
+
 // formatQuantities renders what an item carries: the amount alone for a
 // one-resource item, else "resource amount" pairs in name order.
 func formatQuantities(q quota.Quantities) string {

@@ -136,6 +136,10 @@ func sampleEvents() map[string]quota.Event {
 	}
 }
 
+// splitEvents is how many events of manyEvents a batch needs three
+// messages for.
+const splitEvents = 150
+
 // manyEvents returns n firing events on distinct projects.
 func manyEvents(n int) []quota.Event {
 	base := sampleEvents()["firing"]

@@ -57,6 +57,12 @@ type Options struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Logger receives delivery logs; default discards.
 	Logger *slog.Logger
+	// DigestAfter is how many incidents of one rule may open, fire on or
+	// resolve in one cycle and still be told one by one; more become one
+	// digest. Zero means DefaultDigestAfter, a negative value never.
+	DigestAfter int
+	// StatusURL is the status page's address, for links; "" for none.
+	StatusURL string
 }
 
 func (o Options) withDefaults() Options {
@@ -94,6 +100,10 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.DigestAfter == 0 {
+		o.DigestAfter = DefaultDigestAfter
+	}
+	o.StatusURL = strings.TrimSuffix(o.StatusURL, "/")
 	return o
 }
 
@@ -144,9 +154,11 @@ type Outcome struct {
 func (o Outcome) Delivered() bool { return o.Err == nil }
 
 // Settle receives what became of the events pending[from:to] of a Notify
-// call, which share the outcome o. Notify reports every event once, in
-// order, as soon as its fate is known: a delivered event is reported
-// before the next one is tried, so that a crash never sends it twice.
+// call, which share the outcome o. Notify reports every event once, as
+// soon as its fate is known: a delivered event is reported before the next
+// message is tried, so that a crash never sends it twice. Events go, and
+// are reported, in order, except that those told together (a digest, the
+// replies under one) go at the place of the first of them.
 type Settle func(from, to int, o Outcome)
 
 // ErrPaced marks events that were not tried because the context ended

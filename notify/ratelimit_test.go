@@ -67,7 +67,8 @@ func TestWebhookWaitsOutRateLimits(t *testing.T) {
 	opt, _ := testOptions(t)
 	sl := &sleeps{}
 	opt.Sleep = sl.sleep
-	events := manyEvents(40)
+	opt.DigestAfter = -1 // splitting, not grouping, is under test
+	events := manyEvents(splitEvents)
 	parts := renderBatch(events)
 	require.Len(t, parts, 3)
 	type report struct{ from, to int }
@@ -77,7 +78,7 @@ func TestWebhookWaitsOutRateLimits(t *testing.T) {
 		reported = append(reported, report{from, to})
 	})
 	p0, p1 := parts[0].events, parts[0].events+parts[1].events
-	require.Equal(t, []report{{0, p0}, {p0, p1}, {p1, 40}}, reported, "one report per message")
+	require.Equal(t, []report{{0, p0}, {p0, p1}, {p1, splitEvents}}, reported, "one report per message")
 	require.Equal(t, []time.Duration{time.Second, 2 * time.Second, 2 * time.Second}, sl.all())
 	require.Len(t, srv.Messages(), 3)
 }

@@ -17,9 +17,10 @@ const (
 	maxFieldText   = 2000
 	maxFields      = 10
 	maxContextText = 3000
-	// maxMessageText bounds the fallback text of a batch; Slack accepts
-	// more but cuts long texts in notifications anyway.
-	maxMessageText = 3000
+	// maxMessageText bounds the fallback text of a message, and the text
+	// of its blocks together: Slack takes up to 40,000 characters, but a
+	// message longer than a few screens is not read.
+	maxMessageText = 12000
 )
 
 // Message is one Slack message: Text is the plain fallback shown in
@@ -30,30 +31,54 @@ type Message struct {
 }
 
 // rendered is an event laid out once, for a message of its own or as a
-// part of a batch.
+// line of a batch.
 type rendered struct {
-	title   string   // header: plain text
-	summary string   // one line: the fallback text
-	body    string   // mrkdwn
-	fields  []string // mrkdwn
-	context string   // mrkdwn
+	summary string // one line, plain: the fallback text
+	line    string // one line, mrkdwn: what the blocks show
 }
 
-// Render lays out one event as a message of its own.
+// Render lays out one event as a message of its own: its line and where
+// it comes from. Bot replies and poll events are such messages.
 func Render(ev quota.Event) Message {
 	r := layout(ev)
-	blocks := []slack.Block{header(r.title), section(r.body, r.fields)}
-	blocks = append(blocks, contextBlock(r.context))
-	return Message{Text: r.summary, Blocks: blocks}
+	return Message{Text: r.summary, Blocks: []slack.Block{section(r.line), contextBlock(contextLine(ev))}}
 }
 
-// renderParent lays out the parent message of a bot incident thread: the
-// latest event plus the incident's current status.
+// renderParent lays out the parent message of a bot incident thread. Its
+// first line is the incident (rule, project, resource) whatever the latest
+// event, the second the latest event, and the context its status.
 func renderParent(ev quota.Event) Message {
-	m := Render(ev)
-	status := fmt.Sprintf("Incident status: *%s* · updated %s · history in the thread", incidentStatus(ev), formatTime(ev.Time))
-	m.Blocks = append(m.Blocks, contextBlock(status))
-	return m
+	r := layout(ev)
+	status := fmt.Sprintf("Incident status: *%s* · updated %s · account %s · history in the thread",
+		incidentStatus(ev), slackDate(ev.Time), esc(ev.Key.Account))
+	text := r.summary
+	if !strings.Contains(text, ev.Key.Resource) || !strings.Contains(text, project(ev)) {
+		text = incidentText(ev) + " — " + text
+	}
+	return Message{
+		Text:   text,
+		Blocks: []slack.Block{section(incidentLine(ev) + describe(ev) + "\n" + r.line), contextBlock(status)},
+	}
+}
+
+// incidentLine names the incident in mrkdwn: severity, rule, project
+// (name and id) and resource.
+func incidentLine(ev quota.Event) string {
+	id := ""
+	if ev.ProjectName != "" && ev.ProjectName != ev.Key.Project {
+		id = " `" + esc(ev.Key.Project) + "`"
+	}
+	sev := ""
+	if ev.Severity != "" {
+		sev = " (" + string(ev.Severity) + ")"
+	}
+	return fmt.Sprintf("%s *%s*%s · *%s*%s · %s", severityEmoji(ev.Severity), esc(ev.Key.Rule), sev,
+		esc(project(ev)), id, esc(ev.Key.Resource))
+}
+
+// incidentText names the incident in plain text.
+func incidentText(ev quota.Event) string {
+	return fmt.Sprintf("%s: %s of %s", ev.Key.Rule, ev.Key.Resource, project(ev))
 }
 
 func incidentStatus(ev quota.Event) string {
@@ -85,10 +110,15 @@ func incidentStatus(ev quota.Event) string {
 	return string(ev.Kind)
 }
 
-var severityEmoji = map[quota.Severity]string{
-	quota.Info:     ":information_source:",
-	quota.Warning:  ":warning:",
-	quota.Critical: ":rotating_light:",
+// severityEmoji is the colour of a severity: red, orange, blue.
+func severityEmoji(s quota.Severity) string {
+	switch s {
+	case quota.Critical:
+		return ":red_circle:"
+	case quota.Info:
+		return ":large_blue_circle:"
+	}
+	return ":large_orange_circle:"
 }
 
 func layout(ev quota.Event) rendered {
@@ -104,56 +134,42 @@ func layout(ev quota.Event) rendered {
 	case quota.EventPollRecovered:
 		return layoutPollRecovered(ev)
 	}
-	return rendered{
-		title:   "quotawatch: " + string(ev.Kind),
-		summary: fmt.Sprintf("quotawatch: %s %s", ev.Kind, ev.Key),
-		body:    esc(fmt.Sprintf("%s %s", ev.Kind, ev.Key)),
-		context: esc(contextLine(ev)),
-	}
+	s := fmt.Sprintf("quotawatch: %s %s", ev.Kind, ev.Key)
+	return rendered{summary: s, line: esc(s)}
 }
 
+// contextLine says where a message comes from and when.
 func contextLine(ev quota.Event) string {
-	return "quotawatch · account " + ev.Key.Account + " · " + formatTime(ev.Time)
+	return "quotawatch · account " + esc(ev.Key.Account) + " · " + slackDate(ev.Time)
 }
 
 func project(ev quota.Event) string { return projectName(ev.ProjectName, ev.Key.Project) }
 
-func ruleField(ev quota.Event) string {
-	s := "*Rule*\n" + esc(ev.Key.Rule)
-	if ev.Severity != "" {
-		s += " (" + string(ev.Severity) + ")"
+// ruleTag closes a line with the rule's name.
+func ruleTag(ev quota.Event) string { return " · _" + esc(ev.Key.Rule) + "_" }
+
+// usageLine renders "at *98.0%*: 19.6 GiB of 20.0 GiB" for mrkdwn.
+func usageLine(res string, q quota.Quota) string {
+	if q.IsUnlimited() {
+		return "at " + formatUsage(res, q)
 	}
-	return s
+	return fmt.Sprintf("at *%s*: %s of %s", quota.FormatPercent(q.Ratio()),
+		quota.FormatAmount(res, q.Usage), quota.FormatAmount(res, q.EffectiveLimit()))
 }
 
-func projectField(ev quota.Event) string {
-	return fmt.Sprintf("*Project*\n%s\n`%s`", esc(project(ev)), esc(ev.Key.Project))
-}
-
-// quotaFields describes the series' quota.
-func quotaFields(ev quota.Event) []string {
-	res := ev.Key.Resource
-	fs := []string{
-		ruleField(ev),
-		projectField(ev),
-		"*Resource*\n" + esc(res),
-		"*Account*\n" + esc(ev.Key.Account),
-		"*Usage*\n" + formatUsage(res, ev.Quota),
+// atPercent renders " at 98.0%", or "" for an unlimited quota.
+func atPercent(q quota.Quota) string {
+	if q.IsUnlimited() {
+		return ""
 	}
-	if !ev.Quota.IsUnlimited() {
-		fs = append(fs, "*Headroom*\n"+quota.FormatAmount(res, ev.Quota.Headroom()))
-	}
-	if p := formatProjectUsage(res, ev.Quota); p != "" {
-		fs = append(fs, "*Project total*\n"+p)
-	}
-	return fs
+	return " at " + quota.FormatPercent(q.Ratio())
 }
 
 func describe(ev quota.Event) string {
 	if ev.Description == "" {
 		return ""
 	}
-	return "\n_" + esc(ev.Description) + "_"
+	return " — _" + esc(ev.Description) + "_"
 }
 
 func layoutFiring(ev quota.Event) rendered {
@@ -166,39 +182,20 @@ func layoutFiring(ev quota.Event) rendered {
 	if ev.Repeat {
 		verb, title = "is still at", "Still firing"
 	}
-	emoji := severityEmoji[ev.Severity]
-	if emoji == "" {
-		emoji = ":warning:"
-	}
 	usage := formatUsage(res, ev.Quota)
 	trend := formatTrend(res, ev.GrowthPerDay, ev.DaysToFull)
 	summary := fmt.Sprintf("[%s] %s: %s of %s %s %s", sev, ev.Key.Rule, res, project(ev), verb, usage)
-	body := fmt.Sprintf("*%s* of *%s* %s *%s*: %s of %s", esc(res), esc(project(ev)), verb, quota.FormatPercent(ev.Quota.Ratio()),
-		quota.FormatAmount(res, ev.Quota.Usage), quota.FormatAmount(res, ev.Quota.EffectiveLimit()))
-	if ev.Quota.IsUnlimited() {
-		body = fmt.Sprintf("*%s* of *%s* %s %s", esc(res), esc(project(ev)), verb, usage)
-	}
+	line := fmt.Sprintf("%s *%s* · *%s* · %s %s", severityEmoji(ev.Severity), title, esc(project(ev)), esc(res), usageLine(res, ev.Quota))
 	if trend != "" {
 		summary += ", " + trend
-		body += "\nTrend: " + trend
+		line += " · " + trend
 	}
 	if ev.Repeat && !ev.Since.IsZero() {
 		d := formatDuration(ev.Time.Sub(ev.Since))
 		summary += ", firing for " + d
-		body += "\nFiring for " + d + " (since " + formatTime(ev.Since) + ")"
+		line += " · firing for " + d + " (since " + slackDate(ev.Since) + ")"
 	}
-	body += describe(ev)
-	fields := quotaFields(ev)
-	if trend != "" {
-		fields = append(fields, "*Trend*\n"+trend)
-	}
-	return rendered{
-		title:   fmt.Sprintf("%s %s: %s · %s", emoji, title, ev.Key.Rule, project(ev)),
-		summary: summary,
-		body:    body,
-		fields:  fields,
-		context: esc(contextLine(ev)),
-	}
+	return rendered{summary: summary, line: line + ruleTag(ev)}
 }
 
 func layoutResolved(ev quota.Event) rendered {
@@ -208,13 +205,13 @@ func layoutResolved(ev quota.Event) rendered {
 		after = " after " + formatDuration(ev.Time.Sub(ev.Since))
 	}
 	usage := formatUsage(res, ev.Quota)
-	return rendered{
-		title:   fmt.Sprintf(":white_check_mark: Resolved: %s · %s", ev.Key.Rule, project(ev)),
-		summary: fmt.Sprintf("[RESOLVED] %s: %s of %s is back to %s%s", ev.Key.Rule, res, project(ev), usage, after),
-		body:    fmt.Sprintf("*%s* of *%s* is back to %s. Resolved%s.%s", esc(res), esc(project(ev)), usage, after, describe(ev)),
-		fields:  quotaFields(ev),
-		context: esc(contextLine(ev)),
+	summary := fmt.Sprintf("[RESOLVED] %s: %s of %s is back to %s%s", ev.Key.Rule, res, project(ev), usage, after)
+	line := fmt.Sprintf(":white_check_mark: *Resolved* · *%s* · %s back to %s%s", esc(project(ev)), esc(res), usage, after)
+	if ev.Reason != "" {
+		summary += ": " + ev.Reason
+		line += ": " + esc(ev.Reason)
 	}
+	return rendered{summary: summary, line: line + ruleTag(ev)}
 }
 
 // moveSentence renders "container course_container (19.2 GiB) from A to B".
@@ -231,14 +228,12 @@ func moveSentence(m *quota.Move, mrkdwn bool) string {
 
 func kindName(k quota.Kind) string { return strings.ReplaceAll(string(k), "_", " ") }
 
-// beforeAfter renders "97.5% → 1.5%\n19.5 GiB → 300.0 MiB of 20.0 GiB".
+// beforeAfter renders "98.0% → 2.0%", or amounts for an unlimited quota.
 func beforeAfter(resource string, before, after quota.Quota) string {
-	lim := quota.FormatAmount(resource, after.EffectiveLimit())
 	if after.IsUnlimited() {
 		return fmt.Sprintf("%s → %s (unlimited)", quota.FormatAmount(resource, before.Usage), quota.FormatAmount(resource, after.Usage))
 	}
-	return fmt.Sprintf("%s → %s\n%s → %s of %s", quota.FormatPercent(before.Ratio()), quota.FormatPercent(after.Ratio()),
-		quota.FormatAmount(resource, before.Usage), quota.FormatAmount(resource, after.Usage), lim)
+	return quota.FormatPercent(before.Ratio()) + " → " + quota.FormatPercent(after.Ratio())
 }
 
 func layoutAction(ev quota.Event) rendered {
@@ -247,78 +242,58 @@ func layoutAction(ev quota.Event) rendered {
 	if ev.DryRun {
 		dry = "DRY RUN: "
 	}
-	r := rendered{context: esc(contextLine(ev))}
-	if ev.DryRun {
-		r.context = "*DRY RUN*: nothing was changed · " + r.context
-	}
 	what := "item"
 	if m != nil {
-		what = kindName(m.Kind) + " " + m.ItemName
+		what = kindName(m.Kind) + " *" + esc(m.ItemName) + "*"
 	}
+	var r rendered
 	switch ev.Result {
 	case quota.ResultApplied:
 		verb := "Moved"
 		if ev.DryRun {
 			verb = "would move"
 		}
-		r.title = fmt.Sprintf(":truck: %s%s %s", dry, verb, what)
+		r.line = fmt.Sprintf(":truck: *%s%s* %s", dry, verb, what)
 		if m != nil {
+			res := m.Resource
+			if res == "" {
+				res = ev.Key.Resource
+			}
 			r.summary = fmt.Sprintf("%s%s: %s %s", dry, ev.Key.Rule, strings.ToLower(verb), moveSentence(m, false))
-			r.body = fmt.Sprintf("%s%s %s.", dry, verb, moveSentence(m, true))
+			r.line = fmt.Sprintf(":truck: *%s%s* %s *%s* (%s) · from *%s* %s · to *%s* %s", dry, verb, kindName(m.Kind), esc(m.ItemName),
+				formatQuantities(m.Quantities), esc(projectName(m.FromName, m.From)), beforeAfter(res, m.SourceBefore, m.SourceAfter),
+				esc(projectName(m.ToName, m.To)), beforeAfter(res, m.DestBefore, m.DestAfter))
 		}
 	case quota.ResultFailed:
-		r.title = fmt.Sprintf(":x: %sMove failed: %s", dry, what)
+		r.line = fmt.Sprintf(":x: *%sMove failed* · %s", dry, what)
 		if m != nil {
 			r.summary = fmt.Sprintf("%s%s: failed to move %s: %s", dry, ev.Key.Rule, moveSentence(m, false), ev.Reason)
-			r.body = fmt.Sprintf("%sFailed to move %s.\nError: %s", dry, moveSentence(m, true), esc(ev.Reason))
+			r.line = fmt.Sprintf(":x: *%sMove failed* · %s: %s", dry, moveSentence(m, true), esc(ev.Reason))
 		}
 	default:
-		r.title = fmt.Sprintf(":no_entry_sign: %sMove skipped: %s · %s", dry, ev.Key.Rule, project(ev))
 		r.summary = fmt.Sprintf("%s%s: no move out of %s: %s", dry, ev.Key.Rule, project(ev), ev.Reason)
-		r.body = fmt.Sprintf("%sNo move out of *%s*: %s", dry, esc(project(ev)), esc(ev.Reason))
+		r.line = fmt.Sprintf(":no_entry_sign: *%sMove skipped* · *%s*%s: %s", dry, esc(project(ev)), atPercent(ev.Quota), esc(ev.Reason))
 		if m != nil && m.To != "" {
-			r.body += "\nConsidered: " + moveSentence(m, true)
+			r.line += " (considered: " + moveSentence(m, true) + ")"
 		}
 	}
 	if m == nil && r.summary == "" {
 		r.summary = fmt.Sprintf("%s%s: %s %s: %s", dry, ev.Key.Rule, ev.Result, project(ev), ev.Reason)
-		r.body = esc(r.summary)
+		r.line += ": " + esc(ev.Reason)
 	}
-	r.body += describe(ev)
-	r.fields = []string{ruleField(ev), "*Account*\n" + esc(ev.Key.Account)}
-	switch {
-	case m != nil && m.To == "":
-		// A refusal with no destination to show: the item and where it is.
-		r.fields = append(r.fields, projectField(ev), "*Usage*\n"+formatUsage(ev.Key.Resource, ev.Quota),
-			"*Item*\n"+kindName(m.Kind)+" "+esc(m.ItemName))
-	case m != nil:
-		res := m.Resource
-		if res == "" {
-			res = ev.Key.Resource
-		}
-		r.fields = append(r.fields,
-			fmt.Sprintf("*Source: %s*\n%s", esc(projectName(m.FromName, m.From)), beforeAfter(res, m.SourceBefore, m.SourceAfter)),
-			fmt.Sprintf("*Destination: %s*\n%s", esc(projectName(m.ToName, m.To)), beforeAfter(res, m.DestBefore, m.DestAfter)),
-			"*Moves*\n"+formatQuantities(m.Quantities),
-			fmt.Sprintf("*Project ids*\n`%s` → `%s`", esc(m.From), esc(m.To)),
-		)
-	default:
-		r.fields = append(r.fields, projectField(ev), "*Usage*\n"+formatUsage(ev.Key.Resource, ev.Quota))
-	}
+	r.line += ruleTag(ev)
 	return r
 }
 
 func layoutPollFailed(ev quota.Event) rendered {
-	since := ""
+	since, sinceDate := "", ""
 	if !ev.Since.IsZero() {
-		since = " since " + formatTime(ev.Since)
+		since, sinceDate = " since "+formatTime(ev.Since), " since "+slackDate(ev.Since)
 	}
 	return rendered{
-		title:   fmt.Sprintf(":rotating_light: Polling account %s is failing", ev.Key.Account),
 		summary: fmt.Sprintf("Polling account %s has failed%s: %s", ev.Key.Account, since, ev.Reason),
-		body: fmt.Sprintf("Polling account *%s* has failed%s; its quotas are not watched and no moves are made for it.\nError: %s",
-			esc(ev.Key.Account), since, esc(ev.Reason)),
-		context: esc(contextLine(ev)),
+		line: fmt.Sprintf(":rotating_light: *Polling account %s has failed*%s: %s — its quotas are not watched and nothing is moved for it",
+			esc(ev.Key.Account), sinceDate, esc(ev.Reason)),
 	}
 }
 
@@ -327,31 +302,19 @@ func layoutPollRecovered(ev quota.Event) rendered {
 	if !ev.Since.IsZero() {
 		after = " after " + formatDuration(ev.Time.Sub(ev.Since))
 	}
-	body := fmt.Sprintf("Polling account *%s* works again%s.", esc(ev.Key.Account), after)
+	line := fmt.Sprintf(":large_green_circle: *Polling account %s recovered*%s", esc(ev.Key.Account), after)
 	if ev.Reason != "" {
-		body += "\nLast error: " + esc(ev.Reason)
+		line += "; last error: " + esc(ev.Reason)
 	}
-	return rendered{
-		title:   fmt.Sprintf(":large_green_circle: Polling account %s recovered", ev.Key.Account),
-		summary: fmt.Sprintf("Polling account %s recovered%s", ev.Key.Account, after),
-		body:    body,
-		context: esc(contextLine(ev)),
-	}
+	return rendered{summary: fmt.Sprintf("Polling account %s recovered%s", ev.Key.Account, after), line: line}
 }
 
 func header(title string) slack.Block {
 	return slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, truncate(title, maxHeaderText), true, false))
 }
 
-func section(text string, fields []string) slack.Block {
-	var fs []*slack.TextBlockObject
-	for i, f := range fields {
-		if i == maxFields {
-			break
-		}
-		fs = append(fs, slack.NewTextBlockObject(slack.MarkdownType, truncate(f, maxFieldText), false, false))
-	}
-	return slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, truncate(text, maxSectionText), false, false), fs, nil)
+func section(text string) slack.Block {
+	return slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, truncate(text, maxSectionText), false, false), nil, nil)
 }
 
 func contextBlock(text string) slack.Block {

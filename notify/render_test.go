@@ -68,9 +68,10 @@ func TestWebhookGoldenBatch(t *testing.T) {
 	srv := slacksink.New()
 	defer srv.Close()
 	opt, _ := testOptions(t)
+	opt.DigestAfter = -1 // splitting, not grouping, is under test
 	ev := sampleEvents()
 	batch := []quota.Event{ev["firing"], ev["action_applied"], ev["action_skipped"], ev["dry_run"], ev["poll_failed"]}
-	batch = append(batch, manyEvents(15)...)
+	batch = append(batch, manyEvents(splitEvents)...)
 	batch = append(batch, ev["resolved"], ev["poll_recovered"])
 	res := NewWebhook("ops", srv.WebhookURL(), opt).send(context.Background(), batch, 0, nil)
 	require.NoError(t, res.Err)
@@ -114,7 +115,7 @@ func TestRenderBatchSplits(t *testing.T) {
 		{"none", nil, 0},
 		{"one", manyEvents(1), 1},
 		{"a few", manyEvents(5), 1},
-		{"blocks run out", manyEvents(40), 3},
+		{"text runs out", manyEvents(splitEvents), 3},
 		{"hundreds", manyEvents(300), 0}, // only the invariants
 	}
 	for _, tt := range tests {
@@ -157,7 +158,7 @@ func TestRenderLongTextsStayWithinLimits(t *testing.T) {
 	ev.Move.ItemName = strings.Repeat("n", 300)
 	m := Render(ev)
 	blockLimits(t, m)
-	body := m.Blocks[1].(*slack.SectionBlock).Text.Text
+	body := m.Blocks[0].(*slack.SectionBlock).Text.Text
 	require.NotContains(t, body, "<exceeded>", "mrkdwn must be escaped")
 	require.Contains(t, body, "&lt;exceeded&gt; &amp;")
 	for _, bm := range renderBatch([]quota.Event{ev, ev, ev}) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -20,7 +21,9 @@ import (
 )
 
 // Webhook posts to a Slack incoming webhook: one message per cycle with
-// every due event, split where Block Kit's limits demand it.
+// every due event, one line each, split where Block Kit's limits demand
+// it, and a digest instead of lines for the incidents of a rule that open
+// or resolve in numbers.
 //
 // It posts with a small stdlib poster instead of
 // slack.PostWebhookCustomHTTPContext because slack-go discards the
@@ -43,11 +46,13 @@ func NewWebhook(name, url string, opt Options) *Webhook {
 // Name returns the notifier's name.
 func (w *Webhook) Name() string { return w.name }
 
-// Notify delivers the events, in order, as one message (or several when
-// the limits are reached), and reports each message's events to settle as
-// soon as it is sent. A rate limit is waited out (see Options.Sleep) and
-// the same message tried again. Any other failure takes the events behind
-// it along: they were not tried, and wait with it so that order holds.
+// Notify delivers the events as one message (or several when the limits
+// are reached), with a digest for each rule whose incidents opened or
+// resolved in numbers in one cycle, and reports each message's events to
+// settle as soon as it is sent. Messages go in the order of their first
+// event. A rate limit is waited out (see Options.Sleep) and the same
+// message tried again. Any other failure takes the messages behind it
+// along: they were not tried, and wait with it so that order holds.
 func (w *Webhook) Notify(ctx context.Context, pending []Pending, settle Settle) {
 	if len(pending) == 0 {
 		return
@@ -61,14 +66,53 @@ func (w *Webhook) Notify(ctx context.Context, pending []Pending, settle Settle) 
 	w.send(ctx, events, pending[0].Attempts, settle)
 }
 
+// webhookMessage is one message to post and the events it carries.
+type webhookMessage struct {
+	msg    Message
+	events []int
+}
+
+// messages lays out events: a digest per group of incidents told
+// together, and lines for the others, each message placed at its first
+// event.
+func (w *Webhook) messages(events []quota.Event) []webhookMessage {
+	var out []webhookMessage
+	inDigest := make([]bool, len(events))
+	for _, g := range digests(events, w.opt.DigestAfter) {
+		evs := make([]quota.Event, len(g))
+		for i, j := range g {
+			evs[i] = events[j]
+			inDigest[j] = true
+		}
+		out = append(out, webhookMessage{msg: renderDigest(evs, digestOptions{statusURL: w.opt.StatusURL}), events: g})
+	}
+	var rest []quota.Event
+	var idx []int
+	for i, ev := range events {
+		if !inDigest[i] {
+			rest = append(rest, ev)
+			idx = append(idx, i)
+		}
+	}
+	at := 0
+	for _, bm := range renderBatch(rest) {
+		out = append(out, webhookMessage{msg: bm.msg, events: idx[at : at+bm.events]})
+		at += bm.events
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].events[0] < out[j].events[0] })
+	return out
+}
+
 // send delivers events as Notify does, reporting to settle (which may be
-// nil). attempts is how many times the first event was tried before.
+// nil); Delivered counts the events that went. attempts is how many times
+// the first event was tried before.
 func (w *Webhook) send(ctx context.Context, events []quota.Event, attempts int, settle Settle) result {
 	if settle == nil {
 		settle = func(int, int, Outcome) {}
 	}
 	var res result
-	for _, m := range renderBatch(events) {
+	sent := make([]bool, len(events))
+	for _, m := range w.messages(events) {
 		e := w.sendOne(ctx, m.msg)
 		for e != nil && w.opt.waitOut(ctx, e) {
 			e = w.sendOne(ctx, m.msg)
@@ -80,15 +124,37 @@ func (w *Webhook) send(ctx context.Context, events []quota.Event, attempts int, 
 				logFailure(ctx, w.opt.Logger, e, res.Delivered, len(events)-res.Delivered)
 				res = w.opt.failed(res, e, attempts)
 			}
-			settle(res.Delivered, len(events), res.rest())
+			var unsent []int
+			for i, ok := range sent {
+				if !ok {
+					unsent = append(unsent, i)
+				}
+			}
+			settleEach(settle, unsent, res.rest())
 			return res
 		}
-		settle(res.Delivered, res.Delivered+m.events, Outcome{})
-		res.Delivered += m.events
+		for _, i := range m.events {
+			sent[i] = true
+		}
+		settleEach(settle, m.events, Outcome{})
+		res.Delivered += len(m.events)
 		w.opt.Logger.LogAttrs(ctx, slog.LevelDebug, "slack webhook message sent",
-			slog.String("notifier", w.name), slog.Int("events", m.events))
+			slog.String("notifier", w.name), slog.Int("events", len(m.events)))
 	}
 	return res
+}
+
+// settleEach reports o for the events idx (in increasing order), a run of
+// consecutive ones at a time.
+func settleEach(settle Settle, idx []int, o Outcome) {
+	for i := 0; i < len(idx); {
+		j := i + 1
+		for j < len(idx) && idx[j] == idx[j-1]+1 {
+			j++
+		}
+		settle(idx[i], idx[j-1]+1, o)
+		i = j
+	}
 }
 
 // sendOne paces and posts one message.

@@ -39,7 +39,7 @@ func TestWebhookSendsOneMessagePerCycle(t *testing.T) {
 	msgs := srv.Messages()
 	require.Len(t, msgs, 1)
 	require.Equal(t, slacksink.EndpointWebhook, msgs[0].Endpoint)
-	require.Contains(t, msgs[0].Text, "quotawatch: 3 events")
+	require.Contains(t, msgs[0].Text, "quotawatch: 1 firing, 1 moved, 1 resolved", "the header counts what happened")
 	require.Contains(t, msgs[0].Text, "moved container course_container (19.2 GiB)")
 
 	res = w.send(context.Background(), nil, 0, nil)
@@ -154,10 +154,11 @@ func TestWebhookPartialBatch(t *testing.T) {
 	srv := slacksink.New()
 	defer srv.Close()
 	opt, _ := testOptions(t)
+	opt.DigestAfter = -1 // splitting, not grouping, is under test
 	opt.HTTPClient = &http.Client{Timeout: time.Minute, Transport: &scripted{answers: map[int]scriptedAnswer{
 		2: {status: http.StatusServiceUnavailable, body: "busy"},
 	}}}
-	events := manyEvents(40)
+	events := manyEvents(splitEvents)
 	parts := renderBatch(events)
 	require.Len(t, parts, 3)
 
@@ -170,7 +171,7 @@ func TestWebhookPartialBatch(t *testing.T) {
 }
 
 func TestWebhookPacing(t *testing.T) {
-	events := manyEvents(40) // three messages
+	events := manyEvents(splitEvents) // three messages
 	tests := []struct {
 		name      string
 		rate      rate.Limit
@@ -180,8 +181,8 @@ func TestWebhookPacing(t *testing.T) {
 		// One message per ten seconds (slow, so a loaded machine cannot
 		// earn a token by accident): the first goes out, the next would
 		// wait past the context's end, so the rest is due again at once.
-		{"slow", 0.1, 2, []int{16, 0}},
-		{"fast", rate.Inf, 2, []int{40, 40}},
+		{"slow", 0.1, 2, []int{renderBatch(events)[0].events, 0}},
+		{"fast", rate.Inf, 2, []int{splitEvents, splitEvents}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -189,6 +190,7 @@ func TestWebhookPacing(t *testing.T) {
 			defer srv.Close()
 			opt, _ := testOptions(t)
 			opt.Rate, opt.Burst = tt.rate, 1
+			opt.DigestAfter = -1
 			w := NewWebhook("ops", srv.WebhookURL(), opt)
 			sent := 0
 			for i := range tt.sends {

@@ -72,6 +72,18 @@
 // accounts' ledgers and the items on their way out: a report never starts
 // a cooldown for real moves.
 //
+// A silenced incident ([Input.Silenced]) is evaluated and its state kept,
+// but it makes no event and gives the planner no firing ([Output.Silenced]
+// lists those that would have acted). Its firing instance keeps a zero
+// LastNotified, "never told": once no silence holds it, it is told as still
+// firing, and its resolution is told only if it was.
+//
+// The service view (a snapshot with Service set) sees every project of the
+// cloud at project level. It leaves out the series (project, resource) that
+// an account's snapshot of the cycle holds, or that an account whose poll
+// failed has instances of: one incident is reported, and acted on, once, as
+// the account's. A service instance open for such a series is closed.
+//
 // An Engine is not safe for concurrent use: it reuses one environment and
 // one expression machine, which its planners share.
 package rules

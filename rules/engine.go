@@ -41,6 +41,9 @@ type Input struct {
 	History  HistoryFunc
 	// DryRun is the global dry_run.
 	DryRun bool
+	// Silenced, if set, says whether an incident is silenced and by what
+	// (see [Silenced]).
+	Silenced SilenceFunc
 }
 
 // Output is what changed in one cycle.
@@ -62,6 +65,9 @@ type Output struct {
 	// rule and expression for the life of the Engine. Such an evaluation
 	// counts as false.
 	Errors []error
+	// Silenced are the firing instances that would be in Firing but for a
+	// silence, with its reason: they plan nothing.
+	Silenced []SilencedFiring
 }
 
 // Firing is one firing instance that may act.
@@ -188,6 +194,7 @@ type series struct {
 func (e *Engine) Evaluate(in Input) Output {
 	var out Output
 	e.accounts(in, &out)
+	shadow := shadowed(in)
 
 	// Previous instances, by account and project, so a series with no state
 	// costs one map lookup.
@@ -198,7 +205,7 @@ func (e *Engine) Evaluate(in Input) Output {
 			out.Deleted = append(out.Deleted, k)
 			if inst.State == quota.StateFiring {
 				inst.Key = k
-				out.Events = append(out.Events, e.vanished(in, inst))
+				e.tell(in, &out, inst, e.vanished(in, inst))
 			}
 			continue
 		}
@@ -220,7 +227,11 @@ func (e *Engine) Evaluate(in Input) Output {
 			continue
 		}
 		evaluated[s.Account] = true
-		e.snapshot(in, s, prev[s.Account], &out)
+		var skip map[projectResource]bool
+		if s.Service {
+			skip = shadow.series
+		}
+		e.snapshot(in, s, prev[s.Account], skip, &out)
 	}
 
 	for _, p := range all {
@@ -231,7 +242,11 @@ func (e *Engine) Evaluate(in Input) Output {
 			// account is gone. An open incident is closed, not dropped.
 			out.Deleted = append(out.Deleted, k)
 			if p.inst.State == quota.StateFiring {
-				out.Events = append(out.Events, e.vanished(in, p.inst))
+				ev := e.vanished(in, p.inst)
+				if shadow.has(in, k) {
+					ev.Reason = "now reported through an account that sees the project"
+				}
+				e.tell(in, &out, p.inst, ev)
 			}
 		}
 	}
@@ -295,7 +310,9 @@ func (e *Engine) accounts(in Input, out *Output) {
 }
 
 // snapshot evaluates every series of one account's poll.
-func (e *Engine) snapshot(in Input, s *quota.Snapshot, prev map[string][]*prevInst, out *Output) {
+// Series in skip are left out: the service view does not watch what an
+// account sees.
+func (e *Engine) snapshot(in Input, s *quota.Snapshot, prev map[string][]*prevInst, skip map[projectResource]bool, out *Output) {
 	ev := &e.env
 	ev.Account = s.Account
 	ev.User = s.User
@@ -306,7 +323,7 @@ func (e *Engine) snapshot(in Input, s *quota.Snapshot, prev map[string][]*prevIn
 		ent := &s.Entries[j]
 		rr := e.rulesFor(ent.Resource)
 		rs := rr.rules
-		if len(rs) == 0 {
+		if len(rs) == 0 || (skip != nil && skip[projectResource{ent.Project, ent.Resource}]) {
 			continue
 		}
 		if ent.Project != lastProject {
@@ -411,6 +428,19 @@ func (e *Engine) step(in Input, r *Rule, ser *series, p *prevInst, out *Output) 
 	key := func() quota.InstanceKey {
 		return quota.InstanceKey{Rule: r.Name, Account: ser.snap.Account, Project: ser.entry.Project, Resource: ser.entry.Resource}
 	}
+	// silenced asks about the silences at most once, and only when
+	// something would be told or planned.
+	var (
+		asked, muted bool
+		reason       string
+	)
+	silenced := func() (string, bool) {
+		if !asked && in.Silenced != nil {
+			asked = true
+			reason, muted = in.Silenced(key(), ser.projectName)
+		}
+		return reason, muted
+	}
 
 	switch state {
 	case quota.StateOK, quota.StatePending:
@@ -438,21 +468,33 @@ func (e *Engine) step(in Input, r *Rule, ser *series, p *prevInst, out *Output) 
 		inst.Since = now
 		inst.LastNotified = now
 		inst.Skipped = nil
+		if _, muted := silenced(); muted {
+			// Nothing is told: the incident is told once the silence
+			// ends, and its resolution only if it was.
+			inst.LastNotified = time.Time{}
+		} else {
+			out.Events = append(out.Events, e.event(in, quota.EventFiring, r, ser, inst, false))
+		}
 		out.Instances = append(out.Instances, inst)
-		out.Events = append(out.Events, e.event(in, quota.EventFiring, r, ser, inst, false))
 	case quota.StateFiring:
 		if e.cleared(r, out) {
-			ev := e.event(in, quota.EventResolved, r, ser, inst, false)
-			ev.Since = inst.Since
-			out.Events = append(out.Events, ev)
+			if _, muted := silenced(); !muted && !inst.LastNotified.IsZero() {
+				ev := e.event(in, quota.EventResolved, r, ser, inst, false)
+				ev.Since = inst.Since
+				out.Events = append(out.Events, ev)
+			}
 			inst.Skipped = nil
 			e.toOK(r, inst, now, out)
 			return
 		}
-		if r.Repeat > 0 && now.Sub(inst.LastNotified) >= r.Repeat {
-			inst.LastNotified = now
-			out.Instances = append(out.Instances, inst)
-			out.Events = append(out.Events, e.event(in, quota.EventFiring, r, ser, inst, true))
+		// An incident that was never told (it opened silenced) is told as
+		// soon as no silence holds it, whatever the rule's repeat.
+		if (r.Repeat > 0 && now.Sub(inst.LastNotified) >= r.Repeat) || inst.LastNotified.IsZero() {
+			if _, muted := silenced(); !muted {
+				inst.LastNotified = now
+				out.Instances = append(out.Instances, inst)
+				out.Events = append(out.Events, e.event(in, quota.EventFiring, r, ser, inst, true))
+			}
 		}
 	}
 
@@ -462,13 +504,18 @@ func (e *Engine) step(in Input, r *Rule, ser *series, p *prevInst, out *Output) 
 	if !inst.LastAction.IsZero() && now.Sub(inst.LastAction) < r.Cooldown {
 		return
 	}
-	out.Firing = append(out.Firing, Firing{
+	f := Firing{
 		Rule:        r,
 		Instance:    inst,
 		Quota:       ser.entry.Quota,
 		ProjectName: ser.projectName,
 		User:        ser.snap.User,
-	})
+	}
+	if reason, muted := silenced(); muted {
+		out.Silenced = append(out.Silenced, SilencedFiring{Firing: f, Reason: reason})
+		return
+	}
+	out.Firing = append(out.Firing, f)
 }
 
 // toOK stores an instance that is back to ok: kept only while its last

@@ -1,6 +1,6 @@
 // Package store keeps quotawatch's state in one bbolt file: the history of
 // every quota series, rule instance and account states, the action journal,
-// the notification outbox and Slack thread ids.
+// the notification outbox, Slack thread ids and silences.
 //
 // # Locking
 //

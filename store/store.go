@@ -31,9 +31,10 @@ var (
 	bActions   = []byte("actions")
 	bOutbox    = []byte("outbox")
 	bThreads   = []byte("threads")
+	bSilences  = []byte("silences") // id -> Silence; created on first use in older files
 
 	allBuckets = [][]byte{bMeta, bAccts, bSeries, bChunks, bPolls, bWAL, bProjects,
-		bInstances, bAccounts, bActions, bOutbox, bThreads}
+		bInstances, bAccounts, bActions, bOutbox, bThreads, bSilences}
 
 	kSchema    = []byte("schema")
 	kHeadBlock = []byte("head_block")

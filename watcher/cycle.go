@@ -155,7 +155,9 @@ func (w *Watcher) cycle(ctx context.Context, e *env, now time.Time, rep *Report)
 		Accounts:  w.accts,
 		History:   w.history,
 		DryRun:    rep.DryRun,
+		Silenced:  w.silenceFunc(now),
 	})
+	rep.Plan = append(rep.Plan, silencedRows(out.Silenced, rep.DryRun)...)
 	for _, e := range out.Errors {
 		w.log.Warn("rule expression failed; counted as false", "err", e)
 	}

@@ -191,6 +191,7 @@ func TestRateLimitedBacklogDrainsInOneDelivery(t *testing.T) {
 	sc, names := fullProjects(60)
 	h := newHarnessFrom(t, sc, rulesNearlyFull)
 	h.useBot()
+	h.cfg.Notifiers[0].DigestAfter = 100 // one message per incident: delivery, not grouping, is under test
 	sl := &scaledSleep{}
 	h.withOptions(func(o *watcher.Options) { o.Sleep = sl.sleep })
 	h.slack.FailEvery(2, http.StatusTooManyRequests, time.Second)
@@ -246,6 +247,7 @@ func TestBotMessagesAreSettledAsTheyGo(t *testing.T) {
 	sc, names := fullProjects(6)
 	h := newHarnessFrom(t, sc, rulesNearlyFull)
 	h.useBot()
+	h.cfg.Notifiers[0].DigestAfter = 100 // one message per incident
 	host := strings.TrimPrefix(h.slack.URL, "http://")
 	h.withOptions(func(o *watcher.Options) {
 		o.HTTPClient = &http.Client{Timeout: 10 * time.Second, Transport: &crashAfter{slackHost: host, n: 3}}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/quotawatch/quotawatch/quota"
 	"github.com/quotawatch/quotawatch/rules"
+	"github.com/quotawatch/quotawatch/store"
 	"github.com/quotawatch/quotawatch/view"
 )
 
@@ -228,7 +229,7 @@ func (p *page) rules() []*rules.Rule { return p.w.env.Load().cfg.Rules }
 func (p *page) status(rw http.ResponseWriter, _ *http.Request) {
 	d := p.base("quotawatch")
 	err := p.read(func() (err error) {
-		d.Overview, err = view.QueryOverview(p.w.store, view.OverviewQuery{Now: d.Now, Rules: p.rules(), Top: pageTop,
+		d.Overview, err = view.QueryOverview(pageSource{p.w.store, p.w}, view.OverviewQuery{Now: d.Now, Rules: p.rules(), Top: pageTop,
 			Window: pageWindow, MaxPlots: pagePlots, MaxMoves: pageMoves})
 		return err
 	})
@@ -402,4 +403,21 @@ func apiError(rw http.ResponseWriter, code int, err error) {
 	rw.Header().Set("X-Content-Type-Options", "nosniff")
 	rw.WriteHeader(code)
 	_ = view.WriteJSON(rw, map[string]string{"error": strings.TrimSpace(err.Error())})
+}
+
+// pageSource is the store seen with the silences the watcher holds, so the
+// overview lists the silences in force.
+type pageSource struct {
+	*store.Store
+	w *Watcher
+}
+
+// ActiveSilences implements view.SilenceLister.
+func (s pageSource) ActiveSilences(now time.Time) ([]view.SilenceRow, error) {
+	var out []view.SilenceRow
+	for _, sl := range s.w.activeSilences(now) {
+		out = append(out, view.SilenceRow{ID: strconv.FormatUint(sl.ID, 10), Rule: sl.Rule, Project: sl.Project,
+			Resource: sl.Resource, Until: sl.Ends, Comment: sl.Comment})
+	}
+	return out, nil
 }

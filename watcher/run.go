@@ -87,6 +87,9 @@ func (w *Watcher) Run(ctx context.Context, ro RunOptions) error {
 		}
 	}
 
+	stopControl := w.serveControl(ctx)
+	defer stopControl()
+
 	if err := w.Reconcile(ctx); err != nil {
 		w.log.Error("reconciling interrupted moves failed", "err", err)
 	}

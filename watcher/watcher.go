@@ -142,7 +142,8 @@ type Watcher struct {
 	accts     map[string]quota.AccountState
 	lastRep   *Report
 	active    []quota.Instance // instances not ok after the last cycle, for the status page
-	statusMu  sync.RWMutex     // guards lastRep and active
+	silences  []store.Silence  // as last read, for the status page
+	statusMu  sync.RWMutex     // guards lastRep, active and silences
 }
 
 // env is everything built from one configuration.
@@ -298,7 +299,7 @@ func (w *Watcher) build(cfg *config.Config) (*env, error) {
 			if n.Email != nil {
 				return w.emailNotifier(e, n)
 			}
-			return w.slackNotifier(n, threads)
+			return w.slackNotifier(cfg, n, threads)
 		}
 	}
 	for _, n := range cfg.Notifiers {
@@ -345,10 +346,11 @@ func (w *Watcher) cloudBuilders(cfg *config.Config) (func(config.Account) (Cloud
 
 // slackNotifier is the default NewNotifier: an incoming webhook if the
 // notifier has a webhook URL, else a bot.
-func (w *Watcher) slackNotifier(n config.Notifier, threads notify.Threads) (Notifier, error) {
+func (w *Watcher) slackNotifier(cfg *config.Config, n config.Notifier, threads notify.Threads) (Notifier, error) {
 	opt := notify.Options{
 		HTTPClient: w.httpc, Now: w.now, Logger: w.log.With("notifier", n.Name),
 		RetryBase: w.retryBase, RetryMax: w.retryMax, Sleep: w.sleep,
+		DigestAfter: n.DigestAfter, StatusURL: cfg.HTTP.ExternalURL,
 	}
 	if w.nrate > 0 {
 		opt.Rate = rate.Limit(w.nrate)

@@ -51,10 +51,14 @@ func (c *statusCmd) run(_ context.Context, e *env) int {
 		return fail(e.stdio, "%v", err)
 	}
 	status = status.Select(f)
+	rows, err := silencedStatus(st, status.Rows(), e.now().UTC())
+	if err != nil {
+		return fail(e.stdio, "%v", err)
+	}
 	if e.output == "json" {
-		err = view.WriteJSON(e.out, status.Rows())
-	} else {
-		err = view.WriteStatus(e.out, status)
+		err = view.WriteJSON(e.out, rows)
+	} else if err = view.WriteStatus(e.out, status); err == nil {
+		err = printSilenced(e, rows)
 	}
 	if err != nil {
 		return fail(e.stdio, "%v", err)

@@ -76,6 +76,7 @@ func commands() []command {
 		stat statusCmd
 		hist historyCmd
 		acts actionsCmd
+		sil  silenceAddCmd
 		sim  simCmd
 		demo demoCmd
 	)
@@ -91,6 +92,10 @@ func commands() []command {
 			config: true, output: true, flags: hist.flags, run: hist.run},
 		{name: "actions", summary: "the action journal", args: "[--since 7d]",
 			config: true, output: true, flags: acts.flags, run: acts.run},
+		{name: "silence add", summary: "silence matching incidents: no message, no action, still recorded",
+			args: "[--rule R] [--project P] [--resource R] --for 2h --comment TEXT", config: true, flags: sil.flags, run: sil.run},
+		{name: "silence list", summary: "the silences, active and ended", config: true, output: true, run: cmdSilenceList},
+		{name: "silence expire", summary: "end a silence now", args: "ID", config: true, nargs: 1, run: cmdSilenceExpire},
 		{name: "backup", summary: "write a consistent copy of the store", args: "OUT", config: true, nargs: 1, run: cmdBackup},
 		{name: "sim", summary: "serve the simulated cloud", args: "--listen ADDR --scenario FILE", flags: sim.flags, run: sim.run},
 		// The demo's story is on stdout; stderr stays quiet unless asked.
@@ -143,12 +148,17 @@ func run(ctx context.Context, sio *stdio, args []string) int {
 	if args[0] == "--version" || args[0] == "-version" {
 		args = append([]string{"version"}, args[1:]...)
 	}
+	name, rest := args[0], args[1:]
+	if name == "silence" && len(rest) > 0 {
+		// Commands of two words: `silence add`, `silence list`, ...
+		name, rest = name+" "+rest[0], rest[1:]
+	}
 	for _, c := range cmds {
-		if c.name == args[0] {
-			return c.exec(ctx, sio, args[1:])
+		if c.name == name {
+			return c.exec(ctx, sio, rest)
 		}
 	}
-	fmt.Fprintf(sio.errOut, "quotawatch: unknown command %q\n\n", args[0])
+	fmt.Fprintf(sio.errOut, "quotawatch: unknown command %q\n\n", name)
 	usage(sio.errOut, cmds)
 	return exitUsage
 }
