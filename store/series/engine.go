@@ -1,0 +1,230 @@
+package series
+
+import (
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/quotawatch/quotawatch/quota"
+	"github.com/quotawatch/quotawatch/store/series/chunkenc"
+)
+
+// Buckets inside the one the caller hands over.
+var (
+	bAccts  = []byte("accounts") // account id -> name
+	bSeries = []byte("series")   // series id -> account id, project, resource
+	bChunks = []byte("chunks")   // block, series id -> chunk
+	bPolls  = []byte("polls")    // block, account id -> poll times
+	bLog    = []byte("openlog")  // sequence -> polls of the open block
+	bHead   = []byte("head")     // the open block and its checkpoint
+
+	allBuckets = [][]byte{bAccts, bSeries, bChunks, bPolls, bLog, bHead}
+
+	kBlock      = []byte("block")      // the open block's number
+	kCheckpoint = []byte("checkpoint") // last values when it began
+)
+
+var errCorrupt = chunkenc.ErrCorrupt
+
+type vals = chunkenc.Vals
+
+func valsOf(q quota.Quota) vals {
+	return vals{q.Usage, q.Limit, q.Pending, q.ProjectUsage, q.ProjectLimit, q.ProjectPending}
+}
+
+func quotaOf(v vals) quota.Quota {
+	return quota.Quota{Usage: v[0], Limit: v[1], Pending: v[2], ProjectUsage: v[3], ProjectLimit: v[4], ProjectPending: v[5]}
+}
+
+// Init creates the engine's buckets inside b, where missing.
+func Init(b *bbolt.Bucket) error {
+	for _, name := range allBuckets {
+		if _, err := b.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// buckets are the engine's buckets in one transaction.
+type buckets struct {
+	parent, accts, series, chunks, polls, log, head *bbolt.Bucket
+}
+
+// open finds the buckets a query reads; withRegistry adds the account and
+// series registries and the head bucket, for a load or a write.
+func open(b *bbolt.Bucket, withRegistry bool) (*buckets, error) {
+	if b == nil {
+		return nil, errors.New("no history bucket")
+	}
+	bk := &buckets{parent: b, chunks: b.Bucket(bChunks), polls: b.Bucket(bPolls), log: b.Bucket(bLog)}
+	if withRegistry {
+		bk.accts, bk.series, bk.head = b.Bucket(bAccts), b.Bucket(bSeries), b.Bucket(bHead)
+		if bk.accts == nil || bk.series == nil || bk.head == nil {
+			return nil, fmt.Errorf("%w: a history bucket is missing", errCorrupt)
+		}
+	}
+	if bk.chunks == nil || bk.polls == nil || bk.log == nil {
+		return nil, fmt.Errorf("%w: a history bucket is missing", errCorrupt)
+	}
+	return bk, nil
+}
+
+// Engine is the series history kept in one bbolt bucket, with its head
+// cache. The caller owns the database and its transactions: it hands each
+// call the bucket given to Init, within a transaction, and serialises
+// calls that write (Append, Retain) against everything else. When a write
+// transaction fails, the cache may be ahead of the file: Load a new
+// Engine.
+type Engine struct {
+	h   *head
+	log *slog.Logger
+}
+
+// Load rebuilds the head cache from b: the registries, the checkpoint
+// written at the last fold, then the open block's log. log receives
+// warnings about snapshots not recorded; nil discards them.
+func Load(b *bbolt.Bucket, log *slog.Logger) (*Engine, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	bk, err := open(b, true)
+	if err != nil {
+		return nil, err
+	}
+	h, err := loadHead(bk)
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{h: h, log: log}, nil
+}
+
+// Len is the number of known series.
+func (e *Engine) Len() int { return int(e.h.n) }
+
+// MemBytes is the heap the head cache holds, counted from its capacities.
+func (e *Engine) MemBytes() int64 { return e.h.memBytes() }
+
+// LogBytes is the size of the open block's log in b.
+func LogBytes(b *bbolt.Bucket) (int64, error) {
+	bk, err := open(b, false)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	err = bk.log.ForEach(func(_, v []byte) error {
+		n += int64(len(v))
+		return nil
+	})
+	return n, err
+}
+
+// Append records snapshots in b, in time order, folding the open block
+// into chunks when a poll starts a new one. A snapshot without a time is
+// taken at t. A snapshot not after its account's previous poll, or at a
+// time out of range, is logged and skipped.
+func (e *Engine) Append(b *bbolt.Bucket, snapshots []quota.Snapshot, t time.Time) error {
+	bk, err := open(b, true)
+	if err != nil {
+		return err
+	}
+	h := e.h
+	snaps := make([]*quota.Snapshot, 0, len(snapshots))
+	for i := range snapshots {
+		snaps = append(snaps, &snapshots[i])
+	}
+	at := func(sn *quota.Snapshot) int64 {
+		if sn.Time.IsZero() {
+			return ms(t)
+		}
+		return ms(sn.Time)
+	}
+	slices.SortStableFunc(snaps, func(x, y *quota.Snapshot) int { return cmp.Compare(at(x), at(y)) })
+	var polls []logPoll
+	// flush writes the polls collected so far as one log record.
+	flush := func() error {
+		if len(polls) == 0 {
+			return nil
+		}
+		bk.log.FillPercent = 1
+		seq, err := bk.log.NextSequence()
+		if err != nil {
+			return fmt.Errorf("open-block log: %w", err)
+		}
+		if seq > 1<<32-1 {
+			return fmt.Errorf("open-block log: too many records")
+		}
+		rec := encodeRecord(polls)
+		for _, p := range polls {
+			p.acct.locs[p.idx] = logLoc{seq: uint32(seq), base: uint32(p.base)}
+		}
+		if err := bk.log.Put(u64(seq), rec); err != nil {
+			return fmt.Errorf("open-block log: %w", err)
+		}
+		polls = polls[:0]
+		return nil
+	}
+	for _, sn := range snaps {
+		t := at(sn)
+		blk := blockOf(t)
+		if blk < 0 || blk > 1<<32-1 {
+			e.log.Warn("store: snapshot time out of range; not recorded", "account", sn.Account, "time", sn.Time)
+			continue
+		}
+		a, err := h.account(bk, sn.Account)
+		if err != nil {
+			return err
+		}
+		if a.last != 0 && t <= a.last || h.hasBlock && uint32(blk) < h.block {
+			e.log.Warn("store: snapshot not after the account's last poll (clock stepped back?); not recorded",
+				"account", sn.Account, "time", time.UnixMilli(t).UTC(), "last", time.UnixMilli(a.last).UTC())
+			continue
+		}
+		if !h.hasBlock || uint32(blk) > h.block {
+			// The fold reads the block back from the log: write this
+			// batch's earlier polls there first.
+			if err := flush(); err != nil {
+				return err
+			}
+			if err := h.fold(bk); err != nil {
+				return err
+			}
+			h.block, h.hasBlock = uint32(blk), true
+			if err := bk.head.Put(kBlock, u32(h.block)); err != nil {
+				return fmt.Errorf("open block: %w", err)
+			}
+		}
+		polls = append(polls, logPoll{})
+		if err := h.poll(bk, a, t, sn.Entries, &polls[len(polls)-1]); err != nil {
+			return err
+		}
+	}
+	return flush()
+}
+
+func u32(x uint32) []byte {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], x)
+	return b[:]
+}
+
+func u64(x uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], x)
+	return b[:]
+}
+
+// blockKey orders chunks by block first, so a new block is appended at the
+// end of the bucket and retention deletes a prefix.
+func blockKey(block, id uint32) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint32(b[:4], block)
+	binary.BigEndian.PutUint32(b[4:], id)
+	return b[:]
+}
