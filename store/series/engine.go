@@ -127,9 +127,9 @@ func LogBytes(b *bbolt.Bucket) (int64, error) {
 
 // Append records snapshots in b, in time order, folding the open block
 // into chunks when a poll starts a new one. A snapshot without a time is
-// taken at t. A snapshot not after its account's previous poll, or at a
-// time out of range, is logged and skipped.
-func (e *Engine) Append(b *bbolt.Bucket, snapshots []quota.Snapshot, t time.Time) error {
+// taken at batchTime. A snapshot not after its account's previous poll, or
+// at a time out of range, is logged and skipped.
+func (e *Engine) Append(b *bbolt.Bucket, snapshots []quota.Snapshot, batchTime time.Time) error {
 	bk, err := open(b, true)
 	if err != nil {
 		return err
@@ -141,7 +141,7 @@ func (e *Engine) Append(b *bbolt.Bucket, snapshots []quota.Snapshot, t time.Time
 	}
 	at := func(sn *quota.Snapshot) int64 {
 		if sn.Time.IsZero() {
-			return ms(t)
+			return ms(batchTime)
 		}
 		return ms(sn.Time)
 	}

@@ -89,13 +89,27 @@ func decodeRecord(rec []byte, poll func(aid uint32, t int64, base int) error, en
 			return err
 		}
 		for range ne {
-			var n int
-			var err error
-			if e, n, err = readEntry(rec[p:]); err != nil {
+			// As readEntry, inline: a log holds a day of entries.
+			e = logEntry{off: uint32(p - base)} // values are under 2 GiB
+			sid, ok1 := uv()
+			back, ok2 := uv()
+			if !ok1 || !ok2 || sid > 1<<32-1 || back > 1<<32-1 {
+				return errCorrupt
+			}
+			e.sid, e.back = uint32(sid), uint32(back)
+			if back != 0 {
+				prev, ok := uv()
+				if !ok || prev > 1<<32-1 {
+					return errCorrupt
+				}
+				e.prev = uint32(prev)
+			}
+			m, absent, err := chunkenc.ReadPoint(rec[p:], &e.d)
+			if err != nil {
 				return err
 			}
-			e.off = uint32(p - base) // values are under 2 GiB
-			p += n
+			p += m
+			e.absent = absent
 			if err := entry(&e); err != nil {
 				return err
 			}
