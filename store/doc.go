@@ -2,7 +2,7 @@
 // every quota series (kept by package series), rule instance and account
 // states, the action journal, the notification outbox and Slack thread
 // ids. The store owns the file, its locks, the schema version, backups
-// and the daemon's state; the series engine owns its bucket.
+// and the daemon's state; the series engine owns its buckets.
 //
 // # Locking
 //
@@ -16,8 +16,8 @@
 //
 // # History
 //
-// The history of the quota series lives in the "history" bucket, which
-// the store hands to the series engine (package series) inside its own
+// The history of the quota series lives in the history_* buckets of the
+// series engine (package series), to which the store hands its own
 // transactions; the engine's codec is package series/chunkenc. A quota
 // series is a step function, so only its changes are stored, per (series,
 // day) chunk: points of (poll index delta, change mask, zigzag varint

@@ -21,7 +21,7 @@ func (s *Store) At(k quota.Key, t time.Time) (quota.Sample, bool, error) {
 	var ok bool
 	err := s.viewHistory(func(tx *bbolt.Tx, e *series.Engine) error {
 		var err error
-		out, ok, err = e.At(tx.Bucket(bHistory), k, t)
+		out, ok, err = e.At(tx, k, t)
 		return err
 	})
 	if err != nil {
@@ -36,7 +36,7 @@ func (s *Store) Series(k quota.Key, from, to time.Time) ([]quota.Sample, error) 
 	var out []quota.Sample
 	err := s.viewHistory(func(tx *bbolt.Tx, e *series.Engine) error {
 		var err error
-		out, err = e.Series(tx.Bucket(bHistory), k, from, to)
+		out, err = e.Series(tx, k, from, to)
 		return err
 	})
 	if err != nil {
@@ -53,7 +53,7 @@ func (s *Store) Changes(k quota.Key, from, to time.Time) ([]quota.Sample, error)
 	var out []quota.Sample
 	err := s.viewHistory(func(tx *bbolt.Tx, e *series.Engine) error {
 		var err error
-		out, err = e.Changes(tx.Bucket(bHistory), k, from, to)
+		out, err = e.Changes(tx, k, from, to)
 		return err
 	})
 	if err != nil {
@@ -69,7 +69,7 @@ func (s *Store) Downsample(k quota.Key, from, to time.Time, n int) ([]quota.Samp
 	var out []quota.Sample
 	err := s.viewHistory(func(tx *bbolt.Tx, e *series.Engine) error {
 		var err error
-		out, err = e.Downsample(tx.Bucket(bHistory), k, from, to, n)
+		out, err = e.Downsample(tx, k, from, to, n)
 		return err
 	})
 	if err != nil {
@@ -118,9 +118,7 @@ const retainBatch = 2000
 // small transactions. Series last seen before the oldest kept block are
 // forgotten.
 func (s *Store) Retain(ctx context.Context, before time.Time) error {
-	err := series.Retain(ctx, before, retainBatch, func(fn func(*bbolt.Bucket, *series.Engine) error) error {
-		return s.updateHistory(func(tx *bbolt.Tx, e *series.Engine) error { return fn(tx.Bucket(bHistory), e) })
-	})
+	err := series.Retain(ctx, before, retainBatch, s.updateHistory)
 	if err != nil {
 		return fmt.Errorf("store: retain: %w", err)
 	}

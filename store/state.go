@@ -63,7 +63,7 @@ func (s *Store) Commit(b *Batch) error {
 		bt = s.now()
 	}
 	err := s.updateHistory(func(tx *bbolt.Tx, e *series.Engine) error {
-		if err := e.Append(tx.Bucket(bHistory), b.Snapshots, bt); err != nil {
+		if err := e.Append(tx, b.Snapshots, bt); err != nil {
 			return err
 		}
 		pb := tx.Bucket(bProjects)
@@ -560,7 +560,7 @@ func (s *Store) Stats() (Stats, error) {
 		ds := tx.DB().Stats()
 		st.FreeBytes = int64(ds.FreeAlloc)
 		var err error
-		st.LogBytes, err = series.LogBytes(tx.Bucket(bHistory))
+		st.LogBytes, err = series.LogBytes(tx)
 		return err
 	})
 	if err != nil {

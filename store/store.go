@@ -22,7 +22,6 @@ const SchemaVersion = 1
 // Bucket names.
 var (
 	bMeta      = []byte("meta")
-	bHistory   = []byte("history") // the series engine's, see package series
 	bProjects  = []byte("projects")
 	bInstances = []byte("rule_instances")
 	bAccounts  = []byte("rule_accounts")
@@ -30,7 +29,8 @@ var (
 	bOutbox    = []byte("outbox")
 	bThreads   = []byte("threads")
 
-	allBuckets = [][]byte{bMeta, bHistory, bProjects, bInstances, bAccounts, bActions, bOutbox, bThreads}
+	// The history's buckets are package series's, named history_*.
+	allBuckets = [][]byte{bMeta, bProjects, bInstances, bAccounts, bActions, bOutbox, bThreads}
 
 	kSchema = []byte("schema")
 )
@@ -192,7 +192,7 @@ func (s *Store) ensure() error {
 	if s.hist == nil {
 		if err := s.db.View(func(tx *bbolt.Tx) error {
 			var err error
-			s.hist, err = series.Load(tx.Bucket(bHistory), s.log)
+			s.hist, err = series.Load(tx, s.log)
 			return err
 		}); err != nil {
 			s.hist = nil
@@ -240,7 +240,7 @@ func (s *Store) initSchema() error {
 				return fmt.Errorf("create bucket %s: %w", b, err)
 			}
 		}
-		if err := series.Init(tx.Bucket(bHistory)); err != nil {
+		if err := series.Init(tx); err != nil {
 			return err
 		}
 		return tx.Bucket(bMeta).Put(kSchema, u32(SchemaVersion))

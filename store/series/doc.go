@@ -1,6 +1,7 @@
 // Package series is quotawatch's time-series engine: the history of every
-// quota series, kept in one bbolt bucket that the caller owns and hands
-// over, inside its own transactions, with each call.
+// quota series, kept in bbolt buckets named history_* (Init creates them)
+// in a database the caller owns; the caller hands each call one of its
+// transactions, so history commits with the caller's own changes.
 //
 // # Model
 //

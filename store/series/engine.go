@@ -3,7 +3,6 @@ package series
 import (
 	"cmp"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -15,14 +14,15 @@ import (
 	"github.com/quotawatch/quotawatch/store/series/chunkenc"
 )
 
-// Buckets inside the one the caller hands over.
+// The engine's buckets. Names start with "history_", so the caller's own
+// buckets stay clear of them.
 var (
-	bAccts  = []byte("accounts") // account id -> name
-	bSeries = []byte("series")   // series id -> account id, project, resource
-	bChunks = []byte("chunks")   // block, series id -> chunk
-	bPolls  = []byte("polls")    // block, account id -> poll times
-	bLog    = []byte("openlog")  // sequence -> polls of the open block
-	bHead   = []byte("head")     // the open block and its checkpoint
+	bAccts  = []byte("history_accounts") // account id -> name
+	bSeries = []byte("history_series")   // series id -> account id, project, resource
+	bChunks = []byte("history_chunks")   // block, series id -> chunk
+	bPolls  = []byte("history_polls")    // block, account id -> poll times
+	bLog    = []byte("history_openlog")  // sequence -> polls of the open block
+	bHead   = []byte("history_head")     // the open block and its checkpoint
 
 	allBuckets = [][]byte{bAccts, bSeries, bChunks, bPolls, bLog, bHead}
 
@@ -42,10 +42,10 @@ func quotaOf(v vals) quota.Quota {
 	return quota.Quota{Usage: v[0], Limit: v[1], Pending: v[2], ProjectUsage: v[3], ProjectLimit: v[4], ProjectPending: v[5]}
 }
 
-// Init creates the engine's buckets inside b, where missing.
-func Init(b *bbolt.Bucket) error {
+// Init creates the engine's buckets in tx, where missing.
+func Init(tx *bbolt.Tx) error {
 	for _, name := range allBuckets {
-		if _, err := b.CreateBucketIfNotExists(name); err != nil {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
 	}
@@ -54,18 +54,16 @@ func Init(b *bbolt.Bucket) error {
 
 // buckets are the engine's buckets in one transaction.
 type buckets struct {
-	parent, accts, series, chunks, polls, log, head *bbolt.Bucket
+	tx                                      *bbolt.Tx
+	accts, series, chunks, polls, log, head *bbolt.Bucket
 }
 
 // open finds the buckets a query reads; withRegistry adds the account and
 // series registries and the head bucket, for a load or a write.
-func open(b *bbolt.Bucket, withRegistry bool) (*buckets, error) {
-	if b == nil {
-		return nil, errors.New("no history bucket")
-	}
-	bk := &buckets{parent: b, chunks: b.Bucket(bChunks), polls: b.Bucket(bPolls), log: b.Bucket(bLog)}
+func open(tx *bbolt.Tx, withRegistry bool) (*buckets, error) {
+	bk := &buckets{tx: tx, chunks: tx.Bucket(bChunks), polls: tx.Bucket(bPolls), log: tx.Bucket(bLog)}
 	if withRegistry {
-		bk.accts, bk.series, bk.head = b.Bucket(bAccts), b.Bucket(bSeries), b.Bucket(bHead)
+		bk.accts, bk.series, bk.head = tx.Bucket(bAccts), tx.Bucket(bSeries), tx.Bucket(bHead)
 		if bk.accts == nil || bk.series == nil || bk.head == nil {
 			return nil, fmt.Errorf("%w: a history bucket is missing", errCorrupt)
 		}
@@ -76,10 +74,10 @@ func open(b *bbolt.Bucket, withRegistry bool) (*buckets, error) {
 	return bk, nil
 }
 
-// Engine is the series history kept in one bbolt bucket, with its head
-// cache. The caller owns the database and its transactions: it hands each
-// call the bucket given to Init, within a transaction, and serialises
-// calls that write (Append, Retain) against everything else. When a write
+// Engine is the series history kept in the buckets Init creates, with its
+// head cache. The caller owns the database and its transactions: it hands
+// each call a transaction, and serialises calls that write (Append,
+// Retain) against everything else. When a write
 // transaction fails, the cache may be ahead of the file: Load a new
 // Engine.
 type Engine struct {
@@ -87,14 +85,14 @@ type Engine struct {
 	log *slog.Logger
 }
 
-// Load rebuilds the head cache from b: the registries, the checkpoint
+// Load rebuilds the head cache from tx: the registries, the checkpoint
 // written at the last fold, then the open block's log. log receives
 // warnings about snapshots not recorded; nil discards them.
-func Load(b *bbolt.Bucket, log *slog.Logger) (*Engine, error) {
+func Load(tx *bbolt.Tx, log *slog.Logger) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	bk, err := open(b, true)
+	bk, err := open(tx, true)
 	if err != nil {
 		return nil, err
 	}
@@ -111,9 +109,9 @@ func (e *Engine) Len() int { return int(e.h.n) }
 // MemBytes is the heap the head cache holds, counted from its capacities.
 func (e *Engine) MemBytes() int64 { return e.h.memBytes() }
 
-// LogBytes is the size of the open block's log in b.
-func LogBytes(b *bbolt.Bucket) (int64, error) {
-	bk, err := open(b, false)
+// LogBytes is the size of the open block's log.
+func LogBytes(tx *bbolt.Tx) (int64, error) {
+	bk, err := open(tx, false)
 	if err != nil {
 		return 0, err
 	}
@@ -125,12 +123,12 @@ func LogBytes(b *bbolt.Bucket) (int64, error) {
 	return n, err
 }
 
-// Append records snapshots in b, in time order, folding the open block
+// Append records snapshots in tx, in time order, folding the open block
 // into chunks when a poll starts a new one. A snapshot without a time is
 // taken at batchTime. A snapshot not after its account's previous poll, or
 // at a time out of range, is logged and skipped.
-func (e *Engine) Append(b *bbolt.Bucket, snapshots []quota.Snapshot, batchTime time.Time) error {
-	bk, err := open(b, true)
+func (e *Engine) Append(tx *bbolt.Tx, snapshots []quota.Snapshot, batchTime time.Time) error {
+	bk, err := open(tx, true)
 	if err != nil {
 		return err
 	}

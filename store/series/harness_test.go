@@ -12,8 +12,6 @@ import (
 
 var start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-var bHistory = []byte("history")
-
 // testStore does with an Engine what package store does, history only: one
 // bbolt file opened with the store's options, the engine's bucket, the
 // cache kept across release by a writer and reloaded by a reader, and
@@ -48,17 +46,11 @@ func (ts *testStore) ensure() error {
 		db.AllocSize = 1 << 20
 		ts.db = db
 		var exists bool
-		_ = db.View(func(tx *bbolt.Tx) error { exists = tx.Bucket(bHistory) != nil; return nil })
+		_ = db.View(func(tx *bbolt.Tx) error { exists = tx.Bucket(bHead) != nil; return nil })
 		if ts.ro {
 			ts.e = nil
 		} else if !exists {
-			if err := db.Update(func(tx *bbolt.Tx) error {
-				b, err := tx.CreateBucket(bHistory)
-				if err != nil {
-					return err
-				}
-				return Init(b)
-			}); err != nil {
+			if err := db.Update(Init); err != nil {
 				return err
 			}
 		}
@@ -66,28 +58,28 @@ func (ts *testStore) ensure() error {
 	if ts.e == nil {
 		return ts.db.View(func(tx *bbolt.Tx) error {
 			var err error
-			ts.e, err = Load(tx.Bucket(bHistory), nil)
+			ts.e, err = Load(tx, nil)
 			return err
 		})
 	}
 	return nil
 }
 
-func (ts *testStore) view(fn func(b *bbolt.Bucket, e *Engine) error) error {
+func (ts *testStore) view(fn func(tx *bbolt.Tx, e *Engine) error) error {
 	if err := ts.ensure(); err != nil {
 		return err
 	}
-	return ts.db.View(func(tx *bbolt.Tx) error { return fn(tx.Bucket(bHistory), ts.e) })
+	return ts.db.View(func(tx *bbolt.Tx) error { return fn(tx, ts.e) })
 }
 
-func (ts *testStore) update(fn func(b *bbolt.Bucket, e *Engine) error) error {
+func (ts *testStore) update(fn func(tx *bbolt.Tx, e *Engine) error) error {
 	if ts.ro {
 		return errors.New("read-only")
 	}
 	if err := ts.ensure(); err != nil {
 		return err
 	}
-	err := ts.db.Update(func(tx *bbolt.Tx) error { return fn(tx.Bucket(bHistory), ts.e) })
+	err := ts.db.Update(func(tx *bbolt.Tx) error { return fn(tx, ts.e) })
 	if err != nil {
 		ts.e = nil
 	}
@@ -95,14 +87,14 @@ func (ts *testStore) update(fn func(b *bbolt.Bucket, e *Engine) error) error {
 }
 
 func (ts *testStore) commit(t time.Time, snaps ...quota.Snapshot) error {
-	return ts.update(func(b *bbolt.Bucket, e *Engine) error { return e.Append(b, snaps, t) })
+	return ts.update(func(tx *bbolt.Tx, e *Engine) error { return e.Append(tx, snaps, t) })
 }
 
 func (ts *testStore) series(k quota.Key, from, to time.Time) ([]quota.Sample, error) {
 	var out []quota.Sample
-	err := ts.view(func(b *bbolt.Bucket, e *Engine) error {
+	err := ts.view(func(tx *bbolt.Tx, e *Engine) error {
 		var err error
-		out, err = e.Series(b, k, from, to)
+		out, err = e.Series(tx, k, from, to)
 		return err
 	})
 	return out, err
@@ -110,9 +102,9 @@ func (ts *testStore) series(k quota.Key, from, to time.Time) ([]quota.Sample, er
 
 func (ts *testStore) changes(k quota.Key, from, to time.Time) ([]quota.Sample, error) {
 	var out []quota.Sample
-	err := ts.view(func(b *bbolt.Bucket, e *Engine) error {
+	err := ts.view(func(tx *bbolt.Tx, e *Engine) error {
 		var err error
-		out, err = e.Changes(b, k, from, to)
+		out, err = e.Changes(tx, k, from, to)
 		return err
 	})
 	return out, err
@@ -121,9 +113,9 @@ func (ts *testStore) changes(k quota.Key, from, to time.Time) ([]quota.Sample, e
 func (ts *testStore) at(k quota.Key, t time.Time) (quota.Sample, bool, error) {
 	var out quota.Sample
 	var ok bool
-	err := ts.view(func(b *bbolt.Bucket, e *Engine) error {
+	err := ts.view(func(tx *bbolt.Tx, e *Engine) error {
 		var err error
-		out, ok, err = e.At(b, k, t)
+		out, ok, err = e.At(tx, k, t)
 		return err
 	})
 	return out, ok, err

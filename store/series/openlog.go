@@ -450,10 +450,10 @@ func (h *head) fold(bk *buckets) error {
 		return fmt.Errorf("fold block %d: checkpoint: %w", h.block, err)
 	}
 	// Dropping the bucket frees the log's pages at once.
-	if err := bk.parent.DeleteBucket(bLog); err != nil {
+	if err := bk.tx.DeleteBucket(bLog); err != nil {
 		return fmt.Errorf("fold block %d: clear log: %w", h.block, err)
 	}
-	lb, err := bk.parent.CreateBucket(bLog)
+	lb, err := bk.tx.CreateBucket(bLog)
 	if err != nil {
 		return fmt.Errorf("fold block %d: clear log: %w", h.block, err)
 	}

@@ -83,7 +83,7 @@ func TestCorruptLogFailsCleanly(t *testing.T) {
 				require.NoError(t, err)
 				done := false
 				require.NoError(t, db.Update(func(tx *bbolt.Tx) error {
-					b := tx.Bucket(bHistory).Bucket(bLog)
+					b := tx.Bucket(bLog)
 					k, v := b.Cursor().Last()
 					if i >= len(v) {
 						done = true

@@ -149,12 +149,12 @@ type Latest struct {
 
 // At returns the series' values at the latest poll at or before t where
 // the series was present. Times are kept to the millisecond.
-func (e *Engine) At(b *bbolt.Bucket, k quota.Key, t time.Time) (quota.Sample, bool, error) {
+func (e *Engine) At(tx *bbolt.Tx, k quota.Key, t time.Time) (quota.Sample, bool, error) {
 	s := e.h.lookup(k)
 	if s == nil {
 		return quota.Sample{}, false, nil
 	}
-	bk, err := open(b, false)
+	bk, err := open(tx, false)
 	if err != nil {
 		return quota.Sample{}, false, err
 	}
@@ -163,12 +163,12 @@ func (e *Engine) At(b *bbolt.Bucket, k quota.Key, t time.Time) (quota.Sample, bo
 
 // Series returns one sample per poll of the series' account in [from,to]
 // where the series was present, as observed; nil if none.
-func (e *Engine) Series(b *bbolt.Bucket, k quota.Key, from, to time.Time) ([]quota.Sample, error) {
+func (e *Engine) Series(tx *bbolt.Tx, k quota.Key, from, to time.Time) ([]quota.Sample, error) {
 	s := e.h.lookup(k)
 	if s == nil {
 		return nil, nil
 	}
-	bk, err := open(b, false)
+	bk, err := open(tx, false)
 	if err != nil {
 		return nil, err
 	}
@@ -188,12 +188,12 @@ func (e *Engine) Series(b *bbolt.Bucket, k quota.Key, from, to time.Time) ([]quo
 // its own observation time), then every poll in (from,to] whose values
 // differ from the previous sample returned. A series reappearing with
 // unchanged values is not a change.
-func (e *Engine) Changes(b *bbolt.Bucket, k quota.Key, from, to time.Time) ([]quota.Sample, error) {
+func (e *Engine) Changes(tx *bbolt.Tx, k quota.Key, from, to time.Time) ([]quota.Sample, error) {
 	s := e.h.lookup(k)
 	if s == nil {
 		return nil, nil
 	}
-	bk, err := open(b, false)
+	bk, err := open(tx, false)
 	if err != nil {
 		return nil, err
 	}
@@ -224,11 +224,11 @@ func (e *Engine) Changes(b *bbolt.Bucket, k quota.Key, from, to time.Time) ([]qu
 // Downsample returns up to n samples at evenly spaced times from..to (both
 // included; n == 1 gives to), each carrying the values At would report
 // for that time. Times before the first observation are left out.
-func (e *Engine) Downsample(b *bbolt.Bucket, k quota.Key, from, to time.Time, n int) ([]quota.Sample, error) {
+func (e *Engine) Downsample(tx *bbolt.Tx, k quota.Key, from, to time.Time, n int) ([]quota.Sample, error) {
 	if n <= 0 || to.Before(from) {
 		return nil, nil
 	}
-	ch, err := e.Changes(b, k, from, to)
+	ch, err := e.Changes(tx, k, from, to)
 	if err != nil || len(ch) == 0 {
 		return nil, err
 	}
@@ -294,8 +294,8 @@ func (e *Engine) Keys() []quota.Key {
 // deleting at most batch keys per transaction so that writers in between
 // never wait long, then forgets the series last seen before the oldest
 // block kept. update runs fn in a write transaction of its own, with the
-// bucket given to Init and the engine in force for that transaction.
-func Retain(ctx context.Context, before time.Time, batch int, update func(fn func(b *bbolt.Bucket, e *Engine) error) error) error {
+// engine in force for that transaction.
+func Retain(ctx context.Context, before time.Time, batch int, update func(fn func(tx *bbolt.Tx, e *Engine) error) error) error {
 	cut := blockOf(ms(before))
 	if cut <= 0 {
 		return nil
@@ -305,8 +305,8 @@ func Retain(ctx context.Context, before time.Time, batch int, update func(fn fun
 			return err
 		}
 		n := 0
-		err := update(func(b *bbolt.Bucket, e *Engine) error {
-			bk, err := open(b, true)
+		err := update(func(tx *bbolt.Tx, e *Engine) error {
+			bk, err := open(tx, true)
 			if err != nil {
 				return err
 			}
@@ -323,8 +323,8 @@ func Retain(ctx context.Context, before time.Time, batch int, update func(fn fun
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := update(func(b *bbolt.Bucket, e *Engine) error {
-		bk, err := open(b, true)
+	err := update(func(tx *bbolt.Tx, e *Engine) error {
+		bk, err := open(tx, true)
 		if err != nil {
 			return err
 		}
