@@ -24,10 +24,20 @@ var (
 	bLog    = []byte("history_openlog")  // sequence -> polls of the open block
 	bHead   = []byte("history_head")     // the open block and its checkpoint
 
-	allBuckets = [][]byte{bAccts, bSeries, bChunks, bPolls, bLog, bHead}
+	allBuckets = [...][]byte{iAccts: bAccts, iSeries: bSeries, iChunks: bChunks, iPolls: bPolls, iLog: bLog, iHead: bHead}
 
 	kBlock      = []byte("block")      // the open block's number
 	kCheckpoint = []byte("checkpoint") // last values when it began
+)
+
+// Indexes in allBuckets.
+const (
+	iAccts = iota
+	iSeries
+	iChunks
+	iPolls
+	iLog
+	iHead
 )
 
 var errCorrupt = chunkenc.ErrCorrupt
@@ -52,24 +62,36 @@ func Init(tx *bbolt.Tx) error {
 	return nil
 }
 
-// buckets are the engine's buckets in one transaction.
+// buckets finds the engine's buckets in one transaction as they are first
+// needed: a write transaction allocates for each bucket it opens, and most
+// commits write only the log.
 type buckets struct {
-	tx                                      *bbolt.Tx
-	accts, series, chunks, polls, log, head *bbolt.Bucket
+	tx *bbolt.Tx
+	b  [len(allBuckets)]*bbolt.Bucket
 }
 
-// open finds the buckets a query reads; withRegistry adds the account and
-// series registries and the head bucket, for a load or a write.
-func open(tx *bbolt.Tx, withRegistry bool) (*buckets, error) {
-	bk := &buckets{tx: tx, chunks: tx.Bucket(bChunks), polls: tx.Bucket(bPolls), log: tx.Bucket(bLog)}
-	if withRegistry {
-		bk.accts, bk.series, bk.head = tx.Bucket(bAccts), tx.Bucket(bSeries), tx.Bucket(bHead)
-		if bk.accts == nil || bk.series == nil || bk.head == nil {
-			return nil, fmt.Errorf("%w: a history bucket is missing", errCorrupt)
-		}
+func (bk *buckets) get(i int) *bbolt.Bucket {
+	if bk.b[i] == nil {
+		bk.b[i] = bk.tx.Bucket(allBuckets[i])
 	}
-	if bk.chunks == nil || bk.polls == nil || bk.log == nil {
-		return nil, fmt.Errorf("%w: a history bucket is missing", errCorrupt)
+	return bk.b[i]
+}
+
+func (bk *buckets) accts() *bbolt.Bucket  { return bk.get(iAccts) }
+func (bk *buckets) series() *bbolt.Bucket { return bk.get(iSeries) }
+func (bk *buckets) chunks() *bbolt.Bucket { return bk.get(iChunks) }
+func (bk *buckets) polls() *bbolt.Bucket  { return bk.get(iPolls) }
+func (bk *buckets) log() *bbolt.Bucket    { return bk.get(iLog) }
+func (bk *buckets) head() *bbolt.Bucket   { return bk.get(iHead) }
+
+// open checks that the buckets a query reads exist, and with all, every
+// bucket, as Load does. A writer's buckets then stay: only it writes.
+func open(tx *bbolt.Tx, all bool) (*buckets, error) {
+	bk := &buckets{tx: tx}
+	for i, name := range allBuckets {
+		if (all || i == iChunks || i == iPolls || i == iLog) && bk.get(i) == nil {
+			return nil, fmt.Errorf("%w: no bucket %s", errCorrupt, name)
+		}
 	}
 	return bk, nil
 }
@@ -116,7 +138,7 @@ func LogBytes(tx *bbolt.Tx) (int64, error) {
 		return 0, err
 	}
 	var n int64
-	err = bk.log.ForEach(func(_, v []byte) error {
+	err = bk.log().ForEach(func(_, v []byte) error {
 		n += int64(len(v))
 		return nil
 	})
@@ -128,10 +150,7 @@ func LogBytes(tx *bbolt.Tx) (int64, error) {
 // taken at batchTime. A snapshot not after its account's previous poll, or
 // at a time out of range, is logged and skipped.
 func (e *Engine) Append(tx *bbolt.Tx, snapshots []quota.Snapshot, batchTime time.Time) error {
-	bk, err := open(tx, true)
-	if err != nil {
-		return err
-	}
+	bk := &buckets{tx: tx} // Load found them all
 	h := e.h
 	snaps := make([]*quota.Snapshot, 0, len(snapshots))
 	for i := range snapshots {
@@ -150,8 +169,8 @@ func (e *Engine) Append(tx *bbolt.Tx, snapshots []quota.Snapshot, batchTime time
 		if len(polls) == 0 {
 			return nil
 		}
-		bk.log.FillPercent = 1
-		seq, err := bk.log.NextSequence()
+		bk.log().FillPercent = 1
+		seq, err := bk.log().NextSequence()
 		if err != nil {
 			return fmt.Errorf("open-block log: %w", err)
 		}
@@ -162,7 +181,7 @@ func (e *Engine) Append(tx *bbolt.Tx, snapshots []quota.Snapshot, batchTime time
 		for _, p := range polls {
 			p.acct.locs[p.idx] = logLoc{seq: uint32(seq), base: uint32(p.base)}
 		}
-		if err := bk.log.Put(u64(seq), rec); err != nil {
+		if err := bk.log().Put(u64(seq), rec); err != nil {
 			return fmt.Errorf("open-block log: %w", err)
 		}
 		polls = polls[:0]
@@ -194,7 +213,7 @@ func (e *Engine) Append(tx *bbolt.Tx, snapshots []quota.Snapshot, batchTime time
 				return err
 			}
 			h.block, h.hasBlock = uint32(blk), true
-			if err := bk.head.Put(kBlock, u32(h.block)); err != nil {
+			if err := bk.head().Put(kBlock, u32(h.block)); err != nil {
 				return fmt.Errorf("open block: %w", err)
 			}
 		}

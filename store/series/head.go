@@ -346,7 +346,7 @@ func decodeSeriesValue(v []byte) (aid uint32, project, resource string, err erro
 // last fold, then the log of the open block.
 func loadHead(bk *buckets) (*head, error) {
 	h := newHead()
-	if err := bk.accts.ForEach(func(k, v []byte) error {
+	if err := bk.accts().ForEach(func(k, v []byte) error {
 		if len(k) != 4 {
 			return errCorrupt
 		}
@@ -355,7 +355,7 @@ func loadHead(bk *buckets) (*head, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("accounts: %w", err)
 	}
-	sb := bk.series
+	sb := bk.series()
 	if n := sb.Stats().KeyN; n > 0 {
 		// Size the index once rather than by doubling.
 		size := 16
@@ -379,14 +379,14 @@ func loadHead(bk *buckets) (*head, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("series: %w", err)
 	}
-	if v := bk.head.Get(kBlock); len(v) == 4 {
+	if v := bk.head().Get(kBlock); len(v) == 4 {
 		h.block, h.hasBlock = binary.BigEndian.Uint32(v), true
 	}
-	if err := h.readCheckpoint(bk.head.Get(kCheckpoint)); err != nil {
+	if err := h.readCheckpoint(bk.head().Get(kCheckpoint)); err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
 	h.each(func(_ uint32, s *series) { s.setOpen(s.present()) })
-	if err := bk.log.ForEach(func(k, v []byte) error {
+	if err := bk.log().ForEach(func(k, v []byte) error {
 		if len(k) != 8 {
 			return errCorrupt
 		}

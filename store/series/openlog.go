@@ -267,21 +267,21 @@ func (h *head) account(bk *buckets, name string) (*account, error) {
 	if a := h.accts[name]; a != nil {
 		return a, nil
 	}
-	seq, err := bk.accts.NextSequence()
+	seq, err := bk.accts().NextSequence()
 	if err != nil {
 		return nil, fmt.Errorf("register account %q: %w", name, err)
 	}
 	if seq > 1<<32-1 {
 		return nil, fmt.Errorf("register account %q: too many accounts", name)
 	}
-	if err := bk.accts.Put(u32(uint32(seq)), []byte(name)); err != nil {
+	if err := bk.accts().Put(u32(uint32(seq)), []byte(name)); err != nil {
 		return nil, fmt.Errorf("register account %q: %w", name, err)
 	}
 	return h.addAccount(uint32(seq), name), nil
 }
 
 func (h *head) register(bk *buckets, a *account, project, resource string) (uint32, error) {
-	b := bk.series
+	b := bk.series()
 	seq, err := b.NextSequence()
 	if err != nil {
 		return 0, fmt.Errorf("register series: %w", err)
@@ -306,7 +306,7 @@ func (h *head) openChunk(bk *buckets, s *series) ([]byte, error) {
 	recSeq := uint32(0)
 	return h.linkedChunk(s, func(seq uint32) []byte {
 		if rec == nil || seq != recSeq {
-			rec, recSeq = bk.log.Get(u64(uint64(seq))), seq
+			rec, recSeq = bk.log().Get(u64(uint64(seq))), seq
 		}
 		return rec
 	}, &chunkScratch{})
@@ -401,12 +401,12 @@ func (h *head) fold(bk *buckets) error {
 	if !h.hasBlock {
 		return nil
 	}
-	chunks := bk.chunks
+	chunks := bk.chunks()
 	chunks.FillPercent = 1 // keys are appended in order
 	// The records stay mapped for the transaction: index them once, then
 	// follow each series' links in memory.
 	recs := map[uint32][]byte{}
-	if err := bk.log.ForEach(func(k, v []byte) error {
+	if err := bk.log().ForEach(func(k, v []byte) error {
 		if len(k) == 8 {
 			recs[uint32(binary.BigEndian.Uint64(k))] = v
 		}
@@ -429,7 +429,7 @@ func (h *head) fold(bk *buckets) error {
 			return fmt.Errorf("fold block %d: %w", h.block, err)
 		}
 	}
-	polls := bk.polls
+	polls := bk.polls()
 	polls.FillPercent = 1
 	accts := slices.Clone(h.acctList)
 	slices.SortFunc(accts, func(x, y *account) int { return cmp.Compare(x.id, y.id) })
@@ -446,7 +446,7 @@ func (h *head) fold(bk *buckets) error {
 		s.setOpen(s.present())
 		s.lastIdx, s.lastOff = 0, 0
 	})
-	if err := bk.head.Put(kCheckpoint, h.checkpoint()); err != nil {
+	if err := bk.head().Put(kCheckpoint, h.checkpoint()); err != nil {
 		return fmt.Errorf("fold block %d: checkpoint: %w", h.block, err)
 	}
 	// Dropping the bucket frees the log's pages at once.
@@ -457,6 +457,6 @@ func (h *head) fold(bk *buckets) error {
 	if err != nil {
 		return fmt.Errorf("fold block %d: clear log: %w", h.block, err)
 	}
-	bk.log = lb
+	bk.b[iLog] = lb
 	return nil
 }

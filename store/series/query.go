@@ -21,11 +21,11 @@ func (h *head) blockData(bk *buckets, s *series, b uint32) (polls []int64, chunk
 		chunk, err := h.openChunk(bk, s)
 		return h.acct(s).polls, chunk, err
 	}
-	chunk = bk.chunks.Get(blockKey(b, s.id))
+	chunk = bk.chunks().Get(blockKey(b, s.id))
 	if chunk == nil {
 		return nil, nil, nil
 	}
-	pv := bk.polls.Get(blockKey(b, h.acct(s).id))
+	pv := bk.polls().Get(blockKey(b, h.acct(s).id))
 	if pv == nil {
 		return nil, nil, fmt.Errorf("%w: block %d has no poll times for account %s", errCorrupt, b, h.acct(s).name)
 	}
@@ -39,7 +39,7 @@ func (h *head) blockRange(bk *buckets, from, to int64) (lo, hi int64, ok bool) {
 		return 0, 0, false
 	}
 	first := int64(h.block)
-	if k, _ := bk.chunks.Cursor().First(); k != nil {
+	if k, _ := bk.chunks().Cursor().First(); k != nil {
 		first = int64(binary.BigEndian.Uint32(k[:4]))
 	}
 	lo, hi = max(blockOf(from), first), min(blockOf(to), int64(h.block))
@@ -344,7 +344,7 @@ func (h *head) dropBlocks(bk *buckets, cut int64, max int) (int, error) {
 	}
 	limit := min(cut, int64(h.block))
 	n := 0
-	for _, b := range []*bbolt.Bucket{bk.chunks, bk.polls} {
+	for _, b := range []*bbolt.Bucket{bk.chunks(), bk.polls()} {
 		var keys [][]byte
 		c := b.Cursor()
 		// Collect first: deleting while iterating can skip keys.
@@ -386,7 +386,7 @@ func (h *head) forgetBefore(bk *buckets, cut int64) error {
 		return err
 	}
 	for _, id := range ids {
-		if err := bk.series.Delete(u32(id)); err != nil {
+		if err := bk.series().Delete(u32(id)); err != nil {
 			return err
 		}
 	}
