@@ -1,6 +1,8 @@
 // Package store keeps quotawatch's state in one bbolt file: the history of
-// every quota series, rule instance and account states, the action journal,
-// the notification outbox, Slack thread ids and silences.
+// every quota series (kept by package series), rule instance and account
+// states, the action journal, the notification outbox, Slack thread ids
+// and silences. The store owns the file, its locks, the schema version,
+// backups and the daemon's state; the series engine owns its buckets.
 //
 // # Locking
 //
@@ -12,42 +14,26 @@
 // backup) wait up to LockTimeout for a running cycle; they should be
 // closed promptly, since a writer waits for them in turn.
 //
-// # History encoding
+// # History
 //
-// A quota series is a step function, so only changes are stored. Time is
-// cut into day blocks. For each block, each account has a poll-time log
-// (delta-of-delta varints: about a byte per regular poll) and each series
-// present in the block has a chunk: points of (poll index delta, change
-// mask, zigzag varint deltas of the changed values), where a mask bit
-// records that project_usage moved with usage and another marks the series
-// absent from that poll on. A chunk starts from an empty state at the
-// account's first poll of the block, so blocks stand alone and retention
-// drops whole blocks. Chunk keys are (block, series id): a finished block
-// is appended at the end of the bucket with full pages.
+// The history of the quota series lives in the history_* buckets of the
+// series engine (package series), to which the store hands its own
+// transactions; the engine's codec is package series/chunkenc. A quota
+// series is a step function, so only its changes are stored, per (series,
+// day) chunk: points of (poll index delta, change mask, zigzag varint
+// deltas of the changed values), with each account's poll times kept once
+// per day. The newest day is the open block: each Commit appends the
+// cycle's changes to the open-block log, an append log of deltas inside
+// bbolt (whose commit already makes it durable, with the rest of the
+// cycle), and the first poll of the next day folds the log into chunks.
 //
-// The newest block is not yet chunked: each Commit appends the cycle's
-// changes to a write-ahead log (one small value), and the first poll of the
-// next block folds the log into chunks and writes a checkpoint of the last
-// values. Each log entry links back to its series' previous entry in the
-// block. When a block is folded, each chunk's deltas are divided by the
-// largest power of two they share (resources move in KiB, MiB or GiB
-// steps). Times are kept to the millisecond.
-//
-// # Head cache
-//
-// The store keeps in memory only what a Commit needs: the last values of
-// every series, a hash index of their keys, and where each series' newest
-// log entry is (about 110 bytes a series, under 10 MB for 80,000). A
-// Commit compares each entry against memory (usually without a lookup:
-// snapshots list entries in a stable order) and writes only what changed.
-// The open block's changes stay on disk: a query, and the fold, rebuild a
-// series' chunk by following its links back from its newest entry and
-// undoing each change from its last values, so they read only that
-// series' entries. Series live in pages of a pointer-free arena, which
-// the garbage collector does not scan and which grows without copying.
-// Opening rebuilds the cache from the checkpoint and the log. A log
-// written before entries were linked is rewritten by the first writer to
-// open the store; a reader rebuilds that block's chunks once instead.
+// The engine keeps a head cache in memory: the last values of every
+// series, an index of their keys, and where each series' newest log entry
+// is (about 110 bytes a series, under 10 MB for 80,000). A Commit writes
+// only what changed; a query of the open block follows one series' log
+// entries back from its newest. A writer keeps the cache across Release,
+// since only it writes; a reader rebuilds it on reopening; a failed
+// history write drops it to be rebuilt on next use.
 //
 // # Retention
 //
@@ -55,6 +41,12 @@
 // a few thousand keys, and forgets series last seen before the oldest
 // block kept. The file does not shrink (bbolt reuses the freed pages);
 // Compact writes a fully packed copy for offline replacement.
+//
+// # Schema
+//
+// meta holds the schema version. A new file is created at SchemaVersion;
+// a file with a newer version is refused with ErrSchema, naming both
+// versions, so an older quotawatch never misreads it.
 //
 // # Backups
 //
@@ -71,9 +63,10 @@
 //
 // # Benchmarks
 //
-// The workload-W benchmark writes 30 days of 10,000 series and runs once
-// per invocation; BenchmarkHead80k reports the head cache of 80,000 series
-// at the end of a day (head-MB) and times opening such a store:
+// The history benchmarks are package series's: workload W writes 30 days
+// of 10,000 series and runs once per invocation; BenchmarkHead80k reports
+// the head cache of 80,000 series at the end of a day (head-MB) and times
+// opening such a store:
 //
-//	go test -run '^$' -bench 'WorkloadW|AppendCycle80k|Head80k' -benchmem ./store/
+//	go test -run '^$' -bench 'WorkloadW|AppendCycle80k|Head80k' -benchmem ./store/series/
 package store

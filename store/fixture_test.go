@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.etcd.io/bbolt"
 
 	"github.com/quotawatch/quotawatch/quota"
 )
@@ -79,60 +78,4 @@ func TestFixtureV1(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Equal(t, Thread{Channel: "C1", TS: "1.2"}, th)
-}
-
-// TestFixtureV1Upgrade: a writer opening a store whose open block was
-// logged before log entries linked back rewrites the log, answers as
-// before, and goes on recording, across a fold and a restart.
-func TestFixtureV1Upgrade(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("testdata", "v1.db"))
-	require.NoError(t, err)
-	path := filepath.Join(t.TempDir(), "v1.db")
-	require.NoError(t, os.WriteFile(path, data, 0o600))
-	legacyRecords := func() (legacy, linked int) {
-		ro, err := Open(path, Options{ReadOnly: true})
-		require.NoError(t, err)
-		defer ro.Close()
-		require.NoError(t, ro.view(func(tx *bbolt.Tx, _ *head) error {
-			return tx.Bucket(bWAL).ForEach(func(_, v []byte) error {
-				if v[0] == walLinked {
-					linked++
-				} else {
-					legacy++
-				}
-				return nil
-			})
-		}))
-		return legacy, linked
-	}
-	legacy, _ := legacyRecords()
-	require.Positive(t, legacy, "the fixture's open block is logged the old way")
-
-	st, err := Open(path, Options{NoSync: true})
-	require.NoError(t, err)
-	m := &model{polls: map[string][]modelPoll{}}
-	bs := fixtureBatches()
-	for _, b := range bs {
-		m.add(b.Snapshots[0])
-	}
-	checkAgainstModel(t, st, m, 5)
-	require.NoError(t, st.Close())
-	legacy, linked := legacyRecords()
-	require.Zero(t, legacy)
-	require.Positive(t, linked)
-
-	st, err = Open(path, Options{NoSync: true})
-	require.NoError(t, err)
-	defer st.Close()
-	last := bs[len(bs)-1].Time
-	for i := range 150 { // into the next day, which folds the upgraded log
-		b := *bs[i%len(bs)]
-		at := last.Add(time.Duration(i+1) * 15 * time.Minute)
-		sn := b.Snapshots[0]
-		sn.Time = at
-		b.Time, b.Snapshots = at, []quota.Snapshot{sn}
-		require.NoError(t, st.Commit(&b))
-		m.add(sn)
-	}
-	checkAgainstModel(t, st, m, 6)
 }

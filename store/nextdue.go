@@ -13,7 +13,7 @@ import (
 // attempt time of its first live message, which every later message waits
 // for (see Due). ok is false when the notifier has no live message.
 func (s *Store) NextDue(notifier string) (next time.Time, ok bool, err error) {
-	err = s.view(func(tx *bbolt.Tx, _ *head) error {
+	err = s.view(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bOutbox).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			// Only the fields needed here; skip decoding the event.

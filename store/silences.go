@@ -49,7 +49,7 @@ func silencesBucket(tx *bbolt.Tx) (*bbolt.Bucket, error) {
 // AddSilence records a new silence and returns it with its id; ids are
 // never reused.
 func (s *Store) AddSilence(sl Silence) (Silence, error) {
-	err := s.update(func(tx *bbolt.Tx, _ *head) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		b, err := silencesBucket(tx)
 		if err != nil {
 			return err
@@ -74,7 +74,7 @@ func (s *Store) AddSilence(sl Silence) (Silence, error) {
 // Silences returns every silence kept, active or not, by id.
 func (s *Store) Silences() ([]Silence, error) {
 	var out []Silence
-	err := s.view(func(tx *bbolt.Tx, _ *head) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		b, _ := silencesBucket(tx)
 		if b == nil {
 			return nil
@@ -98,7 +98,7 @@ func (s *Store) Silences() ([]Silence, error) {
 // it; ErrNotFound if there is no such silence.
 func (s *Store) ExpireSilence(id uint64, t time.Time) (Silence, error) {
 	var sl Silence
-	err := s.update(func(tx *bbolt.Tx, _ *head) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		b, err := silencesBucket(tx)
 		if err != nil {
 			return err
@@ -133,7 +133,7 @@ func (s *Store) ExpireSilence(id uint64, t time.Time) (Silence, error) {
 // many.
 func (s *Store) PruneSilences(before time.Time) (int, error) {
 	n := 0
-	err := s.update(func(tx *bbolt.Tx, _ *head) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		b, err := silencesBucket(tx)
 		if err != nil {
 			return err

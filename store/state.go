@@ -13,6 +13,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/quotawatch/quotawatch/quota"
+	"github.com/quotawatch/quotawatch/store/series"
 )
 
 // Outgoing is an event to enqueue for one notifier.
@@ -61,8 +62,8 @@ func (s *Store) Commit(b *Batch) error {
 	if bt.IsZero() {
 		bt = s.now()
 	}
-	err := s.updateHistory(func(tx *bbolt.Tx, h *head) error {
-		if err := s.record(tx, h, b, bt); err != nil {
+	err := s.updateHistory(func(tx *bbolt.Tx, e *series.Engine) error {
+		if err := e.Append(tx, b.Snapshots, bt); err != nil {
 			return err
 		}
 		pb := tx.Bucket(bProjects)
@@ -129,7 +130,7 @@ func instanceKey(k quota.InstanceKey) []byte {
 // readAll decodes every value of a bucket into a slice.
 func readAll[T any](s *Store, bucket []byte, what string) ([]T, error) {
 	var out []T
-	err := s.view(func(tx *bbolt.Tx, _ *head) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
 			var x T
 			if err := json.Unmarshal(v, &x); err != nil {
@@ -177,7 +178,7 @@ func (s *Store) Intent(a quota.Action) (uint64, error) {
 	a.State = quota.ActionIntent
 	a.Updated = a.Time
 	a.Error = ""
-	err := s.update(func(tx *bbolt.Tx, _ *head) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bActions)
 		id, err := b.NextSequence()
 		if err != nil {
@@ -201,7 +202,7 @@ var allowed = map[quota.ActionState][]quota.ActionState{
 
 // SetActionState records an outcome of journal entry id.
 func (s *Store) SetActionState(id uint64, st quota.ActionState, errText string, t time.Time) error {
-	err := s.update(func(tx *bbolt.Tx, _ *head) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		return setActionState(tx, ActionUpdate{ID: id, State: st, Error: errText, Time: t})
 	})
 	if err != nil {
@@ -235,7 +236,7 @@ func setActionState(tx *bbolt.Tx, u ActionUpdate) error {
 // actions returns the journal entries keep accepts, in id order.
 func (s *Store) actions(keep func(*quota.Action) bool) ([]quota.Action, error) {
 	var out []quota.Action
-	err := s.view(func(tx *bbolt.Tx, _ *head) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bActions).ForEach(func(k, v []byte) error {
 			var a quota.Action
 			if err := json.Unmarshal(v, &a); err != nil {
@@ -293,7 +294,7 @@ type Message struct {
 // yet due, so a later message never overtakes an earlier one.
 func (s *Store) Due(notifier string, now time.Time) ([]Message, error) {
 	var out []Message
-	err := s.view(func(tx *bbolt.Tx, _ *head) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bOutbox).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			var m Message
@@ -318,7 +319,7 @@ func (s *Store) Due(notifier string, now time.Time) ([]Message, error) {
 
 // Delivered removes messages from the outbox; unknown ids are ignored.
 func (s *Store) Delivered(ids ...uint64) error {
-	err := s.update(func(tx *bbolt.Tx, _ *head) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bOutbox)
 		for _, id := range ids {
 			if err := b.Delete(u64(id)); err != nil {
@@ -334,7 +335,7 @@ func (s *Store) Delivered(ids ...uint64) error {
 }
 
 func (s *Store) updateMessage(id uint64, what string, fn func(*Message)) error {
-	err := s.update(func(tx *bbolt.Tx, _ *head) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bOutbox)
 		v := b.Get(u64(id))
 		if v == nil {
@@ -374,7 +375,7 @@ func (s *Store) Dead(id uint64, errText string) error {
 
 // OutboxLen counts live and dead messages.
 func (s *Store) OutboxLen() (pending, dead int, err error) {
-	err = s.view(func(tx *bbolt.Tx, _ *head) error {
+	err = s.view(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bOutbox).ForEach(func(k, v []byte) error {
 			// Only the flag matters here; skip a full decode.
 			var m struct {
@@ -411,7 +412,7 @@ func threadKey(notifier string, k quota.InstanceKey) []byte {
 func (s *Store) Thread(notifier string, k quota.InstanceKey) (Thread, bool, error) {
 	var t Thread
 	var ok bool
-	err := s.view(func(tx *bbolt.Tx, _ *head) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		v := tx.Bucket(bThreads).Get(threadKey(notifier, k))
 		if v == nil {
 			return nil
@@ -427,7 +428,7 @@ func (s *Store) Thread(notifier string, k quota.InstanceKey) (Thread, bool, erro
 
 // SetThread records the thread of an incident for a notifier.
 func (s *Store) SetThread(notifier string, k quota.InstanceKey, t Thread) error {
-	err := s.update(func(tx *bbolt.Tx, _ *head) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		return putJSON(tx.Bucket(bThreads), threadKey(notifier, k), t)
 	})
 	if err != nil {
@@ -438,7 +439,7 @@ func (s *Store) SetThread(notifier string, k quota.InstanceKey, t Thread) error 
 
 // DeleteThread forgets the thread of an incident (after it resolved).
 func (s *Store) DeleteThread(notifier string, k quota.InstanceKey) error {
-	err := s.update(func(tx *bbolt.Tx, _ *head) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bThreads).Delete(threadKey(notifier, k))
 	})
 	if err != nil {
@@ -545,22 +546,22 @@ type Stats struct {
 	FileBytes int64
 	// FreeBytes is space inside the file that bbolt will reuse.
 	FreeBytes int64
-	// LogBytes is the size of the open block's write-ahead log.
+	// LogBytes is the size of the open block's log, the history not yet
+	// folded into chunks.
 	LogBytes int64
 }
 
 // Stats returns figures about the store.
 func (s *Store) Stats() (Stats, error) {
 	var st Stats
-	err := s.view(func(tx *bbolt.Tx, h *head) error {
-		st.Series = int(h.n)
+	err := s.viewHistory(func(tx *bbolt.Tx, e *series.Engine) error {
+		st.Series = e.Len()
 		st.FileBytes = tx.Size()
 		ds := tx.DB().Stats()
 		st.FreeBytes = int64(ds.FreeAlloc)
-		return tx.Bucket(bWAL).ForEach(func(_, v []byte) error {
-			st.LogBytes += int64(len(v))
-			return nil
-		})
+		var err error
+		st.LogBytes, err = series.LogBytes(tx)
+		return err
 	})
 	if err != nil {
 		return Stats{}, fmt.Errorf("store: stats: %w", err)
@@ -573,7 +574,7 @@ func (s *Store) Stats() (Stats, error) {
 // and returns how many it set aside: they could never be delivered.
 func (s *Store) SetAsideOrphans(keep []string, reason string) (int, error) {
 	n := 0
-	err := s.update(func(tx *bbolt.Tx, _ *head) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bOutbox)
 		var orphans []Message
 		err := b.ForEach(func(k, v []byte) error {
@@ -609,7 +610,7 @@ func (s *Store) SetAsideOrphans(keep []string, reason string) (int, error) {
 // failed for good are kept for inspection for a while, not forever.
 func (s *Store) PruneDead(before time.Time) (int, error) {
 	n := 0
-	err := s.update(func(tx *bbolt.Tx, _ *head) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bOutbox)
 		var gone [][]byte
 		err := b.ForEach(func(k, v []byte) error {

@@ -12,6 +12,8 @@ import (
 
 	"go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/quotawatch/quotawatch/store/series"
 )
 
 // SchemaVersion is the on-disk layout version this package writes.
@@ -20,11 +22,6 @@ const SchemaVersion = 1
 // Bucket names.
 var (
 	bMeta      = []byte("meta")
-	bAccts     = []byte("history_accounts") // account id -> name
-	bSeries    = []byte("history_series")   // series id -> account id, project, resource
-	bChunks    = []byte("history_chunks")   // block, series id -> chunk
-	bPolls     = []byte("history_polls")    // block, account id -> poll times
-	bWAL       = []byte("history_wal")      // sequence -> polls of the open block
 	bProjects  = []byte("projects")
 	bInstances = []byte("rule_instances")
 	bAccounts  = []byte("rule_accounts")
@@ -33,12 +30,10 @@ var (
 	bThreads   = []byte("threads")
 	bSilences  = []byte("silences") // id -> Silence; created on first use in older files
 
-	allBuckets = [][]byte{bMeta, bAccts, bSeries, bChunks, bPolls, bWAL, bProjects,
-		bInstances, bAccounts, bActions, bOutbox, bThreads, bSilences}
+	// The history's buckets are package series's, named history_*.
+	allBuckets = [][]byte{bMeta, bProjects, bInstances, bAccounts, bActions, bOutbox, bThreads, bSilences}
 
-	kSchema    = []byte("schema")
-	kHeadBlock = []byte("head_block")
-	kHeads     = []byte("heads")
+	kSchema = []byte("schema")
 )
 
 // Errors callers may test with errors.Is.
@@ -90,16 +85,16 @@ type Store struct {
 
 	mu     sync.RWMutex
 	db     *bbolt.DB
-	lock   *os.File // daemon lock, held by a writer for the Store's life
-	h      *head    // history cache; nil until loaded
+	lock   *os.File       // daemon lock, held by a writer for the Store's life
+	hist   *series.Engine // history and its cache; nil until loaded
 	inited bool
 	closed bool
 }
 
 // Open opens (and for a writer, creates) the store at path. A writer first
 // takes the daemon lock on path+".lock"; a second writer gets an error
-// naming the file within LockTimeout. The file's schema is created or
-// migrated; a newer schema is refused.
+// naming the file within LockTimeout. A new file's schema is created; a
+// newer schema is refused.
 func Open(path string, opt Options) (*Store, error) {
 	if opt.LockTimeout <= 0 {
 		opt.LockTimeout = 5 * time.Second
@@ -187,7 +182,7 @@ func (s *Store) ensure() error {
 		db.AllocSize = 1 << 20
 		s.db = db
 		if s.opt.ReadOnly {
-			s.h = nil // another process may have written since
+			s.hist = nil // another process may have written since
 		}
 		if err := s.initSchema(); err != nil {
 			_ = s.db.Close()
@@ -195,45 +190,17 @@ func (s *Store) ensure() error {
 			return err
 		}
 	}
-	if s.h == nil {
+	if s.hist == nil {
 		if err := s.db.View(func(tx *bbolt.Tx) error {
-			h, err := loadHead(tx)
-			if err == nil && h.legacy && s.opt.ReadOnly {
-				err = h.buildLegacyChunks(tx)
-			}
-			s.h = h
+			var err error
+			s.hist, err = series.Load(tx, s.log)
 			return err
 		}); err != nil {
-			s.h = nil
+			s.hist = nil
 			return fmt.Errorf("store %s: load history: %w", s.path, err)
-		}
-		if s.h.legacy && !s.opt.ReadOnly {
-			// A log from before entries linked back is rewritten once.
-			if err := s.db.Update(func(tx *bbolt.Tx) error { return s.h.upgradeLog(tx) }); err != nil {
-				s.h = nil
-				return fmt.Errorf("store %s: upgrade write-ahead log: %w", s.path, err)
-			}
 		}
 	}
 	return nil
-}
-
-// migration upgrades a file from schema version from to from+1.
-type migration struct {
-	from int
-	fn   func(tx *bbolt.Tx) error
-}
-
-// migrations lists the upgrade steps, in order. Version 0 is a new file.
-func migrations() []migration {
-	return []migration{{from: 0, fn: func(tx *bbolt.Tx) error {
-		for _, b := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return fmt.Errorf("create bucket %s: %w", b, err)
-			}
-		}
-		return nil
-	}}}
 }
 
 func readSchema(tx *bbolt.Tx) int {
@@ -261,31 +228,28 @@ func (s *Store) initSchema() error {
 		s.inited = true
 		return nil
 	}
+	if ver != 0 {
+		return fmt.Errorf("store %s has schema version %d, older than the %d this quotawatch writes, and no migration exists: %w",
+			s.path, ver, SchemaVersion, ErrSchema)
+	}
 	if s.opt.ReadOnly {
-		if ver == 0 {
-			return fmt.Errorf("store %s is not initialised (no quotawatch run has written it yet): %w", s.path, ErrSchema)
-		}
-		return fmt.Errorf("store %s has schema version %d; run the daemon once to migrate it to %d: %w", s.path, ver, SchemaVersion, ErrSchema)
+		return fmt.Errorf("store %s is not initialised (no quotawatch run has written it yet): %w", s.path, ErrSchema)
 	}
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		for _, m := range migrations() {
-			if m.from < ver {
-				continue
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return fmt.Errorf("create bucket %s: %w", b, err)
 			}
-			if err := m.fn(tx); err != nil {
-				return fmt.Errorf("migrate schema %d to %d: %w", m.from, m.from+1, err)
-			}
-			s.log.Info("store schema migrated", "path", s.path, "from", m.from, "to", m.from+1)
-			ver = m.from + 1
 		}
-		if ver != SchemaVersion {
-			return fmt.Errorf("no migration from schema %d", ver)
+		if err := series.Init(tx); err != nil {
+			return err
 		}
 		return tx.Bucket(bMeta).Put(kSchema, u32(SchemaVersion))
 	})
 	if err != nil {
-		return fmt.Errorf("store %s: %w", s.path, err)
+		return fmt.Errorf("store %s: create schema: %w", s.path, err)
 	}
+	s.log.Info("store created", "path", s.path, "schema", SchemaVersion)
 	s.inited = true
 	return nil
 }
@@ -312,7 +276,7 @@ func (s *Store) closeDB() error {
 	err := s.db.Close()
 	s.db = nil
 	if s.opt.ReadOnly {
-		s.h = nil
+		s.hist = nil
 	}
 	if err != nil {
 		return fmt.Errorf("store %s: close: %w", s.path, err)
@@ -336,14 +300,19 @@ func (s *Store) Close() error {
 		}
 		s.lock = nil
 	}
-	s.h = nil
+	s.hist = nil
 	return err
 }
 
 // view runs fn in a read transaction, reopening the file if released.
-func (s *Store) view(fn func(tx *bbolt.Tx, h *head) error) error {
+func (s *Store) view(fn func(tx *bbolt.Tx) error) error {
+	return s.viewHistory(func(tx *bbolt.Tx, _ *series.Engine) error { return fn(tx) })
+}
+
+// viewHistory is view with the history engine.
+func (s *Store) viewHistory(fn func(tx *bbolt.Tx, e *series.Engine) error) error {
 	s.mu.RLock()
-	for s.db == nil || s.h == nil {
+	for s.db == nil || s.hist == nil {
 		s.mu.RUnlock()
 		s.mu.Lock()
 		err := s.ensure()
@@ -354,22 +323,22 @@ func (s *Store) view(fn func(tx *bbolt.Tx, h *head) error) error {
 		s.mu.RLock()
 	}
 	defer s.mu.RUnlock()
-	return s.db.View(func(tx *bbolt.Tx) error { return fn(tx, s.h) })
+	return s.db.View(func(tx *bbolt.Tx) error { return fn(tx, s.hist) })
 }
 
 // update runs fn in one write transaction.
-func (s *Store) update(fn func(tx *bbolt.Tx, h *head) error) error {
-	return s.write(fn, false)
+func (s *Store) update(fn func(tx *bbolt.Tx) error) error {
+	return s.write(func(tx *bbolt.Tx, _ *series.Engine) error { return fn(tx) }, false)
 }
 
 // updateHistory is update for changes to the history: if the transaction
-// fails, the cache may be ahead of the file, so it is dropped and reloaded
-// on next use.
-func (s *Store) updateHistory(fn func(tx *bbolt.Tx, h *head) error) error {
+// fails, the engine's cache may be ahead of the file, so it is dropped and
+// reloaded on next use.
+func (s *Store) updateHistory(fn func(tx *bbolt.Tx, e *series.Engine) error) error {
 	return s.write(fn, true)
 }
 
-func (s *Store) write(fn func(tx *bbolt.Tx, h *head) error, history bool) error {
+func (s *Store) write(fn func(tx *bbolt.Tx, e *series.Engine) error, history bool) error {
 	if s.opt.ReadOnly {
 		return fmt.Errorf("store %s: %w", s.path, ErrReadOnly)
 	}
@@ -378,9 +347,21 @@ func (s *Store) write(fn func(tx *bbolt.Tx, h *head) error, history bool) error 
 	if err := s.ensure(); err != nil {
 		return err
 	}
-	err := s.db.Update(func(tx *bbolt.Tx) error { return fn(tx, s.h) })
+	err := s.db.Update(func(tx *bbolt.Tx) error { return fn(tx, s.hist) })
 	if err != nil && history {
-		s.h = nil
+		s.hist = nil
 	}
 	return err
+}
+
+func u32(x uint32) []byte {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], x)
+	return b[:]
+}
+
+func u64(x uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], x)
+	return b[:]
 }

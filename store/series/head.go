@@ -1,4 +1,4 @@
-package store
+package series
 
 import (
 	"encoding/binary"
@@ -8,14 +8,12 @@ import (
 	"time"
 	"unsafe"
 
-	"go.etcd.io/bbolt"
-
 	"github.com/quotawatch/quotawatch/quota"
 )
 
 // blockMs is the span of one history block. Chunks are per (block, series);
-// the newest ("head") block lives in the write-ahead log until the first
-// poll of the next block folds it into chunks.
+// the newest (open) block lives in the open-block log until the first poll
+// of the next block folds it into chunks.
 const blockMs = int64(24 * time.Hour / time.Millisecond)
 
 // seriesPage is how many series one page of the head's arena holds. Pages
@@ -35,7 +33,7 @@ type series struct {
 	// project and resource are indexes in head.names.
 	project, resource uint32
 	// lastIdx is 1 + the account poll index of the series' newest entry in
-	// the head block's log (0: none), lastOff its offset among that poll's
+	// the open block's log (0: none), lastOff its offset among that poll's
 	// entries; each entry links back to the one before, so a query reads
 	// only its own series' entries.
 	lastIdx, lastOff uint32
@@ -44,7 +42,7 @@ type series struct {
 // Flags in series.acct.
 const (
 	fPresent = 1 << 31 // present at the account's last poll
-	fOpen    = 1 << 30 // present when the head block began
+	fOpen    = 1 << 30 // present when the open block began
 	acctMask = fOpen - 1
 )
 
@@ -70,21 +68,21 @@ type account struct {
 	id     uint32
 	idx    uint32   // index in head.acctList
 	series []uint32 // arena indexes
-	polls  []int64  // poll times (ms) in the head block
-	locs   []walLoc // where each of those polls is in the log
+	polls  []int64  // poll times (ms) in the open block
+	locs   []logLoc // where each of those polls is in the log
 	last   int64    // last poll time (ms), any block
 	// order is the series of the last snapshot, by entry position: polls
 	// list entries in a stable order, so most lookups skip the index.
 	order []uint32
 }
 
-// walLoc places one account poll in the write-ahead log: the record's key
+// logLoc places one account poll in the open-block log: the record's key
 // and the offset of the poll's entries in it.
-type walLoc struct{ seq, base uint32 }
+type logLoc struct{ seq, base uint32 }
 
 // head is the in-memory state of the history: the last values of every
-// series and where their head-block changes are in the write-ahead log.
-// The changes themselves stay on disk.
+// series and where their open-block changes are in the log. The changes
+// themselves stay on disk.
 type head struct {
 	block    uint32
 	hasBlock bool
@@ -103,11 +101,6 @@ type head struct {
 	marks   []uint64
 	names   []string // interned project and resource names
 	nameIdx map[string]uint32
-	// legacy: the log holds records without back links. A writer rewrites
-	// them when it opens the store; a reader rebuilds every head chunk
-	// once, into legacyChunks (by arena index).
-	legacy       bool
-	legacyChunks [][]byte
 }
 
 func newHead() *head {
@@ -260,7 +253,7 @@ func blockOf(t int64) int64 {
 
 func (h *head) addAccount(id uint32, name string) *account {
 	if len(h.acctList) > acctMask {
-		panic("store: too many accounts") // a billion: not a real store
+		panic("series: too many accounts") // a billion: not a real store
 	}
 	a := &account{name: name, id: id, idx: uint32(len(h.acctList))}
 	h.accts[name] = a
@@ -350,10 +343,10 @@ func decodeSeriesValue(v []byte) (aid uint32, project, resource string, err erro
 }
 
 // loadHead rebuilds the cache: registries, the checkpoint written at the
-// last fold, then the write-ahead log of the head block.
-func loadHead(tx *bbolt.Tx) (*head, error) {
+// last fold, then the log of the open block.
+func loadHead(bk *buckets) (*head, error) {
 	h := newHead()
-	if err := tx.Bucket(bAccts).ForEach(func(k, v []byte) error {
+	if err := bk.accts().ForEach(func(k, v []byte) error {
 		if len(k) != 4 {
 			return errCorrupt
 		}
@@ -362,7 +355,7 @@ func loadHead(tx *bbolt.Tx) (*head, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("accounts: %w", err)
 	}
-	sb := tx.Bucket(bSeries)
+	sb := bk.series()
 	if n := sb.Stats().KeyN; n > 0 {
 		// Size the index once rather than by doubling.
 		size := 16
@@ -386,21 +379,20 @@ func loadHead(tx *bbolt.Tx) (*head, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("series: %w", err)
 	}
-	meta := tx.Bucket(bMeta)
-	if v := meta.Get(kHeadBlock); len(v) == 4 {
+	if v := bk.head().Get(kBlock); len(v) == 4 {
 		h.block, h.hasBlock = binary.BigEndian.Uint32(v), true
 	}
-	if err := h.readCheckpoint(meta.Get(kHeads)); err != nil {
+	if err := h.readCheckpoint(bk.head().Get(kCheckpoint)); err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
 	h.each(func(_ uint32, s *series) { s.setOpen(s.present()) })
-	if err := tx.Bucket(bWAL).ForEach(func(k, v []byte) error {
+	if err := bk.log().ForEach(func(k, v []byte) error {
 		if len(k) != 8 {
 			return errCorrupt
 		}
 		return h.replay(binary.BigEndian.Uint64(k), v)
 	}); err != nil {
-		return nil, fmt.Errorf("write-ahead log: %w", err)
+		return nil, fmt.Errorf("open-block log: %w", err)
 	}
 	return h, nil
 }
@@ -429,9 +421,9 @@ func (h *head) checkpoint() []byte {
 	return b
 }
 
-// forCheckpoint decodes a checkpoint, calling the functions for each
-// account and series in it.
-func forCheckpoint(b []byte, acct func(id uint32, last int64), ser func(id uint32, present bool, seen int64, v vals)) error {
+// readCheckpoint restores the accounts' last polls and the series' last
+// values from a checkpoint.
+func (h *head) readCheckpoint(b []byte) error {
 	if b == nil {
 		return nil
 	}
@@ -456,8 +448,8 @@ func forCheckpoint(b []byte, acct func(id uint32, last int64), ser func(id uint3
 	na := uv()
 	for i := uint64(0); i < na && b != nil; i++ {
 		id, last := uint32(uv()), sv()
-		if b != nil && acct != nil {
-			acct(id, last)
+		if a := h.acctByID[id]; b != nil && a != nil {
+			a.last = last
 		}
 	}
 	ns := uv()
@@ -473,25 +465,13 @@ func forCheckpoint(b []byte, acct func(id uint32, last int64), ser func(id uint3
 		for j := range v {
 			v[j] = sv()
 		}
-		if b != nil {
-			ser(id, present, seen, v)
+		if s := h.get(id); b != nil && s != nil {
+			s.setPresent(present)
+			s.seen, s.cur = seen, v
 		}
 	}
 	if b == nil {
 		return errCorrupt
 	}
 	return nil
-}
-
-func (h *head) readCheckpoint(b []byte) error {
-	return forCheckpoint(b, func(id uint32, last int64) {
-		if a := h.acctByID[id]; a != nil {
-			a.last = last
-		}
-	}, func(id uint32, present bool, seen int64, v vals) {
-		if s := h.get(id); s != nil {
-			s.setPresent(present)
-			s.seen, s.cur = seen, v
-		}
-	})
 }

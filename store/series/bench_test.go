@@ -1,4 +1,4 @@
-package store
+package series
 
 import (
 	"fmt"
@@ -13,7 +13,7 @@ import (
 	"github.com/quotawatch/quotawatch/quota"
 )
 
-// Workload W (DESIGN.md §10): 10,000 series, 8,640 polls at 5 minutes
+// Workload W: 10,000 series, 8,640 polls at 5 minutes
 // from 2026-01-01T00:00:00Z. Every value (usage, limit, project_usage,
 // project_limit) starts at 1_000_000*(s+1), pending values are 0; at poll
 // t >= 1 series s changes iff (s*7919 + t*104729) % 20 == 0, by
@@ -47,18 +47,19 @@ func fileSize(b *testing.B, path string) int64 {
 	return fi.Size()
 }
 
-// BenchmarkWorkloadW writes workload W through Commit once (that part is
-// not timed), then times Series and Changes queries of one series over
-// the 30 days. It reports the file size per sample as written and after
-// Compact, and the query times. Run it with:
+// BenchmarkWorkloadW writes workload W once, a transaction per poll as
+// the store commits it (that part is not timed), then times Series and
+// Changes queries of one series over the 30 days. It reports the file
+// size per sample as written and after compaction, and the query times.
+// Run it with:
 //
-//	go test -run '^$' -bench WorkloadW ./store/
+//	go test -run '^$' -bench WorkloadW ./store/series/
 func BenchmarkWorkloadW(b *testing.B) {
 	dir := b.TempDir()
 	path := filepath.Join(dir, "w.db")
-	st, err := Open(path, Options{NoSync: true})
+	st, err := openTest(path, false, true)
 	require.NoError(b, err)
-	defer st.Close()
+	defer st.close()
 	es := workloadEntries()
 	began := time.Now()
 	for t := range wPolls {
@@ -66,19 +67,19 @@ func BenchmarkWorkloadW(b *testing.B) {
 			workloadStep(es, t)
 		}
 		at := start.Add(time.Duration(t) * 5 * time.Minute)
-		require.NoError(b, st.Commit(&Batch{Time: at, Snapshots: []quota.Snapshot{{Account: "w", Time: at, Entries: es}}}))
+		require.NoError(b, st.commit(at, quota.Snapshot{Account: "w", Time: at, Entries: es}))
 	}
 	writeS := time.Since(began).Seconds()
-	require.NoError(b, st.Release())
+	require.NoError(b, st.release())
 	samples := float64(wSeries * wPolls)
 	live := fileSize(b, path)
 	compacted := filepath.Join(dir, "compact.db")
-	require.NoError(b, st.Compact(compacted))
+	require.NoError(b, st.compact(compacted))
 	cs := fileSize(b, compacted)
 
 	k := quota.Key{Account: "w", Project: "project-0123", Resource: "resource-4"}
 	from, to := start, start.Add(30*24*time.Hour)
-	got, err := st.Series(k, from, to)
+	got, err := st.series(k, from, to)
 	require.NoError(b, err)
 	require.Len(b, got, wPolls)
 	require.Equal(b, es[1234].Quota, got[len(got)-1].Quota)
@@ -87,11 +88,11 @@ func BenchmarkWorkloadW(b *testing.B) {
 	var tSeries, tChanges time.Duration
 	for b.Loop() {
 		t0 := time.Now()
-		if _, err := st.Series(k, from, to); err != nil {
+		if _, err := st.series(k, from, to); err != nil {
 			b.Fatal(err)
 		}
 		t1 := time.Now()
-		if _, err := st.Changes(k, from, to); err != nil {
+		if _, err := st.changes(k, from, to); err != nil {
 			b.Fatal(err)
 		}
 		tSeries += t1.Sub(t0)
@@ -106,7 +107,7 @@ func BenchmarkWorkloadW(b *testing.B) {
 	b.ReportMetric(writeS, "write-s")
 }
 
-// BenchmarkAppendCycle80k times one Commit of a poll of 80,000 series in
+// BenchmarkAppendCycle80k times one commit of a poll of 80,000 series in
 // which 5% changed. Setup runs a day of such cycles at 5 minutes and
 // reports the heap the store's cache holds at the end of it (cache-MB) and
 // the time of the commit that then folds the day into chunks (fold-ms);
@@ -115,9 +116,9 @@ func BenchmarkAppendCycle80k(b *testing.B) {
 	for _, sync := range []bool{true, false} {
 		b.Run(fmt.Sprintf("sync=%v", sync), func(b *testing.B) {
 			const n = 80_000
-			st, err := Open(filepath.Join(b.TempDir(), "c.db"), Options{NoSync: !sync})
+			st, err := openTest(filepath.Join(b.TempDir(), "c.db"), false, !sync)
 			require.NoError(b, err)
-			defer st.Close()
+			defer st.close()
 			es := make([]quota.Entry, n)
 			for i := range es {
 				v := int64(i+1) << 20
@@ -135,7 +136,7 @@ func BenchmarkAppendCycle80k(b *testing.B) {
 					es[i].Quota = es[i].Quota.Add(4096)
 				}
 				at = at.Add(step)
-				if err := st.Commit(&Batch{Time: at, Snapshots: []quota.Snapshot{{Account: "a", Time: at, Entries: es}}}); err != nil {
+				if err := st.commit(at, quota.Snapshot{Account: "a", Time: at, Entries: es}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -162,7 +163,7 @@ func BenchmarkAppendCycle80k(b *testing.B) {
 // with the file released as between cycles: head-MB is the heap in use
 // that closing the store then frees (after a GC each side), head-exact-MB
 // the cache's own accounting. It times opening the store again, which
-// rebuilds the cache from the checkpoint and the day's write-ahead log.
+// rebuilds the cache from the checkpoint and the day's open-block log.
 func BenchmarkHead80k(b *testing.B) {
 	const n = 80_000
 	path := filepath.Join(b.TempDir(), "h.db")
@@ -172,47 +173,47 @@ func BenchmarkHead80k(b *testing.B) {
 		es[i] = quota.Entry{Project: fmt.Sprintf("project-%05d", i/8), Resource: fmt.Sprintf("resource-%d", i%8),
 			Quota: quota.Quota{Usage: v, Limit: 4 * v, ProjectUsage: 2 * v, ProjectLimit: 8 * v}}
 	}
-	st, err := Open(path, Options{NoSync: true})
+	st, err := openTest(path, false, true)
 	require.NoError(b, err)
 	at := start.Add(time.Minute)
 	for cycle := range 288 { // 00:01 to 23:56: the whole day is in the log
 		for i := cycle % 20; i < n; i += 20 {
 			es[i].Quota = es[i].Quota.Add(4096)
 		}
-		require.NoError(b, st.Commit(&Batch{Time: at, Snapshots: []quota.Snapshot{{Account: "a", Time: at, Entries: es}}}))
-		require.NoError(b, st.Release())
+		require.NoError(b, st.commit(at, quota.Snapshot{Account: "a", Time: at, Entries: es}))
+		require.NoError(b, st.release())
 		at = at.Add(5 * time.Minute)
 	}
-	exact := float64(st.h.memBytes()) / 1e6
+	exact := float64(st.e.MemBytes()) / 1e6
 	var with, without runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&with)
-	require.NoError(b, st.Close())
+	require.NoError(b, st.close())
 	runtime.GC()
 	runtime.ReadMemStats(&without)
 	head := float64(int64(with.HeapInuse)-int64(without.HeapInuse)) / 1e6
 	runtime.KeepAlive(es) // not freed between the two readings
 	// What seeding the forecast window at startup does: the last day of
 	// many series, all of it in the open block's log.
-	st, err = Open(path, Options{ReadOnly: true})
+	st, err = openTest(path, true, false)
 	require.NoError(b, err)
 	t0 := time.Now()
 	const queries = 2000
 	for i := range queries {
 		e := es[i*(n/queries)]
-		got, err := st.Series(quota.Key{Account: "a", Project: e.Project, Resource: e.Resource}, start, at)
+		got, err := st.series(quota.Key{Account: "a", Project: e.Project, Resource: e.Resource}, start, at)
 		require.NoError(b, err)
 		require.Len(b, got, 288)
 		require.Equal(b, e.Quota, got[287].Quota)
 	}
 	query := time.Since(t0)
-	require.NoError(b, st.Close())
+	require.NoError(b, st.close())
 	for b.Loop() {
-		st, err := Open(path, Options{NoSync: true})
+		st, err := openTest(path, false, true)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := st.Close(); err != nil {
+		if err := st.close(); err != nil {
 			b.Fatal(err)
 		}
 	}
