@@ -35,6 +35,9 @@ func ParseAmount(s string) (int64, error) {
 	unit := strings.ToLower(t[len(num):])
 	num = strings.TrimSpace(num)
 	mult := int64(1)
+	if num == "" {
+		return 0, fmt.Errorf("%q: not a number", s)
+	}
 	if unit != "" {
 		m, ok := amountUnits[unit]
 		if !ok {

@@ -44,8 +44,11 @@ func expand(s string) ([]point, error) {
 }
 
 func expandTerm(term string) ([]point, error) {
-	if term == "_" {
+	switch term {
+	case "_":
 		return []point{{missing: true}}, nil
+	case "stale":
+		return nil, errors.New("a poll returns the quota or fails (_): there is no stale value")
 	}
 	base, count, repeated := strings.Cut(term, "x")
 	if !repeated {

@@ -297,7 +297,11 @@ func (f *File) test(p *problems, path string, n *yaml.Node, names map[string]int
 	if m.required("input_series") {
 		seen := map[quota.Key]int{}
 		projectNames := map[string]*series{}
-		for i, sn := range m.list("input_series") {
+		list := m.list("input_series")
+		if len(list) == 0 && m.node("input_series").Kind == yaml.SequenceNode {
+			m.errorf(m.keyLine("input_series"), "input_series", "no series")
+		}
+		for i, sn := range list {
 			s, ok := f.series(p, fmt.Sprintf("%s.input_series[%d]", path, i), sn)
 			if !ok {
 				continue
@@ -324,8 +328,14 @@ func (f *File) test(p *problems, path string, n *yaml.Node, names map[string]int
 			t.items = append(t.items, it)
 		}
 	}
+	// A test that checks nothing passes whatever the rules do: surely a
+	// mistake.
+	checks := m.list("expected_events")
+	if m.required("expected_events") && len(checks) == 0 && m.node("expected_events").Kind == yaml.SequenceNode {
+		m.errorf(m.keyLine("expected_events"), "expected_events", "nothing is checked")
+	}
 	ats := map[time.Duration]int{}
-	for i, cn := range m.list("expected_events") {
+	for i, cn := range checks {
 		c, ok := f.check(p, fmt.Sprintf("%s.expected_events[%d]", path, i), cn, t.polls)
 		if !ok {
 			continue
@@ -350,11 +360,11 @@ func (f *File) account(m *mapping) (string, bool) {
 		return "", false
 	}
 	if f.accounts != nil && !f.accounts[a] {
-		what := "cloud.accounts"
 		if a == config.ServiceAccount {
-			what = "service view (no cloud.service_token)"
+			m.errorf(m.node("account").Line, "account", "%q is the service token's view, and %s sets no cloud.service_token", a, f.Config)
+		} else {
+			m.errorf(m.node("account").Line, "account", "%q is not in the cloud.accounts of %s", a, f.Config)
 		}
-		m.errorf(m.node("account").Line, "account", "%q is not in the %s of %s", a, what, f.Config)
 		return "", false
 	}
 	return a, true
@@ -379,7 +389,8 @@ func (f *File) series(p *problems, path string, n *yaml.Node) (series, bool) {
 	}
 	// The service view has no member level: its usage and limit are the
 	// project's.
-	service := s.key.Account == config.ServiceAccount
+	raw, _ := m.str("account")
+	service := raw == config.ServiceAccount
 	first := ""
 	for fi, name := range fieldNames {
 		member := fi == fUsage || fi == fLimit || fi == fPending
