@@ -2,6 +2,7 @@ package ruletest
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -227,7 +228,12 @@ func (f *File) Run(t *Test) Result {
 	r := Result{Name: t.Name, Passed: true}
 	for i, ev := range evals {
 		for _, err := range ev.errors {
-			r.Notes = append(r.Notes, fmt.Sprintf("at %s: %v", formatAt(time.Duration(i)*f.Interval), err))
+			msg := err.Error()
+			var re *rules.Error
+			if errors.As(err, &re) && re.Line > 0 {
+				msg = fmt.Sprintf("%s:%d: %s", f.Config, re.Line, re.Detail())
+			}
+			r.Notes = append(r.Notes, fmt.Sprintf("at %s: %s", formatAt(time.Duration(i)*f.Interval), msg))
 		}
 	}
 	checks := slices.Clone(t.checks)
