@@ -1,4 +1,4 @@
-// Package ruletest runs unit tests of rules, in the spirit of promtool's
+// Package ruletests runs unit tests of rules, in the spirit of promtool's
 // rule tests: given series of polled quotas and the items that may move,
 // it runs the rules cycle after cycle exactly as the daemon does (evaluate,
 // plan, take each planned move as applied) and compares the events of
@@ -55,4 +55,4 @@
 // daemon's credentials are not; its dry_run and max_actions_per_cycle
 // apply, and the accounts of a test must be its accounts. A rules file
 // runs with max_actions_per_cycle at its default and any account.
-package ruletest
+package ruletests
