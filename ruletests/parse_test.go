@@ -167,3 +167,44 @@ func TestParseConfig(t *testing.T) {
 	require.Equal(t, map[string]bool{"alice": true, "bob": true}, f.accounts)
 	require.Len(t, f.rules, 1)
 }
+
+// An error in the expanding notation names the line of the value.
+func TestNotationErrorsNameTheirLine(t *testing.T) {
+	src := `config: rules.yaml
+tests:
+  - name: notation
+    input_series:
+      - account: alice
+        project: p1
+        resource: pithos.diskspace
+        usage: "1 2 x3"
+        limit: "10GiB+1Gx2"
+        project_usage: >-
+          1 2
+          3 4 stale
+        project_limit: "_x0 1"
+        pending: "1-+1x2"
+        project_pending: "1x2x3"
+    items:
+      - {account: alice, project: p1, kind: container, name: c,
+         quantities: {pithos.diskspace: 3 apples}}
+    expected_events:
+      - {at: 0m, events: []}
+`
+	_, err := Parse(testFile, []byte(src), Options{})
+	require.Error(t, err)
+	var got []string
+	for _, e := range joined(err) {
+		got = append(got, e.Error())
+	}
+	p := testFile + ":"
+	require.Equal(t, []string{
+		p + `8: tests[0].input_series[0].usage: term "x3": "": not a number`,
+		p + `9: tests[0].input_series[0].limit: term "10GiB+1Gx2": "1G": unknown unit "G" (want B, KiB, MiB, GiB, TiB, PiB, EiB, kB, MB, GB, TB, PB or EB)`,
+		p + `10: tests[0].input_series[0].project_usage: term "stale": a poll returns the quota or fails (_): there is no stale value`,
+		p + `13: tests[0].input_series[0].project_limit: term "_x0": _x0 is no poll at all`,
+		p + `14: tests[0].input_series[0].pending: term "1-+1x2": "1-+1": one sign between the start and the step`,
+		p + `15: tests[0].input_series[0].project_pending: term "1x2x3": the count after x must be a whole number of 0 or more, got "2x3"`,
+		p + `18: tests[0].items[0].quantities.pithos.diskspace: "3 apples": unknown unit "apples" (want B, KiB, MiB, GiB, TiB, PiB, EiB, kB, MB, GB, TB, PB or EB)`,
+	}, got)
+}
