@@ -183,6 +183,10 @@ func Parse(path string, data []byte, opt Options) (*File, error) {
 	return f, nil
 }
 
+// placeholder stands in for a secret (or an environment variable) that
+// cannot be read. It is a URL, since a webhook URL must be one.
+const placeholder = "https://unused-by-quotawatch-test.invalid/"
+
 // loadConfig loads the rules of the config or rules file. A file with a
 // `cloud:` key is a config: loaded as the daemon loads it, except that a
 // secret that cannot be read stands in as a placeholder, since a test
@@ -216,13 +220,13 @@ func (f *File) loadConfig(p *problems, line int, opt Options) {
 			if v, ok := opt.LookupEnv(name); ok && v != "" {
 				return v, true
 			}
-			return "unused-by-tests", true
+			return placeholder, true
 		},
 		ReadFile: func(name string) ([]byte, error) {
 			if b, err := smallfile.Read(name); err == nil {
 				return b, nil
 			}
-			return []byte("unused-by-tests"), nil
+			return []byte(placeholder), nil
 		},
 	})
 	if err != nil {
