@@ -12,18 +12,21 @@
 //	  - name: seed container moves
 //	    input_series:          # one entry per (account, project, resource)
 //	      - account: alice
-//	        project: 0f2c...   # id; project_name optional
+//	        project: 0f2c...   # id
+//	        project_name: course
 //	        resource: pithos.diskspace
-//	        usage: "15GiB+1GiBx2 19.5GiBx3"
+//	        usage: "15GiB+1GiBx2 19.5GiBx2"
 //	        limit: "20GiBx5"
-//	        project_usage: "15GiB+1GiBx2 19.5GiBx3"
-//	        project_limit: "20GiBx5"
+//	        project_usage: "15GiB+1GiBx2 19.5GiBx2"
+//	        project_limit: "50GiBx5"
 //	        # pending, project_pending optional (default 0)
+//	      - {account: alice, project: a9f8..., project_name: spare, resource: pithos.diskspace,
+//	         usage: "2GiBx5", limit: "100GiBx5", project_usage: "2GiBx5", project_limit: "100GiBx5"}
 //	    items:                 # what the planner may move
 //	      - {account: alice, project: 0f2c..., kind: container, name: course_container,
 //	         quantities: {pithos.diskspace: 19GiB}}
 //	    expected_events:
-//	      - at: 10m
+//	      - at: 20m
 //	        events: []
 //	      - at: 25m
 //	        events:
