@@ -190,8 +190,31 @@ tests:
 `)
 }
 
-// Forecasts read the polls so far.
+// Forecasts read the polls so far: a trend needs three samples over an
+// hour, and a failed poll is no sample.
 func TestForecastReadsHistory(t *testing.T) {
+	runTests(t, `config: forecast.yaml
+tests:
+  - name: +1 GiB every 5m, 80 GiB free
+    input_series:
+      - {account: alice, project: p1, resource: pithos.diskspace,
+         usage: "10GiB+1GiBx12", limit: "100GiBx12", project_usage: "10GiB+1GiBx12", project_limit: "100GiBx12"}
+    expected_events:
+      - {at: 55m, events: []}
+      - {at: 1h, events: [{event: firing, rule: filling}]}
+  - name: the first poll failed, so the hour of samples is there only later
+    input_series:
+      - {account: alice, project: p1, resource: pithos.diskspace,
+         usage: "_ 11GiB+1GiBx12", limit: "100GiBx13", project_usage: "10GiB+1GiBx13", project_limit: "100GiBx13"}
+    expected_events:
+      - {at: 1h, events: []}
+      - {at: 1h5m, events: [{event: firing, rule: filling}]}
+`)
+}
+
+// A poll returns each account's series at that index; a _ fails the
+// account's poll.
+func TestPoll(t *testing.T) {
 	f := &File{Interval: DefaultInterval}
 	tt := Test{polls: 3, series: []series{{
 		key:    quota.Key{Account: "alice", Project: "p1", Resource: quota.DiskSpace},
