@@ -3,6 +3,7 @@ package quota
 import (
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -234,4 +235,65 @@ func TestLedgerMoveProject(t *testing.T) {
 	src, _ := l.Get("src", DiskSpace)
 	require.Equal(t, int64(20), src.ProjectUsage)
 	require.Equal(t, int64(0), src.Usage)
+}
+
+func TestParseAmount(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		err  string
+	}{
+		{in: "0", want: 0},
+		{in: "21474836480", want: 21474836480},
+		{in: "-5", want: -5},
+		{in: "20GiB", want: 20 * GiB},
+		{in: "20 GiB", want: 20 * GiB},
+		{in: "20gib", want: 20 * GiB},
+		{in: "1.5GiB", want: 3 * GiB / 2},
+		{in: "512MiB", want: 512 * MiB},
+		{in: "4KiB", want: 4 * KiB},
+		{in: "2TiB", want: 2 << 40},
+		{in: "1EiB", want: 1 << 60},
+		{in: "500MB", want: 500_000_000},
+		{in: "3kB", want: 3000},
+		{in: "7B", want: 7},
+		{in: "unlimited", want: Unlimited},
+		{in: "9223372036854775807", want: Unlimited},
+		{in: ".5KiB", want: 512},
+		{in: "", err: "not a number"},
+		{in: "GiB", err: "not a number"},
+		{in: "1.5", err: "not a whole number"},
+		{in: "0.3B", err: "not a whole number"},
+		{in: "12 apples", err: `unknown unit "apples"`},
+		{in: "1e3", err: "not a number"},
+		{in: "0x10", err: "not a number"},
+		{in: "1/2", err: "not a number"},
+		{in: "8EiB", err: "out of range"},
+		{in: "9223372036854775808", err: "out of range"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseAmount(tt.in)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("ParseAmount(%q) = %d, %v; want error containing %q", tt.in, got, err, tt.err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("ParseAmount(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+// ParseAmount reads back what FormatAmount writes for whole amounts.
+func TestParseAmountReadsFormatAmount(t *testing.T) {
+	for _, n := range []int64{0, 7, 3 * KiB, 20 * GiB, 3 * GiB / 2, Unlimited} {
+		s := FormatAmount(DiskSpace, n)
+		got, err := ParseAmount(s)
+		if err != nil || got != n {
+			t.Errorf("ParseAmount(FormatAmount(%d) = %q) = %d, %v", n, s, got, err)
+		}
+	}
 }

@@ -228,3 +228,14 @@ func TestErrorRendering(t *testing.T) {
 	require.Equal(t, "rule container-rebalance: when: unknown name ration", e.Detail())
 	require.Equal(t, "did not find expected key", (&Error{Msg: "did not find expected key"}).Error())
 }
+
+// The service view speaks of projects: its member fields are the project's.
+func TestServiceView(t *testing.T) {
+	es := ServiceView([]quota.Entry{{Project: "p", Resource: quota.CPU, Quota: quota.Quota{
+		Usage: 1, Limit: 2, Pending: 3, ProjectUsage: 90, ProjectLimit: 100, ProjectPending: 4,
+	}}})
+	want := quota.Quota{Usage: 90, Limit: 100, Pending: 4, ProjectUsage: 90, ProjectLimit: 100, ProjectPending: 4}
+	if es[0].Quota != want {
+		t.Fatalf("ServiceView = %+v, want %+v", es[0].Quota, want)
+	}
+}

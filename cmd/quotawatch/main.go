@@ -52,8 +52,10 @@ type command struct {
 	logLevel string
 	// output commands take --output text|json.
 	output bool
-	// nargs is how many positional arguments follow the flags.
-	nargs int
+	// nargs is how many positional arguments follow the flags; with
+	// variadic, the least number of them.
+	nargs    int
+	variadic bool
 	// flags registers the command's own flags, if it has any.
 	flags func(*flag.FlagSet)
 	run   func(ctx context.Context, e *env) int
@@ -97,6 +99,8 @@ func commands() []command {
 		{name: "silence list", summary: "the silences, active and ended", config: true, output: true, run: cmdSilenceList},
 		{name: "silence expire", summary: "end a silence now", args: "ID", config: true, nargs: 1, run: cmdSilenceExpire},
 		{name: "backup", summary: "write a consistent copy of the store", args: "OUT", config: true, nargs: 1, run: cmdBackup},
+		{name: "test", summary: "run unit tests of rules on given series (like promtool test rules)", args: "FILE...",
+			nargs: 1, variadic: true, run: cmdTest},
 		{name: "sim", summary: "serve the simulated cloud", args: "--listen ADDR --scenario FILE", flags: sim.flags, run: sim.run},
 		// The demo's story is on stdout; stderr stays quiet unless asked.
 		{name: "demo", summary: "show a full rebalance on an embedded simulated cloud", args: "[--keep]",
@@ -196,8 +200,10 @@ func (c command) exec(ctx context.Context, sio *stdio, args []string) int {
 	}
 	e.args = fs.Args()
 	switch {
-	case len(e.args) > c.nargs:
+	case len(e.args) > c.nargs && !c.variadic:
 		return usageErr(sio, "%s: unexpected argument %q", c.name, e.args[c.nargs])
+	case len(e.args) < c.nargs && c.variadic:
+		return usageErr(sio, "%s: want at least %d argument(s) after the flags, got %d", c.name, c.nargs, len(e.args))
 	case len(e.args) < c.nargs:
 		return usageErr(sio, "%s: want %d argument(s) after the flags, got %d", c.name, c.nargs, len(e.args))
 	case c.config && e.configPath == "":
