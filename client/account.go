@@ -192,7 +192,7 @@ func (f ProjectFilter) query() string {
 	return v.Encode()
 }
 
-// Project is an Astakos project (synnefo-api.md §3.2).
+// Project is an Astakos project (docs/synnefo-wire.md#project-object).
 type Project struct {
 	ID    string `json:"id"`
 	Name  string `json:"name"`

@@ -34,7 +34,7 @@ const (
 // DefaultMaxResponseBytes is the response size cap when none is set.
 const DefaultMaxResponseBytes = 512 << 20
 
-// Service types of the catalog that the client calls (synnefo-api.md §1.3).
+// Service types of the catalog that the client calls (docs/synnefo-wire.md#service-catalog).
 const (
 	ServiceIdentity    = "identity"
 	ServiceAccount     = "account"

@@ -3,7 +3,7 @@
 // Pithos container listings and reassignment; Cyclades servers, flavors,
 // floating IPs, private networks and volumes, and their reassignment.
 //
-// The wire format follows synnefo-api.md. A Client authenticates lazily
+// The wire format follows docs/synnefo-wire.md. A Client authenticates lazily
 // (POST {identity}/tokens) and discovers every other endpoint from the
 // service catalog, appending the version to the versionless network and
 // volume URLs. Every request, including the token request, passes through

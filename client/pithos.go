@@ -183,7 +183,7 @@ func (c *Client) ContainerInfo(ctx context.Context, name string) (*Container, er
 // ReassignContainer charges the container to project (POST
 // {object-store}/<uuid>/<name>?update&format=json with
 // X-Container-Policy-Project; 202). The update parameter is what keeps the
-// other policies and the metadata (synnefo-api.md §7.13). Never retried.
+// other policies and the metadata (docs/synnefo-wire.md#pithos-container-reassign). Never retried.
 func (c *Client) ReassignContainer(ctx context.Context, name, project string) error {
 	if project == "" {
 		return fmt.Errorf("reassign container %s: %w", name, errNoProject)

@@ -45,7 +45,7 @@ const (
 // service token is recorded; no configured account may use it.
 const ServiceAccount = "service"
 
-// Config is a loaded and fully validated configuration file (DESIGN.md §9).
+// Config is a loaded and fully validated configuration file (docs/design.md#configuration).
 // Relative file paths in it are already resolved, secrets already read.
 type Config struct {
 	// File is the absolute path the configuration was loaded from.

@@ -1,5 +1,5 @@
 // Package config loads and validates quotawatch's YAML configuration
-// (DESIGN.md §9; config.example.yaml at the repository root documents every
+// (docs/design.md#configuration; config.example.yaml at the repository root documents every
 // option).
 //
 // Load reads a file and Parse checks bytes; both return a fully validated

@@ -52,7 +52,7 @@ const (
 // State of a rule instance.
 type State string
 
-// Rule instance states (DESIGN.md §4).
+// Rule instance states (docs/design.md#state-machine).
 const (
 	StateOK      State = "ok"
 	StatePending State = "pending"
@@ -109,7 +109,7 @@ type AccountState struct {
 // EventKind is what happened.
 type EventKind string
 
-// Event kinds (DESIGN.md §4).
+// Event kinds (docs/design.md#state-machine).
 const (
 	EventFiring        EventKind = "firing"
 	EventResolved      EventKind = "resolved"
@@ -180,7 +180,7 @@ type Move struct {
 	Owner string `json:"owner,omitempty"`
 }
 
-// ActionState is a journal entry's lifecycle state (DESIGN.md §5).
+// ActionState is a journal entry's lifecycle state (docs/design.md#action-lifecycle).
 type ActionState string
 
 // Action states.

@@ -7,7 +7,7 @@ const (
 )
 
 // ServerQuantities is what moves with a server on reassign
-// (synnefo-api.md §5.2): the VM, its total vCPUs and RAM, the disk of its
+// (docs/quota.md#what-an-item-carries): the VM, its total vCPUs and RAM, the disk of its
 // system volume, and vCPUs and RAM again if it is running (operstate
 // STARTED, BUILD or ERROR, i.e. status ACTIVE, BUILD or ERROR).
 func ServerQuantities(vcpus, ramMiB, systemDiskGiB int64, running bool) Quantities {

@@ -34,7 +34,7 @@ const (
 	Count Unit = "count"
 )
 
-// resourceUnits lists every resource Synnefo registers (synnefo-api.md §2.1).
+// resourceUnits lists every resource Synnefo registers (docs/synnefo-wire.md#resource-names).
 var resourceUnits = map[string]Unit{
 	DiskSpace:      Bytes,
 	VM:             Count,
@@ -113,7 +113,7 @@ func (q Quota) HasPending() bool { return q.Pending != 0 || q.ProjectPending != 
 func (q Quota) Fits(n int64) bool {
 	if n <= 0 {
 		// Releases never fail; a zero provision still fails on a holding
-		// that is already over its limit (synnefo-api.md §2.3).
+		// that is already over its limit (docs/quota.md#does-a-move-fit).
 		return n < 0 || q.Headroom() >= 0
 	}
 	return n <= q.Headroom()

@@ -190,7 +190,7 @@ type series struct {
 	forecast    bool // env holds the forecast
 }
 
-// Evaluate runs one cycle of the state machine (DESIGN.md §4).
+// Evaluate runs one cycle of the state machine (docs/design.md#state-machine).
 func (e *Engine) Evaluate(in Input) Output {
 	var out Output
 	e.accounts(in, &out)

@@ -12,7 +12,7 @@ import (
 	"github.com/quotawatch/quotawatch/quota"
 )
 
-// env is the typed environment of `when` and `clear` (DESIGN.md §4). One
+// env is the typed environment of `when` and `clear` (docs/design.md#expression-variables). One
 // value is reused for every series of a cycle, so filling it allocates
 // nothing.
 type env struct {

@@ -16,7 +16,7 @@ import (
 	"github.com/quotawatch/quotawatch/quota"
 )
 
-// Defaults of optional rule fields (DESIGN.md §4).
+// Defaults of optional rule fields (docs/design.md#rule-keys-and-defaults).
 const (
 	DefaultCooldown = time.Hour
 	DefaultRepeat   = 24 * time.Hour
@@ -131,7 +131,7 @@ type Reassign struct {
 	Strategy string
 }
 
-// carries lists the resources each kind of item moves (synnefo-api.md §5).
+// carries lists the resources each kind of item moves (docs/quota.md#what-an-item-carries).
 var carries = map[quota.Kind][]string{
 	quota.KindContainer:  {quota.DiskSpace},
 	quota.KindServer:     {quota.VM, quota.CPU, quota.RAM, quota.TotalCPU, quota.TotalRAM, quota.Disk},

@@ -233,7 +233,7 @@ func listFilter(raw string) map[string]bool {
 	return filter
 }
 
-// serveServiceQuotas is GET /service_quotas (§2.4): user → project →
+// serveServiceQuotas is GET /service_quotas (docs/synnefo-wire.md#service-quotas): user → project →
 // resource, every resource including hidden ones.
 func (c *Cloud) serveServiceQuotas(w http.ResponseWriter, r *http.Request) {
 	resources, ok := c.authService(w, r)
@@ -305,7 +305,7 @@ type capacity struct {
 	ProjectCapacity int64 `json:"project_capacity"`
 }
 
-// projectObject is a project as GET /projects/<id> renders it (§3.2).
+// projectObject is a project as GET /projects/<id> renders it (docs/synnefo-wire.md#project-object).
 type projectObject struct {
 	ID            string              `json:"id"`
 	State         string              `json:"state"`
@@ -354,7 +354,7 @@ func (c *Cloud) projectJSON(p *projectState, caller string) projectObject {
 		o.Owner = &owner
 	}
 	for _, r := range c.resources {
-		l := p.Limits[r] // capacities, whatever the state (§7.23)
+		l := p.Limits[r] // capacities, whatever the state (docs/synnefo-wire.md#project-object)
 		o.Resources[r] = capacity{MemberCapacity: l.Member, ProjectCapacity: l.Project}
 	}
 	return o

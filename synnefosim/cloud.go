@@ -146,7 +146,7 @@ func (p *projectState) acceptedCount() int64 {
 type containerState struct {
 	Container
 	// charged is the project the bytes are charged to; it differs from the
-	// policy's Project after a POST without ?update (synnefo-api.md §7.13).
+	// policy's Project after a POST without ?update (docs/synnefo-wire.md#pithos-container-reassign).
 	charged      string
 	lastModified time.Time
 	meta         map[string]string

@@ -13,7 +13,7 @@ import (
 	"github.com/quotawatch/quotawatch/quota"
 )
 
-// resourceLabels are the names Cyclades puts in 413 details (§5.2);
+// resourceLabels are the names Cyclades puts in 413 details (docs/synnefo-wire.md#server-reassign);
 // unmapped resources appear raw.
 var resourceLabels = map[string]string{
 	quota.Disk: "Disk", quota.VM: "Virtual Machine", quota.CPU: "CPU", quota.RAM: "RAM",
@@ -38,7 +38,7 @@ func links(base, path string) []link {
 }
 
 // visible reports whether the caller sees an item: owned, or shared to one
-// of the caller's active projects (§5.1). Callers hold c.mu.
+// of the caller's active projects (docs/synnefo-wire.md#visibility-and-the-project-field). Callers hold c.mu.
 func (c *Cloud) visible(u *User, owner, project string, shared bool) bool {
 	if owner == u.UUID {
 		return true
@@ -804,7 +804,7 @@ func (c *Cloud) serveVolume(w http.ResponseWriter, r *http.Request, rest string)
 	switch {
 	case len(seg) == 1 || (len(seg) == 2 && seg[1] == "") || (len(seg) == 2 && seg[1] == "detail"):
 		if r.Method != http.MethodGet {
-			// The /volumes demuxer answers with a bare 405 (§5.6).
+			// The /volumes demuxer answers with a bare 405 (docs/synnefo-wire.md#volume-action-quirk).
 			w.Header().Set("Allow", "GET")
 			w.WriteHeader(http.StatusMethodNotAllowed)
 			return
@@ -870,7 +870,7 @@ func (c *Cloud) getVolume(w http.ResponseWriter, r *http.Request, base, id strin
 
 func (c *Cloud) volumeAction(w http.ResponseWriter, r *http.Request, id string) {
 	// The volume demuxer parses the body before authentication and outside
-	// the API error handler: its failures are Django's HTML 500 (§5.6).
+	// the API error handler: its failures are Django's HTML 500 (docs/synnefo-wire.md#volume-action-quirk).
 	_, arg, e := parseAction(r)
 	if e != nil && (e.status != 400 || e.msg != "Malformed request.") {
 		writeRaw(w, http.StatusInternalServerError, "text/html; charset=utf-8", []byte(html500))

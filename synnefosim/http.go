@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// faultKeys maps a status to the cloudFault key Synnefo renders for it (§0.1).
+// faultKeys maps a status to the cloudFault key Synnefo renders for it (docs/synnefo-wire.md#error-bodies).
 var faultKeys = map[int]string{
 	304: "notModified", 400: "badRequest", 401: "unauthorized", 403: "forbidden",
 	404: "itemNotFound", 405: "notAllowed", 409: "conflict", 411: "lengthRequired",
@@ -70,7 +70,7 @@ func endpointNotFound(w http.ResponseWriter) {
 	writeFault(w, http.StatusBadRequest, "", "API endpoint not found", "")
 }
 
-// checkJSONContentType applies Synnefo's body rule (§0): Content-Type must
+// checkJSONContentType applies Synnefo's body rule (docs/synnefo-wire.md#common-behaviour): Content-Type must
 // start with application/json. It returns the error message, or "".
 func checkJSONContentType(r *http.Request) string {
 	ct := r.Header.Get("Content-Type")

@@ -32,7 +32,7 @@ func (c *Cloud) catalog(base string) []catalogEntry {
 		entry("astakos_identity", "identity", "/identity/v2.0", "v2.0"),
 		entry("astakos_account", "account", "/account/v1.0", "v1.0"),
 		entry("cyclades_compute", "compute", "/compute/v2.0", "v2.0"),
-		// network and volume are versionless in the catalog (synnefo-api.md §1.3).
+		// network and volume are versionless in the catalog (docs/synnefo-wire.md#service-catalog).
 		entry("cyclades_network", "network", "/network", "v2.0"),
 		entry("cyclades_volume", "volume", "/volume", "v2.0"),
 		entry("pithos_object-store", "object-store", "/object-store/v1", "v1"),

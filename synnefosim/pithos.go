@@ -14,7 +14,7 @@ import (
 )
 
 // pithosEscape percent-encodes a header value as Pithos does (safe chars
-// `/=,:@; "`, synnefo-api.md §4.3).
+// `/=,:@; "`, docs/synnefo-wire.md#container-metadata).
 func pithosEscape(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
@@ -282,7 +282,7 @@ func (c *Cloud) updateContainer(w http.ResponseWriter, r *http.Request, u *User,
 		ct.charged = dest
 		ct.Project = dest
 	} else if !update {
-		// §7.13: the project policy resets to the account, with no commission.
+		// docs/synnefo-wire.md#pithos-container-reassign: the project policy resets to the account, with no commission.
 		ct.Project = account
 		clear(c.cache)
 	}
