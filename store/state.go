@@ -174,12 +174,16 @@ func (s *Store) Accounts() ([]quota.AccountState, error) {
 
 // Intent journals a move about to be made and returns its id. It is its
 // own transaction: the intent must be durable before the API call.
+// Updated, when set, is when the intent was journaled (Time may be its
+// cycle's time); it defaults to Time.
 func (s *Store) Intent(a quota.Action) (uint64, error) {
 	if a.Time.IsZero() {
 		a.Time = s.now()
 	}
 	a.State = quota.ActionIntent
-	a.Updated = a.Time
+	if a.Updated.IsZero() {
+		a.Updated = a.Time
+	}
 	a.Error = ""
 	err := s.update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bActions)

@@ -154,7 +154,9 @@ func (w *Watcher) act(ctx context.Context, e *env, now time.Time, cp cyclePlan, 
 		}
 		row := &rep.Plan[pm.row]
 		m := pm.move
-		a := quota.Action{Time: now, State: quota.ActionIntent, DryRun: m.DryRun, Move: m.Move}
+		// Time is the cycle's, for cooldowns; Updated says when the call
+		// is about to go, which the settle window counts from.
+		a := quota.Action{Time: now, Updated: w.now().UTC(), State: quota.ActionIntent, DryRun: m.DryRun, Move: m.Move}
 		id, err := w.store.Intent(a)
 		if err != nil {
 			// An intent that is not durable must not be acted upon.
@@ -183,7 +185,7 @@ func (w *Watcher) act(ctx context.Context, e *env, now time.Time, cp cyclePlan, 
 			// cycle. Meanwhile the move counts as on its way.
 			cancel()
 			w.log.Warn("move outcome unknown; will reconcile", "action", id, "item", row.ItemName)
-			if err := record(p.Unknown(m), &store.ActionUpdate{ID: id, State: quota.ActionUnknown, Time: now}); err != nil {
+			if err := record(p.Unknown(m), &store.ActionUpdate{ID: id, State: quota.ActionUnknown, Time: w.now().UTC()}); err != nil {
 				return fmt.Errorf("record move %d: %w", id, err)
 			}
 			continue
@@ -279,9 +281,19 @@ func (w *Watcher) Reconcile(ctx context.Context) error {
 	return w.reconcile(ctx, w.env.Load())
 }
 
+// sentAt is when an open move was last known to be in flight: when its
+// intent was journaled or its answer was lost, not its cycle's time, since
+// a cycle's later moves are sent well after it began.
+func sentAt(a quota.Action) time.Time {
+	if a.Updated.After(a.Time) {
+		return a.Updated
+	}
+	return a.Time
+}
+
 // reconcile reads back every open move: in its destination it is applied
 // (and verified); still in its source it stays open (unknown) until the
-// settle window has passed since its intent, and only then is it failed
+// settle window has passed since it was sent, and only then is it failed
 // (interrupted); elsewhere or gone, it is failed (interrupted) at once.
 // Each outcome is committed with its announcement. Nothing is ever
 // re-sent. The unsettled flag is cleared only when no move is left open.
@@ -315,12 +327,13 @@ func (w *Watcher) reconcile(ctx context.Context, e *env) error {
 		switch {
 		case err == nil && got.Project == a.To:
 			up.State = quota.ActionApplied
-		case err == nil && got.Project == a.From && now.Sub(a.Time) < window:
+		case err == nil && got.Project == a.From && now.Sub(sentAt(a)) < window:
 			// The cloud may still be processing it: wait, counting it as
 			// on its way, and tell nothing yet.
 			left = true
 			if a.State == quota.ActionIntent {
-				up.State = quota.ActionUnknown
+				// Updated keeps saying when it was last known in flight.
+				up.State, up.Time = quota.ActionUnknown, sentAt(a)
 				if err := w.store.Commit(&store.Batch{Time: now, Actions: []store.ActionUpdate{up}}); err != nil {
 					w.unsettled = true
 					return fmt.Errorf("record move %d as unknown: %w", a.ID, err)

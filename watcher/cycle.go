@@ -205,7 +205,7 @@ func (w *Watcher) cycle(ctx context.Context, e *env, now time.Time, rep *Report)
 		w.names.redo(batch.Projects) // to be written with the next cycle
 		return fmt.Errorf("record cycle: %w", err)
 	}
-	w.log.Debug("cycle recorded", "time", now.Format(time.RFC3339Nano), "snapshots", len(snaps))
+	w.log.Debug("cycle recorded", "at", now.Format(time.RFC3339Nano), "snapshots", len(snaps))
 	for _, in := range instances {
 		w.states[in.Key] = in
 	}
