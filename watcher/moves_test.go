@@ -124,3 +124,31 @@ func TestOutcomeNotRecordedIsSettledNextCycle(t *testing.T) {
 		})
 	}
 }
+
+// A dry-run intent left open (its report could not be recorded) was never
+// sent: reconcile settles it as the report it was, told as a dry run,
+// without reading the cloud or waiting for the settle window.
+func TestOpenDryRunIntentIsSettledAsReported(t *testing.T) {
+	h := newHarness(t, "seed.yaml", rulesSeed)
+	st := h.w.Store()
+	_, err := st.Intent(quota.Action{Time: h.clock.Now(), DryRun: true, Move: quota.Move{
+		Rule: "container-rebalance", Account: "alice", Kind: quota.KindContainer,
+		ItemID: "course_container", ItemName: "course_container", From: alice, To: cs333,
+		ToName: "CS333 lab assignments", Resource: quota.DiskSpace,
+		Quantities: quota.ContainerQuantities(20615843020),
+	}})
+	require.NoError(t, err)
+	require.NoError(t, st.Release())
+	h.cloud.Cloud.ResetRequests()
+	h.restart()
+	acts := h.journal()
+	require.Len(t, acts, 1)
+	require.Equal(t, quota.ActionApplied, acts[0].State)
+	for _, r := range h.cloud.Cloud.Requests() {
+		require.False(t, strings.HasPrefix(r.Path, "/object-store"), "the cloud is not asked: %+v", r)
+	}
+	h.cfg.DryRun = true // the cycle reports, and delivers the settled report
+	h.restart()
+	h.cycle()
+	require.Contains(t, strings.Join(h.slackTexts(), "\n"), "DRY RUN")
+}
