@@ -200,6 +200,7 @@ func TestCrash(t *testing.T) {
 	defer logFile.Close()
 	var logMu sync.Mutex
 	var recorded []time.Time
+	var lostAnswers, reconciled int
 	var logTail []string
 	defer func() {
 		if t.Failed() {
@@ -239,6 +240,12 @@ func TestCrash(t *testing.T) {
 					if at, err := time.Parse(time.RFC3339Nano, m[1]); err == nil {
 						recorded = append(recorded, at)
 					}
+				}
+				switch {
+				case strings.Contains(l, `msg="move outcome unknown; will reconcile"`):
+					lostAnswers++
+				case strings.Contains(l, `msg="reconciled move"`):
+					reconciled++
 				}
 				if len(logTail) >= 60 {
 					logTail = logTail[1:]
@@ -507,10 +514,11 @@ func TestCrash(t *testing.T) {
 	}
 
 	t.Logf("crash test figures: %d kills (%d SIGKILL, %d SIGTERM, %d while a reassign was held) in %s; "+
-		"%d POSTs of %d items, %d moved, %d POSTed twice; journal %v, %d interrupted, %d contradicting the cloud; "+
+		"%d POSTs of %d items, %d moved, %d POSTed twice; %d answers lost, %d moves settled by reconciling; "+
+		"journal %v, %d interrupted, %d contradicting the cloud; "+
 		"%d Slack messages, %d outcomes unannounced, %d repeated deliveries; %d cycles recorded, %d without samples",
 		kills, sigkills, sigterms, held, time.Since(began).Round(time.Second),
-		len(posts.all()), len(origin), moved, twice, states, interrupted, contradictions,
+		len(posts.all()), len(origin), moved, twice, lostAnswers, reconciled, states, interrupted, contradictions,
 		messages, unannounced, repeats, len(rec), lost)
 }
 
