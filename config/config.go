@@ -34,6 +34,9 @@ const (
 	DefaultListen = "127.0.0.1:9457"
 	// DefaultMaxActionsPerCycle caps the moves of one cycle.
 	DefaultMaxActionsPerCycle = 10
+	// DefaultSettleWindow is how long a move whose answer was lost may
+	// still land: longer than any cloud's processing of a reassign.
+	DefaultSettleWindow = 15 * time.Minute
 	// DefaultSlackAPIURL is the base of Slack's Web API.
 	DefaultSlackAPIURL = "https://slack.com/api/"
 	// DefaultDigestAfter is how many incidents of one rule may open (or
@@ -67,6 +70,10 @@ type Config struct {
 	// in one cycle and are still told one by one; more become one digest
 	// message. A notifier may override it.
 	DigestAfter int
+	// SettleWindow is how long a move whose outcome is unknown, and whose
+	// item is still in its source, is waited for before it is called
+	// failed (interrupted).
+	SettleWindow time.Duration
 	// Notifiers are the Slack and e-mail destinations, in file order.
 	Notifiers []Notifier
 	// Rules are the compiled rules, in file order.

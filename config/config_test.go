@@ -95,6 +95,8 @@ func TestLoadBadConfigs(t *testing.T) {
 		{"invalid-dry-run.yaml", `testdata/invalid-dry-run.yaml:6: dry_run: expected true or false, got "yes"`},
 		{"invalid-max-actions.yaml", `testdata/invalid-max-actions.yaml:6: max_actions_per_cycle: must be 0 or more, got -1`},
 		{"invalid-max-actions-type.yaml", `testdata/invalid-max-actions-type.yaml:6: max_actions_per_cycle: expected an integer, got "1.5"`},
+		{"invalid-settle-window.yaml", `testdata/invalid-settle-window.yaml:6: settle_window: must be positive, got 0s`},
+		{"invalid-settle-window-type.yaml", `testdata/invalid-settle-window-type.yaml:6: settle_window: invalid duration "soon": use a number with a unit such as 30s, 5m, 12h or 7d`},
 		{"invalid-notifier-name-duplicate.yaml", `testdata/invalid-notifier-name-duplicate.yaml:10: notifiers[1].name: duplicate notifier name "ops" (first on line 7)`},
 		{"invalid-notifier-no-slack.yaml", `testdata/invalid-notifier-no-slack.yaml:7: notifiers[0]: slack or email is required`},
 		{"invalid-slack-none.yaml", `testdata/invalid-slack-none.yaml:8: notifiers[0].slack: one of webhook_url, webhook_url_file, webhook_url_env (incoming webhook) or token, token_file, token_env (bot token, with channel) is required`},
@@ -173,6 +175,7 @@ func TestLoadGoodConfigs(t *testing.T) {
 				HTTP:               config.HTTP{Listen: "127.0.0.1:9457"},
 				MaxActionsPerCycle: 10,
 				DigestAfter:        5,
+				SettleWindow:       15 * time.Minute,
 			},
 		},
 		{
@@ -192,6 +195,7 @@ func TestLoadGoodConfigs(t *testing.T) {
 				HTTP:               config.HTTP{Listen: "127.0.0.1:9457"},
 				MaxActionsPerCycle: 10,
 				DigestAfter:        5,
+				SettleWindow:       15 * time.Minute,
 			},
 		},
 		{
@@ -219,6 +223,7 @@ func TestLoadGoodConfigs(t *testing.T) {
 				DryRun:             true,
 				MaxActionsPerCycle: 0,
 				DigestAfter:        8,
+				SettleWindow:       20 * time.Minute,
 				Notifiers: []config.Notifier{
 					{Name: "ops", Slack: config.Slack{
 						WebhookURL: "https://hooks.slack.example/services/T000/B000/webhooksecret",

@@ -30,7 +30,7 @@ func (p *parser) parse(data []byte) *Config {
 		return cfg
 	}
 	top := p.mapping(root, "", root.Line,
-		"cloud", "schedule", "store", "http", "dry_run", "max_actions_per_cycle", "digest_after", "notifiers", "rules")
+		"cloud", "schedule", "store", "http", "dry_run", "max_actions_per_cycle", "digest_after", "settle_window", "notifiers", "rules")
 
 	if top.node("cloud") == nil {
 		// Its own keys would only repeat that it is missing.
@@ -57,6 +57,10 @@ func (p *parser) parse(data []byte) *Config {
 		if n < 0 {
 			top.errorf(top.node("max_actions_per_cycle").Line, "max_actions_per_cycle", "must be 0 or more, got %d", n)
 		}
+	}
+	var ok bool
+	if cfg.SettleWindow, ok = top.duration("settle_window", DefaultSettleWindow); ok && cfg.SettleWindow <= 0 {
+		top.errorf(top.node("settle_window").Line, "settle_window", "must be positive, got %s", top.node("settle_window").Value)
 	}
 	cfg.DigestAfter = digestAfter(top, DefaultDigestAfter)
 	cfg.Notifiers = p.notifiers(top, cfg.DigestAfter)

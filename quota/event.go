@@ -180,7 +180,11 @@ type Move struct {
 	Owner string `json:"owner,omitempty"`
 }
 
-// ActionState is a journal entry's lifecycle state (docs/design.md#action-lifecycle).
+// ActionState is a journal entry's lifecycle state: intent, then applied,
+// failed or unknown, and applied then verified (the item was read back in
+// its destination). An unknown move was sent but its answer was lost; it
+// is read back until it is found in its destination (applied) or a settle
+// window has passed with it still in its source (failed, interrupted); see docs/design.md#action-lifecycle.
 type ActionState string
 
 // Action states.
@@ -189,6 +193,7 @@ const (
 	ActionApplied  ActionState = "applied"
 	ActionFailed   ActionState = "failed"
 	ActionVerified ActionState = "verified"
+	ActionUnknown  ActionState = "unknown"
 )
 
 // Action is one entry of the action journal.
@@ -200,5 +205,18 @@ type Action struct {
 	Error  string      `json:"error,omitempty"`
 	// Updated is when State last changed.
 	Updated time.Time `json:"updated,omitzero"`
+	// Interrupted marks a failed move whose outcome was never answered:
+	// it was given up as failed after its settle window, not refused by
+	// the cloud, so it may still have happened.
+	Interrupted bool `json:"interrupted,omitempty"`
 	Move
 }
+
+// Open reports whether the move has no outcome yet: journaled as intent
+// (the process may have died around the call) or sent with its answer lost.
+// An open move may still happen, so it counts as on its way.
+func (a *Action) Open() bool { return a.State == ActionIntent || a.State == ActionUnknown }
+
+// Refused reports whether the cloud answered that the move was not made:
+// the only outcome that proves the item never left its source.
+func (a *Action) Refused() bool { return a.State == ActionFailed && !a.Interrupted }

@@ -117,6 +117,13 @@ func (e *Engine) plan(in planInput) ([]Move, []Skip) {
 			skip(it, fmt.Sprintf("%s is busy: %s", it.Name, it.Busy))
 			continue
 		}
+		if j, ok := inFlight(in.Journal, it); ok {
+			// Sending it again could move it twice; the ledger already
+			// counts it as gone.
+			skip(it, fmt.Sprintf("%s: its move to %s at %s is not settled yet",
+				it.Name, label(in.Projects, j.To), clock(j.Time)))
+			continue
+		}
 		if last, ok := lastMoved(in.Journal, it); ok && in.Now.Sub(last) < r.Cooldown {
 			skip(it, fmt.Sprintf("%s: last move at %s is within the cooldown of %s",
 				it.Name, clock(last), formatDuration(r.Cooldown)))
@@ -247,6 +254,18 @@ func lastMoved(journal []quota.Action, it *quota.Item) (time.Time, bool) {
 	return last, found
 }
 
+// inFlight returns the open move of the item, if the journal has one: sent,
+// or about to be, with no outcome known yet.
+func inFlight(journal []quota.Action, it *quota.Item) (*quota.Action, bool) {
+	for i := range journal {
+		j := &journal[i]
+		if !j.DryRun && j.ItemID == it.ID && j.Kind == it.Kind && j.Open() {
+			return j, true
+		}
+	}
+	return nil, false
+}
+
 // lastRuleMove returns when the rule last moved (or tried to move) an item
 // out of project for account, per the journal.
 func lastRuleMove(journal []quota.Action, rule, account, project string) (time.Time, bool) {
@@ -265,11 +284,12 @@ func lastRuleMove(journal []quota.Action, rule, account, project string) (time.T
 }
 
 // leftRecently reports when the item left project dest for src within the
-// back-move window, per the journal.
+// back-move window, per the journal. Only a refusal the cloud answered
+// proves the item never left: an open or interrupted move may have landed.
 func leftRecently(journal []quota.Action, it *quota.Item, dest string, now time.Time) (time.Time, bool) {
 	for i := range journal {
 		j := &journal[i]
-		if j.DryRun || j.ItemID != it.ID || j.Kind != it.Kind || j.From != dest || j.State == quota.ActionFailed {
+		if j.DryRun || j.ItemID != it.ID || j.Kind != it.Kind || j.From != dest || j.Refused() {
 			continue
 		}
 		if now.Sub(j.Time) < BackMoveWindow {

@@ -18,8 +18,13 @@ type PlannerInput struct {
 	// and reasons.
 	Projects map[string]quota.Project
 	// Journal holds the recent actions of every account, as far back as
-	// JournalWindow of the cycle's firing instances. Dry-run entries are
-	// ignored: a report never starts a cooldown for real moves.
+	// JournalWindow of the cycle's firing instances, and every move still
+	// open (intent or unknown) however old. Dry-run entries are ignored: a
+	// report never starts a cooldown for real moves. Every entry but a
+	// refusal the cloud answered counts for cooldowns and the 24h
+	// no-return rule; an open move also counts as on its way: its item is
+	// not planned again and the ledgers see it as moved, since it may
+	// still land.
 	Journal []quota.Action
 	// Cap is the most moves the cycle may plan (max_actions_per_cycle); a
 	// negative Cap means no cap.
@@ -79,11 +84,29 @@ func (e *Engine) NewPlanner(in PlannerInput) *Planner {
 		}
 	}
 	for _, a := range in.Journal {
-		if !a.DryRun {
-			p.journal[a.Account] = append(p.journal[a.Account], a)
+		if a.DryRun {
+			continue
+		}
+		p.journal[a.Account] = append(p.journal[a.Account], a)
+		if a.Open() {
+			p.onItsWay(a.Move)
 		}
 	}
 	return p
+}
+
+// onItsWay counts a move that may still land on the ledgers: the polls
+// show its item in the source, but planning as if it had stayed would send
+// another item in its place.
+func (p *Planner) onItsWay(m quota.Move) {
+	if l := p.ledgers[m.Account]; l != nil {
+		l.Move(m.From, m.To, m.Quantities)
+	}
+	for acct, l := range p.ledgers {
+		if acct != m.Account {
+			l.MoveProject(m.From, m.To, m.Quantities)
+		}
+	}
 }
 
 // JournalWindow is how far back the journal must reach for planning the
@@ -242,7 +265,8 @@ func (p *Planner) Failed(m Move, reason string) Outcome {
 
 // Unknown records that m was sent but its outcome is not known: the
 // cooldown starts, and nothing is told until the move is settled (see
-// [Engine.Settled]).
+// [Engine.Settled]). Until then the journal shows it open, and later
+// cycles count it as on its way.
 func (p *Planner) Unknown(m Move) Outcome {
 	return p.outcome(m, "", "")
 }

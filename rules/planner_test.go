@@ -213,6 +213,50 @@ func TestPlannerCycle(t *testing.T) {
 			{Time: t0, State: quota.ActionFailed, Move: quota.Move{Rule: "r", Account: "alice", Kind: quota.KindServer, ItemID: "vm9", From: "p", To: "q"}},
 		},
 		steps: []planStep{{key: "r/alice/p/cyclades.cpu", items: []quota.Item{server("vm1", "p", 4, 4*g)}, want: []string{cooldown}}},
+	}, {
+		name: "an open move is on its way: no other item is sent in its place",
+		rules: `
+  - {name: a, resource: pithos.diskspace, projects: [s], when: ratio > 0.9, clear: ratio < 0.5, action: {reassign: {kind: container, to: [d], max_items: 2}}}
+`,
+		snaps: oneAccount, cap: 10,
+		journal: []quota.Action{
+			{Time: t0.Add(-2 * time.Hour), State: quota.ActionUnknown, Move: quota.Move{Rule: "a", Account: "alice", Kind: quota.KindContainer, ItemID: "x", From: "s", To: "d", Quantities: quota.ContainerQuantities(6 * g)}},
+		},
+		steps: []planStep{{key: "a/alice/s/pithos.diskspace", items: []quota.Item{container("x", "s", 6*g), container("y", "s", 4*g)}}},
+		after: map[string][2]int64{"alice/s/pithos.diskspace": {4 * g, 4 * g}, "alice/d/pithos.diskspace": {6 * g, 6 * g}},
+	}, {
+		name: "an open move's item is never sent again, past its cooldown too",
+		rules: `
+  - {name: a, resource: pithos.diskspace, projects: [s], when: ratio > 0.9, clear: usage == 0, action: {reassign: {kind: container, to: [d], max_items: 2}}}
+`,
+		snaps: oneAccount, cap: 10,
+		journal: []quota.Action{
+			{Time: t0.Add(-2 * time.Hour), State: quota.ActionIntent, Move: quota.Move{Rule: "a", Account: "alice", Kind: quota.KindContainer, ItemID: "x", From: "s", To: "d", Quantities: quota.ContainerQuantities(6 * g)}},
+		},
+		steps: []planStep{{key: "a/alice/s/pithos.diskspace", items: []quota.Item{container("x", "s", 6*g), container("y", "s", 4*g)},
+			want: []string{"y s -> d", "skip: x: its move to d at 2026-03-01 10:00 UTC is not settled yet"}}},
+		after: map[string][2]int64{"alice/s/pithos.diskspace": {0, 0}, "alice/d/pithos.diskspace": {10 * g, 10 * g}},
+	}, {
+		name: "an interrupted move may have landed: the item does not go back within 24h",
+		rules: `
+  - {name: r, resource: "cyclades.cpu", projects: [p], when: ratio >= 1, action: {reassign: {kind: server, to: [q]}}}
+`,
+		snaps: vms, cap: 10,
+		journal: []quota.Action{
+			{Time: t0.Add(-2 * time.Hour), State: quota.ActionFailed, Interrupted: true, Error: "interrupted", Move: quota.Move{Rule: "r", Account: "alice", Kind: quota.KindServer, ItemID: "vm1", From: "q", To: "p"}},
+		},
+		steps: []planStep{{key: "r/alice/p/cyclades.cpu", items: []quota.Item{server("vm1", "p", 4, 4*g)},
+			want: []string{"skip: no project can take vm1: q: vm1 left it at 2026-03-01 10:00 UTC, less than 24h ago"}}},
+	}, {
+		name: "a refused move proves the item never left: it may go back",
+		rules: `
+  - {name: r, resource: "cyclades.cpu", projects: [p], when: ratio >= 1, action: {reassign: {kind: server, to: [q]}}}
+`,
+		snaps: vms, cap: 10,
+		journal: []quota.Action{
+			{Time: t0.Add(-2 * time.Hour), State: quota.ActionFailed, Error: "HTTP 413", Move: quota.Move{Rule: "r", Account: "alice", Kind: quota.KindServer, ItemID: "vm1", From: "q", To: "p"}},
+		},
+		steps: []planStep{{key: "r/alice/p/cyclades.cpu", items: []quota.Item{server("vm1", "p", 4, 4*g)}, want: []string{"vm1 p -> q"}}},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := NewEngine(mustParse(t, "rules:\n"+tc.rules))

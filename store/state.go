@@ -53,6 +53,9 @@ type ActionUpdate struct {
 	State quota.ActionState
 	Error string
 	Time  time.Time
+	// Interrupted marks a failure given up on after the settle window
+	// rather than answered by the cloud.
+	Interrupted bool
 }
 
 // Commit writes the batch in one bbolt write transaction. A snapshot whose
@@ -171,12 +174,16 @@ func (s *Store) Accounts() ([]quota.AccountState, error) {
 
 // Intent journals a move about to be made and returns its id. It is its
 // own transaction: the intent must be durable before the API call.
+// Updated, when set, is when the intent was journaled (Time may be its
+// cycle's time); it defaults to Time.
 func (s *Store) Intent(a quota.Action) (uint64, error) {
 	if a.Time.IsZero() {
 		a.Time = s.now()
 	}
 	a.State = quota.ActionIntent
-	a.Updated = a.Time
+	if a.Updated.IsZero() {
+		a.Updated = a.Time
+	}
 	a.Error = ""
 	err := s.update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bActions)
@@ -193,10 +200,12 @@ func (s *Store) Intent(a quota.Action) (uint64, error) {
 	return a.ID, nil
 }
 
-// allowed lists the action lifecycle: intent -> applied | failed, and
-// applied -> verified, or failed when reading the item back disagrees.
+// allowed lists the action lifecycle: intent -> applied | failed |
+// unknown, unknown -> applied | failed once read back, and applied ->
+// verified, or failed when reading the item back disagrees.
 var allowed = map[quota.ActionState][]quota.ActionState{
-	quota.ActionIntent:  {quota.ActionApplied, quota.ActionFailed},
+	quota.ActionIntent:  {quota.ActionApplied, quota.ActionFailed, quota.ActionUnknown},
+	quota.ActionUnknown: {quota.ActionApplied, quota.ActionFailed},
 	quota.ActionApplied: {quota.ActionVerified, quota.ActionFailed},
 }
 
@@ -230,6 +239,7 @@ func setActionState(tx *bbolt.Tx, u ActionUpdate) error {
 		return fmt.Errorf("%w: %s to %s", ErrTransition, a.State, u.State)
 	}
 	a.State, a.Error, a.Updated = u.State, u.Error, u.Time
+	a.Interrupted = u.Interrupted && u.State == quota.ActionFailed
 	return putJSON(b, u64(u.ID), a)
 }
 
@@ -272,9 +282,10 @@ func (s *Store) ActionsForProject(project string, since time.Time) ([]quota.Acti
 	})
 }
 
-// Unfinished returns intents without an outcome, to reconcile at start-up.
+// Unfinished returns the moves without an outcome (intent or unknown), to
+// reconcile.
 func (s *Store) Unfinished() ([]quota.Action, error) {
-	return s.actions(func(a *quota.Action) bool { return a.State == quota.ActionIntent })
+	return s.actions(func(a *quota.Action) bool { return a.Open() })
 }
 
 // Message is one notification waiting in the outbox.

@@ -88,6 +88,58 @@ func TestCommitState(t *testing.T) {
 	require.ErrorIs(t, ro.Commit(&Batch{}), ErrReadOnly)
 }
 
+// A move whose answer was lost is unknown until read back: applied (then
+// verified) or failed; given up on, the failure is marked interrupted.
+// Unfinished lists intents and unknown moves alike.
+func TestJournalUnknown(t *testing.T) {
+	st, _ := openTemp(t)
+	mv := quota.Move{Rule: "r", Account: "alice", Kind: quota.KindContainer, ItemID: "c1", From: "A", To: "B"}
+	ids := make([]uint64, 4)
+	for i := range ids {
+		id, err := st.Intent(quota.Action{Time: start, Move: mv})
+		require.NoError(t, err)
+		ids[i] = id
+	}
+	steps := []struct {
+		up      ActionUpdate
+		wantErr error
+	}{
+		{ActionUpdate{ID: ids[0], State: quota.ActionUnknown}, nil},
+		{ActionUpdate{ID: ids[0], State: quota.ActionApplied}, nil},
+		{ActionUpdate{ID: ids[0], State: quota.ActionVerified}, nil},
+		{ActionUpdate{ID: ids[1], State: quota.ActionUnknown}, nil},
+		{ActionUpdate{ID: ids[1], State: quota.ActionFailed, Error: "interrupted", Interrupted: true}, nil},
+		{ActionUpdate{ID: ids[1], State: quota.ActionUnknown}, ErrTransition},
+		{ActionUpdate{ID: ids[2], State: quota.ActionUnknown}, nil},
+		{ActionUpdate{ID: ids[2], State: quota.ActionUnknown}, ErrTransition},
+		{ActionUpdate{ID: ids[2], State: quota.ActionVerified}, ErrTransition},
+		// Interrupted means something only for a failure.
+		{ActionUpdate{ID: ids[3], State: quota.ActionApplied, Interrupted: true}, nil},
+	}
+	for i, s := range steps {
+		s.up.Time = start.Add(time.Duration(i) * time.Minute)
+		err := st.Commit(&Batch{Time: start, Actions: []ActionUpdate{s.up}})
+		if s.wantErr != nil {
+			require.ErrorIs(t, err, s.wantErr, "step %d", i)
+		} else {
+			require.NoError(t, err, "step %d", i)
+		}
+	}
+	as, err := st.Actions(start, start)
+	require.NoError(t, err)
+	require.Len(t, as, 4)
+	got := func(a quota.Action) [2]any { return [2]any{a.State, a.Interrupted} }
+	require.Equal(t, [2]any{quota.ActionVerified, false}, got(as[0]))
+	require.Equal(t, [2]any{quota.ActionFailed, true}, got(as[1]))
+	require.True(t, as[1].Open() == false && !as[1].Refused(), "an interrupted move is neither open nor a refusal")
+	require.Equal(t, [2]any{quota.ActionUnknown, false}, got(as[2]))
+	require.Equal(t, [2]any{quota.ActionApplied, false}, got(as[3]))
+	open, err := st.Unfinished()
+	require.NoError(t, err)
+	require.Len(t, open, 1)
+	require.Equal(t, ids[2], open[0].ID)
+}
+
 func TestJournal(t *testing.T) {
 	st, _ := openTemp(t)
 	mv := func(item, from, to string) quota.Move {

@@ -155,6 +155,7 @@ type containerState struct {
 type faultState struct {
 	Fault
 	seen int
+	held int // matching requests counted by hold
 }
 
 // New builds a cloud from a scenario (which it validates and does not keep).

@@ -118,6 +118,7 @@ func (c *Cloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := rec.Header()
 	h.Set("Cache-Control", "no-cache, no-store, must-revalidate, max-age=0")
 	h.Set("Vary", "X-Auth-Token")
+	r = c.hold(r)
 	if c.injectFault(rec, r) {
 		return
 	}

@@ -202,7 +202,7 @@ type Network struct {
 // Fault makes matching API requests slow or fail. Path is a glob where `*`
 // matches any run of characters (slashes included). Every N applies the
 // fault to every Nth matching request (0 and 1: every one). Status 0 means
-// latency only; Body, when set, replaces the cloudFault body.
+// latency (or hold) only; Body, when set, replaces the cloudFault body.
 type Fault struct {
 	Path    string   `yaml:"path" json:"path"`
 	Method  string   `yaml:"method,omitempty" json:"method,omitempty"`
@@ -210,6 +210,7 @@ type Fault struct {
 	Every   int      `yaml:"every,omitempty" json:"every,omitempty"`
 	Latency Duration `yaml:"latency,omitempty" json:"latency,omitempty"`
 	Body    string   `yaml:"body,omitempty" json:"body,omitempty"`
+	Hold    Duration `yaml:"hold,omitempty" json:"hold,omitempty"` // see hold.go
 }
 
 // Duration is a time.Duration written as "50ms" in YAML and JSON (JSON also
@@ -734,7 +735,10 @@ func (v *validator) checkFaults(faults []Fault) {
 		if f.Latency < 0 {
 			v.add("latency must not be negative", "faults", i, "latency")
 		}
-		if f.Status == 0 && f.Latency == 0 {
+		if f.Hold < 0 {
+			v.add("hold must not be negative", "faults", i, "hold")
+		}
+		if f.Status == 0 && f.Latency == 0 && f.Hold == 0 {
 			v.add("a fault needs a status or a latency", "faults", i)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/quotawatch/quotawatch/client"
+	"github.com/quotawatch/quotawatch/config"
 	"github.com/quotawatch/quotawatch/quota"
 	"github.com/quotawatch/quotawatch/rules"
 	"github.com/quotawatch/quotawatch/store"
@@ -33,7 +34,9 @@ type itemsKey struct {
 func (w *Watcher) plan(ctx context.Context, e *env, now time.Time, snaps []quota.Snapshot,
 	projects map[string]quota.Project, firing []rules.Firing, rep *Report) cyclePlan {
 	maxMoves := e.cfg.MaxActionsPerCycle
-	journal, err := w.store.Actions(now.Add(-rules.JournalWindow(firing)), now)
+	// Open moves are waited for as long as the settle window: the journal
+	// reaches back that far too, so the planner counts them.
+	journal, err := w.store.Actions(now.Add(-max(rules.JournalWindow(firing), w.settleWindow(e))), now)
 	if err != nil {
 		// Without the journal the planner cannot honour cooldowns: fail
 		// closed and move nothing this cycle.
@@ -96,10 +99,39 @@ func (w *Watcher) plan(ctx context.Context, e *env, now time.Time, snaps []quota
 	return cp
 }
 
+// moveStopGrace is how long a reassign already sent may still take once
+// stopping began: cancelling it would leave its outcome unknown, so it is
+// let finish, with its read-back, within the stop timeout.
+const moveStopGrace = shutdownTimeout - 2*time.Second
+
+// detached returns a context for a call already begun that a stop must not
+// cut off: it carries ctx's values and ends moveStopGrace after ctx does
+// (the call's own timeouts still apply).
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	d, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(moveStopGrace, cancel) })
+	return d, func() { stop(); cancel() }
+}
+
+// settleWindow is how long a move whose answer was lost may still land.
+func (w *Watcher) settleWindow(e *env) time.Duration {
+	switch {
+	case w.patience > 0:
+		return w.patience
+	case e.cfg.SettleWindow > 0:
+		return e.cfg.SettleWindow
+	default:
+		return config.DefaultSettleWindow
+	}
+}
+
 // act applies the planned moves: each is journaled as intent before the
-// API call, then marked applied or failed, then verified by reading the
-// item back. The planner tells each outcome's events and the instance's new
-// cooldown, which are recorded together.
+// API call, then marked applied, failed or unknown, then verified by
+// reading the item back. The planner tells each outcome's events and the
+// instance's new cooldown, which are recorded together. From the moment an
+// intent is journaled the watcher counts the journal as unsettled, so
+// whatever happens next (a failed commit, a panic) the next cycle
+// reconciles it.
 func (w *Watcher) act(ctx context.Context, e *env, now time.Time, cp cyclePlan, rep *Report) error {
 	// record commits one move's outcome with the events that tell of it and
 	// the instance's new cooldown, in one transaction.
@@ -118,16 +150,19 @@ func (w *Watcher) act(ctx context.Context, e *env, now time.Time, cp cyclePlan, 
 	p := cp.planner
 	for _, pm := range cp.moves {
 		if ctx.Err() != nil {
-			break // stopping: what was not begun is not journaled
+			break // stopping: no move is begun, and what was not begun is not journaled
 		}
 		row := &rep.Plan[pm.row]
 		m := pm.move
-		a := quota.Action{Time: now, State: quota.ActionIntent, DryRun: m.DryRun, Move: m.Move}
+		// Time is the cycle's, for cooldowns; Updated says when the call
+		// is about to go, which the settle window counts from.
+		a := quota.Action{Time: now, Updated: w.now().UTC(), State: quota.ActionIntent, DryRun: m.DryRun, Move: m.Move}
 		id, err := w.store.Intent(a)
 		if err != nil {
 			// An intent that is not durable must not be acted upon.
 			return fmt.Errorf("journal intent for %s %s: %w", row.Kind, row.ItemName, err)
 		}
+		w.unsettled = true
 		row.ActionID = id
 		if m.DryRun {
 			// Dry-run moves are journaled as what would have been applied;
@@ -140,19 +175,22 @@ func (w *Watcher) act(ctx context.Context, e *env, now time.Time, cp cyclePlan, 
 			continue
 		}
 		acc := e.account(row.Account)
-		state, errText := w.apply(ctx, acc, m.Item, m.Move)
+		// The call and its read-back outlive a stop, within the grace.
+		dctx, cancel := detached(ctx)
+		state, errText := w.apply(dctx, acc, m.Item, m.Move)
 		row.State, row.Error = state, errText
 		switch state {
-		case quota.ActionIntent:
-			// Outcome unknown: the next cycle (or start) reconciles. The
-			// cooldown holds meanwhile.
+		case quota.ActionUnknown:
+			// The answer was lost: reconcile reads the item back at every
+			// cycle. Meanwhile the move counts as on its way.
+			cancel()
 			w.log.Warn("move outcome unknown; will reconcile", "action", id, "item", row.ItemName)
-			w.unsettled = true
-			if err := record(p.Unknown(m), nil); err != nil {
+			if err := record(p.Unknown(m), &store.ActionUpdate{ID: id, State: quota.ActionUnknown, Time: w.now().UTC()}); err != nil {
 				return fmt.Errorf("record move %d: %w", id, err)
 			}
 			continue
 		case quota.ActionFailed:
+			cancel()
 			w.log.Warn("move failed", "rule", row.Rule, "item", row.ItemName, "to", row.ToName, "err", errText)
 			if err := record(p.Failed(m, errText), &store.ActionUpdate{ID: id, State: quota.ActionFailed, Error: errText, Time: now}); err != nil {
 				return fmt.Errorf("record failed move %d: %w", id, err)
@@ -162,10 +200,13 @@ func (w *Watcher) act(ctx context.Context, e *env, now time.Time, cp cyclePlan, 
 		}
 		w.log.Info("moved", "rule", row.Rule, "kind", row.Kind, "item", row.ItemName, "from", row.FromName, "to", row.ToName)
 		if err := record(p.Applied(m), &store.ActionUpdate{ID: id, State: quota.ActionApplied, Time: now}); err != nil {
+			cancel()
 			return fmt.Errorf("record move %d: %w", id, err)
 		}
 		w.metrics.action(row.Rule, row.Kind, "applied")
-		if w.verify(ctx, acc, row.Move) {
+		verified := w.verify(dctx, acc, row.Move)
+		cancel()
+		if verified {
 			row.State = quota.ActionVerified
 			if err := w.store.SetActionState(id, quota.ActionVerified, "", w.now().UTC()); err != nil {
 				return fmt.Errorf("journal verification of move %d: %w", id, err)
@@ -176,8 +217,11 @@ func (w *Watcher) act(ctx context.Context, e *env, now time.Time, cp cyclePlan, 
 }
 
 // apply calls the cloud. A refusal the cloud answered is a failure; an
-// answer that never came (timeout, connection lost) leaves the outcome
-// unknown, so the item is read back to learn it. A POST is never retried.
+// error answer from the cloud (5xx) is read back: in the destination it is
+// applied, else failed. An answer that never came (timeout, connection
+// lost, the grace of a stop over) is read back too, but an item still in
+// its source then says nothing: the cloud may still be processing the
+// call, so the outcome is unknown. A POST is never retried.
 func (w *Watcher) apply(ctx context.Context, acc *account, it quota.Item, m quota.Move) (quota.ActionState, string) {
 	if acc == nil {
 		return quota.ActionFailed, "account no longer configured"
@@ -190,21 +234,24 @@ func (w *Watcher) apply(ctx context.Context, acc *account, it quota.Item, m quot
 		return quota.ActionApplied, ""
 	}
 	var ce *client.Error
-	if errors.As(err, &ce) && ce.Status < 500 && ce.Status != http.StatusRequestTimeout {
+	answered := errors.As(err, &ce)
+	if answered && ce.Status < 500 && ce.Status != http.StatusRequestTimeout {
 		// The cloud refused: nothing moved.
 		return quota.ActionFailed, err.Error()
 	}
 	if ctx.Err() != nil {
-		return quota.ActionIntent, ""
+		return quota.ActionUnknown, ""
 	}
 	got, gerr := acc.cloud.Item(ctx, m.Kind, m.ItemID)
 	switch {
 	case gerr != nil:
-		return quota.ActionIntent, ""
+		return quota.ActionUnknown, ""
 	case got.Project == m.To:
 		return quota.ActionApplied, ""
-	default:
+	case answered:
 		return quota.ActionFailed, err.Error()
+	default:
+		return quota.ActionUnknown, ""
 	}
 }
 
@@ -222,10 +269,8 @@ func (w *Watcher) verify(ctx context.Context, acc *account, m quota.Move) bool {
 	return true
 }
 
-// Reconcile settles journal intents left without an outcome by an
-// interrupted run: the item is read back; already in the destination means
-// applied, still in the source means failed (interrupted). Nothing is ever
-// re-sent.
+// Reconcile settles the moves left open (intent or unknown), as at
+// start-up; see reconcile.
 func (w *Watcher) Reconcile(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -236,45 +281,85 @@ func (w *Watcher) Reconcile(ctx context.Context) error {
 	return w.reconcile(ctx, w.env.Load())
 }
 
-// reconcile settles unfinished intents; every cycle runs it too, so a move
-// whose answer was lost is settled at the next cycle, not the next start.
+// sentAt is when an open move was last known to be in flight: when its
+// intent was journaled or its answer was lost, not its cycle's time, since
+// a cycle's later moves are sent well after it began.
+func sentAt(a quota.Action) time.Time {
+	if a.Updated.After(a.Time) {
+		return a.Updated
+	}
+	return a.Time
+}
+
+// reconcile reads back every open move: in its destination it is applied
+// (and verified); still in its source it stays open (unknown) until the
+// settle window has passed since it was sent, and only then is it failed
+// (interrupted); elsewhere or gone, it is failed (interrupted) at once.
+// Each outcome is committed with its announcement. Nothing is ever
+// re-sent. The unsettled flag is cleared only when no move is left open.
 func (w *Watcher) reconcile(ctx context.Context, e *env) error {
 	open, err := w.store.Unfinished()
 	if err != nil {
 		return fmt.Errorf("read unfinished moves: %w", err)
 	}
-	w.unsettled = false // set again below for any move that stays open
 	now := w.now().UTC()
+	window := w.settleWindow(e)
+	left := false
 	for _, a := range open {
+		if a.DryRun {
+			// Nothing was sent: what was reported is what stands.
+			ev := e.engine.Settled(a, quota.ActionApplied, "", now)
+			up := store.ActionUpdate{ID: a.ID, State: quota.ActionApplied, Time: now}
+			if err := w.store.Commit(&store.Batch{Time: now, Actions: []store.ActionUpdate{up}, Outbox: w.fanout(e, []quota.Event{ev})}); err != nil {
+				w.unsettled = true
+				return fmt.Errorf("record reconciled dry-run move %d: %w", a.ID, err)
+			}
+			continue
+		}
 		acc := e.account(a.Account)
 		if acc == nil {
 			w.log.Warn("cannot reconcile move of an account no longer configured", "action", a.ID, "account", a.Account)
-			w.unsettled = true
+			left = true
 			continue
 		}
 		got, err := acc.cloud.Item(ctx, a.Kind, a.ItemID)
-		var state quota.ActionState
-		var reason string
+		up := store.ActionUpdate{ID: a.ID, Time: now}
 		switch {
 		case err == nil && got.Project == a.To:
-			state = quota.ActionApplied
+			up.State = quota.ActionApplied
+		case err == nil && got.Project == a.From && now.Sub(sentAt(a)) < window:
+			// The cloud may still be processing it: wait, counting it as
+			// on its way, and tell nothing yet.
+			left = true
+			if a.State == quota.ActionIntent {
+				// Updated keeps saying when it was last known in flight.
+				up.State, up.Time = quota.ActionUnknown, sentAt(a)
+				if err := w.store.Commit(&store.Batch{Time: now, Actions: []store.ActionUpdate{up}}); err != nil {
+					w.unsettled = true
+					return fmt.Errorf("record move %d as unknown: %w", a.ID, err)
+				}
+			}
+			continue
 		case err == nil && got.Project == a.From:
-			state, reason = quota.ActionFailed, "interrupted"
+			up.State, up.Interrupted = quota.ActionFailed, true
+			up.Error = fmt.Sprintf("interrupted: still in %s %s after the call was sent", w.names.name(a.From), window)
 		case err == nil:
-			state, reason = quota.ActionFailed, fmt.Sprintf("interrupted; the item is now in %s", w.names.name(got.Project))
+			up.State, up.Interrupted = quota.ActionFailed, true
+			up.Error = fmt.Sprintf("interrupted; the item is now in %s", w.names.name(got.Project))
 		case client.IsNotFound(err):
-			state, reason = quota.ActionFailed, "interrupted; the item no longer exists"
+			up.State, up.Interrupted = quota.ActionFailed, true
+			up.Error = "interrupted; the item no longer exists"
 		default:
 			w.log.Warn("reconciling move failed; will retry", "action", a.ID, "err", err)
-			w.unsettled = true
+			left = true
 			continue
 		}
-		w.log.Info("reconciled interrupted move", "action", a.ID, "item", a.ItemName, "state", state)
-		ev := e.engine.Settled(a, state, reason, now)
+		w.log.Info("reconciled move", "action", a.ID, "item", a.ItemName, "state", up.State, "reason", up.Error)
+		ev := e.engine.Settled(a, up.State, up.Error, now)
 		// The outcome and its announcement in one transaction; found in
 		// the destination, the move is verified at once.
-		ups := []store.ActionUpdate{{ID: a.ID, State: state, Error: reason, Time: now}}
-		if state == quota.ActionApplied {
+		ups := []store.ActionUpdate{up}
+		if up.State == quota.ActionApplied {
 			ups = append(ups, store.ActionUpdate{ID: a.ID, State: quota.ActionVerified, Time: now})
 		}
 		if err := w.store.Commit(&store.Batch{Time: now, Actions: ups, Outbox: w.fanout(e, []quota.Event{ev})}); err != nil {
@@ -282,5 +367,6 @@ func (w *Watcher) reconcile(ctx context.Context, e *env) error {
 			return fmt.Errorf("record reconciled move %d: %w", a.ID, err)
 		}
 	}
+	w.unsettled = left
 	return nil
 }

@@ -104,9 +104,10 @@ func (w *Watcher) Cycle(ctx context.Context) (rep *Report, err error) {
 // cycle is the body of Cycle.
 func (w *Watcher) cycle(ctx context.Context, e *env, now time.Time, rep *Report) error {
 	cfg := e.cfg
-	// Moves whose answer was lost are settled first, so the journal the
-	// planner reads is complete. Only this process leaves such moves, so
-	// the journal is read only when it did (or at the first cycle).
+	// Open moves (an answer lost, an outcome not recorded) are read back
+	// first, so the journal the planner reads is as settled as it can be.
+	// Only this process leaves such moves, so the journal is read only
+	// while it has any (and at the first cycle).
 	if !w.readOnly && w.unsettled {
 		if err := w.reconcile(ctx, e); err != nil {
 			w.log.Error("reconciling unfinished moves failed", "err", err)
@@ -204,6 +205,7 @@ func (w *Watcher) cycle(ctx context.Context, e *env, now time.Time, rep *Report)
 		w.names.redo(batch.Projects) // to be written with the next cycle
 		return fmt.Errorf("record cycle: %w", err)
 	}
+	w.log.Debug("cycle recorded", "at", now.Format(time.RFC3339Nano), "snapshots", len(snaps))
 	for _, in := range instances {
 		w.states[in.Key] = in
 	}

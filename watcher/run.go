@@ -274,8 +274,9 @@ func (w *Watcher) reload(ro RunOptions, sched *cron.Cron, id cron.EntryID, job c
 
 // shutdown stops the schedule, cancels the running cycle's API calls and
 // any delivery between cycles, waits for them to record what they did, and
-// stops the HTTP server, all within shutdownTimeout. The store is closed by
-// the caller, last.
+// stops the HTTP server, all within shutdownTimeout. A reassign already
+// sent is not cancelled: it has moveStopGrace to finish and be read back,
+// and no other is begun. The store is closed by the caller, last.
 func (w *Watcher) shutdown(sched *cron.Cron, srv *http.Server, cancel context.CancelFunc, deliveries *sync.WaitGroup) error {
 	deadline := time.NewTimer(shutdownTimeout)
 	defer deadline.Stop()

@@ -204,9 +204,9 @@ func TestInterruptedMoveIsReconciledNotRepeated(t *testing.T) {
 		}
 		require.Len(t, h.journal(), 1)
 	})
-	t.Run("cut off during the call", func(t *testing.T) {
+	t.Run("stopped during the call: the call is let finish", func(t *testing.T) {
 		h := newHarness(t, "seed.yaml", rulesSeed)
-		h.cloud.Cloud.SetFaults([]synnefosim.Fault{{Path: "/object-store/v1/*", Method: "POST", Latency: synnefosim.Duration(5 * time.Second)}})
+		h.cloud.Cloud.SetFaults([]synnefosim.Fault{{Path: "/object-store/v1/*", Method: "POST", Latency: synnefosim.Duration(2 * time.Second)}})
 		ctx, cancel := context.WithCancel(context.Background())
 		go func() {
 			// Stop the daemon while the POST is in flight.
@@ -224,23 +224,114 @@ func TestInterruptedMoveIsReconciledNotRepeated(t *testing.T) {
 		h.clock.Advance(5 * time.Minute)
 		rep, err := h.w.Cycle(ctx)
 		require.NoError(t, err)
+		require.True(t, rep.Interrupted)
 		require.Len(t, rep.Plan, 1)
-		require.Equal(t, quota.ActionIntent, rep.Plan[0].State, "outcome unknown")
+		require.Equal(t, quota.ActionVerified, rep.Plan[0].State, "the POST already sent finished within the stop's grace, and was read back")
+		require.Equal(t, cs333, h.container("course_container").Project)
 		h.cloud.Cloud.SetFaults(nil)
 
 		h.restart()
 		acts := h.journal()
 		require.Len(t, acts, 1)
-		require.Equal(t, quota.ActionFailed, acts[0].State)
-		require.Contains(t, acts[0].Error, "interrupted")
+		require.Equal(t, quota.ActionVerified, acts[0].State)
 		posts := 0
 		for _, r := range h.cloud.Cloud.Requests() {
 			if r.Method == "POST" && strings.HasPrefix(r.Path, "/object-store") {
 				posts++
 			}
 		}
-		require.Equal(t, 1, posts, "the interrupted POST is never re-sent by the reconcile")
+		require.Equal(t, 1, posts, "the POST is never re-sent")
 	})
+	t.Run("died before the call: given up only after the settle window", func(t *testing.T) {
+		h := newHarness(t, "seed.yaml", rulesSeed)
+		st := h.w.Store()
+		_, err := st.Intent(quota.Action{Time: h.clock.Now(), State: quota.ActionIntent, Move: quota.Move{
+			Rule: "container-rebalance", Account: "alice", Kind: quota.KindContainer,
+			ItemID: "course_container", ItemName: "course_container", From: alice, To: cs333,
+			ToName: "CS333 lab assignments", Resource: quota.DiskSpace,
+			Quantities: quota.ContainerQuantities(20615843020),
+		}})
+		require.NoError(t, err)
+		require.NoError(t, st.Release())
+
+		// Within the window the move may still land: it stays open, is
+		// not told, and nothing is sent in its place.
+		h.restart()
+		acts := h.journal()
+		require.Len(t, acts, 1)
+		require.Equal(t, quota.ActionUnknown, acts[0].State)
+		for range 2 { // +5m, +10m
+			rep := h.cycle()
+			require.Empty(t, moves(rep), "%+v", rep.Plan)
+			require.Equal(t, quota.ActionUnknown, h.journal()[0].State)
+		}
+		require.NotContains(t, strings.Join(h.slackTexts(), "\n"), "interrupted")
+
+		// Past the window (+15m) it is failed (interrupted), told once.
+		h.cycle()
+		acts = h.journal()
+		require.Equal(t, quota.ActionFailed, acts[0].State)
+		require.True(t, acts[0].Interrupted)
+		require.Contains(t, acts[0].Error, "interrupted")
+		told := 0
+		for _, txt := range h.slackTexts() {
+			if strings.Contains(txt, "interrupted") {
+				told++
+			}
+		}
+		require.Equal(t, 1, told, "%q", h.slackTexts())
+		for _, r := range h.cloud.Cloud.Requests() {
+			require.False(t, r.Method == "POST" && strings.HasPrefix(r.Path, "/object-store"), "no POST while the move was open: %+v", r)
+		}
+	})
+}
+
+// A reassign the cloud is still processing when its answer is lost (the
+// call timed out) is neither called failed nor sent again, nor replaced by
+// another item: it is read back at every cycle until it lands.
+func TestMoveStillProcessedIsWaitedFor(t *testing.T) {
+	h := newHarness(t, "seed.yaml", strings.Replace(rulesSeed, "    severity: warning\n", "    severity: warning\n    cooldown: 1s\n", 1))
+	// Longer than the client's 5s timeout.
+	hold := 6 * time.Second
+	h.cloud.Cloud.SetFaults([]synnefosim.Fault{{Path: "/object-store/v1/*", Method: "POST", Hold: synnefosim.Duration(hold)}})
+	start := time.Now()
+	rep := h.cycle()
+	mv := moves(rep)
+	require.Len(t, mv, 1)
+	require.Equal(t, "course_container", mv[0].ItemName)
+	require.Equal(t, quota.ActionUnknown, mv[0].State, "read back in the source while still processed: unknown, not failed")
+	require.Less(t, time.Since(start), hold, "the read-back came before the cloud was done")
+
+	// Past the cooldown, still processing: nothing is sent, neither the
+	// same item nor another in its place.
+	rep = h.cycle()
+	require.Empty(t, moves(rep), "%+v", rep.Plan)
+	require.Equal(t, quota.ActionUnknown, h.journal()[0].State)
+	require.Equal(t, alice, h.container("course_container").Project, "the cloud is still at it")
+
+	require.Eventually(t, func() bool { return h.container("course_container").Project == cs333 }, 2*hold, 20*time.Millisecond)
+	h.cycle()
+	acts := h.journal()
+	require.Len(t, acts, 1)
+	require.Equal(t, quota.ActionVerified, acts[0].State)
+	require.False(t, acts[0].Interrupted)
+	h.cycle()
+	require.Len(t, h.journal(), 1)
+	posts := 0
+	for _, r := range h.cloud.Cloud.Requests() {
+		if r.Method == "POST" && strings.HasPrefix(r.Path, "/object-store") {
+			posts++
+		}
+	}
+	require.Equal(t, 1, posts, "one POST in all")
+	moved := 0
+	for _, txt := range h.slackTexts() {
+		require.NotContains(t, txt, "failed")
+		if strings.Contains(txt, "course_container") {
+			moved++
+		}
+	}
+	require.Equal(t, 1, moved, "the move is told once: %q", h.slackTexts())
 }
 
 func TestSlackOutageLosesNothing(t *testing.T) {
@@ -565,22 +656,38 @@ func TestRemovedNotifierMessagesAreSetAside(t *testing.T) {
 	require.Contains(t, h.logs.String(), "set aside messages of notifiers no longer configured")
 }
 
-// A move whose answer and read-back are both lost is settled at the next
-// cycle, without a restart.
-func TestLostAnswerIsSettledNextCycle(t *testing.T) {
-	h := newHarness(t, "seed.yaml", rulesSeed)
+// A move whose answer and read-back are both lost is read back at every
+// cycle, without a restart; still in the source, it is failed (interrupted)
+// only once the settle window has passed, and told then, once.
+func TestLostAnswerIsSettledAfterTheWindow(t *testing.T) {
+	h := newHarness(t, "seed.yaml", rulesSeed, "settle_window: 12m")
 	h.cloud.Cloud.SetFaults([]synnefosim.Fault{
 		{Path: "/object-store/v1/*", Method: "POST", Status: 503},
 		{Path: "/object-store/v1/*", Method: "HEAD", Status: 503},
 	})
 	rep := h.cycle()
-	require.Equal(t, quota.ActionIntent, moves(rep)[0].State, "outcome unknown")
+	require.Equal(t, quota.ActionUnknown, moves(rep)[0].State, "outcome unknown")
 	h.cloud.Cloud.SetFaults(nil)
-	h.cycle()
+	for range 2 { // +5m, +10m: within the window
+		h.cycle()
+		acts := h.journal()
+		require.Len(t, acts, 1)
+		require.Equal(t, quota.ActionUnknown, acts[0].State, "read back in the source within the window: %+v", acts[0])
+	}
+	h.cycle() // +15m
 	acts := h.journal()
 	require.Len(t, acts, 1)
-	require.Equal(t, quota.ActionFailed, acts[0].State, "read back in the source: %+v", acts[0])
+	require.Equal(t, quota.ActionFailed, acts[0].State, "read back in the source past the window: %+v", acts[0])
+	require.True(t, acts[0].Interrupted)
 	require.Contains(t, acts[0].Error, "interrupted")
+	h.cycle()
+	told := 0
+	for _, txt := range h.slackTexts() {
+		if strings.Contains(txt, "interrupted") {
+			told++
+		}
+	}
+	require.Equal(t, 1, told, "%q", h.slackTexts())
 }
 
 // Items that cannot be listed are a refusal like any other: in every plan,

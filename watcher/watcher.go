@@ -91,6 +91,8 @@ type Options struct {
 	ReadOnly bool
 	// Store, when set, is used instead of opening Config.Store.Path.
 	Store *store.Store
+	// SettleWindow, when set, replaces the configuration's settle_window.
+	SettleWindow time.Duration
 
 	// NewCloud builds the client of one configured account; nil means the
 	// Synnefo client, with HTTPClient, the CA file and the shared request
@@ -122,6 +124,8 @@ type Watcher struct {
 	sleep               func(context.Context, time.Duration) error
 	// outbox tells Run when a delivery left the outbox due next.
 	outbox *outboxTimer
+	// patience is Options.SettleWindow.
+	patience time.Duration
 
 	newCloud        func(config.Account) (Cloud, error)
 	newServiceCloud func(config.Cloud) (ServiceCloud, error)
@@ -134,8 +138,8 @@ type Watcher struct {
 	hist     *window
 	histMu   sync.Mutex
 	retained time.Time // last retention pass
-	// unsettled is set while the journal may hold intents without an
-	// outcome; the cycle reconciles them only then.
+	// unsettled is set from the moment an intent is journaled until a
+	// reconcile finds no move open; the cycle reconciles only then.
 	unsettled bool
 	histNow   time.Time // the cycle's time, for the window
 	states    map[quota.InstanceKey]quota.Instance
@@ -182,6 +186,7 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 		retryMax:  o.RetryMax,
 		sleep:     o.Sleep,
 		outbox:    newOutboxTimer(),
+		patience:  o.SettleWindow,
 		names:     newNameCache(),
 		unsettled: true,
 
