@@ -53,17 +53,9 @@ type Status struct {
 // QueryStatus reads the rule instances and the latest values of every
 // series.
 func QueryStatus(src StatusSource) (*Status, error) {
-	latest, err := src.Latest()
+	latest, insts, projects, err := readState(src)
 	if err != nil {
-		return nil, fmt.Errorf("read quotas: %w", err)
-	}
-	insts, err := src.Instances()
-	if err != nil {
-		return nil, fmt.Errorf("read rule states: %w", err)
-	}
-	projects, err := src.Projects()
-	if err != nil {
-		return nil, fmt.Errorf("read projects: %w", err)
+		return nil, err
 	}
 	cur := make(map[quota.Key]quota.Sample, len(latest))
 	for _, l := range latest {
@@ -78,6 +70,24 @@ func QueryStatus(src StatusSource) (*Status, error) {
 		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.ProjectName, b.ProjectName), cmp.Compare(a.Resource, b.Resource))
 	})
 	return st, nil
+}
+
+// readState reads what both the status and the status page start from:
+// every series' latest values, the rule instances and the projects.
+func readState(src StatusSource) ([]store.Latest, []quota.Instance, map[string]quota.Project, error) {
+	latest, err := src.Latest()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("read quotas: %w", err)
+	}
+	insts, err := src.Instances()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("read rule states: %w", err)
+	}
+	projects, err := src.Projects()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("read projects: %w", err)
+	}
+	return latest, insts, projects, nil
 }
 
 // RuleRows turns rule instances into rows, with the latest values of their
