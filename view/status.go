@@ -31,6 +31,9 @@ type StatusRow struct {
 	Limit       int64       `json:"limit"`
 	Ratio       Float       `json:"ratio"`
 	Observed    time.Time   `json:"observed"`
+	// Silenced names the silence that holds the rule instance, on the
+	// rows MarkSilenced marked; other rows leave it out.
+	Silenced string `json:"silenced,omitempty"`
 	// Quota is the series' latest values in full, for the tables; the JSON
 	// row carries only the fields above.
 	Quota quota.Quota `json:"-"`
@@ -127,6 +130,23 @@ func (s *Status) Rows() []StatusRow {
 		}
 	}
 	return out
+}
+
+// MarkSilenced sets Silenced on the rule rows that a silence holds:
+// silenced names the silence holding an incident (with its project's name,
+// which silences may match), if any. The command line and the JSON API
+// mark rows the same way.
+func MarkSilenced(rows []StatusRow, silenced func(k quota.InstanceKey, projectName string) (string, bool)) {
+	for i := range rows {
+		r := &rows[i]
+		if r.Rule == "" {
+			continue
+		}
+		k := quota.InstanceKey{Rule: r.Rule, Account: r.Account, Project: r.Project, Resource: r.Resource}
+		if reason, ok := silenced(k, r.ProjectName); ok {
+			r.Silenced = reason
+		}
+	}
 }
 
 // WriteStatus writes the status as two tables, the rule instances and the
