@@ -3,7 +3,8 @@
 // bring a project back under its quota.
 //
 // The package is pure: it does no I/O, keeps no clock (every time comes in as
-// a parameter) and starts no goroutines. docs/quota.md, docs/design.md#rules and docs/design.md#moves are the contract.
+// a parameter) and starts no goroutines. docs/quota.md, docs/design.md#rules
+// and docs/design.md#moves are the contract.
 //
 // # Expression variables
 //
