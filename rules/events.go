@@ -42,10 +42,11 @@ func firingEvent(f *Firing, dryRun bool, now time.Time) quota.Event {
 // Settled is the event of a journaled move whose outcome is learnt after
 // its cycle (a lost answer, an interrupted run): state is applied or
 // failed, and reason says why it failed. It needs no planner: the move's
-// rule is looked up by name, and the event tells the quota the move saw.
+// rule is looked up by name, and the event tells the quota the move saw. A
+// dry-run entry's event is a dry-run one.
 func (e *Engine) Settled(a quota.Action, state quota.ActionState, reason string, now time.Time) quota.Event {
 	key := quota.InstanceKey{Rule: a.Rule, Account: a.Account, Project: a.From, Resource: a.Resource}
-	ev := actionEvent(e.byName[a.Rule], key, a.FromName, a.SourceBefore, false, now)
+	ev := actionEvent(e.byName[a.Rule], key, a.FromName, a.SourceBefore, a.DryRun, now)
 	ev.Result = quota.ResultApplied
 	if state == quota.ActionFailed {
 		ev.Result = quota.ResultFailed

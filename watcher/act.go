@@ -246,6 +246,17 @@ func (w *Watcher) reconcile(ctx context.Context, e *env) error {
 	w.unsettled = false // set again below for any move that stays open
 	now := w.now().UTC()
 	for _, a := range open {
+		if a.DryRun {
+			// A dry-run move was never sent: it is settled as what would
+			// have been applied, as act records it, and told as a dry run.
+			ev := e.engine.Settled(a, quota.ActionApplied, "", now)
+			ups := []store.ActionUpdate{{ID: a.ID, State: quota.ActionApplied, Time: now}}
+			if err := w.store.Commit(&store.Batch{Time: now, Actions: ups, Outbox: w.fanout(e, []quota.Event{ev})}); err != nil {
+				w.unsettled = true
+				return fmt.Errorf("record dry-run move %d: %w", a.ID, err)
+			}
+			continue
+		}
 		acc := e.account(a.Account)
 		if acc == nil {
 			w.log.Warn("cannot reconcile move of an account no longer configured", "action", a.ID, "account", a.Account)

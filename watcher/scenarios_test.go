@@ -241,6 +241,31 @@ func TestInterruptedMoveIsReconciledNotRepeated(t *testing.T) {
 		}
 		require.Equal(t, 1, posts, "the interrupted POST is never re-sent by the reconcile")
 	})
+	t.Run("a dry-run move stopped before its report", func(t *testing.T) {
+		h := newHarness(t, "seed.yaml", rulesSeed)
+		// A previous run journaled a dry-run move and stopped before
+		// recording it as reported: nothing was ever sent.
+		st := h.w.Store()
+		id, err := st.Intent(quota.Action{Time: h.clock.Now(), State: quota.ActionIntent, DryRun: true, Move: quota.Move{
+			Rule: "container-rebalance", Account: "alice", Kind: quota.KindContainer,
+			ItemID: "course_container", ItemName: "course_container", From: alice, To: cs333,
+			ToName: "CS333 lab assignments", Resource: quota.DiskSpace,
+			Quantities: quota.ContainerQuantities(20615843020),
+		}})
+		require.NoError(t, err)
+		require.NoError(t, st.Release())
+
+		h.restart()
+		acts := h.journal()
+		require.Len(t, acts, 1)
+		require.Equal(t, id, acts[0].ID)
+		require.Equal(t, quota.ActionApplied, acts[0].State, "settled as what would have been applied, not as a failure")
+		require.Empty(t, acts[0].Error)
+		h.cycle()
+		texts := strings.Join(h.slackTexts(), "\n")
+		require.Contains(t, texts, "DRY RUN")
+		require.NotContains(t, texts, "interrupted", "a move never sent is not told as interrupted")
+	})
 }
 
 func TestSlackOutageLosesNothing(t *testing.T) {
