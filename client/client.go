@@ -380,7 +380,7 @@ func (c *Client) send(ctx context.Context, rq *request, handle func(*http.Respon
 		c.log.LogAttrs(ctx, slog.LevelDebug, "synnefo request retry",
 			slog.String("method", rq.method), slog.String("path", path),
 			slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("err", err.Error()))
-		if werr := sleep(ctx, wait); werr != nil {
+		if werr := backoff.Sleep(ctx, wait); werr != nil {
 			return fmt.Errorf("%s %s: %w (last attempt: %w)", rq.method, path, werr, err)
 		}
 	}
@@ -477,20 +477,6 @@ func (c *Client) record(ctx context.Context, rq *request, path string, attempt, 
 // [0, min(Max, Base*2^(attempt-1))].
 func (c *Client) backoff(attempt int) time.Duration {
 	return backoff.FullJitter(backoff.Exp(c.retry.Base, c.retry.Max, attempt-1), c.rand)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // scrub removes every token the client has held from a text.

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/quotawatch/quotawatch/internal/yamlnode"
 )
 
 // E-mail notifier defaults and keywords.
@@ -141,7 +143,7 @@ func (p *parser) emailTo(m *mapping) []string {
 	for i, it := range items {
 		at := fmt.Sprintf("%s[%d]", m.at("to"), i)
 		if it.Kind != yaml.ScalarNode {
-			p.errorf(it.Line, "%s: expected a string, got %s", at, describe(it))
+			p.errorf(it.Line, "%s: expected a string, got %s", at, yamlnode.Describe(it))
 			continue
 		}
 		s := strings.TrimSpace(it.Value)

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/quotawatch/quotawatch/internal/yamlnode"
 )
 
 // nameRE is what account and notifier names look like; they appear in
@@ -26,7 +28,7 @@ func (p *parser) parse(data []byte) *Config {
 		return cfg
 	}
 	if root.Kind != yaml.MappingNode {
-		p.errorf(root.Line, "configuration: expected a mapping, got %s", describe(root))
+		p.errorf(root.Line, "configuration: expected a mapping, got %s", yamlnode.Describe(root))
 		return cfg
 	}
 	top := p.mapping(root, "", root.Line,

@@ -8,11 +8,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -28,23 +26,6 @@ import (
 func (p *parser) syntax(err error) {
 	line, msg := yamlnode.Syntax(err)
 	p.wrapf(line, err, "invalid YAML: %s", msg)
-}
-
-// describe names what a node holds for an error message.
-func describe(n *yaml.Node) string {
-	switch {
-	case yamlnode.IsNull(n):
-		return "nothing"
-	case n.Kind == yaml.MappingNode:
-		return "a mapping"
-	case n.Kind == yaml.SequenceNode:
-		return "a list"
-	}
-	v := n.Value
-	if utf8.RuneCountInString(v) > 40 {
-		v = string([]rune(v)[:40]) + "..."
-	}
-	return strconv.Quote(v)
 }
 
 // join builds the dotted path of a key for messages.
@@ -84,7 +65,7 @@ func (p *parser) mapping(n *yaml.Node, path string, line int, known ...string) *
 		if what == "" {
 			what = "configuration"
 		}
-		p.errorf(n.Line, "%s: expected a mapping, got %s", what, describe(n))
+		p.errorf(n.Line, "%s: expected a mapping, got %s", what, yamlnode.Describe(n))
 		m.bad = true
 		return m
 	}
@@ -98,11 +79,11 @@ func (p *parser) mapping(n *yaml.Node, path string, line int, known ...string) *
 	for _, pr := range problems {
 		switch pr.Kind {
 		case yamlnode.KeyNotScalar:
-			p.errorf(pr.Line(), "%s", in("keys must be strings, got "+describe(pr.Key)))
+			p.errorf(pr.Line(), "%s", in("keys must be strings, got "+yamlnode.Describe(pr.Key)))
 		case yamlnode.DuplicateKey:
 			p.errorf(pr.Line(), "%s", in(fmt.Sprintf("duplicate key %q (first on line %d)", pr.Key.Value, pr.First.Line)))
 		case yamlnode.BadMerge:
-			p.errorf(pr.Line(), "%s", in("<< must merge a mapping or a list of mappings, got "+describe(pr.Merged)))
+			p.errorf(pr.Line(), "%s", in("<< must merge a mapping or a list of mappings, got "+yamlnode.Describe(pr.Merged)))
 		}
 	}
 	for _, kv := range pairs {
@@ -157,7 +138,7 @@ func (m *mapping) str(key string) (string, bool) {
 		return "", false
 	}
 	if v.Kind != yaml.ScalarNode {
-		m.errorf(v.Line, key, "expected a string, got %s", describe(v))
+		m.errorf(v.Line, key, "expected a string, got %s", yamlnode.Describe(v))
 		return "", false
 	}
 	return v.Value, true
@@ -171,7 +152,7 @@ func (m *mapping) bool(key string, def bool) bool {
 	}
 	var b bool
 	if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!bool" || v.Decode(&b) != nil {
-		m.errorf(v.Line, key, "expected true or false, got %s", describe(v))
+		m.errorf(v.Line, key, "expected true or false, got %s", yamlnode.Describe(v))
 		return def
 	}
 	return b
@@ -185,7 +166,7 @@ func (m *mapping) int(key string, def int) (int, bool) {
 	}
 	var i int
 	if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!int" || v.Decode(&i) != nil {
-		m.errorf(v.Line, key, "expected an integer, got %s", describe(v))
+		m.errorf(v.Line, key, "expected an integer, got %s", yamlnode.Describe(v))
 		return def, false
 	}
 	return i, true
@@ -201,7 +182,7 @@ func (m *mapping) float(key string, def float64) (float64, bool) {
 	tag := v.ShortTag()
 	if v.Kind != yaml.ScalarNode || (tag != "!!int" && tag != "!!float") || v.Decode(&f) != nil ||
 		math.IsNaN(f) || math.IsInf(f, 0) {
-		m.errorf(v.Line, key, "expected a number, got %s", describe(v))
+		m.errorf(v.Line, key, "expected a number, got %s", yamlnode.Describe(v))
 		return def, false
 	}
 	return f, true
@@ -215,12 +196,12 @@ func (m *mapping) duration(key string, def time.Duration) (time.Duration, bool) 
 		return def, true
 	}
 	if v.Kind != yaml.ScalarNode {
-		m.errorf(v.Line, key, "expected a duration such as 30s, 5m, 12h or 7d, got %s", describe(v))
+		m.errorf(v.Line, key, "expected a duration such as 30s, 5m, 12h or 7d, got %s", yamlnode.Describe(v))
 		return def, false
 	}
 	d, err := parseDuration(v.Value)
 	if err != nil {
-		m.errorf(v.Line, key, "invalid duration %s: use a number with a unit such as 30s, 5m, 12h or 7d", describe(v))
+		m.errorf(v.Line, key, "invalid duration %s: use a number with a unit such as 30s, 5m, 12h or 7d", yamlnode.Describe(v))
 		return def, false
 	}
 	return d, true
@@ -234,7 +215,7 @@ func (m *mapping) list(key string) []*yaml.Node {
 		return nil
 	}
 	if v.Kind != yaml.SequenceNode {
-		m.errorf(v.Line, key, "expected a list, got %s", describe(v))
+		m.errorf(v.Line, key, "expected a list, got %s", yamlnode.Describe(v))
 		return nil
 	}
 	items := make([]*yaml.Node, len(v.Content))
@@ -316,7 +297,7 @@ func (m *mapping) secret(base string, required bool) (s Secret, specified bool) 
 		}
 		if v.Kind != yaml.ScalarNode {
 			// describe only names the kind here: a scalar would be the secret.
-			m.errorf(v.Line, k, "expected a string, got %s", describe(v))
+			m.errorf(v.Line, k, "expected a string, got %s", yamlnode.Describe(v))
 			specified = true
 			continue
 		}

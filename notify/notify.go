@@ -95,7 +95,7 @@ func (o Options) withDefaults() Options {
 		o.RetryMax = max(DefaultRetryMax, o.RetryBase)
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleep
+		o.Sleep = backoff.Sleep
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -204,18 +204,6 @@ func Backoff(attempts int) time.Duration {
 // backoff is Backoff with o's base and cap.
 func (o Options) backoff(attempts int) time.Duration {
 	return backoff.Exp(o.RetryBase, o.RetryMax, attempts)
-}
-
-// sleep is the default Options.Sleep.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Error is a failed delivery. Its text is built only from redacted parts,

@@ -3,7 +3,8 @@
 // bring a project back under its quota.
 //
 // The package is pure: it does no I/O, keeps no clock (every time comes in as
-// a parameter) and starts no goroutines. docs/quota.md, docs/design.md#rules and docs/design.md#moves are the contract.
+// a parameter) and starts no goroutines. docs/quota.md, docs/design.md#rules
+// and docs/design.md#moves are the contract.
 //
 // # Expression variables
 //
@@ -64,13 +65,14 @@
 // a dry-run report included, starts the instance's own cooldown, so that
 // reports come at the pace of real moves.
 //
-// Under the global dry run, plans share the ledgers and the cap exactly as
-// real ones would. A rule with its own dry_run (global dry run off) plans
+// Under the global dry run, plans share the ledgers, the cap, the journal
+// window and the items on their way out exactly as real ones would. A rule with its own dry_run (global dry run off) plans
 // the same moves but takes them back from the ledger and the cap, so live
 // rules planned later in the cycle are not starved by moves that never
-// happen. Dry-run moves stay out of the journal window, the other
-// accounts' ledgers and the items on their way out: a report never starts
-// a cooldown for real moves.
+// happen; its moves stay out of the journal window, the other accounts'
+// ledgers and the items on their way out. Either way a dry-run move is
+// journaled as such, and later planners ignore the journal's dry-run
+// entries: a report never starts a cooldown for real moves.
 //
 // A silenced incident ([Input.Silenced]) is evaluated and its state kept,
 // but it makes no event and gives the planner no firing ([Output.Silenced]

@@ -453,4 +453,8 @@ rules:
 	require.Equal(t, quota.ResultApplied, ev.Result)
 	require.Empty(t, ev.Severity)
 	require.Nil(t, ev.Notify)
+	require.False(t, ev.DryRun)
+
+	a.DryRun = true
+	require.True(t, e.Settled(a, quota.ActionApplied, "", t0).DryRun, "a dry-run entry is told as a dry run")
 }

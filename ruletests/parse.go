@@ -274,7 +274,7 @@ func duration(m *mapping, key string) (time.Duration, bool) {
 	}
 	d, err := rules.ParseDuration(s)
 	if err != nil {
-		m.errorf(v.Line, key, "invalid duration %s: use a number with a unit such as 30s, 5m, 12h or 7d", describe(v))
+		m.errorf(v.Line, key, "invalid duration %s: use a number with a unit such as 30s, 5m, 12h or 7d", yamlnode.Describe(v))
 		return 0, false
 	}
 	return d, true
@@ -464,7 +464,7 @@ func (f *File) item(p *problems, path string, n *yaml.Node) (item, bool) {
 		for _, r := range slices.Sorted(maps.Keys(qm.vals)) {
 			v := yamlnode.Resolve(qm.vals[r])
 			if v == nil || v.Kind != yaml.ScalarNode || yamlnode.IsNull(v) {
-				qm.errorf(qm.keys[r].Line, r, "expected an amount such as 20GiB, got %s", describe(v))
+				qm.errorf(qm.keys[r].Line, r, "expected an amount such as 20GiB, got %s", yamlnode.Describe(v))
 				continue
 			}
 			a, err := quota.ParseAmount(v.Value)

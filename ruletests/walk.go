@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strconv"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -61,23 +59,6 @@ func (p *problems) err() error {
 	return errors.Join(p.list...)
 }
 
-// describe names what a node holds for a message.
-func describe(n *yaml.Node) string {
-	switch {
-	case yamlnode.IsNull(n):
-		return "nothing"
-	case n.Kind == yaml.MappingNode:
-		return "a mapping"
-	case n.Kind == yaml.SequenceNode:
-		return "a list"
-	}
-	v := n.Value
-	if utf8.RuneCountInString(v) > 40 {
-		v = string([]rune(v)[:40]) + "..."
-	}
-	return strconv.Quote(v)
-}
-
 // mapping is one YAML mapping whose keys were checked against the known
 // ones.
 type mapping struct {
@@ -102,7 +83,7 @@ func (p *problems) mapping(n *yaml.Node, path string, line int, known ...string)
 		if what == "" {
 			what = "test file"
 		}
-		p.errorf(n.Line, "%s: expected a mapping, got %s", what, describe(n))
+		p.errorf(n.Line, "%s: expected a mapping, got %s", what, yamlnode.Describe(n))
 		m.bad = true
 		return m
 	}
@@ -111,11 +92,11 @@ func (p *problems) mapping(n *yaml.Node, path string, line int, known ...string)
 	for _, pr := range probs {
 		switch pr.Kind {
 		case yamlnode.KeyNotScalar:
-			m.errorf(pr.Line(), "", "keys must be strings, got %s", describe(pr.Key))
+			m.errorf(pr.Line(), "", "keys must be strings, got %s", yamlnode.Describe(pr.Key))
 		case yamlnode.DuplicateKey:
 			m.errorf(pr.Line(), "", "duplicate key %q (first on line %d)", pr.Key.Value, pr.First.Line)
 		case yamlnode.BadMerge:
-			m.errorf(pr.Line(), "", "<< must merge a mapping or a list of mappings, got %s", describe(pr.Merged))
+			m.errorf(pr.Line(), "", "<< must merge a mapping or a list of mappings, got %s", yamlnode.Describe(pr.Merged))
 		}
 	}
 	for _, kv := range pairs {
@@ -189,7 +170,7 @@ func (m *mapping) str(key string) (string, bool) {
 		return "", false
 	}
 	if v.Kind != yaml.ScalarNode {
-		m.errorf(v.Line, key, "expected a string, got %s", describe(v))
+		m.errorf(v.Line, key, "expected a string, got %s", yamlnode.Describe(v))
 		return "", false
 	}
 	return v.Value, true
@@ -203,7 +184,7 @@ func (m *mapping) list(key string) []*yaml.Node {
 		return nil
 	}
 	if v.Kind != yaml.SequenceNode {
-		m.errorf(v.Line, key, "expected a list, got %s", describe(v))
+		m.errorf(v.Line, key, "expected a list, got %s", yamlnode.Describe(v))
 		return nil
 	}
 	items := make([]*yaml.Node, len(v.Content))

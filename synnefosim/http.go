@@ -1,7 +1,6 @@
 package synnefosim
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"mime"
@@ -9,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/quotawatch/quotawatch/internal/backoff"
 )
 
 // faultKeys maps a status to the cloudFault key Synnefo renders for it (docs/synnefo-wire.md#error-bodies).
@@ -150,7 +151,7 @@ func (c *Cloud) injectFault(w http.ResponseWriter, r *http.Request) bool {
 	}
 	c.faultMu.Unlock()
 	if latency > 0 {
-		if err := sleepCtx(r.Context(), latency); err != nil {
+		if err := backoff.Sleep(r.Context(), latency); err != nil {
 			writeFault(w, http.StatusServiceUnavailable, "", "Service Unavailable", "")
 			return true
 		}
@@ -167,17 +168,6 @@ func (c *Cloud) injectFault(w http.ResponseWriter, r *http.Request) bool {
 		writeFault(w, fail.Status, "", http.StatusText(fail.Status), "")
 	}
 	return true
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // globMatch matches s against a pattern where * is any run of characters

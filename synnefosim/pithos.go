@@ -282,7 +282,8 @@ func (c *Cloud) updateContainer(w http.ResponseWriter, r *http.Request, u *User,
 		ct.charged = dest
 		ct.Project = dest
 	} else if !update {
-		// docs/synnefo-wire.md#pithos-container-reassign: the project policy resets to the account, with no commission.
+		// The project policy resets to the account, with no commission
+		// (docs/synnefo-wire.md#pithos-container-reassign).
 		ct.Project = account
 		clear(c.cache)
 	}

@@ -189,17 +189,9 @@ func (i Incident) DaysToFullLabel() string {
 // latest values once and keeps only what it shows (the Top fullest, the
 // firing ones), so that 80,000 series cost one pass and no sort.
 func QueryOverview(src PageSource, q OverviewQuery) (*Overview, error) {
-	latest, err := src.Latest()
+	latest, insts, projects, err := readState(src)
 	if err != nil {
-		return nil, fmt.Errorf("read quotas: %w", err)
-	}
-	insts, err := src.Instances()
-	if err != nil {
-		return nil, fmt.Errorf("read rule states: %w", err)
-	}
-	projects, err := src.Projects()
-	if err != nil {
-		return nil, fmt.Errorf("read projects: %w", err)
+		return nil, err
 	}
 	name := namer(projects)
 	thr := Thresholds(q.Rules)

@@ -31,6 +31,9 @@ type StatusRow struct {
 	Limit       int64       `json:"limit"`
 	Ratio       Float       `json:"ratio"`
 	Observed    time.Time   `json:"observed"`
+	// Silenced names the silence that holds the rule instance, on the
+	// rows MarkSilenced marked; other rows leave it out.
+	Silenced string `json:"silenced,omitempty"`
 	// Quota is the series' latest values in full, for the tables; the JSON
 	// row carries only the fields above.
 	Quota quota.Quota `json:"-"`
@@ -53,17 +56,9 @@ type Status struct {
 // QueryStatus reads the rule instances and the latest values of every
 // series.
 func QueryStatus(src StatusSource) (*Status, error) {
-	latest, err := src.Latest()
+	latest, insts, projects, err := readState(src)
 	if err != nil {
-		return nil, fmt.Errorf("read quotas: %w", err)
-	}
-	insts, err := src.Instances()
-	if err != nil {
-		return nil, fmt.Errorf("read rule states: %w", err)
-	}
-	projects, err := src.Projects()
-	if err != nil {
-		return nil, fmt.Errorf("read projects: %w", err)
+		return nil, err
 	}
 	cur := make(map[quota.Key]quota.Sample, len(latest))
 	for _, l := range latest {
@@ -78,6 +73,24 @@ func QueryStatus(src StatusSource) (*Status, error) {
 		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.ProjectName, b.ProjectName), cmp.Compare(a.Resource, b.Resource))
 	})
 	return st, nil
+}
+
+// readState reads what both the status and the status page start from:
+// every series' latest values, the rule instances and the projects.
+func readState(src StatusSource) ([]store.Latest, []quota.Instance, map[string]quota.Project, error) {
+	latest, err := src.Latest()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("read quotas: %w", err)
+	}
+	insts, err := src.Instances()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("read rule states: %w", err)
+	}
+	projects, err := src.Projects()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("read projects: %w", err)
+	}
+	return latest, insts, projects, nil
 }
 
 // RuleRows turns rule instances into rows, with the latest values of their
@@ -117,6 +130,23 @@ func (s *Status) Rows() []StatusRow {
 		}
 	}
 	return out
+}
+
+// MarkSilenced sets Silenced on the rule rows that a silence holds:
+// silenced names the silence holding an incident (with its project's name,
+// which silences may match), if any. The command line and the JSON API
+// mark rows the same way.
+func MarkSilenced(rows []StatusRow, silenced func(k quota.InstanceKey, projectName string) (string, bool)) {
+	for i := range rows {
+		r := &rows[i]
+		if r.Rule == "" {
+			continue
+		}
+		k := quota.InstanceKey{Rule: r.Rule, Account: r.Account, Project: r.Project, Resource: r.Resource}
+		if reason, ok := silenced(k, r.ProjectName); ok {
+			r.Silenced = reason
+		}
+	}
 }
 
 // WriteStatus writes the status as two tables, the rule instances and the

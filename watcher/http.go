@@ -30,8 +30,9 @@ func (cs *cycleState) LastTurn() time.Time { return time.Unix(0, cs.alive.Load()
 func (cs *cycleState) Ready() bool { return cs.ready.Load() }
 
 // Handler serves /metrics, /-/healthy, /-/ready, the status page on / with
-// a page per project on /project/{id}, and the JSON API under /api/v1/. A nil h stands for a watcher driven one cycle at a time, with
-// no main loop to stall: always healthy, ready once a cycle has finished.
+// a page per project on /project/{id}, and the JSON API under /api/v1/. A
+// nil h stands for a watcher driven one cycle at a time, with no main loop
+// to stall: always healthy, ready once a cycle has finished.
 func (w *Watcher) Handler(h Health) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(w.registry, promhttp.HandlerOpts{Registry: w.registry}))

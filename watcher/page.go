@@ -339,7 +339,11 @@ func (p *page) apiStatus(rw http.ResponseWriter, r *http.Request) {
 		apiError(rw, http.StatusInternalServerError, err)
 		return
 	}
-	apiJSON(rw, st.Select(f).Rows())
+	rows := st.Select(f).Rows()
+	// The silences the daemon applies, as the page lists them.
+	now := p.w.now().UTC()
+	view.MarkSilenced(rows, NewSilencer(p.w.activeSilences(now), now).Reason)
+	apiJSON(rw, rows)
 }
 
 func (p *page) apiHistory(rw http.ResponseWriter, r *http.Request) {

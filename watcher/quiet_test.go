@@ -2,6 +2,7 @@ package watcher_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -357,6 +358,14 @@ func TestSilenceKeepsQuietAndStill(t *testing.T) {
 	h.w.Handler(nil).ServeHTTP(page, httptest.NewRequest(http.MethodGet, "/", nil))
 	require.Contains(t, page.Body.String(), `<h2>Silences <span class="count">1</span></h2>`)
 	require.Regexp(t, `<tr><td>1</td><td>container-\*</td><td>system:\*</td><td>[^<]*</td><td>[^<]*</td><td>course migration</td></tr>`, page.Body.String(), "the status page shows the silence")
+	api := httptest.NewRecorder()
+	h.w.Handler(nil).ServeHTTP(api, httptest.NewRequest(http.MethodGet, "/api/v1/status", nil))
+	var rows []map[string]any
+	require.NoError(t, json.Unmarshal(api.Body.Bytes(), &rows))
+	require.NotEmpty(t, rows)
+	require.Equal(t, "container-rebalance", rows[0]["rule"])
+	require.Equal(t, "silenced by 1: course migration", rows[0]["silenced"], "the API marks silenced rows as status --output json does")
+	require.NotContains(t, rows[len(rows)-1], "silenced", "only silenced rows say so")
 
 	rep = h.cycle() // +10m: still silenced
 	require.Empty(t, rep.Events)

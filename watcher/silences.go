@@ -114,6 +114,16 @@ func (s *Silencer) Silenced(k quota.InstanceKey, projectName string) (store.Sile
 	return store.Silence{}, false
 }
 
+// Reason names the first active silence that matches the incident, as
+// plan and status show it.
+func (s *Silencer) Reason(k quota.InstanceKey, projectName string) (string, bool) {
+	sl, ok := s.Silenced(k, projectName)
+	if !ok {
+		return "", false
+	}
+	return SilenceReason(sl), true
+}
+
 // silenceFunc is the cycle's view of the silences, for the engine: nil
 // when none holds. A store that cannot be read silences nothing (a
 // message too many is better than a missed one), and says so.
@@ -128,13 +138,7 @@ func (w *Watcher) silenceFunc(now time.Time) rules.SilenceFunc {
 	if len(s.active) == 0 {
 		return nil
 	}
-	return func(k quota.InstanceKey, projectName string) (string, bool) {
-		sl, ok := s.Silenced(k, projectName)
-		if !ok {
-			return "", false
-		}
-		return SilenceReason(sl), true
-	}
+	return s.Reason
 }
 
 // silencedRows are the plan's rows for firing instances a silence keeps

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/quotawatch/quotawatch/quota"
 	"github.com/quotawatch/quotawatch/rules"
 	"github.com/quotawatch/quotawatch/store"
 	"github.com/quotawatch/quotawatch/view"
@@ -146,35 +145,18 @@ func localUser() string {
 }
 
 // silencedStatus marks the rule rows of status that a silence holds now.
-func silencedStatus(st *store.Store, rows []view.StatusRow, now time.Time) ([]statusRow, error) {
+func silencedStatus(st *store.Store, rows []view.StatusRow, now time.Time) ([]view.StatusRow, error) {
 	list, err := st.Silences()
 	if err != nil {
 		return nil, err
 	}
-	s := watcher.NewSilencer(list, now)
-	out := make([]statusRow, len(rows))
-	for i, r := range rows {
-		out[i] = statusRow{StatusRow: r}
-		if r.Rule == "" {
-			continue
-		}
-		k := quota.InstanceKey{Rule: r.Rule, Account: r.Account, Project: r.Project, Resource: r.Resource}
-		if sl, ok := s.Silenced(k, r.ProjectName); ok {
-			out[i].Silenced = watcher.SilenceReason(sl)
-		}
-	}
-	return out, nil
-}
-
-// statusRow is a row of status with the silence that holds it, if any.
-type statusRow struct {
-	view.StatusRow
-	Silenced string `json:"silenced,omitempty"`
+	view.MarkSilenced(rows, watcher.NewSilencer(list, now).Reason)
+	return rows, nil
 }
 
 // printSilenced lists the rule instances a silence holds, after the
 // status tables.
-func printSilenced(e *env, rows []statusRow) error {
+func printSilenced(e *env, rows []view.StatusRow) error {
 	var cells [][]string
 	for _, r := range rows {
 		if r.Silenced != "" {

@@ -1,9 +1,10 @@
 // Package backoff computes the waits between retries: a ceiling that
 // doubles per retry up to a maximum, and, for callers that want it, full
-// jitter below that ceiling.
+// jitter below that ceiling; and it waits them out.
 package backoff
 
 import (
+	"context"
 	"math"
 	"time"
 )
@@ -39,4 +40,20 @@ func FullJitter(d time.Duration, rand func(n int64) int64) time.Duration {
 		n++
 	}
 	return time.Duration(rand(n))
+}
+
+// Sleep waits d, or until ctx ends and then returns its error. With d <= 0
+// it only reports whether ctx has ended.
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

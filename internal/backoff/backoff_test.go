@@ -1,6 +1,7 @@
 package backoff
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -49,4 +50,16 @@ func TestFullJitter(t *testing.T) {
 	require.Equal(t, time.Duration(0), FullJitter(0, func(int64) int64 { panic("not drawn") }))
 	const huge = time.Duration(1<<63 - 1)
 	require.Equal(t, huge-1, FullJitter(huge, top), "no overflow at the largest duration")
+}
+
+func TestSleep(t *testing.T) {
+	require.NoError(t, Sleep(context.Background(), time.Millisecond))
+	require.NoError(t, Sleep(context.Background(), 0))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, Sleep(ctx, 0), context.Canceled, "an ended context is reported even with nothing to wait")
+	start := time.Now()
+	require.ErrorIs(t, Sleep(ctx, time.Hour), context.Canceled)
+	require.Less(t, time.Since(start), time.Minute, "an ended context cuts the wait short")
 }

@@ -9,7 +9,12 @@
 // leaves the wording of messages to its callers.
 package yamlnode
 
-import "go.yaml.in/yaml/v3"
+import (
+	"strconv"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+)
 
 // maxAliasDepth bounds alias chains, so a tree built by hand with an alias
 // cycle cannot loop forever.
@@ -48,6 +53,25 @@ func IsNull(n *yaml.Node) bool {
 		return n.ShortTag() == "!!null"
 	}
 	return false
+}
+
+// Describe names what n holds, for a message: "nothing", "a mapping", "a
+// list", or a scalar's text quoted (cut at 40 characters, so a value that
+// is a pasted secret or a whole document does not flood the message).
+func Describe(n *yaml.Node) string {
+	switch {
+	case IsNull(n):
+		return "nothing"
+	case n.Kind == yaml.MappingNode:
+		return "a mapping"
+	case n.Kind == yaml.SequenceNode:
+		return "a list"
+	}
+	v := n.Value
+	if utf8.RuneCountInString(v) > 40 {
+		v = string([]rune(v)[:40]) + "..."
+	}
+	return strconv.Quote(v)
 }
 
 // IsMerge reports whether k is a merge key: a plain <<, or a key tagged

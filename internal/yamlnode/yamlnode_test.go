@@ -276,3 +276,20 @@ func TestGet(t *testing.T) {
 	require.Nil(t, k)
 	require.Nil(t, v)
 }
+
+func TestDescribe(t *testing.T) {
+	tests := []struct {
+		src, want string
+	}{
+		{"m: ~", "nothing"},
+		{"m: {a: 1}", "a mapping"},
+		{"m: [1]", "a list"},
+		{`m: "null"`, `"null"`},
+		{"m: " + strings.Repeat("é", 41), `"` + strings.Repeat("é", 40) + `..."`},
+	}
+	for _, tt := range tests {
+		_, m := parse(t, tt.src)
+		require.Equal(t, tt.want, Describe(m), tt.src)
+	}
+	require.Equal(t, "nothing", Describe(nil))
+}
