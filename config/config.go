@@ -165,6 +165,14 @@ type Options struct {
 	// ReadFile reads *_file secrets and ca_file; nil means smallfile.Read
 	// (regular files of at most 1 MiB).
 	ReadFile func(string) ([]byte, error)
+	// NoSecrets loads the configuration without reading any secret: for
+	// the read-only commands, which need the store but no credential, so
+	// that they run from a shell without the daemon's environment
+	// (systemd's CREDENTIALS_DIRECTORY). Each secret given is set to a
+	// placeholder that is no credential ([Secret.Unread]), and an unset
+	// STATE_DIRECTORY in a path stands for DefaultStoreDir, where the
+	// shipped unit's StateDirectory= puts the store.
+	NoSecrets bool
 }
 
 func (o Options) withDefaults() Options {

@@ -259,7 +259,7 @@ func (p *parser) slack(m *mapping) Slack {
 	case webhook && hasChannel:
 		m.errorf(m.node("channel").Line, "channel", "applies only to a bot token: an incoming webhook posts to its own channel")
 	}
-	if s.WebhookURL.IsSet() && !isHTTPURL(s.WebhookURL.Reveal()) {
+	if s.WebhookURL.IsSet() && !s.WebhookURL.Unread() && !isHTTPURL(s.WebhookURL.Reveal()) {
 		// The URL is the secret: name the key, never the value.
 		k := firstSet(m, "webhook_url", "webhook_url_file", "webhook_url_env")
 		m.errorf(m.keyLine(k), k, "the webhook URL is not an absolute http or https URL")
