@@ -86,8 +86,13 @@ type Instance struct {
 	Since time.Time `json:"since"`
 	// LastNotified is when a firing (or repeat) notification was last sent.
 	LastNotified time.Time `json:"last_notified,omitzero"`
-	// LastAction is when the rule last applied a move for this instance.
+	// LastAction is when the rule last applied (or tried) a real move for
+	// this instance.
 	LastAction time.Time `json:"last_action,omitzero"`
+	// LastReport is when the rule last reported a dry-run move for this
+	// instance: it paces later reports, never real moves, so turning dry
+	// run off acts at once.
+	LastReport time.Time `json:"last_report,omitzero"`
 	// Skipped records when each "action skipped" reason was last reported,
 	// so one reason is told once per incident and again only after repeat.
 	Skipped map[string]time.Time `json:"skipped,omitempty"`

@@ -159,6 +159,7 @@ func (w *Watcher) cycle(ctx context.Context, e *env, now time.Time, rep *Report)
 		Silenced:  w.silenceFunc(now),
 	})
 	rep.Plan = append(rep.Plan, silencedRows(out.Silenced, rep.DryRun)...)
+	rep.Plan = append(rep.Plan, silencedRows(out.CoolingDown, rep.DryRun)...)
 	for _, e := range out.Errors {
 		w.log.Warn("rule expression failed; counted as false", "err", e)
 	}

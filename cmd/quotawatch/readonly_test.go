@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -37,4 +38,20 @@ func TestReadOnlyCommandsNeedNoSecrets(t *testing.T) {
 	code, _, stderr = runCmd(t, env, "validate", "--config", cfg)
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, stderr, "CREDENTIALS_DIRECTORY is not set")
+}
+
+// After a move, plan lists the rule's cooldown as a refusal with its
+// reason instead of leaving the incident out.
+func TestPlanListsTheCooldown(t *testing.T) {
+	c := newCLI(t)
+	// A rule that keeps firing after its move.
+	raw, err := os.ReadFile(c.cfg)
+	require.NoError(t, err)
+	raw = []byte(strings.Replace(string(raw), "when: ratio > 0.95\n    clear: ratio < 0.90", "when: ratio > 0.95\n    clear: ratio < 0", 1))
+	require.NoError(t, os.WriteFile(c.cfg, raw, 0o600))
+	code, _, stderr := c.run("once")
+	require.Equal(t, exitOK, code, stderr)
+	code, stdout, stderr := c.run("plan")
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stdout, "skipped: cooldown: last move out of ")
 }
