@@ -64,6 +64,11 @@ type Config struct {
 	HTTP HTTP
 	// DryRun plans and reports moves without applying any.
 	DryRun bool
+	// RequireApproval makes every rule's moves proposals (a rule may also
+	// ask for it alone); ApprovalTTL is how long a proposal waits (0: the
+	// default, see ProposalTTL).
+	RequireApproval bool
+	ApprovalTTL     time.Duration
 	// MaxActionsPerCycle caps the moves applied in one cycle (0: none).
 	MaxActionsPerCycle int
 	// DigestAfter is the most incidents of one rule that open (or resolve)
@@ -150,6 +155,11 @@ type Slack struct {
 	// APIURL is the base URL of the Web API, ending in "/"; method names
 	// are appended to it.
 	APIURL string
+	// AppToken (xapp-...) opens a Socket Mode connection, through which
+	// the Approve and Reject buttons of proposals reach the daemon with no
+	// inbound port; Approvers are the Slack user ids allowed to press them.
+	AppToken  Secret
+	Approvers []string
 }
 
 // IsWebhook reports whether the notifier posts through an incoming webhook

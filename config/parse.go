@@ -30,7 +30,8 @@ func (p *parser) parse(data []byte) *Config {
 		return cfg
 	}
 	top := p.mapping(root, "", root.Line,
-		"cloud", "schedule", "store", "http", "dry_run", "max_actions_per_cycle", "digest_after", "settle_window", "notifiers", "rules")
+		"cloud", "schedule", "store", "http", "dry_run", "max_actions_per_cycle", "digest_after", "settle_window", "notifiers", "rules",
+		"require_approval", "approval_ttl")
 
 	if top.node("cloud") == nil {
 		// Its own keys would only repeat that it is missing.
@@ -65,6 +66,7 @@ func (p *parser) parse(data []byte) *Config {
 	cfg.DigestAfter = digestAfter(top, DefaultDigestAfter)
 	cfg.Notifiers = p.notifiers(top, cfg.DigestAfter)
 	p.rules(cfg, top)
+	p.approval(cfg, top)
 	return cfg
 }
 
@@ -227,7 +229,7 @@ func (p *parser) notifiers(top *mapping, digest int) []Notifier {
 		default:
 			n.Slack = p.slack(p.mapping(nm.vals["slack"], nm.at("slack"), nm.keyLine("slack"),
 				"webhook_url", "webhook_url_file", "webhook_url_env", "token", "token_file", "token_env",
-				"channel", "api_url"))
+				"channel", "api_url", "app_token", "app_token_file", "app_token_env", "approvers"))
 		}
 		out = append(out, n)
 	}
@@ -247,6 +249,7 @@ func (p *parser) slack(m *mapping) Slack {
 	// A channel of the wrong type is reported already; don't also call it missing.
 	channelBad := m.node("channel") != nil && m.node("channel").Kind != yaml.ScalarNode
 	s.Channel = channel
+	p.slackApproval(m, &s)
 
 	switch {
 	case webhook && token:

@@ -16,12 +16,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/quotawatch/quotawatch/quota"
 	"github.com/quotawatch/quotawatch/rules"
 	"github.com/quotawatch/quotawatch/store"
 )
 
 // The control path lets commands change the running daemon's state (add
-// and end silences; later approve, reject and undo) without stopping it,
+// and end silences; approve and reject proposals; undo moves) without
+// stopping it,
 // although the daemon holds the store's lock for its whole life. The
 // daemon listens on a unix socket beside the store file, mode 0600, so
 // only the daemon's own user and root can connect; on Linux the peer's
@@ -34,6 +36,8 @@ import (
 //	← {"ok":true,"silences":[...]}
 //	→ {"op":"silence_expire","id":3}
 //	← {"ok":false,"error":"store: silence 3: not found"}
+//	→ {"op":"approve","id":12,"comment":"ok with the lab"}
+//	← {"ok":true,"action":{"id":12,"state":"verified",...}}
 //
 // When nothing answers on the socket (no daemon runs), commands write the
 // store directly.
@@ -76,6 +80,9 @@ type controlResponse struct {
 	Error    string          `json:"error,omitempty"`
 	Silence  *store.Silence  `json:"silence,omitempty"`
 	Silences []store.Silence `json:"silences,omitempty"`
+	// Action is the journal entry a decision (approve, reject, undo) ends
+	// with.
+	Action *quota.Action `json:"action,omitempty"`
 }
 
 // silence returns the response's silence, or err.
@@ -243,7 +250,7 @@ func (w *Watcher) serveControlConn(ctx context.Context, conn *net.UnixConn) {
 }
 
 // control carries out one request.
-func (w *Watcher) control(_ context.Context, req controlRequest) controlResponse {
+func (w *Watcher) control(ctx context.Context, req controlRequest) controlResponse {
 	now := w.now().UTC()
 	fail := func(err error) controlResponse { return controlResponse{Error: err.Error()} }
 	defer w.letGoIdle()
@@ -278,6 +285,8 @@ func (w *Watcher) control(_ context.Context, req controlRequest) controlResponse
 		w.refreshSilences()
 		w.log.Info("silence expired", "id", sl.ID, "by", req.By)
 		return controlResponse{OK: true, Silence: &sl}
+	case OpApprove, OpReject, OpUndo:
+		return w.controlDecision(ctx, req)
 	}
 	return fail(fmt.Errorf("unknown op %q", req.Op))
 }

@@ -114,6 +114,10 @@ func (w *Watcher) cycle(ctx context.Context, e *env, now time.Time, rep *Report)
 		}
 	}
 
+	if !w.readOnly {
+		w.expireProposals(e, now)
+	}
+
 	// 1. Poll.
 	snaps, failed, polls := w.pollAll(ctx, e, now)
 	rep.Polls = polls

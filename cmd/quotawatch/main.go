@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/quotawatch/quotawatch/config"
+	"github.com/quotawatch/quotawatch/watcher"
 )
 
 // Exit codes.
@@ -83,6 +84,9 @@ func commands() []command {
 		hist historyCmd
 		acts actionsCmd
 		sil  silenceAddCmd
+		appr = decideCmd{op: watcher.OpApprove}
+		rej  = decideCmd{op: watcher.OpReject}
+		undo = decideCmd{op: watcher.OpUndo}
 		sim  simCmd
 		demo demoCmd
 	)
@@ -102,6 +106,13 @@ func commands() []command {
 			args: "[--rule R] [--project P] [--resource R] --for 2h --comment TEXT", config: true, flags: sil.flags, run: sil.run},
 		{name: "silence list", summary: "the silences, active and ended", config: true, readOnly: true, output: true, run: cmdSilenceList},
 		{name: "silence expire", summary: "end a silence now", args: "ID", config: true, nargs: 1, run: cmdSilenceExpire},
+		{name: "proposals", summary: "the proposed moves waiting for approval", config: true, readOnly: true, output: true, run: cmdProposals},
+		{name: "approve", summary: "approve a proposal: planned again on a fresh poll, applied if it still holds", args: "ID [--comment TEXT]",
+			config: true, nargs: 1, variadic: true, flags: appr.flags, run: appr.run},
+		{name: "reject", summary: "reject a proposal: nothing moves", args: "ID [--comment TEXT]",
+			config: true, nargs: 1, variadic: true, flags: rej.flags, run: rej.run},
+		{name: "undo", summary: "move the item of an applied action back, if it fits and has not moved since", args: "ACTION_ID [--comment TEXT]",
+			config: true, nargs: 1, variadic: true, flags: undo.flags, run: undo.run},
 		{name: "backup", summary: "write a consistent copy of the store", args: "OUT", config: true, readOnly: true, nargs: 1, run: cmdBackup},
 		{name: "test", summary: "run unit tests of rules on given series (like promtool test rules)", args: "FILE...",
 			nargs: 1, variadic: true, run: cmdTest},
