@@ -33,8 +33,9 @@ func layoutDecision(ev quota.Event) (rendered, bool) {
 	var r rendered
 	switch ev.Result {
 	case quota.ResultProposed:
-		r.summary = fmt.Sprintf("%s: proposal %d: move %s; approve or reject it", ev.Key.Rule, id, moveSentence(m, false))
-		r.line = fmt.Sprintf(":raised_hand: *Proposal %d* · move %s · awaiting approval", id, moveSentence(m, true))
+		r.summary = fmt.Sprintf("%s: proposal %d: move %s; quotawatch approve %d, or reject %d", ev.Key.Rule, id, moveSentence(m, false), id, id)
+		r.line = fmt.Sprintf(":raised_hand: *Proposal %d* · move %s · awaiting approval: `quotawatch approve %d` or `reject %d`",
+			id, moveSentence(m, true), id, id)
 	case quota.ResultRejected:
 		r.summary = fmt.Sprintf("%s: proposal %d rejected by %s%s: %s stays", ev.Key.Rule, id, m.By, comment(m), m.ItemName)
 		r.line = fmt.Sprintf(":no_entry: *Proposal %d rejected* by %s%s · %s stays", id, esc(m.By), esc(comment(m)), esc(m.ItemName))

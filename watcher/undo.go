@@ -28,7 +28,7 @@ func (w *Watcher) undo(ctx context.Context, e *env, a quota.Action, d Decision, 
 		return a, err
 	}
 	for _, j := range later {
-		if j.ID > a.ID && !j.Proposal() && !j.Refused() {
+		if j.ID > a.ID && !j.DryRun && !j.Proposal() && !j.Refused() {
 			return a, fmt.Errorf("%s, but it has moved since (action %d)", what, j.ID)
 		}
 	}
