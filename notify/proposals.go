@@ -78,3 +78,18 @@ func comment(m *quota.Move) string {
 	}
 	return ` ("` + m.Comment + `")`
 }
+
+// decisionCount is the word that counts a proposal event in a summary.
+func decisionCount(ev quota.Event) (string, bool) {
+	switch ev.Result {
+	case quota.ResultProposed:
+		return "proposed", true
+	case quota.ResultRejected:
+		return "rejected", true
+	case quota.ResultExpired:
+		return "expired", true
+	case quota.ResultRefused:
+		return "refused", true
+	}
+	return "", false
+}

@@ -207,3 +207,15 @@ func TestUndo(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr)
 	require.Equal(t, aliceUUID, containerProject(c))
 }
+
+// TestProposalMessages: the webhook's message of a proposal says what
+// would move and how to decide it, and its summary counts it as proposed.
+func TestProposalMessages(t *testing.T) {
+	c := approvalCLI(t, "")
+	code, _, stderr := c.run("once")
+	require.Equal(t, exitOK, code, stderr)
+	text := slackText(c)
+	require.Contains(t, text, "1 firing, 1 proposed")
+	require.Contains(t, text, "`quotawatch approve 1` or `reject 1`")
+	require.NotContains(t, text, "skipped")
+}
