@@ -31,12 +31,13 @@ type ActionRow struct {
 	State      quota.ActionState `json:"state"`
 	DryRun     bool              `json:"dry_run"`
 	Error      string            `json:"error"`
-	// UndoOf, Proposal, By and Comment are set for moves a person decided:
-	// an undo, an approved proposal.
-	UndoOf   uint64 `json:"undo_of,omitempty"`
-	Proposal uint64 `json:"proposal,omitempty"`
-	By       string `json:"by,omitempty"`
-	Comment  string `json:"comment,omitempty"`
+	// UndoOf, Proposal, By and Comment tell a move a person decided (an
+	// undo, an approved proposal) and a proposal's decision; 0 and empty
+	// otherwise.
+	UndoOf   uint64 `json:"undo_of"`
+	Proposal uint64 `json:"proposal"`
+	By       string `json:"by"`
+	Comment  string `json:"comment"`
 }
 
 // QueryActions reads the journal entries in [from,to]; never nil, so that
