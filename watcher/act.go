@@ -83,7 +83,7 @@ func (w *Watcher) plan(ctx context.Context, e *env, now time.Time, snaps []quota
 			p = cp.planner.Plan(f, list)
 		}
 		for _, m := range p.Moves {
-			rep.Plan = append(rep.Plan, PlanRow{Move: m.Move, DryRun: m.DryRun})
+			rep.Plan = append(rep.Plan, PlanRow{Move: m.Move, DryRun: m.DryRun, Reason: approvalReason(e, f.Rule)})
 			cp.moves = append(cp.moves, plannedMove{row: len(rep.Plan) - 1, move: m})
 		}
 		for _, s := range p.Skips {

@@ -57,6 +57,19 @@ func needsApproval(e *env, m rules.Move) bool {
 	return false
 }
 
+// ReasonApproval is the reason of a plan row whose move waits for approval
+// (in a dry run: would).
+const ReasonApproval = "needs approval"
+
+// approvalReason is the plan row's reason for a move of rule r: whether it
+// waits for approval, unless the move is only reported anyway.
+func approvalReason(e *env, r *rules.Rule) string {
+	if (r.RequireApproval || e.cfg.RequireApproval) && !r.DryRun && !e.cfg.DryRun {
+		return ReasonApproval
+	}
+	return ""
+}
+
 // propose journals m as a proposal, with its announcement.
 func (w *Watcher) propose(e *env, now time.Time, m rules.Move, row *PlanRow) error {
 	a := quota.Action{Time: now, Updated: now, Expires: now.Add(e.cfg.ProposalTTL()), Move: m.Move}

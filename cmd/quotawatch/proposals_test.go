@@ -72,7 +72,10 @@ func journalRows(t *testing.T, c *cli) []map[string]any {
 // proposed.
 func TestProposalApprovedIsAppliedOnce(t *testing.T) {
 	c := approvalCLI(t, "")
-	code, stdout, stderr := c.run("once")
+	code, stdout, stderr := c.run("plan")
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stdout, "would propose (needs approval)")
+	code, stdout, stderr = c.run("once")
 	require.Equal(t, exitOK, code, stderr)
 	require.Contains(t, stdout, "proposed")
 	require.Equal(t, aliceUUID, containerProject(c), "a proposal moves nothing")
