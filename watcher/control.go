@@ -243,8 +243,14 @@ func (w *Watcher) serveControlConn(ctx context.Context, conn *net.UnixConn) {
 		return
 	}
 	if uid >= 0 {
-		// Who asked is what the kernel says, not what the request says.
+		// Who asked is what the kernel says, not what the request says;
+		// root's claim (the user behind sudo) is kept beside it, since
+		// root could claim anything anyway.
+		claim := req.By
 		req.By = userName(uid)
+		if uid == 0 && claim != "" && claim != req.By {
+			req.By += " (" + claim + ")"
+		}
 	}
 	answer(w.control(ctx, req))
 }
