@@ -117,6 +117,16 @@ func callControl(ctx context.Context, storePath string, req controlRequest, resp
 	sock := ControlSocket(storePath)
 	d := net.Dialer{Timeout: 2 * time.Second}
 	conn, err := d.DialContext(ctx, "unix", sock)
+	// A socket refusing connections is stale, or a daemon starting: its
+	// file exists from bind to listen. A starting daemon is waited for.
+	for try := 0; try < 5 && errors.Is(err, syscall.ECONNREFUSED); try++ {
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		conn, err = d.DialContext(ctx, "unix", sock)
+	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
 			return false, nil
