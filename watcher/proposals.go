@@ -355,18 +355,23 @@ func (w *Watcher) controlDecision(ctx context.Context, req controlRequest) contr
 }
 
 // DecideOptions is how a command reaches a decision: through the running
-// daemon's control socket when one answers (it holds the clients and the
-// store), else with a watcher of its own built from Options, which needs
-// the account's secret for the fresh poll.
-func DecideOptions(ctx context.Context, o Options, d Decision) (quota.Action, error) {
+// daemon's control socket, beside the store at storePath, when one answers
+// (it holds the clients and the store, so the command needs no secret);
+// else with a watcher of its own, built from the Options local returns
+// (with the configuration's secrets: the fresh poll needs the account's).
+func DecideOptions(ctx context.Context, storePath string, d Decision, local func() (Options, error)) (quota.Action, error) {
 	var resp controlResponse
-	ok, err := callControl(ctx, o.Config.Store.Path, controlRequest{Op: d.Op, ID: d.ID, Comment: d.Comment, By: d.By}, &resp)
+	ok, err := callControl(ctx, storePath, controlRequest{Op: d.Op, ID: d.ID, Comment: d.Comment, By: d.By}, &resp)
 	if ok {
 		var a quota.Action
 		if resp.Action != nil {
 			a = *resp.Action
 		}
 		return a, err
+	}
+	o, err := local()
+	if err != nil {
+		return quota.Action{}, fmt.Errorf("no daemon answers, and the configuration's secrets cannot be read: %w", err)
 	}
 	w, err := New(ctx, o)
 	if err != nil {

@@ -2,6 +2,7 @@ package watcher_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -38,18 +39,18 @@ func TestDecisionsWhileRunning(t *testing.T) {
 	require.Eventually(t, func() bool { _, err := os.Stat(sock); return err == nil }, 10*time.Second, 10*time.Millisecond)
 
 	ctx := context.Background()
-	a, err := watcher.DecideOptions(ctx, watcher.Options{Config: h.cfg}, watcher.Decision{Op: watcher.OpApprove, ID: id, By: "claimed", Comment: "ok"})
+	a, err := watcher.DecideOptions(ctx, h.cfg.Store.Path, watcher.Decision{Op: watcher.OpApprove, ID: id, By: "claimed", Comment: "ok"}, noLocal(t))
 	require.NoError(t, err)
 	require.Equal(t, quota.ActionVerified, a.State)
 	require.NotEqual(t, "claimed", a.By, "who asked is what the kernel says")
 	require.Equal(t, cs333, h.container("course_container").Charged)
 
-	u, err := watcher.DecideOptions(ctx, watcher.Options{Config: h.cfg}, watcher.Decision{Op: watcher.OpUndo, ID: id})
+	u, err := watcher.DecideOptions(ctx, h.cfg.Store.Path, watcher.Decision{Op: watcher.OpUndo, ID: id}, noLocal(t))
 	require.NoError(t, err)
 	require.Equal(t, id, u.UndoOf)
 	require.Equal(t, alice, h.container("course_container").Charged)
 
-	_, err = watcher.DecideOptions(ctx, watcher.Options{Config: h.cfg}, watcher.Decision{Op: watcher.OpReject, ID: id})
+	_, err = watcher.DecideOptions(ctx, h.cfg.Store.Path, watcher.Decision{Op: watcher.OpReject, ID: id}, noLocal(t))
 	require.ErrorContains(t, err, "already approved")
 	require.NoError(t, d.stop(t))
 	require.Contains(t, slackBodies(h), "undo of action")
@@ -74,4 +75,12 @@ func TestDecisionByAStranger(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "U0BOSS", a.By)
 	require.Equal(t, cs333, h.container("course_container").Charged)
+}
+
+// noLocal fails the test if a decision does not go through the daemon.
+func noLocal(t *testing.T) func() (watcher.Options, error) {
+	return func() (watcher.Options, error) {
+		t.Error("no daemon answered")
+		return watcher.Options{}, errors.New("no daemon")
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/quotawatch/quotawatch/config"
 	"github.com/quotawatch/quotawatch/quota"
 	"github.com/quotawatch/quotawatch/view"
 	"github.com/quotawatch/quotawatch/watcher"
@@ -97,7 +98,13 @@ func (c *decideCmd) run(ctx context.Context, e *env) int {
 		}
 	}
 	d := watcher.Decision{Op: c.op, ID: id, By: localUser(), Comment: c.comment}
-	a, err := watcher.DecideOptions(ctx, watcher.Options{Config: e.cfg, Logger: e.log}, d)
+	// The configuration was loaded without secrets: the daemon, if one
+	// runs, needs none from us; without it, the fresh poll needs them.
+	withSecrets := func() (watcher.Options, error) {
+		cfg, err := config.Load(e.configPath, config.Options{LookupEnv: e.lookupEnv})
+		return watcher.Options{Config: cfg, Logger: e.log}, err
+	}
+	a, err := watcher.DecideOptions(ctx, e.cfg.Store.Path, d, withSecrets)
 	if err != nil {
 		return fail(e.stdio, "%s %d: %v", c.op, id, err)
 	}

@@ -222,3 +222,19 @@ func TestProposalMessages(t *testing.T) {
 	require.Contains(t, text, "`quotawatch approve 1` or `reject 1`")
 	require.NotContains(t, text, "skipped")
 }
+
+// TestDecisionWithoutDaemonNeedsTheSecret: approve loads no secret to ask
+// a daemon; with none running it polls itself, and says so when it cannot
+// read the account's secret.
+func TestDecisionWithoutDaemonNeedsTheSecret(t *testing.T) {
+	c := approvalCLI(t, "")
+	code, _, stderr := c.run("once")
+	require.Equal(t, exitOK, code, stderr)
+	env := c.env()
+	delete(env, "ALICE_TOKEN")
+	code, _, stderr = runCmd(t, env, "approve", "--config", c.cfg, "1")
+	require.Equal(t, exitFailure, code)
+	require.Contains(t, stderr, "no daemon answers, and the configuration's secrets cannot be read")
+	require.Contains(t, stderr, "ALICE_TOKEN")
+	require.Equal(t, aliceUUID, containerProject(c))
+}

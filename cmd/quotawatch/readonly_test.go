@@ -30,6 +30,9 @@ func TestReadOnlyCommandsNeedNoSecrets(t *testing.T) {
 		{"history", "--config", cfg},
 		{"actions", "--config", cfg},
 		{"silence", "list", "--config", cfg},
+		{"silence", "add", "--config", cfg, "--rule", "container-rebalance", "--for", "1h", "--comment", "from a shell"},
+		{"silence", "expire", "--config", cfg, "1"},
+		{"proposals", "--config", cfg},
 		{"backup", "--config", cfg, filepath.Join(t.TempDir(), "b.db")},
 	} {
 		code, _, stderr := runCmd(t, env, args...)
