@@ -64,6 +64,11 @@ type Config struct {
 	HTTP HTTP
 	// DryRun plans and reports moves without applying any.
 	DryRun bool
+	// RequireApproval makes every rule's moves proposals (a rule may also
+	// ask for it alone); ApprovalTTL is how long a proposal waits (0: the
+	// default, see ProposalTTL).
+	RequireApproval bool
+	ApprovalTTL     time.Duration
 	// MaxActionsPerCycle caps the moves applied in one cycle (0: none).
 	MaxActionsPerCycle int
 	// DigestAfter is the most incidents of one rule that open (or resolve)
@@ -150,6 +155,11 @@ type Slack struct {
 	// APIURL is the base URL of the Web API, ending in "/"; method names
 	// are appended to it.
 	APIURL string
+	// AppToken (xapp-...) opens a Socket Mode connection, through which
+	// the Approve and Reject buttons of proposals reach the daemon with no
+	// inbound port; Approvers are the Slack user ids allowed to press them.
+	AppToken  Secret
+	Approvers []string
 }
 
 // IsWebhook reports whether the notifier posts through an incoming webhook
@@ -165,6 +175,14 @@ type Options struct {
 	// ReadFile reads *_file secrets and ca_file; nil means smallfile.Read
 	// (regular files of at most 1 MiB).
 	ReadFile func(string) ([]byte, error)
+	// NoSecrets loads the configuration without reading any secret: for
+	// the read-only commands, which need the store but no credential, so
+	// that they run from a shell without the daemon's environment
+	// (systemd's CREDENTIALS_DIRECTORY). Each secret given is set to a
+	// placeholder that is no credential ([Secret.Unread]), and an unset
+	// STATE_DIRECTORY in a path stands for DefaultStoreDir, where the
+	// shipped unit's StateDirectory= puts the store.
+	NoSecrets bool
 }
 
 func (o Options) withDefaults() Options {

@@ -32,7 +32,8 @@ func (p *parser) parse(data []byte) *Config {
 		return cfg
 	}
 	top := p.mapping(root, "", root.Line,
-		"cloud", "schedule", "store", "http", "dry_run", "max_actions_per_cycle", "digest_after", "settle_window", "notifiers", "rules")
+		"cloud", "schedule", "store", "http", "dry_run", "max_actions_per_cycle", "digest_after", "settle_window", "notifiers", "rules",
+		"require_approval", "approval_ttl")
 
 	if top.node("cloud") == nil {
 		// Its own keys would only repeat that it is missing.
@@ -67,6 +68,7 @@ func (p *parser) parse(data []byte) *Config {
 	cfg.DigestAfter = digestAfter(top, DefaultDigestAfter)
 	cfg.Notifiers = p.notifiers(top, cfg.DigestAfter)
 	p.rules(cfg, top)
+	p.approval(cfg, top)
 	return cfg
 }
 
@@ -229,7 +231,7 @@ func (p *parser) notifiers(top *mapping, digest int) []Notifier {
 		default:
 			n.Slack = p.slack(p.mapping(nm.vals["slack"], nm.at("slack"), nm.keyLine("slack"),
 				"webhook_url", "webhook_url_file", "webhook_url_env", "token", "token_file", "token_env",
-				"channel", "api_url"))
+				"channel", "api_url", "app_token", "app_token_file", "app_token_env", "approvers"))
 		}
 		out = append(out, n)
 	}
@@ -249,6 +251,7 @@ func (p *parser) slack(m *mapping) Slack {
 	// A channel of the wrong type is reported already; don't also call it missing.
 	channelBad := m.node("channel") != nil && m.node("channel").Kind != yaml.ScalarNode
 	s.Channel = channel
+	p.slackApproval(m, &s)
 
 	switch {
 	case webhook && token:
@@ -261,7 +264,7 @@ func (p *parser) slack(m *mapping) Slack {
 	case webhook && hasChannel:
 		m.errorf(m.node("channel").Line, "channel", "applies only to a bot token: an incoming webhook posts to its own channel")
 	}
-	if s.WebhookURL.IsSet() && !isHTTPURL(s.WebhookURL.Reveal()) {
+	if s.WebhookURL.IsSet() && !s.WebhookURL.Unread() && !isHTTPURL(s.WebhookURL.Reveal()) {
 		// The URL is the secret: name the key, never the value.
 		k := firstSet(m, "webhook_url", "webhook_url_file", "webhook_url_env")
 		m.errorf(m.keyLine(k), k, "the webhook URL is not an absolute http or https URL")

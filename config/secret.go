@@ -18,6 +18,14 @@ type Secret string
 // Reveal returns the secret's value.
 func (s Secret) Reveal() string { return string(s) }
 
+// unread is the placeholder of a secret not read (Options.NoSecrets); no
+// credential can hold a NUL byte.
+const unread Secret = "\x00not read"
+
+// Unread reports whether s is a placeholder for a secret that was given
+// but not read, because the configuration was loaded with NoSecrets.
+func (s Secret) Unread() bool { return s == unread }
+
 // IsSet reports whether the secret has a value.
 func (s Secret) IsSet() bool { return s != "" }
 

@@ -271,6 +271,9 @@ func (p *parser) expand(s string) (string, error) {
 			return "", fmt.Errorf("invalid environment variable name %q in %q", name, s)
 		}
 		val, set := p.opt.LookupEnv(name)
+		if !set && p.opt.NoSecrets && name == "STATE_DIRECTORY" {
+			val, set = DefaultStoreDir, true
+		}
 		if !set {
 			return "", fmt.Errorf("environment variable %s is not set", name)
 		}
@@ -316,6 +319,9 @@ func (m *mapping) secret(base string, required bool) (s Secret, specified bool) 
 			m.p.errorf(m.line, "%s: one of %s, %s or %s is required", m.path, forms[0], forms[1], forms[2])
 		}
 		return "", specified
+	}
+	if m.p.opt.NoSecrets {
+		return unread, true
 	}
 	k := given[0]
 	v := m.node(k)

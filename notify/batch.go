@@ -192,6 +192,9 @@ func countWord(ev quota.Event) string {
 		case ev.Result == quota.ResultFailed:
 			return "move failed"
 		}
+		if w, ok := decisionCount(ev); ok {
+			return w
+		}
 		return "move skipped"
 	}
 	return string(ev.Kind)

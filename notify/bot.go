@@ -262,6 +262,9 @@ func (b *Bot) setThread(ctx context.Context, k quota.InstanceKey, th Thread) {
 // failed reply does no harm) and the event is posted as a reply. attempts
 // is how many times the event was tried before.
 func (b *Bot) send(ctx context.Context, ev quota.Event, th Thread, attempts int) result {
+	if isProposalEvent(ev) {
+		return b.sendProposal(ctx, ev, th, attempts)
+	}
 	if isPollEvent(ev) {
 		res := result{}
 		if _, err := b.post(ctx, "chat.postMessage", Thread{Channel: b.channel}, Render(ev)); err != nil {

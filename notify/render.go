@@ -91,6 +91,9 @@ func incidentStatus(ev quota.Event) string {
 	case quota.EventResolved:
 		return "resolved"
 	case quota.EventAction:
+		if t, ok := decisionTitle(ev); ok {
+			return t
+		}
 		prefix := ""
 		if ev.DryRun {
 			prefix = "dry run, "
@@ -237,6 +240,9 @@ func beforeAfter(resource string, before, after quota.Quota) string {
 }
 
 func layoutAction(ev quota.Event) rendered {
+	if r, ok := layoutDecision(ev); ok {
+		return r
+	}
 	m := ev.Move
 	dry := ""
 	if ev.DryRun {

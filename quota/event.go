@@ -86,8 +86,13 @@ type Instance struct {
 	Since time.Time `json:"since"`
 	// LastNotified is when a firing (or repeat) notification was last sent.
 	LastNotified time.Time `json:"last_notified,omitzero"`
-	// LastAction is when the rule last applied a move for this instance.
+	// LastAction is when the rule last applied (or tried) a real move for
+	// this instance.
 	LastAction time.Time `json:"last_action,omitzero"`
+	// LastReport is when the rule last reported a dry-run move for this
+	// instance: it paces later reports, never real moves, so turning dry
+	// run off acts at once.
+	LastReport time.Time `json:"last_report,omitzero"`
 	// Skipped records when each "action skipped" reason was last reported,
 	// so one reason is told once per incident and again only after repeat.
 	Skipped map[string]time.Time `json:"skipped,omitempty"`
@@ -126,6 +131,14 @@ const (
 	ResultApplied ActionResult = "applied"
 	ResultFailed  ActionResult = "failed"
 	ResultSkipped ActionResult = "skipped"
+	// A move that waits for approval, and what became of it short of
+	// being applied (an approved move tells applied or failed).
+	ResultProposed ActionResult = "proposed"
+	ResultRejected ActionResult = "rejected"
+	ResultExpired  ActionResult = "expired"
+	// ResultRefused tells a decision that was not taken: someone not
+	// allowed to approve tried, or an undo could not be made.
+	ResultRefused ActionResult = "refused"
 )
 
 // Event is something worth telling people about. Events are written to the
@@ -178,6 +191,14 @@ type Move struct {
 	// Owner is the UUID of the user who owns the item, when known: the
 	// person to tell that it moved.
 	Owner string `json:"owner,omitempty"`
+	// UndoOf is the journal id of the move this one takes back.
+	UndoOf uint64 `json:"undo_of,omitempty"`
+	// ProposalID is the journal id of the proposal this move is or was.
+	ProposalID uint64 `json:"proposal,omitempty"`
+	// By and Comment say who decided the move (approved a proposal, asked
+	// for an undo; "" for the rules' own) and why.
+	By      string `json:"by,omitempty"`
+	Comment string `json:"comment,omitempty"`
 }
 
 // ActionState is a journal entry's lifecycle state: intent, then applied,
@@ -194,6 +215,11 @@ const (
 	ActionFailed   ActionState = "failed"
 	ActionVerified ActionState = "verified"
 	ActionUnknown  ActionState = "unknown"
+	// A proposal waits for approval; approved, it becomes an intent like
+	// any move; rejected or expired, it is over and nothing moved.
+	ActionProposed ActionState = "proposed"
+	ActionRejected ActionState = "rejected"
+	ActionExpired  ActionState = "expired"
 )
 
 // Action is one entry of the action journal.
@@ -209,7 +235,16 @@ type Action struct {
 	// it was given up as failed after its settle window, not refused by
 	// the cloud, so it may still have happened.
 	Interrupted bool `json:"interrupted,omitempty"`
+	// Expires is when a proposal expires undecided.
+	Expires time.Time `json:"expires,omitzero"`
 	Move
+}
+
+// Proposal reports whether the entry is a proposal that never became a
+// move (waiting, rejected or expired): nothing was sent, so it counts for
+// no cooldown and no back-move rule.
+func (a *Action) Proposal() bool {
+	return a.State == ActionProposed || a.State == ActionRejected || a.State == ActionExpired
 }
 
 // Open reports whether the move has no outcome yet: journaled as intent

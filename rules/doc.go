@@ -61,9 +61,10 @@
 // quotas, and the project-level usage the other accounts see), the journal
 // window (a move joins it, and so starts its rule's cooldown on the project
 // for later plans), the cap, and the items on their way out (an item one
-// rule planned out is not planned again by another). Any outcome of a move,
-// a dry-run report included, starts the instance's own cooldown, so that
-// reports come at the pace of real moves.
+// rule planned out is not planned again by another). Any outcome of a move
+// starts the instance's own cooldown; a dry-run report's holds back only
+// later reports (so that they come at the pace of real moves), never a
+// real move, so turning dry run off acts at the next cycle.
 //
 // Under the global dry run, plans share the ledgers, the cap, the journal
 // window and the items on their way out exactly as real ones would. A rule with its own dry_run (global dry run off) plans

@@ -68,6 +68,10 @@ type Output struct {
 	// Silenced are the firing instances that would be in Firing but for a
 	// silence, with its reason: they plan nothing.
 	Silenced []SilencedFiring
+	// CoolingDown are the firing instances that would be in Firing but for
+	// their own cooldown, with the reason: they plan nothing, and `plan`
+	// lists them as refused.
+	CoolingDown []SilencedFiring
 }
 
 // Firing is one firing instance that may act.
@@ -501,7 +505,11 @@ func (e *Engine) step(in Input, r *Rule, ser *series, p *prevInst, out *Output) 
 	if inst.State != quota.StateFiring || r.Action == nil || ser.snap.Service {
 		return
 	}
-	if !inst.LastAction.IsZero() && now.Sub(inst.LastAction) < r.Cooldown {
+	if last := lastMove(inst, in.DryRun || r.DryRun); !last.IsZero() && now.Sub(last) < r.Cooldown {
+		out.CoolingDown = append(out.CoolingDown, SilencedFiring{
+			Firing: Firing{Rule: r, Instance: inst, Quota: ser.entry.Quota, ProjectName: ser.projectName, User: ser.snap.User},
+			Reason: cooldownReason(in.Projects, inst.Key.Project, last, r.Cooldown),
+		})
 		return
 	}
 	f := Firing{
@@ -521,7 +529,7 @@ func (e *Engine) step(in Input, r *Rule, ser *series, p *prevInst, out *Output) 
 // toOK stores an instance that is back to ok: kept only while its last
 // action's cooldown runs, so a quick relapse does not act again at once.
 func (e *Engine) toOK(r *Rule, inst quota.Instance, now time.Time, out *Output) {
-	if !inst.LastAction.IsZero() && now.Sub(inst.LastAction) < r.Cooldown {
+	if last := lastMove(inst, true); !last.IsZero() && now.Sub(last) < r.Cooldown {
 		if inst.State != quota.StateOK || inst.Skipped != nil {
 			inst.State = quota.StateOK
 			inst.Since = now

@@ -103,6 +103,9 @@ type Rule struct {
 	Notify []string
 	// DryRun plans and reports without acting, whatever the global setting.
 	DryRun bool
+	// RequireApproval turns the rule's moves into proposals that wait for
+	// a person's approval.
+	RequireApproval bool
 	// Action is nil for alert-only rules.
 	Action *Reassign
 	// Line is the line of the rule in its file.
@@ -320,19 +323,20 @@ type ruleDraft struct {
 
 // ruleKeys reads each key of a rule into the draft.
 var ruleKeys = map[string]func(*ruleDraft, *yaml.Node){
-	"name":        func(*ruleDraft, *yaml.Node) {}, // read before the others, by readName
-	"description": (*ruleDraft).readDescription,
-	"resource":    (*ruleDraft).readResource,
-	"projects":    (*ruleDraft).readProjects,
-	"when":        (*ruleDraft).readWhen,
-	"clear":       (*ruleDraft).readClear,
-	"for":         (*ruleDraft).readFor,
-	"cooldown":    (*ruleDraft).readCooldown,
-	"repeat":      (*ruleDraft).readRepeat,
-	"severity":    (*ruleDraft).readSeverity,
-	"notify":      (*ruleDraft).readNotify,
-	"dry_run":     (*ruleDraft).readDryRun,
-	"action":      (*ruleDraft).readAction,
+	"name":             func(*ruleDraft, *yaml.Node) {}, // read before the others, by readName
+	"description":      (*ruleDraft).readDescription,
+	"resource":         (*ruleDraft).readResource,
+	"projects":         (*ruleDraft).readProjects,
+	"when":             (*ruleDraft).readWhen,
+	"clear":            (*ruleDraft).readClear,
+	"for":              (*ruleDraft).readFor,
+	"cooldown":         (*ruleDraft).readCooldown,
+	"repeat":           (*ruleDraft).readRepeat,
+	"severity":         (*ruleDraft).readSeverity,
+	"notify":           (*ruleDraft).readNotify,
+	"dry_run":          (*ruleDraft).readDryRun,
+	"require_approval": (*ruleDraft).readRequireApproval,
+	"action":           (*ruleDraft).readAction,
 }
 
 // rule parses the rule at 1-based position pos.

@@ -71,8 +71,7 @@ func (e *Engine) plan(in planInput) ([]Move, []Skip) {
 		last = t
 	}
 	if !last.IsZero() && in.Now.Sub(last) < r.Cooldown {
-		skip(nil, fmt.Sprintf("cooldown: last move out of %s at %s; the next is allowed after %s",
-			label(in.Projects, src), clock(last), clock(last.Add(r.Cooldown))))
+		skip(nil, cooldownReason(in.Projects, src, last, r.Cooldown))
 		return moves, skips
 	}
 	srcQ, ok := in.Ledger.Get(src, res)

@@ -184,6 +184,7 @@ func (p *Planner) Plan(f Firing, items []quota.Item) Plan {
 		Now: p.now, Firing: f, Items: p.present(k.Account, items), Ledger: ledger,
 		Projects: p.projects, Journal: p.journal[k.Account], History: p.history,
 	}
+	in.Firing.Instance.LastAction = lastMove(f.Instance, dry)
 	left := p.left
 	if p.capped {
 		in.Budget = &left
@@ -251,8 +252,9 @@ func (p *Planner) present(account string, items []quota.Item) []quota.Item {
 }
 
 // Applied records that m was applied, or for a dry-run move reported, and
-// returns its event. The instance's cooldown starts, for reports too, so
-// that they come at the pace of real moves.
+// returns its event. The instance's cooldown starts; a report's paces only
+// later reports, so that they come at the pace of real moves without
+// holding back the first real one.
 func (p *Planner) Applied(m Move) Outcome {
 	return p.outcome(m, quota.ResultApplied, "")
 }
@@ -278,7 +280,11 @@ func (p *Planner) outcome(m Move, res quota.ActionResult, reason string) Outcome
 	if f == nil {
 		return Outcome{}
 	}
-	f.Instance.LastAction = p.now
+	if m.DryRun {
+		f.Instance.LastReport = p.now
+	} else {
+		f.Instance.LastAction = p.now
+	}
 	out := Outcome{Instance: f.Instance}
 	if res != "" {
 		ev := firingEvent(f, m.DryRun, p.now)

@@ -339,7 +339,14 @@ rules:
 			require.Equal(t, tc.dryRun, plan.Events[0].DryRun)
 
 			res := tc.outcome(p, plan.Moves[0])
-			require.Equal(t, t0, res.Instance.LastAction, "every move tried starts the cooldown")
+			if tc.dryRun {
+				// A report paces reports only: dry run turned off acts at once.
+				require.Equal(t, t0, res.Instance.LastReport, "a report starts the cooldown of reports")
+				require.True(t, res.Instance.LastAction.IsZero(), "a report starts no cooldown for real moves")
+			} else {
+				require.Equal(t, t0, res.Instance.LastAction, "every move tried starts the cooldown")
+				require.True(t, res.Instance.LastReport.IsZero())
+			}
 			require.Equal(t, f.Instance.Key, res.Instance.Key)
 			require.Equal(t, plan.Instance.Skipped, res.Instance.Skipped, "what the plan told stays recorded")
 			if tc.result == "" {

@@ -69,6 +69,9 @@ type Server struct {
 	Token string
 	// Print, if set, gets each accepted message's text, readably.
 	Print io.Writer
+	// AppToken is the app-level token apps.connections.open accepts, for
+	// Socket Mode (see Press).
+	AppToken string
 
 	srv *httptest.Server
 
@@ -83,6 +86,8 @@ type Server struct {
 	seq       int
 	channels  map[string]string   // name → ID
 	current   map[string]Received // channel/ts → the message as it stands
+
+	sock socketState
 }
 
 // Option configures a Server.
@@ -98,6 +103,7 @@ func WithPrint(w io.Writer) Option { return func(s *Server) { s.Print = w } }
 func New(opts ...Option) *Server {
 	s := &Server{
 		Token:    DefaultToken,
+		AppToken: DefaultAppToken,
 		channels: map[string]string{},
 		current:  map[string]Received{},
 	}
@@ -107,6 +113,8 @@ func New(opts ...Option) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/services/", s.webhook)
 	mux.HandleFunc("/api/{method}", s.api)
+	mux.HandleFunc("/api/"+EndpointConnectionsOpen, s.connectionsOpen)
+	mux.HandleFunc(socketPath, s.socketMode)
 	s.srv = httptest.NewServer(mux)
 	s.URL = s.srv.URL
 	return s

@@ -31,6 +31,13 @@ type ActionRow struct {
 	State      quota.ActionState `json:"state"`
 	DryRun     bool              `json:"dry_run"`
 	Error      string            `json:"error"`
+	// UndoOf, Proposal, By and Comment tell a move a person decided (an
+	// undo, an approved proposal) and a proposal's decision; 0 and empty
+	// otherwise.
+	UndoOf   uint64 `json:"undo_of"`
+	Proposal uint64 `json:"proposal"`
+	By       string `json:"by"`
+	Comment  string `json:"comment"`
 }
 
 // QueryActions reads the journal entries in [from,to]; never nil, so that
@@ -44,7 +51,8 @@ func QueryActions(src ActionSource, from, to time.Time) ([]ActionRow, error) {
 	for _, a := range acts {
 		rows = append(rows, ActionRow{ID: a.ID, Time: a.Time, Rule: a.Rule, Account: a.Account, Kind: a.Kind,
 			ItemID: a.ItemID, ItemName: a.ItemName, From: a.From, FromName: a.FromName, To: a.To, ToName: a.ToName,
-			Quantities: a.Quantities, State: a.State, DryRun: a.DryRun, Error: a.Error})
+			Quantities: a.Quantities, State: a.State, DryRun: a.DryRun, Error: a.Error,
+			UndoOf: a.UndoOf, Proposal: a.ProposalID, By: a.By, Comment: a.Comment})
 	}
 	return rows, nil
 }

@@ -55,10 +55,16 @@ func (w *Watcher) plan(ctx context.Context, e *env, now time.Time, snaps []quota
 	})}
 
 	items := map[itemsKey][]quota.Item{}
+	waiting := w.waitingProposals()
 	for _, f := range firing {
 		k := f.Instance.Key
 		acc := e.account(k.Account)
 		if acc == nil || f.Rule.Action == nil {
+			continue
+		}
+		if a, ok := waiting[k]; ok {
+			// Its proposal is decided first; nothing else is planned.
+			rep.Plan = append(rep.Plan, awaitingRow(f, a))
 			continue
 		}
 		ik := itemsKey{k.Account, k.Project, f.Rule.Action.Kind}
@@ -77,7 +83,7 @@ func (w *Watcher) plan(ctx context.Context, e *env, now time.Time, snaps []quota
 			p = cp.planner.Plan(f, list)
 		}
 		for _, m := range p.Moves {
-			rep.Plan = append(rep.Plan, PlanRow{Move: m.Move, DryRun: m.DryRun})
+			rep.Plan = append(rep.Plan, PlanRow{Move: m.Move, DryRun: m.DryRun, Reason: approvalReason(e, f.Rule)})
 			cp.moves = append(cp.moves, plannedMove{row: len(rep.Plan) - 1, move: m})
 		}
 		for _, s := range p.Skips {
@@ -154,6 +160,12 @@ func (w *Watcher) act(ctx context.Context, e *env, now time.Time, cp cyclePlan, 
 		}
 		row := &rep.Plan[pm.row]
 		m := pm.move
+		if needsApproval(e, m) {
+			if err := w.propose(e, now, m, row); err != nil {
+				return err
+			}
+			continue
+		}
 		// Time is the cycle's, for cooldowns; Updated says when the call
 		// is about to go, which the settle window counts from.
 		a := quota.Action{Time: now, Updated: w.now().UTC(), State: quota.ActionIntent, DryRun: m.DryRun, Move: m.Move}

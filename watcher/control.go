@@ -16,12 +16,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/quotawatch/quotawatch/quota"
 	"github.com/quotawatch/quotawatch/rules"
 	"github.com/quotawatch/quotawatch/store"
 )
 
 // The control path lets commands change the running daemon's state (add
-// and end silences; later approve, reject and undo) without stopping it,
+// and end silences; approve and reject proposals; undo moves) without
+// stopping it,
 // although the daemon holds the store's lock for its whole life. The
 // daemon listens on a unix socket beside the store file, mode 0600, so
 // only the daemon's own user and root can connect; on Linux the peer's
@@ -34,6 +36,8 @@ import (
 //	← {"ok":true,"silences":[...]}
 //	→ {"op":"silence_expire","id":3}
 //	← {"ok":false,"error":"store: silence 3: not found"}
+//	→ {"op":"approve","id":12,"comment":"ok with the lab"}
+//	← {"ok":true,"action":{"id":12,"state":"verified",...}}
 //
 // When nothing answers on the socket (no daemon runs), commands write the
 // store directly.
@@ -76,6 +80,9 @@ type controlResponse struct {
 	Error    string          `json:"error,omitempty"`
 	Silence  *store.Silence  `json:"silence,omitempty"`
 	Silences []store.Silence `json:"silences,omitempty"`
+	// Action is the journal entry a decision (approve, reject, undo) ends
+	// with.
+	Action *quota.Action `json:"action,omitempty"`
 }
 
 // silence returns the response's silence, or err.
@@ -110,6 +117,16 @@ func callControl(ctx context.Context, storePath string, req controlRequest, resp
 	sock := ControlSocket(storePath)
 	d := net.Dialer{Timeout: 2 * time.Second}
 	conn, err := d.DialContext(ctx, "unix", sock)
+	// A socket refusing connections is stale, or a daemon starting: its
+	// file exists from bind to listen. A starting daemon is waited for.
+	for try := 0; try < 5 && errors.Is(err, syscall.ECONNREFUSED); try++ {
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		conn, err = d.DialContext(ctx, "unix", sock)
+	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
 			return false, nil
@@ -236,14 +253,20 @@ func (w *Watcher) serveControlConn(ctx context.Context, conn *net.UnixConn) {
 		return
 	}
 	if uid >= 0 {
-		// Who asked is what the kernel says, not what the request says.
+		// Who asked is what the kernel says, not what the request says;
+		// root's claim (the user behind sudo) is kept beside it, since
+		// root could claim anything anyway.
+		claim := req.By
 		req.By = userName(uid)
+		if uid == 0 && claim != "" && claim != req.By {
+			req.By += " (" + claim + ")"
+		}
 	}
 	answer(w.control(ctx, req))
 }
 
 // control carries out one request.
-func (w *Watcher) control(_ context.Context, req controlRequest) controlResponse {
+func (w *Watcher) control(ctx context.Context, req controlRequest) controlResponse {
 	now := w.now().UTC()
 	fail := func(err error) controlResponse { return controlResponse{Error: err.Error()} }
 	defer w.letGoIdle()
@@ -278,6 +301,8 @@ func (w *Watcher) control(_ context.Context, req controlRequest) controlResponse
 		w.refreshSilences()
 		w.log.Info("silence expired", "id", sl.ID, "by", req.By)
 		return controlResponse{OK: true, Silence: &sl}
+	case OpApprove, OpReject, OpUndo:
+		return w.controlDecision(ctx, req)
 	}
 	return fail(fmt.Errorf("unknown op %q", req.Op))
 }

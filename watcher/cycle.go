@@ -114,6 +114,10 @@ func (w *Watcher) cycle(ctx context.Context, e *env, now time.Time, rep *Report)
 		}
 	}
 
+	if !w.readOnly {
+		w.expireProposals(e, now)
+	}
+
 	// 1. Poll.
 	snaps, failed, polls := w.pollAll(ctx, e, now)
 	rep.Polls = polls
@@ -159,6 +163,7 @@ func (w *Watcher) cycle(ctx context.Context, e *env, now time.Time, rep *Report)
 		Silenced:  w.silenceFunc(now),
 	})
 	rep.Plan = append(rep.Plan, silencedRows(out.Silenced, rep.DryRun)...)
+	rep.Plan = append(rep.Plan, silencedRows(out.CoolingDown, rep.DryRun)...)
 	for _, e := range out.Errors {
 		w.log.Warn("rule expression failed; counted as false", "err", e)
 	}

@@ -89,6 +89,7 @@ func (w *Watcher) Run(ctx context.Context, ro RunOptions) error {
 
 	stopControl := w.serveControl(ctx)
 	defer stopControl()
+	defer w.serveSlackActions(ctx)()
 
 	if err := w.Reconcile(ctx); err != nil {
 		w.log.Error("reconciling interrupted moves failed", "err", err)

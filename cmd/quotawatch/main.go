@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/quotawatch/quotawatch/config"
+	"github.com/quotawatch/quotawatch/watcher"
 )
 
 // Exit codes.
@@ -46,6 +47,11 @@ type command struct {
 	// config commands read the configuration: they take --config FILE and
 	// the log flags, and run with the configuration loaded.
 	config bool
+	// noSecrets config commands load their configuration without reading
+	// secrets, so they run from a shell without the daemon's credentials:
+	// the read-only ones, and those that ask the running daemon (which
+	// load the secrets only when no daemon answers).
+	noSecrets bool
 	// logs commands take the log flags without a configuration.
 	logs bool
 	// logLevel is the default of --log-level; empty is info.
@@ -79,6 +85,9 @@ func commands() []command {
 		hist historyCmd
 		acts actionsCmd
 		sil  silenceAddCmd
+		appr = decideCmd{op: watcher.OpApprove}
+		rej  = decideCmd{op: watcher.OpReject}
+		undo = decideCmd{op: watcher.OpUndo}
 		sim  simCmd
 		demo demoCmd
 	)
@@ -89,16 +98,23 @@ func commands() []command {
 			config: true, output: true, run: cmdPlan},
 		{name: "validate", summary: "load and check the configuration and rules", config: true, run: cmdValidate},
 		{name: "status", summary: "rule states and current quotas from the store, fullest first",
-			args: "[--project P] [--rule R] [--state S] [--account A] [--top N]", config: true, output: true, flags: stat.flags, run: stat.run},
+			args: "[--project P] [--rule R] [--state S] [--account A] [--top N]", config: true, noSecrets: true, output: true, flags: stat.flags, run: stat.run},
 		{name: "history", summary: "the history of quota series", args: "[--project P] [--resource R] [--account A] [--since 7d]",
-			config: true, output: true, flags: hist.flags, run: hist.run},
+			config: true, noSecrets: true, output: true, flags: hist.flags, run: hist.run},
 		{name: "actions", summary: "the action journal", args: "[--since 7d]",
-			config: true, output: true, flags: acts.flags, run: acts.run},
+			config: true, noSecrets: true, output: true, flags: acts.flags, run: acts.run},
 		{name: "silence add", summary: "silence matching incidents: no message, no action, still recorded",
-			args: "[--rule R] [--project P] [--resource R] --for 2h --comment TEXT", config: true, flags: sil.flags, run: sil.run},
-		{name: "silence list", summary: "the silences, active and ended", config: true, output: true, run: cmdSilenceList},
-		{name: "silence expire", summary: "end a silence now", args: "ID", config: true, nargs: 1, run: cmdSilenceExpire},
-		{name: "backup", summary: "write a consistent copy of the store", args: "OUT", config: true, nargs: 1, run: cmdBackup},
+			args: "[--rule R] [--project P] [--resource R] --for 2h --comment TEXT", config: true, noSecrets: true, flags: sil.flags, run: sil.run},
+		{name: "silence list", summary: "the silences, active and ended", config: true, noSecrets: true, output: true, run: cmdSilenceList},
+		{name: "silence expire", summary: "end a silence now", args: "ID", config: true, noSecrets: true, nargs: 1, run: cmdSilenceExpire},
+		{name: "proposals", summary: "the proposed moves waiting for approval", config: true, noSecrets: true, output: true, run: cmdProposals},
+		{name: "approve", summary: "approve a proposal: planned again on a fresh poll, applied if it still holds", args: "ID [--comment TEXT]",
+			config: true, noSecrets: true, nargs: 1, variadic: true, flags: appr.flags, run: appr.run},
+		{name: "reject", summary: "reject a proposal: nothing moves", args: "ID [--comment TEXT]",
+			config: true, noSecrets: true, nargs: 1, variadic: true, flags: rej.flags, run: rej.run},
+		{name: "undo", summary: "move the item of an applied action back, if it fits and has not moved since", args: "ACTION_ID [--comment TEXT]",
+			config: true, noSecrets: true, nargs: 1, variadic: true, flags: undo.flags, run: undo.run},
+		{name: "backup", summary: "write a consistent copy of the store", args: "OUT", config: true, noSecrets: true, nargs: 1, run: cmdBackup},
 		{name: "test", summary: "run unit tests of rules on given series (like promtool test rules)", args: "FILE...",
 			nargs: 1, variadic: true, run: cmdTest},
 		{name: "sim", summary: "serve the simulated cloud", args: "--listen ADDR --scenario FILE", flags: sim.flags, run: sim.run},
@@ -219,7 +235,7 @@ func (c command) exec(ctx context.Context, sio *stdio, args []string) int {
 		e.log = log
 	}
 	if c.config {
-		cfg, err := config.Load(e.configPath, config.Options{LookupEnv: sio.lookupEnv})
+		cfg, err := config.Load(e.configPath, config.Options{LookupEnv: sio.lookupEnv, NoSecrets: c.noSecrets})
 		if err != nil {
 			fmt.Fprintln(sio.errOut, err)
 			return exitUsage
