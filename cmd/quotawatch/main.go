@@ -79,6 +79,7 @@ func commands() []command {
 		hist historyCmd
 		acts actionsCmd
 		sil  silenceAddCmd
+		bak  backupCmd
 		sim  simCmd
 		demo demoCmd
 	)
@@ -98,7 +99,8 @@ func commands() []command {
 			args: "[--rule R] [--project P] [--resource R] --for 2h --comment TEXT", config: true, flags: sil.flags, run: sil.run},
 		{name: "silence list", summary: "the silences, active and ended", config: true, output: true, run: cmdSilenceList},
 		{name: "silence expire", summary: "end a silence now", args: "ID", config: true, nargs: 1, run: cmdSilenceExpire},
-		{name: "backup", summary: "write a consistent copy of the store", args: "OUT", config: true, nargs: 1, run: cmdBackup},
+		{name: "backup", summary: "write a consistent copy of the store", args: "[--force] OUT",
+			config: true, nargs: 1, flags: bak.flags, run: bak.run},
 		{name: "test", summary: "run unit tests of rules on given series (like promtool test rules)", args: "FILE...",
 			nargs: 1, variadic: true, run: cmdTest},
 		{name: "sim", summary: "serve the simulated cloud", args: "--listen ADDR --scenario FILE", flags: sim.flags, run: sim.run},
