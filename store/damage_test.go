@@ -1,7 +1,6 @@
 package store
 
 import (
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,71 +9,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/quotawatch/quotawatch/quota"
+	"github.com/quotawatch/quotawatch/store/storetest"
 )
 
-const pageSize = 4096 // bbolt's on the machines the tests run on; v1.db has it
-
-// Damage is one way a store file goes bad; it changes the file at path
-// (a copy of testdata/v1.db) in place.
-type Damage struct {
-	Name  string
-	Apply func(t *testing.T, path string)
-}
-
-// Damages are the kinds of damage every command must report, not panic or
-// die on. The cmd tests use them too, through DamageFile.
-func Damages() []Damage {
-	overwrite := func(page int64, fill func([]byte)) func(*testing.T, string) {
-		return func(t *testing.T, path string) {
-			f, err := os.OpenFile(path, os.O_RDWR, 0)
-			require.NoError(t, err)
-			defer f.Close()
-			fi, err := f.Stat()
-			require.NoError(t, err)
-			if page < 0 {
-				page += fi.Size() / pageSize / 2 // the middle
-			}
-			b := make([]byte, pageSize)
-			fill(b)
-			_, err = f.WriteAt(b, page*pageSize)
-			require.NoError(t, err)
-		}
-	}
-	zero := func([]byte) {}
-	garbage := func(b []byte) {
-		r := rand.New(rand.NewPCG(1, 2))
-		for i := range b {
-			b[i] = byte(r.Uint32())
-		}
-	}
-	truncate := func(size func(int64) int64) func(*testing.T, string) {
-		return func(t *testing.T, path string) {
-			fi, err := os.Stat(path)
-			require.NoError(t, err)
-			require.NoError(t, os.Truncate(path, size(fi.Size())))
-		}
-	}
-	return []Damage{
-		{"zero-length file", truncate(func(int64) int64 { return 0 })},
-		{"truncated to half", truncate(func(n int64) int64 { return n / 2 })},
-		{"cut inside the first meta page", truncate(func(int64) int64 { return 1000 })},
-		{"cut inside the second meta page", truncate(func(int64) int64 { return pageSize + 1000 })},
-		{"cut after the meta pages", truncate(func(int64) int64 { return 2 * pageSize })},
-		{"zeroed page", overwrite(-1, zero)},
-		{"garbage page in the middle", overwrite(-1, garbage)},
-		{"garbage meta pages", func(t *testing.T, path string) {
-			overwrite(0, garbage)(t, path)
-			overwrite(1, garbage)(t, path)
-		}},
-		{"not a store at all", func(t *testing.T, path string) {
-			require.NoError(t, os.WriteFile(path, []byte("cloud:\n  auth_url: https://example.org\n"), 0o600))
-		}},
-		{"a directory", func(t *testing.T, path string) {
-			require.NoError(t, os.Remove(path))
-			require.NoError(t, os.Mkdir(path, 0o700))
-		}},
-	}
-}
+const pageSize = 4096 // v1.db's, and bbolt's on the machines the tests run on
 
 // copyFixture copies testdata/v1.db to a new file and returns its path.
 func copyFixture(t *testing.T) string {
@@ -97,7 +35,7 @@ func requireDamaged(t *testing.T, err error, path string) {
 }
 
 func TestDamagedStoreIsRefused(t *testing.T) {
-	for _, d := range Damages() {
+	for _, d := range storetest.Damages() {
 		t.Run(d.Name, func(t *testing.T) {
 			path := copyFixture(t)
 			d.Apply(t, path)
