@@ -177,3 +177,11 @@ func readMeta(f *os.File, off int64) *meta {
 	}
 	return &meta{pageSize: le.Uint32(m[8:]), pgid: le.Uint64(m[40:]), txid: le.Uint64(m[48:])}
 }
+
+// Damaged returns the ErrDamaged error a call on s met, or nil. Once it is
+// set, every call fails with it: a long-running writer should stop.
+func (s *Store) Damaged() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.broken
+}
