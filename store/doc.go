@@ -6,13 +6,30 @@
 //
 // # Locking
 //
-// A writer (the daemon) holds an exclusive flock on <path>.lock for the
-// life of its Store, so a second writer fails within Options.LockTimeout
-// with an error naming the file (errors.Is(err, ErrLocked)). The bbolt file
-// itself is held only while in use: Release closes it between cycles, and
-// the next call reopens it. Read-only stores (status, history, actions,
-// backup) wait up to LockTimeout for a running cycle; they should be
-// closed promptly, since a writer waits for them in turn.
+// A writer (the daemon) holds, for the life of its Store, an exclusive
+// lock on the store file's inode (an open-file-description lock on Linux,
+// which bbolt's flock and read-only opens do not conflict with), and a
+// flock on <path>.lock as older versions took. A second writer fails
+// within Options.LockTimeout with an error naming the file
+// (errors.Is(err, ErrLocked)); removing or replacing the lock file does not
+// let it in, since the lock that counts is on the store itself. Every
+// reopen checks that the path still names the locked inode. The bbolt
+// file itself is held only while in use: Release closes it between cycles,
+// and the next call reopens it. Read-only stores (status, history,
+// actions, backup) wait up to LockTimeout for a running cycle; they should
+// be closed promptly, since a writer waits for them in turn.
+//
+// # Damage
+//
+// A writer creates a store only where no file exists, beside the path and
+// linked into place complete, so an empty file is never a new store. A
+// file that is empty, shorter than its meta page says, not a bbolt file,
+// not a regular file, or that reads wrong anywhere (every open reads all
+// of its pages once) is refused with an error naming it and the remedy
+// (errors.Is(err, ErrDamaged)), and never changed. Reads of the mapped
+// file run with faults turned into panics, and every panic in a
+// transaction becomes that error, so damage never kills the process. Once
+// a Store has met damage, every call fails with it (Damaged).
 //
 // # History
 //
@@ -51,7 +68,11 @@
 // # Backups
 //
 // Backup streams tx.WriteTo from one read transaction without holding the
-// store's own lock, so cycles go on committing. The file is mapped at twice
+// store's own lock, so cycles go on committing; it reads every page first,
+// so a damaged store is refused, not copied. BackupFile writes only a new
+// regular file (or an existing one, with Force), never the live store, a
+// device, a directory, or through a symbolic link, by way of a synced
+// temporary file in the same directory. The file is mapped at twice
 // its size when opened, so a commit rarely needs to grow the mapping, which
 // would make it wait for a running backup.
 //

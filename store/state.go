@@ -4,9 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -455,66 +453,6 @@ func (s *Store) DeleteThread(notifier string, k quota.InstanceKey) error {
 	})
 	if err != nil {
 		return fmt.Errorf("store: delete thread %s %s: %w", notifier, k, err)
-	}
-	return nil
-}
-
-// Backup writes a consistent copy of the store to w, in one read
-// transaction, and returns the bytes written. Commits go on meanwhile: the
-// store's lock is held only to begin the transaction (a Release waits for
-// the copy to finish).
-func (s *Store) Backup(w io.Writer) (int64, error) {
-	s.mu.RLock()
-	for s.db == nil {
-		s.mu.RUnlock()
-		s.mu.Lock()
-		err := s.ensure()
-		s.mu.Unlock()
-		if err != nil {
-			return 0, fmt.Errorf("store: backup: %w", err)
-		}
-		s.mu.RLock()
-	}
-	tx, err := s.db.Begin(false)
-	s.mu.RUnlock()
-	if err != nil {
-		return 0, fmt.Errorf("store: backup: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	n, err := tx.WriteTo(w)
-	if err != nil {
-		return n, fmt.Errorf("store: backup: %w", err)
-	}
-	return n, nil
-}
-
-// BackupFile writes a consistent copy to path (mode 0600), through a
-// temporary file renamed into place so a reader never sees half a copy.
-func (s *Store) BackupFile(path string) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("store: backup to %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return fmt.Errorf("store: backup to %s: %w", path, err)
-	}
-	if _, err := s.Backup(f); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("store: backup to %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("store: backup to %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("store: backup to %s: %w", path, err)
 	}
 	return nil
 }

@@ -397,7 +397,7 @@ func TestBackup(t *testing.T) {
 	streamed := filepath.Join(dir, "streamed.db")
 	require.NoError(t, os.WriteFile(streamed, buf.Bytes(), 0o600))
 	copied := filepath.Join(dir, "copied.db")
-	require.NoError(t, st.BackupFile(copied))
+	require.NoError(t, st.BackupFile(copied, BackupOptions{}))
 	fi, err := os.Stat(copied)
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
@@ -419,7 +419,7 @@ func TestBackup(t *testing.T) {
 			require.Len(t, as, 1)
 		})
 	}
-	err = st.BackupFile(filepath.Join(dir, "missing", "x.db"))
+	err = st.BackupFile(filepath.Join(dir, "missing", "x.db"), BackupOptions{})
 	require.Error(t, err)
 	require.False(t, errors.Is(err, ErrLocked))
 }

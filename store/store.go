@@ -4,10 +4,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -85,16 +86,21 @@ type Store struct {
 
 	mu     sync.RWMutex
 	db     *bbolt.DB
-	lock   *os.File       // daemon lock, held by a writer for the Store's life
+	lock   *os.File       // the lock file's flock, held by a writer for the Store's life
+	held   *os.File       // the store file, locked by a writer for the Store's life
+	heldFi fs.FileInfo    // what held is, to check every reopen against
 	hist   *series.Engine // history and its cache; nil until loaded
 	inited bool
 	closed bool
+	broken error // ErrDamaged, once seen: the file is not opened again
 }
 
-// Open opens (and for a writer, creates) the store at path. A writer first
-// takes the daemon lock on path+".lock"; a second writer gets an error
-// naming the file within LockTimeout. A new file's schema is created; a
-// newer schema is refused.
+// Open opens the store at path; a writer creates it where no file exists.
+// A writer takes the writer's lock (see lock.go); a second writer gets an
+// error naming the file within LockTimeout. A new file's schema is
+// created; a newer schema is refused. A file that cannot be read as a
+// store, an empty one included, is refused with ErrDamaged, never
+// replaced.
 func Open(path string, opt Options) (*Store, error) {
 	if opt.LockTimeout <= 0 {
 		opt.LockTimeout = 5 * time.Second
@@ -107,14 +113,18 @@ func Open(path string, opt Options) (*Store, error) {
 	}
 	s := &Store{path: path, opt: opt, log: opt.Logger, now: opt.Now}
 	if !opt.ReadOnly {
-		f, err := acquireLock(path, opt.LockTimeout)
-		if err != nil {
+		if err := s.hold(); err != nil {
+			_ = s.Close()
 			return nil, err
 		}
-		s.lock = f
 	}
 	s.mu.Lock()
 	err := s.ensure()
+	if err == nil {
+		// Every page is read once here, so damage shows at once, as one
+		// clear error, not in the middle of a cycle or of a listing.
+		err = s.verify()
+	}
 	s.mu.Unlock()
 	if err != nil {
 		_ = s.Close()
@@ -123,30 +133,87 @@ func Open(path string, opt Options) (*Store, error) {
 	return s, nil
 }
 
-// acquireLock takes an exclusive flock on path+".lock", polling until
-// timeout so a second daemon fails clearly instead of hanging.
-func acquireLock(path string, timeout time.Duration) (*os.File, error) {
-	lp := path + ".lock"
-	f, err := os.OpenFile(lp, os.O_RDWR|os.O_CREATE, 0o600)
+// hold takes the writer's locks, creating the store first where no file
+// exists.
+func (s *Store) hold() error {
+	f, err := acquireLock(s.path, s.opt.LockTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("store %s: open lock file: %w", path, err)
+		return err
 	}
-	deadline := time.Now().Add(timeout)
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return f, nil
+	s.lock = f
+	fi, err := os.Stat(s.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := s.create(); err != nil {
+			return err
 		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			_ = f.Close()
-			return nil, fmt.Errorf("store %s: lock %s: %w", path, lp, err)
+	case err != nil:
+		return fmt.Errorf("store %s: %w", s.path, err)
+	default:
+		if err := checkInfo(s.path, fi); err != nil {
+			return err
 		}
-		if !time.Now().Before(deadline) {
-			_ = f.Close()
-			return nil, &lockedError{fmt.Sprintf("store %s is locked by another quotawatch process (waited %s)", path, timeout)}
-		}
-		time.Sleep(min(50*time.Millisecond, time.Until(deadline)+time.Millisecond))
 	}
+	s.held, s.heldFi, err = holdStore(s.path, s.opt.LockTimeout)
+	return err
+}
+
+// create writes a new store with its schema beside path and links it into
+// place, so no crash leaves an empty or half-made file at path, and a
+// store another process created meanwhile is never replaced.
+func (s *Store) create() (err error) {
+	dir, base := filepath.Split(s.path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".new*")
+	if err != nil {
+		return fmt.Errorf("store %s: create: %w", s.path, err)
+	}
+	tmp := f.Name()
+	_ = f.Close()
+	defer os.Remove(tmp)
+	db, err := bbolt.Open(tmp, 0o600, &bbolt.Options{Timeout: s.opt.LockTimeout, NoSync: s.opt.NoSync})
+	if err != nil {
+		return fmt.Errorf("store %s: create: %w", s.path, err)
+	}
+	err = db.Update(createSchema)
+	if err == nil && s.opt.NoSync {
+		err = db.Sync()
+	}
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("store %s: create schema: %w", s.path, err)
+	}
+	if err := os.Link(tmp, s.path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil // another process created it first: use theirs
+		}
+		return fmt.Errorf("store %s: create: %w", s.path, err)
+	}
+	if !s.opt.NoSync {
+		if err := syncDir(dir); err != nil {
+			return fmt.Errorf("store %s: create: %w", s.path, err)
+		}
+	}
+	s.log.Info("store created", "path", s.path, "schema", SchemaVersion)
+	s.inited = true
+	return nil
+}
+
+// syncDir makes a new name in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // ensure opens the bbolt handle if needed and loads the history cache.
@@ -155,6 +222,17 @@ func (s *Store) ensure() error {
 	if s.closed {
 		return ErrClosed
 	}
+	if s.broken != nil {
+		return s.broken
+	}
+	err := s.open()
+	if errors.Is(err, ErrDamaged) {
+		s.fail(err)
+	}
+	return err
+}
+
+func (s *Store) open() error {
 	if s.db == nil {
 		// Map twice the file up front: a commit that must grow the mapping
 		// waits for every open read transaction, such as a long backup.
@@ -162,11 +240,33 @@ func (s *Store) ensure() error {
 		if fi, err := os.Stat(s.path); err == nil {
 			mmap = max(mmap, 2*fi.Size())
 		}
-		db, err := bbolt.Open(s.path, 0o600, &bbolt.Options{
+		opts := &bbolt.Options{
 			Timeout:         s.opt.LockTimeout,
 			ReadOnly:        s.opt.ReadOnly,
 			NoSync:          s.opt.NoSync,
 			InitialMmapSize: int(min(mmap, 1<<40)),
+			// bbolt would create a missing file and initialise an empty one;
+			// a writer reopening between cycles must find the inode it locked.
+			OpenFile: func(name string, flag int, mode os.FileMode) (*os.File, error) {
+				f, fi, err := openStoreFile(name, flag, mode)
+				if errors.Is(err, fs.ErrNotExist) && s.heldFi != nil {
+					err = damaged(s.path, "the file was removed while this quotawatch held it")
+				}
+				if err != nil {
+					return nil, err
+				}
+				if s.heldFi != nil && !os.SameFile(fi, s.heldFi) {
+					_ = f.Close()
+					return nil, damaged(s.path, "the file was removed or replaced while this quotawatch held it")
+				}
+				return f, nil
+			},
+		}
+		var db *bbolt.DB
+		err := guard(s.path, func() error {
+			var err error
+			db, err = bbolt.Open(s.path, 0o600, opts)
+			return err
 		})
 		if err != nil {
 			if errors.Is(err, berrors.ErrTimeout) {
@@ -174,6 +274,13 @@ func (s *Store) ensure() error {
 					return &lockedError{fmt.Sprintf("store %s is locked by a running quotawatch cycle (waited %s)", s.path, s.opt.LockTimeout)}
 				}
 				return &lockedError{fmt.Sprintf("store %s is held by a reader such as a backup or status command (waited %s)", s.path, s.opt.LockTimeout)}
+			}
+			if derr := openError(s.path, err); derr != nil {
+				return derr
+			}
+			var pe *fs.PathError
+			if errors.As(err, &pe) && pe.Path == s.path {
+				err = pe.Err // the message names the file already
 			}
 			return fmt.Errorf("store %s: open: %w", s.path, err)
 		}
@@ -185,22 +292,58 @@ func (s *Store) ensure() error {
 			s.hist = nil // another process may have written since
 		}
 		if err := s.initSchema(); err != nil {
-			_ = s.db.Close()
-			s.db = nil
+			if !errors.Is(err, ErrDamaged) { // else ensure abandons the handle
+				_ = s.closeDB()
+			}
 			return err
 		}
 	}
 	if s.hist == nil {
-		if err := s.db.View(func(tx *bbolt.Tx) error {
-			var err error
-			s.hist, err = series.Load(tx, s.log)
-			return err
+		if err := guard(s.path, func() error {
+			return s.db.View(func(tx *bbolt.Tx) error {
+				var err error
+				s.hist, err = series.Load(tx, s.log)
+				return err
+			})
 		}); err != nil {
 			s.hist = nil
+			if errors.Is(err, ErrDamaged) {
+				return err
+			}
 			return fmt.Errorf("store %s: load history: %w", s.path, err)
 		}
 	}
 	return nil
+}
+
+// abandonAfter is how long fail waits for bbolt to close a damaged file.
+const abandonAfter = time.Second
+
+// fail remembers that the file is damaged and lets go of it: every later
+// call returns err. s.mu must be held for writing.
+func (s *Store) fail(err error) {
+	if s.broken == nil {
+		s.broken = err
+		s.log.Error("store is damaged", "path", s.path, "err", err)
+	}
+	// A panic inside bbolt may leave its locks taken, so DB.Close may
+	// never return: it gets a moment, then the handle is abandoned (the
+	// process is about to stop on this error). Until the mapping goes,
+	// bbolt's flock on the file stays, so other commands wait for it.
+	if s.db != nil {
+		done := make(chan struct{})
+		go func(db *bbolt.DB) {
+			defer close(done)
+			_ = guard(s.path, db.Close)
+		}(s.db)
+		select {
+		case <-done:
+		case <-time.After(abandonAfter):
+			s.log.Warn("the damaged store's handle did not close; leaving it", "path", s.path)
+		}
+		s.db = nil
+	}
+	s.hist = nil
 }
 
 func readSchema(tx *bbolt.Tx) int {
@@ -217,7 +360,12 @@ func readSchema(tx *bbolt.Tx) int {
 
 func (s *Store) initSchema() error {
 	var ver int
-	if err := s.db.View(func(tx *bbolt.Tx) error { ver = readSchema(tx); return nil }); err != nil {
+	if err := guard(s.path, func() error {
+		return s.db.View(func(tx *bbolt.Tx) error { ver = readSchema(tx); return nil })
+	}); err != nil {
+		if errors.Is(err, ErrDamaged) {
+			return err
+		}
 		return fmt.Errorf("store %s: read schema: %w", s.path, err)
 	}
 	if ver > SchemaVersion {
@@ -235,23 +383,28 @@ func (s *Store) initSchema() error {
 	if s.opt.ReadOnly {
 		return fmt.Errorf("store %s is not initialised (no quotawatch run has written it yet): %w", s.path, ErrSchema)
 	}
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return fmt.Errorf("create bucket %s: %w", b, err)
-			}
-		}
-		if err := series.Init(tx); err != nil {
+	if err := guard(s.path, func() error { return s.db.Update(createSchema) }); err != nil {
+		if errors.Is(err, ErrDamaged) {
 			return err
 		}
-		return tx.Bucket(bMeta).Put(kSchema, u32(SchemaVersion))
-	})
-	if err != nil {
 		return fmt.Errorf("store %s: create schema: %w", s.path, err)
 	}
 	s.log.Info("store created", "path", s.path, "schema", SchemaVersion)
 	s.inited = true
 	return nil
+}
+
+// createSchema makes the buckets of a new store and records its version.
+func createSchema(tx *bbolt.Tx) error {
+	for _, b := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return fmt.Errorf("create bucket %s: %w", b, err)
+		}
+	}
+	if err := series.Init(tx); err != nil {
+		return err
+	}
+	return tx.Bucket(bMeta).Put(kSchema, u32(SchemaVersion))
 }
 
 // Path returns the store's file name.
@@ -273,7 +426,7 @@ func (s *Store) closeDB() error {
 	if s.db == nil {
 		return nil
 	}
-	err := s.db.Close()
+	err := guard(s.path, s.db.Close)
 	s.db = nil
 	if s.opt.ReadOnly {
 		s.hist = nil
@@ -284,7 +437,7 @@ func (s *Store) closeDB() error {
 	return nil
 }
 
-// Close closes the file and gives up the daemon lock.
+// Close closes the file and gives up the writer's locks.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -293,12 +446,15 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	err := s.closeDB()
-	if s.lock != nil {
-		// Closing the descriptor releases the flock.
-		if cerr := s.lock.Close(); cerr != nil && err == nil {
+	// Closing the descriptors releases the locks.
+	for _, f := range []**os.File{&s.held, &s.lock} {
+		if *f == nil {
+			continue
+		}
+		if cerr := (*f).Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("store %s: release lock: %w", s.path, cerr)
 		}
-		s.lock = nil
+		*f = nil
 	}
 	s.hist = nil
 	return err
@@ -322,8 +478,16 @@ func (s *Store) viewHistory(fn func(tx *bbolt.Tx, e *series.Engine) error) error
 		}
 		s.mu.RLock()
 	}
-	defer s.mu.RUnlock()
-	return s.db.View(func(tx *bbolt.Tx) error { return fn(tx, s.hist) })
+	err := guard(s.path, func() error {
+		return s.db.View(func(tx *bbolt.Tx) error { return fn(tx, s.hist) })
+	})
+	s.mu.RUnlock()
+	if errors.Is(err, ErrDamaged) {
+		s.mu.Lock()
+		s.fail(err)
+		s.mu.Unlock()
+	}
+	return err
 }
 
 // update runs fn in one write transaction.
@@ -347,10 +511,68 @@ func (s *Store) write(fn func(tx *bbolt.Tx, e *series.Engine) error, history boo
 	if err := s.ensure(); err != nil {
 		return err
 	}
-	err := s.db.Update(func(tx *bbolt.Tx) error { return fn(tx, s.hist) })
-	if err != nil && history {
+	err := guard(s.path, func() error {
+		return s.db.Update(func(tx *bbolt.Tx) error { return fn(tx, s.hist) })
+	})
+	if errors.Is(err, ErrDamaged) {
+		s.fail(err)
+	} else if err != nil && history {
 		s.hist = nil
 	}
+	return err
+}
+
+// verify reads every bucket, key and value of the file once, so that
+// damage anywhere shows as ErrDamaged now rather than mid-cycle. s.mu must
+// be held for writing.
+func (s *Store) verify() error {
+	err := guard(s.path, func() error {
+		return s.db.View(walk)
+	})
+	if err != nil && !errors.Is(err, ErrDamaged) {
+		err = damaged(s.path, "%v", err)
+	}
+	if err != nil {
+		s.fail(err)
+	}
+	return err
+}
+
+// walk touches every key and value of tx, nested buckets included. bbolt
+// checks each page it descends to; reading both ends of each value makes a
+// page past the end of the file fault here, under guard.
+func walk(tx *bbolt.Tx) error {
+	var sink byte
+	var bucket func(b *bbolt.Bucket) error
+	bucket = func(b *bbolt.Bucket) error {
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(k) > 0 {
+				sink ^= k[0] ^ k[len(k)-1]
+			}
+			if v == nil {
+				nb := b.Bucket(k)
+				if nb == nil {
+					return fmt.Errorf("key %q has no value and is not a bucket", k)
+				}
+				if err := bucket(nb); err != nil {
+					return err
+				}
+				continue
+			}
+			if len(v) > 0 {
+				sink ^= v[0] ^ v[len(v)-1]
+			}
+		}
+		return nil
+	}
+	err := tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
+		if err := bucket(b); err != nil {
+			return fmt.Errorf("bucket %s: %w", name, err)
+		}
+		return nil
+	})
+	_ = sink
 	return err
 }
 

@@ -3,7 +3,6 @@ package watcher_test
 import (
 	"context"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/quotawatch/quotawatch/client"
 	"github.com/quotawatch/quotawatch/config"
 	"github.com/quotawatch/quotawatch/quota"
+	"github.com/quotawatch/quotawatch/store"
 	"github.com/quotawatch/quotawatch/watcher"
 )
 
@@ -69,18 +69,20 @@ func TestOutcomeNotRecordedIsSettledNextCycle(t *testing.T) {
 	}{
 		{"the outcome's commit fails", func(h *harness) (func(), func()) {
 			db := filepath.Join(h.dir, "quotawatch.db")
+			var reader *store.Store
 			poison := func() {
-				// The file is let go and something that is not a store
-				// takes its place, as a full or failing disk would fail
-				// the commit.
+				// The file is let go and a reader holds it past the
+				// writer's lock timeout, so the commit of the outcome
+				// fails as a full or failing disk would fail it, with
+				// the store itself intact.
 				require.NoError(h.t, h.w.Store().Release())
-				require.NoError(h.t, os.Rename(db, db+".away"))
-				require.NoError(h.t, os.Mkdir(db, 0o700))
+				var err error
+				reader, err = store.Open(db, store.Options{ReadOnly: true})
+				require.NoError(h.t, err)
+				_, err = reader.Accounts() // holds the file open
+				require.NoError(h.t, err)
 			}
-			restore := func() {
-				require.NoError(h.t, os.Remove(db))
-				require.NoError(h.t, os.Rename(db+".away", db))
-			}
+			restore := func() { require.NoError(h.t, reader.Close()) }
 			return poison, restore
 		}, false},
 		{"the cycle panics after the call", func(*harness) (func(), func()) {

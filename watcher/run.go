@@ -97,9 +97,16 @@ func (w *Watcher) Run(ctx context.Context, ro RunOptions) error {
 
 	cycleCtx, cancelCycles := context.WithCancel(ctx)
 	defer cancelCycles()
+	damaged := make(chan error, 1) // the store's damage, once a cycle met it
 	job := cron.FuncJob(func() {
 		if status := w.safeCycle(cycleCtx, cs); status != "" {
 			sd("STATUS=" + status)
+		}
+		if err := w.store.Damaged(); err != nil {
+			select {
+			case damaged <- err:
+			default:
+			}
 		}
 		if ro.AfterCycle != nil {
 			ro.AfterCycle()
@@ -169,6 +176,12 @@ func (w *Watcher) Run(ctx context.Context, ro RunOptions) error {
 			sd(daemon.SdNotifyStopping)
 			w.log.Info("stopping")
 			return w.shutdown(sched, srv, cancelCycles, &deliveries)
+		case err := <-damaged:
+			// Every later cycle would fail the same way: stop, and let the
+			// operator restore the store.
+			sd(daemon.SdNotifyStopping)
+			w.log.Error("the store is damaged; stopping", "err", err)
+			return errors.Join(err, w.shutdown(sched, srv, cancelCycles, &deliveries))
 		case <-w.outbox.changed:
 			arm()
 		case <-dueC:

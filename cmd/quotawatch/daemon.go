@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -104,7 +106,9 @@ func cmdPlan(ctx context.Context, e *env) int {
 // is none yet, and plan must not create one, so an empty scratch store
 // stands in for it.
 func openForPlan(path string, log *slog.Logger) (*store.Store, func(), error) {
-	if _, err := os.Stat(path); err == nil {
+	// Anything at path, even what cannot be a store, is opened, so that
+	// damage is reported, not planned around.
+	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
 		st, err := store.Open(path, store.Options{ReadOnly: true, Logger: log, LockTimeout: 30 * time.Second})
 		if err != nil {
 			return nil, nil, fmt.Errorf("open store: %w", err)

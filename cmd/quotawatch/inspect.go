@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"time"
@@ -147,15 +148,25 @@ func (a *actionsCmd) run(_ context.Context, e *env) int {
 	return exitOK
 }
 
-func cmdBackup(_ context.Context, e *env) int {
+// backupCmd holds the flags of `backup`.
+type backupCmd struct{ force bool }
+
+func (b *backupCmd) flags(fs *flag.FlagSet) {
+	fs.BoolVar(&b.force, "force", false, "replace OUT if it is an existing regular file")
+}
+
+func (b *backupCmd) run(_ context.Context, e *env) int {
 	st, err := openReadOnly(e.cfg.Store.Path)
 	if err != nil {
 		return fail(e.stdio, "%v", err)
 	}
 	defer st.Close()
 	out := e.args[0]
-	if err := st.BackupFile(out); err != nil {
-		return fail(e.stdio, "backup to %s: %v", out, err)
+	if err := st.BackupFile(out, store.BackupOptions{Force: b.force}); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return fail(e.stdio, "%v (use --force to replace it)", err)
+		}
+		return fail(e.stdio, "%v", err)
 	}
 	fmt.Fprintf(e.out, "wrote %s\n", out)
 	return exitOK

@@ -88,6 +88,7 @@ func commands() []command {
 		appr = decideCmd{op: watcher.OpApprove}
 		rej  = decideCmd{op: watcher.OpReject}
 		undo = decideCmd{op: watcher.OpUndo}
+		bak  backupCmd
 		sim  simCmd
 		demo demoCmd
 	)
@@ -114,7 +115,8 @@ func commands() []command {
 			config: true, noSecrets: true, nargs: 1, variadic: true, flags: rej.flags, run: rej.run},
 		{name: "undo", summary: "move the item of an applied action back, if it fits and has not moved since", args: "ACTION_ID [--comment TEXT]",
 			config: true, noSecrets: true, nargs: 1, variadic: true, flags: undo.flags, run: undo.run},
-		{name: "backup", summary: "write a consistent copy of the store", args: "OUT", config: true, noSecrets: true, nargs: 1, run: cmdBackup},
+		{name: "backup", summary: "write a consistent copy of the store", args: "[--force] OUT",
+			config: true, noSecrets: true, nargs: 1, flags: bak.flags, run: bak.run},
 		{name: "test", summary: "run unit tests of rules on given series (like promtool test rules)", args: "FILE...",
 			nargs: 1, variadic: true, run: cmdTest},
 		{name: "sim", summary: "serve the simulated cloud", args: "--listen ADDR --scenario FILE", flags: sim.flags, run: sim.run},
