@@ -326,12 +326,12 @@ func TestLoadRuleMergeKeys(t *testing.T) {
 	for _, r := range cfg.Rules {
 		got = append(got, summary{r.Name, r.Resource, r.When, r.Line, r.Action})
 	}
-	move := &rules.Reassign{Kind: "container", Select: rules.DefaultSelect, MaxItems: 2, To: []string{"*"}, Strategy: rules.DefaultStrategy}
+	move := &rules.Reassign{Kind: "container", Select: rules.DefaultSelect, MaxItems: 2, To: []string{"*"}, Strategy: rules.DefaultStrategy, KeepShared: true}
 	require.Equal(t, []summary{
 		{"full", "pithos.diskspace", "ratio > 0.9", 10, nil},
 		{"full2", "pithos.diskspace", "ratio > 0.9", 14, nil},
 		{"full3", "pithos.diskspace", "ratio > 0.95", 16, move},
 		{"full4", "pithos.diskspace", "ratio > 0.9", 23, &rules.Reassign{Kind: "container", Select: rules.DefaultSelect,
-			MaxItems: 2, To: []string{"lab-*"}, Strategy: rules.DefaultStrategy}},
+			MaxItems: 2, To: []string{"lab-*"}, Strategy: rules.DefaultStrategy, KeepShared: true}},
 	}, got)
 }

@@ -129,6 +129,10 @@ type Reassign struct {
 	To []string
 	// Strategy is StrategyMostHeadroom or StrategyFirstFit.
 	Strategy string
+	// KeepShared sends the item's current sharing with the reassign (the
+	// default): a cross-project reassign without it unshares the item, and
+	// the members who used it lose it. false unshares on purpose.
+	KeepShared bool
 }
 
 // carries lists the resources each kind of item moves (docs/quota.md#what-an-item-carries).
@@ -628,12 +632,13 @@ func (p *ruleParser) action(v *yaml.Node) *Reassign {
 
 // reassignKeys reads each key of action.reassign; f is the key's field path.
 var reassignKeys = map[string]func(p *ruleParser, a *Reassign, v *yaml.Node, f string){
-	"kind":      (*ruleParser).reassignKind,
-	"match":     (*ruleParser).reassignMatch,
-	"select":    (*ruleParser).reassignSelect,
-	"max_items": (*ruleParser).reassignMaxItems,
-	"to":        (*ruleParser).reassignTo,
-	"strategy":  (*ruleParser).reassignStrategy,
+	"kind":        (*ruleParser).reassignKind,
+	"match":       (*ruleParser).reassignMatch,
+	"select":      (*ruleParser).reassignSelect,
+	"max_items":   (*ruleParser).reassignMaxItems,
+	"to":          (*ruleParser).reassignTo,
+	"strategy":    (*ruleParser).reassignStrategy,
+	"keep_shared": (*ruleParser).reassignKeepShared,
 }
 
 func (p *ruleParser) reassign(v *yaml.Node) *Reassign {
@@ -642,7 +647,7 @@ func (p *ruleParser) reassign(v *yaml.Node) *Reassign {
 		p.errorf(v.Line, "action.reassign", "must be a mapping")
 		return nil
 	}
-	a := &Reassign{Select: DefaultSelect, MaxItems: DefaultMaxItems, To: []string{"*"}, Strategy: DefaultStrategy}
+	a := &Reassign{Select: DefaultSelect, MaxItems: DefaultMaxItems, To: []string{"*"}, Strategy: DefaultStrategy, KeepShared: true}
 	hasKind := false
 	for _, kv := range p.pairs(v, pre) {
 		k := kv.Key.Value
@@ -722,4 +727,10 @@ func (p *ruleParser) reassignStrategy(a *Reassign, v *yaml.Node, f string) {
 		p.errorf(v.Line, f, "unknown strategy %q (want most_headroom or first_fit)", s)
 	}
 	a.Strategy = s
+}
+
+func (p *ruleParser) reassignKeepShared(a *Reassign, v *yaml.Node, f string) {
+	if v.Kind != yaml.ScalarNode || v.Decode(&a.KeepShared) != nil {
+		p.errorf(v.Line, f, "must be true or false")
+	}
 }

@@ -152,7 +152,11 @@ func (e *Engine) plan(in planInput) ([]Move, []Skip) {
 		in.Ledger.Move(src, dest, it.Quantities)
 		m.SourceAfter, _ = in.Ledger.Get(src, res)
 		m.DestAfter, _ = in.Ledger.Get(dest, res)
-		moves = append(moves, Move{Move: m, Item: *it})
+		item := *it
+		if !a.KeepShared {
+			item.Shared = false // the reassign unshares it
+		}
+		moves = append(moves, Move{Move: m, Item: item})
 		if in.Budget != nil {
 			*in.Budget--
 		}
