@@ -39,6 +39,12 @@ type planInput struct {
 	// Undo, when set, records every quota the moves change in Ledger, so
 	// that they can be taken back.
 	Undo *undoLog
+	// Memberships are the owner's membership states by project id, and
+	// OwnerName names the owner in refusals.
+	Memberships map[string]string
+	OwnerName   string
+	// Drift is why the source may not be tried ("" when it may).
+	Drift string
 }
 
 // plan picks the moves that relieve one firing instance, simulating them
@@ -73,6 +79,10 @@ func (e *Engine) plan(in planInput) ([]Move, []Skip) {
 	if !last.IsZero() && in.Now.Sub(last) < r.Cooldown {
 		skip(nil, fmt.Sprintf("cooldown: last move out of %s at %s; the next is allowed after %s",
 			label(in.Projects, src), clock(last), clock(last.Add(r.Cooldown))))
+		return moves, skips
+	}
+	if in.Drift != "" {
+		skip(nil, in.Drift+"; nothing moves out of it until its numbers change")
 		return moves, skips
 	}
 	srcQ, ok := in.Ledger.Get(src, res)
@@ -132,6 +142,10 @@ func (e *Engine) plan(in planInput) ([]Move, []Skip) {
 		if res2, ok := pendingOn(in.Ledger, src, it.Quantities); ok {
 			skip(it, fmt.Sprintf("%s has pending allocations of %s; %s stays until they settle",
 				label(in.Projects, src), res2, it.Name))
+			continue
+		}
+		if r2, ok := drifted(in.Ledger, src, it); ok {
+			skip(it, DriftReason(label(in.Projects, src), r2, it.Name))
 			continue
 		}
 		dest, reason := e.pickDest(in, r, it, dests)
@@ -328,6 +342,11 @@ func (e *Engine) pickDest(in planInput, r *Rule, it *quota.Item, dests []string)
 	onlyRuleRes := true // every refusal is a shortfall on the rule's resource
 	for _, d := range dests {
 		name := label(in.Projects, d)
+		if no := destRefusal(in, d); no != "" {
+			why = append(why, no)
+			onlyRuleRes = false
+			continue
+		}
 		if t, ok := leftRecently(in.Journal, it, d, in.Now); ok {
 			why = append(why, fmt.Sprintf("%s: %s left it at %s, less than 24h ago", name, it.Name, clock(t)))
 			onlyRuleRes = false

@@ -52,6 +52,10 @@ func (w *Watcher) plan(ctx context.Context, e *env, now time.Time, snaps []quota
 		Cap:       maxMoves,
 		DryRun:    rep.DryRun,
 		History:   w.history,
+
+		Memberships: w.names.memberships(),
+		Drift:       w.drift.current(snaps),
+		UserNames:   w.names.users(),
 	})}
 
 	items := map[itemsKey][]quota.Item{}
@@ -232,6 +236,11 @@ func (w *Watcher) apply(ctx context.Context, acc *account, it quota.Item, m quot
 	err := acc.cloud.Reassign(ctx, it, m.To)
 	if err == nil {
 		return quota.ActionApplied, ""
+	}
+	if client.IsReleaseFailure(err) {
+		// Not a full destination: the source's accounting is short, and
+		// it stays so until an operator reconciles it.
+		return quota.ActionFailed, w.drift.note(m, err)
 	}
 	var ce *client.Error
 	answered := errors.As(err, &ce)

@@ -1,13 +1,20 @@
 package watcher_test
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/quotawatch/quotawatch/client"
+	"github.com/quotawatch/quotawatch/config"
 	"github.com/quotawatch/quotawatch/quota"
 	"github.com/quotawatch/quotawatch/synnefosim"
+	"github.com/quotawatch/quotawatch/watcher"
 )
 
 // cpuProjects is alice with a system project full of CPU and two projects
@@ -78,4 +85,113 @@ func TestSharedVMStaysShared(t *testing.T) {
 			}
 		})
 	}
+}
+
+// releaseHook is the real client (memberships included) with a hook run
+// before every reassign.
+type releaseHook struct {
+	*client.Client
+	before func()
+}
+
+func (c *releaseHook) Reassign(ctx context.Context, it quota.Item, project string) error {
+	if c.before != nil {
+		c.before()
+	}
+	return c.Client.Reassign(ctx, it, project)
+}
+
+func (h *harness) startWith(wrap func(*client.Client) watcher.Cloud) {
+	h.t.Helper()
+	require.NoError(h.t, h.w.Close())
+	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	w, err := watcher.New(context.Background(), watcher.Options{
+		Config: h.cfg, Now: h.clock.Now, NotifyRate: 1000, Logger: log,
+		NewCloud: func(a config.Account) (watcher.Cloud, error) {
+			c, err := client.New(client.Config{AuthURL: h.cfg.Cloud.AuthURL, Token: a.Token.Reveal()})
+			return wrap(c), err
+		},
+	})
+	require.NoError(h.t, err)
+	h.w = w
+	h.t.Cleanup(func() { _ = w.Close() })
+}
+
+func TestDestinationsAreActiveProjectsWithAcceptedMembership(t *testing.T) {
+	sc := cpuProjects()
+	const projC = "cccc0000-0000-4000-8000-00000000000c"
+	sc.Projects = append(sc.Projects, synnefosim.Project{ID: projC, Name: "project-c", Owner: alice,
+		Members: []string{alice}, Limits: sc.Projects[1].Limits})
+	h := newHarnessFrom(t, sc, fmt.Sprintf(vmRule, ""))
+	require.NoError(t, h.cloud.Cloud.SetMembership(projA, alice, "leave_requested"))
+	require.NoError(t, h.cloud.Cloud.SetProjectState(projB, "suspended"))
+	require.NoError(t, h.cloud.Cloud.SetMembership(projC, alice, "removed"))
+	rep := h.cycle()
+	require.Len(t, rep.Plan, 1, "%+v", rep.Plan)
+	r := rep.Plan[0]
+	require.True(t, r.Skipped, "%+v", r)
+	require.Contains(t, r.Reason, "alice's membership in project-a is leave_requested")
+	require.Contains(t, r.Reason, "project-b is suspended")
+	// A former member's holding is not listed as one to move into, nor
+	// called full.
+	require.NotContains(t, r.Reason, "project-c")
+	require.NotContains(t, r.Reason, "free")
+	require.Equal(t, alice, server(t, h, 4242).Project)
+
+	// Accepted again: the VM moves there.
+	require.NoError(t, h.cloud.Cloud.SetMembership(projA, alice, "accepted"))
+	h.clock.Advance(2 * time.Hour) // the listing is refreshed hourly
+	rep = h.cycle()
+	require.Len(t, rep.Plan, 1, "%+v", rep.Plan)
+	require.Equal(t, projA, rep.Plan[0].To, "%+v", rep.Plan[0])
+	require.Equal(t, projA, server(t, h, 4242).Project)
+}
+
+func TestDriftingSourceIsNotFull(t *testing.T) {
+	t.Run("seen in the numbers", func(t *testing.T) {
+		sc := cpuProjects()
+		sc.Drift = []synnefosim.Drift{{User: alice, Project: alice, Resource: quota.RAM, Amount: 1}}
+		h := newHarnessFrom(t, sc, fmt.Sprintf(vmRule, ""))
+		rep := h.cycle()
+		require.NotEmpty(t, rep.Plan)
+		require.True(t, rep.Plan[0].Skipped, "%+v", rep.Plan)
+		require.Contains(t, rep.Plan[0].Reason, "the cloud's accounting for system:"+alice+" is inconsistent (it records less cyclades.ram than shared-vm holds)")
+		require.Equal(t, alice, server(t, h, 4242).Project)
+	})
+	t.Run("refused by the cloud", func(t *testing.T) {
+		h := newHarnessFrom(t, cpuProjects(), fmt.Sprintf(vmRule, "        max_items: 1\n"))
+		hook := &releaseHook{}
+		h.startWith(func(c *client.Client) watcher.Cloud { hook.Client = c; return hook })
+		hook.before = func() {
+			// The quotaholder loses count between the poll and the call.
+			require.NoError(t, h.cloud.Cloud.SetDrift(alice, alice, quota.RAM, 1))
+			hook.before = nil
+		}
+		rep := h.cycle()
+		require.Len(t, rep.Plan, 1, "%+v %+v", rep.Plan, rep.Polls)
+		require.Equal(t, quota.ActionFailed, rep.Plan[0].State, "%+v", rep.Plan[0])
+		want := "the cloud's accounting for system:" + alice + " is inconsistent (it records less cyclades.ram than shared-vm holds)"
+		require.Equal(t, want, rep.Plan[0].Error)
+		require.Contains(t, strings.Join(h.slackTexts(), "\n"), "inconsistent")
+
+		// The drift, now in the numbers, keeps the source from being tried
+		// again while they stay the same: not a single reassign.
+		h.clock.Advance(time.Hour) // past the cooldown
+		h.cloud.Cloud.ResetRequests()
+		rep = h.cycle()
+		require.Len(t, rep.Plan, 1, "%+v", rep.Plan)
+		require.True(t, rep.Plan[0].Skipped)
+		require.Contains(t, rep.Plan[0].Reason, "inconsistent")
+		require.Contains(t, rep.Plan[0].Reason, "until its numbers change")
+		for _, rq := range h.cloud.Cloud.Requests() {
+			require.False(t, rq.Method == "POST" && strings.HasSuffix(rq.Path, "/action"), "no reassign: %+v", rq)
+		}
+
+		// Reconciled (the numbers change): the VM moves.
+		require.NoError(t, h.cloud.Cloud.SetDrift(alice, alice, quota.RAM, 0))
+		h.clock.Advance(time.Hour)
+		rep = h.cycle()
+		require.Len(t, rep.Plan, 1, "%+v", rep.Plan)
+		require.Equal(t, quota.ActionVerified, rep.Plan[0].State, "%+v", rep.Plan[0])
+	})
 }

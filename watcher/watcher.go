@@ -135,6 +135,7 @@ type Watcher struct {
 	env atomic.Pointer[env] // the configuration-derived parts; swapped by Reload
 
 	names    *nameCache
+	drift    *driftMarks
 	hist     *window
 	histMu   sync.Mutex
 	retained time.Time // last retention pass
@@ -188,6 +189,7 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 		outbox:    newOutboxTimer(),
 		patience:  o.SettleWindow,
 		names:     newNameCache(),
+		drift:     newDriftMarks(),
 		unsettled: true,
 
 		newCloud:        o.NewCloud,
