@@ -37,6 +37,8 @@ const (
 	// DefaultSettleWindow is how long a move whose answer was lost may
 	// still land: longer than any cloud's processing of a reassign.
 	DefaultSettleWindow = 15 * time.Minute
+	// DefaultTokenWarning is how long before a token expires it is warned about.
+	DefaultTokenWarning = 7 * 24 * time.Hour
 	// DefaultSlackAPIURL is the base of Slack's Web API.
 	DefaultSlackAPIURL = "https://slack.com/api/"
 	// DefaultDigestAfter is how many incidents of one rule may open (or
@@ -98,6 +100,9 @@ type Cloud struct {
 	// RequestsPerSecond is the one request budget shared by polling and
 	// acting.
 	RequestsPerSecond float64
+	// TokenWarning is how long before a token expires a token_expiring
+	// event goes out.
+	TokenWarning time.Duration
 }
 
 // Account is one user of the cloud.
@@ -106,6 +111,10 @@ type Account struct {
 	Name string
 	// Token is the user's API token.
 	Token Secret
+	// TokenFile is the absolute path of the file Token was read from, or
+	// "" (inline or environment): read again when the cloud refuses the
+	// token, so that a renewed token needs no restart.
+	TokenFile string
 }
 
 // Store is the `store:` section.

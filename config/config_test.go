@@ -169,6 +169,7 @@ func TestLoadGoodConfigs(t *testing.T) {
 					Accounts:          []config.Account{{Name: "alice", Token: "alice-inline-token"}},
 					Timeout:           30 * time.Second,
 					RequestsPerSecond: 10,
+					TokenWarning:      config.DefaultTokenWarning,
 				},
 				Schedule:           "@every 5m",
 				Store:              config.Store{Path: "/var/lib/quotawatch/quotawatch.db", Retention: 90 * 24 * time.Hour},
@@ -189,6 +190,7 @@ func TestLoadGoodConfigs(t *testing.T) {
 					Accounts:          []config.Account{{Name: "alice", Token: "alice-inline-token"}},
 					Timeout:           30 * time.Second,
 					RequestsPerSecond: 10,
+					TokenWarning:      config.DefaultTokenWarning,
 				},
 				Schedule:           "@every 5m",
 				Store:              config.Store{Path: "/var/lib/private/quotawatch/quotawatch.db", Retention: 90 * 24 * time.Hour},
@@ -207,8 +209,8 @@ func TestLoadGoodConfigs(t *testing.T) {
 				Cloud: config.Cloud{
 					AuthURL: "http://127.0.0.1:8080/identity/v2.0",
 					Accounts: []config.Account{
-						{Name: "alice", Token: "alice-file-token"},
-						{Name: "bob", Token: "bob-file-token"},
+						{Name: "alice", Token: "alice-file-token", TokenFile: abs(t, "testdata/secrets/alice.token")},
+						{Name: "bob", Token: "bob-file-token", TokenFile: abs(t, "testdata/secrets/bob.token")},
 						{Name: "carol_2", Token: "alice-env-token"},
 						{Name: "dave-x", Token: "dave-inline-token"},
 					},
@@ -216,6 +218,7 @@ func TestLoadGoodConfigs(t *testing.T) {
 					Timeout:           26 * time.Hour,
 					CAFile:            filepath.Join(dir, "secrets", "ca.pem"),
 					RequestsPerSecond: 2.5,
+					TokenWarning:      config.DefaultTokenWarning,
 				},
 				Schedule:           "*/30 * * * * *",
 				Store:              config.Store{Path: filepath.Join(dir, "state", "quotawatch.db"), Retention: 7 * 24 * time.Hour},
@@ -302,8 +305,8 @@ func TestLoadAnchors(t *testing.T) {
 	cfg, err := config.Load("testdata/good-anchors.yaml", config.Options{LookupEnv: lookup(nil)})
 	require.NoError(t, err)
 	require.Equal(t, []config.Account{
-		{Name: "alice", Token: "alice-file-token"},
-		{Name: "alice2", Token: "alice-file-token"},
+		{Name: "alice", Token: "alice-file-token", TokenFile: abs(t, "testdata/secrets/alice.token")},
+		{Name: "alice2", Token: "alice-file-token", TokenFile: abs(t, "testdata/secrets/alice.token")},
 	}, cfg.Cloud.Accounts)
 	var channels []string
 	for _, n := range cfg.Notifiers {
@@ -334,4 +337,12 @@ func TestLoadRuleMergeKeys(t *testing.T) {
 		{"full4", "pithos.diskspace", "ratio > 0.9", 23, &rules.Reassign{Kind: "container", Select: rules.DefaultSelect,
 			MaxItems: 2, To: []string{"lab-*"}, Strategy: rules.DefaultStrategy, KeepShared: true}},
 	}, got)
+}
+
+// abs is the absolute path of a file under the package's folder.
+func abs(t *testing.T, rel string) string {
+	t.Helper()
+	p, err := filepath.Abs(rel)
+	require.NoError(t, err)
+	return p
 }

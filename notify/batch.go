@@ -183,6 +183,8 @@ func countWord(ev quota.Event) string {
 		return "poll failing"
 	case quota.EventPollRecovered:
 		return "poll recovered"
+	case quota.EventTokenExpiring:
+		return "token expiring"
 	case quota.EventAction:
 		switch {
 		case ev.Result == quota.ResultApplied && ev.DryRun:

@@ -133,6 +133,8 @@ func layout(ev quota.Event) rendered {
 		return layoutPollFailed(ev)
 	case quota.EventPollRecovered:
 		return layoutPollRecovered(ev)
+	case quota.EventTokenExpiring:
+		return layoutTokenExpiring(ev)
 	}
 	s := fmt.Sprintf("quotawatch: %s %s", ev.Kind, ev.Key)
 	return rendered{summary: s, line: esc(s)}

@@ -104,6 +104,9 @@ type AccountState struct {
 	Alerted bool `json:"alerted"`
 	// LastError is the last poll error text (never containing a secret).
 	LastError string `json:"last_error,omitempty"`
+	// TokenWarned is the expiry of the token last warned about, so that a
+	// token is warned about once (a renewed token has another expiry).
+	TokenWarned time.Time `json:"token_warned,omitzero"`
 }
 
 // EventKind is what happened.
@@ -116,6 +119,9 @@ const (
 	EventAction        EventKind = "action"
 	EventPollFailed    EventKind = "poll_failed"
 	EventPollRecovered EventKind = "poll_recovered"
+	// EventTokenExpiring: an account's token expires within the warning
+	// (Expires says when); it must be renewed out of band.
+	EventTokenExpiring EventKind = "token_expiring"
 )
 
 // ActionResult is the outcome reported by an action event.
@@ -155,6 +161,8 @@ type Event struct {
 	Notify []string `json:"notify,omitempty"`
 	// Repeat marks a re-notification of an incident still firing.
 	Repeat bool `json:"repeat,omitempty"`
+	// Expires is when a token_expiring event's token expires.
+	Expires time.Time `json:"expires,omitzero"`
 }
 
 // Move is one planned or applied reassignment of an item.

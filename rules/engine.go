@@ -305,7 +305,7 @@ func (e *Engine) accounts(in Input, out *Output) {
 				Since:    st.FailingSince,
 			})
 		}
-		out.Accounts = append(out.Accounts, quota.AccountState{Account: s.Account})
+		out.Accounts = append(out.Accounts, quota.AccountState{Account: s.Account, TokenWarned: st.TokenWarned})
 	}
 }
 

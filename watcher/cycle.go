@@ -163,6 +163,13 @@ func (w *Watcher) cycle(ctx context.Context, e *env, now time.Time, rep *Report)
 		w.log.Warn("rule expression failed; counted as false", "err", e)
 	}
 	events := out.Events
+	polledOK := map[string]bool{}
+	for _, s := range snaps {
+		polledOK[s.Account] = true
+	}
+	var tokEvents []quota.Event
+	tokEvents, out.Accounts = w.tokenEvents(e, now, polledOK, out.Accounts)
+	events = append(events, tokEvents...)
 	changed := indexInstances(out.Instances)
 
 	// 3. Plan.

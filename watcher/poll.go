@@ -181,10 +181,15 @@ func (w *Watcher) pollAccount(ctx context.Context, a *account, now time.Time) (q
 	if err != nil {
 		return quota.Snapshot{}, err
 	}
-	a.user = id.UserID
+	a.user, a.expires = id.UserID, id.Expires
 	es, err := a.cloud.QuotaEntries(ctx)
 	if err != nil {
 		return quota.Snapshot{}, err
+	}
+	if id2, err := a.cloud.Authenticate(ctx); err == nil {
+		// A refused token may have been replaced by a renewed one during
+		// the call (the identity is cached: no request).
+		a.expires = id2.Expires
 	}
 	s := quota.Snapshot{Account: a.name, User: a.user, Time: now, Entries: es}
 	if w.names.stale(a.name, now, func(yield func(string) bool) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -194,4 +196,38 @@ func TestDriftingSourceIsNotFull(t *testing.T) {
 		require.Len(t, rep.Plan, 1, "%+v", rep.Plan)
 		require.Equal(t, quota.ActionVerified, rep.Plan[0].State, "%+v", rep.Plan[0])
 	})
+}
+
+func TestTokenExpiryIsWarnedAndARenewedTokenNeedsNoRestart(t *testing.T) {
+	sc := twoProjects(20*gib, 20*gib)
+	sc.Users[0].TokenDuration = synnefosim.Duration(72 * time.Hour)
+	h := newHarnessFrom(t, sc, rulesSeed)
+	h.cloud.Cloud.Now = h.clock.Now // one clock for the cloud and the watcher
+	rep := h.cycle()
+	require.Equal(t, 1, countEvents(rep, quota.EventTokenExpiring, ""), "%+v", rep.Events)
+	_, body := serve(t, h.w.Handler(nil), "/metrics")
+	require.Contains(t, body, `quotawatch_token_expiry_timestamp_seconds{account="alice"}`)
+	require.Contains(t, strings.Join(h.slackTexts(), "\n"), "The token of account alice expires")
+
+	rep = h.cycle()
+	require.Zero(t, countEvents(rep, quota.EventTokenExpiring, ""), "told once per token")
+	h.restart()
+	rep = h.cycle()
+	require.Zero(t, countEvents(rep, quota.EventTokenExpiring, ""), "a restart does not repeat it")
+
+	// Expired: polls fail until an operator renews the token and puts it
+	// in the token file; the next poll succeeds with it, no restart.
+	h.clock.Advance(73 * time.Hour)
+	rep = h.cycle()
+	require.False(t, rep.Polls[0].OK, "%+v", rep.Polls)
+	tok, exp, err := h.cloud.Cloud.RenewToken(alice, "")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(h.dir, "alice.token"), []byte(tok+"\n"), 0o600))
+	rep = h.cycle()
+	require.True(t, rep.Polls[0].OK, "%+v", rep.Polls)
+	// The renewed token expires within the warning too: it is a new token,
+	// told once.
+	require.Equal(t, 1, countEvents(rep, quota.EventTokenExpiring, ""), "%+v", rep.Events)
+	_, body = serve(t, h.w.Handler(nil), "/metrics")
+	require.Contains(t, body, fmt.Sprintf(`quotawatch_token_expiry_timestamp_seconds{account="alice"} %g`, float64(exp.Unix())))
 }

@@ -375,11 +375,13 @@ func TestSteadyStateIsOneRequestPerAccount(t *testing.T) {
 		require.Len(t, reqs, 1, "%+v", reqs)
 		require.Equal(t, "/account/v1.0/quotas", reqs[0].Path)
 	}
-	// Names are listed again after an hour.
+	// Names are listed again after an hour, with the memberships.
 	h.clock.Advance(time.Hour)
 	h.cloud.Cloud.ResetRequests()
 	h.cycle()
-	require.Len(t, h.cloud.Cloud.Requests(), 2)
+	reqs := h.cloud.Cloud.Requests()
+	require.Len(t, reqs, 3, "%+v", reqs)
+	require.Equal(t, "/account/v1.0/projects/memberships", reqs[2].Path)
 }
 
 // moves returns the rows of a report that are moves, not refusals.

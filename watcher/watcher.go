@@ -134,11 +134,13 @@ type Watcher struct {
 	mu  sync.Mutex          // held for a whole cycle (and a reconcile)
 	env atomic.Pointer[env] // the configuration-derived parts; swapped by Reload
 
-	names    *nameCache
-	drift    *driftMarks
-	hist     *window
-	histMu   sync.Mutex
-	retained time.Time // last retention pass
+	names *nameCache
+	drift *driftMarks
+	// tokenExpiry is quotawatch_token_expiry_timestamp_seconds.
+	tokenExpiry *prometheus.GaugeVec
+	hist        *window
+	histMu      sync.Mutex
+	retained    time.Time // last retention pass
 	// unsettled is set from the moment an intent is journaled until a
 	// reconcile finds no move open; the cycle reconciles only then.
 	unsettled bool
@@ -167,6 +169,8 @@ type account struct {
 	name  string
 	cloud Cloud
 	user  string // UUID, known after the first authentication
+	// expires is when its token expires, as last authenticated.
+	expires time.Time
 }
 
 // New builds a Watcher from a loaded configuration: it opens the store
@@ -214,6 +218,7 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 		w.registry = prometheus.NewRegistry()
 	}
 	w.metrics = newMetrics(w.registry, w.names.name)
+	w.tokenExpiry = newTokenGauge(w.registry)
 	if w.store == nil {
 		st, err := store.Open(o.Config.Store.Path, store.Options{ReadOnly: o.ReadOnly, Now: w.now, Logger: w.log})
 		if err != nil {
@@ -340,7 +345,9 @@ func (w *Watcher) cloudBuilders(cfg *config.Config) (func(config.Account) (Cloud
 	limiter := rate.NewLimiter(rate.Limit(cfg.Cloud.RequestsPerSecond), max(1, int(cfg.Cloud.RequestsPerSecond)))
 	if newCloud == nil {
 		newCloud = func(a config.Account) (Cloud, error) {
-			return client.New(w.clientConfig(cfg, httpc, limiter, a.Name, a.Token.Reveal(), false))
+			cc := w.clientConfig(cfg, httpc, limiter, a.Name, a.Token.Reveal(), false)
+			cc.TokenSource = tokenSource(a)
+			return client.New(cc)
 		}
 	}
 	if newServiceCloud == nil {
