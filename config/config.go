@@ -92,6 +92,10 @@ type Cloud struct {
 	// ServiceToken, when set, adds the cloud-wide project view under the
 	// account name "service" (alerts only).
 	ServiceToken Secret
+	// ServiceTokens are component tokens (service_tokens): the service
+	// view is the union of what each sees. Only one of ServiceToken and
+	// ServiceTokens is set.
+	ServiceTokens []ServiceToken
 	// Timeout bounds each API request.
 	Timeout time.Duration
 	// CAFile is the absolute path of a PEM bundle to trust instead of the

@@ -38,7 +38,7 @@ func (p *parser) parse(data []byte) *Config {
 	} else {
 		cfg.Cloud = p.cloud(p.mapping(top.vals["cloud"], "cloud", top.keyLine("cloud"),
 			"auth_url", "accounts", "service_token", "service_token_file", "service_token_env",
-			"timeout", "ca_file", "requests_per_second", "token_warning"))
+			"timeout", "ca_file", "requests_per_second", "token_warning", "service_tokens"))
 	}
 
 	cfg.Schedule = DefaultSchedule
@@ -85,6 +85,9 @@ func (p *parser) cloud(m *mapping) Cloud {
 	// is the one to report, not missing accounts.
 	var serviceSpecified bool
 	c.ServiceToken, serviceSpecified = m.secret("service_token", false)
+	var tokensSpecified bool
+	c.ServiceTokens, tokensSpecified = p.serviceTokens(m, serviceSpecified)
+	serviceSpecified = serviceSpecified || tokensSpecified
 
 	seen := map[string]int{}
 	items := m.list("accounts")

@@ -158,7 +158,7 @@ func (w *Watcher) pollAll(ctx context.Context, e *env, now time.Time) ([]quota.S
 		res = append(res, PollResult{Account: a.name, OK: true, Entries: len(s.Entries)})
 		w.metrics.pollOK(a.name, now)
 	}
-	if e.service != nil {
+	if len(e.services) > 0 {
 		s, err := w.pollService(ctx, e, now)
 		if err != nil {
 			msg := err.Error()
@@ -245,11 +245,11 @@ func (w *Watcher) refreshNames(ctx context.Context, a *account, now time.Time) {
 }
 
 func (w *Watcher) pollService(ctx context.Context, e *env, now time.Time) (quota.Snapshot, error) {
-	qs, err := e.service.ServiceProjectQuotas(ctx)
+	es, err := serviceUnion(ctx, e.services)
 	if err != nil {
 		return quota.Snapshot{}, err
 	}
-	return quota.Snapshot{Account: ServiceAccount, Time: now, Service: true, Entries: projectLevel(qs.Entries())}, nil
+	return quota.Snapshot{Account: ServiceAccount, Time: now, Service: true, Entries: projectLevel(es)}, nil
 }
 
 // projectLevel copies the project-level numbers of the service view into

@@ -231,3 +231,39 @@ func TestTokenExpiryIsWarnedAndARenewedTokenNeedsNoRestart(t *testing.T) {
 	_, body = serve(t, h.w.Handler(nil), "/metrics")
 	require.Contains(t, body, fmt.Sprintf(`quotawatch_token_expiry_timestamp_seconds{account="alice"} %g`, float64(exp.Unix())))
 }
+
+func TestComponentTokensServiceViewIsTheUnion(t *testing.T) {
+	sc := cpuProjects()
+	sc.Containers = []synnefosim.Container{{Account: alice, Name: "data", Project: projA, Bytes: gib}}
+	sc.Projects[1].Limits[quota.DiskSpace] = synnefosim.Limit{Member: 10 * gib, Project: 10 * gib}
+	sc.ComponentTokens = map[string]string{"cyclades": "cyclades-token", "pithos": "pithos-token"}
+	h := newHarnessFrom(t, sc, `
+  - name: nearly-full
+    resource: "*"
+    when: project_ratio > 2
+`)
+	h.cfg.Cloud.ServiceTokens = []config.ServiceToken{
+		{Component: "cyclades", Token: "cyclades-token"},
+		{Component: "pithos", Token: "pithos-token"},
+	}
+	h.cfg.Cloud.Accounts = nil
+	h.restart()
+	rep := h.cycle()
+	require.False(t, rep.Failed(), "%+v", rep.Polls)
+	require.Equal(t, watcher.ServiceAccount, rep.Polls[0].Account)
+	seen := map[string]bool{}
+	for _, k := range mustKeys(t, h) {
+		if k.Account == watcher.ServiceAccount && k.Project == projA {
+			seen[k.Resource] = true
+		}
+	}
+	require.True(t, seen[quota.CPU], "cyclades' token sees cyclades.cpu: %v", seen)
+	require.True(t, seen[quota.DiskSpace], "pithos' token sees pithos.diskspace: %v", seen)
+}
+
+func mustKeys(t *testing.T, h *harness) []quota.Key {
+	t.Helper()
+	ks, err := h.w.Store().Keys()
+	require.NoError(t, err)
+	return ks
+}

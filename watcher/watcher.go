@@ -98,8 +98,10 @@ type Options struct {
 	// Synnefo client, with HTTPClient, the CA file and the shared request
 	// budget. It is called for every account at New and at every Reload.
 	NewCloud func(a config.Account) (Cloud, error)
-	// NewServiceCloud builds the client of the service view when the
-	// configuration has a service token; nil means the Synnefo client.
+	// NewServiceCloud builds a client of the service view for each service
+	// token of the configuration: it is given the cloud section with
+	// ServiceTokens holding that one token (and ServiceToken it); nil means
+	// the Synnefo client.
 	NewServiceCloud func(c config.Cloud) (ServiceCloud, error)
 	// NewNotifier builds one configured notifier; nil means notify's
 	// webhook, bot or e-mail notifier. threads keeps a bot's incident
@@ -158,7 +160,9 @@ type env struct {
 	cfg      *config.Config
 	engine   *rules.Engine
 	accounts []*account
-	service  ServiceCloud
+	// services are the service view's clients, one per component token;
+	// the view is the union of what they see.
+	services []serviceView
 	// notifiers by name; notifier holds the names in config order.
 	notifiers map[string]Notifier
 	notifier  []string
@@ -298,12 +302,14 @@ func (w *Watcher) build(cfg *config.Config) (*env, error) {
 		}
 		e.accounts = append(e.accounts, &account{name: a.Name, cloud: c})
 	}
-	if cfg.Cloud.ServiceToken.Reveal() != "" {
-		c, err := newServiceCloud(cfg.Cloud)
+	for _, st := range cfg.Cloud.Services() {
+		one := cfg.Cloud
+		one.ServiceToken, one.ServiceTokens = st.Token, []config.ServiceToken{st}
+		c, err := newServiceCloud(one)
 		if err != nil {
-			return nil, fmt.Errorf("service token: %w", err)
+			return nil, fmt.Errorf("service token %s: %w", componentLabel(st.Component), err)
 		}
-		e.service = c
+		e.services = append(e.services, serviceView{component: st.Component, cloud: c})
 	}
 	newNotifier := w.newNotifier
 	if newNotifier == nil {
@@ -352,7 +358,11 @@ func (w *Watcher) cloudBuilders(cfg *config.Config) (func(config.Account) (Cloud
 	}
 	if newServiceCloud == nil {
 		newServiceCloud = func(c config.Cloud) (ServiceCloud, error) {
-			return client.New(w.clientConfig(cfg, httpc, limiter, ServiceAccount, c.ServiceToken.Reveal(), true))
+			cc := w.clientConfig(cfg, httpc, limiter, ServiceAccount, c.ServiceToken.Reveal(), true)
+			if len(c.ServiceTokens) == 1 {
+				cc.Component = c.ServiceTokens[0].Component
+			}
+			return client.New(cc)
 		}
 	}
 	return newCloud, newServiceCloud, nil
