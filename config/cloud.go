@@ -70,3 +70,17 @@ func (p *parser) serviceTokens(m *mapping, single bool) ([]ServiceToken, bool) {
 	}
 	return out, true
 }
+
+// checkAdminToken requires cloud.admin_token_file when a rule raises
+// limits: only a project admin may submit and approve the applications.
+func (p *parser) checkAdminToken(cfg *Config) {
+	if cfg.Cloud.AdminToken.IsSet() {
+		return
+	}
+	for _, r := range cfg.Rules {
+		if r.Raise != nil {
+			p.errorf(r.Line, "rules: %s: raise_limit needs cloud.admin_token_file (a project admin's token)", r.Name)
+			return
+		}
+	}
+}

@@ -96,6 +96,10 @@ type Cloud struct {
 	// view is the union of what each sees. Only one of ServiceToken and
 	// ServiceTokens is set.
 	ServiceTokens []ServiceToken
+	// AdminToken is a project admin's token (a user listed in
+	// ASTAKOS_PROJECT_ADMINS), required by raise_limit rules: it submits
+	// and approves modification applications.
+	AdminToken Secret
 	// Timeout bounds each API request.
 	Timeout time.Duration
 	// CAFile is the absolute path of a PEM bundle to trust instead of the

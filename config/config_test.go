@@ -55,6 +55,7 @@ func TestLoadBadConfigs(t *testing.T) {
 		{"invalid-auth-url-missing.yaml", `testdata/invalid-auth-url-missing.yaml:1: cloud: auth_url is required`},
 		{"invalid-auth-url.yaml", `testdata/invalid-auth-url.yaml:2: cloud.auth_url: must be an absolute http or https URL, got "accounts.example.org/identity/v2.0"`},
 		{"invalid-no-accounts.yaml", `testdata/invalid-no-accounts.yaml:3: cloud: at least one account is required unless service_token is set`},
+		{"invalid-raise-no-admin-token.yaml", `testdata/invalid-raise-no-admin-token.yaml:7: rules: raise-disk: raise_limit needs cloud.admin_token_file (a project admin's token)`},
 		{"invalid-service-tokens-both.yaml", `testdata/invalid-service-tokens-both.yaml:4: cloud.service_tokens: only one of service_token (or service_token_file, service_token_env) and service_tokens may be set`},
 		{"invalid-service-tokens-component.yaml", "testdata/invalid-service-tokens-component.yaml:4: cloud.service_tokens[0].component: unknown component \"nova\" (want astakos, cyclades or pithos)\n" +
 			"testdata/invalid-service-tokens-component.yaml:6: cloud.service_tokens[1]: component is required"},

@@ -38,7 +38,8 @@ func (p *parser) parse(data []byte) *Config {
 	} else {
 		cfg.Cloud = p.cloud(p.mapping(top.vals["cloud"], "cloud", top.keyLine("cloud"),
 			"auth_url", "accounts", "service_token", "service_token_file", "service_token_env",
-			"timeout", "ca_file", "requests_per_second", "token_warning", "service_tokens"))
+			"timeout", "ca_file", "requests_per_second", "token_warning", "service_tokens",
+			"admin_token", "admin_token_file", "admin_token_env"))
 	}
 
 	cfg.Schedule = DefaultSchedule
@@ -65,6 +66,7 @@ func (p *parser) parse(data []byte) *Config {
 	cfg.DigestAfter = digestAfter(top, DefaultDigestAfter)
 	cfg.Notifiers = p.notifiers(top, cfg.DigestAfter)
 	p.rules(cfg, top)
+	p.checkAdminToken(cfg)
 	return cfg
 }
 
@@ -85,6 +87,7 @@ func (p *parser) cloud(m *mapping) Cloud {
 	// is the one to report, not missing accounts.
 	var serviceSpecified bool
 	c.ServiceToken, serviceSpecified = m.secret("service_token", false)
+	c.AdminToken, _ = m.secret("admin_token", false)
 	var tokensSpecified bool
 	c.ServiceTokens, tokensSpecified = p.serviceTokens(m, serviceSpecified)
 	serviceSpecified = serviceSpecified || tokensSpecified

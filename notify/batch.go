@@ -186,6 +186,9 @@ func countWord(ev quota.Event) string {
 	case quota.EventTokenExpiring:
 		return "token expiring"
 	case quota.EventAction:
+		if ev.Move != nil && ev.Move.Kind == quota.KindLimit {
+			return raiseWord(ev)
+		}
 		switch {
 		case ev.Result == quota.ResultApplied && ev.DryRun:
 			return "would move"

@@ -240,6 +240,9 @@ func beforeAfter(resource string, before, after quota.Quota) string {
 
 func layoutAction(ev quota.Event) rendered {
 	m := ev.Move
+	if m != nil && m.Kind == quota.KindLimit && m.Raise != nil {
+		return layoutRaise(ev)
+	}
 	dry := ""
 	if ev.DryRun {
 		dry = "DRY RUN: "

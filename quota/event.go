@@ -186,6 +186,28 @@ type Move struct {
 	// Owner is the UUID of the user who owns the item, when known: the
 	// person to tell that it moved.
 	Owner string `json:"owner,omitempty"`
+	// Raise, set with Kind KindLimit, makes this a raise of From's limits
+	// of Resource rather than a move (To is From).
+	Raise *Raise `json:"raise,omitempty"`
+}
+
+// Raise is a raise of a project's limit of one resource, by a modification
+// application an admin submits (and may approve).
+type Raise struct {
+	// Level is project, member or both.
+	Level string `json:"level"`
+	// MemberFrom/To and ProjectFrom/To are the capacities before and
+	// after (equal for the level not raised).
+	MemberFrom  int64 `json:"member_from"`
+	MemberTo    int64 `json:"member_to"`
+	ProjectFrom int64 `json:"project_from"`
+	ProjectTo   int64 `json:"project_to"`
+	// SelfApprove: the application is approved with the same admin token.
+	SelfApprove bool `json:"self_approve,omitempty"`
+	// Application is the application's id, once submitted; Approved says
+	// it was approved.
+	Application int64 `json:"application,omitempty"`
+	Approved    bool  `json:"approved,omitempty"`
 }
 
 // ActionState is a journal entry's lifecycle state: intent, then applied,

@@ -498,7 +498,9 @@ func (e *Engine) step(in Input, r *Rule, ser *series, p *prevInst, out *Output) 
 		}
 	}
 
-	if inst.State != quota.StateFiring || r.Action == nil || ser.snap.Service {
+	// A raise may act on what the service view sees; a move needs an
+	// account's items.
+	if inst.State != quota.StateFiring || (r.Action == nil && r.Raise == nil) || (ser.snap.Service && r.Raise == nil) {
 		return
 	}
 	if !inst.LastAction.IsZero() && now.Sub(inst.LastAction) < r.Cooldown {

@@ -103,8 +103,11 @@ type Rule struct {
 	Notify []string
 	// DryRun plans and reports without acting, whatever the global setting.
 	DryRun bool
-	// Action is nil for alert-only rules.
+	// Action is nil for alert-only rules and for rules that raise limits.
 	Action *Reassign
+	// Raise is the action raise_limit: at most one of Action and Raise is
+	// set.
+	Raise *RaiseLimit
 	// Line is the line of the rule in its file.
 	Line int
 
@@ -480,7 +483,7 @@ func (d *ruleDraft) readDryRun(v *yaml.Node) {
 	}
 }
 
-func (d *ruleDraft) readAction(v *yaml.Node) { d.r.Action = d.action(v) }
+func (d *ruleDraft) readAction(v *yaml.Node) { d.r.Action, d.r.Raise = d.action(v) }
 
 // checkResource checks that the resource is a name or glob that matches at
 // least one known resource, and records those it matches.
@@ -611,23 +614,33 @@ func actionKindLine(n *yaml.Node) int {
 }
 
 // action parses the `action:` mapping.
-func (p *ruleParser) action(v *yaml.Node) *Reassign {
+func (p *ruleParser) action(v *yaml.Node) (*Reassign, *RaiseLimit) {
 	if v.Kind != yaml.MappingNode {
 		p.errorf(v.Line, "action", "must be a mapping with reassign:")
-		return nil
+		return nil, nil
 	}
 	var a *Reassign
+	var rl *RaiseLimit
+	n := 0
 	for _, kv := range p.pairs(v, "action.") {
-		if kv.Key.Value != "reassign" {
-			p.errorf(kv.Key.Line, "action."+kv.Key.Value, "unknown action (want reassign)")
+		switch kv.Key.Value {
+		case "reassign":
+			a = p.reassign(kv.Value)
+		case "raise_limit":
+			rl = p.raiseLimit(kv.Value)
+		default:
+			p.errorf(kv.Key.Line, "action."+kv.Key.Value, "unknown action (want reassign or raise_limit)")
 			continue
 		}
-		a = p.reassign(kv.Value)
+		n++
+		if n == 2 {
+			p.errorf(kv.Key.Line, "action."+kv.Key.Value, "a rule has exactly one action: reassign or raise_limit")
+		}
 	}
-	if a == nil && len(v.Content) == 0 {
+	if a == nil && rl == nil && len(v.Content) == 0 {
 		p.errorf(v.Line, "action", "must be a mapping with reassign:")
 	}
-	return a
+	return a, rl
 }
 
 // reassignKeys reads each key of action.reassign; f is the key's field path.

@@ -65,6 +65,7 @@ type Planner struct {
 	ledgers  map[string]*quota.Ledger
 	journal  map[string][]quota.Action // per account, real moves only
 	leaving  map[itemKey]bool          // items planned out this cycle
+	raised   map[raiseKey]bool         // limits planned raised this cycle
 	firing   map[quota.InstanceKey]*Firing
 }
 
@@ -91,6 +92,7 @@ func (e *Engine) NewPlanner(in PlannerInput) *Planner {
 		ledgers:  map[string]*quota.Ledger{},
 		journal:  map[string][]quota.Action{},
 		leaving:  map[itemKey]bool{},
+		raised:   map[raiseKey]bool{},
 		firing:   map[quota.InstanceKey]*Firing{},
 	}
 	for i := range in.Snapshots {

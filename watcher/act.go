@@ -61,24 +61,30 @@ func (w *Watcher) plan(ctx context.Context, e *env, now time.Time, snaps []quota
 	items := map[itemsKey][]quota.Item{}
 	for _, f := range firing {
 		k := f.Instance.Key
-		acc := e.account(k.Account)
-		if acc == nil || f.Rule.Action == nil {
-			continue
-		}
-		ik := itemsKey{k.Account, k.Project, f.Rule.Action.Kind}
-		list, ok := items[ik]
 		var p rules.Plan
-		if !ok {
-			l, lerr := acc.cloud.Items(ctx, ik.kind, ik.project)
-			if lerr != nil {
-				w.log.Warn("listing items failed", "account", k.Account, "project", k.Project, "kind", ik.kind, "err", lerr)
-				p = cp.planner.ListFailed(f, lerr)
-			} else {
-				items[ik], list, ok = l, l, true
+		kind := quota.KindLimit
+		if f.Rule.Raise != nil {
+			p = cp.planner.Raise(f, w.raiseTarget(ctx, e, k.Project, k.Resource))
+		} else {
+			acc := e.account(k.Account)
+			if acc == nil || f.Rule.Action == nil {
+				continue
 			}
-		}
-		if ok {
-			p = cp.planner.Plan(f, list)
+			kind = f.Rule.Action.Kind
+			ik := itemsKey{k.Account, k.Project, f.Rule.Action.Kind}
+			list, ok := items[ik]
+			if !ok {
+				l, lerr := acc.cloud.Items(ctx, ik.kind, ik.project)
+				if lerr != nil {
+					w.log.Warn("listing items failed", "account", k.Account, "project", k.Project, "kind", ik.kind, "err", lerr)
+					p = cp.planner.ListFailed(f, lerr)
+				} else {
+					items[ik], list, ok = l, l, true
+				}
+			}
+			if ok {
+				p = cp.planner.Plan(f, list)
+			}
 		}
 		for _, m := range p.Moves {
 			rep.Plan = append(rep.Plan, PlanRow{Move: m.Move, DryRun: m.DryRun})
@@ -87,7 +93,7 @@ func (w *Watcher) plan(ctx context.Context, e *env, now time.Time, snaps []quota
 		for _, s := range p.Skips {
 			rep.Plan = append(rep.Plan, PlanRow{
 				Move: quota.Move{
-					Rule: f.Rule.Name, Account: k.Account, Kind: f.Rule.Action.Kind,
+					Rule: f.Rule.Name, Account: k.Account, Kind: kind,
 					ItemID: s.ItemID, ItemName: s.ItemName,
 					From: k.Project, FromName: f.ProjectName, Resource: k.Resource,
 					SourceBefore: f.Quota,
@@ -181,7 +187,14 @@ func (w *Watcher) act(ctx context.Context, e *env, now time.Time, cp cyclePlan, 
 		acc := e.account(row.Account)
 		// The call and its read-back outlive a stop, within the grace.
 		dctx, cancel := detached(ctx)
-		state, errText := w.apply(dctx, acc, m.Item, m.Move)
+		var state quota.ActionState
+		var errText string
+		if m.Raise != nil {
+			state, errText = w.applyRaise(dctx, e, &m.Move)
+			row.Raise = m.Raise
+		} else {
+			state, errText = w.apply(dctx, acc, m.Item, m.Move)
+		}
 		row.State, row.Error = state, errText
 		switch state {
 		case quota.ActionUnknown:
@@ -208,7 +221,13 @@ func (w *Watcher) act(ctx context.Context, e *env, now time.Time, cp cyclePlan, 
 			return fmt.Errorf("record move %d: %w", id, err)
 		}
 		w.metrics.action(row.Rule, row.Kind, "applied")
-		verified := w.verify(dctx, acc, row.Move)
+		var verified bool
+		if m.Raise != nil {
+			// Only an approved application changes the limits.
+			verified, _ = w.raised(dctx, e, row.Move)
+		} else {
+			verified = w.verify(dctx, acc, row.Move)
+		}
 		cancel()
 		if verified {
 			row.State = quota.ActionVerified
@@ -322,6 +341,22 @@ func (w *Watcher) reconcile(ctx context.Context, e *env) error {
 			if err := w.store.Commit(&store.Batch{Time: now, Actions: []store.ActionUpdate{up}, Outbox: w.fanout(e, []quota.Event{ev})}); err != nil {
 				w.unsettled = true
 				return fmt.Errorf("record reconciled dry-run move %d: %w", a.ID, err)
+			}
+			continue
+		}
+		if a.Raise != nil {
+			up, wait, err := w.reconcileRaise(ctx, e, a, now, window)
+			if err != nil {
+				w.log.Warn("reconciling raise failed; will retry", "action", a.ID, "err", err)
+			}
+			if wait {
+				left = true
+				continue
+			}
+			ev := e.engine.Settled(a, up.State, up.Error, now)
+			if err := w.store.Commit(&store.Batch{Time: now, Actions: []store.ActionUpdate{up}, Outbox: w.fanout(e, []quota.Event{ev})}); err != nil {
+				w.unsettled = true
+				return fmt.Errorf("record reconciled raise %d: %w", a.ID, err)
 			}
 			continue
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/quotawatch/quotawatch/client"
 	"github.com/quotawatch/quotawatch/config"
 	"github.com/quotawatch/quotawatch/quota"
+	"github.com/quotawatch/quotawatch/rules"
 	"github.com/quotawatch/quotawatch/synnefosim"
 	"github.com/quotawatch/quotawatch/watcher"
 )
@@ -266,4 +267,106 @@ func mustKeys(t *testing.T, h *harness) []quota.Key {
 	ks, err := h.w.Store().Keys()
 	require.NoError(t, err)
 	return ks
+}
+
+const adminUUID = "ad000000-0000-4000-8000-0000000000ad"
+
+// raiseHarness is cpuProjects with the shared VM in project-a, whose CPU
+// limit is full, a project admin, and the rule given, with the admin token
+// configured.
+func raiseHarness(t *testing.T, rule string) *harness {
+	t.Helper()
+	sc := cpuProjects()
+	sc.Users = append(sc.Users, synnefosim.User{UUID: adminUUID, Name: "admin@example.org", Token: "admin-token"})
+	sc.ProjectAdmins = []string{adminUUID}
+	sc.ServiceToken = "svc-token"
+	sc.Servers[0].Project = projA
+	sc.Projects[1].Limits[quota.CPU] = synnefosim.Limit{Member: 4, Project: 4}
+	h := newHarnessFrom(t, sc, "")
+	rs, err := rules.ParseBytes([]byte("rules:\n"+rule), rules.ParseOptions{Notifiers: []string{"ops"}})
+	require.NoError(t, err)
+	h.cfg.Rules = rs
+	h.cfg.Cloud.AdminToken = "admin-token"
+	h.restart()
+	return h
+}
+
+const raiseRule = `
+  - name: raise-cpu
+    resource: cyclades.cpu
+    projects: [project-a]
+    when: project_ratio >= 0.5
+    cooldown: 1h
+    action:
+      raise_limit:
+        level: both
+        by: 50%
+        max: 8
+        self_approve: true
+`
+
+func TestRaiseLimitAsTheOperator(t *testing.T) {
+	h := raiseHarness(t, raiseRule)
+	rep := h.cycle()
+	require.Len(t, rep.Plan, 1, "%+v", rep.Plan)
+	row := rep.Plan[0]
+	require.Equal(t, quota.KindLimit, row.Kind)
+	require.Equal(t, quota.ActionVerified, row.State, "%+v", row)
+	require.NotNil(t, row.Raise)
+	require.True(t, row.Raise.Approved)
+	q := h.cloud.Cloud.Quota(alice, projA, quota.CPU)
+	require.Equal(t, int64(6), q.Limit)
+	require.Equal(t, int64(6), q.ProjectLimit)
+	text := strings.Join(h.slackTexts(), "\n")
+	require.Contains(t, text, fmt.Sprintf("raise-cpu: raised the project limit of project-a from 4 to 6 and the member limit of project-a from 4 to 6 (cyclades.cpu, application %d, approved)", row.Raise.Application))
+
+	// Journaled: the actions show it.
+	j := h.journal()
+	require.Len(t, j, 1)
+	require.Equal(t, quota.KindLimit, j[0].Kind)
+	require.Equal(t, "cyclades.cpu project limit 4 → 6, member limit 4 → 6", j[0].ItemName)
+
+	// Still firing within the cooldown: nothing is raised.
+	rep = h.cycle()
+	require.Empty(t, rep.Plan, "%+v", rep.Plan)
+	require.Equal(t, int64(6), h.cloud.Cloud.Quota(alice, projA, quota.CPU).ProjectLimit)
+
+	// After it, raised again, clamped to the max (6 + 50% is 9).
+	h.clock.Advance(time.Hour)
+	rep = h.cycle()
+	require.Len(t, rep.Plan, 1, "%+v", rep.Plan)
+	require.Equal(t, int64(8), rep.Plan[0].Raise.ProjectTo, "%+v", rep.Plan[0])
+	require.Equal(t, int64(8), h.cloud.Cloud.Quota(alice, projA, quota.CPU).ProjectLimit)
+
+	// At the max: refused with the reason.
+	h.clock.Advance(time.Hour)
+	rep = h.cycle()
+	require.Len(t, rep.Plan, 1, "%+v", rep.Plan)
+	require.True(t, rep.Plan[0].Skipped, "%+v", rep.Plan[0])
+	require.Equal(t, "the project limit and member limit of project-a is already at its max of 8", rep.Plan[0].Reason)
+	require.Equal(t, int64(8), h.cloud.Cloud.Quota(alice, projA, quota.CPU).ProjectLimit)
+}
+
+// A raise reaches projects whose members' tokens the operator does not
+// hold: from the service view. It never touches a suspended project, whose
+// approval would reactivate it.
+func TestRaiseLimitNeverOnASuspendedProject(t *testing.T) {
+	h := raiseHarness(t, strings.ReplaceAll(strings.ReplaceAll(raiseRule, "[project-a]", `["`+projA+`"]`),
+		"project_ratio >= 0.5", "project_ratio >= 1"))
+	require.NoError(t, h.cloud.Cloud.SetProjectState(projA, "suspended"))
+	h.cfg.Cloud.Accounts = nil
+	h.cfg.Cloud.ServiceToken = "svc-token"
+	h.restart()
+	rep := h.cycle()
+	require.Len(t, rep.Plan, 1, "%+v %+v", rep.Plan, rep.Polls)
+	require.True(t, rep.Plan[0].Skipped, "%+v", rep.Plan[0])
+	require.Contains(t, rep.Plan[0].Reason, "is suspended: approving a raise would reactivate it")
+	require.Empty(t, h.cloud.Cloud.Applications(), "no application submitted")
+	require.Contains(t, strings.Join(h.slackTexts(), "\n"), "no raise of the limit of")
+
+	require.NoError(t, h.cloud.Cloud.SetProjectState(projA, "active"))
+	rep = h.cycle()
+	require.Len(t, rep.Plan, 1, "%+v", rep.Plan)
+	require.Equal(t, quota.ActionVerified, rep.Plan[0].State, "%+v", rep.Plan[0])
+	require.Equal(t, int64(6), h.cloud.Cloud.Quota(alice, projA, quota.CPU).ProjectLimit)
 }

@@ -163,6 +163,8 @@ type env struct {
 	// services are the service view's clients, one per component token;
 	// the view is the union of what they see.
 	services []serviceView
+	// admin is the project admin's client (cloud.admin_token), or nil.
+	admin AdminCloud
 	// notifiers by name; notifier holds the names in config order.
 	notifiers map[string]Notifier
 	notifier  []string
@@ -301,6 +303,13 @@ func (w *Watcher) build(cfg *config.Config) (*env, error) {
 			return nil, fmt.Errorf("account %s: %w", a.Name, err)
 		}
 		e.accounts = append(e.accounts, &account{name: a.Name, cloud: c})
+	}
+	if cfg.Cloud.AdminToken.IsSet() {
+		c, err := w.adminCloud(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("admin token: %w", err)
+		}
+		e.admin = c
 	}
 	for _, st := range cfg.Cloud.Services() {
 		one := cfg.Cloud

@@ -18,6 +18,8 @@ func printPlan(w io.Writer, rows []watcher.PlanRow, plan bool) error {
 		switch {
 		case r.Skipped:
 			outcome = "skipped: " + r.Reason
+		case (plan || (r.DryRun && r.State != quota.ActionFailed)) && r.Kind == quota.KindLimit:
+			outcome = "would raise (dry run)"
 		case plan || (r.DryRun && r.State != quota.ActionFailed):
 			outcome = "would move (dry run)"
 		case r.Error != "":
