@@ -317,7 +317,7 @@ func (w *Watcher) fanout(e *env, events []quota.Event) []store.Outgoing {
 			if _, ok := e.notifiers[n]; !ok {
 				continue
 			}
-			out = append(out, store.Outgoing{Notifier: n, Event: ev})
+			out = append(out, store.Outgoing{Notifier: n, Event: w.names.shownEvent(ev)})
 		}
 	}
 	return out

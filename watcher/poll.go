@@ -45,6 +45,9 @@ func (n *nameCache) put(p quota.Project) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	p.Membership = "" // one account's; kept in members
+	if old, ok := n.projects[p.ID]; ok && p.Display == "" {
+		p.Display = old.Display // from the user catalogs, not the listing
+	}
 	if old, ok := n.projects[p.ID]; ok && old == p {
 		return
 	}
@@ -204,6 +207,7 @@ func (w *Watcher) pollAccount(ctx context.Context, a *account, now time.Time) (q
 		}
 	}) {
 		w.refreshNames(ctx, a, now)
+		w.refreshUsers(ctx, a)
 	}
 	return s, nil
 }

@@ -133,7 +133,7 @@ func TestDestinationsAreActiveProjectsWithAcceptedMembership(t *testing.T) {
 	require.Len(t, rep.Plan, 1, "%+v", rep.Plan)
 	r := rep.Plan[0]
 	require.True(t, r.Skipped, "%+v", r)
-	require.Contains(t, r.Reason, "alice's membership in project-a is leave_requested")
+	require.Contains(t, r.Reason, "alice@example.org's membership in project-a is leave_requested")
 	require.Contains(t, r.Reason, "project-b is suspended")
 	// A former member's holding is not listed as one to move into, nor
 	// called full.
@@ -369,4 +369,19 @@ func TestRaiseLimitNeverOnASuspendedProject(t *testing.T) {
 	require.Len(t, rep.Plan, 1, "%+v", rep.Plan)
 	require.Equal(t, quota.ActionVerified, rep.Plan[0].State, "%+v", rep.Plan[0])
 	require.Equal(t, int64(6), h.cloud.Cloud.Quota(alice, projA, quota.CPU).ProjectLimit)
+}
+
+func TestSystemProjectsAreShownByTheirUsersEmail(t *testing.T) {
+	h := newHarness(t, "seed.yaml", rulesSeed)
+	h.cycle()
+	const shown = "alice@example.org (personal)"
+	require.Contains(t, strings.Join(h.slackTexts(), "\n"), shown, "messages")
+	ps, err := h.w.Store().Projects()
+	require.NoError(t, err)
+	require.Equal(t, shown, ps[alice].Display, "kept with the names")
+	require.Equal(t, "system:"+alice, ps[alice].Name, "globs still match the cloud's name")
+	_, page := serve(t, h.w.Handler(nil), "/")
+	require.Contains(t, page, shown, "the status page")
+	_, api := serve(t, h.w.Handler(nil), "/api/v1/status")
+	require.Contains(t, api, shown, "the tables' rows")
 }

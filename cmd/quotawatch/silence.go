@@ -159,7 +159,11 @@ func silencedStatus(st *store.Store, rows []view.StatusRow, now time.Time) ([]st
 			continue
 		}
 		k := quota.InstanceKey{Rule: r.Rule, Account: r.Account, Project: r.Project, Resource: r.Resource}
-		if sl, ok := s.Silenced(k, r.ProjectName); ok {
+		name := r.ProjectName
+		if n := view.SynnefoName(r.Project, name); n != "" {
+			name = n // silences match the cloud's names
+		}
+		if sl, ok := s.Silenced(k, name); ok {
 			out[i].Silenced = watcher.SilenceReason(sl)
 		}
 	}
