@@ -181,10 +181,11 @@ func (e *Engine) plan(in planInput) ([]Move, []Skip) {
 	return moves, skips
 }
 
-// label names a project for people: its name, else its id.
+// label names a project for people: the name they know it by, else its
+// id.
 func label(projects map[string]quota.Project, id string) string {
-	if p, ok := projects[id]; ok && p.Name != "" {
-		return p.Name
+	if p, ok := projects[id]; ok {
+		return p.Shown()
 	}
 	return id
 }

@@ -106,6 +106,7 @@ func (w *Watcher) plan(ctx context.Context, e *env, now time.Time, snaps []quota
 			cp.instances = append(cp.instances, p.Instance)
 		}
 	}
+	w.names.shownRows(rep.Plan)
 	return cp
 }
 
@@ -259,6 +260,7 @@ func (w *Watcher) apply(ctx context.Context, acc *account, it quota.Item, m quot
 	if client.IsReleaseFailure(err) {
 		// Not a full destination: the source's accounting is short, and
 		// it stays so until an operator reconciles it.
+		m.FromName = w.names.shown(m.From, m.FromName)
 		return quota.ActionFailed, w.drift.note(m, err)
 	}
 	var ce *client.Error

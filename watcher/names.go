@@ -119,3 +119,16 @@ func (n *nameCache) addUsers(names map[string]string) {
 		n.userNames[id] = name
 	}
 }
+
+// shownRows gives the plan's rows the names people know.
+func (n *nameCache) shownRows(rows []PlanRow) {
+	for i := range rows {
+		r := &rows[i]
+		if r.From != "" {
+			r.FromName = n.shown(r.From, r.FromName)
+		}
+		if r.To != "" {
+			r.ToName = n.shown(r.To, r.ToName)
+		}
+	}
+}

@@ -158,7 +158,7 @@ func TestDriftingSourceIsNotFull(t *testing.T) {
 		rep := h.cycle()
 		require.NotEmpty(t, rep.Plan)
 		require.True(t, rep.Plan[0].Skipped, "%+v", rep.Plan)
-		require.Contains(t, rep.Plan[0].Reason, "the cloud's accounting for system:"+alice+" is inconsistent (it records less cyclades.ram than shared-vm holds)")
+		require.Contains(t, rep.Plan[0].Reason, "the cloud's accounting for alice@example.org (personal) is inconsistent (it records less cyclades.ram than shared-vm holds)")
 		require.Equal(t, alice, server(t, h, 4242).Project)
 	})
 	t.Run("refused by the cloud", func(t *testing.T) {
@@ -173,7 +173,7 @@ func TestDriftingSourceIsNotFull(t *testing.T) {
 		rep := h.cycle()
 		require.Len(t, rep.Plan, 1, "%+v %+v", rep.Plan, rep.Polls)
 		require.Equal(t, quota.ActionFailed, rep.Plan[0].State, "%+v", rep.Plan[0])
-		want := "the cloud's accounting for system:" + alice + " is inconsistent (it records less cyclades.ram than shared-vm holds)"
+		want := "the cloud's accounting for alice@example.org (personal) is inconsistent (it records less cyclades.ram than shared-vm holds)"
 		require.Equal(t, want, rep.Plan[0].Error)
 		require.Contains(t, strings.Join(h.slackTexts(), "\n"), "inconsistent")
 
