@@ -186,6 +186,9 @@ type Move struct {
 	// Owner is the UUID of the user who owns the item, when known: the
 	// person to tell that it moved.
 	Owner string `json:"owner,omitempty"`
+	// Shared says the item is shared to its project and stays shared
+	// after the move (the reassign sends its sharing).
+	Shared bool `json:"shared,omitempty"`
 	// Raise, set with Kind KindLimit, makes this a raise of From's limits
 	// of Resource rather than a move (To is From).
 	Raise *Raise `json:"raise,omitempty"`

@@ -170,6 +170,7 @@ func (e *Engine) plan(in planInput) ([]Move, []Skip) {
 		if !a.KeepShared {
 			item.Shared = false // the reassign unshares it
 		}
+		m.Shared = item.Shared
 		moves = append(moves, Move{Move: m, Item: item})
 		if in.Budget != nil {
 			*in.Budget--

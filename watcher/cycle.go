@@ -94,6 +94,7 @@ func (w *Watcher) Cycle(ctx context.Context) (rep *Report, err error) {
 		w.setLast(rep)
 	}()
 	err = w.cycle(ctx, e, now, rep)
+	w.names.shownEvents(rep.Events)
 	if ctx.Err() != nil {
 		rep.Interrupted = true
 	}

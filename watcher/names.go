@@ -132,3 +132,10 @@ func (n *nameCache) shownRows(rows []PlanRow) {
 		}
 	}
 }
+
+// shownEvents gives a report's events the names people know.
+func (n *nameCache) shownEvents(evs []quota.Event) {
+	for i := range evs {
+		evs[i] = n.shownEvent(evs[i])
+	}
+}

@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -81,8 +82,21 @@ func (w *Watcher) tokenEvents(e *env, now time.Time, polled map[string]bool, acc
 		evs = append(evs, quota.Event{
 			Kind: quota.EventTokenExpiring, Time: now, Key: quota.InstanceKey{Account: a.name},
 			Severity: quota.Warning, Expires: a.expires,
-			Reason: fmt.Sprintf("the token expires at %s", a.expires.UTC().Format(time.RFC3339)),
+			Reason: fmt.Sprintf("the token expires at %s, in about %s: renew it and put the new token in its token file (no API call can renew it)",
+				a.expires.UTC().Format(time.RFC3339), aboutDays(a.expires.Sub(now))),
 		})
 	}
 	return evs, accounts
+}
+
+// aboutDays rounds a time left for people: "3 days", "1 day", "5 hours".
+func aboutDays(d time.Duration) string {
+	if d < 36*time.Hour {
+		h := max(1, int(math.Round(d.Hours())))
+		if h == 1 {
+			return "1 hour"
+		}
+		return fmt.Sprintf("%d hours", h)
+	}
+	return fmt.Sprintf("%d days", int(math.Round(d.Hours()/24)))
 }

@@ -22,6 +22,9 @@ func printPlan(w io.Writer, rows []watcher.PlanRow, plan bool) error {
 			outcome = "would raise (dry run)"
 		case plan || (r.DryRun && r.State != quota.ActionFailed):
 			outcome = "would move (dry run)"
+			if r.Shared {
+				outcome += ", staying shared with its project"
+			}
 		case r.Error != "":
 			outcome += ": " + r.Error
 		}
