@@ -37,6 +37,8 @@ const (
 	// DefaultSettleWindow is how long a move whose answer was lost may
 	// still land: longer than any cloud's processing of a reassign.
 	DefaultSettleWindow = 15 * time.Minute
+	// DefaultTokenWarning is how long before a token expires it is warned about.
+	DefaultTokenWarning = 7 * 24 * time.Hour
 	// DefaultSlackAPIURL is the base of Slack's Web API.
 	DefaultSlackAPIURL = "https://slack.com/api/"
 	// DefaultDigestAfter is how many incidents of one rule may open (or
@@ -95,6 +97,14 @@ type Cloud struct {
 	// ServiceToken, when set, adds the cloud-wide project view under the
 	// account name "service" (alerts only).
 	ServiceToken Secret
+	// ServiceTokens are component tokens (service_tokens): the service
+	// view is the union of what each sees. Only one of ServiceToken and
+	// ServiceTokens is set.
+	ServiceTokens []ServiceToken
+	// AdminToken is a project admin's token (a user listed in
+	// ASTAKOS_PROJECT_ADMINS), required by raise_limit rules: it submits
+	// and approves modification applications.
+	AdminToken Secret
 	// Timeout bounds each API request.
 	Timeout time.Duration
 	// CAFile is the absolute path of a PEM bundle to trust instead of the
@@ -103,6 +113,9 @@ type Cloud struct {
 	// RequestsPerSecond is the one request budget shared by polling and
 	// acting.
 	RequestsPerSecond float64
+	// TokenWarning is how long before a token expires a token_expiring
+	// event goes out.
+	TokenWarning time.Duration
 }
 
 // Account is one user of the cloud.
@@ -111,6 +124,10 @@ type Account struct {
 	Name string
 	// Token is the user's API token.
 	Token Secret
+	// TokenFile is the absolute path of the file Token was read from, or
+	// "" (inline or environment): read again when the cloud refuses the
+	// token, so that a renewed token needs no restart.
+	TokenFile string
 }
 
 // Store is the `store:` section.

@@ -55,6 +55,10 @@ func TestLoadBadConfigs(t *testing.T) {
 		{"invalid-auth-url-missing.yaml", `testdata/invalid-auth-url-missing.yaml:1: cloud: auth_url is required`},
 		{"invalid-auth-url.yaml", `testdata/invalid-auth-url.yaml:2: cloud.auth_url: must be an absolute http or https URL, got "accounts.example.org/identity/v2.0"`},
 		{"invalid-no-accounts.yaml", `testdata/invalid-no-accounts.yaml:3: cloud: at least one account is required unless service_token is set`},
+		{"invalid-raise-no-admin-token.yaml", `testdata/invalid-raise-no-admin-token.yaml:7: rules: raise-disk: raise_limit needs cloud.admin_token_file (a project admin's token)`},
+		{"invalid-service-tokens-both.yaml", `testdata/invalid-service-tokens-both.yaml:4: cloud.service_tokens: only one of service_token (or service_token_file, service_token_env) and service_tokens may be set`},
+		{"invalid-service-tokens-component.yaml", "testdata/invalid-service-tokens-component.yaml:4: cloud.service_tokens[0].component: unknown component \"nova\" (want astakos, cyclades or pithos)\n" +
+			"testdata/invalid-service-tokens-component.yaml:6: cloud.service_tokens[1]: component is required"},
 		{"invalid-accounts-type.yaml", `testdata/invalid-accounts-type.yaml:4: cloud.accounts: expected a list, got a mapping`},
 		{"invalid-account-name.yaml", `testdata/invalid-account-name.yaml:4: cloud.accounts[0].name: account name "Alice" must match [a-z0-9_-]+`},
 		{"invalid-account-name-missing.yaml", `testdata/invalid-account-name-missing.yaml:4: cloud.accounts[0]: name is required`},
@@ -169,6 +173,7 @@ func TestLoadGoodConfigs(t *testing.T) {
 					Accounts:          []config.Account{{Name: "alice", Token: "alice-inline-token"}},
 					Timeout:           30 * time.Second,
 					RequestsPerSecond: 10,
+					TokenWarning:      config.DefaultTokenWarning,
 				},
 				Schedule:           "@every 5m",
 				Store:              config.Store{Path: "/var/lib/quotawatch/quotawatch.db", Retention: 90 * 24 * time.Hour},
@@ -189,6 +194,7 @@ func TestLoadGoodConfigs(t *testing.T) {
 					Accounts:          []config.Account{{Name: "alice", Token: "alice-inline-token"}},
 					Timeout:           30 * time.Second,
 					RequestsPerSecond: 10,
+					TokenWarning:      config.DefaultTokenWarning,
 				},
 				Schedule:           "@every 5m",
 				Store:              config.Store{Path: "/var/lib/private/quotawatch/quotawatch.db", Retention: 90 * 24 * time.Hour},
@@ -207,8 +213,8 @@ func TestLoadGoodConfigs(t *testing.T) {
 				Cloud: config.Cloud{
 					AuthURL: "http://127.0.0.1:8080/identity/v2.0",
 					Accounts: []config.Account{
-						{Name: "alice", Token: "alice-file-token"},
-						{Name: "bob", Token: "bob-file-token"},
+						{Name: "alice", Token: "alice-file-token", TokenFile: abs(t, "testdata/secrets/alice.token")},
+						{Name: "bob", Token: "bob-file-token", TokenFile: abs(t, "testdata/secrets/bob.token")},
 						{Name: "carol_2", Token: "alice-env-token"},
 						{Name: "dave-x", Token: "dave-inline-token"},
 					},
@@ -216,6 +222,7 @@ func TestLoadGoodConfigs(t *testing.T) {
 					Timeout:           26 * time.Hour,
 					CAFile:            filepath.Join(dir, "secrets", "ca.pem"),
 					RequestsPerSecond: 2.5,
+					TokenWarning:      config.DefaultTokenWarning,
 				},
 				Schedule:           "*/30 * * * * *",
 				Store:              config.Store{Path: filepath.Join(dir, "state", "quotawatch.db"), Retention: 7 * 24 * time.Hour},
@@ -302,8 +309,8 @@ func TestLoadAnchors(t *testing.T) {
 	cfg, err := config.Load("testdata/good-anchors.yaml", config.Options{LookupEnv: lookup(nil)})
 	require.NoError(t, err)
 	require.Equal(t, []config.Account{
-		{Name: "alice", Token: "alice-file-token"},
-		{Name: "alice2", Token: "alice-file-token"},
+		{Name: "alice", Token: "alice-file-token", TokenFile: abs(t, "testdata/secrets/alice.token")},
+		{Name: "alice2", Token: "alice-file-token", TokenFile: abs(t, "testdata/secrets/alice.token")},
 	}, cfg.Cloud.Accounts)
 	var channels []string
 	for _, n := range cfg.Notifiers {
@@ -326,12 +333,20 @@ func TestLoadRuleMergeKeys(t *testing.T) {
 	for _, r := range cfg.Rules {
 		got = append(got, summary{r.Name, r.Resource, r.When, r.Line, r.Action})
 	}
-	move := &rules.Reassign{Kind: "container", Select: rules.DefaultSelect, MaxItems: 2, To: []string{"*"}, Strategy: rules.DefaultStrategy}
+	move := &rules.Reassign{Kind: "container", Select: rules.DefaultSelect, MaxItems: 2, To: []string{"*"}, Strategy: rules.DefaultStrategy, KeepShared: true}
 	require.Equal(t, []summary{
 		{"full", "pithos.diskspace", "ratio > 0.9", 10, nil},
 		{"full2", "pithos.diskspace", "ratio > 0.9", 14, nil},
 		{"full3", "pithos.diskspace", "ratio > 0.95", 16, move},
 		{"full4", "pithos.diskspace", "ratio > 0.9", 23, &rules.Reassign{Kind: "container", Select: rules.DefaultSelect,
-			MaxItems: 2, To: []string{"lab-*"}, Strategy: rules.DefaultStrategy}},
+			MaxItems: 2, To: []string{"lab-*"}, Strategy: rules.DefaultStrategy, KeepShared: true}},
 	}, got)
+}
+
+// abs is the absolute path of a file under the package's folder.
+func abs(t *testing.T, rel string) string {
+	t.Helper()
+	p, err := filepath.Abs(rel)
+	require.NoError(t, err)
+	return p
 }

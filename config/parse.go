@@ -41,7 +41,8 @@ func (p *parser) parse(data []byte) *Config {
 	} else {
 		cfg.Cloud = p.cloud(p.mapping(top.vals["cloud"], "cloud", top.keyLine("cloud"),
 			"auth_url", "accounts", "service_token", "service_token_file", "service_token_env",
-			"timeout", "ca_file", "requests_per_second"))
+			"timeout", "ca_file", "requests_per_second", "token_warning", "service_tokens",
+			"admin_token", "admin_token_file", "admin_token_env"))
 	}
 
 	cfg.Schedule = DefaultSchedule
@@ -69,6 +70,7 @@ func (p *parser) parse(data []byte) *Config {
 	cfg.Notifiers = p.notifiers(top, cfg.DigestAfter)
 	p.rules(cfg, top)
 	p.approval(cfg, top)
+	p.checkAdminToken(cfg)
 	return cfg
 }
 
@@ -89,6 +91,10 @@ func (p *parser) cloud(m *mapping) Cloud {
 	// is the one to report, not missing accounts.
 	var serviceSpecified bool
 	c.ServiceToken, serviceSpecified = m.secret("service_token", false)
+	c.AdminToken, _ = m.secret("admin_token", false)
+	var tokensSpecified bool
+	c.ServiceTokens, tokensSpecified = p.serviceTokens(m, serviceSpecified)
+	serviceSpecified = serviceSpecified || tokensSpecified
 
 	seen := map[string]int{}
 	items := m.list("accounts")
@@ -103,6 +109,9 @@ func (p *parser) cloud(m *mapping) Cloud {
 			am.errorf(am.node("name").Line, "name", "%q is reserved for the service token's view", ServiceAccount)
 		}
 		a.Token, _ = am.secret("token", true)
+		if a.Token.IsSet() && !p.opt.NoSecrets {
+			a.TokenFile, _ = am.filePath("token_file")
+		}
 		c.Accounts = append(c.Accounts, a)
 	}
 	if len(items) == 0 && !serviceSpecified {
@@ -117,6 +126,9 @@ func (p *parser) cloud(m *mapping) Cloud {
 	}
 	if c.RequestsPerSecond, ok = m.float("requests_per_second", DefaultRequestsPerSecond); ok && c.RequestsPerSecond <= 0 {
 		m.errorf(m.node("requests_per_second").Line, "requests_per_second", "must be positive, got %s", m.node("requests_per_second").Value)
+	}
+	if c.TokenWarning, ok = m.duration("token_warning", DefaultTokenWarning); ok && c.TokenWarning <= 0 {
+		m.errorf(m.node("token_warning").Line, "token_warning", "must be positive, got %s", m.node("token_warning").Value)
 	}
 	if path, ok := m.filePath("ca_file"); ok {
 		c.CAFile = path

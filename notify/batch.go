@@ -183,7 +183,12 @@ func countWord(ev quota.Event) string {
 		return "poll failing"
 	case quota.EventPollRecovered:
 		return "poll recovered"
+	case quota.EventTokenExpiring:
+		return "token expiring"
 	case quota.EventAction:
+		if ev.Move != nil && ev.Move.Kind == quota.KindLimit {
+			return raiseWord(ev)
+		}
 		switch {
 		case ev.Result == quota.ResultApplied && ev.DryRun:
 			return "would move"

@@ -136,6 +136,8 @@ func layout(ev quota.Event) rendered {
 		return layoutPollFailed(ev)
 	case quota.EventPollRecovered:
 		return layoutPollRecovered(ev)
+	case quota.EventTokenExpiring:
+		return layoutTokenExpiring(ev)
 	}
 	s := fmt.Sprintf("quotawatch: %s %s", ev.Kind, ev.Key)
 	return rendered{summary: s, line: esc(s)}
@@ -244,6 +246,9 @@ func layoutAction(ev quota.Event) rendered {
 		return r
 	}
 	m := ev.Move
+	if m != nil && m.Kind == quota.KindLimit && m.Raise != nil {
+		return layoutRaise(ev)
+	}
 	dry := ""
 	if ev.DryRun {
 		dry = "DRY RUN: "

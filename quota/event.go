@@ -109,6 +109,9 @@ type AccountState struct {
 	Alerted bool `json:"alerted"`
 	// LastError is the last poll error text (never containing a secret).
 	LastError string `json:"last_error,omitempty"`
+	// TokenWarned is the expiry of the token last warned about, so that a
+	// token is warned about once (a renewed token has another expiry).
+	TokenWarned time.Time `json:"token_warned,omitzero"`
 }
 
 // EventKind is what happened.
@@ -121,6 +124,9 @@ const (
 	EventAction        EventKind = "action"
 	EventPollFailed    EventKind = "poll_failed"
 	EventPollRecovered EventKind = "poll_recovered"
+	// EventTokenExpiring: an account's token expires within the warning
+	// (Expires says when); it must be renewed out of band.
+	EventTokenExpiring EventKind = "token_expiring"
 )
 
 // ActionResult is the outcome reported by an action event.
@@ -168,6 +174,8 @@ type Event struct {
 	Notify []string `json:"notify,omitempty"`
 	// Repeat marks a re-notification of an incident still firing.
 	Repeat bool `json:"repeat,omitempty"`
+	// Expires is when a token_expiring event's token expires.
+	Expires time.Time `json:"expires,omitzero"`
 }
 
 // Move is one planned or applied reassignment of an item.
@@ -199,6 +207,31 @@ type Move struct {
 	// for an undo; "" for the rules' own) and why.
 	By      string `json:"by,omitempty"`
 	Comment string `json:"comment,omitempty"`
+	// Shared says the item is shared to its project and stays shared
+	// after the move (the reassign sends its sharing).
+	Shared bool `json:"shared,omitempty"`
+	// Raise, set with Kind KindLimit, makes this a raise of From's limits
+	// of Resource rather than a move (To is From).
+	Raise *Raise `json:"raise,omitempty"`
+}
+
+// Raise is a raise of a project's limit of one resource, by a modification
+// application an admin submits (and may approve).
+type Raise struct {
+	// Level is project, member or both.
+	Level string `json:"level"`
+	// MemberFrom/To and ProjectFrom/To are the capacities before and
+	// after (equal for the level not raised).
+	MemberFrom  int64 `json:"member_from"`
+	MemberTo    int64 `json:"member_to"`
+	ProjectFrom int64 `json:"project_from"`
+	ProjectTo   int64 `json:"project_to"`
+	// SelfApprove: the application is approved with the same admin token.
+	SelfApprove bool `json:"self_approve,omitempty"`
+	// Application is the application's id, once submitted; Approved says
+	// it was approved.
+	Application int64 `json:"application,omitempty"`
+	Approved    bool  `json:"approved,omitempty"`
 }
 
 // ActionState is a journal entry's lifecycle state: intent, then applied,

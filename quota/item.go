@@ -16,6 +16,9 @@ const (
 	KindFloatingIP Kind = "floating_ip"
 	KindNetwork    Kind = "network"
 	KindVolume     Kind = "volume"
+	// KindLimit is not an item: it marks a journaled raise of a
+	// project's limit (Move.Raise), never moved.
+	KindLimit Kind = "limit"
 )
 
 // Kinds lists every movable kind.

@@ -55,4 +55,23 @@ type Project struct {
 	// cancelled), empty when unknown or none. A good destination for the
 	// user's items is an active project where it is "accepted".
 	Membership string `json:"membership,omitempty"`
+	// Display is the name people know the project by, when it is not
+	// Name: for a system project (named system:<uuid>), its user's e-mail
+	// and "(personal)", e.g. "alice@example.org (personal)".
+	Display string `json:"display,omitempty"`
 }
+
+// Shown is the name to show people: Display, else Name, else the id.
+func (p Project) Shown() string {
+	switch {
+	case p.Display != "":
+		return p.Display
+	case p.Name != "":
+		return p.Name
+	}
+	return p.ID
+}
+
+// PersonalName is how a system project is shown: its user's display name
+// (the e-mail Astakos keeps) and "(personal)".
+func PersonalName(user string) string { return user + " (personal)" }

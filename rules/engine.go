@@ -309,7 +309,7 @@ func (e *Engine) accounts(in Input, out *Output) {
 				Since:    st.FailingSince,
 			})
 		}
-		out.Accounts = append(out.Accounts, quota.AccountState{Account: s.Account})
+		out.Accounts = append(out.Accounts, quota.AccountState{Account: s.Account, TokenWarned: st.TokenWarned})
 	}
 }
 
@@ -502,7 +502,9 @@ func (e *Engine) step(in Input, r *Rule, ser *series, p *prevInst, out *Output) 
 		}
 	}
 
-	if inst.State != quota.StateFiring || r.Action == nil || ser.snap.Service {
+	// A raise may act on what the service view sees; a move needs an
+	// account's items.
+	if inst.State != quota.StateFiring || (r.Action == nil && r.Raise == nil) || (ser.snap.Service && r.Raise == nil) {
 		return
 	}
 	if last := lastMove(inst, in.DryRun || r.DryRun); !last.IsZero() && now.Sub(last) < r.Cooldown {

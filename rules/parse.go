@@ -106,8 +106,11 @@ type Rule struct {
 	// RequireApproval turns the rule's moves into proposals that wait for
 	// a person's approval.
 	RequireApproval bool
-	// Action is nil for alert-only rules.
+	// Action is nil for alert-only rules and for rules that raise limits.
 	Action *Reassign
+	// Raise is the action raise_limit: at most one of Action and Raise is
+	// set.
+	Raise *RaiseLimit
 	// Line is the line of the rule in its file.
 	Line int
 
@@ -132,6 +135,10 @@ type Reassign struct {
 	To []string
 	// Strategy is StrategyMostHeadroom or StrategyFirstFit.
 	Strategy string
+	// KeepShared sends the item's current sharing with the reassign (the
+	// default): a cross-project reassign without it unshares the item, and
+	// the members who used it lose it. false unshares on purpose.
+	KeepShared bool
 }
 
 // carries lists the resources each kind of item moves (docs/quota.md#what-an-item-carries).
@@ -480,7 +487,7 @@ func (d *ruleDraft) readDryRun(v *yaml.Node) {
 	}
 }
 
-func (d *ruleDraft) readAction(v *yaml.Node) { d.r.Action = d.action(v) }
+func (d *ruleDraft) readAction(v *yaml.Node) { d.r.Action, d.r.Raise = d.action(v) }
 
 // checkResource checks that the resource is a name or glob that matches at
 // least one known resource, and records those it matches.
@@ -611,33 +618,44 @@ func actionKindLine(n *yaml.Node) int {
 }
 
 // action parses the `action:` mapping.
-func (p *ruleParser) action(v *yaml.Node) *Reassign {
+func (p *ruleParser) action(v *yaml.Node) (*Reassign, *RaiseLimit) {
 	if v.Kind != yaml.MappingNode {
 		p.errorf(v.Line, "action", "must be a mapping with reassign:")
-		return nil
+		return nil, nil
 	}
 	var a *Reassign
+	var rl *RaiseLimit
+	n := 0
 	for _, kv := range p.pairs(v, "action.") {
-		if kv.Key.Value != "reassign" {
-			p.errorf(kv.Key.Line, "action."+kv.Key.Value, "unknown action (want reassign)")
+		switch kv.Key.Value {
+		case "reassign":
+			a = p.reassign(kv.Value)
+		case "raise_limit":
+			rl = p.raiseLimit(kv.Value)
+		default:
+			p.errorf(kv.Key.Line, "action."+kv.Key.Value, "unknown action (want reassign or raise_limit)")
 			continue
 		}
-		a = p.reassign(kv.Value)
+		n++
+		if n == 2 {
+			p.errorf(kv.Key.Line, "action."+kv.Key.Value, "a rule has exactly one action: reassign or raise_limit")
+		}
 	}
-	if a == nil && len(v.Content) == 0 {
+	if a == nil && rl == nil && len(v.Content) == 0 {
 		p.errorf(v.Line, "action", "must be a mapping with reassign:")
 	}
-	return a
+	return a, rl
 }
 
 // reassignKeys reads each key of action.reassign; f is the key's field path.
 var reassignKeys = map[string]func(p *ruleParser, a *Reassign, v *yaml.Node, f string){
-	"kind":      (*ruleParser).reassignKind,
-	"match":     (*ruleParser).reassignMatch,
-	"select":    (*ruleParser).reassignSelect,
-	"max_items": (*ruleParser).reassignMaxItems,
-	"to":        (*ruleParser).reassignTo,
-	"strategy":  (*ruleParser).reassignStrategy,
+	"kind":        (*ruleParser).reassignKind,
+	"match":       (*ruleParser).reassignMatch,
+	"select":      (*ruleParser).reassignSelect,
+	"max_items":   (*ruleParser).reassignMaxItems,
+	"to":          (*ruleParser).reassignTo,
+	"strategy":    (*ruleParser).reassignStrategy,
+	"keep_shared": (*ruleParser).reassignKeepShared,
 }
 
 func (p *ruleParser) reassign(v *yaml.Node) *Reassign {
@@ -646,7 +664,7 @@ func (p *ruleParser) reassign(v *yaml.Node) *Reassign {
 		p.errorf(v.Line, "action.reassign", "must be a mapping")
 		return nil
 	}
-	a := &Reassign{Select: DefaultSelect, MaxItems: DefaultMaxItems, To: []string{"*"}, Strategy: DefaultStrategy}
+	a := &Reassign{Select: DefaultSelect, MaxItems: DefaultMaxItems, To: []string{"*"}, Strategy: DefaultStrategy, KeepShared: true}
 	hasKind := false
 	for _, kv := range p.pairs(v, pre) {
 		k := kv.Key.Value
@@ -726,4 +744,10 @@ func (p *ruleParser) reassignStrategy(a *Reassign, v *yaml.Node, f string) {
 		p.errorf(v.Line, f, "unknown strategy %q (want most_headroom or first_fit)", s)
 	}
 	a.Strategy = s
+}
+
+func (p *ruleParser) reassignKeepShared(a *Reassign, v *yaml.Node, f string) {
+	if v.Kind != yaml.ScalarNode || v.Decode(&a.KeepShared) != nil {
+		p.errorf(v.Line, f, "must be true or false")
+	}
 }

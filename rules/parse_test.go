@@ -73,7 +73,7 @@ func TestParseValid(t *testing.T) {
 	require.True(t, full.DryRun)
 	require.Equal(t, 4, full.Line)
 	require.Equal(t, &Reassign{Kind: quota.KindContainer, Match: "course_*", Select: SelectSmallest,
-		MaxItems: 3, To: []string{"CS333*", "*"}, Strategy: StrategyFirstFit}, full.Action)
+		MaxItems: 3, To: []string{"CS333*", "*"}, Strategy: StrategyFirstFit, KeepShared: true}, full.Action)
 	require.False(t, full.usesForecast)
 
 	minimal := rules[1]
@@ -109,7 +109,7 @@ func TestParseMergeKeys(t *testing.T) {
 
 	full3 := rules[1]
 	require.Equal(t, &Reassign{Kind: quota.KindContainer, Select: DefaultSelect, MaxItems: 2,
-		To: []string{"lab-*"}, Strategy: DefaultStrategy}, full3.Action)
+		To: []string{"lab-*"}, Strategy: DefaultStrategy, KeepShared: true}, full3.Action)
 
 	// Earlier merged mappings win over later ones: resource, cooldown and
 	// action come from full3, when from the rule itself.

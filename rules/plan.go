@@ -39,6 +39,12 @@ type planInput struct {
 	// Undo, when set, records every quota the moves change in Ledger, so
 	// that they can be taken back.
 	Undo *undoLog
+	// Memberships are the owner's membership states by project id, and
+	// OwnerName names the owner in refusals.
+	Memberships map[string]string
+	OwnerName   string
+	// Drift is why the source may not be tried ("" when it may).
+	Drift string
 }
 
 // plan picks the moves that relieve one firing instance, simulating them
@@ -72,6 +78,10 @@ func (e *Engine) plan(in planInput) ([]Move, []Skip) {
 	}
 	if !last.IsZero() && in.Now.Sub(last) < r.Cooldown {
 		skip(nil, cooldownReason(in.Projects, src, last, r.Cooldown))
+		return moves, skips
+	}
+	if in.Drift != "" {
+		skip(nil, in.Drift+"; nothing moves out of it until its numbers change")
 		return moves, skips
 	}
 	srcQ, ok := in.Ledger.Get(src, res)
@@ -133,6 +143,10 @@ func (e *Engine) plan(in planInput) ([]Move, []Skip) {
 				label(in.Projects, src), res2, it.Name))
 			continue
 		}
+		if r2, ok := drifted(in.Ledger, src, it); ok {
+			skip(it, DriftReason(label(in.Projects, src), r2, it.Name))
+			continue
+		}
 		dest, reason := e.pickDest(in, r, it, dests)
 		if dest == "" {
 			skip(it, reason)
@@ -151,7 +165,12 @@ func (e *Engine) plan(in planInput) ([]Move, []Skip) {
 		in.Ledger.Move(src, dest, it.Quantities)
 		m.SourceAfter, _ = in.Ledger.Get(src, res)
 		m.DestAfter, _ = in.Ledger.Get(dest, res)
-		moves = append(moves, Move{Move: m, Item: *it})
+		item := *it
+		if !a.KeepShared {
+			item.Shared = false // the reassign unshares it
+		}
+		m.Shared = item.Shared
+		moves = append(moves, Move{Move: m, Item: item})
 		if in.Budget != nil {
 			*in.Budget--
 		}
@@ -162,10 +181,11 @@ func (e *Engine) plan(in planInput) ([]Move, []Skip) {
 	return moves, skips
 }
 
-// label names a project for people: its name, else its id.
+// label names a project for people: the name they know it by, else its
+// id.
 func label(projects map[string]quota.Project, id string) string {
-	if p, ok := projects[id]; ok && p.Name != "" {
-		return p.Name
+	if p, ok := projects[id]; ok {
+		return p.Shown()
 	}
 	return id
 }
@@ -323,6 +343,11 @@ func (e *Engine) pickDest(in planInput, r *Rule, it *quota.Item, dests []string)
 	onlyRuleRes := true // every refusal is a shortfall on the rule's resource
 	for _, d := range dests {
 		name := label(in.Projects, d)
+		if no := destRefusal(in, d); no != "" {
+			why = append(why, no)
+			onlyRuleRes = false
+			continue
+		}
 		if t, ok := leftRecently(in.Journal, it, d, in.Now); ok {
 			why = append(why, fmt.Sprintf("%s: %s left it at %s, less than 24h ago", name, it.Name, clock(t)))
 			onlyRuleRes = false

@@ -34,6 +34,15 @@ type PlannerInput struct {
 	// History feeds the forecast variables when a rule's expressions are
 	// evaluated on simulated quotas.
 	History HistoryFunc
+	// Memberships are each account's user's membership states by project
+	// id: a destination must be one where it is accepted.
+	Memberships map[string]map[string]string
+	// Drift holds the sources whose releases the cloud refused, with the
+	// reason, while their numbers are unchanged: nothing moves out of them.
+	Drift map[DriftKey]string
+	// UserNames names users (by UUID) in refusals; the account's name is
+	// used for one it does not know.
+	UserNames map[string]string
 }
 
 // Planner plans the moves of one cycle, firing instance after firing
@@ -47,12 +56,16 @@ type Planner struct {
 	now      time.Time
 	projects map[string]quota.Project
 	history  HistoryFunc
+	members  map[string]map[string]string
+	drift    map[DriftKey]string
+	users    map[string]string
 	dryRun   bool
 	capped   bool
 	left     int // moves left under the cap, when capped
 	ledgers  map[string]*quota.Ledger
 	journal  map[string][]quota.Action // per account, real moves only
 	leaving  map[itemKey]bool          // items planned out this cycle
+	raised   map[raiseKey]bool         // limits planned raised this cycle
 	firing   map[quota.InstanceKey]*Firing
 }
 
@@ -70,12 +83,16 @@ func (e *Engine) NewPlanner(in PlannerInput) *Planner {
 		now:      in.Now,
 		projects: in.Projects,
 		history:  in.History,
+		members:  in.Memberships,
+		drift:    in.Drift,
+		users:    in.UserNames,
 		dryRun:   in.DryRun,
 		capped:   in.Cap >= 0,
 		left:     max(in.Cap, 0),
 		ledgers:  map[string]*quota.Ledger{},
 		journal:  map[string][]quota.Action{},
 		leaving:  map[itemKey]bool{},
+		raised:   map[raiseKey]bool{},
 		firing:   map[quota.InstanceKey]*Firing{},
 	}
 	for i := range in.Snapshots {
@@ -183,6 +200,10 @@ func (p *Planner) Plan(f Firing, items []quota.Item) Plan {
 	in := planInput{
 		Now: p.now, Firing: f, Items: p.present(k.Account, items), Ledger: ledger,
 		Projects: p.projects, Journal: p.journal[k.Account], History: p.history,
+		Memberships: p.members[k.Account], OwnerName: k.Account, Drift: p.drift[DriftKey{k.Account, k.Project}],
+	}
+	if n := p.users[f.User]; n != "" {
+		in.OwnerName = n
 	}
 	in.Firing.Instance.LastAction = lastMove(f.Instance, dry)
 	left := p.left

@@ -238,7 +238,7 @@ func (f *File) loadConfig(p *problems, line int, opt Options) {
 	for _, a := range cfg.Cloud.Accounts {
 		f.accounts[a.Name] = true
 	}
-	if cfg.Cloud.ServiceToken.IsSet() {
+	if cfg.Cloud.HasServiceView() {
 		f.accounts[config.ServiceAccount] = true
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strings"
 )
 
 // Glob is a shell pattern on names (path.Match syntax: *, ?, [...]); the
@@ -61,7 +62,9 @@ func (f StatusFilter) Check() error {
 // Select returns the status the filter selects, each list sorted by ratio,
 // fullest first (ties keep the query's order).
 func (s *Status) Select(f StatusFilter) *Status {
-	series := func(r StatusRow) bool { return f.Project.Match(r.Project, r.ProjectName) && f.Account.Match(r.Account) }
+	series := func(r StatusRow) bool {
+		return f.Project.Match(r.Project, r.ProjectName, SynnefoName(r.Project, r.ProjectName)) && f.Account.Match(r.Account)
+	}
 	out := &Status{Rules: []StatusRow{}, Quotas: []StatusRow{}}
 	covered := map[[3]string]bool{}
 	for _, r := range s.Rules {
@@ -109,4 +112,14 @@ func sortRows(rows []StatusRow, top int, by func(a, b StatusRow) int) []StatusRo
 // is fullest, and NaN sorts last.
 func byRatio(a, b StatusRow) int {
 	return -cmp.Compare(float64(a.Ratio), float64(b.Ratio))
+}
+
+// systemName is Synnefo's own name of a system project shown by its
+// user's e-mail (system:<uuid>, its id being the user's), so that globs on
+// that name still select it; "" for other projects.
+func SynnefoName(id, shown string) string {
+	if strings.HasSuffix(shown, " (personal)") {
+		return "system:" + id
+	}
+	return ""
 }

@@ -143,7 +143,11 @@ func MarkSilenced(rows []StatusRow, silenced func(k quota.InstanceKey, projectNa
 			continue
 		}
 		k := quota.InstanceKey{Rule: r.Rule, Account: r.Account, Project: r.Project, Resource: r.Resource}
-		if reason, ok := silenced(k, r.ProjectName); ok {
+		name := r.ProjectName
+		if n := SynnefoName(r.Project, name); n != "" {
+			name = n // silences match the cloud's names
+		}
+		if reason, ok := silenced(k, name); ok {
 			r.Silenced = reason
 		}
 	}

@@ -131,8 +131,8 @@ func Sparkline(vals []int64) string {
 // name is known for it.
 func namer(projects map[string]quota.Project) func(id string) string {
 	return func(id string) string {
-		if p, ok := projects[id]; ok && p.Name != "" {
-			return p.Name
+		if p, ok := projects[id]; ok {
+			return p.Shown()
 		}
 		return id
 	}

@@ -52,35 +52,45 @@ func (w *Watcher) plan(ctx context.Context, e *env, now time.Time, snaps []quota
 		Cap:       maxMoves,
 		DryRun:    rep.DryRun,
 		History:   w.history,
+
+		Memberships: w.names.memberships(),
+		Drift:       w.drift.current(snaps),
+		UserNames:   w.names.users(),
 	})}
 
 	items := map[itemsKey][]quota.Item{}
 	waiting := w.waitingProposals()
 	for _, f := range firing {
 		k := f.Instance.Key
-		acc := e.account(k.Account)
-		if acc == nil || f.Rule.Action == nil {
-			continue
-		}
 		if a, ok := waiting[k]; ok {
 			// Its proposal is decided first; nothing else is planned.
 			rep.Plan = append(rep.Plan, awaitingRow(f, a))
 			continue
 		}
-		ik := itemsKey{k.Account, k.Project, f.Rule.Action.Kind}
-		list, ok := items[ik]
 		var p rules.Plan
-		if !ok {
-			l, lerr := acc.cloud.Items(ctx, ik.kind, ik.project)
-			if lerr != nil {
-				w.log.Warn("listing items failed", "account", k.Account, "project", k.Project, "kind", ik.kind, "err", lerr)
-				p = cp.planner.ListFailed(f, lerr)
-			} else {
-				items[ik], list, ok = l, l, true
+		kind := quota.KindLimit
+		if f.Rule.Raise != nil {
+			p = cp.planner.Raise(f, w.raiseTarget(ctx, e, k.Project, k.Resource))
+		} else {
+			acc := e.account(k.Account)
+			if acc == nil || f.Rule.Action == nil {
+				continue
 			}
-		}
-		if ok {
-			p = cp.planner.Plan(f, list)
+			kind = f.Rule.Action.Kind
+			ik := itemsKey{k.Account, k.Project, f.Rule.Action.Kind}
+			list, ok := items[ik]
+			if !ok {
+				l, lerr := acc.cloud.Items(ctx, ik.kind, ik.project)
+				if lerr != nil {
+					w.log.Warn("listing items failed", "account", k.Account, "project", k.Project, "kind", ik.kind, "err", lerr)
+					p = cp.planner.ListFailed(f, lerr)
+				} else {
+					items[ik], list, ok = l, l, true
+				}
+			}
+			if ok {
+				p = cp.planner.Plan(f, list)
+			}
 		}
 		for _, m := range p.Moves {
 			rep.Plan = append(rep.Plan, PlanRow{Move: m.Move, DryRun: m.DryRun, Reason: approvalReason(e, f.Rule)})
@@ -89,7 +99,7 @@ func (w *Watcher) plan(ctx context.Context, e *env, now time.Time, snaps []quota
 		for _, s := range p.Skips {
 			rep.Plan = append(rep.Plan, PlanRow{
 				Move: quota.Move{
-					Rule: f.Rule.Name, Account: k.Account, Kind: f.Rule.Action.Kind,
+					Rule: f.Rule.Name, Account: k.Account, Kind: kind,
 					ItemID: s.ItemID, ItemName: s.ItemName,
 					From: k.Project, FromName: f.ProjectName, Resource: k.Resource,
 					SourceBefore: f.Quota,
@@ -102,6 +112,7 @@ func (w *Watcher) plan(ctx context.Context, e *env, now time.Time, snaps []quota
 			cp.instances = append(cp.instances, p.Instance)
 		}
 	}
+	w.names.shownRows(rep.Plan)
 	return cp
 }
 
@@ -189,7 +200,14 @@ func (w *Watcher) act(ctx context.Context, e *env, now time.Time, cp cyclePlan, 
 		acc := e.account(row.Account)
 		// The call and its read-back outlive a stop, within the grace.
 		dctx, cancel := detached(ctx)
-		state, errText := w.apply(dctx, acc, m.Item, m.Move)
+		var state quota.ActionState
+		var errText string
+		if m.Raise != nil {
+			state, errText = w.applyRaise(dctx, e, &m.Move)
+			row.Raise = m.Raise
+		} else {
+			state, errText = w.apply(dctx, acc, m.Item, m.Move)
+		}
 		row.State, row.Error = state, errText
 		switch state {
 		case quota.ActionUnknown:
@@ -216,7 +234,13 @@ func (w *Watcher) act(ctx context.Context, e *env, now time.Time, cp cyclePlan, 
 			return fmt.Errorf("record move %d: %w", id, err)
 		}
 		w.metrics.action(row.Rule, row.Kind, "applied")
-		verified := w.verify(dctx, acc, row.Move)
+		var verified bool
+		if m.Raise != nil {
+			// Only an approved application changes the limits.
+			verified, _ = w.raised(dctx, e, row.Move)
+		} else {
+			verified = w.verify(dctx, acc, row.Move)
+		}
 		cancel()
 		if verified {
 			row.State = quota.ActionVerified
@@ -244,6 +268,12 @@ func (w *Watcher) apply(ctx context.Context, acc *account, it quota.Item, m quot
 	err := acc.cloud.Reassign(ctx, it, m.To)
 	if err == nil {
 		return quota.ActionApplied, ""
+	}
+	if client.IsReleaseFailure(err) {
+		// Not a full destination: the source's accounting is short, and
+		// it stays so until an operator reconciles it.
+		m.FromName = w.names.shown(m.From, m.FromName)
+		return quota.ActionFailed, w.drift.note(m, err)
 	}
 	var ce *client.Error
 	answered := errors.As(err, &ce)
@@ -325,6 +355,22 @@ func (w *Watcher) reconcile(ctx context.Context, e *env) error {
 			if err := w.store.Commit(&store.Batch{Time: now, Actions: []store.ActionUpdate{up}, Outbox: w.fanout(e, []quota.Event{ev})}); err != nil {
 				w.unsettled = true
 				return fmt.Errorf("record reconciled dry-run move %d: %w", a.ID, err)
+			}
+			continue
+		}
+		if a.Raise != nil {
+			up, wait, err := w.reconcileRaise(ctx, e, a, now, window)
+			if err != nil {
+				w.log.Warn("reconciling raise failed; will retry", "action", a.ID, "err", err)
+			}
+			if wait {
+				left = true
+				continue
+			}
+			ev := e.engine.Settled(a, up.State, up.Error, now)
+			if err := w.store.Commit(&store.Batch{Time: now, Actions: []store.ActionUpdate{up}, Outbox: w.fanout(e, []quota.Event{ev})}); err != nil {
+				w.unsettled = true
+				return fmt.Errorf("record reconciled raise %d: %w", a.ID, err)
 			}
 			continue
 		}

@@ -94,6 +94,7 @@ func (w *Watcher) Cycle(ctx context.Context) (rep *Report, err error) {
 		w.setLast(rep)
 	}()
 	err = w.cycle(ctx, e, now, rep)
+	w.names.shownEvents(rep.Events)
 	if ctx.Err() != nil {
 		rep.Interrupted = true
 	}
@@ -168,6 +169,13 @@ func (w *Watcher) cycle(ctx context.Context, e *env, now time.Time, rep *Report)
 		w.log.Warn("rule expression failed; counted as false", "err", e)
 	}
 	events := out.Events
+	polledOK := map[string]bool{}
+	for _, s := range snaps {
+		polledOK[s.Account] = true
+	}
+	var tokEvents []quota.Event
+	tokEvents, out.Accounts = w.tokenEvents(e, now, polledOK, out.Accounts)
+	events = append(events, tokEvents...)
 	changed := indexInstances(out.Instances)
 
 	// 3. Plan.
@@ -315,7 +323,7 @@ func (w *Watcher) fanout(e *env, events []quota.Event) []store.Outgoing {
 			if _, ok := e.notifiers[n]; !ok {
 				continue
 			}
-			out = append(out, store.Outgoing{Notifier: n, Event: ev})
+			out = append(out, store.Outgoing{Notifier: n, Event: w.names.shownEvent(ev)})
 		}
 	}
 	return out

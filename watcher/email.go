@@ -36,7 +36,7 @@ func (w *Watcher) emailNotifier(e *env, n config.Notifier) (Notifier, error) {
 		}
 	}
 	opt := notify.Options{Now: w.now, Logger: w.log.With("notifier", n.Name)}
-	dir := &directory{e: e, now: w.now, owners: map[string]*projectOwners{}}
+	dir := &directory{e: e, now: w.now, owners: map[string]*projectOwners{}, names: w.names}
 	return notify.NewEmail(n.Name, set, dir, journal{st: w.store}, opt), nil
 }
 
@@ -47,6 +47,9 @@ func (w *Watcher) emailNotifier(e *env, n config.Notifier) (Notifier, error) {
 type directory struct {
 	e   *env
 	now func() time.Time
+	// names holds the display names already read from the user catalogs
+	// (for system projects), which are the addresses.
+	names *nameCache
 
 	mu     sync.Mutex
 	owners map[string]*projectOwners // by account
@@ -71,7 +74,19 @@ func (d *directory) Emails(ctx context.Context, account string, uuids []string) 
 	if err != nil {
 		return nil, err
 	}
-	return c.UserCatalog(ctx, uuids)
+	out, ask := d.names.knownUsers(uuids)
+	if len(ask) == 0 {
+		return out, nil
+	}
+	got, err := c.UserCatalog(ctx, ask)
+	if err != nil {
+		return nil, err
+	}
+	d.names.addUsers(got)
+	for id, name := range got {
+		out[id] = name
+	}
+	return out, nil
 }
 
 // Owners implements notify.Directory.

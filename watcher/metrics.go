@@ -133,7 +133,7 @@ func (m *metrics) known(cfg *config.Config) {
 	for _, a := range cfg.Cloud.Accounts {
 		m.pollErrors.WithLabelValues(a.Name)
 	}
-	if cfg.Cloud.ServiceToken.Reveal() != "" {
+	if cfg.Cloud.HasServiceView() {
 		m.pollErrors.WithLabelValues(ServiceAccount)
 	}
 	rules := make([]string, 0, len(cfg.Rules))

@@ -21,10 +21,16 @@ type nameCache struct {
 	projects map[string]quota.Project
 	fetched  map[string]time.Time // account → last successful listing
 	dirty    map[string]bool      // ids whose entry changed since the last drain
+	// members are each account user's membership states by project id, as
+	// last listed (memberships are the user's, not the project's).
+	members map[string]map[string]string
+	// userNames are display names (e-mails) by user UUID.
+	userNames map[string]string
 }
 
 func newNameCache() *nameCache {
-	return &nameCache{projects: map[string]quota.Project{}, fetched: map[string]time.Time{}, dirty: map[string]bool{}}
+	return &nameCache{projects: map[string]quota.Project{}, fetched: map[string]time.Time{}, dirty: map[string]bool{},
+		members: map[string]map[string]string{}, userNames: map[string]string{}}
 }
 
 func (n *nameCache) seed(ps map[string]quota.Project) {
@@ -38,6 +44,10 @@ func (n *nameCache) seed(ps map[string]quota.Project) {
 func (n *nameCache) put(p quota.Project) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	p.Membership = "" // one account's; kept in members
+	if old, ok := n.projects[p.ID]; ok && p.Display == "" {
+		p.Display = old.Display // from the user catalogs, not the listing
+	}
 	if old, ok := n.projects[p.ID]; ok && old == p {
 		return
 	}
@@ -101,6 +111,19 @@ func (n *nameCache) stale(account string, now time.Time, ids func(yield func(str
 	return stale
 }
 
+func (n *nameCache) setMembers(account string, ms map[string]string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.members[account] = ms
+}
+
+// memberships returns every account's membership states; like view, only
+// the cycle reads it.
+func (n *nameCache) memberships() map[string]map[string]string { return n.members }
+
+// users returns display names by user UUID, from the user catalogs.
+func (n *nameCache) users() map[string]string { return n.userNames }
+
 func (n *nameCache) listed(account string, now time.Time) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -138,7 +161,7 @@ func (w *Watcher) pollAll(ctx context.Context, e *env, now time.Time) ([]quota.S
 		res = append(res, PollResult{Account: a.name, OK: true, Entries: len(s.Entries)})
 		w.metrics.pollOK(a.name, now)
 	}
-	if e.service != nil {
+	if len(e.services) > 0 {
 		s, err := w.pollService(ctx, e, now)
 		if err != nil {
 			msg := err.Error()
@@ -161,10 +184,15 @@ func (w *Watcher) pollAccount(ctx context.Context, a *account, now time.Time) (q
 	if err != nil {
 		return quota.Snapshot{}, err
 	}
-	a.user = id.UserID
+	a.user, a.expires = id.UserID, id.Expires
 	es, err := a.cloud.QuotaEntries(ctx)
 	if err != nil {
 		return quota.Snapshot{}, err
+	}
+	if id2, err := a.cloud.Authenticate(ctx); err == nil {
+		// A refused token may have been replaced by a renewed one during
+		// the call (the identity is cached: no request).
+		a.expires = id2.Expires
 	}
 	s := quota.Snapshot{Account: a.name, User: a.user, Time: now, Entries: es}
 	if w.names.stale(a.name, now, func(yield func(string) bool) {
@@ -179,13 +207,36 @@ func (w *Watcher) pollAccount(ctx context.Context, a *account, now time.Time) (q
 		}
 	}) {
 		w.refreshNames(ctx, a, now)
+		w.refreshUsers(ctx, a)
 	}
 	return s, nil
 }
 
-// refreshNames lists the account's projects. A failure only costs names
-// (ids are shown instead), so it does not fail the poll.
+// summarizer is a Cloud that also lists its user's memberships.
+type summarizer interface {
+	ProjectSummaries(ctx context.Context) (map[string]quota.Project, error)
+}
+
+// refreshNames lists the account's projects, with their states and the
+// account user's memberships where the cloud tells them. A failure only
+// costs names (ids are shown instead), so it does not fail the poll.
 func (w *Watcher) refreshNames(ctx context.Context, a *account, now time.Time) {
+	if s, ok := a.cloud.(summarizer); ok {
+		ps, err := s.ProjectSummaries(ctx)
+		if err == nil {
+			ms := make(map[string]string, len(ps))
+			for id, p := range ps {
+				ms[id] = p.Membership
+				if p.Name != "" || p.State != "" {
+					w.names.put(p)
+				}
+			}
+			w.names.setMembers(a.name, ms)
+			w.names.listed(a.name, now)
+			return
+		}
+		w.log.Warn("listing memberships failed; listing projects only", "account", a.name, "err", err)
+	}
 	ps, err := a.cloud.Projects(ctx, client.ProjectFilter{})
 	if err != nil {
 		w.log.Warn("listing projects failed; showing ids", "account", a.name, "err", err)
@@ -198,11 +249,11 @@ func (w *Watcher) refreshNames(ctx context.Context, a *account, now time.Time) {
 }
 
 func (w *Watcher) pollService(ctx context.Context, e *env, now time.Time) (quota.Snapshot, error) {
-	qs, err := e.service.ServiceProjectQuotas(ctx)
+	es, err := serviceUnion(ctx, e.services)
 	if err != nil {
 		return quota.Snapshot{}, err
 	}
-	return quota.Snapshot{Account: ServiceAccount, Time: now, Service: true, Entries: projectLevel(qs.Entries())}, nil
+	return quota.Snapshot{Account: ServiceAccount, Time: now, Service: true, Entries: projectLevel(es)}, nil
 }
 
 // projectLevel copies the project-level numbers of the service view into

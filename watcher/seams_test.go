@@ -201,7 +201,7 @@ func TestFiringReachesNotifier(t *testing.T) {
 	got := calls[0][0]
 	require.Equal(t, quota.EventFiring, got.Event.Kind)
 	require.Equal(t, quota.InstanceKey{Rule: "disk-full", Account: "alice", Project: alice, Resource: quota.DiskSpace}, got.Event.Key)
-	require.Equal(t, "system:"+alice, got.Event.ProjectName)
+	require.Equal(t, "alice@example.org (personal)", got.Event.ProjectName, "a system project is shown by its user's e-mail")
 	require.Zero(t, got.Attempts)
 	require.Equal(t, 1, rep.Delivered)
 	require.Zero(t, rep.Undelivered)

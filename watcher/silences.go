@@ -147,9 +147,13 @@ func silencedRows(fs []rules.SilencedFiring, dryRun bool) []PlanRow {
 	rows := make([]PlanRow, 0, len(fs))
 	for _, f := range fs {
 		k := f.Instance.Key
+		kind := quota.KindLimit // a raise_limit rule has no reassign
+		if f.Rule.Action != nil {
+			kind = f.Rule.Action.Kind
+		}
 		rows = append(rows, PlanRow{
 			Move: quota.Move{
-				Rule: k.Rule, Account: k.Account, Kind: f.Rule.Action.Kind,
+				Rule: k.Rule, Account: k.Account, Kind: kind,
 				From: k.Project, FromName: f.ProjectName, Resource: k.Resource, SourceBefore: f.Quota,
 			},
 			DryRun: dryRun || f.Rule.DryRun, Skipped: true, Reason: f.Reason,

@@ -98,8 +98,10 @@ type Options struct {
 	// Synnefo client, with HTTPClient, the CA file and the shared request
 	// budget. It is called for every account at New and at every Reload.
 	NewCloud func(a config.Account) (Cloud, error)
-	// NewServiceCloud builds the client of the service view when the
-	// configuration has a service token; nil means the Synnefo client.
+	// NewServiceCloud builds a client of the service view for each service
+	// token of the configuration: it is given the cloud section with
+	// ServiceTokens holding that one token (and ServiceToken it); nil means
+	// the Synnefo client.
 	NewServiceCloud func(c config.Cloud) (ServiceCloud, error)
 	// NewNotifier builds one configured notifier; nil means notify's
 	// webhook, bot or e-mail notifier. threads keeps a bot's incident
@@ -134,10 +136,13 @@ type Watcher struct {
 	mu  sync.Mutex          // held for a whole cycle (and a reconcile)
 	env atomic.Pointer[env] // the configuration-derived parts; swapped by Reload
 
-	names    *nameCache
-	hist     *window
-	histMu   sync.Mutex
-	retained time.Time // last retention pass
+	names *nameCache
+	drift *driftMarks
+	// tokenExpiry is quotawatch_token_expiry_timestamp_seconds.
+	tokenExpiry *prometheus.GaugeVec
+	hist        *window
+	histMu      sync.Mutex
+	retained    time.Time // last retention pass
 	// unsettled is set from the moment an intent is journaled until a
 	// reconcile finds no move open; the cycle reconciles only then.
 	unsettled bool
@@ -155,7 +160,11 @@ type env struct {
 	cfg      *config.Config
 	engine   *rules.Engine
 	accounts []*account
-	service  ServiceCloud
+	// services are the service view's clients, one per component token;
+	// the view is the union of what they see.
+	services []serviceView
+	// admin is the project admin's client (cloud.admin_token), or nil.
+	admin AdminCloud
 	// notifiers by name; notifier holds the names in config order.
 	notifiers map[string]Notifier
 	notifier  []string
@@ -166,6 +175,8 @@ type account struct {
 	name  string
 	cloud Cloud
 	user  string // UUID, known after the first authentication
+	// expires is when its token expires, as last authenticated.
+	expires time.Time
 }
 
 // New builds a Watcher from a loaded configuration: it opens the store
@@ -188,6 +199,7 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 		outbox:    newOutboxTimer(),
 		patience:  o.SettleWindow,
 		names:     newNameCache(),
+		drift:     newDriftMarks(),
 		unsettled: true,
 
 		newCloud:        o.NewCloud,
@@ -212,6 +224,7 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 		w.registry = prometheus.NewRegistry()
 	}
 	w.metrics = newMetrics(w.registry, w.names.name)
+	w.tokenExpiry = newTokenGauge(w.registry)
 	if w.store == nil {
 		st, err := store.Open(o.Config.Store.Path, store.Options{ReadOnly: o.ReadOnly, Now: w.now, Logger: w.log})
 		if err != nil {
@@ -291,12 +304,21 @@ func (w *Watcher) build(cfg *config.Config) (*env, error) {
 		}
 		e.accounts = append(e.accounts, &account{name: a.Name, cloud: c})
 	}
-	if cfg.Cloud.ServiceToken.Reveal() != "" {
-		c, err := newServiceCloud(cfg.Cloud)
+	if cfg.Cloud.AdminToken.IsSet() {
+		c, err := w.adminCloud(cfg)
 		if err != nil {
-			return nil, fmt.Errorf("service token: %w", err)
+			return nil, fmt.Errorf("admin token: %w", err)
 		}
-		e.service = c
+		e.admin = c
+	}
+	for _, st := range cfg.Cloud.Services() {
+		one := cfg.Cloud
+		one.ServiceToken, one.ServiceTokens = st.Token, []config.ServiceToken{st}
+		c, err := newServiceCloud(one)
+		if err != nil {
+			return nil, fmt.Errorf("service token %s: %w", componentLabel(st.Component), err)
+		}
+		e.services = append(e.services, serviceView{component: st.Component, cloud: c})
 	}
 	newNotifier := w.newNotifier
 	if newNotifier == nil {
@@ -338,12 +360,18 @@ func (w *Watcher) cloudBuilders(cfg *config.Config) (func(config.Account) (Cloud
 	limiter := rate.NewLimiter(rate.Limit(cfg.Cloud.RequestsPerSecond), max(1, int(cfg.Cloud.RequestsPerSecond)))
 	if newCloud == nil {
 		newCloud = func(a config.Account) (Cloud, error) {
-			return client.New(w.clientConfig(cfg, httpc, limiter, a.Name, a.Token.Reveal(), false))
+			cc := w.clientConfig(cfg, httpc, limiter, a.Name, a.Token.Reveal(), false)
+			cc.TokenSource = tokenSource(a)
+			return client.New(cc)
 		}
 	}
 	if newServiceCloud == nil {
 		newServiceCloud = func(c config.Cloud) (ServiceCloud, error) {
-			return client.New(w.clientConfig(cfg, httpc, limiter, ServiceAccount, c.ServiceToken.Reveal(), true))
+			cc := w.clientConfig(cfg, httpc, limiter, ServiceAccount, c.ServiceToken.Reveal(), true)
+			if len(c.ServiceTokens) == 1 {
+				cc.Component = c.ServiceTokens[0].Component
+			}
+			return client.New(cc)
 		}
 	}
 	return newCloud, newServiceCloud, nil

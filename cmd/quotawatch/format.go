@@ -20,8 +20,13 @@ func printPlan(w io.Writer, rows []watcher.PlanRow, plan bool) error {
 			outcome = "skipped: " + r.Reason
 		case plan && r.Reason == watcher.ReasonApproval:
 			outcome = "would propose (needs approval)"
+		case (plan || (r.DryRun && r.State != quota.ActionFailed)) && r.Kind == quota.KindLimit:
+			outcome = "would raise (dry run)"
 		case plan || (r.DryRun && r.State != quota.ActionFailed):
 			outcome = "would move (dry run)"
+			if r.Shared {
+				outcome += ", staying shared with its project"
+			}
 		case r.Error != "":
 			outcome += ": " + r.Error
 		}
