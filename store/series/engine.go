@@ -222,7 +222,10 @@ func (e *Engine) Append(tx *bbolt.Tx, snapshots []quota.Snapshot, batchTime time
 			return err
 		}
 	}
-	return flush()
+	if err := flush(); err != nil {
+		return err
+	}
+	return h.maybeSnapshot(bk)
 }
 
 func u32(x uint32) []byte {

@@ -101,6 +101,9 @@ type head struct {
 	marks   []uint64
 	names   []string // interned project and resource names
 	nameIdx map[string]uint32
+	// snapSeq is the last log record the head snapshot includes; 0: none
+	// in this block.
+	snapSeq uint64
 }
 
 func newHead() *head {
@@ -382,16 +385,24 @@ func loadHead(bk *buckets) (*head, error) {
 	if v := bk.head().Get(kBlock); len(v) == 4 {
 		h.block, h.hasBlock = binary.BigEndian.Uint32(v), true
 	}
+	if v := bk.head().Get(kSnapshot); v != nil {
+		seq, ok, err := h.readSnapshot(v)
+		if err != nil {
+			return nil, fmt.Errorf("head snapshot: %w", err)
+		}
+		if ok {
+			h.snapSeq = seq
+			if err := h.replayLog(bk.log(), seq); err != nil {
+				return nil, fmt.Errorf("open-block log: %w", err)
+			}
+			return h, nil
+		}
+	}
 	if err := h.readCheckpoint(bk.head().Get(kCheckpoint)); err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
 	h.each(func(_ uint32, s *series) { s.setOpen(s.present()) })
-	if err := bk.log().ForEach(func(k, v []byte) error {
-		if len(k) != 8 {
-			return errCorrupt
-		}
-		return h.replay(binary.BigEndian.Uint64(k), v)
-	}); err != nil {
+	if err := h.replayLog(bk.log(), 0); err != nil {
 		return nil, fmt.Errorf("open-block log: %w", err)
 	}
 	return h, nil

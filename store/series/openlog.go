@@ -449,6 +449,10 @@ func (h *head) fold(bk *buckets) error {
 	if err := bk.head().Put(kCheckpoint, h.checkpoint()); err != nil {
 		return fmt.Errorf("fold block %d: checkpoint: %w", h.block, err)
 	}
+	if err := bk.head().Delete(kSnapshot); err != nil {
+		return fmt.Errorf("fold block %d: head snapshot: %w", h.block, err)
+	}
+	h.snapSeq = 0
 	// Dropping the bucket frees the log's pages at once.
 	if err := bk.tx.DeleteBucket(bLog); err != nil {
 		return fmt.Errorf("fold block %d: clear log: %w", h.block, err)
