@@ -107,6 +107,15 @@ func (n *nameCache) listed(account string, now time.Time) {
 	n.fetched[account] = now
 }
 
+// everListed reports whether this process knows when account last listed
+// its projects.
+func (n *nameCache) everListed(account string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	_, ok := n.fetched[account]
+	return ok
+}
+
 // PollResult is the outcome of polling one account.
 type PollResult struct {
 	Account string `json:"account"`
@@ -167,6 +176,15 @@ func (w *Watcher) pollAccount(ctx context.Context, a *account, now time.Time) (q
 		return quota.Snapshot{}, err
 	}
 	s := quota.Snapshot{Account: a.name, User: a.user, Time: now, Entries: es}
+	if !w.names.everListed(a.name) {
+		// A process that runs one cycle (`once`) lists names as rarely as
+		// a daemon does: when the store says they are fresh, they are.
+		if t, ok, err := w.store.ProjectsListed(a.name); err != nil {
+			w.log.Warn("reading when projects were listed failed", "account", a.name, "err", err)
+		} else if ok {
+			w.names.listed(a.name, t)
+		}
+	}
 	if w.names.stale(a.name, now, func(yield func(string) bool) {
 		last := ""
 		for i := range es {
@@ -195,6 +213,13 @@ func (w *Watcher) refreshNames(ctx context.Context, a *account, now time.Time) {
 		w.names.put(p.Summary())
 	}
 	w.names.listed(a.name, now)
+	if !w.readOnly {
+		// The names themselves are written with the cycle; if that fails,
+		// the ids they lack make the next run list them again.
+		if err := w.store.SetProjectsListed(a.name, now); err != nil {
+			w.log.Warn("recording when projects were listed failed", "account", a.name, "err", err)
+		}
+	}
 }
 
 func (w *Watcher) pollService(ctx context.Context, e *env, now time.Time) (quota.Snapshot, error) {
