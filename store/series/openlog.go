@@ -416,6 +416,7 @@ func (h *head) fold(bk *buckets) error {
 	}
 	rec := func(seq uint32) []byte { return recs[seq] }
 	var sc chunkScratch
+	var pk packer
 	for i := range h.n {
 		s := h.ser(i)
 		c, err := h.linkedChunk(s, rec, &sc)
@@ -425,9 +426,15 @@ func (h *head) fold(bk *buckets) error {
 		if len(c) == 0 {
 			continue
 		}
-		if err := chunks.Put(blockKey(h.block, s.id), c); err != nil {
-			return fmt.Errorf("fold block %d: %w", h.block, err)
+		pk.add(s.id, c)
+		if pk.n == packSeries {
+			if err := pk.put(&h.codec, chunks, h.block); err != nil {
+				return fmt.Errorf("fold block %d: %w", h.block, err)
+			}
 		}
+	}
+	if err := pk.put(&h.codec, chunks, h.block); err != nil {
+		return fmt.Errorf("fold block %d: %w", h.block, err)
 	}
 	polls := bk.polls()
 	polls.FillPercent = 1

@@ -21,9 +21,9 @@ func (h *head) blockData(bk *buckets, s *series, b uint32) (polls []int64, chunk
 		chunk, err := h.openChunk(bk, s)
 		return h.acct(s).polls, chunk, err
 	}
-	chunk = bk.chunks().Get(blockKey(b, s.id))
-	if chunk == nil {
-		return nil, nil, nil
+	chunk, err = h.sealedChunk(bk, b, s.id)
+	if err != nil || chunk == nil {
+		return nil, nil, err
 	}
 	pv := bk.polls().Get(blockKey(b, h.acct(s).id))
 	if pv == nil {
