@@ -101,7 +101,7 @@ type head struct {
 	marks   []uint64
 	names   []string // interned project and resource names
 	nameIdx map[string]uint32
-	codec codec // for sealed packs
+	codec   codec // for sealed packs
 	// snapSeq is the last log record the head snapshot includes; 0: none
 	// in this block.
 	snapSeq uint64
