@@ -41,6 +41,7 @@ func (c *statusCmd) run(_ context.Context, e *env) int {
 	if err := f.Check(); err != nil {
 		return usageErr(e.stdio, "status: %v", err)
 	}
+	tuneForCommand(e.lookupEnv)
 	st, err := openReadOnly(e.cfg.Store.Path)
 	if err != nil {
 		return fail(e.stdio, "%v", err)
@@ -83,6 +84,7 @@ func (h *historyCmd) flags(fs *flag.FlagSet) {
 const sparkPoints = 60
 
 func (h *historyCmd) run(_ context.Context, e *env) int {
+	tuneForCommand(e.lookupEnv)
 	st, err := openReadOnly(e.cfg.Store.Path)
 	if err != nil {
 		return fail(e.stdio, "%v", err)

@@ -28,3 +28,25 @@ func memoryTuner(lookupEnv func(string) (string, bool), log *slog.Logger) func()
 		}
 	}
 }
+
+// Garbage collection of a read-only command, which reads the store, prints
+// and exits within a second.
+const (
+	commandGCPercent = 400       // collect at five times the live heap, not twice
+	commandMemLimit  = 512 << 20 // but collect as usual beyond this
+)
+
+// tuneForCommand makes the collector run less often in a read-only
+// command: `status` of 80,000 series spends a third of its time
+// collecting garbage it would free by exiting anyway. An operator's GOGC
+// or GOMEMLIMIT wins.
+func tuneForCommand(lookupEnv func(string) (string, bool)) {
+	if v, ok := lookupEnv("GOGC"); ok && v != "" {
+		return
+	}
+	if v, ok := lookupEnv("GOMEMLIMIT"); ok && v != "" {
+		return
+	}
+	debug.SetGCPercent(commandGCPercent)
+	debug.SetMemoryLimit(commandMemLimit)
+}

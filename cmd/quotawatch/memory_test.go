@@ -26,3 +26,13 @@ func TestMemoryTunerSetsNoLimit(t *testing.T) {
 	require.Equal(t, int64(math.MaxInt64), debug.SetMemoryLimit(-1), "no limit was set")
 	require.Contains(t, logs.String(), `msg="memory released"`, "the benchmark reads memory after this line")
 }
+
+func TestTuneForCommand(t *testing.T) {
+	oldPercent, oldLimit := debug.SetGCPercent(100), debug.SetMemoryLimit(math.MaxInt64)
+	defer func() { debug.SetGCPercent(oldPercent); debug.SetMemoryLimit(oldLimit) }()
+	tuneForCommand(func(k string) (string, bool) { return "50", k == "GOGC" })
+	require.Equal(t, 100, debug.SetGCPercent(100), "GOGC wins")
+	tuneForCommand(func(string) (string, bool) { return "", false })
+	require.Equal(t, commandGCPercent, debug.SetGCPercent(100))
+	require.Equal(t, int64(commandMemLimit), debug.SetMemoryLimit(math.MaxInt64))
+}
