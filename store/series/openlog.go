@@ -426,7 +426,9 @@ func (h *head) fold(bk *buckets) error {
 		if len(c) == 0 {
 			continue
 		}
-		pk.add(s.id, c)
+		if err := pk.add(s.id, c); err != nil {
+			return fmt.Errorf("fold block %d: series %s: %w", h.block, h.key(s), err)
+		}
 		if pk.n == packSeries {
 			if err := pk.put(&h.codec, chunks, h.block); err != nil {
 				return fmt.Errorf("fold block %d: %w", h.block, err)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"go.etcd.io/bbolt"
+
+	"github.com/quotawatch/quotawatch/store/series/chunkenc"
 )
 
 // A sealed block keeps its chunks in packs: the chunks of up to packSeries
@@ -19,7 +21,9 @@ import (
 //
 // A pack is packMarker, then a zstd frame of: per chunk, the id's distance
 // from the previous id in the pack (the first from the key's), the length
-// and the chunk. The marker cannot start a bare chunk (its first byte is a
+// of the chunk's points after its first, its shift byte, its first point's
+// poll index and values (as a change from the previous chunk's first
+// values), then those points. The marker cannot start a bare chunk (its first byte is a
 // shift, at most 63), so blocks sealed one value per series still read.
 const (
 	packSeries = 512
@@ -51,17 +55,40 @@ type packer struct {
 	first, last uint32
 	n           int
 	raw         []byte
+	prevFirst   chunkenc.Vals // the previous chunk's first values
 }
 
-func (p *packer) add(id uint32, chunk []byte) {
+// add appends a chunk (as chunkenc.Encode writes it) to the pack. Its
+// first point, which holds the values themselves, is stored as the change
+// from the previous chunk's first point: series of a pack often share
+// limits, and then cost nothing to repeat.
+func (p *packer) add(id uint32, chunk []byte) error {
+	if len(chunk) < 2 {
+		return errCorrupt
+	}
+	idx, n := binary.Uvarint(chunk[1:])
+	var v chunkenc.Vals
+	if n <= 0 {
+		return errCorrupt
+	}
+	m, absent, err := chunkenc.ReadPoint(chunk[1+n:], &v)
+	if err != nil || absent {
+		return errCorrupt // a chunk starts present
+	}
+	rest := chunk[1+n+m:]
 	if p.n == 0 {
-		p.first, p.last = id, id
+		p.first, p.last, p.prevFirst = id, id, chunkenc.Vals{}
 	}
 	p.raw = binary.AppendUvarint(p.raw, uint64(id-p.last))
-	p.raw = binary.AppendUvarint(p.raw, uint64(len(chunk)))
-	p.raw = append(p.raw, chunk...)
+	p.raw = binary.AppendUvarint(p.raw, uint64(len(rest)))
+	p.raw = append(p.raw, chunk[0])
+	p.raw = binary.AppendUvarint(p.raw, idx)
+	p.raw = chunkenc.AppendPoint(p.raw, p.prevFirst, v, false)
+	p.raw = append(p.raw, rest...)
+	p.prevFirst = v
 	p.last = id
 	p.n++
+	return nil
 }
 
 // put writes the pack, if it holds any chunk, and empties it.
@@ -105,7 +132,14 @@ func (h *head) sealedChunk(bk *buckets, b, id uint32) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: block %d pack %d: %v", errCorrupt, b, binary.BigEndian.Uint32(k[4:]), err)
 	}
-	at := uint64(binary.BigEndian.Uint32(k[4:]))
+	return findInPack(raw, binary.BigEndian.Uint32(k[4:]), id)
+}
+
+// findInPack returns the chunk of series id from a decompressed pack
+// whose first id is first, or nil.
+func findInPack(raw []byte, first, id uint32) ([]byte, error) {
+	at := uint64(first)
+	var firstVals chunkenc.Vals
 	for p := 0; p < len(raw); {
 		d, n := binary.Uvarint(raw[p:])
 		if n <= 0 {
@@ -113,13 +147,32 @@ func (h *head) sealedChunk(bk *buckets, b, id uint32) ([]byte, error) {
 		}
 		p += n
 		l, n := binary.Uvarint(raw[p:])
-		if n <= 0 || l > uint64(len(raw)-p-n) {
+		if n <= 0 || p+n >= len(raw) {
 			return nil, errCorrupt
 		}
 		p += n
+		shift := raw[p]
+		p++
+		idx, n := binary.Uvarint(raw[p:])
+		if n <= 0 {
+			return nil, errCorrupt
+		}
+		p += n
+		m, absent, err := chunkenc.ReadPoint(raw[p:], &firstVals)
+		if err != nil || absent {
+			return nil, errCorrupt
+		}
+		p += m
+		if l > uint64(len(raw)-p) {
+			return nil, errCorrupt
+		}
 		at += d
 		if at == uint64(id) {
-			return raw[p : p+int(l)], nil
+			chunk := make([]byte, 0, 24+l)
+			chunk = append(chunk, shift)
+			chunk = binary.AppendUvarint(chunk, idx)
+			chunk = chunkenc.AppendPoint(chunk, chunkenc.Vals{}, firstVals, false)
+			return append(chunk, raw[p:p+int(l)]...), nil
 		}
 		if at > uint64(id) {
 			return nil, nil
