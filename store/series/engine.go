@@ -68,6 +68,8 @@ func Init(tx *bbolt.Tx) error {
 type buckets struct {
 	tx *bbolt.Tx
 	b  [len(allBuckets)]*bbolt.Bucket
+	// scratch holds a decompressed pack, reused from block to block.
+	scratch []byte
 }
 
 func (bk *buckets) get(i int) *bbolt.Bucket {

@@ -44,7 +44,7 @@ func (c *codec) init() error {
 		c.enc, c.err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1),
 			zstd.WithEncoderCRC(false), zstd.WithLowerEncoderMem(true))
 		if c.err == nil {
-			c.dec, c.err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+			c.dec, c.err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
 		}
 	})
 	return c.err
@@ -128,7 +128,9 @@ func (h *head) sealedChunk(bk *buckets, b, id uint32) ([]byte, error) {
 	if err := h.codec.init(); err != nil {
 		return nil, err
 	}
-	raw, err := h.codec.dec.DecodeAll(v[1:], nil)
+	// findInPack copies the chunk out: the buffer serves the next block.
+	raw, err := h.codec.dec.DecodeAll(v[1:], bk.scratch[:0])
+	bk.scratch = raw
 	if err != nil {
 		return nil, fmt.Errorf("%w: block %d pack %d: %v", errCorrupt, b, binary.BigEndian.Uint32(k[4:]), err)
 	}
