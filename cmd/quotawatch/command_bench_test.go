@@ -22,7 +22,7 @@ const (
 	cmdBenchDays     = 30
 	// cmdBenchFormat names the layout of the cached store: raise it when
 	// the history is written differently.
-	cmdBenchFormat = 3
+	cmdBenchFormat = 4
 )
 
 // benchPoll is the poll interval of a benchmark's history, the default
