@@ -52,7 +52,13 @@ func (c *statusCmd) run(_ context.Context, e *env) int {
 		return fail(e.stdio, "%v", err)
 	}
 	status = status.Select(f)
-	rows, err := silencedStatus(st, status.Rows(), e.now().UTC())
+	// Only rule instances can be silenced: the text lists them alone,
+	// without copying every series' row.
+	all := status.Rules
+	if e.output == "json" {
+		all = status.Rows()
+	}
+	rows, err := silencedStatus(st, all, e.now().UTC())
 	if err != nil {
 		return fail(e.stdio, "%v", err)
 	}
