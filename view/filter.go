@@ -86,18 +86,38 @@ func (s *Status) Select(f StatusFilter) *Status {
 // fullestFirst sorts rows by ratio, fullest first, ties in their order,
 // and keeps the first top (all for 0).
 func fullestFirst(rows []StatusRow, top int) []StatusRow {
-	return sortRows(rows, top, byRatio)
+	// The ratios are sorted beside their indices, not through the rows:
+	// 80,000 rows do not fit a cache, their ratios do.
+	keys := make([]ratioKey, len(rows))
+	for i := range rows {
+		keys[i] = ratioKey{float64(rows[i].Ratio), int32(i)}
+	}
+	slices.SortFunc(keys, func(a, b ratioKey) int { return cmp.Or(-cmp.Compare(a.ratio, b.ratio), cmp.Compare(a.i, b.i)) })
+	if top > 0 && len(keys) > top {
+		keys = keys[:top]
+	}
+	out := make([]StatusRow, len(keys))
+	for i, k := range keys {
+		out[i] = rows[k.i]
+	}
+	return out
+}
+
+// ratioKey is a row's ratio and its index, as fullestFirst sorts them.
+type ratioKey struct {
+	ratio float64
+	i     int32
 }
 
 // sortRows returns the first top rows (all for 0) in the order of by, ties
-// in their order. It sorts indices: rows are large, and there may be
-// 80,000 of them.
-func sortRows(rows []StatusRow, top int, by func(a, b StatusRow) int) []StatusRow {
+// in their order. It sorts indices, and compares rows in place: rows are
+// large, and there may be 80,000 of them.
+func sortRows(rows []StatusRow, top int, by func(a, b *StatusRow) int) []StatusRow {
 	idx := make([]int32, len(rows))
 	for i := range idx {
 		idx[i] = int32(i)
 	}
-	slices.SortFunc(idx, func(a, b int32) int { return cmp.Or(by(rows[a], rows[b]), cmp.Compare(a, b)) })
+	slices.SortFunc(idx, func(a, b int32) int { return cmp.Or(by(&rows[a], &rows[b]), cmp.Compare(a, b)) })
 	if top > 0 && len(idx) > top {
 		idx = idx[:top]
 	}

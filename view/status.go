@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/quotawatch/quotawatch/quota"
@@ -69,9 +71,7 @@ func QueryStatus(src StatusSource) (*Status, error) {
 	for _, l := range latest {
 		st.Quotas = append(st.Quotas, seriesRow(l.Key, name(l.Key.Project), l.Sample))
 	}
-	st.Quotas = sortRows(st.Quotas, 0, func(a, b StatusRow) int {
-		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.ProjectName, b.ProjectName), cmp.Compare(a.Resource, b.Resource))
-	})
+	st.Quotas = sortByName(st.Quotas)
 	return st, nil
 }
 
@@ -93,6 +93,39 @@ func readState(src StatusSource) ([]store.Latest, []quota.Instance, map[string]q
 	return latest, insts, projects, nil
 }
 
+// sortByName sorts rows by account, project name and resource, ties in
+// their order. It sorts those names beside the rows' indices, not through
+// the rows: there may be 80,000 rows, and they do not fit a cache.
+func sortByName(rows []StatusRow) []StatusRow {
+	type nameKey struct {
+		account, project, resource string
+		i                          int32
+	}
+	keys := make([]nameKey, len(rows))
+	for i := range rows {
+		r := &rows[i]
+		keys[i] = nameKey{r.Account, r.ProjectName, r.Resource, int32(i)}
+	}
+	slices.SortFunc(keys, func(a, b nameKey) int {
+		// Not cmp.Or, which would compare every name of every pair.
+		if c := strings.Compare(a.account, b.account); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.project, b.project); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.resource, b.resource); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.i, b.i)
+	})
+	out := make([]StatusRow, len(keys))
+	for i, k := range keys {
+		out[i] = rows[k.i]
+	}
+	return out
+}
+
 // RuleRows turns rule instances into rows, with the latest values of their
 // series from cur (nil when they are not at hand), sorted by rule, account,
 // project name and resource. name gives a project's name, or its id.
@@ -105,7 +138,7 @@ func RuleRows(insts []quota.Instance, name func(id string) string, cur map[quota
 		r.Rule, r.State, r.Since = in.Key.Rule, in.State, &since
 		rows = append(rows, r)
 	}
-	return sortRows(rows, 0, func(a, b StatusRow) int {
+	return sortRows(rows, 0, func(a, b *StatusRow) int {
 		return cmp.Or(cmp.Compare(a.Rule, b.Rule), cmp.Compare(a.Account, b.Account),
 			cmp.Compare(a.ProjectName, b.ProjectName), cmp.Compare(a.Resource, b.Resource))
 	})

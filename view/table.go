@@ -6,6 +6,7 @@
 package view
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/quotawatch/quotawatch/quota"
 )
@@ -39,9 +41,84 @@ func WriteTable[R any](w io.Writer, cols []Column[R], rows []R) error {
 	return WriteRows(w, header, cells)
 }
 
-// WriteRows writes a header and rows of cells as aligned columns. It never
-// truncates a cell: names are what people look for.
+// WriteRows writes a header and rows of cells as aligned columns, as
+// text/tabwriter aligns them with padding 2. It never truncates a cell:
+// names are what people look for.
 func WriteRows(w io.Writer, header []string, rows [][]string) error {
+	bw, ok := w.(*bufio.Writer)
+	if !ok {
+		bw = bufio.NewWriterSize(w, 64<<10)
+	}
+	var err error
+	if plainTable(header, rows) {
+		err = writeAligned(bw, header, rows)
+	} else {
+		err = writeTabbed(bw, header, rows)
+	}
+	if err == nil && !ok {
+		err = bw.Flush()
+	}
+	return err
+}
+
+// plainTable reports whether every row has the header's cells and no cell
+// holds a character the tabwriter would take for a cell or line break.
+func plainTable(header []string, rows [][]string) bool {
+	plain := func(cells []string) bool {
+		for _, c := range cells {
+			for i := 0; i < len(c); i++ {
+				switch c[i] {
+				case '\t', '\n', '\v', '\f', 0xff:
+					return false
+				}
+			}
+		}
+		return true
+	}
+	for _, r := range rows {
+		if len(r) != len(header) || !plain(r) {
+			return false
+		}
+	}
+	return plain(header)
+}
+
+// writeAligned pads each cell but the last of a line to its column's
+// widest cell plus two spaces, widths counted in runes: what the
+// tabwriter does for a table whose rows all have the same cells, without
+// its copies and its write per cell.
+func writeAligned(w *bufio.Writer, header []string, rows [][]string) error {
+	width := make([]int, len(header))
+	measure := func(cells []string) {
+		for i, c := range cells[:max(len(cells)-1, 0)] {
+			width[i] = max(width[i], utf8.RuneCountInString(c))
+		}
+	}
+	measure(header)
+	for _, r := range rows {
+		measure(r)
+	}
+	line := func(cells []string) {
+		for i, c := range cells {
+			w.WriteString(c)
+			if i < len(cells)-1 {
+				for range width[i] - utf8.RuneCountInString(c) + 2 {
+					w.WriteByte(' ')
+				}
+			}
+		}
+		w.WriteByte('\n')
+	}
+	line(header)
+	for _, r := range rows {
+		line(r)
+	}
+	return nil
+}
+
+// writeTabbed writes the table through a tabwriter, for ragged rows and
+// cells holding tabs.
+func writeTabbed(w io.Writer, header []string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, r := range rows {
@@ -71,14 +148,14 @@ func (f Float) MarshalJSON() ([]byte, error) {
 
 // Usage renders "19.2 GiB / 20.0 GiB (96.0%)" against the effective limit.
 func Usage(resource string, q quota.Quota) string {
-	return fmt.Sprintf("%s / %s (%s)", quota.FormatAmount(resource, q.Usage),
-		quota.FormatAmount(resource, q.EffectiveLimit()), quota.FormatPercent(q.Ratio()))
+	return quota.FormatAmount(resource, q.Usage) + " / " + quota.FormatAmount(resource, q.EffectiveLimit()) +
+		" (" + quota.FormatPercent(q.Ratio()) + ")"
 }
 
 // ProjectUsage renders the project-wide usage against the project's limit.
 func ProjectUsage(resource string, q quota.Quota) string {
-	return fmt.Sprintf("%s / %s (%s)", quota.FormatAmount(resource, q.ProjectUsage),
-		quota.FormatAmount(resource, q.ProjectLimit), quota.FormatPercent(q.ProjectRatio()))
+	return quota.FormatAmount(resource, q.ProjectUsage) + " / " + quota.FormatAmount(resource, q.ProjectLimit) +
+		" (" + quota.FormatPercent(q.ProjectRatio()) + ")"
 }
 
 // Time renders a time in UTC to the second, or "-" for the zero time.

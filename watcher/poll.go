@@ -7,6 +7,7 @@ import (
 
 	"github.com/quotawatch/quotawatch/client"
 	"github.com/quotawatch/quotawatch/quota"
+	"github.com/quotawatch/quotawatch/store"
 )
 
 // namesTTL is how long project names are trusted before they are listed
@@ -130,6 +131,15 @@ func (n *nameCache) listed(account string, now time.Time) {
 	n.fetched[account] = now
 }
 
+// everListed reports whether this process knows when account last listed
+// its projects.
+func (n *nameCache) everListed(account string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	_, ok := n.fetched[account]
+	return ok
+}
+
 // PollResult is the outcome of polling one account.
 type PollResult struct {
 	Account string `json:"account"`
@@ -195,6 +205,18 @@ func (w *Watcher) pollAccount(ctx context.Context, a *account, now time.Time) (q
 		a.expires = id2.Expires
 	}
 	s := quota.Snapshot{Account: a.name, User: a.user, Time: now, Entries: es}
+	if !w.names.everListed(a.name) {
+		// A process that runs one cycle (`once`) lists names as rarely as
+		// a daemon does: when the store says they are fresh, they are.
+		if l, ok, err := w.store.ProjectsListed(a.name); err != nil {
+			w.log.Warn("reading when projects were listed failed", "account", a.name, "err", err)
+		} else if ok {
+			if l.Memberships != nil {
+				w.names.setMembers(a.name, l.Memberships)
+			}
+			w.names.listed(a.name, l.Time)
+		}
+	}
 	if w.names.stale(a.name, now, func(yield func(string) bool) {
 		last := ""
 		for i := range es {
@@ -233,6 +255,7 @@ func (w *Watcher) refreshNames(ctx context.Context, a *account, now time.Time) {
 			}
 			w.names.setMembers(a.name, ms)
 			w.names.listed(a.name, now)
+			w.recordListing(a.name, store.Listing{Time: now, Memberships: ms})
 			return
 		}
 		w.log.Warn("listing memberships failed; listing projects only", "account", a.name, "err", err)
@@ -246,6 +269,20 @@ func (w *Watcher) refreshNames(ctx context.Context, a *account, now time.Time) {
 		w.names.put(p.Summary())
 	}
 	w.names.listed(a.name, now)
+	w.recordListing(a.name, store.Listing{Time: now})
+}
+
+// recordListing keeps when the account's projects were listed, and its
+// memberships, so that a later `once` lists them as rarely as a daemon
+// does. The names themselves are written with the cycle; if that fails,
+// the ids they lack make the next run list them again.
+func (w *Watcher) recordListing(account string, l store.Listing) {
+	if w.readOnly {
+		return
+	}
+	if err := w.store.SetProjectsListed(account, l); err != nil {
+		w.log.Warn("recording when projects were listed failed", "account", account, "err", err)
+	}
 }
 
 func (w *Watcher) pollService(ctx context.Context, e *env, now time.Time) (quota.Snapshot, error) {

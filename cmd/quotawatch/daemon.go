@@ -34,7 +34,7 @@ func cmdRun(ctx context.Context, e *env) int {
 	path := e.configPath
 	err = w.Run(ctx, watcher.RunOptions{
 		Reload:     sio.hup,
-		AfterCycle: memoryTuner(sio.lookupEnv),
+		AfterCycle: memoryTuner(sio.lookupEnv, log),
 		LoadConfig: func() (*config.Config, error) {
 			return config.Load(path, config.Options{LookupEnv: sio.lookupEnv})
 		},

@@ -42,6 +42,7 @@ func (c *statusCmd) run(_ context.Context, e *env) int {
 	if err := f.Check(); err != nil {
 		return usageErr(e.stdio, "status: %v", err)
 	}
+	tuneForCommand(e.lookupEnv)
 	st, err := openReadOnly(e.cfg.Store.Path)
 	if err != nil {
 		return fail(e.stdio, "%v", err)
@@ -52,7 +53,13 @@ func (c *statusCmd) run(_ context.Context, e *env) int {
 		return fail(e.stdio, "%v", err)
 	}
 	status = status.Select(f)
-	rows, err := silencedStatus(st, status.Rows(), e.now().UTC())
+	// Only rule instances can be silenced: the text lists them alone,
+	// without copying every series' row.
+	all := status.Rules
+	if e.output == "json" {
+		all = status.Rows()
+	}
+	rows, err := silencedStatus(st, all, e.now().UTC())
 	if err != nil {
 		return fail(e.stdio, "%v", err)
 	}
@@ -84,6 +91,7 @@ func (h *historyCmd) flags(fs *flag.FlagSet) {
 const sparkPoints = 60
 
 func (h *historyCmd) run(_ context.Context, e *env) int {
+	tuneForCommand(e.lookupEnv)
 	st, err := openReadOnly(e.cfg.Store.Path)
 	if err != nil {
 		return fail(e.stdio, "%v", err)

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"errors"
@@ -244,7 +245,20 @@ func (c command) exec(ctx context.Context, sio *stdio, args []string) int {
 		}
 		e.cfg = cfg
 	}
-	return c.run(ctx, e)
+	if !c.output {
+		return c.run(ctx, e)
+	}
+	// Output commands print a report or a table, then exit: one write
+	// system call per line, or per cell, would cost more than the query.
+	bw := bufio.NewWriterSize(sio.out, 64<<10)
+	buffered := *sio
+	buffered.out = bw
+	e.stdio = &buffered
+	code := c.run(ctx, e)
+	if err := bw.Flush(); err != nil && code == exitOK {
+		return fail(sio, "write output: %v", err)
+	}
+	return code
 }
 
 // flagSet registers the command's flags, writing their values into e and lf.

@@ -62,18 +62,19 @@ rules:
 `, srv.AuthURL(), filepath.Join(dir, "q.db"))), 0o600))
 	for b.Loop() {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), daemonEnv+"=1", daemonEnv+"_ARGS="+strings.Join([]string{"run", "--config", cfg}, "\n"))
+		cmd.Env = append(os.Environ(), daemonEnv+"=1", daemonEnv+"_ARGS="+strings.Join([]string{"run", "--config", cfg, "--log-level", "debug"}, "\n"))
 		stderr, err := cmd.StderrPipe()
 		require(err)
 		require(cmd.Start())
 		// Cycles are counted from the log, so that the measurement does not
-		// itself make the daemon render its metrics.
+		// itself make the daemon render its metrics, and at the line the
+		// memory tuner writes once it handed the cycle's garbage back.
 		done := make(chan struct{})
 		go func() {
 			sc := bufio.NewScanner(stderr)
 			n := 0
 			for sc.Scan() {
-				if strings.Contains(sc.Text(), `msg="cycle done"`) {
+				if strings.Contains(sc.Text(), `msg="memory released"`) {
 					if n++; n == 16 {
 						close(done)
 					}

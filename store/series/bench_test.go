@@ -54,7 +54,34 @@ func fileSize(b *testing.B, path string) int64 {
 // Run it with:
 //
 //	go test -run '^$' -bench WorkloadW ./store/series/
-func BenchmarkWorkloadW(b *testing.B) {
+func BenchmarkWorkloadW(b *testing.B) { benchWorkload(b, workloadStep) }
+
+// splitmix64 is the finaliser of SplitMix64.
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// workloadPrimeStep is workload W' (W's rates without its regularity): at
+// poll t >= 1, with h = splitmix64(s<<32 | t), series s changes iff
+// h % 20 == 0, by ((h>>32) % 1000) * 1024 bytes of usage (and so of
+// project usage). Start values, polls and limits are W's.
+func workloadPrimeStep(es []quota.Entry, t int) {
+	for s := range es {
+		if h := splitmix64(uint64(s)<<32 | uint64(t)); h%20 == 0 {
+			es[s].Quota = es[s].Quota.Add(int64((h>>32)%1000) * 1024)
+		}
+	}
+}
+
+// BenchmarkWorkloadWPrime is BenchmarkWorkloadW on workload W'.
+func BenchmarkWorkloadWPrime(b *testing.B) { benchWorkload(b, workloadPrimeStep) }
+
+// benchWorkload writes a workload of wSeries series and wPolls polls,
+// changed by step, then queries one series; see BenchmarkWorkloadW.
+func benchWorkload(b *testing.B, step func(es []quota.Entry, t int)) {
 	dir := b.TempDir()
 	path := filepath.Join(dir, "w.db")
 	st, err := openTest(path, false, true)
@@ -64,7 +91,7 @@ func BenchmarkWorkloadW(b *testing.B) {
 	began := time.Now()
 	for t := range wPolls {
 		if t > 0 {
-			workloadStep(es, t)
+			step(es, t)
 		}
 		at := start.Add(time.Duration(t) * 5 * time.Minute)
 		require.NoError(b, st.commit(at, quota.Snapshot{Account: "w", Time: at, Entries: es}))
@@ -100,6 +127,19 @@ func BenchmarkWorkloadW(b *testing.B) {
 		nSeries++
 		nChanges++
 	}
+	// A command opens the store, loads the head and queries.
+	require.NoError(b, st.release())
+	const opens = 5
+	t0 := time.Now()
+	for range opens {
+		ro, err := openTest(path, true, false)
+		require.NoError(b, err)
+		if _, err := ro.series(k, from, to); err != nil {
+			b.Fatal(err)
+		}
+		require.NoError(b, ro.close())
+	}
+	b.ReportMetric(float64(time.Since(t0).Microseconds())/1000/opens, "open-query-ms")
 	b.ReportMetric(float64(live)/samples, "bytes/sample")
 	b.ReportMetric(float64(cs)/samples, "bytes/sample-compacted")
 	b.ReportMetric(float64(tSeries.Microseconds())/1000/float64(nSeries), "query-ms")

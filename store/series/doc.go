@@ -16,8 +16,13 @@
 // poll-time record and each series present in the block has one chunk
 // (package chunkenc): its changes as points keyed by the account's poll
 // index. A chunk starts from an empty state at the block's first poll, so
-// blocks stand alone. Chunk keys are (block, series id), so a finished
-// block is appended at the end of its bucket with full pages.
+// blocks stand alone. A sealed block keeps its chunks in packs of up to
+// 512 series of consecutive ids, compressed together with zstd, each
+// chunk's first values stored as the change from the previous chunk's;
+// pack keys are (block, first series id), so a finished block is appended
+// at the end of its bucket with full pages, and a query of one series
+// decompresses one pack per block. Values holding a bare chunk under
+// (block, series id), as blocks were first sealed, still read.
 //
 // # The open block
 //
@@ -28,7 +33,10 @@
 // recovery of its own. The first poll of the next block folds the log into
 // chunks, writes a checkpoint of every series' last values, and drops the
 // log. A fold recodes each chunk with the largest power of two its deltas
-// share. Times are kept to the millisecond.
+// share. Times are kept to the millisecond. Every 12 log records the
+// writer also stores a head snapshot (the cache's values and log links,
+// about 40 bytes a series), so that loading the cache replays at most an
+// hour of the log at five-minute polls, not the whole day.
 //
 // # Head cache
 //
@@ -42,7 +50,8 @@
 // change from its last values, so they read only that series' entries.
 // Series live in pages of a pointer-free arena, which the garbage
 // collector does not scan and which grows without copying. Load rebuilds
-// the cache from the checkpoint and the log.
+// the cache from the head snapshot and the log after it, or from the
+// checkpoint and the whole log.
 //
 // # Retention
 //

@@ -68,6 +68,8 @@ func Init(tx *bbolt.Tx) error {
 type buckets struct {
 	tx *bbolt.Tx
 	b  [len(allBuckets)]*bbolt.Bucket
+	// scratch holds a decompressed pack, reused from block to block.
+	scratch []byte
 }
 
 func (bk *buckets) get(i int) *bbolt.Bucket {
@@ -222,7 +224,10 @@ func (e *Engine) Append(tx *bbolt.Tx, snapshots []quota.Snapshot, batchTime time
 			return err
 		}
 	}
-	return flush()
+	if err := flush(); err != nil {
+		return err
+	}
+	return h.maybeSnapshot(bk)
 }
 
 func u32(x uint32) []byte {

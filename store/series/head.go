@@ -101,6 +101,10 @@ type head struct {
 	marks   []uint64
 	names   []string // interned project and resource names
 	nameIdx map[string]uint32
+	codec   codec // for sealed packs
+	// snapSeq is the last log record the head snapshot includes; 0: none
+	// in this block.
+	snapSeq uint64
 }
 
 func newHead() *head {
@@ -328,18 +332,28 @@ func encodeSeriesValue(aid uint32, project, resource string) []byte {
 	return append(b, resource...)
 }
 
-func decodeSeriesValue(v []byte) (aid uint32, project, resource string, err error) {
+// splitSeriesValue decodes a series registry value (encodeSeriesValue)
+// without copying the names.
+func splitSeriesValue(v []byte) (aid uint32, project, resource []byte, err error) {
 	a, n := binary.Uvarint(v)
 	if n <= 0 {
-		return 0, "", "", errCorrupt
+		return 0, nil, nil, errCorrupt
 	}
 	v = v[n:]
 	l, n := binary.Uvarint(v)
 	if n <= 0 || l > uint64(len(v)-n) {
-		return 0, "", "", errCorrupt
+		return 0, nil, nil, errCorrupt
 	}
 	v = v[n:]
-	return uint32(a), string(v[:l]), string(v[l:]), nil
+	return uint32(a), v[:l], v[l:], nil
+}
+
+// internBytes is intern of a name read from the file.
+func (h *head) internBytes(x []byte) uint32 {
+	if i, ok := h.nameIdx[string(x)]; ok { // no copy for a lookup
+		return i
+	}
+	return h.intern(string(x))
 }
 
 // loadHead rebuilds the cache: registries, the checkpoint written at the
@@ -366,7 +380,7 @@ func loadHead(bk *buckets) (*head, error) {
 		h.pages = make([][]series, 0, (n+seriesPage-1)/seriesPage)
 	}
 	if err := sb.ForEach(func(k, v []byte) error {
-		aid, p, r, err := decodeSeriesValue(v)
+		aid, p, r, err := splitSeriesValue(v)
 		if err != nil || len(k) != 4 {
 			return errCorrupt
 		}
@@ -374,7 +388,9 @@ func loadHead(bk *buckets) (*head, error) {
 		if a == nil {
 			return fmt.Errorf("%w: series of unknown account %d", errCorrupt, aid)
 		}
-		h.addSeries(binary.BigEndian.Uint32(k), a, p, r)
+		// Interned from the bytes: 80,000 series share a few thousand
+		// names, so most need no string of their own.
+		h.push(series{id: binary.BigEndian.Uint32(k), acct: a.idx, project: h.internBytes(p), resource: h.internBytes(r)})
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("series: %w", err)
@@ -382,16 +398,24 @@ func loadHead(bk *buckets) (*head, error) {
 	if v := bk.head().Get(kBlock); len(v) == 4 {
 		h.block, h.hasBlock = binary.BigEndian.Uint32(v), true
 	}
+	if v := bk.head().Get(kSnapshot); v != nil {
+		seq, ok, err := h.readSnapshot(v)
+		if err != nil {
+			return nil, fmt.Errorf("head snapshot: %w", err)
+		}
+		if ok {
+			h.snapSeq = seq
+			if err := h.replayLog(bk.log(), seq); err != nil {
+				return nil, fmt.Errorf("open-block log: %w", err)
+			}
+			return h, nil
+		}
+	}
 	if err := h.readCheckpoint(bk.head().Get(kCheckpoint)); err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
 	h.each(func(_ uint32, s *series) { s.setOpen(s.present()) })
-	if err := bk.log().ForEach(func(k, v []byte) error {
-		if len(k) != 8 {
-			return errCorrupt
-		}
-		return h.replay(binary.BigEndian.Uint64(k), v)
-	}); err != nil {
+	if err := h.replayLog(bk.log(), 0); err != nil {
 		return nil, fmt.Errorf("open-block log: %w", err)
 	}
 	return h, nil

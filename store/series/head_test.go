@@ -1,6 +1,10 @@
 package series
 
 import (
+	"cmp"
+	"fmt"
+	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -38,4 +42,32 @@ func TestSeriesIndexCollisions(t *testing.T) {
 			require.Nil(t, h.lookup(h.key(ss[2])))
 		})
 	}
+}
+
+func TestKeysSortedByName(t *testing.T) {
+	h := newHead()
+	rng := rand.New(rand.NewPCG(3, 4))
+	accts := []*account{h.addAccount(1, "b"), h.addAccount(2, "a"), h.addAccount(3, "c")}
+	var want []quota.Key
+	seen := map[quota.Key]bool{}
+	for id := uint32(1); id < 500; id++ {
+		a := accts[rng.IntN(len(accts))]
+		k := quota.Key{Account: a.name, Project: fmt.Sprintf("p%d", rng.IntN(50)), Resource: fmt.Sprintf("r%d", rng.IntN(5))}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		h.addSeries(id, a, k.Project, k.Resource)
+		want = append(want, k)
+	}
+	slices.SortFunc(want, func(a, b quota.Key) int {
+		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.Project, b.Project), cmp.Compare(a.Resource, b.Resource))
+	})
+	e := &Engine{h: h}
+	require.Equal(t, want, e.Keys())
+	// Names shared between projects and resources rank once.
+	h.addSeries(1000, accts[0], "r1", "p1")
+	require.True(t, slices.IsSortedFunc(e.Keys(), func(a, b quota.Key) int {
+		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.Project, b.Project), cmp.Compare(a.Resource, b.Resource))
+	}))
 }

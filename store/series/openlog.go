@@ -416,6 +416,7 @@ func (h *head) fold(bk *buckets) error {
 	}
 	rec := func(seq uint32) []byte { return recs[seq] }
 	var sc chunkScratch
+	var pk packer
 	for i := range h.n {
 		s := h.ser(i)
 		c, err := h.linkedChunk(s, rec, &sc)
@@ -425,9 +426,17 @@ func (h *head) fold(bk *buckets) error {
 		if len(c) == 0 {
 			continue
 		}
-		if err := chunks.Put(blockKey(h.block, s.id), c); err != nil {
-			return fmt.Errorf("fold block %d: %w", h.block, err)
+		if err := pk.add(s.id, c); err != nil {
+			return fmt.Errorf("fold block %d: series %s: %w", h.block, h.key(s), err)
 		}
+		if pk.n == packSeries {
+			if err := pk.put(&h.codec, chunks, h.block); err != nil {
+				return fmt.Errorf("fold block %d: %w", h.block, err)
+			}
+		}
+	}
+	if err := pk.put(&h.codec, chunks, h.block); err != nil {
+		return fmt.Errorf("fold block %d: %w", h.block, err)
 	}
 	polls := bk.polls()
 	polls.FillPercent = 1
@@ -449,6 +458,10 @@ func (h *head) fold(bk *buckets) error {
 	if err := bk.head().Put(kCheckpoint, h.checkpoint()); err != nil {
 		return fmt.Errorf("fold block %d: checkpoint: %w", h.block, err)
 	}
+	if err := bk.head().Delete(kSnapshot); err != nil {
+		return fmt.Errorf("fold block %d: head snapshot: %w", h.block, err)
+	}
+	h.snapSeq = 0
 	// Dropping the bucket frees the log's pages at once.
 	if err := bk.tx.DeleteBucket(bLog); err != nil {
 		return fmt.Errorf("fold block %d: clear log: %w", h.block, err)

@@ -21,9 +21,9 @@ func (h *head) blockData(bk *buckets, s *series, b uint32) (polls []int64, chunk
 		chunk, err := h.openChunk(bk, s)
 		return h.acct(s).polls, chunk, err
 	}
-	chunk = bk.chunks().Get(blockKey(b, s.id))
-	if chunk == nil {
-		return nil, nil, nil
+	chunk, err = h.sealedChunk(bk, b, s.id)
+	if err != nil || chunk == nil {
+		return nil, nil, err
 	}
 	pv := bk.polls().Get(blockKey(b, h.acct(s).id))
 	if pv == nil {
@@ -266,27 +266,76 @@ func (e *Engine) LastSeen(k quota.Key) (time.Time, bool) {
 // Latest returns the last observed values of every series, sorted by key.
 func (e *Engine) Latest() []Latest {
 	h := e.h
-	out := make([]Latest, 0, h.n)
-	h.each(func(_ uint32, s *series) {
+	order := h.sorted()
+	out := make([]Latest, 0, len(order))
+	for _, i := range order {
+		s := h.ser(i)
 		if t := h.lastSeen(s); t != 0 {
 			out = append(out, Latest{Key: h.key(s), Sample: quota.Sample{Time: time.UnixMilli(t).UTC(), Quota: quotaOf(s.cur)}})
 		}
-	})
-	slices.SortFunc(out, func(a, b Latest) int { return compareKeys(a.Key, b.Key) })
+	}
 	return out
-}
-
-func compareKeys(a, b quota.Key) int {
-	return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.Project, b.Project), cmp.Compare(a.Resource, b.Resource))
 }
 
 // Keys returns every known series, sorted.
 func (e *Engine) Keys() []quota.Key {
 	h := e.h
-	out := make([]quota.Key, 0, h.n)
-	h.each(func(_ uint32, s *series) { out = append(out, h.key(s)) })
-	slices.SortFunc(out, compareKeys)
+	order := h.sorted()
+	out := make([]quota.Key, len(order))
+	for j, i := range order {
+		out[j] = h.key(h.ser(i))
+	}
 	return out
+}
+
+// sorted returns the arena indexes of every series in key order. It ranks
+// the few distinct names once and sorts the series by their ranks: the
+// names of 80,000 series are a few thousand strings, and comparing ranks
+// reads no string.
+func (h *head) sorted() []uint32 {
+	nameRank := rankOf(len(h.names), func(i, j int) int { return cmp.Compare(h.names[i], h.names[j]) })
+	acctRank := rankOf(len(h.acctList), func(i, j int) int { return cmp.Compare(h.acctList[i].name, h.acctList[j].name) })
+	type ranked struct {
+		acct, project, resource uint32
+		i                       uint32
+	}
+	keys := make([]ranked, h.n)
+	h.each(func(i uint32, s *series) {
+		keys[i] = ranked{acctRank[s.acct&acctMask], nameRank[s.project], nameRank[s.resource], i}
+	})
+	slices.SortFunc(keys, func(a, b ranked) int {
+		if a.acct != b.acct {
+			return cmp.Compare(a.acct, b.acct)
+		}
+		if a.project != b.project {
+			return cmp.Compare(a.project, b.project)
+		}
+		return cmp.Compare(a.resource, b.resource)
+	})
+	out := make([]uint32, len(keys))
+	for j, k := range keys {
+		out[j] = k.i
+	}
+	return out
+}
+
+// rankOf returns the rank of each of n items in the order of by; equal
+// items share a rank.
+func rankOf(n int, by func(i, j int) int) []uint32 {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, by)
+	rank := make([]uint32, n)
+	r := uint32(0)
+	for j, i := range idx {
+		if j > 0 && by(idx[j-1], i) != 0 {
+			r++
+		}
+		rank[i] = r
+	}
+	return rank
 }
 
 // Retain deletes history older than before, a whole day block at a time
