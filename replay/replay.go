@@ -48,7 +48,10 @@ type Cycle struct {
 	Now       time.Time
 	Snapshots []quota.Snapshot
 	// Failed maps an account to its poll error, as rules.Input has it.
-	Failed   map[string]string
+	Failed map[string]string
+	// Ledgers, if set, are the full polls the planner plans on, when
+	// Snapshots hold only the series worth evaluating.
+	Ledgers  []quota.Snapshot
 	Projects map[string]quota.Project
 	History  rules.HistoryFunc
 	// Items returns what listing the items of a kind in a project returns;
@@ -107,8 +110,12 @@ func (s *Sim) Step(c Cycle) Result {
 				window = append(window, a)
 			}
 		}
+		ledgers := c.Ledgers
+		if ledgers == nil {
+			ledgers = c.Snapshots
+		}
 		planner = s.engine.NewPlanner(rules.PlannerInput{
-			Now: now, Snapshots: c.Snapshots, Projects: c.Projects, Journal: window,
+			Now: now, Snapshots: ledgers, Projects: c.Projects, Journal: window,
 			Cap: s.cap, DryRun: s.dryRun, History: c.History,
 		})
 		listed := map[itemsKey][]quota.Item{}

@@ -81,6 +81,7 @@ func commands() []command {
 		sil  silenceAddCmd
 		sim  simCmd
 		demo demoCmd
+		bt   backtestCmd
 	)
 	return []command{
 		{name: "run", summary: "run the daemon (systemd runs this)", config: true, run: cmdRun},
@@ -98,6 +99,8 @@ func commands() []command {
 			args: "[--rule R] [--project P] [--resource R] --for 2h --comment TEXT", config: true, flags: sil.flags, run: sil.run},
 		{name: "silence list", summary: "the silences, active and ended", config: true, output: true, run: cmdSilenceList},
 		{name: "silence expire", summary: "end a silence now", args: "ID", config: true, nargs: 1, run: cmdSilenceExpire},
+		{name: "backtest", summary: "replay the stored history through the rules and the planner; changes nothing",
+			args: "[--since 30d] [--rules FILE]", config: true, output: true, flags: bt.flags, run: bt.run},
 		{name: "backup", summary: "write a consistent copy of the store", args: "OUT", config: true, nargs: 1, run: cmdBackup},
 		{name: "test", summary: "run unit tests of rules on given series (like promtool test rules)", args: "FILE...",
 			nargs: 1, variadic: true, run: cmdTest},

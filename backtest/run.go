@@ -1,0 +1,628 @@
+package backtest
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/quotawatch/quotawatch/quota"
+	"github.com/quotawatch/quotawatch/replay"
+	"github.com/quotawatch/quotawatch/rules"
+	"github.com/quotawatch/quotawatch/store"
+)
+
+// ser is one series as the replay has it now.
+type ser struct {
+	key   quota.Key
+	acct  int
+	pos   int // index in its account's ledger; -1 while absent
+	q     quota.Quota
+	known bool
+	first int64 // first observation (ms)
+	last  int64 // last observation (ms)
+	// changed is the time of its last change (ms); forecast marks a series
+	// a forecasting rule watches, pts its change points of the last day.
+	changed  int64
+	forecast bool
+	active   bool // in the forecast-active list
+	pts      []quota.Sample
+	stamp    int // cycle it was last selected in
+}
+
+// acct is one account's ledger: its present series in key order.
+type acct struct {
+	name    string
+	service bool
+	last    int64 // its last poll (ms)
+	seen    bool  // polled since the replay began
+	polls   []time.Time
+	ledger  []quota.Entry
+	members []int // series index of each ledger entry
+	pollAt  map[int64]bool
+	sel     []int // series selected this cycle
+}
+
+type change struct {
+	t   int64
+	idx int
+	q   quota.Quota
+}
+
+type item struct {
+	quota.Item
+	account string
+}
+
+type itemID struct {
+	kind quota.Kind
+	id   string
+}
+
+type listKey struct {
+	account, project string
+	kind             quota.Kind
+}
+
+type run struct {
+	st       Store
+	opt      Options
+	sim      *replay.Sim
+	sers     []ser
+	index    map[quota.Key]int
+	accts    []*acct
+	byLast   []int // series indexes by last observation
+	gone     int   // byLast[:gone] are absent for good
+	dirty    bool  // a ledger must be rebuilt
+	shadow   map[[2]string]bool
+	projects map[string]quota.Project
+	items    []item // known from the journal
+	listings map[listKey][]store.Listing
+	moved    map[itemID]item // where the backtest moved items
+	// How the item lists asked for were found.
+	listedAtTime, listedLater, listedJournal, listedNone int
+	active                                               []int // forecast series whose usage changed in the last day
+	cycle                                                int
+	now                                                  time.Time
+	buf                                                  []quota.Sample
+
+	rep       Report
+	open      map[quota.InstanceKey]int // open incident → index in rep.Incidents
+	refusals  map[string]int
+	messages  map[[2]string]int
+	notifiers map[string]bool
+	errors    map[string]bool
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func newRun(st Store, opt Options) (*run, error) {
+	r := &run{
+		st: st, opt: opt,
+		sim:      replay.New(rules.NewEngine(opt.Rules), opt.MaxActions, opt.DryRun),
+		index:    map[quota.Key]int{},
+		open:     map[quota.InstanceKey]int{},
+		refusals: map[string]int{},
+		messages: map[[2]string]int{},
+		errors:   map[string]bool{},
+		listings: map[listKey][]store.Listing{},
+		moved:    map[itemID]item{},
+	}
+	r.notifiers = map[string]bool{}
+	for _, n := range opt.Notifiers {
+		r.notifiers[n] = true
+	}
+	r.rep.From, r.rep.To = opt.From.UTC(), opt.To.UTC()
+	var err error
+	if r.projects, err = st.Projects(); err != nil {
+		return nil, fmt.Errorf("backtest: read projects: %w", err)
+	}
+	keys, err := st.Keys()
+	if err != nil {
+		return nil, fmt.Errorf("backtest: read series: %w", err)
+	}
+	engine := r.sim.Engine()
+	acctOf := map[string]int{}
+	r.sers = make([]ser, 0, len(keys))
+	for _, k := range keys {
+		last, ok, err := st.LastSeen(k)
+		if err != nil {
+			return nil, fmt.Errorf("backtest: read series %s: %w", k, err)
+		}
+		if !ok || last.Before(opt.From.Add(-forecastWindow)) {
+			continue // gone before the replay starts
+		}
+		a, ok := acctOf[k.Account]
+		if !ok {
+			a = len(r.accts)
+			acctOf[k.Account] = a
+			r.accts = append(r.accts, &acct{name: k.Account, service: k.Account == ServiceAccount})
+		}
+		r.accts[a].last = max(r.accts[a].last, ms(last))
+		r.index[k] = len(r.sers)
+		r.sers = append(r.sers, ser{key: k, acct: a, pos: -1, last: ms(last), stamp: -1,
+			forecast: engine.UsesHistory(k.Resource, k.Project, r.projects[k.Project].Name)})
+	}
+	r.rep.Series = len(r.sers)
+	r.byLast = make([]int, len(r.sers))
+	for i := range r.byLast {
+		r.byLast[i] = i
+	}
+	slices.SortStableFunc(r.byLast, func(a, b int) int { return cmp.Compare(r.sers[a].last, r.sers[b].last) })
+	if err := r.loadItems(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// loadItems takes the items the journal knows, placed where they were
+// when the replay starts.
+func (r *run) loadItems() error {
+	acts, err := r.st.Actions(time.Time{}, r.opt.To)
+	if err != nil {
+		return fmt.Errorf("backtest: read the action journal: %w", err)
+	}
+	slices.SortStableFunc(acts, func(a, b quota.Action) int { return a.Time.Compare(b.Time) })
+	at := map[itemID]int{}
+	for _, a := range acts {
+		if a.DryRun || (a.State != quota.ActionApplied && a.State != quota.ActionVerified) {
+			continue
+		}
+		k := itemID{a.Kind, a.ItemID}
+		i, seen := at[k]
+		if !seen {
+			i = len(r.items)
+			at[k] = i
+			r.items = append(r.items, item{account: a.Account})
+		}
+		it := &r.items[i]
+		before := a.Time.Before(r.opt.From)
+		if !seen || before {
+			it.Item = quota.Item{Kind: a.Kind, ID: a.ItemID, Name: a.ItemName, Owner: a.Owner,
+				Quantities: a.Quantities, Project: a.From}
+			if before {
+				it.Project = a.To
+			}
+		}
+	}
+	ls, err := r.st.Listings(r.opt.From, r.opt.To)
+	if err != nil {
+		return fmt.Errorf("backtest: read item listings: %w", err)
+	}
+	for _, l := range ls {
+		k := listKey{l.Account, l.Project, l.Kind}
+		r.listings[k] = append(r.listings[k], l)
+	}
+	return nil
+}
+
+// listItems is what listing the items of a kind in a project would have
+// returned at the current cycle: the listing in force then, or failing
+// that the first one made later, or failing that the items the journal
+// knows there; with the items the backtest moved put where it moved them.
+func (r *run) listItems(account, project string, kind quota.Kind) []quota.Item {
+	ls := r.listings[listKey{account, project, kind}]
+	i := sort.Search(len(ls), func(i int) bool { return ls[i].Time.After(r.now) })
+	var base []quota.Item
+	switch {
+	case i > 0:
+		base = ls[i-1].Items
+		r.listedAtTime++
+	case len(ls) > 0:
+		base = ls[0].Items
+		r.listedLater++
+	default:
+		for _, it := range r.items {
+			if it.account == account && it.Project == project && it.Kind == kind {
+				base = append(base, it.Item)
+			}
+		}
+		if len(base) > 0 {
+			r.listedJournal++
+		} else {
+			r.listedNone++
+		}
+	}
+	out := make([]quota.Item, 0, len(base))
+	seen := map[string]bool{}
+	for _, it := range base {
+		if m, ok := r.moved[itemID{it.Kind, it.ID}]; ok && m.Project != project {
+			continue
+		}
+		seen[it.ID] = true
+		out = append(out, it)
+	}
+	for k, m := range r.moved {
+		if m.account == account && k.kind == kind && m.Project == project && !seen[k.id] {
+			out = append(out, m.Item)
+		}
+	}
+	slices.SortFunc(out, func(a, b quota.Item) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+// run reads the history a window at a time, starting a day early so the
+// forecasts have their history, and replays each poll of [From,To].
+func (r *run) run() error {
+	to := ms(r.opt.To)
+	begin := ms(r.opt.From.Add(-forecastWindow)) - 1
+	step := r.opt.Window.Milliseconds()
+	for a := begin; a < to; {
+		b := min(a+step, to)
+		times, changes, err := r.read(a, b)
+		if rerr := r.st.Release(); rerr != nil && err == nil {
+			err = fmt.Errorf("backtest: release the store: %w", rerr)
+		}
+		if err != nil {
+			return err
+		}
+		j := 0
+		for _, t := range times {
+			var changed []int
+			for ; j < len(changes) && changes[j].t <= t; j++ {
+				c := &changes[j]
+				r.apply(c)
+				changed = append(changed, c.idx)
+			}
+			r.poll(t, changed)
+		}
+		for _, ac := range r.accts {
+			ac.pollAt = nil
+		}
+		a = b
+		if r.opt.Progress != nil {
+			r.opt.Progress(time.UnixMilli(b).UTC())
+		}
+	}
+	r.finish()
+	return nil
+}
+
+// read returns the poll times in (a,b] and the changes there, in time
+// order; it sets the values in force at a of series first met.
+func (r *run) read(a, b int64) ([]int64, []change, error) {
+	from, to := time.UnixMilli(a).UTC(), time.UnixMilli(b).UTC()
+	var changes []change
+	// Each account's poll times are those of its series seen last (and
+	// the times of any change).
+	rep := make([]int, len(r.accts))
+	for i := range rep {
+		rep[i] = -1
+	}
+	for i := range r.sers {
+		s := &r.sers[i]
+		if s.last <= a && s.known {
+			continue // nothing new, or gone
+		}
+		if x := rep[s.acct]; x < 0 || s.last > r.sers[x].last {
+			rep[s.acct] = i
+		}
+		ss, err := r.st.Changes(s.key, from, to)
+		if err != nil {
+			return nil, nil, fmt.Errorf("backtest: read series %s: %w", s.key, err)
+		}
+		for _, smp := range ss {
+			t := ms(smp.Time)
+			if t > a {
+				changes = append(changes, change{t: t, idx: i, q: smp.Quota})
+			} else if !s.known {
+				r.apply(&change{t: t, idx: i, q: smp.Quota})
+			}
+		}
+	}
+	slices.SortStableFunc(changes, func(x, y change) int { return cmp.Compare(x.t, y.t) })
+	var times []int64
+	for ai, ac := range r.accts {
+		ac.pollAt = map[int64]bool{}
+		if x := rep[ai]; x >= 0 {
+			ss, err := r.st.Series(r.sers[x].key, from, to)
+			if err != nil {
+				return nil, nil, fmt.Errorf("backtest: read series %s: %w", r.sers[x].key, err)
+			}
+			for _, smp := range ss {
+				if t := ms(smp.Time); t > a {
+					ac.pollAt[t] = true
+					times = append(times, t)
+				}
+			}
+		}
+	}
+	for _, c := range changes {
+		r.accts[r.sers[c.idx].acct].pollAt[c.t] = true
+		times = append(times, c.t)
+	}
+	slices.Sort(times)
+	return slices.Compact(times), changes, nil
+}
+
+// apply takes one change of a series' values.
+func (r *run) apply(c *change) {
+	s := &r.sers[c.idx]
+	if !s.known {
+		s.known, s.first = true, c.t
+		r.dirty = true
+	}
+	usageChanged := s.q.Usage != c.q.Usage || len(s.pts) == 0
+	s.q, s.changed = c.q, c.t
+	if s.pos >= 0 {
+		r.accts[s.acct].ledger[s.pos].Quota = c.q
+	}
+	if !s.forecast {
+		return
+	}
+	s.pts = append(s.pts, quota.Sample{Time: time.UnixMilli(c.t).UTC(), Quota: c.q})
+	cut := time.UnixMilli(c.t - keepWindow.Milliseconds())
+	i := 0
+	for i+1 < len(s.pts) && !s.pts[i+1].Time.After(cut) {
+		i++
+	}
+	if i > 0 {
+		s.pts = append(s.pts[:0], s.pts[i:]...)
+	}
+	if usageChanged && !s.active {
+		s.active = true
+		r.active = append(r.active, c.idx)
+	}
+}
+
+// rebuild lays out every account's ledger again after series appeared or
+// ended.
+func (r *run) rebuild(t int64) {
+	for r.gone < len(r.byLast) && r.sers[r.byLast[r.gone]].last < t {
+		r.gone++
+	}
+	for _, ac := range r.accts {
+		ac.ledger, ac.members = ac.ledger[:0], ac.members[:0]
+	}
+	for i := range r.sers {
+		s := &r.sers[i]
+		s.pos = -1
+		if !s.known || s.first > t || s.last < t {
+			continue
+		}
+		ac := r.accts[s.acct]
+		s.pos = len(ac.ledger)
+		ac.ledger = append(ac.ledger, quota.Entry{Project: s.key.Project, Resource: s.key.Resource, Quota: s.q})
+		ac.members = append(ac.members, i)
+	}
+	// The service view does not watch what an account sees.
+	r.shadow = map[[2]string]bool{}
+	for _, ac := range r.accts {
+		if ac.service {
+			continue
+		}
+		for _, e := range ac.ledger {
+			r.shadow[[2]string{e.Project, e.Resource}] = true
+		}
+	}
+	r.dirty = false
+}
+
+// poll replays the poll at t (ms): history is kept from the warm-up on;
+// cycles before From are not evaluated.
+func (r *run) poll(t int64, changed []int) {
+	// A series ends after its last observation.
+	if r.gone < len(r.byLast) && r.sers[r.byLast[r.gone]].last < t {
+		r.dirty = true
+	}
+	if r.dirty {
+		r.rebuild(t)
+	}
+	now := time.UnixMilli(t).UTC()
+	cut := now.Add(-keepWindow)
+	for _, ac := range r.accts {
+		if !ac.pollAt[t] {
+			continue
+		}
+		ac.seen = true
+		ac.polls = append(ac.polls, now)
+		i := 0
+		for i < len(ac.polls) && ac.polls[i].Before(cut) {
+			i++
+		}
+		if i > 0 {
+			ac.polls = append(ac.polls[:0], ac.polls[i:]...)
+		}
+	}
+	if t < ms(r.opt.From) {
+		return
+	}
+	r.now = now
+	r.cycle++
+	r.rep.Cycles++
+	c := r.cycle
+
+	sel := func(i int) {
+		s := &r.sers[i]
+		if s.pos < 0 || s.stamp == c {
+			return
+		}
+		s.stamp = c
+		r.accts[s.acct].sel = append(r.accts[s.acct].sel, i)
+	}
+	for _, i := range changed {
+		sel(i)
+	}
+	for k := range r.sim.Instances() {
+		if i, ok := r.index[quota.Key{Account: k.Account, Project: k.Project, Resource: k.Resource}]; ok {
+			sel(i)
+		}
+	}
+	keep := r.active[:0]
+	for _, i := range r.active {
+		s := &r.sers[i]
+		if t-s.changed > keepWindow.Milliseconds() {
+			s.active = false
+			continue
+		}
+		keep = append(keep, i)
+		sel(i)
+	}
+	r.active = keep
+
+	var snaps, ledgers []quota.Snapshot
+	failed := map[string]string{}
+	for _, ac := range r.accts {
+		picked := ac.sel
+		ac.sel = ac.sel[:0]
+		if !ac.pollAt[t] {
+			if ac.seen && t <= ac.last {
+				failed[ac.name] = "no poll recorded at this time"
+			}
+			continue
+		}
+		ledgers = append(ledgers, quota.Snapshot{Account: ac.name, Time: now, Service: ac.service, Entries: ac.ledger})
+		slices.SortFunc(picked, func(a, b int) int { return cmp.Compare(r.sers[a].pos, r.sers[b].pos) })
+		es := make([]quota.Entry, 0, len(picked))
+		for _, i := range picked {
+			e := ac.ledger[r.sers[i].pos]
+			if ac.service && r.shadow[[2]string{e.Project, e.Resource}] {
+				continue
+			}
+			es = append(es, e)
+		}
+		snaps = append(snaps, quota.Snapshot{Account: ac.name, Time: now, Service: ac.service, Entries: es})
+	}
+
+	res := r.sim.Step(replay.Cycle{
+		Now: now, Snapshots: snaps, Ledgers: ledgers, Failed: failed, Projects: r.projects,
+		History: r.history, Items: r.listItems,
+	})
+	r.record(now, &res)
+}
+
+// history returns the samples of the last day of a series a forecasting
+// rule watches, as observed at each of its account's polls; nil for the
+// others (their events then show no trend) and for a flat usage, whose
+// slope is 0 either way. The slice is reused by the next call.
+func (r *run) history(k quota.Key) []quota.Sample {
+	i, ok := r.index[k]
+	if !ok {
+		return nil
+	}
+	s := &r.sers[i]
+	if !s.forecast || len(s.pts) == 0 || flat(s.pts) {
+		return nil
+	}
+	polls := r.accts[s.acct].polls
+	from := r.now.Add(-forecastWindow)
+	out := r.buf[:0]
+	j := 0
+	for _, t := range polls {
+		if t.Before(from) {
+			continue
+		}
+		tm := ms(t)
+		if tm < s.first || tm > s.last || tm > ms(r.now) {
+			continue
+		}
+		for j+1 < len(s.pts) && !s.pts[j+1].Time.After(t) {
+			j++
+		}
+		if s.pts[j].Time.After(t) {
+			continue
+		}
+		out = append(out, quota.Sample{Time: t, Quota: s.pts[j].Quota})
+	}
+	r.buf = out
+	return out
+}
+
+func flat(pts []quota.Sample) bool {
+	for _, p := range pts[1:] {
+		if p.Usage != pts[0].Usage {
+			return false
+		}
+	}
+	return true
+}
+
+// record takes what one cycle told and did into the report.
+func (r *run) record(now time.Time, res *replay.Result) {
+	for _, err := range res.Errors {
+		r.errors[err.Error()] = true
+	}
+	for i := range res.Events {
+		ev := &res.Events[i]
+		targets := ev.Notify
+		if len(targets) == 0 {
+			targets = r.opt.Notifiers
+		}
+		for _, n := range targets {
+			if r.notifiers[n] {
+				r.messages[[2]string{n, string(ev.Kind)}]++
+			}
+		}
+		switch {
+		case ev.Kind == quota.EventFiring && !ev.Repeat:
+			if _, open := r.open[ev.Key]; open {
+				continue
+			}
+			r.open[ev.Key] = len(r.rep.Incidents)
+			r.rep.Incidents = append(r.rep.Incidents, Incident{
+				Rule: ev.Key.Rule, Account: ev.Key.Account, Project: ev.Key.Project, ProjectName: ev.ProjectName,
+				Resource: ev.Key.Resource, Opened: now, PeakRatio: ev.Quota.Ratio(),
+			})
+		case ev.Kind == quota.EventResolved:
+			if x, open := r.open[ev.Key]; open {
+				t := now
+				r.rep.Incidents[x].Resolved = &t
+				delete(r.open, ev.Key)
+			}
+		}
+	}
+	for k, x := range r.open {
+		if i, ok := r.index[quota.Key{Account: k.Account, Project: k.Project, Resource: k.Resource}]; ok {
+			in := &r.rep.Incidents[x]
+			in.PeakRatio = max(in.PeakRatio, r.sers[i].q.Ratio())
+		}
+	}
+	for _, m := range res.Moves {
+		r.rep.Moves = append(r.rep.Moves, Move{Time: now, Move: m.Move, DryRun: m.DryRun})
+		if m.DryRun {
+			continue
+		}
+		it := m.Item
+		it.Project = m.To
+		r.moved[itemID{m.Kind, m.ItemID}] = item{Item: it, account: m.Account}
+	}
+	for _, f := range res.Refusals {
+		r.refusals[f.Reason]++
+	}
+}
+
+// finish sorts the report's counts.
+func (r *run) finish() {
+	r.rep.Items = fmt.Sprintf("%d item lists: %d as listed at the time, %d from a later listing (none was kept from before), "+
+		"%d from the action journal only (its moved items), %d with no items known",
+		r.listedAtTime+r.listedLater+r.listedJournal+r.listedNone, r.listedAtTime, r.listedLater, r.listedJournal, r.listedNone)
+	for reason, n := range r.refusals {
+		r.rep.Refusals = append(r.rep.Refusals, Refusal{Reason: reason, Count: n})
+	}
+	slices.SortFunc(r.rep.Refusals, func(a, b Refusal) int { return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Reason, b.Reason)) })
+	for k, n := range r.messages {
+		r.rep.Messages = append(r.rep.Messages, Messages{Notifier: k[0], Kind: quota.EventKind(k[1]), Count: n})
+	}
+	slices.SortFunc(r.rep.Messages, func(a, b Messages) int {
+		return cmp.Or(cmp.Compare(a.Notifier, b.Notifier), cmp.Compare(a.Kind, b.Kind))
+	})
+	for e := range r.errors {
+		r.rep.Errors = append(r.rep.Errors, e)
+	}
+	slices.Sort(r.rep.Errors)
+	if r.rep.Incidents == nil {
+		r.rep.Incidents = []Incident{}
+	}
+	if r.rep.Moves == nil {
+		r.rep.Moves = []Move{}
+	}
+	if r.rep.Refusals == nil {
+		r.rep.Refusals = []Refusal{}
+	}
+	if r.rep.Messages == nil {
+		r.rep.Messages = []Messages{}
+	}
+}
+
+func (r *run) report() *Report { return &r.rep }
