@@ -71,6 +71,10 @@ type Options struct {
 	Window time.Duration
 	// Progress, if set, is told after each window how far the replay got.
 	Progress func(at time.Time)
+
+	// evaluateAll evaluates every series at every poll and plans on the
+	// full ledgers: what the selection must agree with.
+	evaluateAll bool
 }
 
 // Report is what a backtest found.

@@ -39,7 +39,8 @@ type acct struct {
 	seen    bool  // polled since the replay began
 	polls   []time.Time
 	ledger  []quota.Entry
-	members []int // series index of each ledger entry
+	members []int            // series index of each ledger entry
+	byRes   map[string][]int // ledger positions of each resource
 	pollAt  map[int64]bool
 	sel     []int // series selected this cycle
 }
@@ -84,6 +85,7 @@ type run struct {
 	listedAtTime, listedLater, listedJournal, listedNone int
 	active                                               []int // forecast series whose usage changed in the last day
 	cycle                                                int
+	end                                                  int64 // To (ms)
 	now                                                  time.Time
 	buf                                                  []quota.Sample
 
@@ -242,37 +244,92 @@ func (r *run) listItems(account, project string, kind quota.Kind) []quota.Item {
 	return out
 }
 
+// window is what one read of the history found: the poll times in it,
+// each account's, and the changes, in time order.
+type window struct {
+	a, b    int64
+	times   []int64
+	pollAt  []map[int64]bool // by account
+	changes []change
+	err     error
+}
+
+// reader reads the history ahead of the replay, in its own goroutine, so
+// reading and evaluating share the time. It owns its state; it shares only
+// what does not change (keys, last observations) with the replay.
+type reader struct {
+	st     Store
+	sers   []ser // read only
+	naccts int
+	end    int64
+	window int64
+	rd     []readState
+}
+
+// readState is how far one series is read. A series is read ahead of the
+// window when it changes rarely: its span doubles while a read finds few
+// changes, so a quiet series costs a few reads, not one per window; what
+// is read ahead waits in buf.
+type readState struct {
+	readTo, span int64
+	seen         bool // its value in force at the start was delivered
+	buf          []change
+}
+
 // run reads the history a window at a time, starting a day early so the
 // forecasts have their history, and replays each poll of [From,To].
 func (r *run) run() error {
 	to := ms(r.opt.To)
 	begin := ms(r.opt.From.Add(-forecastWindow)) - 1
-	step := r.opt.Window.Milliseconds()
-	for a := begin; a < to; {
-		b := min(a+step, to)
-		times, changes, err := r.read(a, b)
-		if rerr := r.st.Release(); rerr != nil && err == nil {
-			err = fmt.Errorf("backtest: release the store: %w", rerr)
+	rd := &reader{st: r.st, sers: r.sers, naccts: len(r.accts), end: to, window: r.opt.Window.Milliseconds(),
+		rd: make([]readState, len(r.sers))}
+	for i := range rd.rd {
+		rd.rd[i].readTo = begin
+	}
+	windows := make(chan *window, 1)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		defer close(windows)
+		for a := begin; a < to; {
+			b := min(a+rd.window, to)
+			w := rd.read(a, b)
+			if err := r.st.Release(); err != nil && w.err == nil {
+				w.err = fmt.Errorf("backtest: release the store: %w", err)
+			}
+			select {
+			case windows <- w:
+			case <-done:
+				return
+			}
+			if w.err != nil {
+				return
+			}
+			a = b
 		}
-		if err != nil {
-			return err
+	}()
+	for w := range windows {
+		if w.err != nil {
+			return w.err
+		}
+		for i, ac := range r.accts {
+			ac.pollAt = w.pollAt[i]
 		}
 		j := 0
-		for _, t := range times {
+		for _, t := range w.times {
 			var changed []int
-			for ; j < len(changes) && changes[j].t <= t; j++ {
-				c := &changes[j]
+			for ; j < len(w.changes) && w.changes[j].t <= t; j++ {
+				c := &w.changes[j]
 				r.apply(c)
 				changed = append(changed, c.idx)
 			}
 			r.poll(t, changed)
 		}
-		for _, ac := range r.accts {
-			ac.pollAt = nil
+		for ; j < len(w.changes); j++ {
+			r.apply(&w.changes[j]) // values in force at a window with no poll
 		}
-		a = b
 		if r.opt.Progress != nil {
-			r.opt.Progress(time.UnixMilli(b).UTC())
+			r.opt.Progress(time.UnixMilli(w.b).UTC())
 		}
 	}
 	r.finish()
@@ -280,60 +337,88 @@ func (r *run) run() error {
 }
 
 // read returns the poll times in (a,b] and the changes there, in time
-// order; it sets the values in force at a of series first met.
-func (r *run) read(a, b int64) ([]int64, []change, error) {
-	from, to := time.UnixMilli(a).UTC(), time.UnixMilli(b).UTC()
-	var changes []change
+// order, led by the values in force at a of the series first met.
+func (rd *reader) read(a, b int64) *window {
+	w := &window{a: a, b: b, pollAt: make([]map[int64]bool, rd.naccts)}
 	// Each account's poll times are those of its series seen last (and
 	// the times of any change).
-	rep := make([]int, len(r.accts))
+	rep := make([]int, rd.naccts)
 	for i := range rep {
 		rep[i] = -1
 	}
-	for i := range r.sers {
-		s := &r.sers[i]
-		if s.last <= a && s.known {
-			continue // nothing new, or gone
-		}
-		if x := rep[s.acct]; x < 0 || s.last > r.sers[x].last {
+	for i := range rd.sers {
+		s, st := &rd.sers[i], &rd.rd[i]
+		if x := rep[s.acct]; s.last > a && (x < 0 || s.last > rd.sers[x].last) {
 			rep[s.acct] = i
 		}
-		ss, err := r.st.Changes(s.key, from, to)
-		if err != nil {
-			return nil, nil, fmt.Errorf("backtest: read series %s: %w", s.key, err)
+		if st.readTo < b && st.readTo < s.last {
+			from := max(st.readTo, a)
+			st.span = max(st.span, rd.window)
+			to := min(from+st.span, rd.end)
+			ss, err := rd.st.Changes(s.key, time.UnixMilli(from).UTC(), time.UnixMilli(to).UTC())
+			if err != nil {
+				w.err = fmt.Errorf("backtest: read series %s: %w", s.key, err)
+				return w
+			}
+			n := 0
+			for _, smp := range ss {
+				t := ms(smp.Time)
+				if t > from {
+					st.buf = append(st.buf, change{t: t, idx: i, q: smp.Quota})
+					n++
+				} else if !st.seen {
+					w.changes = append(w.changes, change{t: t, idx: i, q: smp.Quota})
+				}
+				st.seen = true
+			}
+			switch {
+			case n <= 4:
+				st.span = min(2*st.span, 32*24*time.Hour.Milliseconds())
+			case n > 64:
+				st.span = max(st.span/2, rd.window)
+			}
+			st.readTo = to
 		}
-		for _, smp := range ss {
-			t := ms(smp.Time)
-			if t > a {
-				changes = append(changes, change{t: t, idx: i, q: smp.Quota})
-			} else if !s.known {
-				r.apply(&change{t: t, idx: i, q: smp.Quota})
+		j := 0
+		for j < len(st.buf) && st.buf[j].t <= b {
+			j++
+		}
+		if j > 0 {
+			w.changes = append(w.changes, st.buf[:j]...)
+			if j == len(st.buf) {
+				st.buf = st.buf[:0]
+			} else {
+				st.buf = append(st.buf[:0], st.buf[j:]...)
 			}
 		}
 	}
-	slices.SortStableFunc(changes, func(x, y change) int { return cmp.Compare(x.t, y.t) })
-	var times []int64
-	for ai, ac := range r.accts {
-		ac.pollAt = map[int64]bool{}
+	slices.SortStableFunc(w.changes, func(x, y change) int { return cmp.Compare(x.t, y.t) })
+	from, to := time.UnixMilli(a).UTC(), time.UnixMilli(b).UTC()
+	for ai := range w.pollAt {
+		w.pollAt[ai] = map[int64]bool{}
 		if x := rep[ai]; x >= 0 {
-			ss, err := r.st.Series(r.sers[x].key, from, to)
+			ss, err := rd.st.Series(rd.sers[x].key, from, to)
 			if err != nil {
-				return nil, nil, fmt.Errorf("backtest: read series %s: %w", r.sers[x].key, err)
+				w.err = fmt.Errorf("backtest: read series %s: %w", rd.sers[x].key, err)
+				return w
 			}
 			for _, smp := range ss {
 				if t := ms(smp.Time); t > a {
-					ac.pollAt[t] = true
-					times = append(times, t)
+					w.pollAt[ai][t] = true
+					w.times = append(w.times, t)
 				}
 			}
 		}
 	}
-	for _, c := range changes {
-		r.accts[r.sers[c.idx].acct].pollAt[c.t] = true
-		times = append(times, c.t)
+	for _, c := range w.changes {
+		if c.t > a {
+			w.pollAt[rd.sers[c.idx].acct][c.t] = true
+			w.times = append(w.times, c.t)
+		}
 	}
-	slices.Sort(times)
-	return slices.Compact(times), changes, nil
+	slices.Sort(w.times)
+	w.times = slices.Compact(w.times)
+	return w
 }
 
 // apply takes one change of a series' values.
@@ -374,6 +459,7 @@ func (r *run) rebuild(t int64) {
 	}
 	for _, ac := range r.accts {
 		ac.ledger, ac.members = ac.ledger[:0], ac.members[:0]
+		ac.byRes = map[string][]int{}
 	}
 	for i := range r.sers {
 		s := &r.sers[i]
@@ -383,6 +469,7 @@ func (r *run) rebuild(t int64) {
 		}
 		ac := r.accts[s.acct]
 		s.pos = len(ac.ledger)
+		ac.byRes[s.key.Resource] = append(ac.byRes[s.key.Resource], s.pos)
 		ac.ledger = append(ac.ledger, quota.Entry{Project: s.key.Project, Resource: s.key.Resource, Quota: s.q})
 		ac.members = append(ac.members, i)
 	}
@@ -461,7 +548,8 @@ func (r *run) poll(t int64, changed []int) {
 	}
 	r.active = keep
 
-	var snaps, ledgers []quota.Snapshot
+	var snaps []quota.Snapshot
+	var polled []*acct
 	failed := map[string]string{}
 	for _, ac := range r.accts {
 		picked := ac.sel
@@ -472,7 +560,14 @@ func (r *run) poll(t int64, changed []int) {
 			}
 			continue
 		}
-		ledgers = append(ledgers, quota.Snapshot{Account: ac.name, Time: now, Service: ac.service, Entries: ac.ledger})
+		polled = append(polled, ac)
+		if r.opt.evaluateAll || c == 1 {
+			// The first cycle starts from no state: everything counts.
+			picked = picked[:0]
+			for _, i := range ac.members {
+				picked = append(picked, i)
+			}
+		}
 		slices.SortFunc(picked, func(a, b int) int { return cmp.Compare(r.sers[a].pos, r.sers[b].pos) })
 		es := make([]quota.Entry, 0, len(picked))
 		for _, i := range picked {
@@ -485,6 +580,28 @@ func (r *run) poll(t int64, changed []int) {
 		snaps = append(snaps, quota.Snapshot{Account: ac.name, Time: now, Service: ac.service, Entries: es})
 	}
 
+	ledgers := func(resources []string, series []quota.Key) []quota.Snapshot {
+		out := make([]quota.Snapshot, 0, len(polled))
+		for _, ac := range polled {
+			var es []quota.Entry
+			for _, res := range resources {
+				for _, pos := range ac.byRes[res] {
+					es = append(es, ac.ledger[pos])
+				}
+			}
+			for _, k := range series {
+				i, ok := r.index[k]
+				if ok && k.Account == ac.name && r.sers[i].pos >= 0 && !slices.Contains(resources, k.Resource) {
+					es = append(es, ac.ledger[r.sers[i].pos])
+				}
+			}
+			out = append(out, quota.Snapshot{Account: ac.name, Time: now, Service: ac.service, Entries: es})
+		}
+		return out
+	}
+	if r.opt.evaluateAll {
+		ledgers = nil
+	}
 	res := r.sim.Step(replay.Cycle{
 		Now: now, Snapshots: snaps, Ledgers: ledgers, Failed: failed, Projects: r.projects,
 		History: r.history, Items: r.listItems,

@@ -6,6 +6,7 @@
 package replay
 
 import (
+	"slices"
 	"time"
 
 	"github.com/quotawatch/quotawatch/quota"
@@ -49,9 +50,12 @@ type Cycle struct {
 	Snapshots []quota.Snapshot
 	// Failed maps an account to its poll error, as rules.Input has it.
 	Failed map[string]string
-	// Ledgers, if set, are the full polls the planner plans on, when
-	// Snapshots hold only the series worth evaluating.
-	Ledgers  []quota.Snapshot
+	// Ledgers, if set, returns the polls the planner plans on, when
+	// Snapshots hold only the series worth evaluating: every entry of the
+	// given resources, and the entries of the given series. The planner
+	// reads only those: the rules' resources and what the listed items
+	// carry, or with no item to move, the firing series themselves.
+	Ledgers  func(resources []string, series []quota.Key) []quota.Snapshot
 	Projects map[string]quota.Project
 	History  rules.HistoryFunc
 	// Items returns what listing the items of a kind in a project returns;
@@ -110,27 +114,40 @@ func (s *Sim) Step(c Cycle) Result {
 				window = append(window, a)
 			}
 		}
-		ledgers := c.Ledgers
-		if ledgers == nil {
-			ledgers = c.Snapshots
-		}
-		planner = s.engine.NewPlanner(rules.PlannerInput{
-			Now: now, Snapshots: ledgers, Projects: c.Projects, Journal: window,
-			Cap: s.cap, DryRun: s.dryRun, History: c.History,
-		})
+		// Items are listed once per (account, project, kind), before
+		// planning, so the ledger can hold just what the plans read.
 		listed := map[itemsKey][]quota.Item{}
+		var order []itemsKey
 		for _, fi := range out.Firing {
 			if fi.Rule.Action == nil {
 				continue
 			}
 			k := fi.Instance.Key
 			ik := itemsKey{k.Account, k.Project, fi.Rule.Action.Kind}
-			list, ok := listed[ik]
-			if !ok && c.Items != nil {
-				list = c.Items(ik.account, ik.project, ik.kind)
+			if _, ok := listed[ik]; !ok {
+				var list []quota.Item
+				if c.Items != nil {
+					list = c.Items(ik.account, ik.project, ik.kind)
+				}
 				listed[ik] = list
+				order = append(order, ik)
 			}
-			p := planner.Plan(fi, list)
+		}
+		ledgers := c.Snapshots
+		if c.Ledgers != nil {
+			ledgers = c.Ledgers(planned(out.Firing, listed, order))
+		}
+		planner = s.engine.NewPlanner(rules.PlannerInput{
+			Now: now, Snapshots: ledgers, Projects: c.Projects, Journal: window,
+			Cap: s.cap, DryRun: s.dryRun, History: c.History,
+		})
+		for _, fi := range out.Firing {
+			if fi.Rule.Action == nil {
+				continue
+			}
+			k := fi.Instance.Key
+			ik := itemsKey{k.Account, k.Project, fi.Rule.Action.Kind}
+			p := planner.Plan(fi, listed[ik])
 			res.Moves = append(res.Moves, p.Moves...)
 			res.Events = append(res.Events, p.Events...)
 			for _, sk := range p.Skips {
@@ -181,4 +198,38 @@ func (s *Sim) trimJournal(now time.Time) {
 	if i > 0 {
 		s.journal = append(s.journal[:0:0], s.journal[i:]...)
 	}
+}
+
+// planned returns what the plans of a cycle read of the ledgers: with an
+// item to move, every project's quotas of the rules' resources and of what
+// the items carry (the destinations are any of them); with none, only the
+// firing series.
+func planned(firing []rules.Firing, listed map[itemsKey][]quota.Item, order []itemsKey) ([]string, []quota.Key) {
+	var series []quota.Key
+	res := map[string]bool{}
+	anyItem := false
+	for _, ik := range order {
+		for _, it := range listed[ik] {
+			anyItem = true
+			for r := range it.Quantities {
+				res[r] = true
+			}
+		}
+	}
+	for _, fi := range firing {
+		if fi.Rule.Action == nil {
+			continue
+		}
+		k := fi.Instance.Key
+		series = append(series, quota.Key{Account: k.Account, Project: k.Project, Resource: k.Resource})
+		if anyItem {
+			res[k.Resource] = true
+		}
+	}
+	resources := make([]string, 0, len(res))
+	for r := range res {
+		resources = append(resources, r)
+	}
+	slices.Sort(resources)
+	return resources, series
 }
