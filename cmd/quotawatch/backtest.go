@@ -12,7 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/quotawatch/quotawatch/backtest"
+	"github.com/quotawatch/quotawatch/backtests"
 	"github.com/quotawatch/quotawatch/internal/smallfile"
 	"github.com/quotawatch/quotawatch/rules"
 )
@@ -54,7 +54,7 @@ func (c *backtestCmd) run(_ context.Context, e *env) int {
 	}
 	defer st.Close()
 	now := e.now().UTC()
-	opt := backtest.Options{
+	opt := backtests.Options{
 		Rules: rs, From: now.Add(-c.since), To: now,
 		MaxActions: e.cfg.MaxActionsPerCycle, DryRun: e.cfg.DryRun,
 	}
@@ -66,7 +66,7 @@ func (c *backtestCmd) run(_ context.Context, e *env) int {
 			fmt.Fprintf(e.errOut, "\rbacktest: replayed up to %s ", at.Format("2006-01-02 15:04"))
 		}
 	}
-	rep, err := backtest.Run(st, opt)
+	rep, err := backtests.Run(st, opt)
 	if opt.Progress != nil {
 		fmt.Fprintln(e.errOut)
 	}
@@ -107,7 +107,7 @@ func isTerminal(w io.Writer, lookupEnv func(string) (string, bool)) bool {
 }
 
 // writeBacktest prints the report as tables with a summary.
-func writeBacktest(w io.Writer, r *backtest.Report) error {
+func writeBacktest(w io.Writer, r *backtests.Report) error {
 	ew := &errWriter{w: w}
 	open := 0
 	for _, in := range r.Incidents {

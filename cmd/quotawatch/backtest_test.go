@@ -13,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/quotawatch/quotawatch/backtest"
+	"github.com/quotawatch/quotawatch/backtests"
 	"github.com/quotawatch/quotawatch/config"
 	"github.com/quotawatch/quotawatch/quota"
 	"github.com/quotawatch/quotawatch/slacksink"
@@ -141,18 +141,18 @@ func (lm *liveMonth) backtest(t *testing.T, args ...string) (int, string, string
 	return code, out.String(), errOut.String()
 }
 
-func (lm *liveMonth) report(t *testing.T, args ...string) (*backtest.Report, map[string]any) {
+func (lm *liveMonth) report(t *testing.T, args ...string) (*backtests.Report, map[string]any) {
 	t.Helper()
 	code, stdout, stderr := lm.backtest(t, append(args, "--output", "json")...)
 	require.Equal(t, exitOK, code, stderr)
-	var rep backtest.Report
+	var rep backtests.Report
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
 	var raw map[string]any
 	require.NoError(t, json.Unmarshal([]byte(stdout), &raw))
 	return &rep, raw
 }
 
-func incidentLines(rep *backtest.Report) []string {
+func incidentLines(rep *backtests.Report) []string {
 	var out []string
 	for _, in := range rep.Incidents {
 		res := "still open"
@@ -164,7 +164,7 @@ func incidentLines(rep *backtest.Report) []string {
 	return out
 }
 
-func moveLines(rep *backtest.Report) []string {
+func moveLines(rep *backtests.Report) []string {
 	var out []string
 	for _, m := range rep.Moves {
 		out = append(out, fmt.Sprintf("%s %s %s %s %s", stamp(m.Time), m.Rule, m.ItemName, m.From, m.To))

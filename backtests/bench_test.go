@@ -1,4 +1,4 @@
-package backtest
+package backtests
 
 import (
 	"fmt"
@@ -136,6 +136,7 @@ func benchStore(b *testing.B, every time.Duration, spread bool) (string, time.Ti
 	}
 	require.NoError(b, st.Close())
 	require.NoError(b, os.Rename(tmp, path))
+	_ = os.Remove(tmp + ".lock")
 	b.Logf("wrote %s in %s", path, time.Since(began).Round(time.Second))
 	return path, last
 }
@@ -146,7 +147,7 @@ func benchStore(b *testing.B, every time.Duration, spread bool) (string, time.Ti
 // reused from the temporary directory). It reports the time per replay
 // and the peak heap, sampled. Run it with:
 //
-//	go test -run '^$' -bench Backtest30d80k -benchtime=1x ./backtest/
+//	go test -run '^$' -bench Backtest30d80k -benchtime=1x ./backtests/
 func BenchmarkBacktest30d80k(b *testing.B) {
 	every := benchEvery(b)
 	for _, spread := range []bool{false, true} {

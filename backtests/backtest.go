@@ -1,4 +1,4 @@
-// Package backtest replays stored quota history through rules and the
+// Package backtests replays stored quota history through rules and the
 // planner, cycle by cycle, on a simulated ledger, and reports what would
 // have fired, been moved where, been refused, and been told. It only
 // reads: the store is opened by the caller (read-only), and no cloud is
@@ -28,7 +28,7 @@
 // changed in the last day. Any other series has the values and the forecast
 // it had at the previous cycle, where its rules were false, so they are
 // false again. The planner gets every account's full ledger.
-package backtest
+package backtests
 
 import (
 	"time"
