@@ -83,11 +83,11 @@ type run struct {
 	moved    map[itemID]item // where the backtest moved items
 	// How the item lists asked for were found.
 	listedAtTime, listedLater, listedJournal, listedNone int
-	active                                               []int // forecast series whose usage changed in the last day
-	cycle                                                int
-	end                                                  int64 // To (ms)
-	now                                                  time.Time
-	buf                                                  []quota.Sample
+
+	active []int // forecast series whose usage changed in the last day
+	cycle  int
+	now    time.Time
+	buf    []quota.Sample // history's scratch
 
 	rep       Report
 	open      map[quota.InstanceKey]int // open incident → index in rep.Incidents
@@ -563,10 +563,7 @@ func (r *run) poll(t int64, changed []int) {
 		polled = append(polled, ac)
 		if r.opt.evaluateAll || c == 1 {
 			// The first cycle starts from no state: everything counts.
-			picked = picked[:0]
-			for _, i := range ac.members {
-				picked = append(picked, i)
-			}
+			picked = append(picked[:0], ac.members...)
 		}
 		slices.SortFunc(picked, func(a, b int) int { return cmp.Compare(r.sers[a].pos, r.sers[b].pos) })
 		es := make([]quota.Entry, 0, len(picked))
