@@ -75,6 +75,8 @@ type Options struct {
 	// evaluateAll evaluates every series at every poll and plans on the
 	// full ledgers: what the selection must agree with.
 	evaluateAll bool
+	// afterPoll, if set, is called after each poll replayed.
+	afterPoll func(r *run)
 }
 
 // Report is what a backtest found.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -144,4 +145,35 @@ func TestWindowsAgree(t *testing.T) {
 	for _, in := range day.Incidents {
 		require.False(t, in.Opened.Before(opt.From))
 	}
+}
+
+// The forecast's history is the store's samples of the last day, as the
+// daemon's forecast window has them.
+func TestHistoryIsTheStoresLastDay(t *testing.T) {
+	st, start, end := testStore(t)
+	rs, err := rules.ParseBytes([]byte(testRules), rules.ParseOptions{})
+	require.NoError(t, err)
+	checked := 0
+	opt := Options{Rules: rs, From: start.Add(6 * time.Hour), To: end, Window: 7 * time.Hour}
+	opt.afterPoll = func(r *run) {
+		if r.cycle%37 != 0 {
+			return
+		}
+		for _, p := range []string{"p00", "p03", "p10", "p11"} {
+			k := quota.Key{Account: "alice", Project: p, Resource: quota.DiskSpace}
+			got := slices.Clone(r.history(k))
+			want, err := st.Series(k, r.now.Add(-24*time.Hour), r.now)
+			require.NoError(t, err)
+			if len(got) == 0 {
+				// Flat usage: no samples, the same slope of 0.
+				require.Zero(t, rules.Growth(want, quota.Quota{}, time.Time{}, r.now), "%s at %s", k, r.now)
+				continue
+			}
+			require.Equal(t, want, got, "%s at %s", k, r.now)
+			checked++
+		}
+	}
+	_, err = Run(st, opt)
+	require.NoError(t, err)
+	require.Greater(t, checked, 20)
 }

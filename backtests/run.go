@@ -27,7 +27,7 @@ type ser struct {
 	changed  int64
 	forecast bool
 	active   bool // in the forecast-active list
-	pts      []quota.Sample
+	pts      []point
 	stamp    int // cycle it was last selected in
 }
 
@@ -35,14 +35,21 @@ type ser struct {
 type acct struct {
 	name    string
 	service bool
-	last    int64 // its last poll (ms)
-	seen    bool  // polled since the replay began
-	polls   []time.Time
+	last    int64       // its last poll (ms)
+	seen    bool        // polled since the replay began
+	polls   []time.Time // of the last day and an hour
+	pollMs  []int64     // the same, in ms
 	ledger  []quota.Entry
 	members []int            // series index of each ledger entry
 	byRes   map[string][]int // ledger positions of each resource
 	pollAt  map[int64]bool
 	sel     []int // series selected this cycle
+}
+
+// point is a change of a series kept for its forecast.
+type point struct {
+	t int64
+	q quota.Quota
 }
 
 type change struct {
@@ -436,10 +443,10 @@ func (r *run) apply(c *change) {
 	if !s.forecast {
 		return
 	}
-	s.pts = append(s.pts, quota.Sample{Time: time.UnixMilli(c.t).UTC(), Quota: c.q})
-	cut := time.UnixMilli(c.t - keepWindow.Milliseconds())
+	s.pts = append(s.pts, point{c.t, c.q})
+	cut := c.t - keepWindow.Milliseconds()
 	i := 0
-	for i+1 < len(s.pts) && !s.pts[i+1].Time.After(cut) {
+	for i+1 < len(s.pts) && s.pts[i+1].t <= cut {
 		i++
 	}
 	if i > 0 {
@@ -504,12 +511,14 @@ func (r *run) poll(t int64, changed []int) {
 		}
 		ac.seen = true
 		ac.polls = append(ac.polls, now)
+		ac.pollMs = append(ac.pollMs, t)
 		i := 0
 		for i < len(ac.polls) && ac.polls[i].Before(cut) {
 			i++
 		}
 		if i > 0 {
 			ac.polls = append(ac.polls[:0], ac.polls[i:]...)
+			ac.pollMs = append(ac.pollMs[:0], ac.pollMs[i:]...)
 		}
 	}
 	if t < ms(r.opt.From) {
@@ -604,6 +613,9 @@ func (r *run) poll(t int64, changed []int) {
 		History: r.history, Items: r.listItems,
 	})
 	r.record(now, &res)
+	if r.opt.afterPoll != nil {
+		r.opt.afterPoll(r)
+	}
 }
 
 // history returns the samples of the last day of a series a forecasting
@@ -619,33 +631,29 @@ func (r *run) history(k quota.Key) []quota.Sample {
 	if !s.forecast || len(s.pts) == 0 || flat(s.pts) {
 		return nil
 	}
-	polls := r.accts[s.acct].polls
-	from := r.now.Add(-forecastWindow)
+	ac := r.accts[s.acct]
+	lo, hi := max(ms(r.now)-forecastWindow.Milliseconds(), s.first), min(ms(r.now), s.last)
+	a := sort.Search(len(ac.pollMs), func(i int) bool { return ac.pollMs[i] >= lo })
+	b := sort.Search(len(ac.pollMs), func(i int) bool { return ac.pollMs[i] > hi })
 	out := r.buf[:0]
 	j := 0
-	for _, t := range polls {
-		if t.Before(from) {
-			continue
-		}
-		tm := ms(t)
-		if tm < s.first || tm > s.last || tm > ms(r.now) {
-			continue
-		}
-		for j+1 < len(s.pts) && !s.pts[j+1].Time.After(t) {
+	for x := a; x < b; x++ {
+		tm := ac.pollMs[x]
+		for j+1 < len(s.pts) && s.pts[j+1].t <= tm {
 			j++
 		}
-		if s.pts[j].Time.After(t) {
-			continue
+		if s.pts[j].t > tm {
+			continue // not observed yet
 		}
-		out = append(out, quota.Sample{Time: t, Quota: s.pts[j].Quota})
+		out = append(out, quota.Sample{Time: ac.polls[x], Quota: s.pts[j].q})
 	}
 	r.buf = out
 	return out
 }
 
-func flat(pts []quota.Sample) bool {
+func flat(pts []point) bool {
 	for _, p := range pts[1:] {
-		if p.Usage != pts[0].Usage {
+		if p.q.Usage != pts[0].q.Usage {
 			return false
 		}
 	}
