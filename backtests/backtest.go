@@ -66,8 +66,8 @@ type Options struct {
 	// Notifiers are the configured notifier names: an event goes to those
 	// its rule names, or to all.
 	Notifiers []string
-	// Window is how much history is read at a time (default a day): the
-	// changes of one window are held in memory.
+	// Window is how much history is read at a time (default 6h): the
+	// changes of two windows are held in memory.
 	Window time.Duration
 	// Progress, if set, is told after each window how far the replay got.
 	Progress func(at time.Time)
@@ -138,7 +138,7 @@ const (
 // Run replays the history of st over [From,To].
 func Run(st Store, opt Options) (*Report, error) {
 	if opt.Window <= 0 {
-		opt.Window = 24 * time.Hour
+		opt.Window = 6 * time.Hour
 	}
 	r, err := newRun(st, opt)
 	if err != nil {

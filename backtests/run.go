@@ -98,6 +98,7 @@ type run struct {
 
 	rep       Report
 	open      map[quota.InstanceKey]int // open incident → index in rep.Incidents
+	openSer   map[int][]int             // series → its open incidents
 	refusals  map[string]int
 	messages  map[[2]string]int
 	notifiers map[string]bool
@@ -112,6 +113,7 @@ func newRun(st Store, opt Options) (*run, error) {
 		sim:      replay.New(rules.NewEngine(opt.Rules), opt.MaxActions, opt.DryRun),
 		index:    map[quota.Key]int{},
 		open:     map[quota.InstanceKey]int{},
+		openSer:  map[int][]int{},
 		refusals: map[string]int{},
 		messages: map[[2]string]int{},
 		errors:   map[string]bool{},
@@ -293,7 +295,7 @@ func (r *run) run() error {
 	for i := range rd.rd {
 		rd.rd[i].readTo = begin
 	}
-	windows := make(chan *window, 1)
+	windows := make(chan *window)
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
@@ -399,7 +401,7 @@ func (rd *reader) read(a, b int64) *window {
 			}
 		}
 	}
-	slices.SortStableFunc(w.changes, func(x, y change) int { return cmp.Compare(x.t, y.t) })
+	slices.SortFunc(w.changes, func(x, y change) int { return cmp.Or(cmp.Compare(x.t, y.t), cmp.Compare(x.idx, y.idx)) })
 	from, to := time.UnixMilli(a).UTC(), time.UnixMilli(b).UTC()
 	for ai := range w.pollAt {
 		w.pollAt[ai] = map[int64]bool{}
@@ -445,12 +447,14 @@ func (r *run) apply(c *change) {
 	}
 	s.pts = append(s.pts, point{c.t, c.q})
 	cut := c.t - keepWindow.Milliseconds()
-	i := 0
-	for i+1 < len(s.pts) && s.pts[i+1].t <= cut {
-		i++
-	}
-	if i > 0 {
-		s.pts = append(s.pts[:0], s.pts[i:]...)
+	if s.pts[0].t < cut && len(s.pts) > 8 {
+		// Drop what fell out of the window (keeping the point in force at
+		// its start) once it is half of them, so a busy series does not
+		// move its points at every change.
+		i := sort.Search(len(s.pts), func(i int) bool { return s.pts[i].t > cut }) - 1
+		if i >= len(s.pts)/2 {
+			s.pts = append(s.pts[:0], s.pts[i:]...)
+		}
 	}
 	if usageChanged && !s.active {
 		s.active = true
@@ -612,7 +616,7 @@ func (r *run) poll(t int64, changed []int) {
 		Now: now, Snapshots: snaps, Ledgers: ledgers, Failed: failed, Projects: r.projects,
 		History: r.history, Items: r.listItems,
 	})
-	r.record(now, &res)
+	r.record(now, &res, changed)
 	if r.opt.afterPoll != nil {
 		r.opt.afterPoll(r)
 	}
@@ -637,6 +641,9 @@ func (r *run) history(k quota.Key) []quota.Sample {
 	b := sort.Search(len(ac.pollMs), func(i int) bool { return ac.pollMs[i] > hi })
 	out := r.buf[:0]
 	j := 0
+	if a < b {
+		j = max(sort.Search(len(s.pts), func(i int) bool { return s.pts[i].t > ac.pollMs[a] })-1, 0)
+	}
 	for x := a; x < b; x++ {
 		tm := ac.pollMs[x]
 		for j+1 < len(s.pts) && s.pts[j+1].t <= tm {
@@ -661,7 +668,7 @@ func flat(pts []point) bool {
 }
 
 // record takes what one cycle told and did into the report.
-func (r *run) record(now time.Time, res *replay.Result) {
+func (r *run) record(now time.Time, res *replay.Result, changed []int) {
 	for _, err := range res.Errors {
 		r.errors[err.Error()] = true
 	}
@@ -682,6 +689,9 @@ func (r *run) record(now time.Time, res *replay.Result) {
 				continue
 			}
 			r.open[ev.Key] = len(r.rep.Incidents)
+			if i, ok := r.index[quota.Key{Account: ev.Key.Account, Project: ev.Key.Project, Resource: ev.Key.Resource}]; ok {
+				r.openSer[i] = append(r.openSer[i], len(r.rep.Incidents))
+			}
 			r.rep.Incidents = append(r.rep.Incidents, Incident{
 				Rule: ev.Key.Rule, Account: ev.Key.Account, Project: ev.Key.Project, ProjectName: ev.ProjectName,
 				Resource: ev.Key.Resource, Opened: now, PeakRatio: ev.Quota.Ratio(),
@@ -691,11 +701,18 @@ func (r *run) record(now time.Time, res *replay.Result) {
 				t := now
 				r.rep.Incidents[x].Resolved = &t
 				delete(r.open, ev.Key)
+				if i, ok := r.index[quota.Key{Account: ev.Key.Account, Project: ev.Key.Project, Resource: ev.Key.Resource}]; ok {
+					r.openSer[i] = slices.DeleteFunc(r.openSer[i], func(y int) bool { return y == x })
+					if len(r.openSer[i]) == 0 {
+						delete(r.openSer, i)
+					}
+				}
 			}
 		}
 	}
-	for k, x := range r.open {
-		if i, ok := r.index[quota.Key{Account: k.Account, Project: k.Project, Resource: k.Resource}]; ok {
+	// An open incident's peak moves only when its series changes.
+	for _, i := range changed {
+		for _, x := range r.openSer[i] {
 			in := &r.rep.Incidents[x]
 			in.PeakRatio = max(in.PeakRatio, r.sers[i].q.Ratio())
 		}
