@@ -253,6 +253,10 @@ func (r *run) listItems(account, project string, kind quota.Kind) []quota.Item {
 	return out
 }
 
+// releaseEvery is how long the reader holds the store file at most
+// between windows.
+const releaseEvery = 2 * time.Second
+
 // window is what one read of the history found: the poll times in it,
 // each account's, and the changes, in time order.
 type window struct {
@@ -300,11 +304,18 @@ func (r *run) run() error {
 	defer close(done)
 	go func() {
 		defer close(windows)
+		held := time.Now()
 		for a := begin; a < to; {
 			b := min(a+rd.window, to)
 			w := rd.read(a, b)
-			if err := r.st.Release(); err != nil && w.err == nil {
-				w.err = fmt.Errorf("backtest: release the store: %w", err)
+			// Let the file go now and then, so a daemon's cycle waits
+			// for it at most a few seconds; each reopening costs a load
+			// of the store's cache, so not after every window.
+			if time.Since(held) >= releaseEvery || b >= to || w.err != nil {
+				if err := r.st.Release(); err != nil && w.err == nil {
+					w.err = fmt.Errorf("backtest: release the store: %w", err)
+				}
+				held = time.Now()
 			}
 			select {
 			case windows <- w:
