@@ -309,18 +309,27 @@ func (r *run) run() error {
 			b := min(a+rd.window, to)
 			w := rd.read(a, b)
 			// Let the file go now and then, so a daemon's cycle waits
-			// for it at most a few seconds; each reopening costs a load
-			// of the store's cache, so not after every window.
-			if time.Since(held) >= releaseEvery || b >= to || w.err != nil {
+			// for it at most a few seconds (each reopening costs a load
+			// of the store's cache, so not after every window), and
+			// always before waiting for the replay.
+			release := func() {
 				if err := r.st.Release(); err != nil && w.err == nil {
 					w.err = fmt.Errorf("backtest: release the store: %w", err)
 				}
 				held = time.Now()
 			}
+			if time.Since(held) >= releaseEvery || b >= to || w.err != nil {
+				release()
+			}
 			select {
 			case windows <- w:
-			case <-done:
-				return
+			default:
+				release()
+				select {
+				case windows <- w:
+				case <-done:
+					return
+				}
 			}
 			if w.err != nil {
 				return
