@@ -28,7 +28,13 @@ type ser struct {
 	forecast bool
 	active   bool // in the forecast-active list
 	pts      []point
-	stamp    int // cycle it was last selected in
+	// hc[hoff:] are its forecast samples as of the last call, made up to
+	// poll hnext (an account's poll count) for a window from hlo.
+	hc    []quota.Sample
+	hoff  int
+	hnext int64
+	hlo   int64
+	stamp int // cycle it was last selected in
 }
 
 // acct is one account's ledger: its present series in key order.
@@ -39,6 +45,7 @@ type acct struct {
 	seen    bool        // polled since the replay began
 	polls   []time.Time // of the last day and an hour
 	pollMs  []int64     // the same, in ms
+	npolls  int64       // polls since the replay began
 	ledger  []quota.Entry
 	members []int            // series index of each ledger entry
 	byRes   map[string][]int // ledger positions of each resource
@@ -95,6 +102,7 @@ type run struct {
 	cycle  int
 	now    time.Time
 	buf    []quota.Sample // history's scratch
+	cached int            // samples the forecast caches hold
 
 	rep       Report
 	open      map[quota.InstanceKey]int // open incident → index in rep.Incidents
@@ -536,6 +544,7 @@ func (r *run) poll(t int64, changed []int) {
 		ac.seen = true
 		ac.polls = append(ac.polls, now)
 		ac.pollMs = append(ac.pollMs, t)
+		ac.npolls++
 		i := 0
 		for i < len(ac.polls) && ac.polls[i].Before(cut) {
 			i++
@@ -574,6 +583,7 @@ func (r *run) poll(t int64, changed []int) {
 		s := &r.sers[i]
 		if t-s.changed > keepWindow.Milliseconds() {
 			s.active = false
+			r.dropHistory(s)
 			continue
 		}
 		keep = append(keep, i)
@@ -653,13 +663,55 @@ func (r *run) history(k quota.Key) []quota.Sample {
 	}
 	s := &r.sers[i]
 	if !s.forecast || len(s.pts) == 0 || flat(s.pts) {
+		r.dropHistory(s)
 		return nil
 	}
 	ac := r.accts[s.acct]
 	lo, hi := max(ms(r.now)-forecastWindow.Milliseconds(), s.first), min(ms(r.now), s.last)
+	base := ac.npolls - int64(len(ac.pollMs))
+	if s.hc == nil || s.hnext < base || lo < s.hlo {
+		return r.rebuildHistory(s, ac, lo, hi)
+	}
+	// The window slid by the polls since the last call: add those, drop
+	// what fell out.
+	for x := s.hnext; x < ac.npolls; x++ {
+		tm := ac.pollMs[x-base]
+		if tm < lo || tm > hi {
+			continue
+		}
+		j := sort.Search(len(s.pts), func(i int) bool { return s.pts[i].t > tm }) - 1
+		if j >= 0 {
+			s.hc = append(s.hc, quota.Sample{Time: ac.polls[x-base], Quota: s.pts[j].q})
+			r.cached++
+		}
+	}
+	s.hnext, s.hlo = ac.npolls, lo
+	for s.hoff < len(s.hc) && s.hc[s.hoff].Time.UnixMilli() < lo {
+		s.hoff++
+	}
+	if s.hoff > len(s.hc)/2 {
+		r.cached -= s.hoff
+		s.hc = append(s.hc[:0], s.hc[s.hoff:]...)
+		s.hoff = 0
+	}
+	return s.hc[s.hoff:len(s.hc):len(s.hc)]
+}
+
+// maxCached bounds the samples the forecast caches hold, all series
+// together (about 72 MB); beyond it, samples are built at each call.
+const maxCached = 1 << 20
+
+// rebuildHistory builds the samples of s in [lo,hi] from its change
+// points, and keeps them for the next call when the budget allows.
+func (r *run) rebuildHistory(s *ser, ac *acct, lo, hi int64) []quota.Sample {
+	r.dropHistory(s)
 	a := sort.Search(len(ac.pollMs), func(i int) bool { return ac.pollMs[i] >= lo })
 	b := sort.Search(len(ac.pollMs), func(i int) bool { return ac.pollMs[i] > hi })
 	out := r.buf[:0]
+	keep := r.cached+(b-a) <= maxCached
+	if keep {
+		out = make([]quota.Sample, 0, 2*(b-a))
+	}
 	j := 0
 	if a < b {
 		j = max(sort.Search(len(s.pts), func(i int) bool { return s.pts[i].t > ac.pollMs[a] })-1, 0)
@@ -674,8 +726,20 @@ func (r *run) history(k quota.Key) []quota.Sample {
 		}
 		out = append(out, quota.Sample{Time: ac.polls[x], Quota: s.pts[j].q})
 	}
-	r.buf = out
-	return out
+	if !keep {
+		r.buf = out
+		return out
+	}
+	s.hc, s.hoff, s.hlo = out, 0, lo
+	s.hnext = ac.npolls
+	r.cached += len(out)
+	return out[:len(out):len(out)]
+}
+
+// dropHistory forgets the cached samples of s.
+func (r *run) dropHistory(s *ser) {
+	r.cached -= len(s.hc) - s.hoff
+	s.hc, s.hoff = nil, 0
 }
 
 func flat(pts []point) bool {
