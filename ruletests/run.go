@@ -10,6 +10,7 @@ import (
 
 	"github.com/quotawatch/quotawatch/config"
 	"github.com/quotawatch/quotawatch/quota"
+	"github.com/quotawatch/quotawatch/replay"
 	"github.com/quotawatch/quotawatch/rules"
 )
 
@@ -35,10 +36,7 @@ type evaluation struct {
 // only. A moved item is in its destination from then on, as a later
 // listing would show it.
 func (f *File) simulate(t *Test) []evaluation {
-	engine := rules.NewEngine(f.rules)
-	states := map[quota.InstanceKey]quota.Instance{}
-	accts := map[string]quota.AccountState{}
-	var journal []quota.Action
+	sim := replay.New(rules.NewEngine(f.rules), f.cap, f.dryRun)
 	samples := map[quota.Key][]quota.Sample{}
 	history := func(k quota.Key) []quota.Sample { return samples[k] }
 	items := slices.Clone(t.items)
@@ -55,72 +53,21 @@ func (f *File) simulate(t *Test) []evaluation {
 				samples[k] = append(samples[k], quota.Sample{Time: now, Quota: e.Quota})
 			}
 		}
-
-		out := engine.Evaluate(rules.Input{
-			Now: now, Snapshots: snaps, Failed: failed, Projects: projects,
-			Instances: states, Accounts: accts, History: history, DryRun: f.dryRun,
+		res := sim.Step(replay.Cycle{
+			Now: now, Snapshots: snaps, Failed: failed, Projects: projects, History: history,
+			Items: func(account, project string, kind quota.Kind) []quota.Item {
+				return listItems(items, account, project, kind)
+			},
 		})
-		ev := &evals[i]
-		ev.errors = out.Errors
-		ev.events = append(ev.events, out.Events...)
-		changed := map[quota.InstanceKey]quota.Instance{}
-		for _, in := range out.Instances {
-			changed[in.Key] = in
-		}
-
-		var planner *rules.Planner
-		var moves []rules.Move
-		if len(out.Firing) > 0 {
-			from := now.Add(-rules.JournalWindow(out.Firing))
-			var window []quota.Action
-			for _, a := range journal {
-				if !a.Time.Before(from) {
-					window = append(window, a)
-				}
+		evals[i] = evaluation{events: res.Events, errors: res.Errors}
+		for _, m := range res.Moves {
+			if m.DryRun {
+				continue
 			}
-			planner = engine.NewPlanner(rules.PlannerInput{
-				Now: now, Snapshots: snaps, Projects: projects, Journal: window,
-				Cap: f.cap, DryRun: f.dryRun, History: history,
-			})
-			for _, fi := range out.Firing {
-				if fi.Rule.Action == nil {
-					continue
-				}
-				k := fi.Instance.Key
-				p := planner.Plan(fi, listItems(items, k.Account, k.Project, fi.Rule.Action.Kind))
-				moves = append(moves, p.Moves...)
-				ev.events = append(ev.events, p.Events...)
-				if p.Changed {
-					changed[p.Instance.Key] = p.Instance
-				}
-			}
-		}
-
-		// Recorded as a cycle records them: changed states, then those
-		// dropped, then each move's outcome.
-		for k, in := range changed {
-			states[k] = in
-		}
-		for _, k := range out.Deleted {
-			delete(states, k)
-		}
-		for _, a := range out.Accounts {
-			accts[a.Account] = a
-		}
-		for _, m := range moves {
-			journal = append(journal, quota.Action{
-				ID: uint64(len(journal) + 1), Time: now, Updated: now,
-				State: quota.ActionApplied, DryRun: m.DryRun, Move: m.Move,
-			})
-			o := planner.Applied(m)
-			states[o.Instance.Key] = o.Instance
-			ev.events = append(ev.events, o.Events...)
-			if !m.DryRun {
-				for j := range items {
-					it := &items[j]
-					if it.account == m.Account && it.Kind == m.Kind && it.ID == m.ItemID {
-						it.Project = m.To
-					}
+			for j := range items {
+				it := &items[j]
+				if it.account == m.Account && it.Kind == m.Kind && it.ID == m.ItemID {
+					it.Project = m.To
 				}
 			}
 		}

@@ -11,20 +11,20 @@ import (
 // bListings holds, per account, when its projects were last listed, so
 // that separate runs (`once` from a timer) list names as rarely as a
 // running daemon does. Created on first use in older files.
-var bListings = []byte("project_listings") // account -> Listing as JSON
+var bListings = []byte("project_listings") // account -> ProjectListing as JSON
 
-// Listing is what an account's last full listing of its projects left:
+// ProjectListing is what an account's last full listing of its projects left:
 // when it was made, and the account user's membership state per project
 // (nil when the cloud told none).
-type Listing struct {
+type ProjectListing struct {
 	Time        time.Time         `json:"time"`
 	Memberships map[string]string `json:"memberships,omitempty"`
 }
 
 // ProjectsListed returns the account's last full listing of its projects,
 // if ever recorded.
-func (s *Store) ProjectsListed(account string) (Listing, bool, error) {
-	var l Listing
+func (s *Store) ProjectsListed(account string) (ProjectListing, bool, error) {
+	var l ProjectListing
 	var ok bool
 	err := s.view(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bListings)
@@ -42,14 +42,14 @@ func (s *Store) ProjectsListed(account string) (Listing, bool, error) {
 		return nil
 	})
 	if err != nil {
-		return Listing{}, false, fmt.Errorf("store: project listing: %w", err)
+		return ProjectListing{}, false, fmt.Errorf("store: project listing: %w", err)
 	}
 	return l, ok, nil
 }
 
 // SetProjectsListed records the account's last full listing of its
 // projects.
-func (s *Store) SetProjectsListed(account string, l Listing) error {
+func (s *Store) SetProjectsListed(account string, l ProjectListing) error {
 	l.Time = l.Time.UTC()
 	v, err := json.Marshal(l)
 	if err != nil {

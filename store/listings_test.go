@@ -18,7 +18,7 @@ func TestProjectsListed(t *testing.T) {
 	require.False(t, ok, "never listed")
 	at := time.Date(2026, 3, 1, 10, 0, 0, 123, time.FixedZone("x", 3600))
 	ms := map[string]string{"p1": "accepted", "p2": "leave_requested"}
-	require.NoError(t, st.SetProjectsListed("a", Listing{Time: at, Memberships: ms}))
+	require.NoError(t, st.SetProjectsListed("a", ProjectListing{Time: at, Memberships: ms}))
 	require.NoError(t, st.Close())
 
 	ro, err := Open(path, Options{ReadOnly: true})
@@ -31,7 +31,7 @@ func TestProjectsListed(t *testing.T) {
 	_, ok, err = ro.ProjectsListed("b")
 	require.NoError(t, err)
 	require.False(t, ok, "another account")
-	require.ErrorIs(t, ro.SetProjectsListed("a", Listing{Time: at}), ErrReadOnly)
+	require.ErrorIs(t, ro.SetProjectsListed("a", ProjectListing{Time: at}), ErrReadOnly)
 	require.NoError(t, ro.Close())
 }
 
@@ -44,10 +44,10 @@ func TestProjectsListedOlderFile(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, ok)
 	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-	require.NoError(t, st.SetProjectsListed("a", Listing{Time: at}), "the bucket is created on first use")
+	require.NoError(t, st.SetProjectsListed("a", ProjectListing{Time: at}), "the bucket is created on first use")
 	got, ok, err := st.ProjectsListed("a")
 	require.NoError(t, err)
 	require.True(t, ok)
-	require.Equal(t, Listing{Time: at}, got)
+	require.Equal(t, ProjectListing{Time: at}, got)
 	require.NoError(t, st.Close())
 }

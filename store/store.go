@@ -32,7 +32,7 @@ var (
 	bSilences  = []byte("silences") // id -> Silence; created on first use in older files
 
 	// The history's buckets are package series's, named history_*.
-	allBuckets = [][]byte{bMeta, bProjects, bInstances, bAccounts, bActions, bOutbox, bThreads, bSilences, bListings}
+	allBuckets = [][]byte{bMeta, bProjects, bInstances, bAccounts, bActions, bOutbox, bThreads, bSilences, bListings, bItems}
 
 	kSchema = []byte("schema")
 )

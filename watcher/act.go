@@ -60,6 +60,7 @@ func (w *Watcher) plan(ctx context.Context, e *env, now time.Time, snaps []quota
 
 	items := map[itemsKey][]quota.Item{}
 	waiting := w.waitingProposals()
+	var listed []store.Listing // kept for the backtest: the items known at the time
 	for _, f := range firing {
 		k := f.Instance.Key
 		if a, ok := waiting[k]; ok {
@@ -86,6 +87,7 @@ func (w *Watcher) plan(ctx context.Context, e *env, now time.Time, snaps []quota
 					p = cp.planner.ListFailed(f, lerr)
 				} else {
 					items[ik], list, ok = l, l, true
+					listed = append(listed, store.Listing{Time: now, Account: k.Account, Project: k.Project, Kind: ik.kind, Items: l})
 				}
 			}
 			if ok {
@@ -113,6 +115,11 @@ func (w *Watcher) plan(ctx context.Context, e *env, now time.Time, snaps []quota
 		}
 	}
 	w.names.shownRows(rep.Plan)
+	if len(listed) > 0 && !w.readOnly {
+		if err := w.store.RecordListings(listed, e.cfg.Store.Retention); err != nil {
+			w.log.Warn("keeping the item listings failed", "err", err)
+		}
+	}
 	return cp
 }
 

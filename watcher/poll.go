@@ -255,7 +255,7 @@ func (w *Watcher) refreshNames(ctx context.Context, a *account, now time.Time) {
 			}
 			w.names.setMembers(a.name, ms)
 			w.names.listed(a.name, now)
-			w.recordListing(a.name, store.Listing{Time: now, Memberships: ms})
+			w.recordListing(a.name, store.ProjectListing{Time: now, Memberships: ms})
 			return
 		}
 		w.log.Warn("listing memberships failed; listing projects only", "account", a.name, "err", err)
@@ -269,14 +269,14 @@ func (w *Watcher) refreshNames(ctx context.Context, a *account, now time.Time) {
 		w.names.put(p.Summary())
 	}
 	w.names.listed(a.name, now)
-	w.recordListing(a.name, store.Listing{Time: now})
+	w.recordListing(a.name, store.ProjectListing{Time: now})
 }
 
 // recordListing keeps when the account's projects were listed, and its
 // memberships, so that a later `once` lists them as rarely as a daemon
 // does. The names themselves are written with the cycle; if that fails,
 // the ids they lack make the next run list them again.
-func (w *Watcher) recordListing(account string, l store.Listing) {
+func (w *Watcher) recordListing(account string, l store.ProjectListing) {
 	if w.readOnly {
 		return
 	}

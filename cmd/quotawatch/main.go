@@ -92,6 +92,7 @@ func commands() []command {
 		bak  backupCmd
 		sim  simCmd
 		demo demoCmd
+		bt   backtestCmd
 	)
 	return []command{
 		{name: "run", summary: "run the daemon (systemd runs this)", config: true, run: cmdRun},
@@ -116,6 +117,8 @@ func commands() []command {
 			config: true, noSecrets: true, nargs: 1, variadic: true, flags: rej.flags, run: rej.run},
 		{name: "undo", summary: "move the item of an applied action back, if it fits and has not moved since", args: "ACTION_ID [--comment TEXT]",
 			config: true, noSecrets: true, nargs: 1, variadic: true, flags: undo.flags, run: undo.run},
+		{name: "backtest", summary: "replay the stored history through the rules and the planner; changes nothing",
+			args: "[--since 30d] [--rules FILE]", config: true, noSecrets: true, output: true, flags: bt.flags, run: bt.run},
 		{name: "backup", summary: "write a consistent copy of the store", args: "[--force] OUT",
 			config: true, noSecrets: true, nargs: 1, flags: bak.flags, run: bak.run},
 		{name: "test", summary: "run unit tests of rules on given series (like promtool test rules)", args: "FILE...",

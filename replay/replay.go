@@ -1,0 +1,235 @@
+// Package replay runs rules cycle after cycle on given polls as the daemon
+// runs them: evaluate the rules, plan the firing instances' moves on the
+// cycle's ledgers, take every planned move as applied, and carry the rule
+// and account states and the journal to the next cycle. It touches no
+// cloud and no store: the rule tests and the backtest feed it their polls.
+package replay
+
+import (
+	"slices"
+	"time"
+
+	"github.com/quotawatch/quotawatch/quota"
+	"github.com/quotawatch/quotawatch/rules"
+)
+
+// Sim is the state a run carries from one cycle to the next.
+type Sim struct {
+	engine *rules.Engine
+	// Cap is max_actions_per_cycle (negative: no cap); DryRun the global
+	// dry_run.
+	cap    int
+	dryRun bool
+
+	states  map[quota.InstanceKey]quota.Instance
+	accts   map[string]quota.AccountState
+	journal []quota.Action
+	nextID  uint64
+}
+
+// New returns a simulation of engine's rules with the given
+// max_actions_per_cycle and global dry_run, starting with no state.
+func New(engine *rules.Engine, maxActions int, dryRun bool) *Sim {
+	return &Sim{
+		engine: engine, cap: maxActions, dryRun: dryRun,
+		states: map[quota.InstanceKey]quota.Instance{},
+		accts:  map[string]quota.AccountState{},
+	}
+}
+
+// Engine returns the simulation's rule engine.
+func (s *Sim) Engine() *rules.Engine { return s.engine }
+
+// Instances returns the rule instance states after the last cycle. The
+// map is the simulation's own: callers must not change it.
+func (s *Sim) Instances() map[quota.InstanceKey]quota.Instance { return s.states }
+
+// Cycle is what one cycle's polls returned.
+type Cycle struct {
+	Now       time.Time
+	Snapshots []quota.Snapshot
+	// Failed maps an account to its poll error, as rules.Input has it.
+	Failed map[string]string
+	// Ledgers, if set, returns the polls the planner plans on, when
+	// Snapshots hold only the series worth evaluating: every entry of the
+	// given resources, and the entries of the given series. The planner
+	// reads only those: the rules' resources and what the listed items
+	// carry, or with no item to move, the firing series themselves.
+	Ledgers  func(resources []string, series []quota.Key) []quota.Snapshot
+	Projects map[string]quota.Project
+	History  rules.HistoryFunc
+	// Items returns what listing the items of a kind in a project returns;
+	// it is asked once per (account, project, kind) in a cycle.
+	Items func(account, project string, kind quota.Kind) []quota.Item
+}
+
+// Refusal is one refusal of the planner, with the instance it was for.
+type Refusal struct {
+	Rule   string
+	Key    quota.InstanceKey
+	Kind   quota.Kind
+	DryRun bool
+	rules.Skip
+}
+
+// Result is what one cycle told and did.
+type Result struct {
+	// Events are the evaluation's events, then the planner's, then those of
+	// each move's outcome.
+	Events []quota.Event
+	// Errors are runtime errors of expressions, counted as false.
+	Errors []error
+	// Moves are the planned moves, each taken as applied.
+	Moves []rules.Move
+	// Refusals are every refusal of the planner, told or not.
+	Refusals []Refusal
+}
+
+type itemsKey struct {
+	account, project string
+	kind             quota.Kind
+}
+
+// Step runs one cycle. A move's effect on the items (the item is in its
+// destination from then on) is the caller's to apply to what Items later
+// returns.
+func (s *Sim) Step(c Cycle) Result {
+	now := c.Now
+	out := s.engine.Evaluate(rules.Input{
+		Now: now, Snapshots: c.Snapshots, Failed: c.Failed, Projects: c.Projects,
+		Instances: s.states, Accounts: s.accts, History: c.History, DryRun: s.dryRun,
+	})
+	res := Result{Errors: out.Errors, Events: out.Events}
+	changed := make(map[quota.InstanceKey]quota.Instance, len(out.Instances))
+	for _, in := range out.Instances {
+		changed[in.Key] = in
+	}
+
+	var planner *rules.Planner
+	if len(out.Firing) > 0 {
+		from := now.Add(-rules.JournalWindow(out.Firing))
+		var window []quota.Action
+		for _, a := range s.journal {
+			if !a.Time.Before(from) {
+				window = append(window, a)
+			}
+		}
+		// Items are listed once per (account, project, kind), before
+		// planning, so the ledger can hold just what the plans read.
+		listed := map[itemsKey][]quota.Item{}
+		var order []itemsKey
+		for _, fi := range out.Firing {
+			if fi.Rule.Action == nil {
+				continue
+			}
+			k := fi.Instance.Key
+			ik := itemsKey{k.Account, k.Project, fi.Rule.Action.Kind}
+			if _, ok := listed[ik]; !ok {
+				var list []quota.Item
+				if c.Items != nil {
+					list = c.Items(ik.account, ik.project, ik.kind)
+				}
+				listed[ik] = list
+				order = append(order, ik)
+			}
+		}
+		ledgers := c.Snapshots
+		if c.Ledgers != nil {
+			ledgers = c.Ledgers(planned(out.Firing, listed, order))
+		}
+		planner = s.engine.NewPlanner(rules.PlannerInput{
+			Now: now, Snapshots: ledgers, Projects: c.Projects, Journal: window,
+			Cap: s.cap, DryRun: s.dryRun, History: c.History,
+		})
+		for _, fi := range out.Firing {
+			if fi.Rule.Action == nil {
+				continue
+			}
+			k := fi.Instance.Key
+			ik := itemsKey{k.Account, k.Project, fi.Rule.Action.Kind}
+			p := planner.Plan(fi, listed[ik])
+			res.Moves = append(res.Moves, p.Moves...)
+			res.Events = append(res.Events, p.Events...)
+			for _, sk := range p.Skips {
+				res.Refusals = append(res.Refusals, Refusal{Rule: fi.Rule.Name, Key: k, Kind: ik.kind, DryRun: p.DryRun, Skip: sk})
+			}
+			if p.Changed {
+				changed[p.Instance.Key] = p.Instance
+			}
+		}
+	}
+
+	// Recorded as a cycle records them: changed states, then those
+	// dropped, then each move's outcome.
+	for k, in := range changed {
+		s.states[k] = in
+	}
+	for _, k := range out.Deleted {
+		delete(s.states, k)
+	}
+	for _, a := range out.Accounts {
+		s.accts[a.Account] = a
+	}
+	for _, m := range res.Moves {
+		s.nextID++
+		s.journal = append(s.journal, quota.Action{
+			ID: s.nextID, Time: now, Updated: now,
+			State: quota.ActionApplied, DryRun: m.DryRun, Move: m.Move,
+		})
+		o := planner.Applied(m)
+		s.states[o.Instance.Key] = o.Instance
+		res.Events = append(res.Events, o.Events...)
+	}
+	s.trimJournal(now)
+	return res
+}
+
+// trimJournal forgets the moves too old to matter to planning: older than
+// the no-return window and every rule's cooldown.
+func (s *Sim) trimJournal(now time.Time) {
+	keep := rules.BackMoveWindow
+	for _, r := range s.engine.Rules() {
+		keep = max(keep, r.Cooldown)
+	}
+	i := 0
+	for i < len(s.journal) && s.journal[i].Time.Before(now.Add(-keep)) {
+		i++
+	}
+	if i > 0 {
+		s.journal = append(s.journal[:0:0], s.journal[i:]...)
+	}
+}
+
+// planned returns what the plans of a cycle read of the ledgers: with an
+// item to move, every project's quotas of the rules' resources and of what
+// the items carry (the destinations are any of them); with none, only the
+// firing series.
+func planned(firing []rules.Firing, listed map[itemsKey][]quota.Item, order []itemsKey) ([]string, []quota.Key) {
+	var series []quota.Key
+	res := map[string]bool{}
+	anyItem := false
+	for _, ik := range order {
+		for _, it := range listed[ik] {
+			anyItem = true
+			for r := range it.Quantities {
+				res[r] = true
+			}
+		}
+	}
+	for _, fi := range firing {
+		if fi.Rule.Action == nil {
+			continue
+		}
+		k := fi.Instance.Key
+		series = append(series, quota.Key{Account: k.Account, Project: k.Project, Resource: k.Resource})
+		if anyItem {
+			res[k.Resource] = true
+		}
+	}
+	resources := make([]string, 0, len(res))
+	for r := range res {
+		resources = append(resources, r)
+	}
+	slices.Sort(resources)
+	return resources, series
+}
