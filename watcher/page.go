@@ -55,12 +55,13 @@ var pageTemplates = template.Must(template.New("").Funcs(template.FuncMap{
 		}
 		return roughDuration(now.Sub(t)) + " ago"
 	},
-	"duration": roughDuration,
-	"f1":       func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
-	"add":      func(a, b float64) float64 { return a + b },
-	"sub":      func(a, b float64) float64 { return a - b },
-	"half":     func(a float64) float64 { return a / 2 },
-	"int64":    func(f float64) int64 { return int64(f) },
+	"duration":  roughDuration,
+	"stateText": view.StateText,
+	"f1":        func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
+	"add":       func(a, b float64) float64 { return a + b },
+	"sub":       func(a, b float64) float64 { return a - b },
+	"half":      func(a float64) float64 { return a / 2 },
+	"int64":     func(f float64) int64 { return int64(f) },
 	"level": func(r view.Float) string {
 		switch {
 		case r >= 0.95:

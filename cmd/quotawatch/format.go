@@ -53,7 +53,12 @@ func printEvents(w io.Writer, events []quota.Event) error {
 	for _, e := range events {
 		kind := string(e.Kind)
 		if e.Kind == quota.EventAction {
-			kind += " " + string(e.Result)
+			if e.DryRun && e.Result == quota.ResultApplied {
+				// Nothing moved: the move is only planned.
+				kind += " planned"
+			} else {
+				kind += " " + string(e.Result)
+			}
 		}
 		if e.DryRun {
 			kind += " (dry run)"

@@ -63,3 +63,12 @@ func TestPlanLines(t *testing.T) {
 	require.Empty(t, planLines(&watcher.Report{}), "nothing planned is an empty array")
 	require.NotNil(t, planLines(&watcher.Report{}))
 }
+
+// TestPrintEventsDryRun: a dry-run move reads as planned, never applied.
+func TestPrintEventsDryRun(t *testing.T) {
+	move := quota.Move{Rule: "full", Account: "alice", Kind: quota.KindContainer, ItemName: "c1", From: "p1", To: "p2"}
+	var buf bytes.Buffer
+	require.NoError(t, printEvents(&buf, []quota.Event{{Kind: quota.EventAction, Result: quota.ResultApplied, DryRun: true, Move: &move}}))
+	require.Contains(t, buf.String(), "action planned (dry run)")
+	require.NotContains(t, buf.String(), "applied")
+}
