@@ -158,6 +158,10 @@ func usageLine(res string, q quota.Quota) string {
 	if q.IsUnlimited() {
 		return "at " + formatUsage(res, q)
 	}
+	if noQuota(q) {
+		return fmt.Sprintf("uses *%s* with no quota (limit %s)", quota.FormatAmount(res, q.Usage),
+			quota.FormatAmount(res, q.EffectiveLimit()))
+	}
 	return fmt.Sprintf("at *%s*: %s of %s", quota.FormatPercent(q.Ratio()),
 		quota.FormatAmount(res, q.Usage), quota.FormatAmount(res, q.EffectiveLimit()))
 }
@@ -166,6 +170,9 @@ func usageLine(res string, q quota.Quota) string {
 func atPercent(q quota.Quota) string {
 	if q.IsUnlimited() {
 		return ""
+	}
+	if noQuota(q) {
+		return " with no quota"
 	}
 	return " at " + quota.FormatPercent(q.Ratio())
 }
@@ -186,6 +193,9 @@ func layoutFiring(ev quota.Event) rendered {
 	verb, title := "is at", "Firing"
 	if ev.Repeat {
 		verb, title = "is still at", "Still firing"
+	}
+	if noQuota(ev.Quota) {
+		verb = map[bool]string{false: "uses", true: "still uses"}[ev.Repeat]
 	}
 	usage := formatUsage(res, ev.Quota)
 	trend := formatTrend(res, ev.GrowthPerDay, ev.DaysToFull)

@@ -230,6 +230,22 @@ func TestFormatAmount(t *testing.T) {
 	}
 }
 
+// TestRenderZeroLimit: usage against a zero limit says so in words, not
+// as a percentage.
+func TestRenderZeroLimit(t *testing.T) {
+	ev := sampleEvents()["firing"]
+	ev.Quota = diskQuota(quota.GiB, 0)
+	m := Render(ev)
+	blocks, err := json.Marshal(m.Blocks)
+	require.NoError(t, err)
+	for _, s := range []string{m.Text, string(blocks)} {
+		require.NotContains(t, s, "zero limit")
+		require.NotContains(t, s, "is at")
+	}
+	require.Contains(t, m.Text, "pithos.diskspace of "+sysName+" uses 1.0 GiB with no quota (limit 0 B)")
+	require.Contains(t, string(blocks), "pithos.diskspace uses *1.0 GiB* with no quota (limit 0 B)")
+}
+
 func TestFormatUsage(t *testing.T) {
 	tests := []struct {
 		name string
@@ -239,7 +255,7 @@ func TestFormatUsage(t *testing.T) {
 	}{
 		{"plain", diskQuota(15*quota.GiB, 20*quota.GiB), "15.0 GiB of 20.0 GiB (75.0%)", ""},
 		{"unlimited", diskQuota(5*quota.GiB, quota.Unlimited), "5.0 GiB (unlimited)", ""},
-		{"zero limit", diskQuota(quota.GiB, 0), "1.0 GiB of 0 B (over a zero limit)", ""},
+		{"zero limit", diskQuota(quota.GiB, 0), "1.0 GiB with no quota (limit 0 B)", ""},
 		{"others use the project", quota.Quota{Usage: 5 * quota.GiB, Limit: 20 * quota.GiB, ProjectUsage: 90 * quota.GiB, ProjectLimit: 100 * quota.GiB},
 			"5.0 GiB of 15.0 GiB (33.3%)", "90.0 GiB of 100.0 GiB (90.0%)"},
 	}
