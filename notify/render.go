@@ -292,8 +292,19 @@ func layoutAction(ev quota.Event) rendered {
 			r.line = fmt.Sprintf(":x: *%sMove failed* · %s: %s", dry, moveSentence(m, true), esc(ev.Reason))
 		}
 	default:
-		r.summary = fmt.Sprintf("%s%s: no move out of %s: %s", dry, ev.Key.Rule, project(ev), ev.Reason)
-		r.line = fmt.Sprintf(":no_entry_sign: *%sMove skipped* · *%s*%s: %s", dry, esc(project(ev)), atPercent(ev.Quota), esc(ev.Reason))
+		// A skip names the item it concerns, so that it does not read as
+		// contradicting a move of another item out of the same project.
+		if m != nil && m.ItemName != "" {
+			r = layoutSkip(ev, dry, "no move", "Move skipped")
+			r.summary = fmt.Sprintf("%s%s: no move of %s %s out of %s: %s", dry, ev.Key.Rule, kindName(m.Kind), m.ItemName, project(ev), ev.Reason)
+			if !strings.Contains(ev.Reason, m.ItemName) {
+				// The line names the item unless the reason does already.
+				r.line = fmt.Sprintf(":no_entry_sign: *%sMove skipped* · %s *%s* · *%s*%s: %s", dry, kindName(m.Kind), esc(m.ItemName),
+					esc(project(ev)), atPercent(ev.Quota), esc(ev.Reason))
+			}
+		} else {
+			r = layoutSkip(ev, dry, "no move", "Move skipped")
+		}
 		if m != nil && m.To != "" {
 			r.line += " (considered: " + moveSentence(m, true) + ")"
 		}
@@ -302,6 +313,44 @@ func layoutAction(ev quota.Event) rendered {
 		r.summary = fmt.Sprintf("%s%s: %s %s: %s", dry, ev.Key.Rule, ev.Result, project(ev), ev.Reason)
 		r.line += ": " + esc(ev.Reason)
 	}
+	r.line += ruleTag(ev)
+	return r
+}
+
+// layoutSkip renders a skip that names no item: no move out of the project.
+func layoutSkip(ev quota.Event, dry, what, title string) rendered {
+	return rendered{summary: fmt.Sprintf("%s%s: %s out of %s: %s", dry, ev.Key.Rule, what, project(ev), ev.Reason),
+		line: fmt.Sprintf(":no_entry_sign: *%s%s* · *%s*%s: %s", dry, title, esc(project(ev)), atPercent(ev.Quota), esc(ev.Reason))}
+}
+
+// furtherSkips finds the skips that name no item in events that also move
+// something out of the same project: those are told as no further move,
+// since a plain "no move out of" would contradict the move next to it.
+func furtherSkips(events []quota.Event) map[int]bool {
+	type from struct{ account, project string }
+	moved := map[from]bool{}
+	for _, ev := range events {
+		if ev.Kind == quota.EventAction && ev.Result == quota.ResultApplied && ev.Move != nil && ev.Move.Raise == nil {
+			moved[from{ev.Key.Account, ev.Move.From}] = true
+		}
+	}
+	out := map[int]bool{}
+	for i, ev := range events {
+		if ev.Kind == quota.EventAction && ev.Result == quota.ResultSkipped && (ev.Move == nil || ev.Move.ItemName == "") &&
+			moved[from{ev.Key.Account, ev.Key.Project}] {
+			out[i] = true
+		}
+	}
+	return out
+}
+
+// layoutFurtherSkip renders a skip of furtherSkips.
+func layoutFurtherSkip(ev quota.Event) rendered {
+	dry := ""
+	if ev.DryRun {
+		dry = "DRY RUN: "
+	}
+	r := layoutSkip(ev, dry, "no further move", "No further move")
 	r.line += ruleTag(ev)
 	return r
 }

@@ -332,3 +332,26 @@ func TestBackoff(t *testing.T) {
 		})
 	}
 }
+
+// TestRenderSkipBesideMove: a skip told in the same message as a move out
+// of the same project does not read as if nothing moved.
+func TestRenderSkipBesideMove(t *testing.T) {
+	ev := sampleEvents()
+	other := ev["action_skipped_item"]
+	other.Move.ItemID, other.Move.ItemName = "big", "big"
+	msgs := RenderBatch([]quota.Event{ev["action_applied"], ev["action_skipped"], other})
+	require.Len(t, msgs, 1)
+	blocks, err := json.Marshal(msgs[0].Blocks)
+	require.NoError(t, err)
+	for _, s := range []string{msgs[0].Text, string(blocks)} {
+		require.NotContains(t, s, "no move out of")
+		require.NotContains(t, s, "Move skipped* · *"+sysName)
+	}
+	require.Contains(t, msgs[0].Text, "container-rebalance: no further move out of "+sysName+": no project with")
+	require.Contains(t, msgs[0].Text, "container-rebalance: no move of container big out of "+sysName+": ")
+	require.Contains(t, string(blocks), "*No further move* · *"+sysName+"*")
+	require.Contains(t, string(blocks), "*Move skipped* · container *big* · *"+sysName+"*")
+
+	alone := RenderBatch([]quota.Event{ev["action_skipped"]})
+	require.Contains(t, alone[0].Text, "no move out of "+sysName, "a skip without a move beside it is told as before")
+}
