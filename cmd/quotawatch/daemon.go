@@ -26,6 +26,7 @@ func cmdValidate(_ context.Context, e *env) int {
 
 func cmdRun(ctx context.Context, e *env) int {
 	cfg, log, sio := e.cfg, e.log, e.stdio
+	logStartup(log, cfg, currentBuild())
 	w, err := watcher.New(ctx, watcher.Options{Config: cfg, Logger: log, Registry: daemonRegistry(currentBuild())})
 	if err != nil {
 		log.Error("start failed", "err", err)
@@ -50,6 +51,19 @@ func cmdRun(ctx context.Context, e *env) int {
 	}
 	log.Info("stopped")
 	return exitOK
+}
+
+// logStartup says what is starting: the build and the configuration's
+// outline, so that a log shows which version ran with what, and whether
+// it could move anything. It names no token or URL.
+func logStartup(log *slog.Logger, cfg *config.Config, b buildInfo) {
+	names := make([]string, 0, len(cfg.Notifiers))
+	for _, n := range cfg.Notifiers {
+		names = append(names, n.Name)
+	}
+	log.Info("starting", "version", b.Version, "revision", b.Revision, "go", b.GoVersion,
+		"config", cfg.File, "accounts", len(cfg.Cloud.Accounts), "rules", len(cfg.Rules), "notifiers", names,
+		"schedule", cfg.Schedule, "dry_run", cfg.DryRun, "store", cfg.Store.Path)
 }
 
 func cmdOnce(ctx context.Context, e *env) int {
