@@ -71,3 +71,13 @@ func TestRunLogsStartupFirst(t *testing.T) {
 	require.Contains(t, line, "dry_run=false")
 	require.Contains(t, line, "accounts=1")
 }
+
+// TestPlanLogsNoScratchStore: plan's scratch store is no news at the
+// default level.
+func TestPlanLogsNoScratchStore(t *testing.T) {
+	c := newCLI(t)
+	code, _, stderr := c.run("plan")
+	require.Equal(t, exitOK, code, stderr)
+	require.NotContains(t, stderr, "store created")
+	require.NotContains(t, stderr, "level=INFO")
+}
