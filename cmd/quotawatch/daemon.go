@@ -78,7 +78,7 @@ func cmdOnce(ctx context.Context, e *env) int {
 	}
 	rep, err := w.Cycle(ctx)
 	if rep != nil {
-		if perr := printReport(sio.out, rep, e.output, false); perr != nil {
+		if perr := printReport(sio.out, rep, e.output, false, termWidth(sio.out, sio.lookupEnv)); perr != nil {
 			return fail(sio, "%v", perr)
 		}
 	}
@@ -107,7 +107,7 @@ func cmdPlan(ctx context.Context, e *env) int {
 	if err != nil {
 		return fail(sio, "%v", err)
 	}
-	if err := printReport(sio.out, rep, e.output, true); err != nil {
+	if err := printReport(sio.out, rep, e.output, true, termWidth(sio.out, sio.lookupEnv)); err != nil {
 		return fail(sio, "%v", err)
 	}
 	if rep.Failed() {
@@ -142,8 +142,9 @@ func openForPlan(path string, log *slog.Logger) (*store.Store, func(), error) {
 }
 
 // printReport prints a cycle's report: the moves (planned, applied,
-// refused) with before/after usage, then the events.
-func printReport(w io.Writer, rep *watcher.Report, format string, plan bool) error {
+// refused) with before/after usage, then the events, the tables fitted to
+// width (0: any).
+func printReport(w io.Writer, rep *watcher.Report, format string, plan bool, width int) error {
 	if format == "json" {
 		if plan {
 			return view.WriteJSON(w, planLines(rep))
@@ -161,12 +162,12 @@ func printReport(w io.Writer, rep *watcher.Report, format string, plan bool) err
 		} else {
 			fmt.Fprintln(w, "no moves")
 		}
-	} else if err := printPlan(w, rep.Plan, plan); err != nil {
+	} else if err := printPlan(w, rep.Plan, plan, width); err != nil {
 		return err
 	}
 	if len(rep.Events) > 0 {
 		fmt.Fprintln(w)
-		return printEvents(w, rep.Events)
+		return printEvents(w, rep.Events, width)
 	}
 	return nil
 }
