@@ -67,7 +67,10 @@ func logStartup(log *slog.Logger, cfg *config.Config, b buildInfo) {
 }
 
 func cmdOnce(ctx context.Context, e *env) int {
-	cfg, log, sio := e.cfg, e.log, e.stdio
+	cfg, sio := e.cfg, e.stdio
+	prog := startProgress(sio.errOut, sio.lookupEnv, "once", fmt.Sprintf("polling %d accounts", len(cfg.Cloud.Accounts)))
+	defer prog.end()
+	log := withProgress(e.log, prog)
 	w, err := watcher.New(ctx, watcher.Options{Config: cfg, Logger: log})
 	if err != nil {
 		return fail(sio, "%v", err)
@@ -77,6 +80,7 @@ func cmdOnce(ctx context.Context, e *env) int {
 		log.Error("reconciling interrupted moves failed", "err", err)
 	}
 	rep, err := w.Cycle(ctx)
+	prog.end()
 	if rep != nil {
 		if perr := printReport(sio.out, rep, e.output, false, termWidth(sio.out, sio.lookupEnv)); perr != nil {
 			return fail(sio, "%v", perr)
@@ -92,7 +96,10 @@ func cmdOnce(ctx context.Context, e *env) int {
 }
 
 func cmdPlan(ctx context.Context, e *env) int {
-	cfg, log, sio := e.cfg, e.log, e.stdio
+	cfg, sio := e.cfg, e.stdio
+	prog := startProgress(sio.errOut, sio.lookupEnv, "plan", fmt.Sprintf("polling %d accounts", len(cfg.Cloud.Accounts)))
+	defer prog.end()
+	log := withProgress(e.log, prog)
 	st, cleanup, err := openForPlan(cfg.Store.Path, log)
 	if err != nil {
 		return fail(sio, "%v", err)
@@ -104,6 +111,7 @@ func cmdPlan(ctx context.Context, e *env) int {
 	}
 	defer w.Close()
 	rep, err := w.Cycle(ctx)
+	prog.end()
 	if err != nil {
 		return fail(sio, "%v", err)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 
 	"github.com/quotawatch/quotawatch/quota"
@@ -78,11 +77,7 @@ func planCells(rows []watcher.PlanRow, plan bool, usage func(string, quota.Quota
 // termWidth is the width to fit tables in: COLUMNS when w is a terminal,
 // else 0 (any width): a pipe or a file gets the whole table.
 func termWidth(w io.Writer, lookupEnv func(string) (string, bool)) int {
-	f, ok := w.(*os.File)
-	if !ok {
-		return 0
-	}
-	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+	if !isTerminal(w, lookupEnv) {
 		return 0
 	}
 	v, _ := lookupEnv("COLUMNS")
