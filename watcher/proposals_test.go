@@ -102,3 +102,16 @@ func TestStatusPageListsProposals(t *testing.T) {
 	require.Regexp(t, fmt.Sprintf(`<tr><td>%d</td><td>[^<]*</td><td>[^<]*</td><td>container-rebalance</td><td>alice</td><td>container course_container</td>`, rep.Plan[0].ActionID), body)
 	require.Contains(t, body, `<dd id="approval">required for every rule</dd>`)
 }
+
+// TestStatusPageApprovalPerRule: approval set on some rules names them.
+func TestStatusPageApprovalPerRule(t *testing.T) {
+	rulesYAML := strings.Replace(rulesSeed, "    action:\n", "    require_approval: true\n    action:\n", 1) + `
+  - name: vm-alert
+    resource: cyclades.vm
+    when: ratio > 0.99
+`
+	h := newHarness(t, "seed.yaml", rulesYAML)
+	page := httptest.NewRecorder()
+	h.w.Handler(nil).ServeHTTP(page, httptest.NewRequest(http.MethodGet, "/", nil))
+	require.Contains(t, page.Body.String(), `<dd id="approval">required for rules container-rebalance</dd>`)
+}
