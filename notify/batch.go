@@ -74,8 +74,12 @@ func renderLines(events []quota.Event, title func(part, parts, from, to int) str
 			p.cur.Reset()
 		}
 	}
+	further := furtherSkips(events)
 	for i, ev := range events {
 		r := layout(ev)
+		if further[i] {
+			r = layoutFurtherSkip(ev)
+		}
 		line := truncate(r.line, maxSectionText)
 		summary := truncate(r.summary, maxMessageText/4)
 		grow := max(len(line), len(summary)) + 1

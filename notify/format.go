@@ -17,8 +17,18 @@ func formatUsage(resource string, q quota.Quota) string {
 	if q.IsUnlimited() {
 		return quota.FormatAmount(resource, q.Usage) + " (unlimited)"
 	}
+	if noQuota(q) {
+		return fmt.Sprintf("%s with no quota (limit %s)", quota.FormatAmount(resource, q.Usage),
+			quota.FormatAmount(resource, q.EffectiveLimit()))
+	}
 	return fmt.Sprintf("%s of %s (%s)", quota.FormatAmount(resource, q.Usage),
 		quota.FormatAmount(resource, q.EffectiveLimit()), quota.FormatPercent(q.Ratio()))
+}
+
+// noQuota reports usage against a zero limit (a suspended project, say),
+// where a percentage means nothing.
+func noQuota(q quota.Quota) bool {
+	return !q.IsUnlimited() && q.EffectiveLimit() == 0 && q.Usage > 0
 }
 
 // formatProjectUsage renders the project-wide figures, or "" when they say

@@ -158,6 +158,10 @@ func usageLine(res string, q quota.Quota) string {
 	if q.IsUnlimited() {
 		return "at " + formatUsage(res, q)
 	}
+	if noQuota(q) {
+		return fmt.Sprintf("uses *%s* with no quota (limit %s)", quota.FormatAmount(res, q.Usage),
+			quota.FormatAmount(res, q.EffectiveLimit()))
+	}
 	return fmt.Sprintf("at *%s*: %s of %s", quota.FormatPercent(q.Ratio()),
 		quota.FormatAmount(res, q.Usage), quota.FormatAmount(res, q.EffectiveLimit()))
 }
@@ -166,6 +170,9 @@ func usageLine(res string, q quota.Quota) string {
 func atPercent(q quota.Quota) string {
 	if q.IsUnlimited() {
 		return ""
+	}
+	if noQuota(q) {
+		return " with no quota"
 	}
 	return " at " + quota.FormatPercent(q.Ratio())
 }
@@ -186,6 +193,9 @@ func layoutFiring(ev quota.Event) rendered {
 	verb, title := "is at", "Firing"
 	if ev.Repeat {
 		verb, title = "is still at", "Still firing"
+	}
+	if noQuota(ev.Quota) {
+		verb = map[bool]string{false: "uses", true: "still uses"}[ev.Repeat]
 	}
 	usage := formatUsage(res, ev.Quota)
 	trend := formatTrend(res, ev.GrowthPerDay, ev.DaysToFull)
@@ -282,8 +292,19 @@ func layoutAction(ev quota.Event) rendered {
 			r.line = fmt.Sprintf(":x: *%sMove failed* · %s: %s", dry, moveSentence(m, true), esc(ev.Reason))
 		}
 	default:
-		r.summary = fmt.Sprintf("%s%s: no move out of %s: %s", dry, ev.Key.Rule, project(ev), ev.Reason)
-		r.line = fmt.Sprintf(":no_entry_sign: *%sMove skipped* · *%s*%s: %s", dry, esc(project(ev)), atPercent(ev.Quota), esc(ev.Reason))
+		// A skip names the item it concerns, so that it does not read as
+		// contradicting a move of another item out of the same project.
+		if m != nil && m.ItemName != "" {
+			r = layoutSkip(ev, dry, "no move", "Move skipped")
+			r.summary = fmt.Sprintf("%s%s: no move of %s %s out of %s: %s", dry, ev.Key.Rule, kindName(m.Kind), m.ItemName, project(ev), ev.Reason)
+			if !strings.Contains(ev.Reason, m.ItemName) {
+				// The line names the item unless the reason does already.
+				r.line = fmt.Sprintf(":no_entry_sign: *%sMove skipped* · %s *%s* · *%s*%s: %s", dry, kindName(m.Kind), esc(m.ItemName),
+					esc(project(ev)), atPercent(ev.Quota), esc(ev.Reason))
+			}
+		} else {
+			r = layoutSkip(ev, dry, "no move", "Move skipped")
+		}
 		if m != nil && m.To != "" {
 			r.line += " (considered: " + moveSentence(m, true) + ")"
 		}
@@ -292,6 +313,44 @@ func layoutAction(ev quota.Event) rendered {
 		r.summary = fmt.Sprintf("%s%s: %s %s: %s", dry, ev.Key.Rule, ev.Result, project(ev), ev.Reason)
 		r.line += ": " + esc(ev.Reason)
 	}
+	r.line += ruleTag(ev)
+	return r
+}
+
+// layoutSkip renders a skip that names no item: no move out of the project.
+func layoutSkip(ev quota.Event, dry, what, title string) rendered {
+	return rendered{summary: fmt.Sprintf("%s%s: %s out of %s: %s", dry, ev.Key.Rule, what, project(ev), ev.Reason),
+		line: fmt.Sprintf(":no_entry_sign: *%s%s* · *%s*%s: %s", dry, title, esc(project(ev)), atPercent(ev.Quota), esc(ev.Reason))}
+}
+
+// furtherSkips finds the skips that name no item in events that also move
+// something out of the same project: those are told as no further move,
+// since a plain "no move out of" would contradict the move next to it.
+func furtherSkips(events []quota.Event) map[int]bool {
+	type from struct{ account, project string }
+	moved := map[from]bool{}
+	for _, ev := range events {
+		if ev.Kind == quota.EventAction && ev.Result == quota.ResultApplied && ev.Move != nil && ev.Move.Raise == nil {
+			moved[from{ev.Key.Account, ev.Move.From}] = true
+		}
+	}
+	out := map[int]bool{}
+	for i, ev := range events {
+		if ev.Kind == quota.EventAction && ev.Result == quota.ResultSkipped && (ev.Move == nil || ev.Move.ItemName == "") &&
+			moved[from{ev.Key.Account, ev.Key.Project}] {
+			out[i] = true
+		}
+	}
+	return out
+}
+
+// layoutFurtherSkip renders a skip of furtherSkips.
+func layoutFurtherSkip(ev quota.Event) rendered {
+	dry := ""
+	if ev.DryRun {
+		dry = "DRY RUN: "
+	}
+	r := layoutSkip(ev, dry, "no further move", "No further move")
 	r.line += ruleTag(ev)
 	return r
 }

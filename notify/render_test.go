@@ -230,6 +230,22 @@ func TestFormatAmount(t *testing.T) {
 	}
 }
 
+// TestRenderZeroLimit: usage against a zero limit says so in words, not
+// as a percentage.
+func TestRenderZeroLimit(t *testing.T) {
+	ev := sampleEvents()["firing"]
+	ev.Quota = diskQuota(quota.GiB, 0)
+	m := Render(ev)
+	blocks, err := json.Marshal(m.Blocks)
+	require.NoError(t, err)
+	for _, s := range []string{m.Text, string(blocks)} {
+		require.NotContains(t, s, "zero limit")
+		require.NotContains(t, s, "is at")
+	}
+	require.Contains(t, m.Text, "pithos.diskspace of "+sysName+" uses 1.0 GiB with no quota (limit 0 B)")
+	require.Contains(t, string(blocks), "pithos.diskspace uses *1.0 GiB* with no quota (limit 0 B)")
+}
+
 func TestFormatUsage(t *testing.T) {
 	tests := []struct {
 		name string
@@ -239,7 +255,7 @@ func TestFormatUsage(t *testing.T) {
 	}{
 		{"plain", diskQuota(15*quota.GiB, 20*quota.GiB), "15.0 GiB of 20.0 GiB (75.0%)", ""},
 		{"unlimited", diskQuota(5*quota.GiB, quota.Unlimited), "5.0 GiB (unlimited)", ""},
-		{"zero limit", diskQuota(quota.GiB, 0), "1.0 GiB of 0 B (over a zero limit)", ""},
+		{"zero limit", diskQuota(quota.GiB, 0), "1.0 GiB with no quota (limit 0 B)", ""},
 		{"others use the project", quota.Quota{Usage: 5 * quota.GiB, Limit: 20 * quota.GiB, ProjectUsage: 90 * quota.GiB, ProjectLimit: 100 * quota.GiB},
 			"5.0 GiB of 15.0 GiB (33.3%)", "90.0 GiB of 100.0 GiB (90.0%)"},
 	}
@@ -315,4 +331,27 @@ func TestBackoff(t *testing.T) {
 			require.Equal(t, tt.want, Backoff(tt.attempts))
 		})
 	}
+}
+
+// TestRenderSkipBesideMove: a skip told in the same message as a move out
+// of the same project does not read as if nothing moved.
+func TestRenderSkipBesideMove(t *testing.T) {
+	ev := sampleEvents()
+	other := ev["action_skipped_item"]
+	other.Move.ItemID, other.Move.ItemName = "big", "big"
+	msgs := RenderBatch([]quota.Event{ev["action_applied"], ev["action_skipped"], other})
+	require.Len(t, msgs, 1)
+	blocks, err := json.Marshal(msgs[0].Blocks)
+	require.NoError(t, err)
+	for _, s := range []string{msgs[0].Text, string(blocks)} {
+		require.NotContains(t, s, "no move out of")
+		require.NotContains(t, s, "Move skipped* · *"+sysName)
+	}
+	require.Contains(t, msgs[0].Text, "container-rebalance: no further move out of "+sysName+": no project with")
+	require.Contains(t, msgs[0].Text, "container-rebalance: no move of container big out of "+sysName+": ")
+	require.Contains(t, string(blocks), "*No further move* · *"+sysName+"*")
+	require.Contains(t, string(blocks), "*Move skipped* · container *big* · *"+sysName+"*")
+
+	alone := RenderBatch([]quota.Event{ev["action_skipped"]})
+	require.Contains(t, alone[0].Text, "no move out of "+sysName, "a skip without a move beside it is told as before")
 }

@@ -198,7 +198,8 @@ func (s *Store) create() (err error) {
 			return fmt.Errorf("store %s: create: %w", s.path, err)
 		}
 	}
-	s.log.Info("store created", "path", s.path, "schema", SchemaVersion)
+	// Debug: plan creates a scratch store each time, and run says its store at start-up.
+	s.log.Debug("store created", "path", s.path, "schema", SchemaVersion)
 	s.inited = true
 	return nil
 }
@@ -389,7 +390,7 @@ func (s *Store) initSchema() error {
 		}
 		return fmt.Errorf("store %s: create schema: %w", s.path, err)
 	}
-	s.log.Info("store created", "path", s.path, "schema", SchemaVersion)
+	s.log.Debug("store created", "path", s.path, "schema", SchemaVersion)
 	s.inited = true
 	return nil
 }

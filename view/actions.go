@@ -79,12 +79,19 @@ func actionColumns() []Column[ActionRow] {
 		}},
 		{"FROM", func(r ActionRow) string { return NameOr(r.FromName, r.From) }},
 		{"TO", func(r ActionRow) string { return NameOr(r.ToName, r.To) }},
-		{"STATE", func(r ActionRow) string {
-			if r.DryRun {
-				return string(r.State) + " (dry run)"
-			}
-			return string(r.State)
-		}},
+		{"STATE", func(r ActionRow) string { return StateText(r.State, r.DryRun) }},
 		{"ERROR", func(r ActionRow) string { return Dash(r.Error) }},
 	}
+}
+
+// StateText is a journal entry's state as an operator reads it: a dry-run
+// move was journaled as applied but nothing moved, so it reads as planned.
+func StateText(s quota.ActionState, dryRun bool) string {
+	switch {
+	case !dryRun:
+		return string(s)
+	case s == quota.ActionApplied || s == quota.ActionVerified:
+		return "planned (dry run)"
+	}
+	return string(s) + " (dry run)"
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -213,4 +214,78 @@ func namer(projects map[string]quota.Project) func(id string) string {
 		}
 		return id
 	}
+}
+
+// TableWidth is the widest line WriteRows writes for the table, in runes.
+func TableWidth(header []string, rows [][]string) int {
+	width := make([]int, len(header))
+	measure := func(cells []string) {
+		for i, c := range cells[:min(len(cells), len(width))] {
+			width[i] = max(width[i], utf8.RuneCountInString(c))
+		}
+	}
+	measure(header)
+	for _, r := range rows {
+		measure(r)
+	}
+	total := 0
+	for _, w := range width {
+		total += w + 2
+	}
+	return max(total-2, 0)
+}
+
+// DropColumns removes the columns named drop, in that order, until the
+// table fits in width (0: any width); a cell is never truncated, so a
+// table of long names may stay wider.
+func DropColumns(header []string, rows [][]string, width int, drop ...string) ([]string, [][]string) {
+	rows = slices.Clone(rows)
+	for _, name := range drop {
+		if width <= 0 || TableWidth(header, rows) <= width {
+			break
+		}
+		i := slices.Index(header, name)
+		if i < 0 {
+			continue
+		}
+		header = slices.Delete(slices.Clone(header), i, i+1)
+		for j, r := range rows {
+			if i < len(r) {
+				rows[j] = slices.Delete(slices.Clone(r), i, i+1)
+			}
+		}
+	}
+	return header, rows
+}
+
+// WriteFitted writes the table as WriteRows does when it fits in width (0:
+// any width); else each row as a block, its first cell on a line of its
+// own and the others under it as "HEADER  value", so that a narrow
+// terminal shows every cell whole.
+func WriteFitted(w io.Writer, header []string, rows [][]string, width int) error {
+	if width <= 0 || TableWidth(header, rows) <= width || len(header) < 2 {
+		return WriteRows(w, header, rows)
+	}
+	bw := bufio.NewWriter(w)
+	key := 0
+	for _, h := range header[1:] {
+		key = max(key, utf8.RuneCountInString(h))
+	}
+	for n, r := range rows {
+		if n > 0 {
+			bw.WriteByte('\n')
+		}
+		for i, c := range r {
+			if i == 0 {
+				bw.WriteString(c + "\n")
+				continue
+			}
+			h := ""
+			if i < len(header) {
+				h = header[i]
+			}
+			fmt.Fprintf(bw, "  %s%s  %s\n", h, strings.Repeat(" ", key-utf8.RuneCountInString(h)), c)
+		}
+	}
+	return bw.Flush()
 }

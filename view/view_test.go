@@ -366,3 +366,20 @@ func TestSparkline(t *testing.T) {
 		require.Equal(t, tt.want, view.Sparkline(tt.vals), "%v", tt.vals)
 	}
 }
+
+// TestStateTextDryRun: a dry-run move is journaled as applied, but nothing
+// moved: it reads as planned.
+func TestStateTextDryRun(t *testing.T) {
+	for _, c := range []struct {
+		state quota.ActionState
+		dry   bool
+		want  string
+	}{
+		{quota.ActionApplied, true, "planned (dry run)"},
+		{quota.ActionVerified, true, "planned (dry run)"},
+		{quota.ActionFailed, true, "failed (dry run)"},
+		{quota.ActionApplied, false, "applied"},
+	} {
+		require.Equal(t, c.want, view.StateText(c.state, c.dry), "%s dry=%v", c.state, c.dry)
+	}
+}

@@ -55,12 +55,13 @@ var pageTemplates = template.Must(template.New("").Funcs(template.FuncMap{
 		}
 		return roughDuration(now.Sub(t)) + " ago"
 	},
-	"duration": roughDuration,
-	"f1":       func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
-	"add":      func(a, b float64) float64 { return a + b },
-	"sub":      func(a, b float64) float64 { return a - b },
-	"half":     func(a float64) float64 { return a / 2 },
-	"int64":    func(f float64) int64 { return int64(f) },
+	"duration":  roughDuration,
+	"stateText": view.StateText,
+	"f1":        func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
+	"add":       func(a, b float64) float64 { return a + b },
+	"sub":       func(a, b float64) float64 { return a - b },
+	"half":      func(a float64) float64 { return a / 2 },
+	"int64":     func(f float64) int64 { return int64(f) },
 	"level": func(r view.Float) string {
 		switch {
 		case r >= 0.95:
@@ -219,10 +220,23 @@ func (p *page) base(title string) *pageData {
 	return d
 }
 
-// approvalMode says whether moves wait for approval. This configuration
-// has no approval step: every planned move is applied (or only planned,
-// in dry run).
-func approvalMode(*env) string { return "not required" }
+// approvalMode says which rules' moves wait for an approver's decision
+// (require_approval, globally or on a rule).
+func approvalMode(e *env) string {
+	var names []string
+	for _, r := range e.cfg.Rules {
+		if r.RequireApproval {
+			names = append(names, r.Name)
+		}
+	}
+	switch {
+	case len(names) == 0:
+		return "not required"
+	case e.cfg.RequireApproval || len(names) == len(e.cfg.Rules):
+		return "required for every rule"
+	}
+	return "required for rules " + strings.Join(names, ", ")
+}
 
 func (p *page) rules() []*rules.Rule { return p.w.env.Load().cfg.Rules }
 
@@ -414,6 +428,26 @@ func apiError(rw http.ResponseWriter, code int, err error) {
 type pageSource struct {
 	*store.Store
 	w *Watcher
+}
+
+// OpenProposals implements view.ProposalLister: the proposals still
+// waiting for a decision, oldest first; one past its expiry is left out
+// (the next cycle expires it).
+func (s pageSource) OpenProposals(now time.Time) ([]view.ProposalRow, error) {
+	list, err := s.Proposals()
+	if err != nil {
+		return nil, fmt.Errorf("open proposals: %w", err)
+	}
+	var out []view.ProposalRow
+	for _, a := range list {
+		if !a.Expires.IsZero() && !a.Expires.After(now) {
+			continue
+		}
+		out = append(out, view.ProposalRow{ID: strconv.FormatUint(a.ID, 10), Time: a.Time, Expires: a.Expires,
+			Rule: a.Rule, Account: a.Account, Kind: string(a.Kind), ItemName: a.ItemName,
+			From: a.From, FromName: a.FromName, To: a.To, ToName: a.ToName})
+	}
+	return out, nil
 }
 
 // ActiveSilences implements view.SilenceLister.

@@ -3,6 +3,9 @@ package watcher_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -83,4 +86,32 @@ func noLocal(t *testing.T) func() (watcher.Options, error) {
 		t.Error("no daemon answered")
 		return watcher.Options{}, errors.New("no daemon")
 	}
+}
+
+// TestStatusPageListsProposals: the status page lists the proposals that
+// wait for a decision and says which rules need approval.
+func TestStatusPageListsProposals(t *testing.T) {
+	h := newHarness(t, "seed.yaml", rulesSeed, "require_approval: true")
+	rep := h.cycle()
+	require.Len(t, rep.Plan, 1)
+	require.Equal(t, quota.ActionProposed, rep.Plan[0].State)
+	page := httptest.NewRecorder()
+	h.w.Handler(nil).ServeHTTP(page, httptest.NewRequest(http.MethodGet, "/", nil))
+	body := page.Body.String()
+	require.Contains(t, body, `<h2>Open proposals <span class="count">1</span></h2>`)
+	require.Regexp(t, fmt.Sprintf(`<tr><td>%d</td><td>[^<]*</td><td>[^<]*</td><td>container-rebalance</td><td>alice</td><td>container course_container</td>`, rep.Plan[0].ActionID), body)
+	require.Contains(t, body, `<dd id="approval">required for every rule</dd>`)
+}
+
+// TestStatusPageApprovalPerRule: approval set on some rules names them.
+func TestStatusPageApprovalPerRule(t *testing.T) {
+	rulesYAML := strings.Replace(rulesSeed, "    action:\n", "    require_approval: true\n    action:\n", 1) + `
+  - name: vm-alert
+    resource: cyclades.vm
+    when: ratio > 0.99
+`
+	h := newHarness(t, "seed.yaml", rulesYAML)
+	page := httptest.NewRecorder()
+	h.w.Handler(nil).ServeHTTP(page, httptest.NewRequest(http.MethodGet, "/", nil))
+	require.Contains(t, page.Body.String(), `<dd id="approval">required for rules container-rebalance</dd>`)
 }

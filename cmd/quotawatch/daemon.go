@@ -26,6 +26,7 @@ func cmdValidate(_ context.Context, e *env) int {
 
 func cmdRun(ctx context.Context, e *env) int {
 	cfg, log, sio := e.cfg, e.log, e.stdio
+	logStartup(log, cfg, currentBuild())
 	w, err := watcher.New(ctx, watcher.Options{Config: cfg, Logger: log, Registry: daemonRegistry(currentBuild())})
 	if err != nil {
 		log.Error("start failed", "err", err)
@@ -52,8 +53,24 @@ func cmdRun(ctx context.Context, e *env) int {
 	return exitOK
 }
 
+// logStartup says what is starting: the build and the configuration's
+// outline, so that a log shows which version ran with what, and whether
+// it could move anything. It names no token or URL.
+func logStartup(log *slog.Logger, cfg *config.Config, b buildInfo) {
+	names := make([]string, 0, len(cfg.Notifiers))
+	for _, n := range cfg.Notifiers {
+		names = append(names, n.Name)
+	}
+	log.Info("starting", "version", b.Version, "revision", b.Revision, "go", b.GoVersion,
+		"config", cfg.File, "accounts", len(cfg.Cloud.Accounts), "rules", len(cfg.Rules), "notifiers", names,
+		"schedule", cfg.Schedule, "dry_run", cfg.DryRun, "store", cfg.Store.Path)
+}
+
 func cmdOnce(ctx context.Context, e *env) int {
-	cfg, log, sio := e.cfg, e.log, e.stdio
+	cfg, sio := e.cfg, e.stdio
+	prog := startProgress(sio.errOut, sio.lookupEnv, "once", fmt.Sprintf("polling %d accounts", len(cfg.Cloud.Accounts)))
+	defer prog.end()
+	log := withProgress(e.log, prog)
 	w, err := watcher.New(ctx, watcher.Options{Config: cfg, Logger: log})
 	if err != nil {
 		return fail(sio, "%v", err)
@@ -63,8 +80,9 @@ func cmdOnce(ctx context.Context, e *env) int {
 		log.Error("reconciling interrupted moves failed", "err", err)
 	}
 	rep, err := w.Cycle(ctx)
+	prog.end()
 	if rep != nil {
-		if perr := printReport(sio.out, rep, e.output, false); perr != nil {
+		if perr := printReport(sio.out, rep, e.output, false, termWidth(sio.out, sio.lookupEnv)); perr != nil {
 			return fail(sio, "%v", perr)
 		}
 	}
@@ -78,7 +96,10 @@ func cmdOnce(ctx context.Context, e *env) int {
 }
 
 func cmdPlan(ctx context.Context, e *env) int {
-	cfg, log, sio := e.cfg, e.log, e.stdio
+	cfg, sio := e.cfg, e.stdio
+	prog := startProgress(sio.errOut, sio.lookupEnv, "plan", fmt.Sprintf("polling %d accounts", len(cfg.Cloud.Accounts)))
+	defer prog.end()
+	log := withProgress(e.log, prog)
 	st, cleanup, err := openForPlan(cfg.Store.Path, log)
 	if err != nil {
 		return fail(sio, "%v", err)
@@ -90,10 +111,11 @@ func cmdPlan(ctx context.Context, e *env) int {
 	}
 	defer w.Close()
 	rep, err := w.Cycle(ctx)
+	prog.end()
 	if err != nil {
 		return fail(sio, "%v", err)
 	}
-	if err := printReport(sio.out, rep, e.output, true); err != nil {
+	if err := printReport(sio.out, rep, e.output, true, termWidth(sio.out, sio.lookupEnv)); err != nil {
 		return fail(sio, "%v", err)
 	}
 	if rep.Failed() {
@@ -128,8 +150,9 @@ func openForPlan(path string, log *slog.Logger) (*store.Store, func(), error) {
 }
 
 // printReport prints a cycle's report: the moves (planned, applied,
-// refused) with before/after usage, then the events.
-func printReport(w io.Writer, rep *watcher.Report, format string, plan bool) error {
+// refused) with before/after usage, then the events, the tables fitted to
+// width (0: any).
+func printReport(w io.Writer, rep *watcher.Report, format string, plan bool, width int) error {
 	if format == "json" {
 		if plan {
 			return view.WriteJSON(w, planLines(rep))
@@ -147,12 +170,12 @@ func printReport(w io.Writer, rep *watcher.Report, format string, plan bool) err
 		} else {
 			fmt.Fprintln(w, "no moves")
 		}
-	} else if err := printPlan(w, rep.Plan, plan); err != nil {
+	} else if err := printPlan(w, rep.Plan, plan, width); err != nil {
 		return err
 	}
 	if len(rep.Events) > 0 {
 		fmt.Fprintln(w)
-		return printEvents(w, rep.Events)
+		return printEvents(w, rep.Events, width)
 	}
 	return nil
 }

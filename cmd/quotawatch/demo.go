@@ -136,12 +136,12 @@ func demo(ctx context.Context, out io.Writer, log *slog.Logger, keep bool) error
 	if err != nil {
 		return err
 	}
-	if err := printEvents(out, rep.Events); err != nil {
+	if err := printEvents(out, rep.Events, 0); err != nil {
 		return err
 	}
 	say("")
 	if len(rep.Plan) > 0 {
-		if err := printPlan(out, rep.Plan, false); err != nil {
+		if err := printPlan(out, rep.Plan, false, 0); err != nil {
 			return err
 		}
 	} else {
@@ -159,7 +159,7 @@ func demo(ctx context.Context, out io.Writer, log *slog.Logger, keep bool) error
 	if err != nil {
 		return err
 	}
-	if err := printEvents(out, rep.Events); err != nil {
+	if err := printEvents(out, rep.Events, 0); err != nil {
 		return err
 	}
 	if !keep {

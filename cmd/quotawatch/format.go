@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
 
 	"github.com/quotawatch/quotawatch/quota"
 	"github.com/quotawatch/quotawatch/view"
@@ -10,8 +11,35 @@ import (
 )
 
 // printPlan writes a cycle's moves with the usage of both projects before
-// and after each; plan says they are only planned (a dry run).
-func printPlan(w io.Writer, rows []watcher.PlanRow, plan bool) error {
+// and after each; plan says they are only planned (a dry run). A table
+// wider than width (0: any) gives the usage as percentages without the
+// account, kind and amount, or, if that is still too wide, one block per
+// move.
+func printPlan(w io.Writer, rows []watcher.PlanRow, plan bool, width int) error {
+	header := []string{"RULE", "ACCOUNT", "KIND", "ITEM", "AMOUNT", "FROM", "SOURCE BEFORE → AFTER",
+		"TO", "DESTINATION BEFORE → AFTER", "OUTCOME"}
+	cells := planCells(rows, plan, view.Usage)
+	if width <= 0 || view.TableWidth(header, cells) <= width {
+		return view.WriteRows(w, header, cells)
+	}
+	short := []string{"RULE", "ACCOUNT", "KIND", "ITEM", "AMOUNT", "FROM", "SOURCE", "TO", "DESTINATION", "OUTCOME"}
+	sh, sc := view.DropColumns(short, planCells(rows, plan, shortUsage), width, "ACCOUNT", "KIND", "AMOUNT")
+	if view.TableWidth(sh, sc) <= width {
+		return view.WriteRows(w, sh, sc)
+	}
+	// Still too wide (long names): one block per move, every cell whole.
+	return view.WriteFitted(w, header, cells, width)
+}
+
+// shortUsage renders a usage as its percentage of the effective limit.
+func shortUsage(resource string, q quota.Quota) string {
+	if q.IsUnlimited() {
+		return quota.FormatAmount(resource, q.Usage)
+	}
+	return quota.FormatPercent(q.Ratio())
+}
+
+func planCells(rows []watcher.PlanRow, plan bool, usage func(string, quota.Quota) string) [][]string {
 	cells := make([][]string, 0, len(rows))
 	for _, r := range rows {
 		outcome := string(r.State)
@@ -35,25 +63,44 @@ func printPlan(w io.Writer, rows []watcher.PlanRow, plan bool) error {
 			amount = quota.FormatAmount(r.Resource, q)
 		}
 		if !r.Skipped {
-			src = view.Usage(r.Resource, r.SourceBefore) + " → " + view.Usage(r.Resource, r.SourceAfter)
-			dst = view.Usage(r.Resource, r.DestBefore) + " → " + view.Usage(r.Resource, r.DestAfter)
+			src = usage(r.Resource, r.SourceBefore) + " → " + usage(r.Resource, r.SourceAfter)
+			dst = usage(r.Resource, r.DestBefore) + " → " + usage(r.Resource, r.DestAfter)
 		} else {
-			src = view.Usage(r.Resource, r.SourceBefore)
+			src = usage(r.Resource, r.SourceBefore)
 		}
 		cells = append(cells, []string{r.Rule, r.Account, string(r.Kind), view.Dash(r.ItemName), view.Dash(amount),
 			view.NameOr(r.FromName, r.From), src, view.Dash(view.NameOr(r.ToName, r.To)), view.Dash(dst), outcome})
 	}
-	return view.WriteRows(w, []string{"RULE", "ACCOUNT", "KIND", "ITEM", "AMOUNT", "FROM", "SOURCE BEFORE → AFTER",
-		"TO", "DESTINATION BEFORE → AFTER", "OUTCOME"}, cells)
+	return cells
 }
 
-// printEvents writes a cycle's events.
-func printEvents(w io.Writer, events []quota.Event) error {
+// termWidth is the width to fit tables in: COLUMNS when w is a terminal,
+// else 0 (any width): a pipe or a file gets the whole table.
+func termWidth(w io.Writer, lookupEnv func(string) (string, bool)) int {
+	if !isTerminal(w, lookupEnv) {
+		return 0
+	}
+	v, _ := lookupEnv("COLUMNS")
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return n
+}
+
+// printEvents writes a cycle's events; a table wider than width (0: any)
+// drops the account, then the usage, or else gives one block per event.
+func printEvents(w io.Writer, events []quota.Event, width int) error {
 	cells := make([][]string, 0, len(events))
 	for _, e := range events {
 		kind := string(e.Kind)
 		if e.Kind == quota.EventAction {
-			kind += " " + string(e.Result)
+			if e.DryRun && e.Result == quota.ResultApplied {
+				// Nothing moved: the move is only planned.
+				kind += " planned"
+			} else {
+				kind += " " + string(e.Result)
+			}
 		}
 		if e.DryRun {
 			kind += " (dry run)"
@@ -72,7 +119,11 @@ func printEvents(w io.Writer, events []quota.Event) error {
 		cells = append(cells, []string{kind, view.Dash(e.Key.Rule), e.Key.Account,
 			view.Dash(view.NameOr(e.ProjectName, e.Key.Project)), view.Dash(e.Key.Resource), view.Dash(usage), view.Dash(detail)})
 	}
-	return view.WriteRows(w, []string{"EVENT", "RULE", "ACCOUNT", "PROJECT", "RESOURCE", "USAGE", "DETAIL"}, cells)
+	header := []string{"EVENT", "RULE", "ACCOUNT", "PROJECT", "RESOURCE", "USAGE", "DETAIL"}
+	if sh, sc := view.DropColumns(header, cells, width, "ACCOUNT", "USAGE"); width <= 0 || view.TableWidth(sh, sc) <= width {
+		return view.WriteRows(w, sh, sc)
+	}
+	return view.WriteFitted(w, header, cells, width)
 }
 
 // planLine is one row of `plan --output json`: a move or a refusal with

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"maps"
+	"os"
 	"slices"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -62,4 +65,64 @@ func TestPlanLines(t *testing.T) {
 
 	require.Empty(t, planLines(&watcher.Report{}), "nothing planned is an empty array")
 	require.NotNil(t, planLines(&watcher.Report{}))
+}
+
+// TestPrintEventsDryRun: a dry-run move reads as planned, never applied.
+func TestPrintEventsDryRun(t *testing.T) {
+	move := quota.Move{Rule: "full", Account: "alice", Kind: quota.KindContainer, ItemName: "c1", From: "p1", To: "p2"}
+	var buf bytes.Buffer
+	require.NoError(t, printEvents(&buf, []quota.Event{{Kind: quota.EventAction, Result: quota.ResultApplied, DryRun: true, Move: &move}}, 0))
+	require.Contains(t, buf.String(), "action planned (dry run)")
+	require.NotContains(t, buf.String(), "applied")
+}
+
+// TestNarrowTerminal: on a terminal narrower than the table the usage
+// folds to percentages and the least useful columns go; no name is cut;
+// a pipe gets the whole table.
+func TestNarrowTerminal(t *testing.T) {
+	gib := int64(quota.GiB)
+	move := quota.Move{Rule: "container-rebalance", Account: "alice", Kind: quota.KindContainer, ItemID: "c1", ItemName: "course_container",
+		From: "p1", FromName: "alice@example.org (personal)", To: "p2", ToName: "CS333 lab assignments", Resource: quota.DiskSpace,
+		Quantities:   quota.Quantities{quota.DiskSpace: 19 * gib},
+		SourceBefore: quota.Quota{Usage: 19 * gib, Limit: 20 * gib, ProjectUsage: 19 * gib, ProjectLimit: 20 * gib},
+		SourceAfter:  quota.Quota{Usage: 0, Limit: 20 * gib, ProjectUsage: 0, ProjectLimit: 20 * gib},
+		DestBefore:   quota.Quota{Usage: 10 * gib, Limit: 100 * gib, ProjectUsage: 10 * gib, ProjectLimit: 100 * gib},
+		DestAfter:    quota.Quota{Usage: 29 * gib, Limit: 100 * gib, ProjectUsage: 29 * gib, ProjectLimit: 100 * gib}}
+	rep := &watcher.Report{Plan: []watcher.PlanRow{{Move: move, DryRun: true}},
+		Events: []quota.Event{{Kind: quota.EventFiring, Key: quota.InstanceKey{Rule: move.Rule, Account: "alice", Project: "p1", Resource: quota.DiskSpace},
+			ProjectName: move.FromName, Quota: move.SourceBefore}}}
+	width := func(s string) int {
+		n := 0
+		for _, l := range strings.Split(s, "\n") {
+			n = max(n, utf8.RuneCountInString(l))
+		}
+		return n
+	}
+	var full, narrow bytes.Buffer
+	require.NoError(t, printReport(&full, rep, "text", true, 0))
+	require.NoError(t, printReport(&narrow, rep, "text", true, 100))
+	require.Greater(t, width(full.String()), 100, full.String())
+	require.LessOrEqual(t, width(narrow.String()), 100, narrow.String())
+	for _, name := range []string{"container-rebalance", "course_container", "alice@example.org (personal)", "CS333 lab assignments", "would move (dry run)", "19.0 GiB / 20.0 GiB (95.0%) → 0 B / 20.0 GiB (0.0%)"} {
+		require.Contains(t, narrow.String(), name)
+	}
+	require.Contains(t, full.String(), "19.0 GiB / 20.0 GiB (95.0%) → 0 B / 20.0 GiB (0.0%)")
+	t.Logf("100 columns:\n%s", narrow.String())
+
+	// Wide enough for the table without the account, kind and amount, the
+	// usage as percentages.
+	var mid bytes.Buffer
+	require.NoError(t, printReport(&mid, rep, "text", true, 150))
+	require.LessOrEqual(t, width(mid.String()), 150, mid.String())
+	require.Contains(t, mid.String(), "95.0% → 0.0%")
+	require.NotContains(t, mid.String(), "AMOUNT")
+	t.Logf("150 columns:\n%s", mid.String())
+
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
+	defer w.Close()
+	env := func(k string) (string, bool) { return map[string]string{"COLUMNS": "100"}[k], k == "COLUMNS" }
+	require.Zero(t, termWidth(w, env), "a pipe gets the whole table")
+	require.Zero(t, termWidth(&full, env))
 }

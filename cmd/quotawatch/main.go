@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -349,16 +350,20 @@ func (l *logFlags) newLogger(w io.Writer, journal bool) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", l.level)
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
+	jsonOut := l.format == "json"
 	var pw *priorityWriter
 	if journal {
-		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 && a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		}
 		pw = &priorityWriter{w: w}
 		w = pw
+	}
+	opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
+		if journal && len(groups) == 0 && a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		if jsonOut && a.Value.Kind() == slog.KindDuration {
+			return secondsAttr(a)
+		}
+		return a
 	}
 	var h slog.Handler
 	switch l.format {
@@ -373,6 +378,16 @@ func (l *logFlags) newLogger(w io.Writer, journal bool) (*slog.Logger, error) {
 		h = priorityHandler{h: h, w: pw}
 	}
 	return slog.New(h), nil
+}
+
+// secondsAttr turns a duration into seconds, as Prometheus gives them: JSON
+// would otherwise carry bare nanoseconds. The key says the unit.
+func secondsAttr(a slog.Attr) slog.Attr {
+	key := a.Key
+	if !strings.HasSuffix(key, "_seconds") {
+		key += "_seconds"
+	}
+	return slog.Float64(key, a.Value.Duration().Seconds())
 }
 
 // usageErr reports a usage problem and returns exit code 2.
