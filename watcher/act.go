@@ -172,7 +172,8 @@ func (w *Watcher) act(ctx context.Context, e *env, now time.Time, cp cyclePlan, 
 		return nil
 	}
 	p := cp.planner
-	for _, pm := range cp.moves {
+	for i, pm := range cp.moves {
+		w.progress("moving", i, len(cp.moves))
 		if ctx.Err() != nil {
 			break // stopping: no move is begun, and what was not begun is not journaled
 		}

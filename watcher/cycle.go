@@ -179,6 +179,7 @@ func (w *Watcher) cycle(ctx context.Context, e *env, now time.Time, rep *Report)
 	changed := indexInstances(out.Instances)
 
 	// 3. Plan.
+	w.progress("planning", 0, 0)
 	var cp cyclePlan
 	if len(out.Firing) > 0 {
 		cp = w.plan(ctx, e, now, snaps, projects, out.Firing, rep)

@@ -54,6 +54,7 @@ func (w *Watcher) deliver(ctx context.Context, e *env, rep *Report) {
 		for i, m := range due {
 			pending[i] = notify.Pending{Event: m.Event, Attempts: m.Attempts}
 		}
+		w.progress("delivering", 0, len(due))
 		s := &settler{w: w, name: name, due: due, rep: rep, settled: make([]bool, len(due))}
 		n.Notify(ctx, pending, s.settle)
 		s.close()
@@ -179,6 +180,7 @@ func (s *settler) settle(from, to int, o notify.Outcome) {
 			j++
 		}
 		s.w.settleRun(s.name, s.due[i:j], o, s.rep)
+		s.w.progress("delivering", j, len(s.due))
 		i = j
 	}
 }

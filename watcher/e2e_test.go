@@ -51,14 +51,16 @@ func (c *clock) Advance(d time.Duration) {
 // harness is a simulated cloud, a Slack fake, a config and a store in a
 // temporary directory, and the watcher built from them.
 type harness struct {
-	t     *testing.T
-	dir   string
-	cloud *synnefosim.Server
-	slack *slacksink.Server
-	clock *clock
-	cfg   *config.Config
-	w     *watcher.Watcher
-	logs  *testutil.SyncBuffer // everything the watcher logged, at debug level
+	// progress, if set before start, is the watcher's Options.Progress.
+	progress func(phase string, done, total int)
+	t        *testing.T
+	dir      string
+	cloud    *synnefosim.Server
+	slack    *slacksink.Server
+	clock    *clock
+	cfg      *config.Config
+	w        *watcher.Watcher
+	logs     *testutil.SyncBuffer // everything the watcher logged, at debug level
 }
 
 // rulesSeed is the seed's rule: move a container out of a nearly full
@@ -128,7 +130,7 @@ rules:
 func (h *harness) start() {
 	h.t.Helper()
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	w, err := watcher.New(context.Background(), watcher.Options{Config: h.cfg, Now: h.clock.Now, NotifyRate: 1000, Logger: log})
+	w, err := watcher.New(context.Background(), watcher.Options{Config: h.cfg, Now: h.clock.Now, NotifyRate: 1000, Logger: log, Progress: h.progress})
 	require.NoError(h.t, err)
 	h.w = w
 	h.t.Cleanup(func() { _ = w.Close() })

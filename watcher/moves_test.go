@@ -2,9 +2,11 @@ package watcher_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -153,4 +155,32 @@ func TestOpenDryRunIntentIsSettledAsReported(t *testing.T) {
 	h.restart()
 	h.cycle()
 	require.Contains(t, strings.Join(h.slackTexts(), "\n"), "DRY RUN")
+}
+
+// TestProgressIsToldAsTheCycleGoes: Options.Progress hears each phase of a
+// cycle, with its count where it has one, ending with every message sent.
+func TestProgressIsToldAsTheCycleGoes(t *testing.T) {
+	h := newHarness(t, "seed.yaml", rulesSeed)
+	var mu sync.Mutex
+	var got []string
+	h.progress = func(phase string, done, total int) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, fmt.Sprintf("%s %d/%d", phase, done, total))
+	}
+	h.restart()
+	rep := h.cycle()
+	require.Len(t, moves(rep), 1)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, "polling 0/1", got[0], "%q", got)
+	require.Contains(t, got, "planning 0/0")
+	require.Contains(t, got, "moving 0/1")
+	last := got[len(got)-1]
+	require.Regexp(t, `^delivering (\d+)/(\d+)$`, last)
+	var done, total int
+	_, err := fmt.Sscanf(last, "delivering %d/%d", &done, &total)
+	require.NoError(t, err)
+	require.Equal(t, total, done, "every message was sent: %q", got)
+	require.Positive(t, total)
 }

@@ -154,7 +154,8 @@ func (w *Watcher) pollAll(ctx context.Context, e *env, now time.Time) ([]quota.S
 	var snaps []quota.Snapshot
 	failed := map[string]string{}
 	var res []PollResult
-	for _, a := range e.accounts {
+	for i, a := range e.accounts {
+		w.progress("polling", i, len(e.accounts))
 		s, err := w.pollAccount(ctx, a, now)
 		if err != nil && ctx.Err() != nil {
 			return nil, nil, res // stopping: not a failure of the cloud

@@ -69,6 +69,11 @@ var (
 type Options struct {
 	Config *config.Config
 	Logger *slog.Logger
+	// Progress, if set, is told what a cycle is doing as it goes: the
+	// phase ("polling", "planning", "moving", "delivering") and, where it
+	// counts, how many of how many are done. `once` and `plan` show it on a
+	// terminal.
+	Progress func(phase string, done, total int)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Registry receives the daemon's metrics and is served on /metrics;
@@ -112,15 +117,16 @@ type Options struct {
 // Watcher runs cycles. It is safe for one cycle at a time; Run serialises
 // them, and Reload swaps the configuration between cycles.
 type Watcher struct {
-	log      *slog.Logger
-	now      func() time.Time
-	readOnly bool
-	store    *store.Store
-	ownStore bool
-	metrics  *metrics
-	registry *prometheus.Registry
-	httpc    *http.Client
-	nrate    float64
+	progressFn func(phase string, done, total int)
+	log        *slog.Logger
+	now        func() time.Time
+	readOnly   bool
+	store      *store.Store
+	ownStore   bool
+	metrics    *metrics
+	registry   *prometheus.Registry
+	httpc      *http.Client
+	nrate      float64
 	// The notifications' retry backoff, and the wait for a rate limit.
 	retryBase, retryMax time.Duration
 	sleep               func(context.Context, time.Duration) error
@@ -187,20 +193,21 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 		return nil, errors.New("watcher: no configuration")
 	}
 	w := &Watcher{
-		log:       o.Logger,
-		now:       o.Now,
-		readOnly:  o.ReadOnly,
-		store:     o.Store,
-		httpc:     o.HTTPClient,
-		nrate:     o.NotifyRate,
-		retryBase: o.RetryBase,
-		retryMax:  o.RetryMax,
-		sleep:     o.Sleep,
-		outbox:    newOutboxTimer(),
-		patience:  o.SettleWindow,
-		names:     newNameCache(),
-		drift:     newDriftMarks(),
-		unsettled: true,
+		log:        o.Logger,
+		now:        o.Now,
+		progressFn: o.Progress,
+		readOnly:   o.ReadOnly,
+		store:      o.Store,
+		httpc:      o.HTTPClient,
+		nrate:      o.NotifyRate,
+		retryBase:  o.RetryBase,
+		retryMax:   o.RetryMax,
+		sleep:      o.Sleep,
+		outbox:     newOutboxTimer(),
+		patience:   o.SettleWindow,
+		names:      newNameCache(),
+		drift:      newDriftMarks(),
+		unsettled:  true,
 
 		newCloud:        o.NewCloud,
 		newServiceCloud: o.NewServiceCloud,
@@ -438,4 +445,11 @@ func caClient(file string, timeout time.Duration) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	return &http.Client{Transport: tr, Timeout: timeout}, nil
+}
+
+// progress tells Options.Progress what the cycle is doing, if it listens.
+func (w *Watcher) progress(phase string, done, total int) {
+	if w.progressFn != nil {
+		w.progressFn(phase, done, total)
+	}
 }

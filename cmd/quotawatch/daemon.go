@@ -71,7 +71,7 @@ func cmdOnce(ctx context.Context, e *env) int {
 	prog := startProgress(sio.errOut, sio.lookupEnv, "once", fmt.Sprintf("polling %d accounts", len(cfg.Cloud.Accounts)))
 	defer prog.end()
 	log := withProgress(e.log, prog)
-	w, err := watcher.New(ctx, watcher.Options{Config: cfg, Logger: log})
+	w, err := watcher.New(ctx, watcher.Options{Config: cfg, Logger: log, Progress: prog.progressFunc()})
 	if err != nil {
 		return fail(sio, "%v", err)
 	}
@@ -105,7 +105,7 @@ func cmdPlan(ctx context.Context, e *env) int {
 		return fail(sio, "%v", err)
 	}
 	defer cleanup()
-	w, err := watcher.New(ctx, watcher.Options{Config: cfg, Logger: log, ReadOnly: true, Store: st})
+	w, err := watcher.New(ctx, watcher.Options{Config: cfg, Logger: log, ReadOnly: true, Store: st, Progress: prog.progressFunc()})
 	if err != nil {
 		return fail(sio, "%v", err)
 	}

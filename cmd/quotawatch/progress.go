@@ -102,30 +102,25 @@ func (p *progress) end() {
 }
 
 // progressHandler passes records on to h, rubbing the progress line out
-// before each one it writes, and learns the cycle's phase from the
-// records the watcher logs as it goes (at any level).
+// before each one it writes.
 type progressHandler struct {
 	h slog.Handler
 	p *progress
 }
 
-// phaseAfter is what the cycle does after the watcher logs msg.
-func phaseAfter(msg string) (string, bool) {
-	switch msg {
-	case "cycle recorded":
-		return "planning, moving and telling", true
-	case "moved":
-		return "moving and telling", true
+// watch is the watcher's Options.Progress for p: the phase it reports,
+// with a count where it has one ("delivering 12 of 60").
+func (p *progress) watch(phase string, done, total int) {
+	if total > 0 {
+		p.set(fmt.Sprintf("%s %d of %d", phase, done, total))
+		return
 	}
-	return "", false
+	p.set(phase)
 }
 
 func (h progressHandler) Enabled(context.Context, slog.Level) bool { return true }
 
 func (h progressHandler) Handle(ctx context.Context, r slog.Record) error {
-	if ph, ok := phaseAfter(r.Message); ok {
-		h.p.set(ph)
-	}
 	if !h.h.Enabled(ctx, r.Level) {
 		return nil
 	}
@@ -147,4 +142,12 @@ func withProgress(log *slog.Logger, p *progress) *slog.Logger {
 		return log
 	}
 	return slog.New(progressHandler{h: log.Handler(), p: p})
+}
+
+// progressFunc is p.watch, or nil when no line is shown.
+func (p *progress) progressFunc() func(phase string, done, total int) {
+	if p == nil {
+		return nil
+	}
+	return p.watch
 }

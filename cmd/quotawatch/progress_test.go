@@ -57,20 +57,22 @@ func TestProgressNothingOnAPipe(t *testing.T) {
 	require.NotContains(t, stderr, "polling")
 }
 
-// TestProgressLine: on a terminal the line names the phase it learns from
-// the log, and is rubbed out before a log line and at the end.
+// TestProgressLine: on a terminal the line names the phase the watcher
+// reports, with its count, and is rubbed out before a log line and at the
+// end.
 func TestProgressLine(t *testing.T) {
 	var out lockedBuffer
 	p := newProgress(&out, "plan", "polling 2 accounts", 0, 5*time.Millisecond)
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "plan: polling 2 accounts… ") }, 5*time.Second, time.Millisecond)
 	log := withProgress(slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo})), p)
+	p.watch("delivering", 12, 60)
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "plan: delivering 12 of 60… ") }, 5*time.Second, time.Millisecond)
 	log.Debug("cycle recorded")
-	require.Eventually(t, func() bool { return strings.Contains(out.String(), "plan: planning, moving and telling… ") }, 5*time.Second, time.Millisecond)
 	require.NotContains(t, out.String(), "msg=\"cycle recorded\"", "a debug record is not written at info")
 	log.Warn("slow")
 	require.Eventually(t, func() bool {
 		_, after, _ := strings.Cut(out.String(), "msg=slow\n")
-		return strings.Contains(after, "telling… ")
+		return strings.Contains(after, "delivering 12 of 60… ")
 	}, 5*time.Second, time.Millisecond, "drawn again after the log line")
 	p.end()
 	s := out.String()
