@@ -18,31 +18,8 @@ import (
 	"github.com/quotawatch/quotawatch/store"
 )
 
-// benchRules are the rule benchmark's 20 rules: ratio thresholds on
-// several resources, a few project globs, two forecasts, two actions.
-const benchRules = `
-rules:
-  - {name: disk-warn, resource: pithos.diskspace, when: ratio > 0.8, clear: ratio < 0.75}
-  - {name: disk-crit, resource: pithos.diskspace, when: ratio > 0.95, severity: critical, action: {reassign: {kind: container}}}
-  - {name: disk-fill, resource: pithos.diskspace, when: days_to_full < 3 && ratio > 0.5}
-  - {name: disk-course, resource: pithos.diskspace, projects: ["course-*"], when: headroom < 1024^3}
-  - {name: vm-warn, resource: cyclades.vm, when: ratio >= 0.8}
-  - {name: vm-full, resource: cyclades.vm, when: usage >= limit && !unlimited, action: {reassign: {kind: server}}}
-  - {name: cpu-warn, resource: cyclades.cpu, when: ratio > 0.8}
-  - {name: cpu-crit, resource: cyclades.cpu, when: ratio > 0.95}
-  - {name: ram-warn, resource: cyclades.ram, when: ratio > 0.8}
-  - {name: ram-crit, resource: cyclades.ram, when: ratio > 0.95, for: 10m}
-  - {name: vol-warn, resource: cyclades.disk, when: ratio > 0.8}
-  - {name: vol-fill, resource: cyclades.disk, when: days_to_full < 2}
-  - {name: vol-lab, resource: cyclades.disk, projects: ["lab-*", "p-9*"], when: ratio > 0.68}
-  - {name: ip-full, resource: cyclades.floating_ip, when: usage >= limit && limit > 0}
-  - {name: net-full, resource: cyclades.network.private, when: ratio >= 1}
-  - {name: project-wide, resource: "cyclades.*", when: project_ratio > 0.97}
-  - {name: system-disk, resource: pithos.diskspace, when: system && ratio > 0.9}
-  - {name: apps, resource: astakos.pending_app, when: usage > 50}
-  - {name: lab-ram, resource: cyclades.ram, projects: ["lab-*"], when: headroom < 512 * 1024 * 1024}
-  - {name: pending, resource: "*", when: pending > 0 && project_pending > 0}
-`
+// benchRulesFile holds the 20 rules the rule and backtest benchmarks share.
+const benchRulesFile = "../rules/testdata/bench-rules.yaml"
 
 var benchResources = []string{
 	quota.DiskSpace, quota.VM, quota.CPU, quota.RAM, quota.Disk,
@@ -158,7 +135,9 @@ func BenchmarkBacktest30d80k(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			path, last := benchStore(b, every, spread)
-			rs, err := rules.ParseBytes([]byte(benchRules), rules.ParseOptions{})
+			doc, err := os.ReadFile(benchRulesFile)
+			require.NoError(b, err)
+			rs, err := rules.ParseBytes(doc, rules.ParseOptions{})
 			require.NoError(b, err)
 			require.Len(b, rs, 20)
 			runtime.GC()

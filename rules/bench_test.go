@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -10,31 +11,8 @@ import (
 	"github.com/quotawatch/quotawatch/quota"
 )
 
-// benchRules is a realistic mix of 20 rules: ratio thresholds on several
-// resources, a few project globs, two forecasts.
-const benchRules = `
-rules:
-  - {name: disk-warn, resource: pithos.diskspace, when: ratio > 0.8, clear: ratio < 0.75}
-  - {name: disk-crit, resource: pithos.diskspace, when: ratio > 0.95, severity: critical, action: {reassign: {kind: container}}}
-  - {name: disk-fill, resource: pithos.diskspace, when: days_to_full < 3 && ratio > 0.5}
-  - {name: disk-course, resource: pithos.diskspace, projects: ["course-*"], when: headroom < 1024^3}
-  - {name: vm-warn, resource: cyclades.vm, when: ratio >= 0.8}
-  - {name: vm-full, resource: cyclades.vm, when: usage >= limit && !unlimited, action: {reassign: {kind: server}}}
-  - {name: cpu-warn, resource: cyclades.cpu, when: ratio > 0.8}
-  - {name: cpu-crit, resource: cyclades.cpu, when: ratio > 0.95}
-  - {name: ram-warn, resource: cyclades.ram, when: ratio > 0.8}
-  - {name: ram-crit, resource: cyclades.ram, when: ratio > 0.95, for: 10m}
-  - {name: vol-warn, resource: cyclades.disk, when: ratio > 0.8}
-  - {name: vol-fill, resource: cyclades.disk, when: days_to_full < 2}
-  - {name: vol-lab, resource: cyclades.disk, projects: ["lab-*", "p-9*"], when: ratio > 0.68}
-  - {name: ip-full, resource: cyclades.floating_ip, when: usage >= limit && limit > 0}
-  - {name: net-full, resource: cyclades.network.private, when: ratio >= 1}
-  - {name: project-wide, resource: "cyclades.*", when: project_ratio > 0.97}
-  - {name: system-disk, resource: pithos.diskspace, when: system && ratio > 0.9}
-  - {name: apps, resource: astakos.pending_app, when: usage > 50}
-  - {name: lab-ram, resource: cyclades.ram, projects: ["lab-*"], when: headroom < 512 * 1024 * 1024}
-  - {name: pending, resource: "*", when: pending > 0 && project_pending > 0}
-`
+// benchRulesFile holds the 20 rules the rule and backtest benchmarks share.
+const benchRulesFile = "testdata/bench-rules.yaml"
 
 var benchResources = []string{
 	quota.DiskSpace, quota.VM, quota.CPU, quota.RAM, quota.Disk,
@@ -85,7 +63,7 @@ func benchInput(n int) Input {
 }
 
 func BenchmarkEvaluate80k(b *testing.B) {
-	rules := mustParse(b, benchRules)
+	rules := mustParse(b, benchRulesDoc(b))
 	require.Len(b, rules, 20)
 	e := NewEngine(rules)
 	in := benchInput(10_000)
@@ -112,7 +90,7 @@ func BenchmarkEvaluate80k(b *testing.B) {
 // TestBenchInputIsRealistic keeps the benchmark honest: some series fire,
 // most do not, and the forecast rules see a trend.
 func TestBenchInputIsRealistic(t *testing.T) {
-	rules := mustParse(t, benchRules)
+	rules := mustParse(t, benchRulesDoc(t))
 	out := NewEngine(rules).Evaluate(benchInput(1000))
 	require.Empty(t, out.Errors)
 	count := map[string]int{}
@@ -123,4 +101,11 @@ func TestBenchInputIsRealistic(t *testing.T) {
 	require.Positive(t, count["vol-fill"])
 	require.Positive(t, count["disk-fill"])
 	require.Less(t, len(out.Events), 8000/20)
+}
+
+func benchRulesDoc(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(benchRulesFile)
+	require.NoError(t, err)
+	return string(b)
 }
