@@ -665,21 +665,27 @@ func (p *ruleParser) reassign(v *yaml.Node) *Reassign {
 		return nil
 	}
 	a := &Reassign{Select: DefaultSelect, MaxItems: DefaultMaxItems, To: []string{"*"}, Strategy: DefaultStrategy, KeepShared: true}
-	hasKind := false
+	readKeys(p, v, pre, reassignKeys, a, "kind")
+	return a
+}
+
+// readKeys reads the mapping v into a, one reader per key from keys,
+// reporting unknown keys and a missing required one under pre.
+func readKeys[T any](p *ruleParser, v *yaml.Node, pre string, keys map[string]func(*ruleParser, *T, *yaml.Node, string), a *T, required string) {
+	has := false
 	for _, kv := range p.pairs(v, pre) {
 		k := kv.Key.Value
-		read, ok := reassignKeys[k]
+		read, ok := keys[k]
 		if !ok {
 			p.errorf(kv.Key.Line, pre+k, "unknown key")
 			continue
 		}
-		hasKind = hasKind || k == "kind"
+		has = has || k == required
 		read(p, a, kv.Value, pre+k)
 	}
-	if !hasKind {
-		p.errorf(v.Line, pre+"kind", "required")
+	if !has {
+		p.errorf(v.Line, pre+required, "required")
 	}
-	return a
 }
 
 func (p *ruleParser) reassignKind(a *Reassign, v *yaml.Node, f string) {

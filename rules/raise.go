@@ -48,20 +48,7 @@ func (p *ruleParser) raiseLimit(v *yaml.Node) *RaiseLimit {
 		return nil
 	}
 	a := &RaiseLimit{Level: LevelProject}
-	hasBy := false
-	for _, kv := range p.pairs(v, pre) {
-		k := kv.Key.Value
-		read, ok := raiseKeys[k]
-		if !ok {
-			p.errorf(kv.Key.Line, pre+k, "unknown key")
-			continue
-		}
-		hasBy = hasBy || k == "by"
-		read(p, a, kv.Value, pre+k)
-	}
-	if !hasBy {
-		p.errorf(v.Line, pre+"by", "required")
-	}
+	readKeys(p, v, pre, raiseKeys, a, "by")
 	return a
 }
 
