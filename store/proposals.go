@@ -27,7 +27,7 @@ func (s *Store) Propose(a quota.Action, announce func(quota.Action) []Outgoing) 
 		a.Updated = a.Time
 	}
 	err := s.update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bActions)
+		b := s.shared(tx, bActions)
 		id, err := b.NextSequence()
 		if err != nil {
 			return err
@@ -37,7 +37,7 @@ func (s *Store) Propose(a quota.Action, announce func(quota.Action) []Outgoing) 
 		if err := putJSON(b, u64(id), a); err != nil {
 			return err
 		}
-		return enqueue(tx, announce(a), a.Time)
+		return s.enqueue(tx, announce(a), a.Time)
 	})
 	if err != nil {
 		return quota.Action{}, fmt.Errorf("store: journal proposal: %w", err)
@@ -73,7 +73,7 @@ func (s *Store) Proposals() ([]quota.Action, error) {
 func (s *Store) Decide(id uint64, decide func(*quota.Action) error, announce func(quota.Action) []Outgoing) (quota.Action, error) {
 	var a quota.Action
 	err := s.update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bActions)
+		b := s.shared(tx, bActions)
 		v := b.Get(u64(id))
 		if v == nil {
 			return ErrNotFound
@@ -96,7 +96,7 @@ func (s *Store) Decide(id uint64, decide func(*quota.Action) error, announce fun
 		if err := putJSON(b, u64(id), a); err != nil {
 			return err
 		}
-		return enqueue(tx, announce(a), a.Updated)
+		return s.enqueue(tx, announce(a), a.Updated)
 	})
 	if err != nil {
 		return a, fmt.Errorf("store: proposal %d: %w", id, err)
@@ -105,8 +105,8 @@ func (s *Store) Decide(id uint64, decide func(*quota.Action) error, announce fun
 }
 
 // enqueue adds messages to the outbox inside a write transaction.
-func enqueue(tx *bbolt.Tx, out []Outgoing, t time.Time) error {
-	ob := tx.Bucket(bOutbox)
+func (s *Store) enqueue(tx *bbolt.Tx, out []Outgoing, t time.Time) error {
+	ob := s.shared(tx, bOutbox)
 	for _, o := range out {
 		id, err := ob.NextSequence()
 		if err != nil {

@@ -50,7 +50,7 @@ func silencesBucket(tx *bbolt.Tx) (*bbolt.Bucket, error) {
 // never reused.
 func (s *Store) AddSilence(sl Silence) (Silence, error) {
 	err := s.update(func(tx *bbolt.Tx) error {
-		b, err := silencesBucket(tx)
+		b, err := s.sharedSilences(tx)
 		if err != nil {
 			return err
 		}
@@ -99,7 +99,7 @@ func (s *Store) Silences() ([]Silence, error) {
 func (s *Store) ExpireSilence(id uint64, t time.Time) (Silence, error) {
 	var sl Silence
 	err := s.update(func(tx *bbolt.Tx) error {
-		b, err := silencesBucket(tx)
+		b, err := s.sharedSilences(tx)
 		if err != nil {
 			return err
 		}
@@ -134,7 +134,7 @@ func (s *Store) ExpireSilence(id uint64, t time.Time) (Silence, error) {
 func (s *Store) PruneSilences(before time.Time) (int, error) {
 	n := 0
 	err := s.update(func(tx *bbolt.Tx) error {
-		b, err := silencesBucket(tx)
+		b, err := s.sharedSilences(tx)
 		if err != nil {
 			return err
 		}

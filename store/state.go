@@ -73,7 +73,7 @@ func (s *Store) Commit(b *Batch) error {
 				return fmt.Errorf("project %s: %w", p.ID, err)
 			}
 		}
-		ib := tx.Bucket(bInstances)
+		ib := s.shared(tx, bInstances)
 		for _, in := range b.Instances {
 			if err := putJSON(ib, instanceKey(in.Key), in); err != nil {
 				return fmt.Errorf("instance %s: %w", in.Key, err)
@@ -85,17 +85,17 @@ func (s *Store) Commit(b *Batch) error {
 			}
 		}
 		for _, u := range b.Actions {
-			if err := setActionState(tx, u); err != nil {
+			if err := s.setActionState(tx, u); err != nil {
 				return fmt.Errorf("action %d: %w", u.ID, err)
 			}
 		}
-		ab := tx.Bucket(bAccounts)
+		ab := s.shared(tx, bAccounts)
 		for _, a := range b.Accounts {
 			if err := putJSON(ab, []byte(a.Account), a); err != nil {
 				return fmt.Errorf("account state %s: %w", a.Account, err)
 			}
 		}
-		ob := tx.Bucket(bOutbox)
+		ob := s.shared(tx, bOutbox)
 		for _, o := range b.Outbox {
 			id, err := ob.NextSequence()
 			if err != nil {
@@ -114,7 +114,7 @@ func (s *Store) Commit(b *Batch) error {
 	return nil
 }
 
-func putJSON(b *bbolt.Bucket, k []byte, v any) error {
+func putJSON(b interface{ Put(k, v []byte) error }, k []byte, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -184,7 +184,7 @@ func (s *Store) Intent(a quota.Action) (uint64, error) {
 	}
 	a.Error = ""
 	err := s.update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bActions)
+		b := s.shared(tx, bActions)
 		id, err := b.NextSequence()
 		if err != nil {
 			return err
@@ -210,7 +210,7 @@ var allowed = map[quota.ActionState][]quota.ActionState{
 // SetActionState records an outcome of journal entry id.
 func (s *Store) SetActionState(id uint64, st quota.ActionState, errText string, t time.Time) error {
 	err := s.update(func(tx *bbolt.Tx) error {
-		return setActionState(tx, ActionUpdate{ID: id, State: st, Error: errText, Time: t})
+		return s.setActionState(tx, ActionUpdate{ID: id, State: st, Error: errText, Time: t})
 	})
 	if err != nil {
 		return fmt.Errorf("store: action %d: %w", id, err)
@@ -219,8 +219,8 @@ func (s *Store) SetActionState(id uint64, st quota.ActionState, errText string, 
 }
 
 // setActionState applies one transition inside a write transaction.
-func setActionState(tx *bbolt.Tx, u ActionUpdate) error {
-	b := tx.Bucket(bActions)
+func (s *Store) setActionState(tx *bbolt.Tx, u ActionUpdate) error {
+	b := s.shared(tx, bActions)
 	v := b.Get(u64(u.ID))
 	if v == nil {
 		return ErrNotFound
@@ -329,7 +329,7 @@ func (s *Store) Due(notifier string, now time.Time) ([]Message, error) {
 // Delivered removes messages from the outbox; unknown ids are ignored.
 func (s *Store) Delivered(ids ...uint64) error {
 	err := s.update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bOutbox)
+		b := s.shared(tx, bOutbox)
 		for _, id := range ids {
 			if err := b.Delete(u64(id)); err != nil {
 				return err
@@ -345,7 +345,7 @@ func (s *Store) Delivered(ids ...uint64) error {
 
 func (s *Store) updateMessage(id uint64, what string, fn func(*Message)) error {
 	err := s.update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bOutbox)
+		b := s.shared(tx, bOutbox)
 		v := b.Get(u64(id))
 		if v == nil {
 			return ErrNotFound
@@ -438,7 +438,7 @@ func (s *Store) Thread(notifier string, k quota.InstanceKey) (Thread, bool, erro
 // SetThread records the thread of an incident for a notifier.
 func (s *Store) SetThread(notifier string, k quota.InstanceKey, t Thread) error {
 	err := s.update(func(tx *bbolt.Tx) error {
-		return putJSON(tx.Bucket(bThreads), threadKey(notifier, k), t)
+		return putJSON(s.shared(tx, bThreads), threadKey(notifier, k), t)
 	})
 	if err != nil {
 		return fmt.Errorf("store: set thread %s %s: %w", notifier, k, err)
@@ -449,7 +449,7 @@ func (s *Store) SetThread(notifier string, k quota.InstanceKey, t Thread) error 
 // DeleteThread forgets the thread of an incident (after it resolved).
 func (s *Store) DeleteThread(notifier string, k quota.InstanceKey) error {
 	err := s.update(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bThreads).Delete(threadKey(notifier, k))
+		return s.shared(tx, bThreads).Delete(threadKey(notifier, k))
 	})
 	if err != nil {
 		return fmt.Errorf("store: delete thread %s %s: %w", notifier, k, err)
@@ -524,7 +524,7 @@ func (s *Store) Stats() (Stats, error) {
 func (s *Store) SetAsideOrphans(keep []string, reason string) (int, error) {
 	n := 0
 	err := s.update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bOutbox)
+		b := s.shared(tx, bOutbox)
 		var orphans []Message
 		err := b.ForEach(func(k, v []byte) error {
 			var m Message
@@ -560,7 +560,7 @@ func (s *Store) SetAsideOrphans(keep []string, reason string) (int, error) {
 func (s *Store) PruneDead(before time.Time) (int, error) {
 	n := 0
 	err := s.update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bOutbox)
+		b := s.shared(tx, bOutbox)
 		var gone [][]byte
 		err := b.ForEach(func(k, v []byte) error {
 			var m struct {

@@ -93,6 +93,10 @@ type Store struct {
 	inited bool
 	closed bool
 	broken error // ErrDamaged, once seen: the file is not opened again
+	// mirror is told every change to the shared state; ops collects them
+	// during a write transaction.
+	mirror Mirror
+	ops    []Op
 }
 
 // Open opens the store at path; a writer creates it where no file exists.
@@ -504,6 +508,18 @@ func (s *Store) updateHistory(fn func(tx *bbolt.Tx, e *series.Engine) error) err
 }
 
 func (s *Store) write(fn func(tx *bbolt.Tx, e *series.Engine) error, history bool) error {
+	return s.writeHistory(fn, history, true)
+}
+
+// writeTx is update with the choice of telling the mirror.
+func (s *Store) writeTx(fn func(tx *bbolt.Tx) error, history, mirrored bool) error {
+	return s.writeHistory(func(tx *bbolt.Tx, _ *series.Engine) error { return fn(tx) }, history, mirrored)
+}
+
+// writeHistory runs fn in one write transaction. When mirrored and a
+// mirror is set, the shared state fn changed is handed to the mirror
+// before the commit, and the mirror's refusal rolls the transaction back.
+func (s *Store) writeHistory(fn func(tx *bbolt.Tx, e *series.Engine) error, history, mirrored bool) error {
 	if s.opt.ReadOnly {
 		return fmt.Errorf("store %s: %w", s.path, ErrReadOnly)
 	}
@@ -512,8 +528,20 @@ func (s *Store) write(fn func(tx *bbolt.Tx, e *series.Engine) error, history boo
 	if err := s.ensure(); err != nil {
 		return err
 	}
+	defer func() { s.ops = nil }()
 	err := guard(s.path, func() error {
-		return s.db.Update(func(tx *bbolt.Tx) error { return fn(tx, s.hist) })
+		return s.db.Update(func(tx *bbolt.Tx) error {
+			s.ops = s.ops[:0]
+			if err := fn(tx, s.hist); err != nil {
+				return err
+			}
+			if mirrored && s.mirror != nil && len(s.ops) > 0 {
+				if err := s.mirror.Mirror(s.ops, sequences(tx)); err != nil {
+					return fmt.Errorf("share state: %w", err)
+				}
+			}
+			return nil
+		})
 	})
 	if errors.Is(err, ErrDamaged) {
 		s.fail(err)
