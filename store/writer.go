@@ -37,8 +37,8 @@ func (e *otherHostError) Error() string {
 	if d := e.now.Sub(e.at); d >= 0 {
 		ago = fmt.Sprintf(" (%s ago)", d.Round(time.Second))
 	}
-	return fmt.Sprintf("store %s was last written by host %s at %s%s, not by this host (%s): "+
-		"a quotawatch there may still be acting on it or on a copy; make sure it is stopped, then pass --takeover",
+	return fmt.Sprintf("store %s was last written by host %s at %s%s, not by this host (%s); "+
+		"two instances on one store's state would act twice: make sure the quotawatch there is stopped, then pass --takeover",
 		e.path, e.other, e.at.UTC().Format("2006-01-02 15:04:05 UTC"), ago, e.this)
 }
 

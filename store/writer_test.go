@@ -45,7 +45,7 @@ func TestClaimWriter(t *testing.T) {
 			require.Contains(t, msg, "store "+path+" was last written by host "+step.other, step.name)
 			require.Contains(t, msg, "at "+lastClaim.Format("2006-01-02 15:04:05 UTC")+" (1h0m0s ago)", step.name)
 			require.Contains(t, msg, "not by this host ("+step.host+")", step.name)
-			require.Contains(t, msg, "make sure it is stopped, then pass --takeover", step.name)
+			require.Contains(t, msg, "make sure the quotawatch there is stopped, then pass --takeover", step.name)
 		} else {
 			require.NoError(t, err, step.name)
 			lastClaim = now
