@@ -26,13 +26,19 @@ type writerRecord struct {
 }
 
 // otherHostError names the store, both hosts and when the other one
-// wrote, and matches ErrOtherHost.
+// wrote, and matches ErrOtherHost. An unreadable record (bad) is treated
+// as another host's: whoever wrote it is unknown.
 type otherHostError struct {
 	path, other, this string
 	at, now           time.Time
+	bad               error
 }
 
 func (e *otherHostError) Error() string {
+	if e.bad != nil {
+		return fmt.Sprintf("store %s has an unreadable record of its last writer (%v); "+
+			"make sure no other quotawatch acts on it, then pass --takeover", e.path, e.bad)
+	}
 	ago := ""
 	if d := e.now.Sub(e.at); d >= 0 {
 		ago = fmt.Sprintf(" (%s ago)", d.Round(time.Second))
@@ -71,11 +77,12 @@ func (s *Store) ClaimWriter(host string, takeover bool) error {
 	}
 	var other *otherHostError
 	err := s.update(func(tx *bbolt.Tx) error {
-		rec, err := readWriter(tx)
-		if err != nil {
-			return err
-		}
 		now := s.now()
+		rec, err := readWriter(tx)
+		if err != nil && !takeover {
+			other = &otherHostError{path: s.path, this: host, bad: err}
+			return other
+		}
 		if rec.Host != "" && rec.Host != host && !takeover {
 			other = &otherHostError{path: s.path, other: rec.Host, this: host, at: rec.Time, now: now}
 			return other

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.etcd.io/bbolt"
 )
 
 // The writer's record, claim after claim on one file, each a process of
@@ -97,4 +98,21 @@ func TestBackupKeepsTheWriter(t *testing.T) {
 	require.ErrorIs(t, r.ClaimWriter("b", false), ErrOtherHost)
 	require.NoError(t, r.ClaimWriter("b", true))
 	require.NoError(t, r.ClaimWriter("b", false))
+}
+
+// An unreadable record is another host's as far as anyone can tell:
+// refused, and replaced by a takeover.
+func TestUnreadableWriter(t *testing.T) {
+	st, path := openTemp(t)
+	require.NoError(t, st.update(func(tx *bbolt.Tx) error { return tx.Bucket(bMeta).Put(kWriter, []byte("{not json")) }))
+	err := st.ClaimWriter("a", false)
+	require.ErrorIs(t, err, ErrOtherHost)
+	require.Contains(t, err.Error(), "store "+path+" has an unreadable record of its last writer (")
+	require.Contains(t, err.Error(), "then pass --takeover")
+	_, _, err = st.Writer()
+	require.Error(t, err)
+	require.NoError(t, st.ClaimWriter("a", true))
+	host, _, err := st.Writer()
+	require.NoError(t, err)
+	require.Equal(t, "a", host)
 }

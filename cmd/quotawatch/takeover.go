@@ -32,15 +32,14 @@ func openToAct(e *env, log *slog.Logger, takeover bool) (*store.Store, string, e
 	if err != nil {
 		return nil, "", fmt.Errorf("open store: %w", err)
 	}
-	prev, at, err := st.Writer()
-	if err == nil {
-		err = st.ClaimWriter(host, takeover)
-	}
-	if err != nil {
+	// The record before the claim is only for the log: an unreadable one
+	// is the claim's to refuse or, taken over, to replace.
+	prev, at, werr := st.Writer()
+	if err := st.ClaimWriter(host, takeover); err != nil {
 		_ = st.Close()
 		return nil, "", err
 	}
-	if prev != "" && prev != host {
+	if werr == nil && prev != "" && prev != host {
 		log.Warn("took the store over from another host", "store", st.Path(), "host", prev, "last_written", at, "this_host", host)
 	}
 	return st, host, nil
