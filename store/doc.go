@@ -19,6 +19,12 @@
 // actions, backup) wait up to LockTimeout for a running cycle; they should
 // be closed promptly, since a writer waits for them in turn.
 //
+// The locks see only processes of one host. So that a copy of the store,
+// or one on a filesystem shared with another host, does not act twice,
+// the meta bucket records the host id of the last writer (Writer), and
+// ClaimWriter refuses a store last claimed by another host with
+// ErrOtherHost unless told to take it over.
+//
 // # Damage
 //
 // A writer creates a store only where no file exists, beside the path and

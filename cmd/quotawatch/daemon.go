@@ -24,25 +24,45 @@ func cmdValidate(_ context.Context, e *env) int {
 	return exitOK
 }
 
-func cmdRun(ctx context.Context, e *env) int {
+func (c *actCmd) run(ctx context.Context, e *env) int {
 	cfg, log, sio := e.cfg, e.log, e.stdio
 	logStartup(log, cfg, currentBuild())
-	w, err := watcher.New(ctx, watcher.Options{Config: cfg, Logger: log, Registry: daemonRegistry(currentBuild())})
+	st, host, err := openToAct(e, log, c.takeover)
 	if err != nil {
 		log.Error("start failed", "err", err)
 		return exitFailure
 	}
+	w, err := watcher.New(ctx, watcher.Options{Config: cfg, Logger: log, Registry: daemonRegistry(currentBuild()), Store: st})
+	if err != nil {
+		_ = st.Close()
+		log.Error("start failed", "err", err)
+		return exitFailure
+	}
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	tune := memoryTuner(sio.lookupEnv, log)
+	afterCycle := func() {
+		if tune != nil {
+			tune()
+		}
+		reclaim(st, host, stop, log)
+	}
 	path := e.configPath
 	err = w.Run(ctx, watcher.RunOptions{
 		Reload:     sio.hup,
-		AfterCycle: memoryTuner(sio.lookupEnv, log),
+		AfterCycle: afterCycle,
 		LoadConfig: func() (*config.Config, error) {
 			return config.Load(path, config.Options{LookupEnv: sio.lookupEnv})
 		},
 	})
 	// The store closes last, after the cycle and the HTTP server stopped.
-	if cerr := w.Close(); cerr != nil {
+	_ = w.Close()
+	if cerr := st.Close(); cerr != nil {
 		log.Error("closing the store failed", "err", cerr)
+		return exitFailure
+	}
+	if cause := context.Cause(ctx); errors.Is(cause, store.ErrOtherHost) {
+		log.Error("stopped: another host took the store over", "err", cause)
 		return exitFailure
 	}
 	if err != nil {
@@ -66,12 +86,17 @@ func logStartup(log *slog.Logger, cfg *config.Config, b buildInfo) {
 		"schedule", cfg.Schedule, "dry_run", cfg.DryRun, "store", cfg.Store.Path)
 }
 
-func cmdOnce(ctx context.Context, e *env) int {
+func (c *actCmd) once(ctx context.Context, e *env) int {
 	cfg, sio := e.cfg, e.stdio
 	prog := startProgress(sio.errOut, sio.lookupEnv, "once", fmt.Sprintf("polling %d accounts", len(cfg.Cloud.Accounts)))
 	defer prog.end()
 	log := withProgress(e.log, prog)
-	w, err := watcher.New(ctx, watcher.Options{Config: cfg, Logger: log, Progress: prog.progressFunc()})
+	st, _, err := openToAct(e, log, c.takeover)
+	if err != nil {
+		return fail(sio, "%v", err)
+	}
+	defer st.Close()
+	w, err := watcher.New(ctx, watcher.Options{Config: cfg, Logger: log, Progress: prog.progressFunc(), Store: st})
 	if err != nil {
 		return fail(sio, "%v", err)
 	}

@@ -38,6 +38,8 @@ type stdio struct {
 	lookupEnv func(string) (string, bool)
 	// now is the clock the read-only commands measure --since from.
 	now func() time.Time
+	// hostID names this host to the store (localHostID).
+	hostID func() (string, error)
 }
 
 // command is one subcommand: what it takes, and what it runs once that is
@@ -94,10 +96,12 @@ func commands() []command {
 		sim  simCmd
 		demo demoCmd
 		bt   backtestCmd
+		rn   actCmd
+		once actCmd
 	)
 	return []command{
-		{name: "run", summary: "run the daemon (systemd runs this)", config: true, run: cmdRun},
-		{name: "once", summary: "run one cycle, then exit", config: true, output: true, run: cmdOnce},
+		{name: "run", summary: "run the daemon (systemd runs this)", config: true, flags: rn.flags, run: rn.run},
+		{name: "once", summary: "run one cycle, then exit", config: true, output: true, flags: once.flags, run: once.once},
 		{name: "plan", summary: "run one cycle in dry-run and print what would happen; changes nothing",
 			config: true, output: true, run: cmdPlan},
 		{name: "validate", summary: "load and check the configuration and rules", config: true, run: cmdValidate},
@@ -163,6 +167,9 @@ func run(ctx context.Context, sio *stdio, args []string) int {
 	}
 	if sio.now == nil {
 		sio.now = time.Now
+	}
+	if sio.hostID == nil {
+		sio.hostID = localHostID
 	}
 	cmds := commands()
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {

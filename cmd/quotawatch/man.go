@@ -34,6 +34,9 @@ func writeMan(w io.Writer, cmds []command, b buildInfo) error {
 		"the other commands run one cycle, plan without acting, or read the store.")
 	para(&m, "Flags go after the command. Commands that read the configuration take --config FILE; "+
 		"without it they read $"+configEnv+", else "+defaultConfig+".")
+	para(&m, "Only one instance may act on a store. The store records the host of its last writer; run and once "+
+		"refuse a store last written by another host (a copy, a backup restored there, or a file shared "+
+		"between hosts) unless given --takeover, which is for after making sure the quotawatch there is stopped.")
 	m.WriteString(".SH COMMANDS\n")
 	for _, c := range cmds {
 		fs := c.flagSet(&env{stdio: &stdio{}}, &logFlags{})

@@ -27,6 +27,15 @@ func TestManListsEveryCommandAndFlag(t *testing.T) {
 		})
 	}
 	require.Contains(t, page, "QUOTAWATCH_CONFIG")
+	// run and once take --takeover, and the page says when it is needed.
+	for _, name := range []string{"run", "once"} {
+		_, section, ok := strings.Cut(page, "\n.B quotawatch "+name+" ")
+		require.True(t, ok, name)
+		section, _, _ = strings.Cut(section, "\n.TP\n.B quotawatch ")
+		require.Contains(t, section, "\n.B \\-\\-takeover\n", name)
+		require.Contains(t, section, "restored from a backup", name)
+	}
+	require.Contains(t, page, "refuse a store last written by another host")
 }
 
 func TestRoffText(t *testing.T) {

@@ -29,6 +29,13 @@ func TestSystemdUnit(t *testing.T) {
 	} {
 		require.Contains(t, unit, want)
 	}
+	// Taking over a store last written by another host is an operator's
+	// decision, never the unit's.
+	for _, l := range strings.Split(unit, "\n") {
+		if !strings.HasPrefix(l, "#") {
+			require.NotContains(t, l, "--takeover")
+		}
+	}
 }
 
 // The systemd example config validates with the credentials and state
