@@ -64,6 +64,7 @@ type Config struct {
 	Store Store
 	// HTTP configures the metrics/health/status listener.
 	HTTP HTTP
+	HA   *HA
 	// DryRun plans and reports moves without applying any.
 	DryRun bool
 	// RequireApproval makes every rule's moves proposals (a rule may also
