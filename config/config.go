@@ -64,7 +64,6 @@ type Config struct {
 	Store Store
 	// HTTP configures the metrics/health/status listener.
 	HTTP HTTP
-	HA   *HA
 	// DryRun plans and reports moves without applying any.
 	DryRun bool
 	// RequireApproval makes every rule's moves proposals (a rule may also
@@ -86,6 +85,9 @@ type Config struct {
 	Notifiers []Notifier
 	// Rules are the compiled rules, in file order.
 	Rules []*rules.Rule
+	// HA, when set, makes this instance one of several that elect a leader
+	// through etcd; nil without an `ha:` section.
+	HA *HA
 }
 
 // Cloud is the `cloud:` section.
