@@ -88,7 +88,7 @@ func TestClientAgainstServer(t *testing.T) {
 	s1, err := concurrency.NewSession(cli, concurrency.WithTTL(2))
 	require.NoError(t, err)
 	defer s1.Close()
-	s2, err := concurrency.NewSession(etcdtest.NewClient(t, c.Endpoints()...), concurrency.WithTTL(2))
+	s2, err := concurrency.NewSession(c.Client(), concurrency.WithTTL(2))
 	require.NoError(t, err)
 	defer s2.Close()
 	e1 := concurrency.NewElection(s1, "/t/election/")

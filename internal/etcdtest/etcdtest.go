@@ -69,6 +69,7 @@ type Cluster struct {
 	token   string
 	initial string // --initial-cluster
 	members []*member
+	tls     *TLS // nil for plain http://
 }
 
 type member struct {
@@ -95,10 +96,22 @@ type process struct {
 // test's temporary directory, printed when the test fails.
 func Start(t testing.TB, members int) *Cluster {
 	t.Helper()
+	return start(t, members, false)
+}
+
+func start(t testing.TB, members int, withTLS bool) *Cluster {
+	t.Helper()
 	if members < 1 {
 		t.Fatalf("etcdtest.Start: %d members", members)
 	}
 	c := &Cluster{t: t, bin: Binary(t), dir: t.TempDir()}
+	if withTLS {
+		tf, err := newTLS(c.dir)
+		if err != nil {
+			t.Fatalf("etcdtest: certificates: %v", err)
+		}
+		c.tls = tf
+	}
 	t.Cleanup(c.cleanup)
 	// Another process may take a port between its reservation and etcd's
 	// bind; a new set of ports is tried then.
@@ -168,8 +181,8 @@ func (c *Cluster) run(m *member, state string) error {
 	args := []string{
 		"--name", m.name,
 		"--data-dir", m.dataDir,
-		"--listen-client-urls", "http://" + m.client,
-		"--advertise-client-urls", "http://" + m.client,
+		"--listen-client-urls", c.scheme() + m.client,
+		"--advertise-client-urls", c.scheme() + m.client,
 		"--listen-peer-urls", "http://" + m.peer,
 		"--initial-advertise-peer-urls", "http://" + m.peer,
 		"--initial-cluster", c.initial,
@@ -179,6 +192,10 @@ func (c *Cluster) run(m *member, state string) error {
 		"--election-timeout", strconv.Itoa(int(ElectionTimeout / time.Millisecond)),
 		"--logger", "zap",
 		"--log-outputs", "stderr",
+	}
+	if c.tls != nil {
+		args = append(args, "--cert-file", c.tls.serverCert, "--key-file", c.tls.serverKey,
+			"--trusted-ca-file", c.tls.CA, "--client-cert-auth")
 	}
 	fmt.Fprintf(log, "=== %s %s\n", time.Now().UTC().Format(time.RFC3339Nano), strings.Join(args, " "))
 	cmd := exec.Command(c.bin, args...)
@@ -217,7 +234,7 @@ func cleanEnv() []string {
 // needs a leader and the member's part in the cluster.
 func (c *Cluster) waitServing(ctx context.Context, i int) error {
 	m := c.members[i]
-	cli, err := newClient(c.Endpoint(i))
+	cli, err := clientv3.New(c.Config(c.Endpoint(i)))
 	if err != nil {
 		return err
 	}
@@ -295,7 +312,14 @@ func (c *Cluster) Endpoints() []string {
 }
 
 // Endpoint returns the client URL of member i.
-func (c *Cluster) Endpoint(i int) string { return "http://" + c.member(i).client }
+func (c *Cluster) Endpoint(i int) string { return c.scheme() + c.member(i).client }
+
+func (c *Cluster) scheme() string {
+	if c.tls != nil {
+		return "https://"
+	}
+	return "http://"
+}
 
 // Running reports whether member i's process is running.
 func (c *Cluster) Running(i int) bool {
@@ -428,7 +452,7 @@ func (c *Cluster) leader(ctx context.Context) (int, error) {
 		if !c.Running(i) {
 			continue
 		}
-		cli, err := newClient(c.Endpoint(i))
+		cli, err := clientv3.New(c.Config(c.Endpoint(i)))
 		if err != nil {
 			return 0, err
 		}
@@ -455,17 +479,36 @@ func (c *Cluster) leader(ctx context.Context) (int, error) {
 	return i, nil
 }
 
-// Client returns a client of every member, closed when the test ends.
-func (c *Cluster) Client() *clientv3.Client {
+// Client returns a client of the given endpoints (every member's when
+// none is given: members or proxies to them), closed when the test ends.
+func (c *Cluster) Client(endpoints ...string) *clientv3.Client {
 	c.t.Helper()
-	return NewClient(c.t, c.Endpoints()...)
+	if len(endpoints) == 0 {
+		endpoints = c.Endpoints()
+	}
+	cli, err := clientv3.New(c.Config(endpoints...))
+	if err != nil {
+		c.t.Fatalf("etcdtest: client of %v: %v", endpoints, err)
+	}
+	c.t.Cleanup(func() { _ = cli.Close() })
+	return cli
 }
 
-// NewClient returns a client of the given endpoints that logs nothing,
-// closed when the test ends.
+// Config is ClientConfig with the cluster's client certificate when it
+// has TLS.
+func (c *Cluster) Config(endpoints ...string) clientv3.Config {
+	cfg := ClientConfig(endpoints...)
+	if c.tls != nil {
+		cfg.TLS = c.tls.Config()
+	}
+	return cfg
+}
+
+// NewClient returns a client of the given plain http:// endpoints, with
+// ClientConfig, closed when the test ends.
 func NewClient(t testing.TB, endpoints ...string) *clientv3.Client {
 	t.Helper()
-	cli, err := newClient(endpoints...)
+	cli, err := clientv3.New(ClientConfig(endpoints...))
 	if err != nil {
 		t.Fatalf("etcdtest: client of %v: %v", endpoints, err)
 	}
@@ -487,10 +530,6 @@ func ClientConfig(endpoints ...string) clientv3.Config {
 			MinConnectTimeout: time.Second,
 		})},
 	}
-}
-
-func newClient(endpoints ...string) (*clientv3.Client, error) {
-	return clientv3.New(ClientConfig(endpoints...))
 }
 
 // cleanup stops every member and, when the test failed, prints their logs.

@@ -70,7 +70,7 @@ func TestQuorum(t *testing.T) {
 	require.Equal(t, "v1", get(t, cli, "k"))
 	// Every member serves on its own.
 	for i := range c.Len() {
-		require.Equal(t, "v1", get(t, etcdtest.NewClient(t, c.Endpoint(i)), "k"), "member %d", i)
+		require.Equal(t, "v1", get(t, c.Client(c.Endpoint(i)), "k"), "member %d", i)
 	}
 
 	c.Stop(0)
@@ -85,7 +85,7 @@ func TestQuorum(t *testing.T) {
 	c.Start(1)
 	require.NoError(t, put(cli, 5*time.Second, "k", "v4"))
 	c.Start(0)
-	require.Equal(t, "v4", get(t, etcdtest.NewClient(t, c.Endpoint(0)), "k"), "a restarted member has what was written while it was down")
+	require.Equal(t, "v4", get(t, c.Client(c.Endpoint(0)), "k"), "a restarted member has what was written while it was down")
 
 	// A killed leader is replaced, and comes back as a follower.
 	old := c.Leader()
@@ -94,7 +94,7 @@ func TestQuorum(t *testing.T) {
 	now := c.Leader()
 	require.NotEqual(t, old, now)
 	c.Start(old)
-	require.Equal(t, "v5", get(t, etcdtest.NewClient(t, c.Endpoint(old)), "k"))
+	require.Equal(t, "v5", get(t, c.Client(c.Endpoint(old)), "k"))
 }
 
 // TestRestartWithoutQuorum: members stopped all at once come back one by
@@ -111,7 +111,7 @@ func TestRestartWithoutQuorum(t *testing.T) {
 	c.Start(0)
 	c.WaitReady()
 	require.NoError(t, put(cli, 5*time.Second, "k", "v2"))
-	require.Equal(t, "v2", get(t, etcdtest.NewClient(t, c.Endpoint(2)), "k"))
+	require.Equal(t, "v2", get(t, c.Client(c.Endpoint(2)), "k"))
 }
 
 // TestProxyPartition: a client through a Proxy works; blocked, its reads
@@ -146,9 +146,39 @@ func TestProxyPartition(t *testing.T) {
 	require.Error(t, err)
 
 	// The member itself is fine: only the path through the proxy is cut.
-	require.NoError(t, put(etcdtest.NewClient(t, c.Endpoint(0)), 5*time.Second, "k", "v2"))
+	require.NoError(t, put(c.Client(c.Endpoint(0)), 5*time.Second, "k", "v2"))
 
 	p.Unblock()
 	require.Equal(t, "v2", get(t, etcdtest.NewClient(t, p.Endpoint()), "k"))
 	require.Equal(t, "v2", get(t, cli, "k"), "the old client carries on once the partition heals")
+}
+
+// TestTLS: a TLS cluster serves clients with its client certificate, also
+// through a proxy, and no others.
+func TestTLS(t *testing.T) {
+	c := etcdtest.StartTLS(t, 1)
+	require.Regexp(t, `^https://127\.0\.0\.1:\d+$`, c.Endpoint(0))
+	f := c.TLS()
+	require.NotNil(t, f)
+	for _, p := range []string{f.CA, f.Cert, f.Key} {
+		require.FileExists(t, p)
+	}
+	require.NoError(t, put(c.Client(), 5*time.Second, "k", "v"))
+
+	p := etcdtest.NewProxy(t, c.Endpoint(0))
+	require.Equal(t, "https://"+p.Addr(), p.Endpoint())
+	require.Equal(t, "v", get(t, c.Client(p.Endpoint()), "k"))
+
+	// Without a client certificate, or without TLS, nothing is served.
+	cfg := etcdtest.ClientConfig(c.Endpoint(0))
+	cfg.TLS = f.Config()
+	cfg.TLS.Certificates = nil
+	cfg.DialTimeout = time.Second
+	if cli, err := clientv3.New(cfg); err == nil {
+		require.Error(t, put(cli, time.Second, "k", "w"), "no client certificate")
+		cli.Close()
+	}
+	plain := etcdtest.NewClient(t, "http://"+p.Addr())
+	require.Error(t, put(plain, time.Second, "k", "w"), "no TLS")
+	require.Equal(t, "v", get(t, c.Client(), "k"))
 }

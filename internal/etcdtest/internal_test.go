@@ -2,6 +2,7 @@ package etcdtest
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"syscall"
@@ -30,10 +31,28 @@ func TestNoProcessOutlivesTheTest(t *testing.T) {
 }
 
 // recorder is a testing.TB that records a Skipf or Fatalf and ends the
-// goroutine as the real ones do.
+// goroutine as the real ones do, and that can pass for a failed test whose
+// cleanups and logs it keeps.
 type recorder struct {
 	testing.TB
 	skipped, failed string
+	fail            bool
+	cleanups        []func()
+	logs            []string
+}
+
+func (r *recorder) Failed() bool { return r.fail || r.TB.Failed() }
+
+func (r *recorder) Cleanup(f func()) { r.cleanups = append(r.cleanups, f) }
+
+func (r *recorder) Logf(format string, args ...any) {
+	r.logs = append(r.logs, fmt.Sprintf(format, args...))
+}
+
+func (r *recorder) cleanup() {
+	for i := len(r.cleanups) - 1; i >= 0; i-- {
+		r.cleanups[i]()
+	}
 }
 
 func (r *recorder) Helper() {}
@@ -46,6 +65,26 @@ func (r *recorder) Skipf(format string, args ...any) {
 func (r *recorder) Fatalf(format string, args ...any) {
 	r.failed = format
 	runtime.Goexit()
+}
+
+// TestLogsOfAFailedTest: when a test fails, its cleanup stops the members
+// and prints what each logged.
+func TestLogsOfAFailedTest(t *testing.T) {
+	r := &recorder{TB: t, fail: true}
+	c := Start(r, 1)
+	pid := c.members[0].running().cmd.Process.Pid
+	r.cleanup()
+	require.True(t, errors.Is(syscall.Kill(pid, 0), syscall.ESRCH), "the member is stopped")
+	require.Len(t, r.logs, 1)
+	require.Contains(t, r.logs[0], "etcdtest: log of m0")
+	require.Contains(t, r.logs[0], "--initial-cluster-state new", "the command line")
+	require.Contains(t, r.logs[0], "starting an etcd server", "etcd's own log")
+
+	// A test that passes prints nothing.
+	r = &recorder{TB: t}
+	Start(r, 1)
+	r.cleanup()
+	require.Empty(t, r.logs)
 }
 
 func TestBinaryMissing(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 type Proxy struct {
 	t      testing.TB
 	target string
+	scheme string // of the target's URL, for Endpoint
 	ln     net.Listener
 
 	mu      sync.Mutex
@@ -30,17 +31,21 @@ type Proxy struct {
 // proxyDialTimeout bounds the proxy's dial of its target.
 const proxyDialTimeout = 2 * time.Second
 
-// NewProxy starts a proxy to target (host:port, or an http:// URL such as
-// an Endpoint) on a free loopback port; t.Cleanup closes it.
+// NewProxy starts a proxy to target (host:port, or an http:// or https://
+// URL such as an Endpoint) on a free loopback port; t.Cleanup closes it.
 func NewProxy(t testing.TB, target string) *Proxy {
 	t.Helper()
+	scheme := "http://"
+	if strings.HasPrefix(target, "https://") {
+		scheme = "https://"
+	}
 	target = strings.TrimPrefix(strings.TrimPrefix(target, "http://"), "https://")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("etcdtest: proxy listen: %v", err)
 	}
 	p := &Proxy{
-		t: t, target: target, ln: ln,
+		t: t, target: target, scheme: scheme, ln: ln,
 		open:  make(chan struct{}),
 		conns: map[net.Conn]struct{}{},
 		done:  make(chan struct{}),
@@ -55,8 +60,9 @@ func NewProxy(t testing.TB, target string) *Proxy {
 // Addr is the proxy's host:port.
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
-// Endpoint is the proxy's address as an etcd endpoint (http://host:port).
-func (p *Proxy) Endpoint() string { return "http://" + p.Addr() }
+// Endpoint is the proxy's address as an etcd endpoint, with the target's
+// scheme (http://host:port when it had none).
+func (p *Proxy) Endpoint() string { return p.scheme + p.Addr() }
 
 // Block partitions the proxy: bytes of existing connections stop passing
 // either way (held, not dropped), and new connections are accepted but not
