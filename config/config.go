@@ -85,6 +85,9 @@ type Config struct {
 	Notifiers []Notifier
 	// Rules are the compiled rules, in file order.
 	Rules []*rules.Rule
+	// HA, when set, makes this instance one of several that elect a leader
+	// through etcd; nil without an `ha:` section.
+	HA *HA
 }
 
 // Cloud is the `cloud:` section.

@@ -29,11 +29,15 @@
 // which prints and marshals as "<secret>" everywhere (fmt, JSON, YAML, text,
 // slog); Reveal returns the value. No problem message contains a secret.
 //
+// The private key of ha.etcd (key_file) is a secret too, held as a Secret
+// (KeyPEM); the CA and the client certificate beside it are not.
+//
 // # Paths
 //
-// x_file, ca_file and store.path expand ${VAR} (the braced form only; an
-// unset or empty variable is an error naming it), then are taken relative to
-// the configuration file's folder. So `token_file:
+// x_file, ca_file (and ha.etcd's cert_file and key_file) and store.path
+// expand ${VAR} (the braced form only; an unset or empty variable is an
+// error naming it), then are taken relative to the configuration file's
+// folder. So `token_file:
 // ${CREDENTIALS_DIRECTORY}/alice.token` reads a systemd LoadCredential=
 // credential, and `store.path` defaults to $STATE_DIRECTORY/quotawatch.db
 // when systemd sets STATE_DIRECTORY. Options replaces the environment and

@@ -182,3 +182,14 @@ func isLoopback(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// emailFields is Email without its methods.
+type emailFields Email
+
+// Format prints e as fmt prints a struct, with any verb. Without it an
+// *Email inside a Config printed with %s or %q is a bad verb for a pointer,
+// which fmt prints bypassing every method, the password's Secret.Format
+// included.
+func (e Email) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, fmt.FormatString(f, verb), emailFields(e))
+}

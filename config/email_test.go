@@ -103,8 +103,8 @@ func TestEmailPasswordDoesNotLeak(t *testing.T) {
 	secret := e.Password.Reveal()
 	require.NotEmpty(t, secret)
 	var outs []string
-	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
-		outs = append(outs, fmt.Sprintf(verb, e), fmt.Sprintf(verb, *e))
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
+		outs = append(outs, fmt.Sprintf(verb, e), fmt.Sprintf(verb, *e), fmt.Sprintf(verb, cfg), fmt.Sprintf(verb, cfg.Notifiers))
 	}
 	j, err := json.Marshal(cfg)
 	require.NoError(t, err)

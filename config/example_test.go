@@ -3,6 +3,7 @@ package config_test
 import (
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,6 +53,7 @@ func TestExampleConfig(t *testing.T) {
 	require.Equal(t, "127.0.0.1:9457", cfg.HTTP.Listen)
 	require.False(t, cfg.DryRun)
 	require.Equal(t, 10, cfg.MaxActionsPerCycle)
+	require.Nil(t, cfg.HA, "the ha: section is commented out")
 
 	require.Len(t, cfg.Notifiers, 3)
 	require.True(t, cfg.Notifiers[0].Slack.IsWebhook())
@@ -80,4 +82,56 @@ func TestExampleConfig(t *testing.T) {
 	for p := range files {
 		require.True(t, slices.Contains(read, p), "%s not read", p)
 	}
+}
+
+// TestExampleHASection uncomments the example's ha: section, which must
+// then load as it reads.
+func TestExampleHASection(t *testing.T) {
+	data, err := os.ReadFile("../config.example.yaml")
+	require.NoError(t, err)
+	var out []string
+	in := false
+	for _, line := range strings.Split(string(data), "\n") {
+		switch {
+		case line == "# ha:":
+			in = true
+		case in && !strings.HasPrefix(line, "#   "):
+			in = false
+		}
+		if in {
+			line = strings.TrimPrefix(line, "# ")
+		}
+		out = append(out, line)
+	}
+	files := map[string]string{
+		"/etc/quotawatch/etcd-ca.pem":                         "testdata/secrets/ca.pem",
+		"/run/credentials/quotawatch.service/etcd-client.pem": "testdata/secrets/etcd-client.pem",
+		"/run/credentials/quotawatch.service/etcd-client.key": "testdata/secrets/etcd-client.key",
+		"/run/credentials/quotawatch.service/alice.token":     "testdata/secrets/alice.token",
+		"/run/credentials/quotawatch.service/slack-webhook":   "testdata/secrets/slack-webhook",
+		"/etc/quotawatch/slack-bot.token":                     "testdata/secrets/slack-bot.token",
+		"/etc/quotawatch/smtp-password":                       "testdata/secrets/smtp-password",
+	}
+	opt := config.Options{
+		LookupEnv: lookup(map[string]string{
+			"CREDENTIALS_DIRECTORY": "/run/credentials/quotawatch.service",
+			"QUOTAWATCH_BOB_TOKEN":  "bob-token",
+		}),
+		ReadFile: func(p string) ([]byte, error) {
+			if f, ok := files[p]; ok {
+				return os.ReadFile(f)
+			}
+			return nil, os.ErrNotExist
+		},
+	}
+	cfg, err := config.Parse("/etc/quotawatch/config.yaml", []byte(strings.Join(out, "\n")), opt)
+	require.NoError(t, err)
+	require.NotNil(t, cfg.HA)
+	e := cfg.HA.Etcd
+	require.Equal(t, []string{"https://etcd-1:2379", "https://etcd-2:2379", "https://etcd-3:2379"}, e.Endpoints)
+	require.Equal(t, "/quotawatch/prod/", e.Prefix)
+	require.Equal(t, 15*time.Second, e.LeaseTTL)
+	require.NotEmpty(t, e.CAPEM)
+	require.NotEmpty(t, e.CertPEM)
+	require.True(t, e.KeyPEM.IsSet())
 }

@@ -33,7 +33,7 @@ func (p *parser) parse(data []byte) *Config {
 	}
 	top := p.mapping(root, "", root.Line,
 		"cloud", "schedule", "store", "http", "dry_run", "max_actions_per_cycle", "digest_after", "settle_window", "notifiers", "rules",
-		"require_approval", "approval_ttl")
+		"require_approval", "approval_ttl", "ha")
 
 	if top.node("cloud") == nil {
 		// Its own keys would only repeat that it is missing.
@@ -71,6 +71,7 @@ func (p *parser) parse(data []byte) *Config {
 	p.rules(cfg, top)
 	p.approval(cfg, top)
 	p.checkAdminToken(cfg)
+	cfg.HA = p.ha(top)
 	return cfg
 }
 

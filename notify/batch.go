@@ -187,6 +187,8 @@ func countWord(ev quota.Event) string {
 		return "poll failing"
 	case quota.EventPollRecovered:
 		return "poll recovered"
+	case quota.EventTakeover:
+		return "leader changed"
 	case quota.EventTokenExpiring:
 		return "token expiring"
 	case quota.EventAction:

@@ -367,7 +367,7 @@ func (b *Bot) fail(ctx context.Context, res result, err error, attempts int) res
 }
 
 func isPollEvent(ev quota.Event) bool {
-	return ev.Kind == quota.EventPollFailed || ev.Kind == quota.EventPollRecovered || ev.Kind == quota.EventTokenExpiring || ev.Key.Rule == ""
+	return ev.Kind == quota.EventPollFailed || ev.Kind == quota.EventPollRecovered || ev.Kind == quota.EventTokenExpiring || ev.Kind == quota.EventTakeover || ev.Key.Rule == ""
 }
 
 // memThreads keeps threads in memory when no Threads is given.

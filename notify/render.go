@@ -138,6 +138,8 @@ func layout(ev quota.Event) rendered {
 		return layoutPollRecovered(ev)
 	case quota.EventTokenExpiring:
 		return layoutTokenExpiring(ev)
+	case quota.EventTakeover:
+		return layoutTakeover(ev)
 	}
 	s := fmt.Sprintf("quotawatch: %s %s", ev.Kind, ev.Key)
 	return rendered{summary: s, line: esc(s)}

@@ -17,3 +17,11 @@ func layoutTokenExpiring(ev quota.Event) rendered {
 			esc(ev.Key.Account), slackDate(ev.Expires), left),
 	}
 }
+
+// layoutTakeover tells that another quotawatch instance took the lead.
+func layoutTakeover(ev quota.Event) rendered {
+	return rendered{
+		summary: "quotawatch changed leader: " + ev.Reason,
+		line:    ":twisted_rightwards_arrows: *quotawatch changed leader*: " + esc(ev.Reason),
+	}
+}

@@ -127,6 +127,9 @@ const (
 	// EventTokenExpiring: an account's token expires within the warning
 	// (Expires says when); it must be renewed out of band.
 	EventTokenExpiring EventKind = "token_expiring"
+	// EventTakeover: with ha, another instance took the lead (Reason says
+	// which from which).
+	EventTakeover EventKind = "takeover"
 )
 
 // ActionResult is the outcome reported by an action event.

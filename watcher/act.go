@@ -177,6 +177,10 @@ func (w *Watcher) act(ctx context.Context, e *env, now time.Time, cp cyclePlan, 
 		if ctx.Err() != nil {
 			break // stopping: no move is begun, and what was not begun is not journaled
 		}
+		if !w.leading() {
+			w.log.Warn("no longer leading: the moves left are the next leader's to plan", "moves", len(cp.moves)-i)
+			break
+		}
 		row := &rep.Plan[pm.row]
 		m := pm.move
 		if needsApproval(e, m) {
@@ -204,6 +208,11 @@ func (w *Watcher) act(ctx context.Context, e *env, now time.Time, cp cyclePlan, 
 			}
 			w.metrics.action(row.Rule, row.Kind, "dry_run")
 			continue
+		}
+		if !w.leading() {
+			// Journaled (and shared) but not sent: the next leader reads
+			// the item back and settles it.
+			return fmt.Errorf("move %d not sent: this instance no longer leads", id)
 		}
 		acc := e.account(row.Account)
 		// The call and its read-back outlive a stop, within the grace.
@@ -324,7 +333,7 @@ func (w *Watcher) verify(ctx context.Context, acc *account, m quota.Move) bool {
 func (w *Watcher) Reconcile(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.readOnly {
+	if w.readOnly || !w.leading() {
 		return nil
 	}
 	defer w.store.Release()

@@ -270,6 +270,9 @@ func (w *Watcher) control(ctx context.Context, req controlRequest) controlRespon
 	now := w.now().UTC()
 	fail := func(err error) controlResponse { return controlResponse{Error: err.Error()} }
 	defer w.letGoIdle()
+	if !w.leading() && req.Op != opSilenceList {
+		return fail(w.followerError())
+	}
 	switch req.Op {
 	case opSilenceAdd:
 		spec, err := req.spec()

@@ -2,10 +2,12 @@ package watcher
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
 
+	"github.com/quotawatch/quotawatch/ha"
 	"github.com/quotawatch/quotawatch/quota"
 	"github.com/quotawatch/quotawatch/rules"
 	"github.com/quotawatch/quotawatch/store"
@@ -109,13 +111,13 @@ func (w *Watcher) cycle(ctx context.Context, e *env, now time.Time, rep *Report)
 	// first, so the journal the planner reads is as settled as it can be.
 	// Only this process leaves such moves, so the journal is read only
 	// while it has any (and at the first cycle).
-	if !w.readOnly && w.unsettled {
+	if !w.readOnly && w.unsettled && w.leading() {
 		if err := w.reconcile(ctx, e); err != nil {
 			w.log.Error("reconciling unfinished moves failed", "err", err)
 		}
 	}
 
-	if !w.readOnly {
+	if !w.readOnly && w.leading() {
 		w.expireProposals(e, now)
 	}
 
@@ -150,6 +152,12 @@ func (w *Watcher) cycle(ctx context.Context, e *env, now time.Time, rep *Report)
 	w.histNow = now
 	w.histMu.Unlock()
 	w.letGo()
+
+	// With ha, only the leader decides; a follower records what it polled,
+	// so that its history is whole when it takes over.
+	if !w.readOnly && !w.leading() {
+		return w.followCycle(now, snaps)
+	}
 
 	// 2. Evaluate.
 	out := e.engine.Evaluate(rules.Input{
@@ -217,6 +225,12 @@ func (w *Watcher) cycle(ctx context.Context, e *env, now time.Time, rep *Report)
 	}
 	if err := w.store.Commit(batch); err != nil {
 		w.names.redo(batch.Projects) // to be written with the next cycle
+		if errors.Is(err, ha.ErrNotLeader) {
+			// The lead was lost during the cycle: nothing it decided is
+			// kept, but what it polled is.
+			w.log.Warn("the lead was lost during the cycle; recording its polls only")
+			return w.followCycle(now, snaps)
+		}
 		return fmt.Errorf("record cycle: %w", err)
 	}
 	w.log.Debug("cycle recorded", "at", now.Format(time.RFC3339Nano), "snapshots", len(snaps))

@@ -41,6 +41,9 @@ func (w *Watcher) deliver(ctx context.Context, e *env, rep *Report) {
 		if !ok {
 			continue
 		}
+		if !w.leading() {
+			return // the leader delivers
+		}
 		now := w.now().UTC()
 		due, err := w.store.Due(name, now)
 		if err != nil {
@@ -92,7 +95,7 @@ func (w *Watcher) nextDue(e *env) time.Time {
 func (w *Watcher) redeliver(ctx context.Context) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.readOnly || ctx.Err() != nil {
+	if w.readOnly || ctx.Err() != nil || !w.leading() {
 		return
 	}
 	defer func() {

@@ -96,9 +96,11 @@ type pageData struct {
 	// DryRunRules counts the rules that only plan whatever the global mode.
 	DryRunRules, Rules int
 	Approval           string
-	Last               *Report
-	Overview           *view.Overview
-	Project            *view.ProjectPage
+	// HA says, with ha, whether this instance leads and who does.
+	HA       string
+	Last     *Report
+	Overview *view.Overview
+	Project  *view.ProjectPage
 	// Accounts is each account's last poll with its failure streak.
 	Accounts []accountHealth
 	// MaxPlots is how many incidents get a plot.
@@ -158,6 +160,7 @@ func (w *Watcher) pageRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", p.status)
 	mux.HandleFunc("GET /project/{id}", p.project)
 	mux.HandleFunc("GET /api/v1/status", p.apiStatus)
+	mux.HandleFunc("GET /api/v1/ha", p.apiHA)
 	mux.HandleFunc("GET /api/v1/history", p.apiHistory)
 	mux.HandleFunc("GET /api/v1/actions", p.apiActions)
 }
@@ -208,7 +211,7 @@ func (p *page) base(title string) *pageData {
 	now := p.w.now().UTC()
 	d := &pageData{Title: title, Refresh: pageRefresh, Version: p.version, Now: now, Uptime: time.Since(p.started).Round(time.Second),
 		Schedule: e.cfg.Schedule, DryRun: e.cfg.DryRun || p.w.readOnly, Rules: len(e.cfg.Rules),
-		Approval: approvalMode(e), Last: p.w.LastReport()}
+		Approval: approvalMode(e), Last: p.w.LastReport(), HA: p.w.haLine()}
 	if spec, err := e.cfg.CronSchedule(); err == nil {
 		d.Next = spec.Next(now)
 	}
@@ -459,3 +462,5 @@ func (s pageSource) ActiveSilences(now time.Time) ([]view.SilenceRow, error) {
 	}
 	return out, nil
 }
+
+func (p *page) apiHA(rw http.ResponseWriter, _ *http.Request) { apiJSON(rw, p.w.HA()) }

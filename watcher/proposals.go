@@ -165,6 +165,9 @@ func (w *Watcher) Decide(ctx context.Context, d Decision) (quota.Action, error) 
 	if w.readOnly {
 		return quota.Action{}, errors.New("read-only: no decision can be recorded")
 	}
+	if !w.leading() {
+		return quota.Action{}, w.followerError()
+	}
 	defer func() {
 		if err := w.store.Release(); err != nil {
 			w.log.Warn("releasing the store failed", "err", err)
@@ -372,6 +375,9 @@ func DecideOptions(ctx context.Context, storePath string, d Decision, local func
 	o, err := local()
 	if err != nil {
 		return quota.Action{}, fmt.Errorf("no daemon answers, and the configuration's secrets cannot be read: %w", err)
+	}
+	if o.Config.HA != nil {
+		return quota.Action{}, errNoLeaderHere(storePath)
 	}
 	w, err := New(ctx, o)
 	if err != nil {

@@ -89,7 +89,15 @@ func (w *Watcher) Run(ctx context.Context, ro RunOptions) error {
 
 	stopControl := w.serveControl(ctx)
 	defer stopControl()
-	defer w.serveSlackActions(ctx)()
+	if w.coord == nil {
+		defer w.serveSlackActions(ctx)()
+	} else {
+		// Only the leader answers Slack's buttons: a follower's connection
+		// would take presses it must refuse.
+		w.slack.ctx = ctx
+		defer w.slackLeader(false)
+		defer w.runCoordinator(ctx)()
+	}
 
 	if err := w.Reconcile(ctx); err != nil {
 		w.log.Error("reconciling interrupted moves failed", "err", err)
@@ -184,6 +192,14 @@ func (w *Watcher) Run(ctx context.Context, ro RunOptions) error {
 			return errors.Join(err, w.shutdown(sched, srv, cancelCycles, &deliveries))
 		case <-w.outbox.changed:
 			arm()
+		case <-w.takeovers:
+			// A takeover runs a cycle at once: open moves are read back,
+			// the outbox is delivered, and firing rules act.
+			deliveries.Add(1)
+			go func() {
+				defer deliveries.Done()
+				job.Run()
+			}()
 		case <-dueC:
 			dueC = nil
 			if delivering {

@@ -173,6 +173,9 @@ func AddSilence(ctx context.Context, cfg *config.Config, spec SilenceSpec, now t
 	if ok {
 		return resp.silence(err)
 	}
+	if cfg.HA != nil {
+		return store.Silence{}, errNoLeaderHere(cfg.Store.Path)
+	}
 	st, err := openForControl(cfg.Store.Path)
 	if err != nil {
 		return store.Silence{}, err
@@ -207,6 +210,9 @@ func ExpireSilence(ctx context.Context, cfg *config.Config, id uint64, now time.
 	ok, err := callControl(ctx, cfg.Store.Path, controlRequest{Op: opSilenceExpire, ID: id}, &resp)
 	if ok {
 		return resp.silence(err)
+	}
+	if cfg.HA != nil {
+		return store.Silence{}, errNoLeaderHere(cfg.Store.Path)
 	}
 	st, err := openForControl(cfg.Store.Path)
 	if err != nil {

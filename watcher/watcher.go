@@ -22,6 +22,7 @@ import (
 
 	"github.com/quotawatch/quotawatch/client"
 	"github.com/quotawatch/quotawatch/config"
+	"github.com/quotawatch/quotawatch/ha"
 	"github.com/quotawatch/quotawatch/internal/smallfile"
 	"github.com/quotawatch/quotawatch/notify"
 	"github.com/quotawatch/quotawatch/quota"
@@ -112,6 +113,12 @@ type Options struct {
 	// webhook, bot or e-mail notifier. threads keeps a bot's incident
 	// threads in the store.
 	NewNotifier func(n config.Notifier, threads notify.Threads) (Notifier, error)
+	// NewCoordinator, with ha configured, joins the election instead of
+	// ha.New; st is the store whose writes it must share.
+	NewCoordinator func(self ha.Member, st *store.Store) (Coordinator, error)
+	// Member, when set, is this instance as the election names it instead
+	// of host/pid.
+	Member *ha.Member
 }
 
 // Watcher runs cycles. It is safe for one cycle at a time; Run serialises
@@ -159,6 +166,17 @@ type Watcher struct {
 	active    []quota.Instance // instances not ok after the last cycle, for the status page
 	silences  []store.Silence  // as last read, for the status page
 	statusMu  sync.RWMutex     // guards lastRep, active and silences
+
+	// With ha: the election, this instance in it, and the takeovers Run
+	// starts a cycle for.
+	coord     Coordinator
+	self      ha.Member
+	takeovers chan struct{}
+	slack     struct {
+		mu   sync.Mutex
+		ctx  context.Context // Run's
+		stop func()
+	}
 }
 
 // env is everything built from one configuration.
@@ -247,6 +265,10 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 	}
 	w.env.Store(e)
 	w.metrics.loaded(o.Config, w.now())
+	if err := w.newCoordinator(o); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("ha: %w", err)
+	}
 	if err := w.loadState(); err != nil {
 		w.Close()
 		return nil, err
@@ -257,6 +279,10 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 
 // Close releases the store if the watcher opened it.
 func (w *Watcher) Close() error {
+	if w.coord != nil {
+		_ = w.coord.Close()
+		w.coord = nil
+	}
 	if w.ownStore && w.store != nil {
 		err := w.store.Close()
 		w.store = nil

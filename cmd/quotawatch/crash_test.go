@@ -121,6 +121,7 @@ rules:
 type postLog struct {
 	mu       sync.Mutex
 	paths    []string
+	at       []time.Time // when each arrived
 	inflight atomic.Int32
 }
 
@@ -129,12 +130,25 @@ func (p *postLog) wrap(h http.Handler) http.Handler {
 		if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/object-store/") {
 			p.mu.Lock()
 			p.paths = append(p.paths, r.URL.Path)
+			p.at = append(p.at, time.Now())
 			p.mu.Unlock()
 			p.inflight.Add(1)
 			defer p.inflight.Add(-1)
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// firstAfter is when the first POST after t arrived, if one did.
+func (p *postLog) firstAfter(t time.Time) (time.Time, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, at := range p.at {
+		if at.After(t) {
+			return at, true
+		}
+	}
+	return time.Time{}, false
 }
 
 func (p *postLog) all() []string {
@@ -439,29 +453,7 @@ func TestCrash(t *testing.T) {
 	// one, and an item never moved no "moved" line. (Delivery is at least
 	// once: a kill between Slack's answer and the outbox commit sends a
 	// message again, so repeats are counted, not refused.)
-	told := map[string]map[string]int{} // item -> "moved"/"failed" -> lines
-	messages := 0
-	for _, m := range slack.Messages() {
-		if !m.OK {
-			continue
-		}
-		messages++
-		for _, line := range strings.Split(m.Text, "\n") {
-			for _, kind := range []string{"moved", "failed"} {
-				verb := "spill: moved container "
-				if kind == "failed" {
-					verb = "spill: failed to move container "
-				}
-				if i := strings.Index(line, verb); i >= 0 {
-					item, _, _ := strings.Cut(line[i+len(verb):], " ")
-					if told[item] == nil {
-						told[item] = map[string]int{}
-					}
-					told[item][kind]++
-				}
-			}
-		}
-	}
+	told, messages := toldOutcomes(slack.Messages())
 	unannounced, repeats := 0, 0
 	for item := range origin {
 		var ok, failed int
@@ -534,4 +526,32 @@ func outboxLen(t *testing.T, path string) (pending, dead int) {
 	pending, dead, err = st.OutboxLen()
 	require.NoError(t, err)
 	return pending, dead
+}
+
+// toldOutcomes counts, per item, the "moved" and "failed" lines of the
+// messages Slack took, and the messages.
+func toldOutcomes(msgs []slacksink.Received) (told map[string]map[string]int, messages int) {
+	told = map[string]map[string]int{} // item -> "moved"/"failed" -> lines
+	for _, m := range msgs {
+		if !m.OK {
+			continue
+		}
+		messages++
+		for _, line := range strings.Split(m.Text, "\n") {
+			for _, kind := range []string{"moved", "failed"} {
+				verb := "spill: moved container "
+				if kind == "failed" {
+					verb = "spill: failed to move container "
+				}
+				if i := strings.Index(line, verb); i >= 0 {
+					item, _, _ := strings.Cut(line[i+len(verb):], " ")
+					if told[item] == nil {
+						told[item] = map[string]int{}
+					}
+					told[item][kind]++
+				}
+			}
+		}
+	}
+	return told, messages
 }

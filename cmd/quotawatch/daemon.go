@@ -88,6 +88,10 @@ func logStartup(log *slog.Logger, cfg *config.Config, b buildInfo) {
 
 func (c *actCmd) once(ctx context.Context, e *env) int {
 	cfg, sio := e.cfg, e.stdio
+	if cfg.HA != nil {
+		// A lone cycle outside the election could act beside the leader.
+		return fail(sio, "once: %s configures ha, where only the elected leader acts: use run (or plan, which changes nothing)", cfg.File)
+	}
 	prog := startProgress(sio.errOut, sio.lookupEnv, "once", fmt.Sprintf("polling %d accounts", len(cfg.Cloud.Accounts)))
 	defer prog.end()
 	log := withProgress(e.log, prog)

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"google.golang.org/grpc/grpclog"
+
 	"github.com/quotawatch/quotawatch/config"
 	"github.com/quotawatch/quotawatch/watcher"
 )
@@ -142,6 +144,9 @@ func main() { os.Exit(mainArgs(os.Args[1:])) }
 // mainArgs turns the process's signals into values (SIGINT/SIGTERM cancel
 // the context; SIGHUP asks for a reload) and runs the command line.
 func mainArgs(args []string) int {
+	// gRPC (under the etcd client) logs to stderr on its own; every failure
+	// that matters reaches quotawatch's log as an error it returns.
+	grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, io.Discard, io.Discard))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	hup := make(chan struct{}, 1)
