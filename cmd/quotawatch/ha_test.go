@@ -40,14 +40,12 @@ var crashConfigHead = strings.Replace(crashConfig, `listen: ""`, `listen: "127.0
 
 // haDaemon is one life of one instance.
 type haDaemon struct {
-	name   string
-	cmd    *exec.Cmd
-	done   chan struct{}
-	mu     sync.Mutex
-	addr   string    // its HTTP address, once it serves
-	led    time.Time // when it logged that it leads
-	lines  []string
-	logged bool
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+	mu   sync.Mutex
+	addr string    // its HTTP address, once it serves
+	led  time.Time // when it logged that it leads
 }
 
 var servingRE = regexp.MustCompile(`msg="serving http" addr=(\S+)`)
@@ -163,7 +161,6 @@ func TestHAFailover(t *testing.T) {
 			for sc.Scan() {
 				l := sc.Text()
 				d.mu.Lock()
-				d.logged = true
 				if m := servingRE.FindStringSubmatch(l); m != nil {
 					d.addr = m[1]
 				}
@@ -358,4 +355,27 @@ func TestHAFailover(t *testing.T) {
 	t.Logf("failover figures: takeovers after %v (TTL %s); partition: stopped after %s, other led after %s; "+
 		"%d moves, %d POSTs, %d messages, %d told again, %d leader-change messages",
 		takeovers, haTTL, aStopped, bLed, len(rows), len(posts.all()), messages, repeats, takeoverMsgs)
+}
+
+// With ha, what would decide outside the leader's daemon is refused: a
+// lone `once`, and `approve` or `silence add` when no daemon answers.
+func TestHARefusesDecisionsOutsideTheDaemon(t *testing.T) {
+	c := newCLI(t)
+	cfg, err := os.ReadFile(c.cfg)
+	require.NoError(t, err)
+	cfg = append(cfg, []byte("ha:\n  etcd:\n    endpoints: [\"http://127.0.0.1:1\"]\n")...)
+	require.NoError(t, os.WriteFile(c.cfg, cfg, 0o600))
+
+	code, _, stderr := c.run("once")
+	require.Equal(t, exitFailure, code)
+	require.Contains(t, stderr, "configures ha, where only the elected leader acts")
+	code, _, stderr = c.run("approve", "1")
+	require.NotEqual(t, exitOK, code)
+	require.Contains(t, stderr, "only the leader's daemon records decisions")
+	code, _, stderr = runCmd(t, c.env(), "silence", "add", "--config", c.cfg, "--rule", "container-rebalance", "--for", "1h", "--comment", "maintenance")
+	require.NotEqual(t, exitOK, code)
+	require.Contains(t, stderr, "only the leader's daemon records decisions")
+	require.Empty(t, c.cloud.Cloud.Requests(), "nothing asked of the cloud")
+	_, err = os.Stat(filepath.Join(c.dir, "q.db"))
+	require.ErrorIs(t, err, os.ErrNotExist, "no store written")
 }
