@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -287,6 +288,10 @@ func (w *Watcher) reload(ro RunOptions, sched *cron.Cron, id cron.EntryID, job c
 		if cfg.Store.Path != old.Store.Path || cfg.HTTP.Listen != old.HTTP.Listen {
 			w.log.Warn("store.path and http.listen changes take effect at the next restart",
 				"store_path", old.Store.Path, "http_listen", old.HTTP.Listen)
+		}
+		if (cfg.HA == nil) != (old.HA == nil) || (cfg.HA != nil && !slices.Equal(cfg.HA.Etcd.Endpoints, old.HA.Etcd.Endpoints)) ||
+			(cfg.HA != nil && (cfg.HA.Etcd.Prefix != old.HA.Etcd.Prefix || cfg.HA.Etcd.LeaseTTL != old.HA.Etcd.LeaseTTL)) {
+			w.log.Warn("ha changes take effect at the next restart")
 		}
 		err = w.Reload(cfg)
 	}

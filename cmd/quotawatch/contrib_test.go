@@ -11,11 +11,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/quotawatch/quotawatch/config"
+	"github.com/quotawatch/quotawatch/ha"
+	"github.com/quotawatch/quotawatch/store"
 	"github.com/quotawatch/quotawatch/watcher"
 )
 
@@ -99,7 +102,10 @@ func TestContribMetricsExist(t *testing.T) {
 	cfg, err := config.Load(c.cfg, config.Options{LookupEnv: func(k string) (string, bool) { v, ok := c.env()[k]; return v, ok }})
 	require.NoError(t, err)
 	reg := daemonRegistry(currentBuild())
-	w, err := watcher.New(context.Background(), watcher.Options{Config: cfg, Registry: reg, NotifyRate: 1000})
+	// With ha, so that its metrics are served too.
+	cfg.HA = &config.HA{Etcd: config.Etcd{Endpoints: []string{"http://127.0.0.1:1"}, Prefix: "/qw/", LeaseTTL: 2 * time.Second}}
+	w, err := watcher.New(context.Background(), watcher.Options{Config: cfg, Registry: reg, NotifyRate: 1000,
+		NewCoordinator: func(ha.Member, *store.Store) (watcher.Coordinator, error) { return leaderAlways{}, nil }})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = w.Close() })
 	_, err = w.Cycle(context.Background())
@@ -254,3 +260,12 @@ func TestContribDashboardShape(t *testing.T) {
 		require.True(t, slices.ContainsFunc(d.Panels, func(p dashPanel) bool { return p.Title == want }), "no panel %q", want)
 	}
 }
+
+// leaderAlways is an election this instance always wins.
+type leaderAlways struct{}
+
+func (leaderAlways) Leading() bool                            { return true }
+func (leaderAlways) Status() ha.Status                        { return ha.Status{Leading: true} }
+func (leaderAlways) Run(ctx context.Context, _ ha.Hooks)      { <-ctx.Done() }
+func (leaderAlways) Mirror([]store.Op, store.Sequences) error { return nil }
+func (leaderAlways) Close() error                             { return nil }
