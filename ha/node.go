@@ -89,10 +89,15 @@ type Takeover struct {
 
 // Hooks are called from Run's goroutine.
 type Hooks struct {
-	// Elected runs once this instance won the election and its store
-	// holds the shared state; the store's writes are shared from now on,
-	// but Leading stays false until Elected returns.
-	Elected func(t Takeover)
+	// Elected runs once this instance won the election. It must call load,
+	// which takes the shared state into the store; store writes are
+	// refused until load returns, and shared from then on. The caller
+	// quiesces its own writers around load, so that nothing decided before
+	// the term is written in it. Leading stays false until Elected returns;
+	// an error ends the term. Nil means load alone.
+	Elected func(load func() (Takeover, error)) error
+	// Leading runs once Leading reports true.
+	Leading func()
 	// Deposed runs when this instance stops leading.
 	Deposed func(reason string)
 }
@@ -134,12 +139,26 @@ type leadership struct {
 	rev     int64
 	lease   clientv3.LeaseID
 	until   time.Time // the fence: acting stops here unless renewed
-	ready   bool      // Elected has returned
+	loaded  bool      // the shared state is in the store: writes may be shared
+	ready   bool      // Elected has returned: the instance may act
 	deposed chan struct{}
 	once    sync.Once
+	reason  string // why it was deposed, once it was
+	fails   int    // shared writes failed in a row (not refused)
 }
 
-func (l *leadership) depose() { l.once.Do(func() { close(l.deposed) }) }
+// depose ends the term; the first reason stays.
+func (l *leadership) depose(reason string) {
+	l.once.Do(func() {
+		l.reason = reason
+		close(l.deposed)
+	})
+}
+
+// failsBeforeResign is how many shared writes in a row may fail (etcd
+// slow, full or refusing the request) before the leader gives the lead
+// up: a leader that can decide nothing should let another try.
+const failsBeforeResign = 3
 
 // New connects to etcd (lazily: it does not wait for a member to answer).
 func New(cfg Config, st Store) (*Node, error) {
@@ -253,17 +272,21 @@ func (n *Node) term(ctx context.Context, h Hooks) error {
 		_, _ = n.cli.Revoke(rctx, sess.Lease())
 	}()
 	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
+	var bg sync.WaitGroup
+	// Stopped before the lease is revoked: whatever ends the term, its
+	// goroutines end with it.
+	defer func() {
+		cancel()
+		bg.Wait()
+	}()
+	bg.Go(func() {
 		select {
 		case <-sess.Done():
 			cancel()
 		case <-sctx.Done():
 		}
-	}()
+	})
 	pfx := n.cfg.Prefix + keyLeader
-	var bg sync.WaitGroup
-	defer bg.Wait()
 	bg.Go(func() { n.observe(sctx, concurrency.NewElection(sess, pfx)) })
 
 	fctx, stopFollow := context.WithCancel(sctx)
@@ -283,6 +306,8 @@ func (n *Node) term(ctx context.Context, h Hooks) error {
 		return fmt.Errorf("campaign: %w", err)
 	}
 	l := &leadership{key: el.Key(), rev: el.Rev(), lease: sess.Lease(), deposed: make(chan struct{})}
+	// The lease may have run out while campaigning: renewing proves it
+	// did not, and opens the fence.
 	if err := n.renew(sctx, l); err != nil {
 		return fmt.Errorf("renew the lease after winning: %w", err)
 	}
@@ -294,19 +319,37 @@ func (n *Node) term(ctx context.Context, h Hooks) error {
 		n.lead = nil
 		n.mu.Unlock()
 	}()
-	tk, err := n.takeLead(sctx, l)
-	if err != nil {
-		return fmt.Errorf("take the lead: %w", err)
+	// The lease is renewed from now on, however long taking the lead takes.
+	held := make(chan string, 1)
+	bg.Go(func() { held <- n.hold(sctx, l) })
+
+	load := func() (Takeover, error) {
+		tk, err := n.takeLead(sctx, l)
+		if err == nil {
+			n.log.Info("leading", "self", n.cfg.Self.ID, "term", l.rev, "previous", prevID(tk))
+		}
+		return tk, err
 	}
-	n.log.Info("leading", "self", n.cfg.Self.ID, "term", l.rev, "previous", prevID(tk))
 	if h.Elected != nil {
-		h.Elected(tk)
+		err = h.Elected(load)
+	} else {
+		_, err = load()
 	}
 	n.mu.Lock()
-	l.ready = true
+	if err == nil && !l.loaded {
+		err = errors.New("the shared state was not loaded")
+	}
+	l.ready = err == nil
 	n.mu.Unlock()
-
-	reason := n.hold(sctx, l)
+	if err != nil {
+		l.depose("taking the lead failed")
+		<-held
+		return fmt.Errorf("take the lead: %w", err)
+	}
+	if h.Leading != nil {
+		h.Leading()
+	}
+	reason := <-held
 	n.mu.Lock()
 	n.lead = nil
 	n.mu.Unlock()
@@ -336,7 +379,7 @@ func (n *Node) renew(ctx context.Context, l *leadership) error {
 		return err
 	}
 	if resp.TTL <= 0 {
-		l.depose()
+		l.depose("the lease expired")
 		return errors.New("the lease expired")
 	}
 	n.mu.Lock()
@@ -358,7 +401,7 @@ func (n *Node) hold(ctx context.Context, l *leadership) string {
 		case <-ctx.Done():
 			return "stopping or the etcd session ended"
 		case <-l.deposed:
-			return "a shared write was refused: another instance leads"
+			return l.reason
 		case wr, ok := <-gone:
 			if !ok {
 				gone = n.cli.Watch(wctx, l.key, clientv3.WithRev(l.rev))
@@ -366,7 +409,7 @@ func (n *Node) hold(ctx context.Context, l *leadership) string {
 			}
 			for _, ev := range wr.Events {
 				if ev.Type == clientv3.EventTypeDelete {
-					l.depose()
+					l.depose("the election key was deleted")
 				}
 			}
 		case <-tick.C:
@@ -423,8 +466,9 @@ func (n *Node) takeLead(ctx context.Context, l *leadership) (Takeover, error) {
 	if len(last.Kvs) == 1 && json.Unmarshal(last.Kvs[0].Value, &tk.Prev) == nil {
 		tk.HasPrev = true
 	}
-	n.wmu.Lock()
-	defer n.wmu.Unlock()
+	// No lock is held while the store takes the state in: a store write
+	// holds the store's lock and then asks Mirror, which refuses until
+	// loaded is set below.
 	view, seq, have, err := n.decode(resp.Kvs)
 	if err != nil {
 		return tk, err
@@ -470,7 +514,12 @@ func (n *Node) takeLead(ctx context.Context, l *leadership) (Takeover, error) {
 	if err := n.guarded(ctx, l, ops); err != nil {
 		return tk, err
 	}
+	n.wmu.Lock()
 	n.view = view
+	n.wmu.Unlock()
+	n.mu.Lock()
+	l.loaded = true
+	n.mu.Unlock()
 	return tk, nil
 }
 
@@ -535,7 +584,7 @@ func (n *Node) guarded(ctx context.Context, l *leadership, ops []clientv3.Op) er
 		return fmt.Errorf("etcd: %w", err)
 	}
 	if !resp.Succeeded {
-		l.depose()
+		l.depose("a shared write was refused: another instance leads")
 		return ErrNotLeader
 	}
 	return nil
@@ -547,15 +596,15 @@ func (n *Node) guarded(ctx context.Context, l *leadership, ops []clientv3.Op) er
 func (n *Node) Mirror(ops []store.Op, seq store.Sequences) error {
 	n.mu.Lock()
 	l := n.fenced()
+	if l != nil && !l.loaded {
+		l = nil // a write from before this term took the state in
+	}
 	n.mu.Unlock()
 	if l == nil {
 		return ErrNotLeader
 	}
 	n.wmu.Lock()
 	defer n.wmu.Unlock()
-	if n.view == nil {
-		return ErrNotLeader
-	}
 	touched := map[string]map[int]map[string][]byte{}
 	for _, op := range ops {
 		cnt, ok := shardCount[op.Bucket]
@@ -592,8 +641,20 @@ func (n *Node) Mirror(ops []store.Op, seq store.Sequences) error {
 	}
 	txn = append(txn, clientv3.OpPut(n.cfg.Prefix+keySeq, string(seqv)))
 	if err := n.guarded(context.Background(), l, txn); err != nil {
+		if !errors.Is(err, ErrNotLeader) {
+			n.mu.Lock()
+			l.fails++
+			fails := l.fails
+			n.mu.Unlock()
+			if fails >= failsBeforeResign {
+				l.depose(fmt.Sprintf("%d shared writes in a row failed; the lead is given up so another instance may try", fails))
+			}
+		}
 		return err
 	}
+	n.mu.Lock()
+	l.fails = 0
+	n.mu.Unlock()
 	for b, shards := range touched {
 		for i, m := range shards {
 			n.view[b][i] = m
@@ -619,9 +680,8 @@ func (n *Node) prune(m map[string][]byte) {
 			continue
 		}
 		switch a.State {
-		case "verified", "failed", "rejected", "expired":
-		default:
-			continue // open, applied, proposed: always shared
+		case "intent", "unknown", "proposed":
+			continue // open or waiting: always shared
 		}
 		if a.Time.Before(cut) && a.Updated.Before(cut) {
 			delete(m, k)

@@ -52,7 +52,15 @@ func (in *instance) start() {
 	go func() {
 		defer close(in.done)
 		in.node.Run(ctx, Hooks{
-			Elected: func(t Takeover) { in.mu.Lock(); in.terms = append(in.terms, t); in.mu.Unlock() },
+			Elected: func(load func() (Takeover, error)) error {
+				t, err := load()
+				if err == nil {
+					in.mu.Lock()
+					in.terms = append(in.terms, t)
+					in.mu.Unlock()
+				}
+				return err
+			},
 			Deposed: func(r string) { in.mu.Lock(); in.lost = append(in.lost, r); in.mu.Unlock() },
 		})
 	}()
@@ -223,6 +231,7 @@ func TestJournalWindow(t *testing.T) {
 	m := map[string][]byte{
 		"old-verified": entry(quota.ActionVerified, 11*24*time.Hour),
 		"old-failed":   entry(quota.ActionFailed, 30*24*time.Hour),
+		"old-applied":  entry(quota.ActionApplied, 30*24*time.Hour),
 		"old-unknown":  entry(quota.ActionUnknown, 30*24*time.Hour),
 		"old-proposed": entry(quota.ActionProposed, 30*24*time.Hour),
 		"new-verified": entry(quota.ActionVerified, 9*24*time.Hour),
@@ -301,4 +310,97 @@ func TestShardsOfManyInstancesFitOneTransaction(t *testing.T) {
 	}
 	t.Logf("%d firing instances: %d bytes packed in %d shards", n, total, cnt)
 	require.Less(t, total, 1536*1024)
+}
+
+// A term that ends without its session ending (its key deleted, a write
+// refused) campaigns again: the node never sits on an election it no
+// longer takes part in.
+func TestCampaignsAgainAfterDeposition(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	a := newInstance(t, "a", c.Endpoints(), "/qw/")
+	a.start()
+	defer a.halt()
+	waitFor(t, 5*time.Second, "a leads", a.node.Leading)
+	first := a.node.Status().Term
+	a.node.mu.Lock()
+	key := a.node.lead.key
+	a.node.mu.Unlock()
+	cli := c.Client()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := cli.Delete(ctx, key)
+	require.NoError(t, err)
+	waitFor(t, 5*time.Second, "a stops leading", func() bool { return !a.node.Leading() })
+	waitFor(t, 10*time.Second, "a leads again, in a new term", func() bool {
+		return a.node.Leading() && a.node.Status().Term > first
+	})
+	a.mu.Lock()
+	require.Len(t, a.lost, 1)
+	require.Equal(t, "the election key was deleted", a.lost[0])
+	a.mu.Unlock()
+}
+
+// A shared state that cannot be read fails the takeover, and the lead is
+// let go rather than held: once the state is readable, an instance leads.
+func TestUnreadableStateLetsTheLeadGo(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	cli := c.Client()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := cli.Put(ctx, "/qw/state/seq", `{"actions":3}`)
+	require.NoError(t, err)
+	_, err = cli.Put(ctx, "/qw/state/actions/00", "\x09not a shard")
+	require.NoError(t, err)
+	a := newInstance(t, "a", c.Endpoints(), "/qw/")
+	a.start()
+	defer a.halt()
+	// It wins, fails to load, and lets go: the election key comes and goes.
+	waitFor(t, 10*time.Second, "a lets the lead go after a failed takeover", func() bool {
+		resp, err := cli.Get(ctx, "/qw/leader/", clientv3.WithPrefix())
+		return err == nil && len(resp.Kvs) == 0 && a.node.Status().LeaderKnown
+	})
+	require.False(t, a.node.Leading())
+	_, err = cli.Delete(ctx, "/qw/state/actions/00")
+	require.NoError(t, err)
+	waitFor(t, 10*time.Second, "a leads once the state is readable", a.node.Leading)
+	seq, err := a.st.Intent(intent("c1"))
+	require.NoError(t, err)
+	require.Equal(t, uint64(4), seq, "ids go on from the shared counters")
+}
+
+// Taking the lead may wait (the watcher waits for a cycle to end): the
+// lease is renewed meanwhile, so the term survives a long wait.
+func TestSlowTakeoverKeepsTheLease(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	st, err := store.Open(filepath.Join(t.TempDir(), "a.db"), store.Options{NoSync: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	n, err := New(Config{Endpoints: c.Endpoints(), Prefix: "/qw/", TTL: testTTL, Self: Member{ID: "a"}}, st)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = n.Close() })
+	st.SetMirror(n)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var deposed []string
+	go func() {
+		defer close(done)
+		n.Run(ctx, Hooks{
+			Elected: func(load func() (Takeover, error)) error {
+				// Writes from before the state is loaded are refused.
+				if _, err := st.Intent(intent("early")); !errors.Is(err, ErrNotLeader) {
+					return fmt.Errorf("a write before the load: %v", err)
+				}
+				time.Sleep(2 * testTTL)
+				_, err := load()
+				return err
+			},
+			Deposed: func(r string) { deposed = append(deposed, r) },
+		})
+	}()
+	waitFor(t, 5*testTTL, "a leads after a slow takeover", n.Leading)
+	_, err = st.Intent(intent("late"))
+	require.NoError(t, err)
+	cancel()
+	<-done
+	require.Len(t, deposed, 1, "one term: the slow takeover did not lose it")
 }

@@ -53,6 +53,9 @@ type Mirror interface {
 	Mirror(ops []Op, seq Sequences) error
 }
 
+// ErrShare: the mirror refused a write, which was rolled back.
+var ErrShare = errors.New("share state")
+
 // SetMirror makes m the mirror of every later write (nil: none).
 func (s *Store) SetMirror(m Mirror) {
 	s.mu.Lock()

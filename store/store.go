@@ -537,7 +537,7 @@ func (s *Store) writeHistory(fn func(tx *bbolt.Tx, e *series.Engine) error, hist
 			}
 			if mirrored && s.mirror != nil && len(s.ops) > 0 {
 				if err := s.mirror.Mirror(s.ops, sequences(tx)); err != nil {
-					return fmt.Errorf("share state: %w", err)
+					return fmt.Errorf("%w: %w", ErrShare, err)
 				}
 			}
 			return nil

@@ -7,7 +7,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/quotawatch/quotawatch/ha"
 	"github.com/quotawatch/quotawatch/quota"
 	"github.com/quotawatch/quotawatch/rules"
 	"github.com/quotawatch/quotawatch/store"
@@ -225,10 +224,11 @@ func (w *Watcher) cycle(ctx context.Context, e *env, now time.Time, rep *Report)
 	}
 	if err := w.store.Commit(batch); err != nil {
 		w.names.redo(batch.Projects) // to be written with the next cycle
-		if errors.Is(err, ha.ErrNotLeader) {
-			// The lead was lost during the cycle: nothing it decided is
-			// kept, but what it polled is.
-			w.log.Warn("the lead was lost during the cycle; recording its polls only")
+		if errors.Is(err, store.ErrShare) {
+			// The lead was lost during the cycle, or etcd would not take
+			// its decisions: nothing it decided is kept, but what it
+			// polled is.
+			w.log.Warn("the cycle's decisions could not be shared; recording its polls only", "err", err)
 			return w.followCycle(now, snaps)
 		}
 		return fmt.Errorf("record cycle: %w", err)

@@ -36,6 +36,8 @@ func (w *Watcher) deliver(ctx context.Context, e *env, rep *Report) {
 	// order, for the outbox timer.
 	ctx, cancel := context.WithTimeout(ctx, deliverBudget)
 	defer cancel()
+	ctx, stop := w.leaderContext(ctx)
+	defer stop()
 	for _, name := range e.notifier {
 		n, ok := e.notifiers[name]
 		if !ok {

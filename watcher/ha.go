@@ -113,15 +113,18 @@ func (w *Watcher) registerHA() {
 
 // runCoordinator takes part in the election for Run; takeovers is told
 // when this instance has taken the lead, so Run starts a cycle at once.
+// Its context is not Run's: the lead is given up only once Run stopped
+// (stop), so that a move in flight at a stop is recorded and shared
+// before another instance may act.
 func (w *Watcher) runCoordinator(ctx context.Context) (stop func()) {
 	if w.coord == nil {
 		return func() {}
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		w.coord.Run(ctx, ha.Hooks{Elected: w.takeLead, Deposed: w.deposed})
+		w.coord.Run(ctx, ha.Hooks{Elected: w.takeLead, Leading: w.leads, Deposed: w.deposed})
 	}()
 	return func() {
 		cancel()
@@ -129,15 +132,27 @@ func (w *Watcher) runCoordinator(ctx context.Context) (stop func()) {
 	}
 }
 
-// takeLead runs once this instance won the election and its store holds
-// the shared state: it takes in that state as if starting anew (rule
-// states, account states; open moves are reconciled first), tells of the
-// takeover, and has Run start a cycle.
-func (w *Watcher) takeLead(t ha.Takeover) {
+// takeLead runs once this instance won the election. With the cycle's lock
+// held, so that no cycle, delivery or decision begun before the term
+// writes in it, it has the shared state loaded into the store and takes it
+// in as if starting anew (rule states, account states; open moves are
+// reconciled first), and tells of the takeover.
+func (w *Watcher) takeLead(load func() (ha.Takeover, error)) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	defer func() {
+		if err := w.store.Release(); err != nil {
+			w.log.Warn("releasing the store failed", "err", err)
+		}
+	}()
+	t, err := load()
+	if err != nil {
+		w.log.Error("taking the lead failed: the shared state could not be loaded", "err", err)
+		return err
+	}
 	if err := w.loadState(); err != nil {
-		w.log.Error("loading the shared state after taking the lead failed", "err", err)
+		w.log.Error("taking the lead failed: the shared state could not be read back", "err", err)
+		return err
 	}
 	w.unsettled = true
 	w.refreshSilences()
@@ -146,8 +161,7 @@ func (w *Watcher) takeLead(t ha.Takeover) {
 		prev = t.Prev.String()
 	}
 	w.log.Warn("this instance now leads", "self", t.Self.String(), "previous", prev, "term", t.Term)
-	// A restart on the same host is not news; another host taking over is.
-	if t.HasPrev && t.Prev.Host != t.Self.Host {
+	if t.HasPrev && t.Prev.ID != t.Self.ID {
 		e := w.env.Load()
 		ev := quota.Event{Kind: quota.EventTakeover, Time: w.now().UTC(),
 			Reason: fmt.Sprintf("%s took over from %s (term %d)", t.Self.ID, t.Prev.ID, t.Term)}
@@ -155,9 +169,12 @@ func (w *Watcher) takeLead(t ha.Takeover) {
 			w.log.Error("recording the takeover message failed", "err", err)
 		}
 	}
-	if err := w.store.Release(); err != nil {
-		w.log.Warn("releasing the store failed", "err", err)
-	}
+	return nil
+}
+
+// leads runs once this instance may act: Slack's buttons are answered
+// here from now on, and a cycle runs at once.
+func (w *Watcher) leads() {
 	w.slackLeader(true)
 	select {
 	case w.takeovers <- struct{}{}:
@@ -169,6 +186,31 @@ func (w *Watcher) takeLead(t ha.Takeover) {
 func (w *Watcher) deposed(reason string) {
 	w.log.Warn("this instance no longer leads; it goes on polling", "reason", reason)
 	w.slackLeader(false)
+}
+
+// leaderContext is ctx, ended as soon as this instance no longer leads
+// (its fence closed), so a delivery stops sending then.
+func (w *Watcher) leaderContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	if w.coord == nil {
+		return ctx, cancel
+	}
+	go func() {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if !w.coord.Leading() {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return ctx, cancel
 }
 
 // followCycle is a follower's cycle after its poll: the history only.

@@ -58,11 +58,14 @@ func (f *fakeCoord) elect(t *testing.T, prev ha.Member) {
 		h = f.hooks
 		return h != nil
 	}, 5*time.Second, 10*time.Millisecond)
-	h.Elected(ha.Takeover{Self: ha.Member{ID: "hostb/2", Host: "hostb"}, Prev: prev, HasPrev: true, Term: 7})
+	require.NoError(t, h.Elected(func() (ha.Takeover, error) {
+		return ha.Takeover{Self: ha.Member{ID: "hostb/2", Host: "hostb"}, Prev: prev, HasPrev: true, Term: 7}, nil
+	}))
 	f.mu.Lock()
 	f.leader = ha.Member{ID: "hostb/2", Host: "hostb"}
 	f.mu.Unlock()
 	f.leading.Store(true)
+	h.Leading()
 }
 
 // A follower polls and records history, and nothing else: no move, no

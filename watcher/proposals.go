@@ -300,6 +300,11 @@ func maxCooldown(e *env) time.Duration {
 // proposal, an undo), records its outcome with its announcement and the
 // cooldown of its incident, and reads it back.
 func (w *Watcher) applyDecided(ctx context.Context, e *env, acc *account, a quota.Action, it quota.Item, now time.Time) (quota.Action, error) {
+	if !w.leading() {
+		// Journaled (and shared) as intent, not sent: the next leader reads
+		// the item back and settles it.
+		return a, fmt.Errorf("move %d not sent: %w", a.ID, w.followerError())
+	}
 	dctx, cancel := detached(ctx)
 	defer cancel()
 	state, errText := w.apply(dctx, acc, it, a.Move)

@@ -46,6 +46,9 @@ type haDaemon struct {
 	mu   sync.Mutex
 	addr string    // its HTTP address, once it serves
 	led  time.Time // when it logged that it leads
+	// onCycle, if set, runs as a recorded cycle is logged: the cycle has
+	// committed its decisions and is about to act and deliver.
+	onCycle func()
 }
 
 var servingRE = regexp.MustCompile(`msg="serving http" addr=(\S+)`)
@@ -167,6 +170,9 @@ func TestHAFailover(t *testing.T) {
 				if strings.Contains(l, `msg="this instance now leads"`) && d.led.IsZero() {
 					d.led = time.Now()
 				}
+				if strings.Contains(l, `msg="cycle recorded"`) && d.onCycle != nil {
+					d.onCycle()
+				}
 				d.mu.Unlock()
 				logMu.Lock()
 				fmt.Fprintf(logFile, "[%s] %s\n", life, l)
@@ -222,7 +228,20 @@ func TestHAFailover(t *testing.T) {
 	// 2. Kill the new leader at a random point of its cycle.
 	a = start("a")
 	wait(20*time.Second, "a serves", serves(a))
-	time.Sleep(time.Duration(200+time.Now().UnixNano()%800) * time.Millisecond)
+	midCycle := make(chan struct{}, 1)
+	b.mu.Lock()
+	b.onCycle = func() {
+		select {
+		case midCycle <- struct{}{}:
+		default:
+		}
+	}
+	b.mu.Unlock()
+	select {
+	case <-midCycle:
+	case <-time.After(10 * time.Second):
+		t.Fatal("b recorded no cycle")
+	}
 	killed = time.Now()
 	kill(b, syscall.SIGKILL)
 	took = wait(2*haTTL, "a leads within two TTLs of b's death", leads(a))
@@ -348,6 +367,9 @@ func TestHAFailover(t *testing.T) {
 			}
 		}
 	}
+	// Each takeover was told: a from b, b from a, and b again after the
+	// partition (at least once each).
+	require.GreaterOrEqual(t, takeoverMsgs, 3, "leader-change messages")
 	for i := range sources {
 		name := fmt.Sprintf("src-%03d", i)
 		require.Len(t, firing[name], 1, "%s: want one firing, told once or more: %v", name, firing[name])
