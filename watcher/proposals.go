@@ -379,7 +379,7 @@ func DecideOptions(ctx context.Context, storePath string, d Decision, local func
 	}
 	o, err := local()
 	if err != nil {
-		return quota.Action{}, fmt.Errorf("no daemon answers, and the configuration's secrets cannot be read: %w", err)
+		return quota.Action{}, fmt.Errorf("no daemon answers on %s, and this command cannot act itself: %w", ControlSocket(storePath), err)
 	}
 	if o.Config.HA != nil {
 		return quota.Action{}, errNoLeaderHere(storePath)

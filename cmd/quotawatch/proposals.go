@@ -8,6 +8,7 @@ import (
 
 	"github.com/quotawatch/quotawatch/config"
 	"github.com/quotawatch/quotawatch/quota"
+	"github.com/quotawatch/quotawatch/store"
 	"github.com/quotawatch/quotawatch/view"
 	"github.com/quotawatch/quotawatch/watcher"
 )
@@ -100,11 +101,21 @@ func (c *decideCmd) run(ctx context.Context, e *env) int {
 	d := watcher.Decision{Op: c.op, ID: id, By: localUser(), Comment: c.comment}
 	// The configuration was loaded without secrets: the daemon, if one
 	// runs, needs none from us; without it, the fresh poll needs them.
+	// Acting itself, it claims the store as run and once do: a store last
+	// written by another host is refused.
+	var st *store.Store
 	withSecrets := func() (watcher.Options, error) {
 		cfg, err := config.Load(e.configPath, config.Options{LookupEnv: e.lookupEnv})
-		return watcher.Options{Config: cfg, Logger: e.log}, err
+		if err != nil || cfg.HA != nil {
+			return watcher.Options{Config: cfg, Logger: e.log}, err
+		}
+		st, _, err = openToAct(e, e.log, false)
+		return watcher.Options{Config: cfg, Logger: e.log, Store: st}, err
 	}
 	a, err := watcher.DecideOptions(ctx, e.cfg.Store.Path, d, withSecrets)
+	if st != nil {
+		_ = st.Close()
+	}
 	if err != nil {
 		return fail(e.stdio, "%s %d: %v", c.op, id, err)
 	}

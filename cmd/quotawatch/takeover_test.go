@@ -227,3 +227,23 @@ func TestHostID(t *testing.T) {
 		require.NotEmpty(t, id)
 	}
 }
+
+// approve with no daemon acts itself, so it claims the store as once
+// does: another host's store is refused, and nothing moves.
+func TestApproveWithoutDaemonRefusesAnotherHostsStore(t *testing.T) {
+	c := approvalCLI(t, "")
+	var errOut bytes.Buffer
+	code, _ := c.runAs(context.Background(), hostA, &errOut, "once")
+	require.Equal(t, exitOK, code, errOut.String())
+	require.Len(t, proposals(t, c), 1)
+	errOut.Reset()
+	code, _ = c.runAs(context.Background(), hostB, &errOut, "approve", "1")
+	require.Equal(t, exitFailure, code)
+	require.Contains(t, errOut.String(), "was last written by host "+hostA)
+	require.Equal(t, aliceUUID, containerProject(c), "nothing moved")
+	require.Len(t, proposals(t, c), 1, "still waiting")
+	errOut.Reset()
+	code, _ = c.runAs(context.Background(), hostA, &errOut, "approve", "1")
+	require.Equal(t, exitOK, code, errOut.String())
+	require.NotEqual(t, aliceUUID, containerProject(c), "approved on its own host, it moves")
+}
