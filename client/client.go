@@ -173,6 +173,9 @@ type session struct {
 	// refused says why a catalog service was left out (its scheme differs
 	// from auth_url's), for the calls that would have used it.
 	refused map[string]string
+	// resumed: learnt from an earlier process's token request, not asked
+	// for by this client (see Resume).
+	resumed bool
 }
 
 // New checks cfg, applies its defaults and returns a Client. It makes no
@@ -299,6 +302,17 @@ type request struct {
 func (c *Client) do(ctx context.Context, rq *request, handle func(*http.Response) error) error {
 	used := c.currentToken()
 	err := c.send(ctx, rq, handle)
+	if err != nil && !rq.noToken && IsUnauthorized(err) && c.dropResumed(ctx) {
+		// The resumed session may be what is stale: ask the identity
+		// service, then try once more.
+		c.log.LogAttrs(ctx, slog.LevelInfo, "synnefo token refused with a resumed session; authenticating",
+			slog.String("method", rq.method), slog.String("path", rq.url.EscapedPath()))
+		if _, serr := c.session(ctx); serr != nil {
+			return serr
+		}
+		used = c.currentToken()
+		err = c.send(ctx, rq, handle)
+	}
 	if err == nil || rq.noToken || c.tokenSource == nil || !IsUnauthorized(err) {
 		return err
 	}

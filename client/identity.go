@@ -80,6 +80,53 @@ func (c *Client) Authenticate(ctx context.Context) (*Identity, error) {
 	return s.ident.clone(), nil
 }
 
+// Resume makes id, which an earlier token request with the same token
+// answered (a process before this one, whose store kept it), the client's
+// session, so that its first call needs no token request. Its endpoints
+// are held to the token request's rule: one whose scheme is not auth_url's
+// is refused. A call that the cloud answers 401 (an expired or revoked
+// token) drops the resumed session and asks the identity service again. It
+// does nothing when the client already has a session.
+func (c *Client) Resume(id *Identity) error {
+	if id == nil || (!c.service && id.UserID == "") {
+		return errors.New("resume: no identity")
+	}
+	auth, err := url.Parse(c.authURL)
+	if err != nil {
+		return fmt.Errorf("resume: %w", err)
+	}
+	bases := make(map[string]*url.URL, len(id.Endpoints))
+	for typ, base := range id.Endpoints {
+		bu, err := url.Parse(base)
+		if err != nil || bu.Host == "" || !strings.EqualFold(bu.Scheme, auth.Scheme) {
+			return fmt.Errorf("resume: the %q endpoint is not an %s URL", typ, auth.Scheme)
+		}
+		bases[typ] = bu
+	}
+	c.authSem <- struct{}{}
+	defer func() { <-c.authSem }()
+	if c.sess == nil {
+		c.sess = &session{ident: id.clone(), bases: bases, refused: map[string]string{}, resumed: true}
+	}
+	return nil
+}
+
+// dropResumed forgets a resumed session that the cloud refused, so that
+// the next call authenticates; it reports whether there was one.
+func (c *Client) dropResumed(ctx context.Context) bool {
+	select {
+	case c.authSem <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	defer func() { <-c.authSem }()
+	if c.sess == nil || !c.sess.resumed {
+		return false
+	}
+	c.sess = nil
+	return true
+}
+
 // session returns the current session, authenticating if there is none.
 // A 401 to the token request renews the token once (see Config.TokenSource).
 func (c *Client) session(ctx context.Context) (*session, error) {

@@ -196,6 +196,7 @@ func (w *Watcher) pollAccount(ctx context.Context, a *account, now time.Time) (q
 		return quota.Snapshot{}, err
 	}
 	a.user, a.expires = id.UserID, id.Expires
+	w.keepSession(a, id, now)
 	es, err := a.cloud.QuotaEntries(ctx)
 	if err != nil {
 		return quota.Snapshot{}, err

@@ -201,6 +201,10 @@ type account struct {
 	user  string // UUID, known after the first authentication
 	// expires is when its token expires, as last authenticated.
 	expires time.Time
+	// sessKey says for which endpoint and token a token answer is kept;
+	// kept is set once this process kept one or resumed one.
+	sessKey string
+	kept    bool
 }
 
 // New builds a Watcher from a loaded configuration: it opens the store
@@ -335,7 +339,12 @@ func (w *Watcher) build(cfg *config.Config) (*env, error) {
 		if err != nil {
 			return nil, fmt.Errorf("account %s: %w", a.Name, err)
 		}
-		e.accounts = append(e.accounts, &account{name: a.Name, cloud: c})
+		acc := &account{name: a.Name, cloud: c}
+		if tok := a.Token.Reveal(); tok != "" {
+			acc.sessKey = sessionKey(cfg.Cloud.AuthURL, tok)
+			w.resumeSession(acc, w.now().UTC())
+		}
+		e.accounts = append(e.accounts, acc)
 	}
 	if cfg.Cloud.AdminToken.IsSet() {
 		c, err := w.adminCloud(cfg)

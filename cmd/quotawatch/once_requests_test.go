@@ -46,9 +46,22 @@ rules:
 		code, _, stderr := c.run("once")
 		require.Equal(t, exitOK, code, stderr)
 		got := paths()
-		require.Len(t, got, 2, "run %d: the token and the quotas only: %v", i+2, got)
-		require.Contains(t, got[1], "/quotas", "run %d: %v", i+2, got)
+		require.Len(t, got, 1, "run %d: the quotas only, as a daemon's cycle: %v", i+2, got)
+		require.Contains(t, got[0], "/quotas", "run %d: %v", i+2, got)
 	}
+	// The kept answer is for this endpoint and this token: another token
+	// asks the identity service again (and is refused there).
+	env := c.env()
+	env["ALICE_TOKEN"] = "another-token"
+	code, _, _ = runCmd(t, env, "once", "--config", c.cfg)
+	require.Equal(t, exitFailure, code)
+	got := paths()
+	require.NotEmpty(t, got)
+	require.Contains(t, got[0], "/tokens", "a changed token is not sent with the kept answer: %v", got)
+	// The store keeps a digest, never the token.
+	db, err := os.ReadFile(filepath.Join(c.dir, "q.db"))
+	require.NoError(t, err)
+	require.NotContains(t, string(db), "alice-token")
 	code, stdout, stderr := c.run("status")
 	require.Equal(t, exitOK, code, stderr)
 	require.Contains(t, stdout, "CS333 lab assignments", "names are shown from the store")
