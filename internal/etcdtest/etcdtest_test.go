@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -51,8 +52,12 @@ func get(t *testing.T, cli *clientv3.Client, key string) string {
 
 // timedOut reports an error of a request that got no answer in time, as
 // across a partition (not a refused or reset connection).
+// timedOut reports a write that no quorum took: the client's deadline, or
+// the member's own answer when it gave up first.
 func timedOut(err error) bool {
-	return errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded
+	return errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded ||
+		errors.Is(err, rpctypes.ErrTimeout) || errors.Is(err, rpctypes.ErrTimeoutDueToLeaderFail) ||
+		errors.Is(err, rpctypes.ErrNoLeader)
 }
 
 // TestQuorum: three members serve; losing one keeps a quorum, losing two
