@@ -227,28 +227,9 @@ func TestCrash(t *testing.T) {
 
 	start := func(life int) *crashDaemon {
 		t.Helper()
-		args := []string{"run", "--config", cfgPath, "--log-level", "debug"}
-		var cmd *exec.Cmd
-		if bin := os.Getenv(crashBinEnv); bin != "" {
-			cmd = exec.Command(bin, args...)
-			cmd.Env = os.Environ()
-		} else {
-			cmd = exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), daemonEnv+"=1", daemonEnv+"_ARGS="+strings.Join(args, "\n"))
-		}
-		for k, v := range env {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
-		stderr, err := cmd.StderrPipe()
-		require.NoError(t, err)
-		require.NoError(t, cmd.Start())
-		d := &crashDaemon{cmd: cmd, done: make(chan struct{})}
-		go func() {
-			defer close(d.done)
-			sc := bufio.NewScanner(stderr)
-			sc.Buffer(make([]byte, 1<<16), 1<<20)
-			for sc.Scan() {
-				l := sc.Text()
+		d := &crashDaemon{}
+		d.cmd, d.done = spawnDaemon(t, os.Getenv(crashBinEnv), env, func(l string) {
+			{
 				d.logged.Store(true)
 				logMu.Lock()
 				fmt.Fprintf(logFile, "[%d] %s\n", life, l)
@@ -269,8 +250,7 @@ func TestCrash(t *testing.T) {
 				logTail = append(logTail, fmt.Sprintf("[%d] %s", life, l))
 				logMu.Unlock()
 			}
-		}()
-		t.Cleanup(func() { _ = cmd.Process.Kill() })
+		}, "run", "--config", cfgPath, "--log-level", "debug")
 		return d
 	}
 	// stop signals the daemon and waits for it; a SIGTERM must end it
@@ -554,4 +534,38 @@ func toldOutcomes(msgs []slacksink.Received) (told map[string]map[string]int, me
 		}
 	}
 	return told, messages
+}
+
+// spawnDaemon runs the command line as its own process: bin if set (a
+// built quotawatch), else this test binary. env is added to the process's
+// environment, and each line it writes to stderr is handed to line; done
+// is closed once stderr is read to the end. The process is killed when
+// the test ends.
+func spawnDaemon(t *testing.T, bin string, env map[string]string, line func(string), args ...string) (*exec.Cmd, chan struct{}) {
+	t.Helper()
+	var cmd *exec.Cmd
+	if bin != "" {
+		cmd = exec.Command(bin, args...)
+		cmd.Env = os.Environ()
+	} else {
+		cmd = exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), daemonEnv+"=1", daemonEnv+"_ARGS="+strings.Join(args, "\n"))
+	}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<16), 1<<20)
+		for sc.Scan() {
+			line(sc.Text())
+		}
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd, done
 }

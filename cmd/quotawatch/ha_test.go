@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -147,22 +146,9 @@ func TestHAFailover(t *testing.T) {
 		t.Helper()
 		lives++
 		life := fmt.Sprintf("%s%d", name, lives)
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), daemonEnv+"=1",
-			daemonEnv+"_ARGS="+strings.Join([]string{"run", "--config", cfgs[name], "--log-level", "debug"}, "\n"))
-		for k, v := range env {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
-		stderr, err := cmd.StderrPipe()
-		require.NoError(t, err)
-		require.NoError(t, cmd.Start())
-		d := &haDaemon{name: name, cmd: cmd, done: make(chan struct{})}
-		go func() {
-			defer close(d.done)
-			sc := bufio.NewScanner(stderr)
-			sc.Buffer(make([]byte, 1<<16), 1<<20)
-			for sc.Scan() {
-				l := sc.Text()
+		d := &haDaemon{name: name}
+		d.cmd, d.done = spawnDaemon(t, "", env, func(l string) {
+			{
 				d.mu.Lock()
 				if m := servingRE.FindStringSubmatch(l); m != nil {
 					d.addr = m[1]
@@ -182,8 +168,7 @@ func TestHAFailover(t *testing.T) {
 				tail = append(tail, "["+life+"] "+l)
 				logMu.Unlock()
 			}
-		}()
-		t.Cleanup(func() { _ = cmd.Process.Kill() })
+		}, "run", "--config", cfgs[name], "--log-level", "debug")
 		return d
 	}
 	kill := func(d *haDaemon, sig syscall.Signal) {

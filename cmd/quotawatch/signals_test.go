@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"os"
 	"os/exec"
 	"strings"
@@ -22,23 +21,13 @@ type daemonProcess struct {
 
 func startDaemon(t *testing.T, c *cli) *daemonProcess {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), daemonEnv+"=1", daemonEnv+"_ARGS="+strings.Join([]string{"run", "--config", c.cfg}, "\n"))
-	for k, v := range c.env() {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	stderr, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	d := &daemonProcess{cmd: cmd, lines: make(chan string, 1000)}
+	d := &daemonProcess{lines: make(chan string, 1000)}
+	var done chan struct{}
+	d.cmd, done = spawnDaemon(t, "", c.env(), func(l string) { d.lines <- l }, "run", "--config", c.cfg)
 	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			d.lines <- sc.Text()
-		}
+		<-done
 		close(d.lines)
 	}()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	return d
 }
 
