@@ -3,7 +3,6 @@ package series
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/maphash"
 	"strings"
 	"time"
 	"unsafe"
@@ -86,10 +85,14 @@ type logLoc struct{ seq, base uint32 }
 type head struct {
 	block    uint32
 	hasBlock bool
-	// hash is the series index's hash of a key; slots is an open-addressing
-	// table of arena index + 1 (0: empty), at most three-quarters full.
-	hash  func(quota.Key) uint64
-	slots []uint32
+	// hash is the series index's hash of a key's interned parts (account
+	// index, project and resource name indexes); slots is an
+	// open-addressing table of arena index + 1 (0: empty), at most
+	// three-quarters full. It is built at the first lookup: a reader that
+	// only lists every series never needs it.
+	hash    func(acct, project, resource uint32) uint64
+	slots   []uint32
+	indexed bool
 	pages [][]series
 	n     uint32   // series in the arena, in id order
 	byID  []uint32 // arena index + 1 by series id; 0 once forgotten
@@ -108,9 +111,8 @@ type head struct {
 }
 
 func newHead() *head {
-	seed := maphash.MakeSeed()
 	return &head{
-		hash:     func(k quota.Key) uint64 { return maphash.Comparable(seed, k) },
+		hash:     hashParts,
 		accts:    map[string]*account{},
 		acctByID: map[uint32]*account{},
 		nameIdx:  map[string]uint32{},
@@ -148,22 +150,56 @@ func (h *head) intern(x string) uint32 {
 	return i
 }
 
+// hashParts mixes a key's interned parts (SplitMix64's finaliser). The
+// parts are small integers handed out in order, not names a cloud chose,
+// so the table needs no random seed; hashing them costs no string read.
+func hashParts(acct, project, resource uint32) uint64 {
+	x := uint64(project)<<32 | uint64(resource)
+	x += (uint64(acct) + 1) * 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+func (h *head) hashOf(s *series) uint64 { return h.hash(s.acct&acctMask, s.project, s.resource) }
+
 // find returns the arena index of the series with key k.
 func (h *head) find(k quota.Key) (uint32, bool) {
-	if len(h.slots) == 0 {
+	a := h.accts[k.Account]
+	if a == nil {
 		return 0, false
 	}
+	p, ok := h.nameIdx[k.Project]
+	if !ok {
+		return 0, false
+	}
+	r, ok := h.nameIdx[k.Resource]
+	if !ok {
+		return 0, false
+	}
+	if !h.indexed {
+		h.buildIndex()
+	}
 	mask := uint64(len(h.slots) - 1)
-	for p := h.hash(k) & mask; ; p = (p + 1) & mask {
-		v := h.slots[p]
+	for i := h.hash(a.idx, p, r) & mask; ; i = (i + 1) & mask {
+		v := h.slots[i]
 		if v == 0 {
 			return 0, false
 		}
-		s := h.ser(v - 1)
-		if h.names[s.project] == k.Project && h.names[s.resource] == k.Resource && h.acct(s).name == k.Account {
+		if s := h.ser(v - 1); s.project == p && s.resource == r && s.acct&acctMask == a.idx {
 			return v - 1, true
 		}
 	}
+}
+
+// buildIndex builds the hash table of every series, sized once.
+func (h *head) buildIndex() {
+	size := 16
+	for uint64(size)*3 < (uint64(h.n)+1)*4 {
+		size *= 2
+	}
+	h.indexed = true
+	h.resize(size)
 }
 
 // lookup returns the series with key k, or nil.
@@ -174,8 +210,11 @@ func (h *head) lookup(k quota.Key) *series {
 	return nil
 }
 
-// index adds arena index i to the hash table.
+// index adds arena index i to the hash table, once it is built.
 func (h *head) index(i uint32) {
+	if !h.indexed {
+		return
+	}
 	if uint64(h.n)*4 > uint64(len(h.slots))*3 {
 		h.resize(max(16, 2*len(h.slots))) // places i too
 		return
@@ -185,7 +224,7 @@ func (h *head) index(i uint32) {
 
 func (h *head) place(i uint32) {
 	mask := uint64(len(h.slots) - 1)
-	p := h.hash(h.key(h.ser(i))) & mask
+	p := h.hashOf(h.ser(i)) & mask
 	for h.slots[p] != 0 {
 		p = (p + 1) & mask
 	}
@@ -203,11 +242,11 @@ func (h *head) resize(size int) {
 // unindex removes s from the hash table, shifting back the entries that
 // probed past it so that no lookup stops early.
 func (h *head) unindex(s *series) {
-	if len(h.slots) == 0 {
+	if !h.indexed {
 		return
 	}
 	mask := uint64(len(h.slots) - 1)
-	p := h.hash(h.key(s)) & mask
+	p := h.hashOf(s) & mask
 	for {
 		v := h.slots[p]
 		if v == 0 {
@@ -219,7 +258,7 @@ func (h *head) unindex(s *series) {
 		p = (p + 1) & mask
 	}
 	for q := (p + 1) & mask; h.slots[q] != 0; q = (q + 1) & mask {
-		home := h.hash(h.key(h.ser(h.slots[q]-1))) & mask
+		home := h.hashOf(h.ser(h.slots[q]-1)) & mask
 		// The entry at q stays if its home lies cyclically in (p, q].
 		if p <= q && p < home && home <= q || p > q && (p < home || home <= q) {
 			continue
@@ -300,7 +339,7 @@ func (h *head) each(fn func(i uint32, s *series)) {
 // indexes without them.
 func (h *head) forget(gone func(s *series) bool) {
 	pages, n := h.pages, h.n
-	h.pages, h.n, h.slots = nil, 0, nil
+	h.pages, h.n, h.slots, h.indexed = nil, 0, nil, false
 	clear(h.byID)
 	for _, a := range h.acctList {
 		a.series, a.order = a.series[:0], nil
@@ -356,6 +395,30 @@ func (h *head) internBytes(x []byte) uint32 {
 	return h.intern(string(x))
 }
 
+// nameCache remembers the names interned last, by a cheap hash of their
+// length and last byte, for one read of the registry: it lists a
+// project's resources one after another, and the same few resources over
+// and over, so most names are found without hashing them for the map.
+// The names it holds are the transaction's bytes.
+type nameCache [64]struct {
+	name []byte
+	idx  uint32
+}
+
+func (c *nameCache) intern(h *head, x []byte) uint32 {
+	slot := uint(len(x)) * 7
+	if len(x) > 0 {
+		slot += uint(x[len(x)-1])
+	}
+	e := &c[slot%uint(len(c))]
+	if e.name != nil && string(e.name) == string(x) {
+		return e.idx
+	}
+	i := h.internBytes(x)
+	e.name, e.idx = x, i
+	return i
+}
+
 // loadHead rebuilds the cache: registries, the checkpoint written at the
 // last fold, then the log of the open block.
 func loadHead(bk *buckets) (*head, error) {
@@ -370,27 +433,21 @@ func loadHead(bk *buckets) (*head, error) {
 		return nil, fmt.Errorf("accounts: %w", err)
 	}
 	sb := bk.series()
-	if n := sb.Stats().KeyN; n > 0 {
-		// Size the index once rather than by doubling.
-		size := 16
-		for size*3 < (n+1)*4 {
-			size *= 2
-		}
-		h.slots = make([]uint32, size)
-		h.pages = make([][]series, 0, (n+seriesPage-1)/seriesPage)
-	}
+	var nc nameCache
+	var a *account
 	if err := sb.ForEach(func(k, v []byte) error {
 		aid, p, r, err := splitSeriesValue(v)
 		if err != nil || len(k) != 4 {
 			return errCorrupt
 		}
-		a := h.acctByID[aid]
-		if a == nil {
-			return fmt.Errorf("%w: series of unknown account %d", errCorrupt, aid)
+		if a == nil || a.id != aid {
+			if a = h.acctByID[aid]; a == nil {
+				return fmt.Errorf("%w: series of unknown account %d", errCorrupt, aid)
+			}
 		}
 		// Interned from the bytes: 80,000 series share a few thousand
 		// names, so most need no string of their own.
-		h.push(series{id: binary.BigEndian.Uint32(k), acct: a.idx, project: h.internBytes(p), resource: h.internBytes(r)})
+		h.push(series{id: binary.BigEndian.Uint32(k), acct: a.idx, project: nc.intern(h, p), resource: nc.intern(h, r)})
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("series: %w", err)

@@ -15,10 +15,10 @@ import (
 func TestSeriesIndexCollisions(t *testing.T) {
 	tests := []struct {
 		name string
-		hash func(quota.Key) uint64
+		hash func(acct, project, resource uint32) uint64
 	}{
 		{"distinct hashes", nil},
-		{"every hash collides", func(quota.Key) uint64 { return 42 }},
+		{"every hash collides", func(_, _, _ uint32) uint64 { return 42 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
