@@ -25,16 +25,30 @@ func (g Glob) Check() error {
 // or by name). A name equal to the pattern matches even if it holds
 // pattern characters.
 func (g Glob) Match(names ...string) bool {
-	if g == "" {
-		return true
-	}
 	for _, n := range names {
-		if ok, _ := path.Match(string(g), n); ok || n == string(g) {
+		if g.match(n) {
 			return true
 		}
 	}
+	return g == ""
+}
+
+// match is Match of one name.
+func (g Glob) match(n string) bool {
+	if g == "" || n == string(g) {
+		return true
+	}
+	if !g.literal() {
+		ok, _ := path.Match(string(g), n)
+		return ok
+	}
 	return false
 }
+
+// literal reports whether the glob holds no pattern character, and so
+// matches only itself: tens of thousands of names are compared, not
+// matched.
+func (g Glob) literal() bool { return !strings.ContainsAny(string(g), `*?[\`) }
 
 // StatusFilter selects the rows of `status` and /api/v1/status.
 type StatusFilter struct {

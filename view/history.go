@@ -80,11 +80,19 @@ func QueryHistory(src HistorySource, q HistoryQuery) ([]Series, error) {
 	}
 	name := namer(projects)
 	var sel []quota.Key
+	// Keys come by project: a project's name is matched once, not once per
+	// resource.
+	lastProject, projectOK, seen := "", false, false
 	for _, k := range keys {
-		if !q.Project.Match(k.Project, name(k.Project)) || !q.Resource.Match(k.Resource) || !q.Account.Match(k.Account) {
+		if !q.Resource.match(k.Resource) || !q.Account.match(k.Account) {
 			continue
 		}
-		sel = append(sel, k)
+		if !seen || k.Project != lastProject {
+			lastProject, projectOK, seen = k.Project, q.Project.match(k.Project) || q.Project.match(name(k.Project)), true
+		}
+		if projectOK {
+			sel = append(sel, k)
+		}
 	}
 	if q.MaxSeries > 0 && len(sel) > q.MaxSeries {
 		return nil, fmt.Errorf("%d series, at most %d: %w", len(sel), q.MaxSeries, ErrTooManySeries)
