@@ -93,10 +93,10 @@ type head struct {
 	hash    func(acct, project, resource uint32) uint64
 	slots   []uint32
 	indexed bool
-	pages [][]series
-	n     uint32   // series in the arena, in id order
-	byID  []uint32 // arena index + 1 by series id; 0 once forgotten
-	accts map[string]*account
+	pages   [][]series
+	n       uint32   // series in the arena, in id order
+	byID    []uint32 // arena index + 1 by series id; 0 once forgotten
+	accts   map[string]*account
 	// acctByID and acctList find an account by id and by index.
 	acctByID map[uint32]*account
 	acctList []*account
