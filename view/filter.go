@@ -3,6 +3,7 @@ package view
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"path"
 	"slices"
 	"strings"
@@ -76,51 +77,74 @@ func (f StatusFilter) Check() error {
 // Select returns the status the filter selects, each list sorted by ratio,
 // fullest first (ties keep the query's order).
 func (s *Status) Select(f StatusFilter) *Status {
-	series := func(r StatusRow) bool {
-		return f.Project.Match(r.Project, r.ProjectName, SynnefoName(r.Project, r.ProjectName)) && f.Account.Match(r.Account)
+	series := func(r *StatusRow) bool {
+		return (f.Project == "" || f.Project.Match(r.Project, r.ProjectName, SynnefoName(r.Project, r.ProjectName))) &&
+			f.Account.match(r.Account)
 	}
-	out := &Status{Rules: []StatusRow{}, Quotas: []StatusRow{}}
+	var rules []int32
 	covered := map[[3]string]bool{}
-	for _, r := range s.Rules {
-		if series(r) && f.Rule.Match(r.Rule) && f.State.Match(string(r.State)) {
-			out.Rules = append(out.Rules, r)
+	for i := range s.Rules {
+		r := &s.Rules[i]
+		if series(r) && f.Rule.match(r.Rule) && f.State.match(string(r.State)) {
+			rules = append(rules, int32(i))
 			covered[[3]string{r.Account, r.Project, r.Resource}] = true
 		}
 	}
 	byInstance := f.Rule != "" || f.State != ""
-	for _, r := range s.Quotas {
+	quotas := make([]int32, 0, len(s.Quotas))
+	for i := range s.Quotas {
+		r := &s.Quotas[i]
 		if series(r) && (!byInstance || covered[[3]string{r.Account, r.Project, r.Resource}]) {
-			out.Quotas = append(out.Quotas, r)
+			quotas = append(quotas, int32(i))
 		}
 	}
-	out.Rules, out.Quotas = fullestFirst(out.Rules, f.Top), fullestFirst(out.Quotas, f.Top)
-	return out
+	return &Status{Rules: fullestFirst(s.Rules, rules, f.Top), Quotas: fullestFirst(s.Quotas, quotas, f.Top)}
 }
 
-// fullestFirst sorts rows by ratio, fullest first, ties in their order,
-// and keeps the first top (all for 0).
-func fullestFirst(rows []StatusRow, top int) []StatusRow {
+// fullestFirst returns rows[sel] sorted by ratio, fullest first, ties in
+// their order, and keeps the first top (all for 0).
+func fullestFirst(rows []StatusRow, sel []int32, top int) []StatusRow {
 	// The ratios are sorted beside their indices, not through the rows:
 	// 80,000 rows do not fit a cache, their ratios do.
-	keys := make([]ratioKey, len(rows))
-	for i := range rows {
-		keys[i] = ratioKey{float64(rows[i].Ratio), int32(i)}
+	keys := make([]ratioKey, len(sel))
+	for j, i := range sel {
+		keys[j] = ratioKey{fullness(float64(rows[i].Ratio)), i}
 	}
-	slices.SortFunc(keys, func(a, b ratioKey) int { return cmp.Or(-cmp.Compare(a.ratio, b.ratio), cmp.Compare(a.i, b.i)) })
+	slices.SortFunc(keys, func(a, b ratioKey) int {
+		if a.fullness != b.fullness {
+			return cmp.Compare(a.fullness, b.fullness)
+		}
+		return cmp.Compare(a.i, b.i)
+	})
 	if top > 0 && len(keys) > top {
 		keys = keys[:top]
 	}
 	out := make([]StatusRow, len(keys))
-	for i, k := range keys {
-		out[i] = rows[k.i]
+	for j, k := range keys {
+		out[j] = rows[k.i]
 	}
 	return out
 }
 
-// ratioKey is a row's ratio and its index, as fullestFirst sorts them.
+// ratioKey is a row's fullness and its index, as fullestFirst sorts them.
 type ratioKey struct {
-	ratio float64
-	i     int32
+	fullness uint64
+	i        int32
+}
+
+// fullness orders ratios as integers: the fullest (+Inf) first, NaN last,
+// the two zeros as one, as byRatio orders them.
+func fullness(r float64) uint64 {
+	if math.IsNaN(r) {
+		return math.MaxUint64
+	}
+	b := math.Float64bits(r + 0) // -0 + 0 is +0
+	if b>>63 != 0 {
+		b = ^b
+	} else {
+		b |= 1 << 63
+	}
+	return ^b // the larger the ratio, the smaller
 }
 
 // sortRows returns the first top rows (all for 0) in the order of by, ties

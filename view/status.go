@@ -62,16 +62,34 @@ func QueryStatus(src StatusSource) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	cur := make(map[quota.Key]quota.Sample, len(latest))
-	for _, l := range latest {
-		cur[l.Key] = l.Sample
+	// Only the instances' series are looked up.
+	var cur map[quota.Key]quota.Sample
+	if len(insts) > 0 {
+		cur = make(map[quota.Key]quota.Sample, len(insts))
+		for _, in := range insts {
+			cur[in.Key.Series()] = quota.Sample{}
+		}
+		for _, l := range latest {
+			if _, ok := cur[l.Key]; ok {
+				cur[l.Key] = l.Sample
+			}
+		}
 	}
 	name := namer(projects)
 	st := &Status{Rules: RuleRows(insts, name, cur)}
-	for _, l := range latest {
-		st.Quotas = append(st.Quotas, seriesRow(l.Key, name(l.Key.Project), l.Sample))
+	names := make([]string, len(latest))
+	for i := range latest {
+		// The series come by project: a project's name is looked up once.
+		if p := latest[i].Key.Project; i > 0 && p == latest[i-1].Key.Project {
+			names[i] = names[i-1]
+		} else {
+			names[i] = name(p)
+		}
 	}
-	st.Quotas = sortByName(st.Quotas)
+	st.Quotas = make([]StatusRow, len(latest))
+	for j, i := range byName(latest, names) {
+		st.Quotas[j] = seriesRow(latest[i].Key, names[i], latest[i].Sample)
+	}
 	return st, nil
 }
 
@@ -93,37 +111,80 @@ func readState(src StatusSource) ([]store.Latest, []quota.Instance, map[string]q
 	return latest, insts, projects, nil
 }
 
-// sortByName sorts rows by account, project name and resource, ties in
-// their order. It sorts those names beside the rows' indices, not through
-// the rows: there may be 80,000 rows, and they do not fit a cache.
-func sortByName(rows []StatusRow) []StatusRow {
-	type nameKey struct {
-		account, project, resource string
-		i                          int32
+// byName returns the order of the series by account, project name (names)
+// and resource, ties in their order. It ranks the few distinct names of
+// each and sorts the ranks: there may be 80,000 series, and comparing
+// their names costs more than the rest of `status`.
+func byName(latest []store.Latest, names []string) []int32 {
+	type ranked struct{ account, project, resource, i uint32 }
+	keys := make([]ranked, len(latest))
+	var accounts, projects, resources ranker
+	for i := range latest {
+		k := &latest[i].Key
+		keys[i] = ranked{accounts.id(k.Account), projects.id(names[i]), resources.id(k.Resource), uint32(i)}
 	}
-	keys := make([]nameKey, len(rows))
-	for i := range rows {
-		r := &rows[i]
-		keys[i] = nameKey{r.Account, r.ProjectName, r.Resource, int32(i)}
+	ra, rp, rr := accounts.ranks(), projects.ranks(), resources.ranks()
+	for i := range keys {
+		k := &keys[i]
+		k.account, k.project, k.resource = ra[k.account], rp[k.project], rr[k.resource]
 	}
-	slices.SortFunc(keys, func(a, b nameKey) int {
-		// Not cmp.Or, which would compare every name of every pair.
-		if c := strings.Compare(a.account, b.account); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.project, b.project); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.resource, b.resource); c != 0 {
-			return c
+	slices.SortFunc(keys, func(a, b ranked) int {
+		switch {
+		case a.account != b.account:
+			return cmp.Compare(a.account, b.account)
+		case a.project != b.project:
+			return cmp.Compare(a.project, b.project)
+		case a.resource != b.resource:
+			return cmp.Compare(a.resource, b.resource)
 		}
 		return cmp.Compare(a.i, b.i)
 	})
-	out := make([]StatusRow, len(keys))
-	for i, k := range keys {
-		out[i] = rows[k.i]
+	out := make([]int32, len(keys))
+	for j, k := range keys {
+		out[j] = int32(k.i)
 	}
 	return out
+}
+
+// ranker numbers distinct strings as they come, then ranks them in order.
+type ranker struct {
+	idx    map[string]uint32
+	values []string
+	last   string
+	lastID uint32
+}
+
+// id returns s's number; a string equal to the last one asked costs no
+// lookup.
+func (r *ranker) id(s string) uint32 {
+	if len(r.values) > 0 && s == r.last {
+		return r.lastID
+	}
+	if r.idx == nil {
+		r.idx = map[string]uint32{}
+	}
+	id, ok := r.idx[s]
+	if !ok {
+		id = uint32(len(r.values))
+		r.idx[s] = id
+		r.values = append(r.values, s)
+	}
+	r.last, r.lastID = s, id
+	return id
+}
+
+// ranks returns the rank of each number's string in string order.
+func (r *ranker) ranks() []uint32 {
+	order := make([]uint32, len(r.values))
+	for i := range order {
+		order[i] = uint32(i)
+	}
+	slices.SortFunc(order, func(a, b uint32) int { return strings.Compare(r.values[a], r.values[b]) })
+	rank := make([]uint32, len(order))
+	for j, i := range order {
+		rank[i] = uint32(j) // distinct strings: no ties
+	}
+	return rank
 }
 
 // RuleRows turns rule instances into rows, with the latest values of their
@@ -199,34 +260,60 @@ func WriteStatus(w io.Writer, s *Status) error {
 
 // RuleColumns are the columns of the rule table of `status`.
 func RuleColumns() []Column[StatusRow] {
-	return []Column[StatusRow]{colRule, colAccount, colProjectName, colProjectID, colResource, colState, colSince, colUsage}
+	return []Column[StatusRow]{colRule, colAccount, colProjectName, colProjectID, colResource, colState, colSince(), colUsage}
 }
 
 // BriefRuleColumns are the columns of the rule table of the status page,
 // which leaves out the project id and the usage.
 func BriefRuleColumns() []Column[StatusRow] {
-	return []Column[StatusRow]{colRule, colAccount, colProjectName, colResource, colState, colSince}
+	return []Column[StatusRow]{colRule, colAccount, colProjectName, colResource, colState, colSince()}
 }
 
 // QuotaColumns are the columns of the quota table of `status`.
 func QuotaColumns() []Column[StatusRow] {
+	observed := timeAppender()
 	return []Column[StatusRow]{colAccount, colProjectName, colProjectID, colResource, colUsage,
-		{"PROJECT USAGE", func(r StatusRow) string { return ProjectUsage(r.Resource, r.Quota) }},
-		{"OBSERVED", func(r StatusRow) string { return Time(r.Observed) }}}
+		{Header: "PROJECT USAGE",
+			Cell:   func(r StatusRow) string { return ProjectUsage(r.Resource, r.Quota) },
+			Append: func(b []byte, r *StatusRow) []byte { return AppendProjectUsage(b, r.Resource, r.Quota) }},
+		{Header: "OBSERVED",
+			Cell:   func(r StatusRow) string { return Time(r.Observed) },
+			Append: func(b []byte, r *StatusRow) []byte { return observed(b, r.Observed) }}}
+}
+
+// textColumn is a column showing one text field of the row.
+func textColumn(header string, field func(r *StatusRow) string) Column[StatusRow] {
+	return Column[StatusRow]{Header: header,
+		Cell:   func(r StatusRow) string { return field(&r) },
+		Append: func(b []byte, r *StatusRow) []byte { return append(b, field(r)...) }}
 }
 
 var (
-	colRule        = Column[StatusRow]{"RULE", func(r StatusRow) string { return r.Rule }}
-	colAccount     = Column[StatusRow]{"ACCOUNT", func(r StatusRow) string { return r.Account }}
-	colProjectName = Column[StatusRow]{"PROJECT", func(r StatusRow) string { return r.ProjectName }}
-	colProjectID   = Column[StatusRow]{"PROJECT ID", func(r StatusRow) string { return r.Project }}
-	colResource    = Column[StatusRow]{"RESOURCE", func(r StatusRow) string { return r.Resource }}
-	colState       = Column[StatusRow]{"STATE", func(r StatusRow) string { return string(r.State) }}
-	colUsage       = Column[StatusRow]{"USAGE", func(r StatusRow) string { return Usage(r.Resource, r.Quota) }}
-	colSince       = Column[StatusRow]{"SINCE", func(r StatusRow) string {
-		if r.Since == nil {
-			return "-"
-		}
-		return Time(*r.Since)
-	}}
+	colRule        = textColumn("RULE", func(r *StatusRow) string { return r.Rule })
+	colAccount     = textColumn("ACCOUNT", func(r *StatusRow) string { return r.Account })
+	colProjectName = textColumn("PROJECT", func(r *StatusRow) string { return r.ProjectName })
+	colProjectID   = textColumn("PROJECT ID", func(r *StatusRow) string { return r.Project })
+	colResource    = textColumn("RESOURCE", func(r *StatusRow) string { return r.Resource })
+	colState       = textColumn("STATE", func(r *StatusRow) string { return string(r.State) })
+	colUsage       = Column[StatusRow]{Header: "USAGE",
+		Cell:   func(r StatusRow) string { return Usage(r.Resource, r.Quota) },
+		Append: func(b []byte, r *StatusRow) []byte { return AppendUsage(b, r.Resource, r.Quota) }}
 )
+
+// colSince is the column of when a rule instance entered its state.
+func colSince() Column[StatusRow] {
+	since := timeAppender()
+	return Column[StatusRow]{Header: "SINCE",
+		Cell: func(r StatusRow) string {
+			if r.Since == nil {
+				return "-"
+			}
+			return Time(*r.Since)
+		},
+		Append: func(b []byte, r *StatusRow) []byte {
+			if r.Since == nil {
+				return append(b, '-')
+			}
+			return since(b, *r.Since)
+		}}
+}
