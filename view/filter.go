@@ -7,6 +7,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/quotawatch/quotawatch/quota"
 )
 
 // Glob is a shell pattern on names (path.Match syntax: *, ?, [...]); the
@@ -77,28 +79,37 @@ func (f StatusFilter) Check() error {
 // Select returns the status the filter selects, each list sorted by ratio,
 // fullest first (ties keep the query's order).
 func (s *Status) Select(f StatusFilter) *Status {
-	series := func(r *StatusRow) bool {
-		return (f.Project == "" || f.Project.Match(r.Project, r.ProjectName, SynnefoName(r.Project, r.ProjectName))) &&
-			f.Account.match(r.Account)
-	}
-	var rules []int32
-	covered := map[[3]string]bool{}
-	for i := range s.Rules {
-		r := &s.Rules[i]
-		if series(r) && f.Rule.match(r.Rule) && f.State.match(string(r.State)) {
-			rules = append(rules, int32(i))
-			covered[[3]string{r.Account, r.Project, r.Resource}] = true
-		}
-	}
+	rules, covered := f.selectRules(s.Rules)
 	byInstance := f.Rule != "" || f.State != ""
 	quotas := make([]int32, 0, len(s.Quotas))
 	for i := range s.Quotas {
 		r := &s.Quotas[i]
-		if series(r) && (!byInstance || covered[[3]string{r.Account, r.Project, r.Resource}]) {
+		if f.series(r.Account, r.Project, r.ProjectName) && (!byInstance || covered[r.key()]) {
 			quotas = append(quotas, int32(i))
 		}
 	}
 	return &Status{Rules: fullestFirst(s.Rules, rules, f.Top), Quotas: fullestFirst(s.Quotas, quotas, f.Top)}
+}
+
+// series reports whether the filter selects a series by its account and
+// project.
+func (f StatusFilter) series(account, project, projectName string) bool {
+	return (f.Project == "" || f.Project.Match(project, projectName, SynnefoName(project, projectName))) && f.Account.match(account)
+}
+
+// selectRules returns the indexes of the rule rows the filter selects, and
+// the series they cover.
+func (f StatusFilter) selectRules(rows []StatusRow) ([]int32, map[quota.Key]bool) {
+	var sel []int32
+	covered := map[quota.Key]bool{}
+	for i := range rows {
+		r := &rows[i]
+		if f.series(r.Account, r.Project, r.ProjectName) && f.Rule.match(r.Rule) && f.State.match(string(r.State)) {
+			sel = append(sel, int32(i))
+			covered[r.key()] = true
+		}
+	}
+	return sel, covered
 }
 
 // fullestFirst returns rows[sel] sorted by ratio, fullest first, ties in

@@ -58,6 +58,77 @@ type Status struct {
 // QueryStatus reads the rule instances and the latest values of every
 // series.
 func QueryStatus(src StatusSource) (*Status, error) {
+	d, err := readStatus(src)
+	if err != nil {
+		return nil, err
+	}
+	ranks := d.nameRanks()
+	order := make([]int32, len(ranks))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return ranks[a].compare(&ranks[b], a, b) })
+	st := &Status{Rules: d.rules, Quotas: make([]StatusRow, len(order))}
+	for j, i := range order {
+		st.Quotas[j] = d.row(i)
+	}
+	return st, nil
+}
+
+// SelectStatus is QueryStatus(src).Select(f), in one pass: the rows of the
+// series, which may be 80,000, are made once, in the order shown.
+func SelectStatus(src StatusSource, f StatusFilter) (*Status, error) {
+	d, err := readStatus(src)
+	if err != nil {
+		return nil, err
+	}
+	rules, covered := f.selectRules(d.rules)
+	byInstance := f.Rule != "" || f.State != ""
+	ranks := d.nameRanks()
+	type key struct {
+		fullness uint64
+		name     nameRank
+		i        int32
+	}
+	keys := make([]key, 0, len(d.latest))
+	for i := range d.latest {
+		l := &d.latest[i]
+		if !f.series(l.Key.Account, l.Key.Project, d.names[i]) || byInstance && !covered[l.Key] {
+			continue
+		}
+		keys = append(keys, key{fullness(l.Sample.Ratio()), ranks[i], int32(i)})
+	}
+	// Fullest first; ties in the order QueryStatus lists them.
+	slices.SortFunc(keys, func(a, b key) int {
+		if a.fullness != b.fullness {
+			return cmp.Compare(a.fullness, b.fullness)
+		}
+		return a.name.compare(&b.name, a.i, b.i)
+	})
+	if f.Top > 0 && len(keys) > f.Top {
+		keys = keys[:f.Top]
+	}
+	st := &Status{Rules: fullestFirst(d.rules, rules, f.Top), Quotas: make([]StatusRow, len(keys))}
+	for j, k := range keys {
+		st.Quotas[j] = d.row(k.i)
+	}
+	return st, nil
+}
+
+// statusData is what a status is made of: every series' latest values and
+// its project's name, and the rule instances' rows.
+type statusData struct {
+	latest []store.Latest
+	names  []string
+	rules  []StatusRow
+}
+
+func (d *statusData) row(i int32) StatusRow {
+	l := &d.latest[i]
+	return seriesRow(l.Key, d.names[i], l.Sample)
+}
+
+func readStatus(src StatusSource) (*statusData, error) {
 	latest, insts, projects, err := readState(src)
 	if err != nil {
 		return nil, err
@@ -76,21 +147,16 @@ func QueryStatus(src StatusSource) (*Status, error) {
 		}
 	}
 	name := namer(projects)
-	st := &Status{Rules: RuleRows(insts, name, cur)}
-	names := make([]string, len(latest))
+	d := &statusData{latest: latest, names: make([]string, len(latest)), rules: RuleRows(insts, name, cur)}
 	for i := range latest {
 		// The series come by project: a project's name is looked up once.
 		if p := latest[i].Key.Project; i > 0 && p == latest[i-1].Key.Project {
-			names[i] = names[i-1]
+			d.names[i] = d.names[i-1]
 		} else {
-			names[i] = name(p)
+			d.names[i] = name(p)
 		}
 	}
-	st.Quotas = make([]StatusRow, len(latest))
-	for j, i := range byName(latest, names) {
-		st.Quotas[j] = seriesRow(latest[i].Key, names[i], latest[i].Sample)
-	}
-	return st, nil
+	return d, nil
 }
 
 // readState reads what both the status and the status page start from:
@@ -111,37 +177,38 @@ func readState(src StatusSource) ([]store.Latest, []quota.Instance, map[string]q
 	return latest, insts, projects, nil
 }
 
-// byName returns the order of the series by account, project name (names)
-// and resource, ties in their order. It ranks the few distinct names of
-// each and sorts the ranks: there may be 80,000 series, and comparing
-// their names costs more than the rest of `status`.
-func byName(latest []store.Latest, names []string) []int32 {
-	type ranked struct{ account, project, resource, i uint32 }
-	keys := make([]ranked, len(latest))
+// nameRank is a series' place by account, project name and resource, as
+// the ranks of each among the series' distinct names.
+type nameRank struct{ account, project, resource uint32 }
+
+// compare orders series a and b (at indexes i and j) by name, ties in
+// their order.
+func (a *nameRank) compare(b *nameRank, i, j int32) int {
+	switch {
+	case a.account != b.account:
+		return cmp.Compare(a.account, b.account)
+	case a.project != b.project:
+		return cmp.Compare(a.project, b.project)
+	case a.resource != b.resource:
+		return cmp.Compare(a.resource, b.resource)
+	}
+	return cmp.Compare(i, j)
+}
+
+// nameRanks ranks the few distinct names of each kind once: there may be
+// 80,000 series, and comparing their names while sorting costs more than
+// the rest of `status`.
+func (d *statusData) nameRanks() []nameRank {
+	out := make([]nameRank, len(d.latest))
 	var accounts, projects, resources ranker
-	for i := range latest {
-		k := &latest[i].Key
-		keys[i] = ranked{accounts.id(k.Account), projects.id(names[i]), resources.id(k.Resource), uint32(i)}
+	for i := range d.latest {
+		k := &d.latest[i].Key
+		out[i] = nameRank{accounts.id(k.Account), projects.id(d.names[i]), resources.id(k.Resource)}
 	}
 	ra, rp, rr := accounts.ranks(), projects.ranks(), resources.ranks()
-	for i := range keys {
-		k := &keys[i]
-		k.account, k.project, k.resource = ra[k.account], rp[k.project], rr[k.resource]
-	}
-	slices.SortFunc(keys, func(a, b ranked) int {
-		switch {
-		case a.account != b.account:
-			return cmp.Compare(a.account, b.account)
-		case a.project != b.project:
-			return cmp.Compare(a.project, b.project)
-		case a.resource != b.resource:
-			return cmp.Compare(a.resource, b.resource)
-		}
-		return cmp.Compare(a.i, b.i)
-	})
-	out := make([]int32, len(keys))
-	for j, k := range keys {
-		out[j] = int32(k.i)
+	for i := range out {
+		r := &out[i]
+		r.account, r.project, r.resource = ra[r.account], rp[r.project], rr[r.resource]
 	}
 	return out
 }
@@ -260,7 +327,7 @@ func WriteStatus(w io.Writer, s *Status) error {
 
 // RuleColumns are the columns of the rule table of `status`.
 func RuleColumns() []Column[StatusRow] {
-	return []Column[StatusRow]{colRule, colAccount, colProjectName, colProjectID, colResource, colState, colSince(), colUsage}
+	return []Column[StatusRow]{colRule, colAccount, colProjectName, colProjectID, colResource, colState, colSince(), colUsage()}
 }
 
 // BriefRuleColumns are the columns of the rule table of the status page,
@@ -271,11 +338,13 @@ func BriefRuleColumns() []Column[StatusRow] {
 
 // QuotaColumns are the columns of the quota table of `status`.
 func QuotaColumns() []Column[StatusRow] {
-	observed := timeAppender()
-	return []Column[StatusRow]{colAccount, colProjectName, colProjectID, colResource, colUsage,
+	observed, unit := timeAppender(), unitOf()
+	return []Column[StatusRow]{colAccount, colProjectName, colProjectID, colResource, colUsage(),
 		{Header: "PROJECT USAGE",
-			Cell:   func(r StatusRow) string { return ProjectUsage(r.Resource, r.Quota) },
-			Append: func(b []byte, r *StatusRow) []byte { return AppendProjectUsage(b, r.Resource, r.Quota) }},
+			Cell: func(r StatusRow) string { return ProjectUsage(r.Resource, r.Quota) },
+			Append: func(b []byte, r *StatusRow) []byte {
+				return appendUsage(b, unit(r.Resource), r.Quota.ProjectUsage, r.Quota.ProjectLimit, r.Quota.ProjectRatio())
+			}},
 		{Header: "OBSERVED",
 			Cell:   func(r StatusRow) string { return Time(r.Observed) },
 			Append: func(b []byte, r *StatusRow) []byte { return observed(b, r.Observed) }}}
@@ -295,10 +364,30 @@ var (
 	colProjectID   = textColumn("PROJECT ID", func(r *StatusRow) string { return r.Project })
 	colResource    = textColumn("RESOURCE", func(r *StatusRow) string { return r.Resource })
 	colState       = textColumn("STATE", func(r *StatusRow) string { return string(r.State) })
-	colUsage       = Column[StatusRow]{Header: "USAGE",
-		Cell:   func(r StatusRow) string { return Usage(r.Resource, r.Quota) },
-		Append: func(b []byte, r *StatusRow) []byte { return AppendUsage(b, r.Resource, r.Quota) }}
 )
+
+// colUsage is the column of the usage against the effective limit.
+func colUsage() Column[StatusRow] {
+	unit := unitOf()
+	return Column[StatusRow]{Header: "USAGE",
+		Cell: func(r StatusRow) string { return Usage(r.Resource, r.Quota) },
+		Append: func(b []byte, r *StatusRow) []byte {
+			return appendUsage(b, unit(r.Resource), r.Quota.Usage, r.Quota.EffectiveLimit(), r.Quota.Ratio())
+		}}
+}
+
+// unitOf returns quota.UnitOf, remembering the last resource it was asked:
+// a table's rows repeat a few resources.
+func unitOf() func(resource string) quota.Unit {
+	var last string
+	var unit quota.Unit
+	return func(resource string) quota.Unit {
+		if unit == "" || resource != last {
+			last, unit = resource, quota.UnitOf(resource)
+		}
+		return unit
+	}
+}
 
 // colSince is the column of when a rule instance entered its state.
 func colSince() Column[StatusRow] {

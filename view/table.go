@@ -39,6 +39,10 @@ func WriteTable[R any](w io.Writer, cols []Column[R], rows []R) error {
 	t.text = make([]byte, 0, 16*len(cols)*len(rows))
 	t.ends = make([]int, 0, len(cols)*len(rows))
 	for i := range rows {
+		if i == 64 && len(rows) > 2*i {
+			// Room for the rest, by the size of the first rows.
+			t.text = slices.Grow(t.text, len(t.text)/i*(len(rows)-i)*9/8)
+		}
 		r := &rows[i]
 		for _, c := range cols {
 			if c.Append != nil {
