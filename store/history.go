@@ -99,6 +99,16 @@ func (s *Store) Latest() ([]Latest, error) {
 	return out, err
 }
 
+// SelectKeys returns the known series match selects, in no order.
+func (s *Store) SelectKeys(match func(k quota.Key) bool) ([]quota.Key, error) {
+	var out []quota.Key
+	err := s.viewHistory(func(_ *bbolt.Tx, e *series.Engine) error {
+		out = e.SelectKeys(match)
+		return nil
+	})
+	return out, err
+}
+
 // Keys returns every known series, sorted.
 func (s *Store) Keys() ([]quota.Key, error) {
 	var out []quota.Key

@@ -19,6 +19,12 @@ type HistorySource interface {
 	Downsample(k quota.Key, from, to time.Time, n int) ([]quota.Sample, error)
 }
 
+// keySelector is a source that selects series without listing and
+// sorting every key first; *store.Store is one.
+type keySelector interface {
+	SelectKeys(match func(k quota.Key) bool) ([]quota.Key, error)
+}
+
 // HistoryQuery selects series and a span of their history.
 type HistoryQuery struct {
 	// Project is a project id or name, or a glob on either; empty
@@ -70,28 +76,37 @@ type HistoryRow struct {
 // QueryHistory reads the history of the series the query selects, in the
 // order of their keys. No match is no series and no error.
 func QueryHistory(src HistorySource, q HistoryQuery) ([]Series, error) {
-	keys, err := src.Keys()
-	if err != nil {
-		return nil, fmt.Errorf("read series: %w", err)
-	}
 	projects, err := src.Projects()
 	if err != nil {
 		return nil, fmt.Errorf("read projects: %w", err)
 	}
 	name := namer(projects)
-	var sel []quota.Key
 	// Keys come by project: a project's name is matched once, not once per
 	// resource.
 	lastProject, projectOK, seen := "", false, false
-	for _, k := range keys {
+	match := func(k quota.Key) bool {
 		if !q.Resource.match(k.Resource) || !q.Account.match(k.Account) {
-			continue
+			return false
 		}
 		if !seen || k.Project != lastProject {
 			lastProject, projectOK, seen = k.Project, q.Project.match(k.Project) || q.Project.match(name(k.Project)), true
 		}
-		if projectOK {
-			sel = append(sel, k)
+		return projectOK
+	}
+	var sel []quota.Key
+	if ks, ok := src.(keySelector); ok {
+		if sel, err = ks.SelectKeys(match); err != nil {
+			return nil, fmt.Errorf("read series: %w", err)
+		}
+	} else {
+		keys, err := src.Keys()
+		if err != nil {
+			return nil, fmt.Errorf("read series: %w", err)
+		}
+		for _, k := range keys {
+			if match(k) {
+				sel = append(sel, k)
+			}
 		}
 	}
 	if q.MaxSeries > 0 && len(sel) > q.MaxSeries {

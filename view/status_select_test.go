@@ -155,3 +155,54 @@ func TestTimeAppender(t *testing.T) {
 		require.Equal(t, Time(tm), string(app([]byte("x"), tm))[1:])
 	}
 }
+
+// keyLister is a history source without SelectKeys.
+type keyLister struct{ *selectingSource }
+
+func (k keyLister) SelectKeys() {}
+
+// selectingSource lists keys both ways.
+type selectingSource struct {
+	keys     []quota.Key
+	projects map[string]quota.Project
+}
+
+func (s *selectingSource) Keys() ([]quota.Key, error)                  { return s.keys, nil }
+func (s *selectingSource) Projects() (map[string]quota.Project, error) { return s.projects, nil }
+func (s *selectingSource) Series(k quota.Key, from, to time.Time) ([]quota.Sample, error) {
+	return []quota.Sample{{Time: from, Quota: quota.Quota{Usage: int64(len(k.String()))}}}, nil
+}
+
+func (s *selectingSource) Downsample(k quota.Key, from, to time.Time, n int) ([]quota.Sample, error) {
+	return s.Series(k, from, to)
+}
+
+func (s *selectingSource) SelectKeys(match func(quota.Key) bool) ([]quota.Key, error) {
+	var out []quota.Key
+	for i := len(s.keys) - 1; i >= 0; i-- { // in no particular order
+		if match(s.keys[i]) {
+			out = append(out, s.keys[i])
+		}
+	}
+	return out, nil
+}
+
+// A source that selects keys itself gives the history that filtering
+// every key gives.
+func TestQueryHistorySelectsKeysAsFiltering(t *testing.T) {
+	src := newRandomStatus(4)
+	sel := &selectingSource{projects: src.projects}
+	for _, l := range src.latest {
+		sel.keys = append(sel.keys, l.Key)
+	}
+	queries := []HistoryQuery{{}, {Project: "Alpha"}, {Project: "p0*", Resource: quota.DiskSpace}, {Account: "a", Resource: "cyclades.*"},
+		{Project: "p07"}, {Project: "nothing"}}
+	for _, q := range queries {
+		q.From, q.To, q.Points = time.Unix(0, 0), time.Unix(100, 0), 3
+		got, err := QueryHistory(sel, q)
+		require.NoError(t, err)
+		want, err := QueryHistory(keyLister{sel}, q)
+		require.NoError(t, err)
+		require.Equal(t, want, got, "%+v", q)
+	}
+}

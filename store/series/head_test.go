@@ -65,6 +65,12 @@ func TestKeysSortedByName(t *testing.T) {
 	})
 	e := &Engine{h: h}
 	require.Equal(t, want, e.Keys())
+	all := e.SelectKeys(func(quota.Key) bool { return true })
+	slices.SortFunc(all, func(a, b quota.Key) int {
+		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.Project, b.Project), cmp.Compare(a.Resource, b.Resource))
+	})
+	require.Equal(t, want, all, "SelectKeys selects from every key")
+	require.Equal(t, []quota.Key{want[3]}, e.SelectKeys(func(k quota.Key) bool { return k == want[3] }))
 	// Names shared between projects and resources rank once.
 	h.addSeries(1000, accts[0], "r1", "p1")
 	require.True(t, slices.IsSortedFunc(e.Keys(), func(a, b quota.Key) int {

@@ -277,6 +277,20 @@ func (e *Engine) Latest() []Latest {
 	return out
 }
 
+// SelectKeys returns the known series match selects, in no order: a
+// caller that wants a few series of many need not have every key listed
+// and sorted.
+func (e *Engine) SelectKeys(match func(k quota.Key) bool) []quota.Key {
+	h := e.h
+	var out []quota.Key
+	h.each(func(_ uint32, s *series) {
+		if k := h.key(s); match(k) {
+			out = append(out, k)
+		}
+	})
+	return out
+}
+
 // Keys returns every known series, sorted.
 func (e *Engine) Keys() []quota.Key {
 	h := e.h
@@ -303,7 +317,7 @@ func (h *head) sorted() []uint32 {
 	h.each(func(i uint32, s *series) {
 		keys[i] = ranked{acctRank[s.acct&acctMask], nameRank[s.project], nameRank[s.resource], i}
 	})
-	slices.SortFunc(keys, func(a, b ranked) int {
+	byKey := func(a, b ranked) int {
 		if a.acct != b.acct {
 			return cmp.Compare(a.acct, b.acct)
 		}
@@ -311,7 +325,12 @@ func (h *head) sorted() []uint32 {
 			return cmp.Compare(a.project, b.project)
 		}
 		return cmp.Compare(a.resource, b.resource)
-	})
+	}
+	// Series registered in key order, as a first poll lists them, are
+	// found in order in one pass.
+	if !slices.IsSortedFunc(keys, byKey) {
+		slices.SortFunc(keys, byKey)
+	}
 	out := make([]uint32, len(keys))
 	for j, k := range keys {
 		out[j] = k.i
