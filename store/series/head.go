@@ -93,6 +93,7 @@ type head struct {
 	hash    func(acct, project, resource uint32) uint64
 	slots   []uint32
 	indexed bool
+	scans   int // lookups answered by a scan, before the table is built
 	pages   [][]series
 	n       uint32   // series in the arena, in id order
 	byID    []uint32 // arena index + 1 by series id; 0 once forgotten
@@ -178,6 +179,17 @@ func (h *head) find(k quota.Key) (uint32, bool) {
 		return 0, false
 	}
 	if !h.indexed {
+		if h.scans < scanLookups {
+			// A command looks up a series or two: comparing the account's
+			// series costs less than building the table.
+			h.scans++
+			for _, i := range a.series {
+				if s := h.ser(i); s.project == p && s.resource == r {
+					return i, true
+				}
+			}
+			return 0, false
+		}
 		h.buildIndex()
 	}
 	mask := uint64(len(h.slots) - 1)
@@ -191,6 +203,10 @@ func (h *head) find(k quota.Key) (uint32, bool) {
 		}
 	}
 }
+
+// scanLookups is how many lookups scan the series before the first builds
+// the hash table.
+const scanLookups = 8
 
 // buildIndex builds the hash table of every series, sized once.
 func (h *head) buildIndex() {

@@ -29,6 +29,7 @@ func TestSeriesIndexCollisions(t *testing.T) {
 			a := h.addAccount(1, "a")
 			b := h.addAccount(2, "b")
 			ss := []*series{h.addSeries(1, a, "p", "r"), h.addSeries(2, a, "p", "s"), h.addSeries(3, b, "p", "r")}
+			h.buildIndex() // the table, not the first lookups' scans
 			for _, s := range ss {
 				require.Same(t, s, h.lookup(h.key(s)))
 			}
@@ -42,6 +43,36 @@ func TestSeriesIndexCollisions(t *testing.T) {
 			require.Nil(t, h.lookup(h.key(ss[2])))
 		})
 	}
+}
+
+// The first lookups scan the account's series; then the table is built,
+// and keeps the series added after it.
+func TestLookupsScanThenIndex(t *testing.T) {
+	h := newHead()
+	a, b := h.addAccount(1, "a"), h.addAccount(2, "b")
+	var ss []*series
+	for i := range 20 {
+		ss = append(ss, h.addSeries(uint32(2*i+1), a, fmt.Sprintf("p%d", i%5), fmt.Sprintf("r%d", i/5)),
+			h.addSeries(uint32(2*i+2), b, fmt.Sprintf("p%d", i%5), fmt.Sprintf("r%d", i/5)))
+	}
+	missing := []quota.Key{{Account: "c", Project: "p1", Resource: "r1"}, {Account: "a", Project: "p9", Resource: "r1"},
+		{Account: "a", Project: "p1", Resource: "r9"}, {Account: "a", Project: "r1", Resource: "p1"}}
+	for round := range 3 {
+		for _, s := range ss {
+			require.Same(t, s, h.lookup(h.key(s)), "round %d", round)
+		}
+		for _, k := range missing {
+			require.Nil(t, h.lookup(k))
+		}
+		if round == 0 {
+			require.True(t, h.indexed, "built after %d lookups", scanLookups)
+		}
+		ss = append(ss, h.addSeries(uint32(100+round), a, "new", fmt.Sprintf("r%d", round)))
+	}
+	h.forget(func(s *series) bool { return s.id == 1 })
+	require.False(t, h.indexed, "forget rebuilds the arena: the table is built again when needed")
+	require.Nil(t, h.lookup(quota.Key{Account: "a", Project: "p0", Resource: "r0"}))
+	require.Same(t, h.get(2), h.lookup(quota.Key{Account: "b", Project: "p0", Resource: "r0"}))
 }
 
 func TestKeysSortedByName(t *testing.T) {

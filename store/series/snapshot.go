@@ -3,6 +3,7 @@ package series
 import (
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 
 	"go.etcd.io/bbolt"
 )
@@ -74,6 +75,20 @@ func (r *varints) uv() uint64 {
 func (r *varints) uvSlow() uint64 {
 	if r.bad {
 		return 0
+	}
+	if r.p+8 <= len(r.b) {
+		// Up to eight bytes at once: find the last byte of the varint,
+		// then pack its seven-bit groups together.
+		w := binary.LittleEndian.Uint64(r.b[r.p:])
+		if stops := ^w & 0x8080808080808080; stops != 0 {
+			n := bits.TrailingZeros64(stops)/8 + 1
+			w &= ^uint64(0) >> (64 - 8*n) // this varint's bytes
+			w = w&0x007f007f007f007f | w&0x7f007f007f007f00>>1
+			w = w&0x00003fff00003fff | w&0x3fff00003fff0000>>2
+			w = w&0x000000000fffffff | w&0x0fffffff00000000>>4
+			r.p += n
+			return w
+		}
 	}
 	x, n := binary.Uvarint(r.b[r.p:])
 	if n <= 0 {

@@ -1,7 +1,9 @@
 package series
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"testing"
 	"time"
@@ -73,4 +75,44 @@ func TestLoadFromSnapshotMatchesFullReplay(t *testing.T) {
 		require.Equal(t, headState(ts.e.h), full, "poll %d: the writer's cache", i)
 	}
 	require.Positive(t, snapshots, "some loads used a snapshot")
+}
+
+// The snapshot's varint reader reads what binary.AppendUvarint and
+// AppendVarint write, at every length and near the end of its input.
+func TestVarintsReadAsBinary(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	var b []byte
+	var want []uint64
+	for i := range 5000 {
+		x := rng.Uint64() >> rng.IntN(64)
+		if i%7 == 0 {
+			x = uint64(i % 300)
+		}
+		want = append(want, x)
+		b = binary.AppendUvarint(b, x)
+		if i%3 == 0 {
+			v := int64(x) - int64(rng.Uint64()>>1)
+			want = append(want, uint64(v))
+			b = binary.AppendVarint(b, v)
+		}
+	}
+	r := &varints{b: b}
+	i := 0
+	for j := 0; i < len(want); j++ {
+		require.Equal(t, want[i], r.uv(), "value %d", i)
+		i++
+		if j%3 == 0 && i < len(want) {
+			require.Equal(t, int64(want[i]), r.sv(), "value %d", i)
+			i++
+		}
+	}
+	require.False(t, r.bad)
+	require.Zero(t, r.rest())
+	require.Zero(t, r.uv())
+	require.True(t, r.bad, "reading past the end")
+	for _, bad := range [][]byte{{0x80}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}} {
+		r := &varints{b: bad}
+		require.Zero(t, r.uv())
+		require.True(t, r.bad, "%x", bad)
+	}
 }
