@@ -99,11 +99,13 @@ func (s *Store) Latest() ([]Latest, error) {
 	return out, err
 }
 
-// SelectKeys returns the known series match selects, in no order.
-func (s *Store) SelectKeys(match func(k quota.Key) bool) ([]quota.Key, error) {
+// SelectKeys returns the known series whose account, project and
+// resource each match (a nil func matches all), in no order; each
+// distinct name is matched once.
+func (s *Store) SelectKeys(account, project, resource func(name string) bool) ([]quota.Key, error) {
 	var out []quota.Key
 	err := s.viewHistory(func(_ *bbolt.Tx, e *series.Engine) error {
-		out = e.SelectKeys(match)
+		out = e.SelectKeys(account, project, resource)
 		return nil
 	})
 	return out, err

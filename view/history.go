@@ -22,7 +22,7 @@ type HistorySource interface {
 // keySelector is a source that selects series without listing and
 // sorting every key first; *store.Store is one.
 type keySelector interface {
-	SelectKeys(match func(k quota.Key) bool) ([]quota.Key, error)
+	SelectKeys(account, project, resource func(name string) bool) ([]quota.Key, error)
 }
 
 // HistoryQuery selects series and a span of their history.
@@ -81,21 +81,11 @@ func QueryHistory(src HistorySource, q HistoryQuery) ([]Series, error) {
 		return nil, fmt.Errorf("read projects: %w", err)
 	}
 	name := namer(projects)
-	// Keys come by project: a project's name is matched once, not once per
-	// resource.
-	lastProject, projectOK, seen := "", false, false
-	match := func(k quota.Key) bool {
-		if !q.Resource.match(k.Resource) || !q.Account.match(k.Account) {
-			return false
-		}
-		if !seen || k.Project != lastProject {
-			lastProject, projectOK, seen = k.Project, q.Project.match(k.Project) || q.Project.match(name(k.Project)), true
-		}
-		return projectOK
-	}
+	account, resource := q.Account.match, q.Resource.match
+	project := func(id string) bool { return q.Project.match(id) || q.Project.match(name(id)) }
 	var sel []quota.Key
 	if ks, ok := src.(keySelector); ok {
-		if sel, err = ks.SelectKeys(match); err != nil {
+		if sel, err = ks.SelectKeys(account, project, resource); err != nil {
 			return nil, fmt.Errorf("read series: %w", err)
 		}
 	} else {
@@ -104,7 +94,7 @@ func QueryHistory(src HistorySource, q HistoryQuery) ([]Series, error) {
 			return nil, fmt.Errorf("read series: %w", err)
 		}
 		for _, k := range keys {
-			if match(k) {
+			if account(k.Account) && resource(k.Resource) && project(k.Project) {
 				sel = append(sel, k)
 			}
 		}

@@ -177,10 +177,10 @@ func (s *selectingSource) Downsample(k quota.Key, from, to time.Time, n int) ([]
 	return s.Series(k, from, to)
 }
 
-func (s *selectingSource) SelectKeys(match func(quota.Key) bool) ([]quota.Key, error) {
+func (s *selectingSource) SelectKeys(account, project, resource func(string) bool) ([]quota.Key, error) {
 	var out []quota.Key
 	for i := len(s.keys) - 1; i >= 0; i-- { // in no particular order
-		if match(s.keys[i]) {
+		if k := s.keys[i]; account(k.Account) && project(k.Project) && resource(k.Resource) {
 			out = append(out, s.keys[i])
 		}
 	}

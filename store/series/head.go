@@ -449,6 +449,14 @@ func loadHead(bk *buckets) (*head, error) {
 		return nil, fmt.Errorf("accounts: %w", err)
 	}
 	sb := bk.series()
+	if n := sb.Stats().KeyN; n > 0 { // counted by page, not by key
+		// Sized once rather than by doubling; a project has a few
+		// resources, so names are a fraction of the series.
+		h.pages = make([][]series, 0, (n+seriesPage-1)/seriesPage)
+		h.byID = make([]uint32, 0, n+1)
+		h.nameIdx = make(map[string]uint32, n/4+16)
+		h.names = make([]string, 0, n/4+16)
+	}
 	var nc nameCache
 	var a *account
 	if err := sb.ForEach(func(k, v []byte) error {

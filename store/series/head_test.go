@@ -96,12 +96,19 @@ func TestKeysSortedByName(t *testing.T) {
 	})
 	e := &Engine{h: h}
 	require.Equal(t, want, e.Keys())
-	all := e.SelectKeys(func(quota.Key) bool { return true })
+	all := e.SelectKeys(nil, nil, nil)
 	slices.SortFunc(all, func(a, b quota.Key) int {
 		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.Project, b.Project), cmp.Compare(a.Resource, b.Resource))
 	})
 	require.Equal(t, want, all, "SelectKeys selects from every key")
-	require.Equal(t, []quota.Key{want[3]}, e.SelectKeys(func(k quota.Key) bool { return k == want[3] }))
+	is := func(name string) func(string) bool { return func(x string) bool { return x == name } }
+	require.Equal(t, []quota.Key{want[3]}, e.SelectKeys(is(want[3].Account), is(want[3].Project), is(want[3].Resource)))
+	asked := map[string]int{}
+	count := func(x string) bool { asked[x]++; return true }
+	require.Len(t, e.SelectKeys(nil, count, count), len(want))
+	for name, n := range asked {
+		require.Equal(t, 1, n, "%s matched once", name)
+	}
 	// Names shared between projects and resources rank once.
 	h.addSeries(1000, accts[0], "r1", "p1")
 	require.True(t, slices.IsSortedFunc(e.Keys(), func(a, b quota.Key) int {

@@ -277,15 +277,34 @@ func (e *Engine) Latest() []Latest {
 	return out
 }
 
-// SelectKeys returns the known series match selects, in no order: a
-// caller that wants a few series of many need not have every key listed
-// and sorted.
-func (e *Engine) SelectKeys(match func(k quota.Key) bool) []quota.Key {
+// SelectKeys returns the known series whose account, project and
+// resource each match (a nil func matches all), in no order. Each distinct
+// name is matched once: a caller that wants a few series of many need not
+// have every key listed, sorted and matched.
+func (e *Engine) SelectKeys(account, project, resource func(name string) bool) []quota.Key {
 	h := e.h
+	// Each name's answer, by its index: 0 not asked yet, 1 yes, 2 no.
+	memo := func(match func(string) bool, n int) func(i uint32, name string) bool {
+		if match == nil {
+			return func(uint32, string) bool { return true }
+		}
+		known := make([]uint8, n)
+		return func(i uint32, name string) bool {
+			if known[i] == 0 {
+				known[i] = 2
+				if match(name) {
+					known[i] = 1
+				}
+			}
+			return known[i] == 1
+		}
+	}
+	acctOK, projectOK, resourceOK := memo(account, len(h.acctList)), memo(project, len(h.names)), memo(resource, len(h.names))
 	var out []quota.Key
 	h.each(func(_ uint32, s *series) {
-		if k := h.key(s); match(k) {
-			out = append(out, k)
+		a := h.acct(s)
+		if resourceOK(s.resource, h.names[s.resource]) && acctOK(a.idx, a.name) && projectOK(s.project, h.names[s.project]) {
+			out = append(out, h.key(s))
 		}
 	})
 	return out
