@@ -325,7 +325,9 @@ func WriteStatus(w io.Writer, s *Status) error {
 	return WriteTable(w, QuotaColumns(), s.Quotas)
 }
 
-// RuleColumns are the columns of the rule table of `status`.
+// RuleColumns are the columns of the rule table of `status`. Columns
+// remember the last time and unit they rendered: each call's serve one
+// table at a time.
 func RuleColumns() []Column[StatusRow] {
 	return []Column[StatusRow]{colRule, colAccount, colProjectName, colProjectID, colResource, colState, colSince(), colUsage()}
 }

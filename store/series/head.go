@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -88,12 +90,14 @@ type head struct {
 	// hash is the series index's hash of a key's interned parts (account
 	// index, project and resource name indexes); slots is an
 	// open-addressing table of arena index + 1 (0: empty), at most
-	// three-quarters full. It is built at the first lookup: a reader that
-	// only lists every series never needs it.
+	// three-quarters full. It is built by a lookup after the first few: a
+	// reader that lists every series, or looks up one, never needs it.
+	// Readers run at once, so the lookup that builds it holds indexMu.
 	hash    func(acct, project, resource uint32) uint64
 	slots   []uint32
-	indexed bool
-	scans   int // lookups answered by a scan, before the table is built
+	indexed atomic.Bool
+	scans   atomic.Int32 // lookups answered by a scan, before the table is built
+	indexMu sync.Mutex
 	pages   [][]series
 	n       uint32   // series in the arena, in id order
 	byID    []uint32 // arena index + 1 by series id; 0 once forgotten
@@ -178,11 +182,10 @@ func (h *head) find(k quota.Key) (uint32, bool) {
 	if !ok {
 		return 0, false
 	}
-	if !h.indexed {
-		if h.scans < scanLookups {
+	if !h.indexed.Load() {
+		if h.scans.Add(1) <= scanLookups {
 			// A command looks up a series or two: comparing the account's
 			// series costs less than building the table.
-			h.scans++
 			for _, i := range a.series {
 				if s := h.ser(i); s.project == p && s.resource == r {
 					return i, true
@@ -190,7 +193,11 @@ func (h *head) find(k quota.Key) (uint32, bool) {
 			}
 			return 0, false
 		}
-		h.buildIndex()
+		h.indexMu.Lock()
+		if !h.indexed.Load() {
+			h.buildIndex()
+		}
+		h.indexMu.Unlock()
 	}
 	mask := uint64(len(h.slots) - 1)
 	for i := h.hash(a.idx, p, r) & mask; ; i = (i + 1) & mask {
@@ -214,8 +221,8 @@ func (h *head) buildIndex() {
 	for uint64(size)*3 < (uint64(h.n)+1)*4 {
 		size *= 2
 	}
-	h.indexed = true
 	h.resize(size)
+	h.indexed.Store(true)
 }
 
 // lookup returns the series with key k, or nil.
@@ -228,7 +235,7 @@ func (h *head) lookup(k quota.Key) *series {
 
 // index adds arena index i to the hash table, once it is built.
 func (h *head) index(i uint32) {
-	if !h.indexed {
+	if !h.indexed.Load() {
 		return
 	}
 	if uint64(h.n)*4 > uint64(len(h.slots))*3 {
@@ -258,7 +265,7 @@ func (h *head) resize(size int) {
 // unindex removes s from the hash table, shifting back the entries that
 // probed past it so that no lookup stops early.
 func (h *head) unindex(s *series) {
-	if !h.indexed {
+	if !h.indexed.Load() {
 		return
 	}
 	mask := uint64(len(h.slots) - 1)
@@ -355,7 +362,8 @@ func (h *head) each(fn func(i uint32, s *series)) {
 // indexes without them.
 func (h *head) forget(gone func(s *series) bool) {
 	pages, n := h.pages, h.n
-	h.pages, h.n, h.slots, h.indexed = nil, 0, nil, false
+	h.pages, h.n, h.slots = nil, 0, nil
+	h.indexed.Store(false)
 	clear(h.byID)
 	for _, a := range h.acctList {
 		a.series, a.order = a.series[:0], nil

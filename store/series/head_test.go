@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -65,12 +66,12 @@ func TestLookupsScanThenIndex(t *testing.T) {
 			require.Nil(t, h.lookup(k))
 		}
 		if round == 0 {
-			require.True(t, h.indexed, "built after %d lookups", scanLookups)
+			require.True(t, h.indexed.Load(), "built after %d lookups", scanLookups)
 		}
 		ss = append(ss, h.addSeries(uint32(100+round), a, "new", fmt.Sprintf("r%d", round)))
 	}
 	h.forget(func(s *series) bool { return s.id == 1 })
-	require.False(t, h.indexed, "forget rebuilds the arena: the table is built again when needed")
+	require.False(t, h.indexed.Load(), "forget rebuilds the arena: the table is built again when needed")
 	require.Nil(t, h.lookup(quota.Key{Account: "a", Project: "p0", Resource: "r0"}))
 	require.Same(t, h.get(2), h.lookup(quota.Key{Account: "b", Project: "p0", Resource: "r0"}))
 }
@@ -114,4 +115,31 @@ func TestKeysSortedByName(t *testing.T) {
 	require.True(t, slices.IsSortedFunc(e.Keys(), func(a, b quota.Key) int {
 		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.Project, b.Project), cmp.Compare(a.Resource, b.Resource))
 	}))
+}
+
+// Readers look series up at once: the one that builds the table does it
+// alone, and none sees it half built (run with -race).
+func TestConcurrentLookupsBuildOnce(t *testing.T) {
+	h := newHead()
+	a := h.addAccount(1, "a")
+	var ss []*series
+	for i := range 3000 {
+		ss = append(ss, h.addSeries(uint32(i+1), a, fmt.Sprintf("p%d", i/8), fmt.Sprintf("r%d", i%8)))
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 200 {
+				s := ss[(g*997+j*31)%len(ss)]
+				if got := h.lookup(h.key(s)); got != s {
+					t.Errorf("lookup %s: got %v", h.key(s), got)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	require.True(t, h.indexed.Load())
 }
