@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/json"
-	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -66,6 +65,6 @@ func TestDecodeProjectAsUnmarshal(t *testing.T) {
 	v, err := json.Marshal(p)
 	require.NoError(t, err)
 	got, ok := scanProject(v)
-	require.True(t, ok, fmt.Sprintf("%s", v))
+	require.True(t, ok, string(v))
 	require.Equal(t, p, got)
 }
