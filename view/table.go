@@ -32,7 +32,7 @@ type Column[R any] struct {
 
 // WriteTable writes rows as aligned columns under their headers.
 func WriteTable[R any](w io.Writer, cols []Column[R], rows []R) error {
-	t := &table{header: make([]string, len(cols))}
+	t := &table{header: make([]string, len(cols)), n: len(rows)}
 	for i, c := range cols {
 		t.header[i] = c.Header
 	}
@@ -71,7 +71,7 @@ func WriteRows(w io.Writer, header []string, rows [][]string) error {
 			size += len(c)
 		}
 	}
-	t := &table{header: header, text: make([]byte, 0, size), ends: make([]int, 0, len(header)*len(rows))}
+	t := &table{header: header, n: len(rows), text: make([]byte, 0, size), ends: make([]int, 0, len(header)*len(rows))}
 	for _, r := range rows {
 		for _, c := range r {
 			t.text = append(t.text, c...)
@@ -95,15 +95,16 @@ func writeBuffered(w io.Writer, write func(bw *bufio.Writer) error) error {
 	return err
 }
 
-// table is a text table rendered into one buffer: a cell per header, row
-// after row, ends holding where each cell ends in text.
+// table is a text table of n rows rendered into one buffer: a cell per
+// header, row after row, ends holding where each cell ends in text.
 type table struct {
 	header []string
+	n      int
 	text   []byte
 	ends   []int
 }
 
-func (t *table) rows() int { return len(t.ends) / max(len(t.header), 1) }
+func (t *table) rows() int { return t.n }
 
 // cell returns cell k, counted row by row.
 func (t *table) cell(k int) []byte {
