@@ -111,6 +111,16 @@ func (s *Store) SelectKeys(account, project, resource func(name string) bool) ([
 	return out, err
 }
 
+// LatestUnsorted is Latest in no order.
+func (s *Store) LatestUnsorted() ([]Latest, error) {
+	var out []Latest
+	err := s.viewHistory(func(_ *bbolt.Tx, e *series.Engine) error {
+		out = e.LatestUnsorted()
+		return nil
+	})
+	return out, err
+}
+
 // Keys returns every known series, sorted.
 func (s *Store) Keys() ([]quota.Key, error) {
 	var out []quota.Key

@@ -119,8 +119,11 @@ func SelectStatus(src StatusSource, f StatusFilter) (*Status, error) {
 // its project's name, and the rule instances' rows.
 type statusData struct {
 	latest []store.Latest
-	names  []string
-	rules  []StatusRow
+	// unsorted: latest is in no order, and ties of names are broken by
+	// project id, as in key order.
+	unsorted bool
+	names    []string
+	rules    []StatusRow
 }
 
 func (d *statusData) row(i int32) StatusRow {
@@ -128,8 +131,19 @@ func (d *statusData) row(i int32) StatusRow {
 	return seriesRow(l.Key, d.names[i], l.Sample)
 }
 
+// unsortedLatest is a source that lists the latest values in no order,
+// cheaper than sorted; *store.Store is one. The status sorts them its own
+// way.
+type unsortedLatest interface {
+	LatestUnsorted() ([]store.Latest, error)
+}
+
 func readStatus(src StatusSource) (*statusData, error) {
-	latest, insts, projects, err := readState(src)
+	read, unsorted := src.Latest, false
+	if u, ok := src.(unsortedLatest); ok {
+		read, unsorted = u.LatestUnsorted, true
+	}
+	latest, insts, projects, err := readStateWith(src, read)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +161,7 @@ func readStatus(src StatusSource) (*statusData, error) {
 		}
 	}
 	name := namer(projects)
-	d := &statusData{latest: latest, names: make([]string, len(latest)), rules: RuleRows(insts, name, cur)}
+	d := &statusData{latest: latest, unsorted: unsorted, names: make([]string, len(latest)), rules: RuleRows(insts, name, cur)}
 	for i := range latest {
 		// The series come by project: a project's name is looked up once.
 		if p := latest[i].Key.Project; i > 0 && p == latest[i-1].Key.Project {
@@ -162,7 +176,12 @@ func readStatus(src StatusSource) (*statusData, error) {
 // readState reads what both the status and the status page start from:
 // every series' latest values, the rule instances and the projects.
 func readState(src StatusSource) ([]store.Latest, []quota.Instance, map[string]quota.Project, error) {
-	latest, err := src.Latest()
+	return readStateWith(src, src.Latest)
+}
+
+// readStateWith is readState with the latest values read by latest.
+func readStateWith(src StatusSource, latest func() ([]store.Latest, error)) ([]store.Latest, []quota.Instance, map[string]quota.Project, error) {
+	all, err := latest()
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("read quotas: %w", err)
 	}
@@ -174,12 +193,13 @@ func readState(src StatusSource) ([]store.Latest, []quota.Instance, map[string]q
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("read projects: %w", err)
 	}
-	return latest, insts, projects, nil
+	return all, insts, projects, nil
 }
 
 // nameRank is a series' place by account, project name and resource, as
-// the ranks of each among the series' distinct names.
-type nameRank struct{ account, project, resource uint32 }
+// the ranks of each among the series' distinct names, then by project id
+// when the series came in no order.
+type nameRank struct{ account, project, resource, id uint32 }
 
 // compare orders series a and b (at indexes i and j) by name, ties in
 // their order.
@@ -191,6 +211,8 @@ func (a *nameRank) compare(b *nameRank, i, j int32) int {
 		return cmp.Compare(a.project, b.project)
 	case a.resource != b.resource:
 		return cmp.Compare(a.resource, b.resource)
+	case a.id != b.id:
+		return cmp.Compare(a.id, b.id)
 	}
 	return cmp.Compare(i, j)
 }
@@ -200,15 +222,21 @@ func (a *nameRank) compare(b *nameRank, i, j int32) int {
 // the rest of `status`.
 func (d *statusData) nameRanks() []nameRank {
 	out := make([]nameRank, len(d.latest))
-	var accounts, projects, resources ranker
+	var accounts, projects, resources, ids ranker
 	for i := range d.latest {
 		k := &d.latest[i].Key
-		out[i] = nameRank{accounts.id(k.Account), projects.id(d.names[i]), resources.id(k.Resource)}
+		out[i] = nameRank{accounts.id(k.Account), projects.id(d.names[i]), resources.id(k.Resource), 0}
+		if d.unsorted {
+			out[i].id = ids.id(k.Project)
+		}
 	}
-	ra, rp, rr := accounts.ranks(), projects.ranks(), resources.ranks()
+	ra, rp, rr, ri := accounts.ranks(), projects.ranks(), resources.ranks(), ids.ranks()
 	for i := range out {
 		r := &out[i]
 		r.account, r.project, r.resource = ra[r.account], rp[r.project], rr[r.resource]
+		if d.unsorted {
+			r.id = ri[r.id]
+		}
 	}
 	return out
 }
@@ -226,6 +254,14 @@ type ranker struct {
 func (r *ranker) id(s string) uint32 {
 	if len(r.values) > 0 && s == r.last {
 		return r.lastID
+	}
+	// The few values seen first (resources, accounts) are compared before
+	// any is hashed.
+	for i := range min(len(r.values), 8) {
+		if r.values[i] == s {
+			r.last, r.lastID = s, uint32(i)
+			return uint32(i)
+		}
 	}
 	if r.idx == nil {
 		r.idx = map[string]uint32{}

@@ -206,3 +206,36 @@ func TestQueryHistorySelectsKeysAsFiltering(t *testing.T) {
 		require.Equal(t, want, got, "%+v", q)
 	}
 }
+
+// unsortedStatus is a sorted source that also lists its series in no
+// order.
+type unsortedStatus struct {
+	*randomStatus
+	seed uint64
+}
+
+func (u unsortedStatus) LatestUnsorted() ([]store.Latest, error) {
+	l := slices.Clone(u.latest)
+	rand.New(rand.NewPCG(u.seed, 2)).Shuffle(len(l), func(i, j int) { l[i], l[j] = l[j], l[i] })
+	return l, nil
+}
+
+// A source whose series come in no order gives the status a sorted one
+// gives.
+func TestStatusOfUnsortedSeries(t *testing.T) {
+	for seed := uint64(0); seed < 8; seed += 2 { // even seeds are sorted
+		src := newRandomStatus(seed)
+		want, err := QueryStatus(src)
+		require.NoError(t, err)
+		got, err := QueryStatus(unsortedStatus{src, seed})
+		require.NoError(t, err)
+		require.Equal(t, want, got, "seed %d", seed)
+		for _, f := range []StatusFilter{{}, {Top: 7}, {Project: "Alpha"}, {State: "firing"}} {
+			want, err := SelectStatus(src, f)
+			require.NoError(t, err)
+			got, err := SelectStatus(unsortedStatus{src, seed}, f)
+			require.NoError(t, err)
+			require.Equal(t, want, got, "seed %d filter %+v", seed, f)
+		}
+	}
+}

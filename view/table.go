@@ -32,12 +32,11 @@ type Column[R any] struct {
 
 // WriteTable writes rows as aligned columns under their headers.
 func WriteTable[R any](w io.Writer, cols []Column[R], rows []R) error {
-	t := &table{header: make([]string, len(cols)), n: len(rows)}
+	header := make([]string, len(cols))
 	for i, c := range cols {
-		t.header[i] = c.Header
+		header[i] = c.Header
 	}
-	t.text = make([]byte, 0, 16*len(cols)*len(rows))
-	t.ends = make([]int, 0, len(cols)*len(rows))
+	t := newTable(header, len(rows), 16*len(cols)*len(rows))
 	for i := range rows {
 		if i == 64 && len(rows) > 2*i {
 			// Room for the rest, by the size of the first rows.
@@ -50,7 +49,7 @@ func WriteTable[R any](w io.Writer, cols []Column[R], rows []R) error {
 			} else {
 				t.text = append(t.text, c.Cell(*r)...)
 			}
-			t.ends = append(t.ends, len(t.text))
+			t.endCell()
 		}
 	}
 	return t.write(w)
@@ -71,11 +70,11 @@ func WriteRows(w io.Writer, header []string, rows [][]string) error {
 			size += len(c)
 		}
 	}
-	t := &table{header: header, n: len(rows), text: make([]byte, 0, size), ends: make([]int, 0, len(header)*len(rows))}
+	t := newTable(header, len(rows), size)
 	for _, r := range rows {
 		for _, c := range r {
 			t.text = append(t.text, c...)
-			t.ends = append(t.ends, len(t.text))
+			t.endCell()
 		}
 	}
 	return t.write(w)
@@ -96,12 +95,55 @@ func writeBuffered(w io.Writer, write func(bw *bufio.Writer) error) error {
 }
 
 // table is a text table of n rows rendered into one buffer: a cell per
-// header, row after row, ends holding where each cell ends in text.
+// header, row after row, ends holding where each cell ends in text. Each
+// cell is measured as it is added, while it is in the cache.
 type table struct {
 	header []string
 	n      int
 	text   []byte
 	ends   []int
+	// width is each column's widest cell in runes but the last column's;
+	// plain: no cell holds a tabwriter's cell or line break; ascii: every
+	// cell is ASCII, one column a byte.
+	width        []int
+	plain, ascii bool
+}
+
+func newTable(header []string, rows, size int) *table {
+	t := &table{header: header, n: rows, text: make([]byte, 0, size), ends: make([]int, 0, len(header)*rows),
+		width: make([]int, len(header)), plain: true, ascii: true}
+	for i, h := range header {
+		plain, ascii := scanCell(h)
+		t.plain, t.ascii = t.plain && plain, t.ascii && ascii
+		if i < len(header)-1 {
+			t.width[i] = utf8.RuneCountInString(h)
+		}
+	}
+	return t
+}
+
+// endCell ends the cell appended to text since the last.
+func (t *table) endCell() {
+	k := len(t.ends)
+	c := t.cell0(k)
+	plain, ascii := scanCell(c)
+	t.plain, t.ascii = t.plain && plain, t.ascii && ascii
+	if i := k % len(t.header); i < len(t.header)-1 {
+		n := len(c)
+		if !ascii {
+			n = utf8.RuneCount(c)
+		}
+		t.width[i] = max(t.width[i], n)
+	}
+	t.ends = append(t.ends, len(t.text))
+}
+
+// cell0 returns the text from the end of cell k-1 on.
+func (t *table) cell0(k int) []byte {
+	if k == 0 {
+		return t.text
+	}
+	return t.text[t.ends[k-1]:]
 }
 
 func (t *table) rows() int { return t.n }
@@ -158,38 +200,13 @@ func scanCell[S string | []byte](c S) (plain, ascii bool) {
 // write writes the table aligned, if it is plain, else through the
 // tabwriter.
 func (t *table) write(w io.Writer) error {
-	cols := len(t.header)
-	if cols == 0 {
+	if len(t.header) == 0 {
 		return writeBuffered(w, func(bw *bufio.Writer) error { return writeTabbed(bw, t.header, make([][]string, t.rows())) })
 	}
-	width := make([]int, cols)
-	allASCII := true
-	for i, h := range t.header {
-		plain, ascii := scanCell(h)
-		if !plain {
-			return t.writeTabbed(w)
-		}
-		allASCII = allASCII && ascii
-		if i < cols-1 {
-			width[i] = utf8.RuneCountInString(h)
-		}
+	if !t.plain {
+		return t.writeTabbed(w)
 	}
-	for k := range t.ends {
-		c := t.cell(k)
-		plain, ascii := scanCell(c)
-		if !plain {
-			return t.writeTabbed(w)
-		}
-		allASCII = allASCII && ascii
-		if i := k % cols; i < cols-1 {
-			n := len(c)
-			if !ascii {
-				n = utf8.RuneCount(c)
-			}
-			width[i] = max(width[i], n)
-		}
-	}
-	return writeAligned(w, t, width, allASCII)
+	return writeAligned(w, t, t.width, t.ascii)
 }
 
 // writeTabbed writes a table that is not plain through the tabwriter.

@@ -264,9 +264,20 @@ func (e *Engine) LastSeen(k quota.Key) (time.Time, bool) {
 }
 
 // Latest returns the last observed values of every series, sorted by key.
-func (e *Engine) Latest() []Latest {
+func (e *Engine) Latest() []Latest { return e.latest(e.h.sorted()) }
+
+// LatestUnsorted is Latest in no order, for a caller that sorts the
+// series its own way.
+func (e *Engine) LatestUnsorted() []Latest {
+	order := make([]uint32, e.h.n)
+	for i := range order {
+		order[i] = uint32(i)
+	}
+	return e.latest(order)
+}
+
+func (e *Engine) latest(order []uint32) []Latest {
 	h := e.h
-	order := h.sorted()
 	out := make([]Latest, 0, len(order))
 	for _, i := range order {
 		s := h.ser(i)
