@@ -83,8 +83,9 @@ func (s *Store) LastSeen(k quota.Key) (time.Time, bool, error) {
 	var t time.Time
 	var ok bool
 	err := s.viewHistory(func(_ *bbolt.Tx, e *series.Engine) error {
-		t, ok = e.LastSeen(k)
-		return nil
+		var err error
+		t, ok, err = e.LastSeen(k)
+		return err
 	})
 	return t, ok, err
 }
@@ -93,8 +94,9 @@ func (s *Store) LastSeen(k quota.Key) (time.Time, bool, error) {
 func (s *Store) Latest() ([]Latest, error) {
 	var out []Latest
 	err := s.viewHistory(func(_ *bbolt.Tx, e *series.Engine) error {
-		out = e.Latest()
-		return nil
+		var err error
+		out, err = e.Latest()
+		return err
 	})
 	return out, err
 }
@@ -115,8 +117,9 @@ func (s *Store) SelectKeys(account, project, resource func(name string) bool) ([
 func (s *Store) LatestUnsorted() ([]Latest, error) {
 	var out []Latest
 	err := s.viewHistory(func(_ *bbolt.Tx, e *series.Engine) error {
-		out = e.LatestUnsorted()
-		return nil
+		var err error
+		out, err = e.LatestUnsorted()
+		return err
 	})
 	return out, err
 }

@@ -53,7 +53,9 @@
 // Series live in pages of a pointer-free arena, which the garbage
 // collector does not scan and which grows without copying. Load rebuilds
 // the cache from the head snapshot and the log after it, or from the
-// checkpoint and the whole log.
+// checkpoint and the whole log. From a snapshot, each series' values are
+// restored when first read (the log after it is replayed at once, as
+// changes): a command that reads one series of many decodes that one.
 //
 // # Retention
 //

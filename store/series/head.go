@@ -113,6 +113,9 @@ type head struct {
 	// snapSeq is the last log record the head snapshot includes; 0: none
 	// in this block.
 	snapSeq uint64
+	// lazy holds the snapshot's series not restored yet; nil once a write
+	// has settled them all, or when the head was loaded without one.
+	lazy *lazySeries
 }
 
 func newHead() *head {
@@ -385,6 +388,9 @@ func (h *head) memBytes() int64 {
 	for _, x := range h.names {
 		b += int64(len(x)) + 16 + 40 // the string, its slice slot and its map entry
 	}
+	if lz := h.lazy; lz != nil {
+		b += int64(cap(lz.snap)) + int64(cap(lz.off))*4 + int64(cap(lz.restored)+cap(lz.replayed)+cap(lz.seenSet))*8
+	}
 	return b
 }
 
@@ -488,7 +494,7 @@ func loadHead(bk *buckets) (*head, error) {
 		h.block, h.hasBlock = binary.BigEndian.Uint32(v), true
 	}
 	if v := bk.head().Get(kSnapshot); v != nil {
-		seq, ok, err := h.readSnapshot(v)
+		seq, ok, err := h.readSnapshotLazy(v)
 		if err != nil {
 			return nil, fmt.Errorf("head snapshot: %w", err)
 		}

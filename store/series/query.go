@@ -150,9 +150,9 @@ type Latest struct {
 // At returns the series' values at the latest poll at or before t where
 // the series was present. Times are kept to the millisecond.
 func (e *Engine) At(tx *bbolt.Tx, k quota.Key, t time.Time) (quota.Sample, bool, error) {
-	s := e.h.lookup(k)
-	if s == nil {
-		return quota.Sample{}, false, nil
+	s, err := e.h.lookupRestored(k)
+	if s == nil || err != nil {
+		return quota.Sample{}, false, err
 	}
 	bk, err := open(tx, false)
 	if err != nil {
@@ -164,9 +164,9 @@ func (e *Engine) At(tx *bbolt.Tx, k quota.Key, t time.Time) (quota.Sample, bool,
 // Series returns one sample per poll of the series' account in [from,to]
 // where the series was present, as observed; nil if none.
 func (e *Engine) Series(tx *bbolt.Tx, k quota.Key, from, to time.Time) ([]quota.Sample, error) {
-	s := e.h.lookup(k)
-	if s == nil {
-		return nil, nil
+	s, err := e.h.lookupRestored(k)
+	if s == nil || err != nil {
+		return nil, err
 	}
 	bk, err := open(tx, false)
 	if err != nil {
@@ -189,9 +189,9 @@ func (e *Engine) Series(tx *bbolt.Tx, k quota.Key, from, to time.Time) ([]quota.
 // differ from the previous sample returned. A series reappearing with
 // unchanged values is not a change.
 func (e *Engine) Changes(tx *bbolt.Tx, k quota.Key, from, to time.Time) ([]quota.Sample, error) {
-	s := e.h.lookup(k)
-	if s == nil {
-		return nil, nil
+	s, err := e.h.lookupRestored(k)
+	if s == nil || err != nil {
+		return nil, err
 	}
 	bk, err := open(tx, false)
 	if err != nil {
@@ -252,28 +252,40 @@ func (e *Engine) Downsample(tx *bbolt.Tx, k quota.Key, from, to time.Time, n int
 }
 
 // LastSeen returns the time of the last poll where the series was present.
-func (e *Engine) LastSeen(k quota.Key) (time.Time, bool) {
+func (e *Engine) LastSeen(k quota.Key) (time.Time, bool, error) {
 	var t int64
-	if s := e.h.lookup(k); s != nil {
+	s, err := e.h.lookupRestored(k)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	if s != nil {
 		t = e.h.lastSeen(s)
 	}
 	if t == 0 {
-		return time.Time{}, false
+		return time.Time{}, false, nil
 	}
-	return time.UnixMilli(t).UTC(), true
+	return time.UnixMilli(t).UTC(), true, nil
 }
 
 // Latest returns the last observed values of every series, sorted by key.
-func (e *Engine) Latest() []Latest { return e.latest(e.h.sorted()) }
+func (e *Engine) Latest() ([]Latest, error) {
+	if err := e.h.restoreAll(); err != nil {
+		return nil, err
+	}
+	return e.latest(e.h.sorted()), nil
+}
 
 // LatestUnsorted is Latest in no order, for a caller that sorts the
 // series its own way.
-func (e *Engine) LatestUnsorted() []Latest {
+func (e *Engine) LatestUnsorted() ([]Latest, error) {
+	if err := e.h.restoreAll(); err != nil {
+		return nil, err
+	}
 	order := make([]uint32, e.h.n)
 	for i := range order {
 		order[i] = uint32(i)
 	}
-	return e.latest(order)
+	return e.latest(order), nil
 }
 
 func (e *Engine) latest(order []uint32) []Latest {
@@ -408,6 +420,9 @@ func Retain(ctx context.Context, before time.Time, batch int, update func(fn fun
 			if err != nil {
 				return err
 			}
+			if err := e.h.settle(); err != nil {
+				return err
+			}
 			n, err = e.h.dropBlocks(bk, cut, batch)
 			return err
 		})
@@ -424,6 +439,9 @@ func Retain(ctx context.Context, before time.Time, batch int, update func(fn fun
 	err := update(func(tx *bbolt.Tx, e *Engine) error {
 		bk, err := open(tx, true)
 		if err != nil {
+			return err
+		}
+		if err := e.h.settle(); err != nil {
 			return err
 		}
 		return e.h.forgetBefore(bk, cut)

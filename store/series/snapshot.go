@@ -120,23 +120,16 @@ func (r *varints) byte() (byte, bool) {
 
 func (r *varints) rest() int { return len(r.b) - r.p }
 
-// readSnapshot restores the head from a snapshot of the open block and
-// returns the last log record it includes. ok is false when the snapshot
-// is of another block, and so of no use.
-func (h *head) readSnapshot(b []byte) (seq uint64, ok bool, err error) {
-	r := &varints{b: b}
-	blk := r.uv()
-	if r.bad || !h.hasBlock || blk != uint64(h.block) {
-		return 0, false, nil
-	}
-	seq = r.uv()
+// readSnapshotAccounts restores the accounts' last polls and open-block
+// polls from a snapshot.
+func (h *head) readSnapshotAccounts(r *varints) error {
 	na := r.uv()
 	for i := uint64(0); i < na && !r.bad; i++ {
 		a := h.acctByID[uint32(r.uv())]
 		last := r.sv()
 		np := r.uv()
 		if np > uint64(r.rest()) {
-			return 0, false, errCorrupt
+			return errCorrupt
 		}
 		polls, locs := make([]int64, 0, np), make([]logLoc, 0, np)
 		t := int64(0)
@@ -149,29 +142,10 @@ func (h *head) readSnapshot(b []byte) (seq uint64, ok bool, err error) {
 			a.last, a.polls, a.locs = last, polls, locs
 		}
 	}
-	ns := r.uv()
-	for i := uint64(0); i < ns && !r.bad; i++ {
-		id := uint32(r.uv())
-		f, ok := r.byte()
-		if !ok {
-			return 0, false, errCorrupt
-		}
-		flags := uint32(f&3) << 30
-		seen := r.sv()
-		var v vals
-		for j := range v {
-			v[j] = r.sv()
-		}
-		li, lo := uint32(r.uv()), uint32(r.uv())
-		if s := h.get(id); !r.bad && s != nil {
-			s.acct = s.acct&acctMask | flags
-			s.seen, s.cur, s.lastIdx, s.lastOff = seen, v, li, lo
-		}
+	if r.bad {
+		return errCorrupt
 	}
-	if r.bad || r.rest() != 0 {
-		return 0, false, errCorrupt
-	}
-	return seq, true, nil
+	return nil
 }
 
 // maybeSnapshot writes the head snapshot when snapEvery log records have
