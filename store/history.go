@@ -83,8 +83,9 @@ func (s *Store) LastSeen(k quota.Key) (time.Time, bool, error) {
 	var t time.Time
 	var ok bool
 	err := s.viewHistory(func(_ *bbolt.Tx, e *series.Engine) error {
-		t, ok = e.LastSeen(k)
-		return nil
+		var err error
+		t, ok, err = e.LastSeen(k)
+		return err
 	})
 	return t, ok, err
 }
@@ -93,8 +94,32 @@ func (s *Store) LastSeen(k quota.Key) (time.Time, bool, error) {
 func (s *Store) Latest() ([]Latest, error) {
 	var out []Latest
 	err := s.viewHistory(func(_ *bbolt.Tx, e *series.Engine) error {
-		out = e.Latest()
+		var err error
+		out, err = e.Latest()
+		return err
+	})
+	return out, err
+}
+
+// SelectKeys returns the known series whose account, project and
+// resource each match (a nil func matches all), in no order; each
+// distinct name is matched once.
+func (s *Store) SelectKeys(account, project, resource func(name string) bool) ([]quota.Key, error) {
+	var out []quota.Key
+	err := s.viewHistory(func(_ *bbolt.Tx, e *series.Engine) error {
+		out = e.SelectKeys(account, project, resource)
 		return nil
+	})
+	return out, err
+}
+
+// LatestUnsorted is Latest in no order.
+func (s *Store) LatestUnsorted() ([]Latest, error) {
+	var out []Latest
+	err := s.viewHistory(func(_ *bbolt.Tx, e *series.Engine) error {
+		var err error
+		out, err = e.LatestUnsorted()
+		return err
 	})
 	return out, err
 }

@@ -255,6 +255,12 @@ func checkAgainstModel(t *testing.T, st *Store, m *model, seed uint64) {
 		require.Equal(t, s.Time, seen, "last seen %s", k)
 	}
 	require.Equal(t, want, latest)
+	unsorted, err := st.LatestUnsorted()
+	require.NoError(t, err)
+	require.ElementsMatch(t, want, unsorted, "LatestUnsorted lists what Latest does")
+	selected, err := st.SelectKeys(nil, nil, nil)
+	require.NoError(t, err)
+	require.ElementsMatch(t, keys, selected, "SelectKeys with no match selects every key")
 
 	for range 300 {
 		k := keys[r.IntN(len(keys))]

@@ -149,13 +149,21 @@ func readAll[T any](s *Store, bucket []byte, what string) ([]T, error) {
 
 // Projects returns the known projects by id.
 func (s *Store) Projects() (map[string]quota.Project, error) {
-	ps, err := readAll[quota.Project](s, bProjects, "projects")
+	var m map[string]quota.Project
+	err := s.view(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bProjects)
+		m = make(map[string]quota.Project, b.Stats().KeyN) // counted by page, not by key
+		return b.ForEach(func(k, v []byte) error {
+			p, err := decodeProject(v)
+			if err != nil {
+				return fmt.Errorf("projects %q: %w", k, err)
+			}
+			m[p.ID] = p
+			return nil
+		})
+	})
 	if err != nil {
-		return nil, err
-	}
-	m := make(map[string]quota.Project, len(ps))
-	for _, p := range ps {
-		m[p.ID] = p
+		return nil, fmt.Errorf("store: projects: %w", err)
 	}
 	return m, nil
 }

@@ -64,23 +64,23 @@ func WriteActions(w io.Writer, rows []ActionRow) error {
 
 func actionColumns() []Column[ActionRow] {
 	return []Column[ActionRow]{
-		{"ID", func(r ActionRow) string { return fmt.Sprint(r.ID) }},
-		{"TIME", func(r ActionRow) string { return Time(r.Time) }},
-		{"RULE", func(r ActionRow) string { return r.Rule }},
-		{"ACCOUNT", func(r ActionRow) string { return r.Account }},
-		{"KIND", func(r ActionRow) string { return string(r.Kind) }},
-		{"ITEM", func(r ActionRow) string { return r.ItemName }},
-		{"AMOUNT", func(r ActionRow) string {
+		{Header: "ID", Cell: func(r ActionRow) string { return fmt.Sprint(r.ID) }},
+		{Header: "TIME", Cell: func(r ActionRow) string { return Time(r.Time) }},
+		{Header: "RULE", Cell: func(r ActionRow) string { return r.Rule }},
+		{Header: "ACCOUNT", Cell: func(r ActionRow) string { return r.Account }},
+		{Header: "KIND", Cell: func(r ActionRow) string { return string(r.Kind) }},
+		{Header: "ITEM", Cell: func(r ActionRow) string { return r.ItemName }},
+		{Header: "AMOUNT", Cell: func(r ActionRow) string {
 			var amounts []string
 			for _, res := range r.Quantities.Resources() {
 				amounts = append(amounts, res+" "+quota.FormatAmount(res, r.Quantities[res]))
 			}
 			return Dash(strings.Join(amounts, ", "))
 		}},
-		{"FROM", func(r ActionRow) string { return NameOr(r.FromName, r.From) }},
-		{"TO", func(r ActionRow) string { return NameOr(r.ToName, r.To) }},
-		{"STATE", func(r ActionRow) string { return StateText(r.State, r.DryRun) }},
-		{"ERROR", func(r ActionRow) string { return Dash(r.Error) }},
+		{Header: "FROM", Cell: func(r ActionRow) string { return NameOr(r.FromName, r.From) }},
+		{Header: "TO", Cell: func(r ActionRow) string { return NameOr(r.ToName, r.To) }},
+		{Header: "STATE", Cell: func(r ActionRow) string { return StateText(r.State, r.DryRun) }},
+		{Header: "ERROR", Cell: func(r ActionRow) string { return Dash(r.Error) }},
 	}
 }
 

@@ -3,9 +3,12 @@ package view
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/quotawatch/quotawatch/quota"
 )
 
 // Glob is a shell pattern on names (path.Match syntax: *, ?, [...]); the
@@ -25,16 +28,30 @@ func (g Glob) Check() error {
 // or by name). A name equal to the pattern matches even if it holds
 // pattern characters.
 func (g Glob) Match(names ...string) bool {
-	if g == "" {
-		return true
-	}
 	for _, n := range names {
-		if ok, _ := path.Match(string(g), n); ok || n == string(g) {
+		if g.match(n) {
 			return true
 		}
 	}
+	return g == ""
+}
+
+// match is Match of one name.
+func (g Glob) match(n string) bool {
+	if g == "" || n == string(g) {
+		return true
+	}
+	if !g.literal() {
+		ok, _ := path.Match(string(g), n)
+		return ok
+	}
 	return false
 }
+
+// literal reports whether the glob holds no pattern character, and so
+// matches only itself: tens of thousands of names are compared, not
+// matched.
+func (g Glob) literal() bool { return !strings.ContainsAny(string(g), `*?[\`) }
 
 // StatusFilter selects the rows of `status` and /api/v1/status.
 type StatusFilter struct {
@@ -62,51 +79,83 @@ func (f StatusFilter) Check() error {
 // Select returns the status the filter selects, each list sorted by ratio,
 // fullest first (ties keep the query's order).
 func (s *Status) Select(f StatusFilter) *Status {
-	series := func(r StatusRow) bool {
-		return f.Project.Match(r.Project, r.ProjectName, SynnefoName(r.Project, r.ProjectName)) && f.Account.Match(r.Account)
-	}
-	out := &Status{Rules: []StatusRow{}, Quotas: []StatusRow{}}
-	covered := map[[3]string]bool{}
-	for _, r := range s.Rules {
-		if series(r) && f.Rule.Match(r.Rule) && f.State.Match(string(r.State)) {
-			out.Rules = append(out.Rules, r)
-			covered[[3]string{r.Account, r.Project, r.Resource}] = true
-		}
-	}
+	rules, covered := f.selectRules(s.Rules)
 	byInstance := f.Rule != "" || f.State != ""
-	for _, r := range s.Quotas {
-		if series(r) && (!byInstance || covered[[3]string{r.Account, r.Project, r.Resource}]) {
-			out.Quotas = append(out.Quotas, r)
+	quotas := make([]int32, 0, len(s.Quotas))
+	for i := range s.Quotas {
+		r := &s.Quotas[i]
+		if f.series(r.Account, r.Project, r.ProjectName) && (!byInstance || covered[r.key()]) {
+			quotas = append(quotas, int32(i))
 		}
 	}
-	out.Rules, out.Quotas = fullestFirst(out.Rules, f.Top), fullestFirst(out.Quotas, f.Top)
-	return out
+	return &Status{Rules: fullestFirst(s.Rules, rules, f.Top), Quotas: fullestFirst(s.Quotas, quotas, f.Top)}
 }
 
-// fullestFirst sorts rows by ratio, fullest first, ties in their order,
-// and keeps the first top (all for 0).
-func fullestFirst(rows []StatusRow, top int) []StatusRow {
+// series reports whether the filter selects a series by its account and
+// project.
+func (f StatusFilter) series(account, project, projectName string) bool {
+	return (f.Project == "" || f.Project.Match(project, projectName, SynnefoName(project, projectName))) && f.Account.match(account)
+}
+
+// selectRules returns the indexes of the rule rows the filter selects, and
+// the series they cover.
+func (f StatusFilter) selectRules(rows []StatusRow) ([]int32, map[quota.Key]bool) {
+	var sel []int32
+	covered := map[quota.Key]bool{}
+	for i := range rows {
+		r := &rows[i]
+		if f.series(r.Account, r.Project, r.ProjectName) && f.Rule.match(r.Rule) && f.State.match(string(r.State)) {
+			sel = append(sel, int32(i))
+			covered[r.key()] = true
+		}
+	}
+	return sel, covered
+}
+
+// fullestFirst returns rows[sel] sorted by ratio, fullest first, ties in
+// their order, and keeps the first top (all for 0).
+func fullestFirst(rows []StatusRow, sel []int32, top int) []StatusRow {
 	// The ratios are sorted beside their indices, not through the rows:
 	// 80,000 rows do not fit a cache, their ratios do.
-	keys := make([]ratioKey, len(rows))
-	for i := range rows {
-		keys[i] = ratioKey{float64(rows[i].Ratio), int32(i)}
+	keys := make([]ratioKey, len(sel))
+	for j, i := range sel {
+		keys[j] = ratioKey{fullness(float64(rows[i].Ratio)), i}
 	}
-	slices.SortFunc(keys, func(a, b ratioKey) int { return cmp.Or(-cmp.Compare(a.ratio, b.ratio), cmp.Compare(a.i, b.i)) })
+	slices.SortFunc(keys, func(a, b ratioKey) int {
+		if a.fullness != b.fullness {
+			return cmp.Compare(a.fullness, b.fullness)
+		}
+		return cmp.Compare(a.i, b.i)
+	})
 	if top > 0 && len(keys) > top {
 		keys = keys[:top]
 	}
 	out := make([]StatusRow, len(keys))
-	for i, k := range keys {
-		out[i] = rows[k.i]
+	for j, k := range keys {
+		out[j] = rows[k.i]
 	}
 	return out
 }
 
-// ratioKey is a row's ratio and its index, as fullestFirst sorts them.
+// ratioKey is a row's fullness and its index, as fullestFirst sorts them.
 type ratioKey struct {
-	ratio float64
-	i     int32
+	fullness uint64
+	i        int32
+}
+
+// fullness orders ratios as integers: the fullest (+Inf) first, NaN last,
+// the two zeros as one, as byRatio orders them.
+func fullness(r float64) uint64 {
+	if math.IsNaN(r) {
+		return math.MaxUint64
+	}
+	b := math.Float64bits(r + 0) // -0 + 0 is +0
+	if b>>63 != 0 {
+		b = ^b
+	} else {
+		b |= 1 << 63
+	}
+	return ^b // the larger the ratio, the smaller
 }
 
 // sortRows returns the first top rows (all for 0) in the order of by, ties

@@ -19,6 +19,12 @@ type HistorySource interface {
 	Downsample(k quota.Key, from, to time.Time, n int) ([]quota.Sample, error)
 }
 
+// keySelector is a source that selects series without listing and
+// sorting every key first; *store.Store is one.
+type keySelector interface {
+	SelectKeys(account, project, resource func(name string) bool) ([]quota.Key, error)
+}
+
 // HistoryQuery selects series and a span of their history.
 type HistoryQuery struct {
 	// Project is a project id or name, or a glob on either; empty
@@ -70,21 +76,28 @@ type HistoryRow struct {
 // QueryHistory reads the history of the series the query selects, in the
 // order of their keys. No match is no series and no error.
 func QueryHistory(src HistorySource, q HistoryQuery) ([]Series, error) {
-	keys, err := src.Keys()
-	if err != nil {
-		return nil, fmt.Errorf("read series: %w", err)
-	}
 	projects, err := src.Projects()
 	if err != nil {
 		return nil, fmt.Errorf("read projects: %w", err)
 	}
 	name := namer(projects)
+	account, resource := q.Account.match, q.Resource.match
+	project := func(id string) bool { return q.Project.match(id) || q.Project.match(name(id)) }
 	var sel []quota.Key
-	for _, k := range keys {
-		if !q.Project.Match(k.Project, name(k.Project)) || !q.Resource.Match(k.Resource) || !q.Account.Match(k.Account) {
-			continue
+	if ks, ok := src.(keySelector); ok {
+		if sel, err = ks.SelectKeys(account, project, resource); err != nil {
+			return nil, fmt.Errorf("read series: %w", err)
 		}
-		sel = append(sel, k)
+	} else {
+		keys, err := src.Keys()
+		if err != nil {
+			return nil, fmt.Errorf("read series: %w", err)
+		}
+		for _, k := range keys {
+			if account(k.Account) && resource(k.Resource) && project(k.Project) {
+				sel = append(sel, k)
+			}
+		}
 	}
 	if q.MaxSeries > 0 && len(sel) > q.MaxSeries {
 		return nil, fmt.Errorf("%d series, at most %d: %w", len(sel), q.MaxSeries, ErrTooManySeries)

@@ -7,6 +7,7 @@ package view
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,6 +25,9 @@ import (
 type Column[R any] struct {
 	Header string
 	Cell   func(R) string
+	// Append, when set, is used instead of Cell: it appends the row's cell
+	// to b, so that a table of 80,000 rows makes no string per cell.
+	Append func(b []byte, r *R) []byte
 }
 
 // WriteTable writes rows as aligned columns under their headers.
@@ -32,89 +36,231 @@ func WriteTable[R any](w io.Writer, cols []Column[R], rows []R) error {
 	for i, c := range cols {
 		header[i] = c.Header
 	}
-	cells := make([][]string, len(rows))
-	for i, r := range rows {
-		cells[i] = make([]string, len(cols))
-		for j, c := range cols {
-			cells[i][j] = c.Cell(r)
+	t := newTable(header, len(rows), 16*len(cols)*len(rows))
+	for i := range rows {
+		if i == 64 && len(rows) > 2*i {
+			// Room for the rest, by the size of the first rows.
+			t.text = slices.Grow(t.text, len(t.text)/i*(len(rows)-i)*9/8)
+		}
+		r := &rows[i]
+		for _, c := range cols {
+			if c.Append != nil {
+				t.text = c.Append(t.text, r)
+			} else {
+				t.text = append(t.text, c.Cell(*r)...)
+			}
+			t.endCell()
 		}
 	}
-	return WriteRows(w, header, cells)
+	return t.write(w)
 }
 
 // WriteRows writes a header and rows of cells as aligned columns, as
 // text/tabwriter aligns them with padding 2. It never truncates a cell:
 // names are what people look for.
 func WriteRows(w io.Writer, header []string, rows [][]string) error {
+	for _, r := range rows {
+		if len(r) != len(header) {
+			return writeBuffered(w, func(bw *bufio.Writer) error { return writeTabbed(bw, header, rows) })
+		}
+	}
+	size := 0
+	for _, r := range rows {
+		for _, c := range r {
+			size += len(c)
+		}
+	}
+	t := newTable(header, len(rows), size)
+	for _, r := range rows {
+		for _, c := range r {
+			t.text = append(t.text, c...)
+			t.endCell()
+		}
+	}
+	return t.write(w)
+}
+
+// writeBuffered runs write on w if it is a *bufio.Writer, else on a buffer
+// it then flushes to w.
+func writeBuffered(w io.Writer, write func(bw *bufio.Writer) error) error {
 	bw, ok := w.(*bufio.Writer)
 	if !ok {
 		bw = bufio.NewWriterSize(w, 64<<10)
 	}
-	var err error
-	if plainTable(header, rows) {
-		err = writeAligned(bw, header, rows)
-	} else {
-		err = writeTabbed(bw, header, rows)
-	}
+	err := write(bw)
 	if err == nil && !ok {
 		err = bw.Flush()
 	}
 	return err
 }
 
+// table is a text table of n rows rendered into one buffer: a cell per
+// header, row after row, ends holding where each cell ends in text. Each
+// cell is measured as it is added, while it is in the cache.
+type table struct {
+	header []string
+	n      int
+	text   []byte
+	ends   []int
+	// width is each column's widest cell in runes but the last column's;
+	// plain: no cell holds a tabwriter's cell or line break; ascii: every
+	// cell is ASCII, one column a byte.
+	width        []int
+	plain, ascii bool
+}
+
+func newTable(header []string, rows, size int) *table {
+	t := &table{header: header, n: rows, text: make([]byte, 0, size), ends: make([]int, 0, len(header)*rows),
+		width: make([]int, len(header)), plain: true, ascii: true}
+	for i, h := range header {
+		plain, ascii := scanCell(h)
+		t.plain, t.ascii = t.plain && plain, t.ascii && ascii
+		if i < len(header)-1 {
+			t.width[i] = utf8.RuneCountInString(h)
+		}
+	}
+	return t
+}
+
+// endCell ends the cell appended to text since the last.
+func (t *table) endCell() {
+	k := len(t.ends)
+	c := t.cell0(k)
+	plain, ascii := scanCell(c)
+	t.plain, t.ascii = t.plain && plain, t.ascii && ascii
+	if i := k % len(t.header); i < len(t.header)-1 {
+		n := len(c)
+		if !ascii {
+			n = utf8.RuneCount(c)
+		}
+		t.width[i] = max(t.width[i], n)
+	}
+	t.ends = append(t.ends, len(t.text))
+}
+
+// cell0 returns the text from the end of cell k-1 on.
+func (t *table) cell0(k int) []byte {
+	if k == 0 {
+		return t.text
+	}
+	return t.text[t.ends[k-1]:]
+}
+
+func (t *table) rows() int { return t.n }
+
+// cell returns cell k, counted row by row.
+func (t *table) cell(k int) []byte {
+	start := 0
+	if k > 0 {
+		start = t.ends[k-1]
+	}
+	return t.text[start:t.ends[k]]
+}
+
 // plainTable reports whether every row has the header's cells and no cell
 // holds a character the tabwriter would take for a cell or line break.
 func plainTable(header []string, rows [][]string) bool {
-	plain := func(cells []string) bool {
-		for _, c := range cells {
-			for i := 0; i < len(c); i++ {
-				switch c[i] {
-				case '\t', '\n', '\v', '\f', 0xff:
-					return false
-				}
+	for _, r := range rows {
+		if len(r) != len(header) {
+			return false
+		}
+		for _, c := range r {
+			if plain, _ := scanCell(c); !plain {
+				return false
 			}
 		}
-		return true
 	}
-	for _, r := range rows {
-		if len(r) != len(header) || !plain(r) {
+	for _, c := range header {
+		if plain, _ := scanCell(c); !plain {
 			return false
 		}
 	}
-	return plain(header)
+	return true
+}
+
+// scanCell reports whether c holds no character the tabwriter would take
+// for a cell or line break, and whether it is all ASCII (one column a
+// byte).
+func scanCell[S string | []byte](c S) (plain, ascii bool) {
+	plain, ascii = true, true
+	for i := 0; i < len(c); i++ {
+		if b := c[i]; b < 0x20 || b >= 0x80 {
+			switch b {
+			case '\t', '\n', '\v', '\f', 0xff:
+				return false, false
+			}
+			if b >= 0x80 {
+				ascii = false
+			}
+		}
+	}
+	return plain, ascii
+}
+
+// write writes the table aligned, if it is plain, else through the
+// tabwriter.
+func (t *table) write(w io.Writer) error {
+	if len(t.header) == 0 {
+		return writeBuffered(w, func(bw *bufio.Writer) error { return writeTabbed(bw, t.header, make([][]string, t.rows())) })
+	}
+	if !t.plain {
+		return t.writeTabbed(w)
+	}
+	return writeAligned(w, t, t.width, t.ascii)
+}
+
+// writeTabbed writes a table that is not plain through the tabwriter.
+func (t *table) writeTabbed(w io.Writer) error {
+	cols := len(t.header)
+	rows := make([][]string, t.rows())
+	for i := range rows {
+		rows[i] = make([]string, cols)
+		for j := range rows[i] {
+			rows[i][j] = string(t.cell(i*cols + j))
+		}
+	}
+	return writeBuffered(w, func(bw *bufio.Writer) error { return writeTabbed(bw, t.header, rows) })
 }
 
 // writeAligned pads each cell but the last of a line to its column's
 // widest cell plus two spaces, widths counted in runes: what the
 // tabwriter does for a table whose rows all have the same cells, without
-// its copies and its write per cell.
-func writeAligned(w *bufio.Writer, header []string, rows [][]string) error {
-	width := make([]int, len(header))
-	measure := func(cells []string) {
-		for i, c := range cells[:max(len(cells)-1, 0)] {
-			width[i] = max(width[i], utf8.RuneCountInString(c))
-		}
-	}
-	measure(header)
-	for _, r := range rows {
-		measure(r)
-	}
-	line := func(cells []string) {
-		for i, c := range cells {
-			w.WriteString(c)
-			if i < len(cells)-1 {
-				for range width[i] - utf8.RuneCountInString(c) + 2 {
-					w.WriteByte(' ')
-				}
+// its copies and its write per cell. Lines are collected and written 64
+// KiB at a time.
+func writeAligned(w io.Writer, t *table, width []int, allASCII bool) error {
+	cols := len(t.header)
+	spaces := bytes.Repeat([]byte{' '}, slices.Max(width)+2)
+	out := make([]byte, 0, 64<<10+1024)
+	cell := func(c []byte, i int) {
+		out = append(out, c...)
+		if i < cols-1 {
+			n := len(c)
+			if !allASCII {
+				n = utf8.RuneCount(c)
 			}
+			out = append(out, spaces[:width[i]-n+2]...)
 		}
-		w.WriteByte('\n')
 	}
-	line(header)
-	for _, r := range rows {
-		line(r)
+	for i, h := range t.header {
+		cell([]byte(h), i)
 	}
-	return nil
+	out = append(out, '\n')
+	k := 0
+	for range t.rows() {
+		for i := range cols {
+			cell(t.cell(k), i)
+			k++
+		}
+		out = append(out, '\n')
+		if len(out) >= 64<<10 {
+			if _, err := w.Write(out); err != nil {
+				return err
+			}
+			out = out[:0]
+		}
+	}
+	_, err := w.Write(out)
+	return err
 }
 
 // writeTabbed writes the table through a tabwriter, for ragged rows and
@@ -149,14 +295,33 @@ func (f Float) MarshalJSON() ([]byte, error) {
 
 // Usage renders "19.2 GiB / 20.0 GiB (96.0%)" against the effective limit.
 func Usage(resource string, q quota.Quota) string {
-	return quota.FormatAmount(resource, q.Usage) + " / " + quota.FormatAmount(resource, q.EffectiveLimit()) +
-		" (" + quota.FormatPercent(q.Ratio()) + ")"
+	var b [64]byte
+	return string(AppendUsage(b[:0], resource, q))
+}
+
+// AppendUsage appends Usage(resource, q) to b.
+func AppendUsage(b []byte, resource string, q quota.Quota) []byte {
+	return appendUsage(b, quota.UnitOf(resource), q.Usage, q.EffectiveLimit(), q.Ratio())
 }
 
 // ProjectUsage renders the project-wide usage against the project's limit.
 func ProjectUsage(resource string, q quota.Quota) string {
-	return quota.FormatAmount(resource, q.ProjectUsage) + " / " + quota.FormatAmount(resource, q.ProjectLimit) +
-		" (" + quota.FormatPercent(q.ProjectRatio()) + ")"
+	var b [64]byte
+	return string(AppendProjectUsage(b[:0], resource, q))
+}
+
+// AppendProjectUsage appends ProjectUsage(resource, q) to b.
+func AppendProjectUsage(b []byte, resource string, q quota.Quota) []byte {
+	return appendUsage(b, quota.UnitOf(resource), q.ProjectUsage, q.ProjectLimit, q.ProjectRatio())
+}
+
+func appendUsage(b []byte, u quota.Unit, usage, limit int64, ratio float64) []byte {
+	b = u.AppendAmount(b, usage)
+	b = append(b, " / "...)
+	b = u.AppendAmount(b, limit)
+	b = append(b, " ("...)
+	b = quota.AppendPercent(b, ratio)
+	return append(b, ')')
 }
 
 // Time renders a time in UTC to the second, or "-" for the zero time.
@@ -164,7 +329,28 @@ func Time(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.UTC().Format("2006-01-02 15:04:05Z")
+	return t.UTC().Format(timeLayout)
+}
+
+const timeLayout = "2006-01-02 15:04:05Z"
+
+// timeAppender returns a function that appends Time(t) to b, remembering
+// the last time it rendered: the rows of a table mostly share their poll's
+// time.
+func timeAppender() func(b []byte, t time.Time) []byte {
+	var last time.Time
+	var text []byte
+	return func(b []byte, t time.Time) []byte {
+		if text == nil || !t.Equal(last) || t.IsZero() != last.IsZero() {
+			last = t
+			if t.IsZero() {
+				text = append(text[:0], '-')
+			} else {
+				text = t.UTC().AppendFormat(text[:0], timeLayout)
+			}
+		}
+		return append(b, text...)
+	}
 }
 
 // NameOr is a name, or the id when the name is not known.

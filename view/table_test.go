@@ -74,3 +74,12 @@ func TestWriteRowsBuffers(t *testing.T) {
 	require.NoError(t, WriteRows(&w, []string{"PROJECT", "RESOURCE", "USAGE"}, rows))
 	require.Less(t, w.writes, 20, "a write per 64 KiB, not per cell")
 }
+
+func TestWriteRowsWithoutColumns(t *testing.T) {
+	var got, want bytes.Buffer
+	rows := [][]string{{}, {}}
+	require.NoError(t, writeTabbed(&want, nil, rows))
+	require.NoError(t, WriteRows(&got, nil, rows))
+	require.Equal(t, want.String(), got.String())
+	require.Equal(t, "\n\n\n", got.String(), "the header's line and one per row")
+}

@@ -48,11 +48,10 @@ func (c *statusCmd) run(_ context.Context, e *env) int {
 		return fail(e.stdio, "%v", err)
 	}
 	defer st.Close()
-	status, err := view.QueryStatus(st)
+	status, err := view.SelectStatus(st, f)
 	if err != nil {
 		return fail(e.stdio, "%v", err)
 	}
-	status = status.Select(f)
 	// Only rule instances can be silenced: the text lists them alone,
 	// without copying every series' row.
 	all := status.Rules

@@ -32,14 +32,15 @@ func memoryTuner(lookupEnv func(string) (string, bool), log *slog.Logger) func()
 // Garbage collection of a read-only command, which reads the store, prints
 // and exits within a second.
 const (
-	commandGCPercent = 400       // collect at five times the live heap, not twice
-	commandMemLimit  = 512 << 20 // but collect as usual beyond this
+	commandGCPercent = -1        // no collection by heap growth
+	commandMemLimit  = 512 << 20 // only near this
 )
 
-// tuneForCommand makes the collector run less often in a read-only
-// command: `status` of 80,000 series spends a third of its time
-// collecting garbage it would free by exiting anyway. An operator's GOGC
-// or GOMEMLIMIT wins.
+// tuneForCommand makes the collector run only near a memory limit in a
+// read-only command: `status` of 80,000 series would spend a third of its
+// time collecting garbage it frees by exiting anyway, and the few
+// megabytes a collection frees do not lower its peak, which is its live
+// data. An operator's GOGC or GOMEMLIMIT wins.
 func tuneForCommand(lookupEnv func(string) (string, bool)) {
 	if v, ok := lookupEnv("GOGC"); ok && v != "" {
 		return

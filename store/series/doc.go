@@ -41,8 +41,10 @@
 // # Head cache
 //
 // An Engine keeps in memory only what an Append needs: the last values of
-// every series, a hash index of their keys, and where each series' newest
-// log entry is (about 110 bytes a series, under 10 MB for 80,000). Append
+// every series, a hash index of their keys (built by a lookup after the
+// first few, which scan: a command that reads one series, or lists them
+// all, never builds it), and where each series' newest log entry is
+// (about 110 bytes a series, under 10 MB for 80,000). Append
 // compares each entry against memory (usually without a lookup: snapshots
 // list entries in a stable order) and logs only what changed. The open
 // block's changes stay on disk: a query, and the fold, rebuild a series'
@@ -51,7 +53,9 @@
 // Series live in pages of a pointer-free arena, which the garbage
 // collector does not scan and which grows without copying. Load rebuilds
 // the cache from the head snapshot and the log after it, or from the
-// checkpoint and the whole log.
+// checkpoint and the whole log. From a snapshot, each series' values are
+// restored when first read (the log after it is replayed at once, as
+// changes): a command that reads one series of many decodes that one.
 //
 // # Retention
 //

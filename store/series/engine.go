@@ -154,6 +154,9 @@ func LogBytes(tx *bbolt.Tx) (int64, error) {
 func (e *Engine) Append(tx *bbolt.Tx, snapshots []quota.Snapshot, batchTime time.Time) error {
 	bk := &buckets{tx: tx} // Load found them all
 	h := e.h
+	if err := h.settle(); err != nil {
+		return err
+	}
 	snaps := make([]*quota.Snapshot, 0, len(snapshots))
 	for i := range snapshots {
 		snaps = append(snaps, &snapshots[i])

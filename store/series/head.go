@@ -3,8 +3,9 @@ package series
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/maphash"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -86,14 +87,21 @@ type logLoc struct{ seq, base uint32 }
 type head struct {
 	block    uint32
 	hasBlock bool
-	// hash is the series index's hash of a key; slots is an open-addressing
-	// table of arena index + 1 (0: empty), at most three-quarters full.
-	hash  func(quota.Key) uint64
-	slots []uint32
-	pages [][]series
-	n     uint32   // series in the arena, in id order
-	byID  []uint32 // arena index + 1 by series id; 0 once forgotten
-	accts map[string]*account
+	// hash is the series index's hash of a key's interned parts (account
+	// index, project and resource name indexes); slots is an
+	// open-addressing table of arena index + 1 (0: empty), at most
+	// three-quarters full. It is built by a lookup after the first few: a
+	// reader that lists every series, or looks up one, never needs it.
+	// Readers run at once, so the lookup that builds it holds indexMu.
+	hash    func(acct, project, resource uint32) uint64
+	slots   []uint32
+	indexed atomic.Bool
+	scans   atomic.Int32 // lookups answered by a scan, before the table is built
+	indexMu sync.Mutex
+	pages   [][]series
+	n       uint32   // series in the arena, in id order
+	byID    []uint32 // arena index + 1 by series id; 0 once forgotten
+	accts   map[string]*account
 	// acctByID and acctList find an account by id and by index.
 	acctByID map[uint32]*account
 	acctList []*account
@@ -105,12 +113,14 @@ type head struct {
 	// snapSeq is the last log record the head snapshot includes; 0: none
 	// in this block.
 	snapSeq uint64
+	// lazy holds the snapshot's series not restored yet; nil once a write
+	// has settled them all, or when the head was loaded without one.
+	lazy *lazySeries
 }
 
 func newHead() *head {
-	seed := maphash.MakeSeed()
 	return &head{
-		hash:     func(k quota.Key) uint64 { return maphash.Comparable(seed, k) },
+		hash:     hashParts,
 		accts:    map[string]*account{},
 		acctByID: map[uint32]*account{},
 		nameIdx:  map[string]uint32{},
@@ -148,22 +158,74 @@ func (h *head) intern(x string) uint32 {
 	return i
 }
 
+// hashParts mixes a key's interned parts (SplitMix64's finaliser). The
+// parts are small integers handed out in order, not names a cloud chose,
+// so the table needs no random seed; hashing them costs no string read.
+func hashParts(acct, project, resource uint32) uint64 {
+	x := uint64(project)<<32 | uint64(resource)
+	x += (uint64(acct) + 1) * 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+func (h *head) hashOf(s *series) uint64 { return h.hash(s.acct&acctMask, s.project, s.resource) }
+
 // find returns the arena index of the series with key k.
 func (h *head) find(k quota.Key) (uint32, bool) {
-	if len(h.slots) == 0 {
+	a := h.accts[k.Account]
+	if a == nil {
 		return 0, false
 	}
+	p, ok := h.nameIdx[k.Project]
+	if !ok {
+		return 0, false
+	}
+	r, ok := h.nameIdx[k.Resource]
+	if !ok {
+		return 0, false
+	}
+	if !h.indexed.Load() {
+		if h.scans.Add(1) <= scanLookups {
+			// A command looks up a series or two: comparing the account's
+			// series costs less than building the table.
+			for _, i := range a.series {
+				if s := h.ser(i); s.project == p && s.resource == r {
+					return i, true
+				}
+			}
+			return 0, false
+		}
+		h.indexMu.Lock()
+		if !h.indexed.Load() {
+			h.buildIndex()
+		}
+		h.indexMu.Unlock()
+	}
 	mask := uint64(len(h.slots) - 1)
-	for p := h.hash(k) & mask; ; p = (p + 1) & mask {
-		v := h.slots[p]
+	for i := h.hash(a.idx, p, r) & mask; ; i = (i + 1) & mask {
+		v := h.slots[i]
 		if v == 0 {
 			return 0, false
 		}
-		s := h.ser(v - 1)
-		if h.names[s.project] == k.Project && h.names[s.resource] == k.Resource && h.acct(s).name == k.Account {
+		if s := h.ser(v - 1); s.project == p && s.resource == r && s.acct&acctMask == a.idx {
 			return v - 1, true
 		}
 	}
+}
+
+// scanLookups is how many lookups scan the series before the first builds
+// the hash table.
+const scanLookups = 8
+
+// buildIndex builds the hash table of every series, sized once.
+func (h *head) buildIndex() {
+	size := 16
+	for uint64(size)*3 < (uint64(h.n)+1)*4 {
+		size *= 2
+	}
+	h.resize(size)
+	h.indexed.Store(true)
 }
 
 // lookup returns the series with key k, or nil.
@@ -174,8 +236,11 @@ func (h *head) lookup(k quota.Key) *series {
 	return nil
 }
 
-// index adds arena index i to the hash table.
+// index adds arena index i to the hash table, once it is built.
 func (h *head) index(i uint32) {
+	if !h.indexed.Load() {
+		return
+	}
 	if uint64(h.n)*4 > uint64(len(h.slots))*3 {
 		h.resize(max(16, 2*len(h.slots))) // places i too
 		return
@@ -185,7 +250,7 @@ func (h *head) index(i uint32) {
 
 func (h *head) place(i uint32) {
 	mask := uint64(len(h.slots) - 1)
-	p := h.hash(h.key(h.ser(i))) & mask
+	p := h.hashOf(h.ser(i)) & mask
 	for h.slots[p] != 0 {
 		p = (p + 1) & mask
 	}
@@ -203,11 +268,11 @@ func (h *head) resize(size int) {
 // unindex removes s from the hash table, shifting back the entries that
 // probed past it so that no lookup stops early.
 func (h *head) unindex(s *series) {
-	if len(h.slots) == 0 {
+	if !h.indexed.Load() {
 		return
 	}
 	mask := uint64(len(h.slots) - 1)
-	p := h.hash(h.key(s)) & mask
+	p := h.hashOf(s) & mask
 	for {
 		v := h.slots[p]
 		if v == 0 {
@@ -219,7 +284,7 @@ func (h *head) unindex(s *series) {
 		p = (p + 1) & mask
 	}
 	for q := (p + 1) & mask; h.slots[q] != 0; q = (q + 1) & mask {
-		home := h.hash(h.key(h.ser(h.slots[q]-1))) & mask
+		home := h.hashOf(h.ser(h.slots[q]-1)) & mask
 		// The entry at q stays if its home lies cyclically in (p, q].
 		if p <= q && p < home && home <= q || p > q && (p < home || home <= q) {
 			continue
@@ -301,6 +366,7 @@ func (h *head) each(fn func(i uint32, s *series)) {
 func (h *head) forget(gone func(s *series) bool) {
 	pages, n := h.pages, h.n
 	h.pages, h.n, h.slots = nil, 0, nil
+	h.indexed.Store(false)
 	clear(h.byID)
 	for _, a := range h.acctList {
 		a.series, a.order = a.series[:0], nil
@@ -321,6 +387,9 @@ func (h *head) memBytes() int64 {
 	}
 	for _, x := range h.names {
 		b += int64(len(x)) + 16 + 40 // the string, its slice slot and its map entry
+	}
+	if lz := h.lazy; lz != nil {
+		b += int64(cap(lz.snap)) + int64(cap(lz.off))*4 + int64(cap(lz.restored)+cap(lz.replayed)+cap(lz.seenSet))*8
 	}
 	return b
 }
@@ -356,6 +425,30 @@ func (h *head) internBytes(x []byte) uint32 {
 	return h.intern(string(x))
 }
 
+// nameCache remembers the names interned last, by a cheap hash of their
+// length and last byte, for one read of the registry: it lists a
+// project's resources one after another, and the same few resources over
+// and over, so most names are found without hashing them for the map.
+// The names it holds are the transaction's bytes.
+type nameCache [64]struct {
+	name []byte
+	idx  uint32
+}
+
+func (c *nameCache) intern(h *head, x []byte) uint32 {
+	slot := uint(len(x)) * 7
+	if len(x) > 0 {
+		slot += uint(x[len(x)-1])
+	}
+	e := &c[slot%uint(len(c))]
+	if e.name != nil && string(e.name) == string(x) {
+		return e.idx
+	}
+	i := h.internBytes(x)
+	e.name, e.idx = x, i
+	return i
+}
+
 // loadHead rebuilds the cache: registries, the checkpoint written at the
 // last fold, then the log of the open block.
 func loadHead(bk *buckets) (*head, error) {
@@ -370,27 +463,29 @@ func loadHead(bk *buckets) (*head, error) {
 		return nil, fmt.Errorf("accounts: %w", err)
 	}
 	sb := bk.series()
-	if n := sb.Stats().KeyN; n > 0 {
-		// Size the index once rather than by doubling.
-		size := 16
-		for size*3 < (n+1)*4 {
-			size *= 2
-		}
-		h.slots = make([]uint32, size)
+	if n := sb.Stats().KeyN; n > 0 { // counted by page, not by key
+		// Sized once rather than by doubling; a project has a few
+		// resources, so names are a fraction of the series.
 		h.pages = make([][]series, 0, (n+seriesPage-1)/seriesPage)
+		h.byID = make([]uint32, 0, n+1)
+		h.nameIdx = make(map[string]uint32, n/4+16)
+		h.names = make([]string, 0, n/4+16)
 	}
+	var nc nameCache
+	var a *account
 	if err := sb.ForEach(func(k, v []byte) error {
 		aid, p, r, err := splitSeriesValue(v)
 		if err != nil || len(k) != 4 {
 			return errCorrupt
 		}
-		a := h.acctByID[aid]
-		if a == nil {
-			return fmt.Errorf("%w: series of unknown account %d", errCorrupt, aid)
+		if a == nil || a.id != aid {
+			if a = h.acctByID[aid]; a == nil {
+				return fmt.Errorf("%w: series of unknown account %d", errCorrupt, aid)
+			}
 		}
 		// Interned from the bytes: 80,000 series share a few thousand
 		// names, so most need no string of their own.
-		h.push(series{id: binary.BigEndian.Uint32(k), acct: a.idx, project: h.internBytes(p), resource: h.internBytes(r)})
+		h.push(series{id: binary.BigEndian.Uint32(k), acct: a.idx, project: nc.intern(h, p), resource: nc.intern(h, r)})
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("series: %w", err)
@@ -399,7 +494,7 @@ func loadHead(bk *buckets) (*head, error) {
 		h.block, h.hasBlock = binary.BigEndian.Uint32(v), true
 	}
 	if v := bk.head().Get(kSnapshot); v != nil {
-		seq, ok, err := h.readSnapshot(v)
+		seq, ok, err := h.readSnapshotLazy(v)
 		if err != nil {
 			return nil, fmt.Errorf("head snapshot: %w", err)
 		}

@@ -172,9 +172,14 @@ func (h *head) replay(seq uint64, rec []byte) error {
 		a.last = t
 		return nil
 	}, func(e *logEntry) error {
-		s := h.get(e.sid)
-		if s == nil {
+		i, ok := h.indexOf(e.sid)
+		if !ok {
 			return nil // pruned by retention
+		}
+		s := h.ser(i)
+		if h.lazy != nil {
+			h.replayLazy(i, s, e, idx, prevLast)
+			return nil
 		}
 		if e.absent {
 			s.setPresent(false)

@@ -150,9 +150,9 @@ type Latest struct {
 // At returns the series' values at the latest poll at or before t where
 // the series was present. Times are kept to the millisecond.
 func (e *Engine) At(tx *bbolt.Tx, k quota.Key, t time.Time) (quota.Sample, bool, error) {
-	s := e.h.lookup(k)
-	if s == nil {
-		return quota.Sample{}, false, nil
+	s, err := e.h.lookupRestored(k)
+	if s == nil || err != nil {
+		return quota.Sample{}, false, err
 	}
 	bk, err := open(tx, false)
 	if err != nil {
@@ -164,9 +164,9 @@ func (e *Engine) At(tx *bbolt.Tx, k quota.Key, t time.Time) (quota.Sample, bool,
 // Series returns one sample per poll of the series' account in [from,to]
 // where the series was present, as observed; nil if none.
 func (e *Engine) Series(tx *bbolt.Tx, k quota.Key, from, to time.Time) ([]quota.Sample, error) {
-	s := e.h.lookup(k)
-	if s == nil {
-		return nil, nil
+	s, err := e.h.lookupRestored(k)
+	if s == nil || err != nil {
+		return nil, err
 	}
 	bk, err := open(tx, false)
 	if err != nil {
@@ -189,9 +189,9 @@ func (e *Engine) Series(tx *bbolt.Tx, k quota.Key, from, to time.Time) ([]quota.
 // differ from the previous sample returned. A series reappearing with
 // unchanged values is not a change.
 func (e *Engine) Changes(tx *bbolt.Tx, k quota.Key, from, to time.Time) ([]quota.Sample, error) {
-	s := e.h.lookup(k)
-	if s == nil {
-		return nil, nil
+	s, err := e.h.lookupRestored(k)
+	if s == nil || err != nil {
+		return nil, err
 	}
 	bk, err := open(tx, false)
 	if err != nil {
@@ -252,21 +252,44 @@ func (e *Engine) Downsample(tx *bbolt.Tx, k quota.Key, from, to time.Time, n int
 }
 
 // LastSeen returns the time of the last poll where the series was present.
-func (e *Engine) LastSeen(k quota.Key) (time.Time, bool) {
+func (e *Engine) LastSeen(k quota.Key) (time.Time, bool, error) {
 	var t int64
-	if s := e.h.lookup(k); s != nil {
+	s, err := e.h.lookupRestored(k)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	if s != nil {
 		t = e.h.lastSeen(s)
 	}
 	if t == 0 {
-		return time.Time{}, false
+		return time.Time{}, false, nil
 	}
-	return time.UnixMilli(t).UTC(), true
+	return time.UnixMilli(t).UTC(), true, nil
 }
 
 // Latest returns the last observed values of every series, sorted by key.
-func (e *Engine) Latest() []Latest {
+func (e *Engine) Latest() ([]Latest, error) {
+	if err := e.h.restoreAll(); err != nil {
+		return nil, err
+	}
+	return e.latest(e.h.sorted()), nil
+}
+
+// LatestUnsorted is Latest in no order, for a caller that sorts the
+// series its own way.
+func (e *Engine) LatestUnsorted() ([]Latest, error) {
+	if err := e.h.restoreAll(); err != nil {
+		return nil, err
+	}
+	order := make([]uint32, e.h.n)
+	for i := range order {
+		order[i] = uint32(i)
+	}
+	return e.latest(order), nil
+}
+
+func (e *Engine) latest(order []uint32) []Latest {
 	h := e.h
-	order := h.sorted()
 	out := make([]Latest, 0, len(order))
 	for _, i := range order {
 		s := h.ser(i)
@@ -274,6 +297,39 @@ func (e *Engine) Latest() []Latest {
 			out = append(out, Latest{Key: h.key(s), Sample: quota.Sample{Time: time.UnixMilli(t).UTC(), Quota: quotaOf(s.cur)}})
 		}
 	}
+	return out
+}
+
+// SelectKeys returns the known series whose account, project and
+// resource each match (a nil func matches all), in no order. Each distinct
+// name is matched once: a caller that wants a few series of many need not
+// have every key listed, sorted and matched.
+func (e *Engine) SelectKeys(account, project, resource func(name string) bool) []quota.Key {
+	h := e.h
+	// Each name's answer, by its index: 0 not asked yet, 1 yes, 2 no.
+	memo := func(match func(string) bool, n int) func(i uint32, name string) bool {
+		if match == nil {
+			return func(uint32, string) bool { return true }
+		}
+		known := make([]uint8, n)
+		return func(i uint32, name string) bool {
+			if known[i] == 0 {
+				known[i] = 2
+				if match(name) {
+					known[i] = 1
+				}
+			}
+			return known[i] == 1
+		}
+	}
+	acctOK, projectOK, resourceOK := memo(account, len(h.acctList)), memo(project, len(h.names)), memo(resource, len(h.names))
+	var out []quota.Key
+	h.each(func(_ uint32, s *series) {
+		a := h.acct(s)
+		if resourceOK(s.resource, h.names[s.resource]) && acctOK(a.idx, a.name) && projectOK(s.project, h.names[s.project]) {
+			out = append(out, h.key(s))
+		}
+	})
 	return out
 }
 
@@ -303,7 +359,7 @@ func (h *head) sorted() []uint32 {
 	h.each(func(i uint32, s *series) {
 		keys[i] = ranked{acctRank[s.acct&acctMask], nameRank[s.project], nameRank[s.resource], i}
 	})
-	slices.SortFunc(keys, func(a, b ranked) int {
+	byKey := func(a, b ranked) int {
 		if a.acct != b.acct {
 			return cmp.Compare(a.acct, b.acct)
 		}
@@ -311,7 +367,12 @@ func (h *head) sorted() []uint32 {
 			return cmp.Compare(a.project, b.project)
 		}
 		return cmp.Compare(a.resource, b.resource)
-	})
+	}
+	// Series registered in key order, as a first poll lists them, are
+	// found in order in one pass.
+	if !slices.IsSortedFunc(keys, byKey) {
+		slices.SortFunc(keys, byKey)
+	}
 	out := make([]uint32, len(keys))
 	for j, k := range keys {
 		out[j] = k.i
@@ -359,6 +420,9 @@ func Retain(ctx context.Context, before time.Time, batch int, update func(fn fun
 			if err != nil {
 				return err
 			}
+			if err := e.h.settle(); err != nil {
+				return err
+			}
 			n, err = e.h.dropBlocks(bk, cut, batch)
 			return err
 		})
@@ -375,6 +439,9 @@ func Retain(ctx context.Context, before time.Time, batch int, update func(fn fun
 	err := update(func(tx *bbolt.Tx, e *Engine) error {
 		bk, err := open(tx, true)
 		if err != nil {
+			return err
+		}
+		if err := e.h.settle(); err != nil {
 			return err
 		}
 		return e.h.forgetBefore(bk, cut)
