@@ -34,7 +34,14 @@ type ser struct {
 	hoff  int
 	hnext int64
 	hlo   int64
-	stamp int // cycle it was last selected in
+	// tr is its forecast trend, made up to poll tnext for a window from
+	// tlo, while it is active and the budget allows.
+	tr    *rules.Trend
+	tnext int64
+	tlo   int64
+	tlen  int // tr.Len() as last counted in run.trended
+	stamp int  // cycle it was last selected in
+	live  bool // evaluated when polled: in the ledger, not shadowed
 }
 
 // acct is one account's ledger: its present series in key order.
@@ -50,7 +57,7 @@ type acct struct {
 	members []int            // series index of each ledger entry
 	byRes   map[string][]int // ledger positions of each resource
 	pollAt  map[int64]bool
-	sel     []int // series selected this cycle
+	sel     []int // ledger positions selected this cycle
 }
 
 // point is a change of a series kept for its forecast.
@@ -102,7 +109,14 @@ type run struct {
 	cycle  int
 	now    time.Time
 	buf    []quota.Sample // history's scratch
-	cached int            // samples the forecast caches hold
+	cached int            // samples the history caches hold
+	// trended is how many samples the trends hold; scratch serves the
+	// series beyond the budget.
+	trended int
+	scratch rules.Trend
+	// ended are the series no longer evaluated whose states are still to
+	// end: at the next cycle where their account is polled.
+	ended []int
 
 	rep       Report
 	open      map[quota.InstanceKey]int // open incident → index in rep.Incidents
@@ -500,9 +514,13 @@ func (r *run) rebuild(t int64) {
 		ac.ledger, ac.members = ac.ledger[:0], ac.members[:0]
 		ac.byRes = map[string][]int{}
 	}
+	was := make([]bool, len(r.sers))
+	for i := range r.sers {
+		was[i] = r.sers[i].live
+	}
 	for i := range r.sers {
 		s := &r.sers[i]
-		s.pos = -1
+		s.pos, s.live = -1, false
 		if !s.known || s.first > t || s.last < t {
 			continue
 		}
@@ -520,6 +538,13 @@ func (r *run) rebuild(t int64) {
 		}
 		for _, e := range ac.ledger {
 			r.shadow[[2]string{e.Project, e.Resource}] = true
+		}
+	}
+	for i := range r.sers {
+		s := &r.sers[i]
+		s.live = s.pos >= 0 && !(r.accts[s.acct].service && r.shadow[[2]string{s.key.Project, s.key.Resource}])
+		if was[i] && !s.live {
+			r.ended = append(r.ended, i)
 		}
 	}
 	r.dirty = false
@@ -564,17 +589,18 @@ func (r *run) poll(t int64, changed []int) {
 
 	sel := func(i int) {
 		s := &r.sers[i]
-		if s.pos < 0 || s.stamp == c {
+		if !s.live || s.stamp == c {
 			return
 		}
 		s.stamp = c
-		r.accts[s.acct].sel = append(r.accts[s.acct].sel, i)
+		r.accts[s.acct].sel = append(r.accts[s.acct].sel, s.pos)
 	}
 	for _, i := range changed {
 		sel(i)
 	}
-	for k := range r.sim.Instances() {
-		if i, ok := r.index[quota.Key{Account: k.Account, Project: k.Project, Resource: k.Resource}]; ok {
+	// The series whose rule states may change though their values did not.
+	for _, k := range r.sim.Due(now) {
+		if i, ok := r.index[k]; ok {
 			sel(i)
 		}
 	}
@@ -584,6 +610,7 @@ func (r *run) poll(t int64, changed []int) {
 		if t-s.changed > keepWindow.Milliseconds() {
 			s.active = false
 			r.dropHistory(s)
+			r.dropTrend(s)
 			continue
 		}
 		keep = append(keep, i)
@@ -606,16 +633,17 @@ func (r *run) poll(t int64, changed []int) {
 		polled = append(polled, ac)
 		if r.opt.evaluateAll || c == 1 {
 			// The first cycle starts from no state: everything counts.
-			picked = append(picked[:0], ac.members...)
-		}
-		slices.SortFunc(picked, func(a, b int) int { return cmp.Compare(r.sers[a].pos, r.sers[b].pos) })
-		es := make([]quota.Entry, 0, len(picked))
-		for _, i := range picked {
-			e := ac.ledger[r.sers[i].pos]
-			if ac.service && r.shadow[[2]string{e.Project, e.Resource}] {
-				continue
+			picked = picked[:0]
+			for pos, i := range ac.members {
+				if r.sers[i].live {
+					picked = append(picked, pos)
+				}
 			}
-			es = append(es, e)
+		}
+		slices.Sort(picked)
+		es := make([]quota.Entry, 0, len(picked))
+		for _, pos := range picked {
+			es = append(es, ac.ledger[pos])
 		}
 		snaps = append(snaps, quota.Snapshot{Account: ac.name, Time: now, Service: ac.service, Entries: es})
 	}
@@ -639,12 +667,24 @@ func (r *run) poll(t int64, changed []int) {
 		}
 		return out
 	}
-	if r.opt.evaluateAll {
-		ledgers = nil
-	}
-	res := r.sim.Step(replay.Cycle{
+	cy := replay.Cycle{
 		Now: now, Snapshots: snaps, Ledgers: ledgers, Failed: failed, Projects: r.projects,
-		History: r.history, Items: r.listItems,
+		History: r.history, Trend: r.trend, Items: r.listItems,
+	}
+	if r.opt.evaluateAll {
+		cy.Ledgers, cy.Trend = nil, nil
+	} else {
+		cy.Partial = true
+		for _, i := range r.ended {
+			cy.Gone = append(cy.Gone, r.sers[i].key)
+		}
+	}
+	res := r.sim.Step(cy)
+	// A series' states end once its account is evaluated.
+	r.ended = slices.DeleteFunc(r.ended, func(i int) bool {
+		a := r.accts[r.sers[i].acct]
+		_, f := failed[a.name]
+		return a.pollAt[t] && !f
 	})
 	r.record(now, &res, changed)
 	if r.opt.afterPoll != nil {
@@ -734,6 +774,78 @@ func (r *run) rebuildHistory(s *ser, ac *acct, lo, hi int64) []quota.Sample {
 	s.hnext = ac.npolls
 	r.cached += len(out)
 	return out[:len(out):len(out)]
+}
+
+// trend returns the forecast trend of a series a forecasting rule watches:
+// its samples as history returns them, kept up to date from one call to
+// the next. A flat usage has a slope of 0 either way.
+func (r *run) trend(k quota.Key) *rules.Trend {
+	i, ok := r.index[k]
+	if !ok {
+		return nil
+	}
+	s := &r.sers[i]
+	if !s.forecast || len(s.pts) == 0 {
+		r.dropTrend(s)
+		return nil
+	}
+	r.countTrend(s)
+	ac := r.accts[s.acct]
+	lo, hi := max(ms(r.now)-forecastWindow.Milliseconds(), s.first), min(ms(r.now), s.last)
+	base := ac.npolls - int64(len(ac.pollMs))
+	tr, from := s.tr, s.tnext
+	if tr == nil || s.tnext < base || lo < s.tlo {
+		r.dropTrend(s)
+		tr, from = &r.scratch, base
+		if r.trended+len(ac.pollMs) <= maxTrended {
+			tr = &rules.Trend{}
+			s.tr = tr
+		}
+		tr.Reset()
+	}
+	// The polls since the last call; Growth drops what left the window.
+	j := -1
+	for x := from; x < ac.npolls; x++ {
+		tm := ac.pollMs[x-base]
+		if tm < lo || tm > hi {
+			continue
+		}
+		if j < 0 {
+			j = sort.Search(len(s.pts), func(i int) bool { return s.pts[i].t > tm }) - 1
+		}
+		for j+1 < len(s.pts) && s.pts[j+1].t <= tm {
+			j++
+		}
+		if j >= 0 && s.pts[j].t <= tm {
+			tr.Add(ac.polls[x-base], s.pts[j].q.Usage)
+		}
+	}
+	if tr == s.tr {
+		s.tnext, s.tlo = ac.npolls, lo
+		r.countTrend(s)
+	}
+	return tr
+}
+
+// countTrend brings run.trended up to date with the samples the trend of
+// s holds now (its Growth drops the old ones).
+func (r *run) countTrend(s *ser) {
+	n := 0
+	if s.tr != nil {
+		n = s.tr.Len()
+	}
+	r.trended += n - s.tlen
+	s.tlen = n
+}
+
+// maxTrended bounds the samples the trends hold, all series together
+// (16 bytes each); beyond it, a trend is built at each call.
+const maxTrended = 4 << 20
+
+// dropTrend forgets the trend of s.
+func (r *run) dropTrend(s *ser) {
+	s.tr = nil
+	r.countTrend(s)
 }
 
 // dropHistory forgets the cached samples of s.
