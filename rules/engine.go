@@ -330,6 +330,9 @@ func (e *Engine) snapshot(in Input, s *quota.Snapshot, prev map[string][]*prevIn
 	lastProject := "\x00"
 	var ser series
 	ser.snap = s
+	lz := lazyForecast{e: e, in: &in, ser: &ser}
+	ev.lazy = &lz
+	defer func() { ev.lazy = nil }()
 	for j := range s.Entries {
 		ent := &s.Entries[j]
 		rr := e.rulesFor(ent.Resource)
@@ -364,7 +367,9 @@ func (e *Engine) snapshot(in Input, s *quota.Snapshot, prev map[string][]*prevIn
 					break
 				}
 			}
-			if r.usesForecast && !ser.forecast {
+			if r.usesForecast && !ser.forecast && (r.when.fast == nil || (r.clear != nil && r.clear.fast == nil)) {
+				// The VM reads every variable as a field: the forecast
+				// first. Native expressions ask for it when they read it.
 				e.forecast(in, &ser)
 			}
 			e.step(in, r, &ser, p, out)
