@@ -41,8 +41,9 @@ import (
 // Store is what the backtest reads of the store.
 type Store interface {
 	Keys() ([]quota.Key, error)
-	Changes(k quota.Key, from, to time.Time) ([]quota.Sample, error)
-	Series(k quota.Key, from, to time.Time) ([]quota.Sample, error)
+	// Block reads every series' history of the day block holding t.
+	Block(t time.Time) (*store.Block, error)
+	At(k quota.Key, t time.Time) (quota.Sample, bool, error)
 	LastSeen(k quota.Key) (time.Time, bool, error)
 	Projects() (map[string]quota.Project, error)
 	Actions(from, to time.Time) ([]quota.Action, error)
@@ -66,8 +67,8 @@ type Options struct {
 	// Notifiers are the configured notifier names: an event goes to those
 	// its rule names, or to all.
 	Notifiers []string
-	// Window is how much history is read at a time (default 6h): the
-	// changes of two windows are held in memory.
+	// Window is no longer read: the history is read a day block at a
+	// time, each block once.
 	Window time.Duration
 	// Progress, if set, is told after each window how far the replay got.
 	Progress func(at time.Time)

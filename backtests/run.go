@@ -39,7 +39,7 @@ type ser struct {
 	tr    *rules.Trend
 	tnext int64
 	tlo   int64
-	tlen  int // tr.Len() as last counted in run.trended
+	tlen  int  // tr.Len() as last counted in run.trended
 	stamp int  // cycle it was last selected in
 	live  bool // evaluated when polled: in the ledger, not shadowed
 }
@@ -56,8 +56,14 @@ type acct struct {
 	ledger  []quota.Entry
 	members []int            // series index of each ledger entry
 	byRes   map[string][]int // ledger positions of each resource
-	pollAt  map[int64]bool
-	sel     []int // ledger positions selected this cycle
+	// polledAt is the time of its last poll replayed (ms).
+	polledAt int64
+	sel      []int // ledger positions selected this cycle
+	// order are the ledger positions of this cycle's snapshot, and next
+	// the first of them not asked for a trend yet: the engine asks in
+	// entry order, so most asks find their series without a lookup.
+	order []int
+	next  int
 }
 
 // point is a change of a series kept for its forecast.
@@ -93,6 +99,7 @@ type run struct {
 	sim      *replay.Sim
 	sers     []ser
 	index    map[quota.Key]int
+	byID     []int32 // series index by store id (see seriesOf)
 	accts    []*acct
 	byLast   []int // series indexes by last observation
 	gone     int   // byLast[:gone] are absent for good
@@ -276,200 +283,170 @@ func (r *run) listItems(account, project string, kind quota.Kind) []quota.Item {
 }
 
 // releaseEvery is how long the reader holds the store file at most
-// between windows.
+// between blocks.
 const releaseEvery = 2 * time.Second
 
-// window is what one read of the history found: the poll times in it,
-// each account's, and the changes, in time order.
-type window struct {
-	a, b    int64
-	times   []int64
-	pollAt  []map[int64]bool // by account
-	changes []change
-	err     error
+// blockRead is one day block of the history, or why it could not be read.
+type blockRead struct {
+	b   *store.Block
+	err error
 }
 
-// reader reads the history ahead of the replay, in its own goroutine, so
-// reading and evaluating share the time. It owns its state; it shares only
-// what does not change (keys, last observations) with the replay.
-type reader struct {
-	st     Store
-	sers   []ser // read only
-	naccts int
-	end    int64
-	window int64
-	rd     []readState
-}
-
-// readState is how far one series is read. A series is read ahead of the
-// window when it changes rarely: its span doubles while a read finds few
-// changes, so a quiet series costs a few reads, not one per window; what
-// is read ahead waits in buf.
-type readState struct {
-	readTo, span int64
-	seen         bool // its value in force at the start was delivered
-	buf          []change
-}
-
-// run reads the history a window at a time, starting a day early so the
+// run reads the history a day block at a time, in its own goroutine so
+// reading and evaluating share the time, starting a day early so the
 // forecasts have their history, and replays each poll of [From,To].
 func (r *run) run() error {
 	to := ms(r.opt.To)
 	begin := ms(r.opt.From.Add(-forecastWindow)) - 1
-	rd := &reader{st: r.st, sers: r.sers, naccts: len(r.accts), end: to, window: r.opt.Window.Milliseconds(),
-		rd: make([]readState, len(r.sers))}
-	for i := range rd.rd {
-		rd.rd[i].readTo = begin
-	}
-	windows := make(chan *window)
+	blocks := make(chan blockRead)
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
-		defer close(windows)
+		defer close(blocks)
 		held := time.Now()
-		for a := begin; a < to; {
-			b := min(a+rd.window, to)
-			w := rd.read(a, b)
+		for t := time.UnixMilli(begin).UTC(); !t.After(r.opt.To); {
+			b, err := r.st.Block(t)
 			// Let the file go now and then, so a daemon's cycle waits
 			// for it at most a few seconds (each reopening costs a load
-			// of the store's cache, so not after every window), and
+			// of the store's cache, so not after every block), and
 			// always before waiting for the replay.
 			release := func() {
-				if err := r.st.Release(); err != nil && w.err == nil {
-					w.err = fmt.Errorf("backtest: release the store: %w", err)
+				if rerr := r.st.Release(); rerr != nil && err == nil {
+					err = fmt.Errorf("backtest: release the store: %w", rerr)
 				}
 				held = time.Now()
 			}
-			if time.Since(held) >= releaseEvery || b >= to || w.err != nil {
+			if time.Since(held) >= releaseEvery || err != nil || !b.End.Before(r.opt.To) {
 				release()
 			}
 			select {
-			case windows <- w:
+			case blocks <- blockRead{b, err}:
 			default:
 				release()
 				select {
-				case windows <- w:
+				case blocks <- blockRead{b, err}:
 				case <-done:
 					return
 				}
 			}
-			if w.err != nil {
+			if err != nil {
 				return
 			}
-			a = b
+			t = b.End
 		}
 	}()
-	for w := range windows {
-		if w.err != nil {
-			return w.err
+	acctOf := map[string]int{}
+	for i, ac := range r.accts {
+		acctOf[ac.name] = i
+	}
+	seeded := false
+	var at int64 // the polls being gathered are at this time
+	var changed []int
+	flush := func() {
+		if at > begin {
+			r.poll(at, changed)
 		}
-		for i, ac := range r.accts {
-			ac.pollAt = w.pollAt[i]
+		changed = changed[:0]
+	}
+	for br := range blocks {
+		if br.err != nil {
+			return br.err
 		}
-		j := 0
-		for _, t := range w.times {
-			var changed []int
-			for ; j < len(w.changes) && w.changes[j].t <= t; j++ {
-				c := &w.changes[j]
-				r.apply(c)
-				changed = append(changed, c.idx)
+		b := br.b
+		for b.Next() {
+			tm := b.PollMs()
+			if tm > to {
+				break
 			}
-			r.poll(t, changed)
+			if tm != at {
+				flush()
+				at = tm
+			}
+			if !seeded && tm > begin {
+				if err := r.seed(begin); err != nil {
+					return err
+				}
+				seeded = true
+			}
+			acct, _ := b.Poll()
+			ai, ok := acctOf[acct]
+			if !ok {
+				continue // every series of it ended before
+			}
+			if tm > begin {
+				r.accts[ai].polledAt = tm
+			}
+			for _, c := range b.Changes() {
+				i := r.seriesOf(c.ID, c.Key)
+				if i < 0 {
+					continue
+				}
+				if s := &r.sers[i]; s.known && s.q == c.Quota {
+					continue // as it was at its last poll
+				}
+				r.apply(&change{t: tm, idx: i, q: c.Quota})
+				if tm > begin {
+					changed = append(changed, i)
+				}
+			}
 		}
-		for ; j < len(w.changes); j++ {
-			r.apply(&w.changes[j]) // values in force at a window with no poll
+		if err := b.Err(); err != nil {
+			return fmt.Errorf("backtest: read the history: %w", err)
 		}
 		if r.opt.Progress != nil {
-			r.opt.Progress(time.UnixMilli(w.b).UTC())
+			r.opt.Progress(time.UnixMilli(min(ms(b.End), to)).UTC())
 		}
 	}
+	flush()
 	r.finish()
 	return nil
 }
 
-// read returns the poll times in (a,b] and the changes there, in time
-// order, led by the values in force at a of the series first met.
-func (rd *reader) read(a, b int64) *window {
-	w := &window{a: a, b: b, pollAt: make([]map[int64]bool, rd.naccts)}
-	// Each account's poll times are those of its series seen last (and
-	// the times of any change).
-	rep := make([]int, rd.naccts)
-	for i := range rep {
-		rep[i] = -1
+// seriesOf returns the index of the series with a store id and key, or
+// -1 for one the replay leaves out.
+func (r *run) seriesOf(id uint32, k quota.Key) int {
+	for int64(len(r.byID)) <= int64(id) {
+		r.byID = append(r.byID, 0)
 	}
-	for i := range rd.sers {
-		s, st := &rd.sers[i], &rd.rd[i]
-		if x := rep[s.acct]; s.last > a && (x < 0 || s.last > rd.sers[x].last) {
-			rep[s.acct] = i
+	switch x := r.byID[id]; x {
+	case 0:
+	case leftOut:
+		return -1
+	default:
+		return int(x) - 1
+	}
+	i, ok := r.index[k]
+	if !ok {
+		r.byID[id] = leftOut
+		return -1
+	}
+	r.byID[id] = int32(i) + 1
+	return i
+}
+
+// leftOut marks in run.byID a series the replay leaves out; 0 is one not
+// met yet, others are the index + 1.
+const leftOut = -1
+
+// seed gives the series not seen by begin (ms) the values they had then,
+// if any: a block holds a series only from its first poll there, and one
+// absent for a while was last seen in an earlier block.
+func (r *run) seed(begin int64) error {
+	at := time.UnixMilli(begin).UTC()
+	for i := range r.sers {
+		s := &r.sers[i]
+		if s.known {
+			continue
 		}
-		if st.readTo < b && st.readTo < s.last {
-			from := max(st.readTo, a)
-			st.span = max(st.span, rd.window)
-			to := min(from+st.span, rd.end)
-			ss, err := rd.st.Changes(s.key, time.UnixMilli(from).UTC(), time.UnixMilli(to).UTC())
-			if err != nil {
-				w.err = fmt.Errorf("backtest: read series %s: %w", s.key, err)
-				return w
-			}
-			n := 0
-			for _, smp := range ss {
-				t := ms(smp.Time)
-				if t > from {
-					st.buf = append(st.buf, change{t: t, idx: i, q: smp.Quota})
-					n++
-				} else if !st.seen {
-					w.changes = append(w.changes, change{t: t, idx: i, q: smp.Quota})
-				}
-				st.seen = true
-			}
-			switch {
-			case n <= 4:
-				st.span = min(2*st.span, 32*24*time.Hour.Milliseconds())
-			case n > 64:
-				st.span = max(st.span/2, rd.window)
-			}
-			st.readTo = to
+		smp, ok, err := r.st.At(s.key, at)
+		if err != nil {
+			return fmt.Errorf("backtest: read series %s: %w", s.key, err)
 		}
-		j := 0
-		for j < len(st.buf) && st.buf[j].t <= b {
-			j++
-		}
-		if j > 0 {
-			w.changes = append(w.changes, st.buf[:j]...)
-			if j == len(st.buf) {
-				st.buf = st.buf[:0]
-			} else {
-				st.buf = append(st.buf[:0], st.buf[j:]...)
-			}
+		if ok {
+			r.apply(&change{t: ms(smp.Time), idx: i, q: smp.Quota})
 		}
 	}
-	slices.SortFunc(w.changes, func(x, y change) int { return cmp.Or(cmp.Compare(x.t, y.t), cmp.Compare(x.idx, y.idx)) })
-	from, to := time.UnixMilli(a).UTC(), time.UnixMilli(b).UTC()
-	for ai := range w.pollAt {
-		w.pollAt[ai] = map[int64]bool{}
-		if x := rep[ai]; x >= 0 {
-			ss, err := rd.st.Series(rd.sers[x].key, from, to)
-			if err != nil {
-				w.err = fmt.Errorf("backtest: read series %s: %w", rd.sers[x].key, err)
-				return w
-			}
-			for _, smp := range ss {
-				if t := ms(smp.Time); t > a {
-					w.pollAt[ai][t] = true
-					w.times = append(w.times, t)
-				}
-			}
-		}
-	}
-	for _, c := range w.changes {
-		if c.t > a {
-			w.pollAt[rd.sers[c.idx].acct][c.t] = true
-			w.times = append(w.times, c.t)
-		}
-	}
-	slices.Sort(w.times)
-	w.times = slices.Compact(w.times)
-	return w
+	return nil
 }
 
 // apply takes one change of a series' values.
@@ -563,7 +540,7 @@ func (r *run) poll(t int64, changed []int) {
 	now := time.UnixMilli(t).UTC()
 	cut := now.Add(-keepWindow)
 	for _, ac := range r.accts {
-		if !ac.pollAt[t] {
+		if ac.polledAt != t {
 			continue
 		}
 		ac.seen = true
@@ -624,7 +601,7 @@ func (r *run) poll(t int64, changed []int) {
 	for _, ac := range r.accts {
 		picked := ac.sel
 		ac.sel = ac.sel[:0]
-		if !ac.pollAt[t] {
+		if ac.polledAt != t {
 			if ac.seen && t <= ac.last {
 				failed[ac.name] = "no poll recorded at this time"
 			}
@@ -641,6 +618,7 @@ func (r *run) poll(t int64, changed []int) {
 			}
 		}
 		slices.Sort(picked)
+		ac.order, ac.next = picked, 0
 		es := make([]quota.Entry, 0, len(picked))
 		for _, pos := range picked {
 			es = append(es, ac.ledger[pos])
@@ -684,7 +662,7 @@ func (r *run) poll(t int64, changed []int) {
 	r.ended = slices.DeleteFunc(r.ended, func(i int) bool {
 		a := r.accts[r.sers[i].acct]
 		_, f := failed[a.name]
-		return a.pollAt[t] && !f
+		return a.polledAt == t && !f
 	})
 	r.record(now, &res, changed)
 	if r.opt.afterPoll != nil {
@@ -780,9 +758,12 @@ func (r *run) rebuildHistory(s *ser, ac *acct, lo, hi int64) []quota.Sample {
 // its samples as history returns them, kept up to date from one call to
 // the next. A flat usage has a slope of 0 either way.
 func (r *run) trend(k quota.Key) *rules.Trend {
-	i, ok := r.index[k]
+	i, ok := r.inOrder(k)
 	if !ok {
-		return nil
+		if i, ok = r.index[k]; !ok {
+			return nil
+		}
+		r.resync(i)
 	}
 	s := &r.sers[i]
 	if !s.forecast || len(s.pts) == 0 {
@@ -811,7 +792,11 @@ func (r *run) trend(k quota.Key) *rules.Trend {
 			continue
 		}
 		if j < 0 {
-			j = sort.Search(len(s.pts), func(i int) bool { return s.pts[i].t > tm }) - 1
+			// Usually the newest point: look back from it.
+			j = len(s.pts) - 1
+			for j >= 0 && s.pts[j].t > tm {
+				j--
+			}
 		}
 		for j+1 < len(s.pts) && s.pts[j+1].t <= tm {
 			j++
@@ -836,6 +821,34 @@ func (r *run) countTrend(s *ser) {
 	}
 	r.trended += n - s.tlen
 	s.tlen = n
+}
+
+// inOrder finds a series of this cycle's snapshots from the entry after
+// the last one found in its account.
+func (r *run) inOrder(k quota.Key) (int, bool) {
+	for _, ac := range r.accts {
+		if ac.name != k.Account {
+			continue
+		}
+		for x := ac.next; x < min(ac.next+16, len(ac.order)); x++ {
+			if e := &ac.ledger[ac.order[x]]; e.Project == k.Project && e.Resource == k.Resource {
+				ac.next = x + 1
+				return ac.members[ac.order[x]], true
+			}
+		}
+		return 0, false
+	}
+	return 0, false
+}
+
+// resync puts the account's next after series i, found otherwise.
+func (r *run) resync(i int) {
+	s := &r.sers[i]
+	if ac := r.accts[s.acct]; s.pos >= 0 {
+		if x, ok := slices.BinarySearch(ac.order, s.pos); ok {
+			ac.next = x + 1
+		}
+	}
 }
 
 // maxTrended bounds the samples the trends hold, all series together

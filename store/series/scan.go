@@ -53,11 +53,11 @@ type blockAcct struct {
 	at   int // the next poll
 }
 
+// blockSer is one series of a block; its cursor is at its next point.
 type blockSer struct {
+	c   chunkenc.Cursor
 	id  uint32
 	key quota.Key
-	c   chunkenc.Cursor
-	p   chunkenc.Point // its next point
 }
 
 // ReadBlock reads the day block holding t, sealed or open. A block with no
@@ -95,24 +95,27 @@ func (e *Engine) ReadBlock(tx *bbolt.Tx, t time.Time) (*Block, error) {
 			for i := range ba.due {
 				ba.due[i] = -1
 			}
+			// At most every series of the account.
+			ba.ser = make([]blockSer, 0, len(a.series))
+			ba.link = make([]int32, 0, len(a.series))
 			byAcct[a.idx] = ba
 		}
-		bs := blockSer{id: s.id, key: h.key(s), c: chunkenc.NewCursor(chunk)}
-		p, ok, err := bs.c.Next()
-		if err != nil {
-			return fmt.Errorf("series %s block %d: %w", bs.key, b, err)
+		ba.ser = append(ba.ser, blockSer{c: chunkenc.NewCursor(chunk), id: s.id, key: h.key(s)})
+		bs := &ba.ser[len(ba.ser)-1]
+		ok, err := bs.c.Next()
+		if err == nil && ok && int(bs.c.Idx()) >= len(ba.polls) {
+			err = fmt.Errorf("%w: point at poll %d beyond %d polls", errCorrupt, bs.c.Idx(), len(ba.polls))
 		}
-		if !ok {
+		if err != nil || !ok {
+			ba.ser = ba.ser[:len(ba.ser)-1]
+			if err != nil {
+				return fmt.Errorf("series %s block %d: %w", bs.key, b, err)
+			}
 			return nil
 		}
-		if int(p.Idx) >= len(ba.polls) {
-			return fmt.Errorf("%w: series %s block %d: point at poll %d beyond %d polls", errCorrupt, bs.key, b, p.Idx, len(ba.polls))
-		}
-		bs.p = p
-		j := int32(len(ba.ser))
-		ba.ser = append(ba.ser, bs)
-		ba.link = append(ba.link, ba.due[p.Idx])
-		ba.due[p.Idx] = j
+		j := int32(len(ba.ser) - 1)
+		ba.link = append(ba.link, ba.due[bs.c.Idx()])
+		ba.due[bs.c.Idx()] = j
 		return nil
 	}
 	if open {
@@ -257,22 +260,21 @@ func (b *Block) Next() bool {
 	for j := a.due[i]; j >= 0; {
 		s := &a.ser[j]
 		next := a.link[j]
-		if s.p.Present {
-			b.changes = append(b.changes, Change{ID: s.id, Key: s.key, Quota: quotaOf(s.p.V)})
+		if s.c.Present() {
+			b.changes = append(b.changes, Change{ID: s.id, Key: s.key, Quota: quotaOf(*s.c.Vals())})
 		}
-		p, ok, err := s.c.Next()
+		ok, err := s.c.Next()
 		switch {
 		case err != nil:
 			b.err = fmt.Errorf("series %s block from %s: %w", s.key, b.Start.Format(time.DateOnly), err)
 			return false
-		case ok && (p.Idx <= uint32(i) || int(p.Idx) >= len(a.polls)):
+		case ok && (s.c.Idx() <= uint32(i) || int(s.c.Idx()) >= len(a.polls)):
 			b.err = fmt.Errorf("%w: series %s block from %s: point at poll %d after poll %d of %d", errCorrupt, s.key,
-				b.Start.Format(time.DateOnly), p.Idx, i, len(a.polls))
+				b.Start.Format(time.DateOnly), s.c.Idx(), i, len(a.polls))
 			return false
 		case ok:
-			s.p = p
-			a.link[j] = a.due[p.Idx]
-			a.due[p.Idx] = j
+			a.link[j] = a.due[s.c.Idx()]
+			a.due[s.c.Idx()] = j
 		}
 		j = next
 	}

@@ -10,14 +10,20 @@ type Cursor struct {
 // NewCursor returns a cursor at the start of chunk.
 func NewCursor(chunk []byte) Cursor { return Cursor{r: chunkReader{b: chunk}} }
 
-// Next returns the next point; ok is false past the last.
-func (c *Cursor) Next() (p Point, ok bool, err error) {
+// Next moves to the next point; it returns false past the last.
+func (c *Cursor) Next() (bool, error) {
 	more, err := c.r.next()
 	if err != nil || !more {
-		return Point{}, false, err
+		return false, err
 	}
 	if c.r.idx > 1<<32-1 {
-		return Point{}, false, ErrCorrupt
+		return false, ErrCorrupt
 	}
-	return Point{Idx: uint32(c.r.idx), Present: c.r.present, V: c.r.v}, true, nil
+	return true, nil
 }
+
+// Idx, Present and Vals describe the point Next moved to: from account
+// poll Idx on, the series is absent, or present with the values.
+func (c *Cursor) Idx() uint32   { return uint32(c.r.idx) }
+func (c *Cursor) Present() bool { return c.r.present }
+func (c *Cursor) Vals() *Vals   { return &c.r.v }
