@@ -466,14 +466,12 @@ func (r *run) apply(c *change) {
 	}
 	s.pts = append(s.pts, point{c.t, c.q})
 	cut := c.t - keepWindow.Milliseconds()
-	if s.pts[0].t < cut && len(s.pts) > 8 {
+	if len(s.pts) > 8 && s.pts[len(s.pts)/2].t <= cut {
 		// Drop what fell out of the window (keeping the point in force at
 		// its start) once it is half of them, so a busy series does not
 		// move its points at every change.
 		i := sort.Search(len(s.pts), func(i int) bool { return s.pts[i].t > cut }) - 1
-		if i >= len(s.pts)/2 {
-			s.pts = append(s.pts[:0], s.pts[i:]...)
-		}
+		s.pts = append(s.pts[:0], s.pts[i:]...)
 	}
 	if usageChanged && !s.active {
 		s.active = true

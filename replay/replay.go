@@ -27,12 +27,14 @@ type Sim struct {
 	journal []quota.Action
 	nextID  uint64
 
-	// bySeries indexes the states by series, and perAcct counts them by
-	// account, for a partial cycle; due schedules their evaluations.
-	bySeries map[quota.Key][]quota.InstanceKey
-	perAcct  map[string]int
-	due      dueHeap
-	gen      map[quota.InstanceKey]uint64
+	// byProject indexes the states by project (a snapshot lists a
+	// project's series together, so a partial cycle looks each project up
+	// once), and perAcct counts them by account; due schedules their
+	// evaluations.
+	byProject map[string][]quota.InstanceKey
+	perAcct   map[string]int
+	due       dueHeap
+	gen       map[quota.InstanceKey]uint64
 }
 
 // New returns a simulation of engine's rules with the given
@@ -40,11 +42,11 @@ type Sim struct {
 func New(engine *rules.Engine, maxActions int, dryRun bool) *Sim {
 	return &Sim{
 		engine: engine, cap: maxActions, dryRun: dryRun,
-		states:   map[quota.InstanceKey]quota.Instance{},
-		accts:    map[string]quota.AccountState{},
-		bySeries: map[quota.Key][]quota.InstanceKey{},
-		perAcct:  map[string]int{},
-		gen:      map[quota.InstanceKey]uint64{},
+		states:    map[quota.InstanceKey]quota.Instance{},
+		accts:     map[string]quota.AccountState{},
+		byProject: map[string][]quota.InstanceKey{},
+		perAcct:   map[string]int{},
+		gen:       map[quota.InstanceKey]uint64{},
 	}
 }
 
@@ -262,9 +264,11 @@ func planned(firing []rules.Firing, listed map[itemsKey][]quota.Item, order []it
 // account neither polled nor failed, which ends.
 func (s *Sim) partial(c *Cycle) map[quota.InstanceKey]quota.Instance {
 	out := map[quota.InstanceKey]quota.Instance{}
-	take := func(k quota.Key) {
-		for _, ik := range s.bySeries[k] {
-			out[ik] = s.states[ik]
+	take := func(in []quota.InstanceKey, account, resource string) {
+		for _, ik := range in {
+			if ik.Account == account && ik.Resource == resource {
+				out[ik] = s.states[ik]
+			}
 		}
 	}
 	polled := map[string]bool{}
@@ -274,12 +278,18 @@ func (s *Sim) partial(c *Cycle) map[quota.InstanceKey]quota.Instance {
 			continue
 		}
 		polled[sn.Account] = true
-		for _, e := range sn.Entries {
-			take(quota.Key{Account: sn.Account, Project: e.Project, Resource: e.Resource})
+		project := "\x00"
+		var in []quota.InstanceKey
+		for j := range sn.Entries {
+			e := &sn.Entries[j]
+			if e.Project != project {
+				project, in = e.Project, s.byProject[e.Project]
+			}
+			take(in, sn.Account, e.Resource)
 		}
 	}
 	for _, k := range c.Gone {
-		take(k)
+		take(s.byProject[k.Project], k.Account, k.Resource)
 	}
 	for a, n := range s.perAcct {
 		if _, failed := c.Failed[a]; n == 0 || failed || polled[a] {
@@ -300,8 +310,7 @@ func (s *Sim) partial(c *Cycle) map[quota.InstanceKey]quota.Instance {
 func (s *Sim) set(now time.Time, in quota.Instance) {
 	k := in.Key
 	if _, ok := s.states[k]; !ok {
-		sk := quota.Key{Account: k.Account, Project: k.Project, Resource: k.Resource}
-		s.bySeries[sk] = append(s.bySeries[sk], k)
+		s.byProject[k.Project] = append(s.byProject[k.Project], k)
 		s.perAcct[k.Account]++
 	}
 	s.states[k] = in
@@ -316,12 +325,11 @@ func (s *Sim) drop(k quota.InstanceKey) {
 	delete(s.states, k)
 	delete(s.gen, k)
 	s.perAcct[k.Account]--
-	sk := quota.Key{Account: k.Account, Project: k.Project, Resource: k.Resource}
-	ks := slices.DeleteFunc(s.bySeries[sk], func(x quota.InstanceKey) bool { return x == k })
+	ks := slices.DeleteFunc(s.byProject[k.Project], func(x quota.InstanceKey) bool { return x == k })
 	if len(ks) == 0 {
-		delete(s.bySeries, sk)
+		delete(s.byProject, k.Project)
 	} else {
-		s.bySeries[sk] = ks
+		s.byProject[k.Project] = ks
 	}
 }
 
