@@ -376,8 +376,10 @@ func (r *run) run() error {
 			if tm > begin {
 				r.accts[ai].polledAt = tm
 			}
-			for _, c := range b.Changes() {
-				i := r.seriesOf(c.ID, c.Key)
+			cs := b.Changes()
+			for x := range cs {
+				c := &cs[x]
+				i := r.seriesOf(c.ID, b, c)
 				if i < 0 {
 					continue
 				}
@@ -402,9 +404,9 @@ func (r *run) run() error {
 	return nil
 }
 
-// seriesOf returns the index of the series with a store id and key, or
-// -1 for one the replay leaves out.
-func (r *run) seriesOf(id uint32, k quota.Key) int {
+// seriesOf returns the index of the series of a change, by its store id,
+// or -1 for one the replay leaves out.
+func (r *run) seriesOf(id uint32, b *store.Block, c *store.Change) int {
 	for int64(len(r.byID)) <= int64(id) {
 		r.byID = append(r.byID, 0)
 	}
@@ -415,7 +417,7 @@ func (r *run) seriesOf(id uint32, k quota.Key) int {
 	default:
 		return int(x) - 1
 	}
-	i, ok := r.index[k]
+	i, ok := r.index[b.Key(c)]
 	if !ok {
 		r.byID[id] = leftOut
 		return -1

@@ -12,6 +12,9 @@ import (
 // Block is every series' history over one day block (see series.Block).
 type Block = series.Block
 
+// Change is a series that changed at a poll of a Block.
+type Change = series.Change
+
 // Block reads the day block holding t, in one read transaction: a reader
 // of every series in time order reads each block once.
 func (s *Store) Block(t time.Time) (*Block, error) {

@@ -35,9 +35,10 @@ type Block struct {
 // present is a change; so are the first polls of the series a block
 // begins to see.
 type Change struct {
-	// ID is the series' id in the store: the same in every block.
+	// ID is the series' id in the store: the same in every block, so a
+	// reader looks its Key up once.
 	ID    uint32
-	Key   quota.Key
+	ser   int32 // in the account's series of the block
 	Quota quota.Quota
 }
 
@@ -177,9 +178,13 @@ func (e *Engine) ReadBlock(tx *bbolt.Tx, t time.Time) (*Block, error) {
 			}
 		}
 	}
+	most := 0
 	for _, ba := range byAcct {
 		blk.accts = append(blk.accts, ba)
+		most = max(most, len(ba.ser))
 	}
+	// A block's first poll of an account tells all of its series.
+	blk.changes = make([]Change, 0, most)
 	slices.SortFunc(blk.accts, func(x, y *blockAcct) int { return cmp.Compare(x.id, y.id) })
 	return blk, nil
 }
@@ -261,7 +266,7 @@ func (b *Block) Next() bool {
 		s := &a.ser[j]
 		next := a.link[j]
 		if s.c.Present() {
-			b.changes = append(b.changes, Change{ID: s.id, Key: s.key, Quota: quotaOf(*s.c.Vals())})
+			b.changes = append(b.changes, Change{ID: s.id, ser: j, Quota: quotaOf(*s.c.Vals())})
 		}
 		ok, err := s.c.Next()
 		switch {
@@ -292,6 +297,9 @@ func (b *Block) PollMs() int64 { return b.t }
 // Changes returns the series that changed at the current poll. The slice
 // is reused by Next.
 func (b *Block) Changes() []Change { return b.changes }
+
+// Key returns the key of the series of a change of the current poll.
+func (b *Block) Key(c *Change) quota.Key { return b.cur.ser[c.ser].key }
 
 // Err returns the error that stopped Next, if any.
 func (b *Block) Err() error { return b.err }

@@ -77,6 +77,7 @@ func TestBlocksTellWhatQueriesTell(t *testing.T) {
 	gotChanges := map[key][]quota.Sample{}
 	last := map[key]quota.Quota{}
 	raw := map[key][]time.Time{}
+	ids := map[key]uint32{}
 	blocks := 0
 	for bt := start; !bt.After(end); {
 		var b *Block
@@ -95,13 +96,18 @@ func TestBlocksTellWhatQueriesTell(t *testing.T) {
 			require.Equal(t, at.UnixMilli(), b.PollMs())
 			gotPolls[a] = append(gotPolls[a], at)
 			for _, c := range b.Changes() {
-				require.Equal(t, a, c.Key.Account)
-				raw[c.Key] = append(raw[c.Key], at)
-				if q, ok := last[c.Key]; ok && q == c.Quota {
+				k := b.Key(&c)
+				require.Equal(t, a, k.Account)
+				if id, ok := ids[k]; ok {
+					require.Equal(t, id, c.ID, "a series keeps its id")
+				}
+				ids[k] = c.ID
+				raw[k] = append(raw[k], at)
+				if q, ok := last[k]; ok && q == c.Quota {
 					continue
 				}
-				last[c.Key] = c.Quota
-				gotChanges[c.Key] = append(gotChanges[c.Key], quota.Sample{Time: at, Quota: c.Quota})
+				last[k] = c.Quota
+				gotChanges[k] = append(gotChanges[k], quota.Sample{Time: at, Quota: c.Quota})
 			}
 		}
 		require.NoError(t, b.Err())
