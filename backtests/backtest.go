@@ -22,12 +22,16 @@
 //
 // # Cost
 //
-// A cycle evaluates only what can tell something new: the series that
-// changed at that poll, the series with a rule instance (pending, firing,
-// or cooling down), and the series a forecasting rule watches whose usage
-// changed in the last day. Any other series has the values and the forecast
-// it had at the previous cycle, where its rules were false, so they are
-// false again. The planner gets every account's full ledger.
+// The history is read a day block at a time (store.Block), each block once
+// for every series. A cycle evaluates only what can tell something new:
+// the series that changed at that poll, the series a forecasting rule
+// watches whose usage changed in the last day, and the series with a rule
+// state that may change though their values did not (see
+// rules.Engine.Due). Any other series has the values and the forecast it
+// had when last evaluated, which left its states as they were, so they
+// stay; the cycle is partial (replay.Cycle.Partial). Forecasts come from
+// trends kept up to date poll by poll (rules.Trend). The planner gets the
+// part of every account's ledger its plans read.
 package backtests
 
 import (
