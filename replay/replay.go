@@ -30,11 +30,12 @@ type Sim struct {
 	// byProject indexes the states by project (a snapshot lists a
 	// project's series together, so a partial cycle looks each project up
 	// once), and perAcct counts them by account; due schedules their
-	// evaluations.
+	// evaluations once Due is first asked.
 	byProject map[string][]quota.InstanceKey
 	perAcct   map[string]int
 	due       dueHeap
 	gen       map[quota.InstanceKey]uint64
+	tracked   bool
 }
 
 // New returns a simulation of engine's rules with the given
@@ -315,7 +316,9 @@ func (s *Sim) set(now time.Time, in quota.Instance) {
 	}
 	s.states[k] = in
 	s.gen[k]++
-	heap.Push(&s.due, dueAt{at: now.UnixNano() + 1, key: k, gen: s.gen[k]})
+	if s.tracked {
+		heap.Push(&s.due, dueAt{at: now.UnixNano() + 1, key: k, gen: s.gen[k]})
+	}
 }
 
 func (s *Sim) drop(k quota.InstanceKey) {
@@ -341,6 +344,13 @@ func (s *Sim) Due(now time.Time) []quota.Key {
 	var out []quota.Key
 	seen := map[quota.Key]bool{}
 	t := now.UnixNano()
+	if !s.tracked {
+		// From now on; the states so far are due at once.
+		s.tracked = true
+		for k := range s.states {
+			heap.Push(&s.due, dueAt{at: t, key: k, gen: s.gen[k]})
+		}
+	}
 	for len(s.due) > 0 && s.due[0].at <= t {
 		d := heap.Pop(&s.due).(dueAt)
 		in, ok := s.states[d.key]
