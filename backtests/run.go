@@ -64,6 +64,7 @@ type acct struct {
 	// entry order, so most asks find their series without a lookup.
 	order []int
 	next  int
+	es    []quota.Entry // the snapshot's entries, reused: a cycle keeps none
 }
 
 // point is a change of a series kept for its forecast.
@@ -619,10 +620,11 @@ func (r *run) poll(t int64, changed []int) {
 		}
 		slices.Sort(picked)
 		ac.order, ac.next = picked, 0
-		es := make([]quota.Entry, 0, len(picked))
+		es := ac.es[:0]
 		for _, pos := range picked {
 			es = append(es, ac.ledger[pos])
 		}
+		ac.es = es
 		snaps = append(snaps, quota.Snapshot{Account: ac.name, Time: now, Service: ac.service, Entries: es})
 	}
 

@@ -36,6 +36,10 @@ type Sim struct {
 	due       dueHeap
 	gen       map[quota.InstanceKey]uint64
 	tracked   bool
+	// sub and seen are reused from cycle to cycle: an evaluation keeps
+	// neither.
+	sub  map[quota.InstanceKey]quota.Instance
+	seen map[quota.Key]bool
 }
 
 // New returns a simulation of engine's rules with the given
@@ -264,7 +268,11 @@ func planned(firing []rules.Firing, listed map[itemsKey][]quota.Item, order []it
 // series in its snapshots and of the series gone, and every state of an
 // account neither polled nor failed, which ends.
 func (s *Sim) partial(c *Cycle) map[quota.InstanceKey]quota.Instance {
-	out := map[quota.InstanceKey]quota.Instance{}
+	if s.sub == nil {
+		s.sub = map[quota.InstanceKey]quota.Instance{}
+	}
+	out := s.sub
+	clear(out)
 	take := func(in []quota.InstanceKey, account, resource string) {
 		for _, ik := range in {
 			if ik.Account == account && ik.Resource == resource {
@@ -342,7 +350,11 @@ func (s *Sim) drop(k quota.InstanceKey) {
 // now. Each is named once.
 func (s *Sim) Due(now time.Time) []quota.Key {
 	var out []quota.Key
-	seen := map[quota.Key]bool{}
+	if s.seen == nil {
+		s.seen = map[quota.Key]bool{}
+	}
+	seen := s.seen
+	clear(seen)
 	t := now.UnixNano()
 	if !s.tracked {
 		// From now on; the states so far are due at once.
