@@ -28,44 +28,22 @@ const (
 // (Trend) gives exactly the same slope.
 func Growth(samples []quota.Sample, cur quota.Quota, curTime, now time.Time) float64 {
 	from, to := now.Add(-forecastWindow).UnixNano(), now.UnixNano()
-	var s sums
-	var first, last int64
 	// Samples are oldest first: skip those before the window at once.
-	i := sort.Search(len(samples), func(i int) bool { return samples[i].Time.UnixNano() >= from })
-	start := i
-	for ; i < len(samples); i++ {
-		t := samples[i].Time
-		if t.UnixNano() > to {
-			break
-		}
-		if s.n == 0 {
-			first = t.UnixMilli()
-		}
-		last = t.UnixMilli()
-		s.add(last, samples[i].Usage)
-	}
-	end := i
+	start := sort.Search(len(samples), func(i int) bool { return samples[i].Time.UnixNano() >= from })
+	w, end := sumWindow(samples, start, to)
 	withCur := false
 	if !curTime.IsZero() {
-		lastNs := int64(0)
-		if end > start {
-			lastNs = samples[end-1].Time.UnixNano()
-		}
-		if ct := curTime.UnixNano(); ct >= from && ct <= to && (s.n == 0 || ct > lastNs) {
-			if s.n == 0 {
-				first = curTime.UnixMilli()
-			}
-			last = curTime.UnixMilli()
-			s.add(last, cur.Usage)
+		if ct := curTime.UnixNano(); ct >= from && ct <= to && (w.n == 0 || ct > w.lastNs) {
+			w = w.add(floorMs(ct), cur.Usage)
 			withCur = true
 		}
 	}
-	if s.n < forecastMinN || time.Duration(last-first)*time.Millisecond < forecastMinSpan {
+	if w.n < forecastMinN || time.Duration(w.last-w.t0)*time.Millisecond < forecastMinSpan {
 		return 0
 	}
-	if s.n > exactMaxN {
-		ts := make([]int64, 0, s.n)
-		us := make([]int64, 0, s.n)
+	if w.n > exactMaxN {
+		ts := make([]int64, 0, w.n)
+		us := make([]int64, 0, w.n)
 		for _, smp := range samples[start:end] {
 			ts, us = append(ts, smp.Time.UnixMilli()), append(us, smp.Usage)
 		}
@@ -74,7 +52,97 @@ func Growth(samples []quota.Sample, cur quota.Quota, curTime, now time.Time) flo
 		}
 		return slowSlope(ts, us)
 	}
+	s := w.sums()
 	return s.slope()
+}
+
+// window holds the sums of samples with times taken from the first one:
+// a day of ms fits in 27 bits, so the square of a time fits in 64 and its
+// product with a usage in 91, and each step is an add with carry.
+type window struct {
+	n, t0, last, lastNs int64
+	sx                  int64
+	sxxLo, sxxHi        uint64
+	syLo, syHi          uint64
+	sxyLo, sxyHi        uint64
+}
+
+// add returns w with the sample (ms, u) added.
+func (w window) add(ms, u int64) window {
+	if w.n == 0 {
+		w.t0 = ms
+	}
+	d := uint64(ms - w.t0)
+	w.n++
+	w.last = ms
+	w.sx += int64(d)
+	var c uint64
+	w.sxxLo, c = bits.Add64(w.sxxLo, d*d, 0)
+	w.sxxHi += c
+	w.syLo, c = bits.Add64(w.syLo, uint64(u), 0)
+	w.syHi += c + uint64(u>>63)
+	hi, lo := bits.Mul64(d, uint64(u))
+	if u < 0 {
+		hi -= d
+	}
+	w.sxyLo, c = bits.Add64(w.sxyLo, lo, 0)
+	w.sxyHi += hi + c
+	return w
+}
+
+func (w window) sums() sums {
+	return sums{n: w.n, sx: i128of(w.sx), sy: i128{w.syHi, w.syLo}, sxx: i128{w.sxxHi, w.sxxLo}, sxy: i128{w.sxyHi, w.sxyLo}}
+}
+
+// sumWindow sums samples[i:] up to the time to (ns), in plain variables
+// so the loop keeps them in registers (the count and the last time are
+// found after it); it returns where it stopped.
+func sumWindow(samples []quota.Sample, i int, to int64) (window, int) {
+	if i >= len(samples) || samples[i].Time.UnixNano() > to {
+		return window{}, i
+	}
+	start := i
+	t0 := floorMs(samples[i].Time.UnixNano())
+	var (
+		sx                       int64
+		sxxLo, sxxHi, syLo, syHi uint64
+		sxyLo, sxyHi             uint64
+	)
+	for ; i < len(samples); i++ {
+		ns := samples[i].Time.UnixNano()
+		if ns > to {
+			break
+		}
+		u := samples[i].Usage
+		d := uint64(floorMs(ns) - t0)
+		sx += int64(d)
+		var c uint64
+		sxxLo, c = bits.Add64(sxxLo, d*d, 0)
+		sxxHi += c
+		syLo, c = bits.Add64(syLo, uint64(u), 0)
+		syHi += c + uint64(u>>63)
+		hi, lo := bits.Mul64(d, uint64(u))
+		if u < 0 {
+			hi -= d
+		}
+		sxyLo, c = bits.Add64(sxyLo, lo, 0)
+		sxyHi += hi + c
+	}
+	lastNs := samples[i-1].Time.UnixNano()
+	return window{n: int64(i - start), t0: t0, last: floorMs(lastNs), lastNs: lastNs, sx: sx, sxxLo: sxxLo, sxxHi: sxxHi,
+		syLo: syLo, syHi: syHi, sxyLo: sxyLo, sxyHi: sxyHi}, i
+}
+
+// floorMs is UnixMilli of a time given in UnixNano.
+func floorMs(ns int64) int64 {
+	if ns >= 0 {
+		return int64(uint64(ns) / uint64(time.Millisecond))
+	}
+	ms := ns / int64(time.Millisecond)
+	if ns%int64(time.Millisecond) < 0 {
+		ms--
+	}
+	return ms
 }
 
 // exactMaxN is the most samples whose sums the 128-bit arithmetic holds
@@ -86,8 +154,9 @@ const exactMaxN = 1 << 17
 // sums are the least-squares sums of (time in ms, usage), modulo 2^128.
 // The slope's numerator and denominator do not change when every time or
 // every usage is shifted by a constant, and within one window their true
-// values fit in 127 bits: computed modulo 2^128 from absolute times and
-// usages, they come out exact, however the sums were reached.
+// values fit in 127 bits: computed modulo 2^128 from times and usages
+// taken from any origin, they come out exact, however the sums were
+// reached.
 type sums struct {
 	n                int64
 	sx, sy, sxx, sxy i128
