@@ -22,12 +22,16 @@
 //
 // # Cost
 //
-// A cycle evaluates only what can tell something new: the series that
-// changed at that poll, the series with a rule instance (pending, firing,
-// or cooling down), and the series a forecasting rule watches whose usage
-// changed in the last day. Any other series has the values and the forecast
-// it had at the previous cycle, where its rules were false, so they are
-// false again. The planner gets every account's full ledger.
+// The history is read a day block at a time (store.Block), each block once
+// for every series. A cycle evaluates only what can tell something new:
+// the series that changed at that poll, the series a forecasting rule
+// watches whose usage changed in the last day, and the series with a rule
+// state that may change though their values did not (see
+// rules.Engine.Due). Any other series has the values and the forecast it
+// had when last evaluated, which left its states as they were, so they
+// stay; the cycle is partial (replay.Cycle.Partial). Forecasts come from
+// trends kept up to date poll by poll (rules.Trend). The planner gets the
+// part of every account's ledger its plans read.
 package backtests
 
 import (
@@ -41,8 +45,9 @@ import (
 // Store is what the backtest reads of the store.
 type Store interface {
 	Keys() ([]quota.Key, error)
-	Changes(k quota.Key, from, to time.Time) ([]quota.Sample, error)
-	Series(k quota.Key, from, to time.Time) ([]quota.Sample, error)
+	// Block reads every series' history of the day block holding t.
+	Block(t time.Time) (*store.Block, error)
+	At(k quota.Key, t time.Time) (quota.Sample, bool, error)
 	LastSeen(k quota.Key) (time.Time, bool, error)
 	Projects() (map[string]quota.Project, error)
 	Actions(from, to time.Time) ([]quota.Action, error)
@@ -66,8 +71,8 @@ type Options struct {
 	// Notifiers are the configured notifier names: an event goes to those
 	// its rule names, or to all.
 	Notifiers []string
-	// Window is how much history is read at a time (default 6h): the
-	// changes of two windows are held in memory.
+	// Window is no longer read: the history is read a day block at a
+	// time, each block once.
 	Window time.Duration
 	// Progress, if set, is told after each window how far the replay got.
 	Progress func(at time.Time)

@@ -177,3 +177,37 @@ func TestHistoryIsTheStoresLastDay(t *testing.T) {
 	require.NoError(t, err)
 	require.Greater(t, checked, 20)
 }
+
+// Rules whose states change with no change of values: a clear that holds
+// as soon as the rule fires, a for, repeats, a cooldown's end, and a
+// forecast. Evaluating only what is due gives what evaluating all gives.
+func TestSelectionAgreesOnStatesThatChangeAlone(t *testing.T) {
+	st, start, end := testStore(t)
+	rs, err := rules.ParseBytes([]byte(`
+rules:
+  - {name: flap, resource: pithos.diskspace, when: ratio > 0.8, clear: ratio < 0.9}
+  - {name: lag, resource: cyclades.vm, when: usage >= 1, for: 20m, repeat: 1h}
+  - {name: once, resource: cyclades.vm, when: usage >= 2, repeat: 0s}
+  - {name: trend, resource: pithos.diskspace, when: growth_per_day > 0 || ratio > 2, clear: growth_per_day < 0}
+  - name: move
+    resource: pithos.diskspace
+    when: ratio > 0.9
+    cooldown: 1h
+    action: {reassign: {kind: container, to: ["*"]}}
+`), rules.ParseOptions{})
+	require.NoError(t, err)
+	opt := Options{Rules: rs, From: start.Add(6 * time.Hour), To: end, MaxActions: 10, Notifiers: []string{"ops"}}
+	fast, err := Run(st, opt)
+	require.NoError(t, err)
+	opt.evaluateAll = true
+	all, err := Run(st, opt)
+	require.NoError(t, err)
+	require.Equal(t, all, fast)
+	seen := map[string]int{}
+	for _, in := range fast.Incidents {
+		seen[in.Rule]++
+	}
+	for _, r := range []string{"flap", "lag", "once", "trend", "move"} {
+		require.Greater(t, seen[r], 1, "rule %s fired: %v", r, seen)
+	}
+}

@@ -34,7 +34,14 @@ type ser struct {
 	hoff  int
 	hnext int64
 	hlo   int64
-	stamp int // cycle it was last selected in
+	// tr is its forecast trend, made up to poll tnext for a window from
+	// tlo, while it is active and the budget allows.
+	tr    *rules.Trend
+	tnext int64
+	tlo   int64
+	tlen  int  // tr.Len() as last counted in run.trended
+	stamp int  // cycle it was last selected in
+	live  bool // evaluated when polled: in the ledger, not shadowed
 }
 
 // acct is one account's ledger: its present series in key order.
@@ -49,8 +56,15 @@ type acct struct {
 	ledger  []quota.Entry
 	members []int            // series index of each ledger entry
 	byRes   map[string][]int // ledger positions of each resource
-	pollAt  map[int64]bool
-	sel     []int // series selected this cycle
+	// polledAt is the time of its last poll replayed (ms).
+	polledAt int64
+	sel      []int // ledger positions selected this cycle
+	// order are the ledger positions of this cycle's snapshot, and next
+	// the first of them not asked for a trend yet: the engine asks in
+	// entry order, so most asks find their series without a lookup.
+	order []int
+	next  int
+	es    []quota.Entry // the snapshot's entries, reused: a cycle keeps none
 }
 
 // point is a change of a series kept for its forecast.
@@ -86,6 +100,7 @@ type run struct {
 	sim      *replay.Sim
 	sers     []ser
 	index    map[quota.Key]int
+	byID     []int32 // series index by store id (see seriesOf)
 	accts    []*acct
 	byLast   []int // series indexes by last observation
 	gone     int   // byLast[:gone] are absent for good
@@ -102,7 +117,14 @@ type run struct {
 	cycle  int
 	now    time.Time
 	buf    []quota.Sample // history's scratch
-	cached int            // samples the forecast caches hold
+	cached int            // samples the history caches hold
+	// trended is how many samples the trends hold; scratch serves the
+	// series beyond the budget.
+	trended int
+	scratch rules.Trend
+	// ended are the series no longer evaluated whose states are still to
+	// end: at the next cycle where their account is polled.
+	ended []int
 
 	rep       Report
 	open      map[quota.InstanceKey]int // open incident → index in rep.Incidents
@@ -262,200 +284,172 @@ func (r *run) listItems(account, project string, kind quota.Kind) []quota.Item {
 }
 
 // releaseEvery is how long the reader holds the store file at most
-// between windows.
+// between blocks.
 const releaseEvery = 2 * time.Second
 
-// window is what one read of the history found: the poll times in it,
-// each account's, and the changes, in time order.
-type window struct {
-	a, b    int64
-	times   []int64
-	pollAt  []map[int64]bool // by account
-	changes []change
-	err     error
+// blockRead is one day block of the history, or why it could not be read.
+type blockRead struct {
+	b   *store.Block
+	err error
 }
 
-// reader reads the history ahead of the replay, in its own goroutine, so
-// reading and evaluating share the time. It owns its state; it shares only
-// what does not change (keys, last observations) with the replay.
-type reader struct {
-	st     Store
-	sers   []ser // read only
-	naccts int
-	end    int64
-	window int64
-	rd     []readState
-}
-
-// readState is how far one series is read. A series is read ahead of the
-// window when it changes rarely: its span doubles while a read finds few
-// changes, so a quiet series costs a few reads, not one per window; what
-// is read ahead waits in buf.
-type readState struct {
-	readTo, span int64
-	seen         bool // its value in force at the start was delivered
-	buf          []change
-}
-
-// run reads the history a window at a time, starting a day early so the
+// run reads the history a day block at a time, in its own goroutine so
+// reading and evaluating share the time, starting a day early so the
 // forecasts have their history, and replays each poll of [From,To].
 func (r *run) run() error {
 	to := ms(r.opt.To)
 	begin := ms(r.opt.From.Add(-forecastWindow)) - 1
-	rd := &reader{st: r.st, sers: r.sers, naccts: len(r.accts), end: to, window: r.opt.Window.Milliseconds(),
-		rd: make([]readState, len(r.sers))}
-	for i := range rd.rd {
-		rd.rd[i].readTo = begin
-	}
-	windows := make(chan *window)
+	blocks := make(chan blockRead)
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
-		defer close(windows)
+		defer close(blocks)
 		held := time.Now()
-		for a := begin; a < to; {
-			b := min(a+rd.window, to)
-			w := rd.read(a, b)
+		for t := time.UnixMilli(begin).UTC(); !t.After(r.opt.To); {
+			b, err := r.st.Block(t)
 			// Let the file go now and then, so a daemon's cycle waits
 			// for it at most a few seconds (each reopening costs a load
-			// of the store's cache, so not after every window), and
+			// of the store's cache, so not after every block), and
 			// always before waiting for the replay.
 			release := func() {
-				if err := r.st.Release(); err != nil && w.err == nil {
-					w.err = fmt.Errorf("backtest: release the store: %w", err)
+				if rerr := r.st.Release(); rerr != nil && err == nil {
+					err = fmt.Errorf("backtest: release the store: %w", rerr)
 				}
 				held = time.Now()
 			}
-			if time.Since(held) >= releaseEvery || b >= to || w.err != nil {
+			if time.Since(held) >= releaseEvery || err != nil || !b.End.Before(r.opt.To) {
 				release()
 			}
 			select {
-			case windows <- w:
+			case blocks <- blockRead{b, err}:
 			default:
 				release()
 				select {
-				case windows <- w:
+				case blocks <- blockRead{b, err}:
 				case <-done:
 					return
 				}
 			}
-			if w.err != nil {
+			if err != nil {
 				return
 			}
-			a = b
+			t = b.End
 		}
 	}()
-	for w := range windows {
-		if w.err != nil {
-			return w.err
+	acctOf := map[string]int{}
+	for i, ac := range r.accts {
+		acctOf[ac.name] = i
+	}
+	seeded := false
+	var at int64 // the polls being gathered are at this time
+	var changed []int
+	flush := func() {
+		if at > begin {
+			r.poll(at, changed)
 		}
-		for i, ac := range r.accts {
-			ac.pollAt = w.pollAt[i]
+		changed = changed[:0]
+	}
+	for br := range blocks {
+		if br.err != nil {
+			return br.err
 		}
-		j := 0
-		for _, t := range w.times {
-			var changed []int
-			for ; j < len(w.changes) && w.changes[j].t <= t; j++ {
-				c := &w.changes[j]
-				r.apply(c)
-				changed = append(changed, c.idx)
+		b := br.b
+		for b.Next() {
+			tm := b.PollMs()
+			if tm > to {
+				break
 			}
-			r.poll(t, changed)
+			if tm != at {
+				flush()
+				at = tm
+			}
+			if !seeded && tm > begin {
+				if err := r.seed(begin); err != nil {
+					return err
+				}
+				seeded = true
+			}
+			acct, _ := b.Poll()
+			ai, ok := acctOf[acct]
+			if !ok {
+				continue // every series of it ended before
+			}
+			if tm > begin {
+				r.accts[ai].polledAt = tm
+			}
+			cs := b.Changes()
+			for x := range cs {
+				c := &cs[x]
+				i := r.seriesOf(c.ID, b, c)
+				if i < 0 {
+					continue
+				}
+				if s := &r.sers[i]; s.known && s.q == c.Quota {
+					continue // as it was at its last poll
+				}
+				r.apply(&change{t: tm, idx: i, q: c.Quota})
+				if tm > begin {
+					changed = append(changed, i)
+				}
+			}
 		}
-		for ; j < len(w.changes); j++ {
-			r.apply(&w.changes[j]) // values in force at a window with no poll
+		if err := b.Err(); err != nil {
+			return fmt.Errorf("backtest: read the history: %w", err)
 		}
 		if r.opt.Progress != nil {
-			r.opt.Progress(time.UnixMilli(w.b).UTC())
+			r.opt.Progress(time.UnixMilli(min(ms(b.End), to)).UTC())
 		}
 	}
+	flush()
 	r.finish()
 	return nil
 }
 
-// read returns the poll times in (a,b] and the changes there, in time
-// order, led by the values in force at a of the series first met.
-func (rd *reader) read(a, b int64) *window {
-	w := &window{a: a, b: b, pollAt: make([]map[int64]bool, rd.naccts)}
-	// Each account's poll times are those of its series seen last (and
-	// the times of any change).
-	rep := make([]int, rd.naccts)
-	for i := range rep {
-		rep[i] = -1
+// seriesOf returns the index of the series of a change, by its store id,
+// or -1 for one the replay leaves out.
+func (r *run) seriesOf(id uint32, b *store.Block, c *store.Change) int {
+	for int64(len(r.byID)) <= int64(id) {
+		r.byID = append(r.byID, 0)
 	}
-	for i := range rd.sers {
-		s, st := &rd.sers[i], &rd.rd[i]
-		if x := rep[s.acct]; s.last > a && (x < 0 || s.last > rd.sers[x].last) {
-			rep[s.acct] = i
+	switch x := r.byID[id]; x {
+	case 0:
+	case leftOut:
+		return -1
+	default:
+		return int(x) - 1
+	}
+	i, ok := r.index[b.Key(c)]
+	if !ok {
+		r.byID[id] = leftOut
+		return -1
+	}
+	r.byID[id] = int32(i) + 1
+	return i
+}
+
+// leftOut marks in run.byID a series the replay leaves out; 0 is one not
+// met yet, others are the index + 1.
+const leftOut = -1
+
+// seed gives the series not seen by begin (ms) the values they had then,
+// if any: a block holds a series only from its first poll there, and one
+// absent for a while was last seen in an earlier block.
+func (r *run) seed(begin int64) error {
+	at := time.UnixMilli(begin).UTC()
+	for i := range r.sers {
+		s := &r.sers[i]
+		if s.known {
+			continue
 		}
-		if st.readTo < b && st.readTo < s.last {
-			from := max(st.readTo, a)
-			st.span = max(st.span, rd.window)
-			to := min(from+st.span, rd.end)
-			ss, err := rd.st.Changes(s.key, time.UnixMilli(from).UTC(), time.UnixMilli(to).UTC())
-			if err != nil {
-				w.err = fmt.Errorf("backtest: read series %s: %w", s.key, err)
-				return w
-			}
-			n := 0
-			for _, smp := range ss {
-				t := ms(smp.Time)
-				if t > from {
-					st.buf = append(st.buf, change{t: t, idx: i, q: smp.Quota})
-					n++
-				} else if !st.seen {
-					w.changes = append(w.changes, change{t: t, idx: i, q: smp.Quota})
-				}
-				st.seen = true
-			}
-			switch {
-			case n <= 4:
-				st.span = min(2*st.span, 32*24*time.Hour.Milliseconds())
-			case n > 64:
-				st.span = max(st.span/2, rd.window)
-			}
-			st.readTo = to
+		smp, ok, err := r.st.At(s.key, at)
+		if err != nil {
+			return fmt.Errorf("backtest: read series %s: %w", s.key, err)
 		}
-		j := 0
-		for j < len(st.buf) && st.buf[j].t <= b {
-			j++
-		}
-		if j > 0 {
-			w.changes = append(w.changes, st.buf[:j]...)
-			if j == len(st.buf) {
-				st.buf = st.buf[:0]
-			} else {
-				st.buf = append(st.buf[:0], st.buf[j:]...)
-			}
+		if ok {
+			r.apply(&change{t: ms(smp.Time), idx: i, q: smp.Quota})
 		}
 	}
-	slices.SortFunc(w.changes, func(x, y change) int { return cmp.Or(cmp.Compare(x.t, y.t), cmp.Compare(x.idx, y.idx)) })
-	from, to := time.UnixMilli(a).UTC(), time.UnixMilli(b).UTC()
-	for ai := range w.pollAt {
-		w.pollAt[ai] = map[int64]bool{}
-		if x := rep[ai]; x >= 0 {
-			ss, err := rd.st.Series(rd.sers[x].key, from, to)
-			if err != nil {
-				w.err = fmt.Errorf("backtest: read series %s: %w", rd.sers[x].key, err)
-				return w
-			}
-			for _, smp := range ss {
-				if t := ms(smp.Time); t > a {
-					w.pollAt[ai][t] = true
-					w.times = append(w.times, t)
-				}
-			}
-		}
-	}
-	for _, c := range w.changes {
-		if c.t > a {
-			w.pollAt[rd.sers[c.idx].acct][c.t] = true
-			w.times = append(w.times, c.t)
-		}
-	}
-	slices.Sort(w.times)
-	w.times = slices.Compact(w.times)
-	return w
+	return nil
 }
 
 // apply takes one change of a series' values.
@@ -475,14 +469,12 @@ func (r *run) apply(c *change) {
 	}
 	s.pts = append(s.pts, point{c.t, c.q})
 	cut := c.t - keepWindow.Milliseconds()
-	if s.pts[0].t < cut && len(s.pts) > 8 {
+	if len(s.pts) > 8 && s.pts[len(s.pts)/2].t <= cut {
 		// Drop what fell out of the window (keeping the point in force at
 		// its start) once it is half of them, so a busy series does not
 		// move its points at every change.
 		i := sort.Search(len(s.pts), func(i int) bool { return s.pts[i].t > cut }) - 1
-		if i >= len(s.pts)/2 {
-			s.pts = append(s.pts[:0], s.pts[i:]...)
-		}
+		s.pts = append(s.pts[:0], s.pts[i:]...)
 	}
 	if usageChanged && !s.active {
 		s.active = true
@@ -500,9 +492,13 @@ func (r *run) rebuild(t int64) {
 		ac.ledger, ac.members = ac.ledger[:0], ac.members[:0]
 		ac.byRes = map[string][]int{}
 	}
+	was := make([]bool, len(r.sers))
+	for i := range r.sers {
+		was[i] = r.sers[i].live
+	}
 	for i := range r.sers {
 		s := &r.sers[i]
-		s.pos = -1
+		s.pos, s.live = -1, false
 		if !s.known || s.first > t || s.last < t {
 			continue
 		}
@@ -522,6 +518,13 @@ func (r *run) rebuild(t int64) {
 			r.shadow[[2]string{e.Project, e.Resource}] = true
 		}
 	}
+	for i := range r.sers {
+		s := &r.sers[i]
+		s.live = s.pos >= 0 && !(r.accts[s.acct].service && r.shadow[[2]string{s.key.Project, s.key.Resource}])
+		if was[i] && !s.live {
+			r.ended = append(r.ended, i)
+		}
+	}
 	r.dirty = false
 }
 
@@ -538,7 +541,7 @@ func (r *run) poll(t int64, changed []int) {
 	now := time.UnixMilli(t).UTC()
 	cut := now.Add(-keepWindow)
 	for _, ac := range r.accts {
-		if !ac.pollAt[t] {
+		if ac.polledAt != t {
 			continue
 		}
 		ac.seen = true
@@ -564,17 +567,18 @@ func (r *run) poll(t int64, changed []int) {
 
 	sel := func(i int) {
 		s := &r.sers[i]
-		if s.pos < 0 || s.stamp == c {
+		if !s.live || s.stamp == c {
 			return
 		}
 		s.stamp = c
-		r.accts[s.acct].sel = append(r.accts[s.acct].sel, i)
+		r.accts[s.acct].sel = append(r.accts[s.acct].sel, s.pos)
 	}
 	for _, i := range changed {
 		sel(i)
 	}
-	for k := range r.sim.Instances() {
-		if i, ok := r.index[quota.Key{Account: k.Account, Project: k.Project, Resource: k.Resource}]; ok {
+	// The series whose rule states may change though their values did not.
+	for _, k := range r.sim.Due(now) {
+		if i, ok := r.index[k]; ok {
 			sel(i)
 		}
 	}
@@ -584,6 +588,7 @@ func (r *run) poll(t int64, changed []int) {
 		if t-s.changed > keepWindow.Milliseconds() {
 			s.active = false
 			r.dropHistory(s)
+			r.dropTrend(s)
 			continue
 		}
 		keep = append(keep, i)
@@ -597,7 +602,7 @@ func (r *run) poll(t int64, changed []int) {
 	for _, ac := range r.accts {
 		picked := ac.sel
 		ac.sel = ac.sel[:0]
-		if !ac.pollAt[t] {
+		if ac.polledAt != t {
 			if ac.seen && t <= ac.last {
 				failed[ac.name] = "no poll recorded at this time"
 			}
@@ -606,17 +611,20 @@ func (r *run) poll(t int64, changed []int) {
 		polled = append(polled, ac)
 		if r.opt.evaluateAll || c == 1 {
 			// The first cycle starts from no state: everything counts.
-			picked = append(picked[:0], ac.members...)
-		}
-		slices.SortFunc(picked, func(a, b int) int { return cmp.Compare(r.sers[a].pos, r.sers[b].pos) })
-		es := make([]quota.Entry, 0, len(picked))
-		for _, i := range picked {
-			e := ac.ledger[r.sers[i].pos]
-			if ac.service && r.shadow[[2]string{e.Project, e.Resource}] {
-				continue
+			picked = picked[:0]
+			for pos, i := range ac.members {
+				if r.sers[i].live {
+					picked = append(picked, pos)
+				}
 			}
-			es = append(es, e)
 		}
+		slices.Sort(picked)
+		ac.order, ac.next = picked, 0
+		es := ac.es[:0]
+		for _, pos := range picked {
+			es = append(es, ac.ledger[pos])
+		}
+		ac.es = es
 		snaps = append(snaps, quota.Snapshot{Account: ac.name, Time: now, Service: ac.service, Entries: es})
 	}
 
@@ -639,12 +647,24 @@ func (r *run) poll(t int64, changed []int) {
 		}
 		return out
 	}
-	if r.opt.evaluateAll {
-		ledgers = nil
-	}
-	res := r.sim.Step(replay.Cycle{
+	cy := replay.Cycle{
 		Now: now, Snapshots: snaps, Ledgers: ledgers, Failed: failed, Projects: r.projects,
-		History: r.history, Items: r.listItems,
+		History: r.history, Trend: r.trend, Items: r.listItems,
+	}
+	if r.opt.evaluateAll {
+		cy.Ledgers, cy.Trend = nil, nil
+	} else {
+		cy.Partial = true
+		for _, i := range r.ended {
+			cy.Gone = append(cy.Gone, r.sers[i].key)
+		}
+	}
+	res := r.sim.Step(cy)
+	// A series' states end once its account is evaluated.
+	r.ended = slices.DeleteFunc(r.ended, func(i int) bool {
+		a := r.accts[r.sers[i].acct]
+		_, f := failed[a.name]
+		return a.polledAt == t && !f
 	})
 	r.record(now, &res, changed)
 	if r.opt.afterPoll != nil {
@@ -734,6 +754,113 @@ func (r *run) rebuildHistory(s *ser, ac *acct, lo, hi int64) []quota.Sample {
 	s.hnext = ac.npolls
 	r.cached += len(out)
 	return out[:len(out):len(out)]
+}
+
+// trend returns the forecast trend of a series a forecasting rule watches:
+// its samples as history returns them, kept up to date from one call to
+// the next. A flat usage has a slope of 0 either way.
+func (r *run) trend(k quota.Key) *rules.Trend {
+	i, ok := r.inOrder(k)
+	if !ok {
+		if i, ok = r.index[k]; !ok {
+			return nil
+		}
+		r.resync(i)
+	}
+	s := &r.sers[i]
+	if !s.forecast || len(s.pts) == 0 {
+		r.dropTrend(s)
+		return nil
+	}
+	r.countTrend(s)
+	ac := r.accts[s.acct]
+	lo, hi := max(ms(r.now)-forecastWindow.Milliseconds(), s.first), min(ms(r.now), s.last)
+	base := ac.npolls - int64(len(ac.pollMs))
+	tr, from := s.tr, s.tnext
+	if tr == nil || s.tnext < base || lo < s.tlo {
+		r.dropTrend(s)
+		tr, from = &r.scratch, base
+		if r.trended+len(ac.pollMs) <= maxTrended {
+			tr = &rules.Trend{}
+			s.tr = tr
+		}
+		tr.Reset()
+	}
+	// The polls since the last call; Growth drops what left the window.
+	j := -1
+	for x := from; x < ac.npolls; x++ {
+		tm := ac.pollMs[x-base]
+		if tm < lo || tm > hi {
+			continue
+		}
+		if j < 0 {
+			// Usually the newest point: look back from it.
+			j = len(s.pts) - 1
+			for j >= 0 && s.pts[j].t > tm {
+				j--
+			}
+		}
+		for j+1 < len(s.pts) && s.pts[j+1].t <= tm {
+			j++
+		}
+		if j >= 0 && s.pts[j].t <= tm {
+			tr.Add(ac.polls[x-base], s.pts[j].q.Usage)
+		}
+	}
+	if tr == s.tr {
+		s.tnext, s.tlo = ac.npolls, lo
+		r.countTrend(s)
+	}
+	return tr
+}
+
+// countTrend brings run.trended up to date with the samples the trend of
+// s holds now (its Growth drops the old ones).
+func (r *run) countTrend(s *ser) {
+	n := 0
+	if s.tr != nil {
+		n = s.tr.Len()
+	}
+	r.trended += n - s.tlen
+	s.tlen = n
+}
+
+// inOrder finds a series of this cycle's snapshots from the entry after
+// the last one found in its account.
+func (r *run) inOrder(k quota.Key) (int, bool) {
+	for _, ac := range r.accts {
+		if ac.name != k.Account {
+			continue
+		}
+		for x := ac.next; x < min(ac.next+16, len(ac.order)); x++ {
+			if e := &ac.ledger[ac.order[x]]; e.Project == k.Project && e.Resource == k.Resource {
+				ac.next = x + 1
+				return ac.members[ac.order[x]], true
+			}
+		}
+		return 0, false
+	}
+	return 0, false
+}
+
+// resync puts the account's next after series i, found otherwise.
+func (r *run) resync(i int) {
+	s := &r.sers[i]
+	if ac := r.accts[s.acct]; s.pos >= 0 {
+		if x, ok := slices.BinarySearch(ac.order, s.pos); ok {
+			ac.next = x + 1
+		}
+	}
+}
+
+// maxTrended bounds the samples the trends hold, all series together
+// (16 bytes each); beyond it, a trend is built at each call.
+const maxTrended = 4 << 20
+
+// dropTrend forgets the trend of s.
+func (r *run) dropTrend(s *ser) {
+	s.tr = nil
+	r.countTrend(s)
 }
 
 // dropHistory forgets the cached samples of s.

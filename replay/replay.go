@@ -6,6 +6,7 @@
 package replay
 
 import (
+	"container/heap"
 	"slices"
 	"time"
 
@@ -25,6 +26,20 @@ type Sim struct {
 	accts   map[string]quota.AccountState
 	journal []quota.Action
 	nextID  uint64
+
+	// byProject indexes the states by project (a snapshot lists a
+	// project's series together, so a partial cycle looks each project up
+	// once), and perAcct counts them by account; due schedules their
+	// evaluations once Due is first asked.
+	byProject map[string][]quota.InstanceKey
+	perAcct   map[string]int
+	due       dueHeap
+	gen       map[quota.InstanceKey]uint64
+	tracked   bool
+	// sub and seen are reused from cycle to cycle: an evaluation keeps
+	// neither.
+	sub  map[quota.InstanceKey]quota.Instance
+	seen map[quota.Key]bool
 }
 
 // New returns a simulation of engine's rules with the given
@@ -32,8 +47,11 @@ type Sim struct {
 func New(engine *rules.Engine, maxActions int, dryRun bool) *Sim {
 	return &Sim{
 		engine: engine, cap: maxActions, dryRun: dryRun,
-		states: map[quota.InstanceKey]quota.Instance{},
-		accts:  map[string]quota.AccountState{},
+		states:    map[quota.InstanceKey]quota.Instance{},
+		accts:     map[string]quota.AccountState{},
+		byProject: map[string][]quota.InstanceKey{},
+		perAcct:   map[string]int{},
+		gen:       map[quota.InstanceKey]uint64{},
 	}
 }
 
@@ -58,6 +76,14 @@ type Cycle struct {
 	Ledgers  func(resources []string, series []quota.Key) []quota.Snapshot
 	Projects map[string]quota.Project
 	History  rules.HistoryFunc
+	// Trend, if set, feeds the evaluation's forecast instead of History.
+	Trend rules.TrendFunc
+	// Partial says Snapshots hold only some series of each polled account:
+	// those whose values or forecast changed, and those Due named. The
+	// states of the others are neither read nor ended, but for the series
+	// Gone lists: no longer polled, their states end as vanished.
+	Partial bool
+	Gone    []quota.Key
 	// Items returns what listing the items of a kind in a project returns;
 	// it is asked once per (account, project, kind) in a cycle.
 	Items func(account, project string, kind quota.Kind) []quota.Item
@@ -95,9 +121,13 @@ type itemsKey struct {
 // returns.
 func (s *Sim) Step(c Cycle) Result {
 	now := c.Now
+	instances := s.states
+	if c.Partial {
+		instances = s.partial(&c)
+	}
 	out := s.engine.Evaluate(rules.Input{
 		Now: now, Snapshots: c.Snapshots, Failed: c.Failed, Projects: c.Projects,
-		Instances: s.states, Accounts: s.accts, History: c.History, DryRun: s.dryRun,
+		Instances: instances, Accounts: s.accts, History: c.History, Trend: c.Trend, DryRun: s.dryRun,
 	})
 	res := Result{Errors: out.Errors, Events: out.Events}
 	changed := make(map[quota.InstanceKey]quota.Instance, len(out.Instances))
@@ -161,11 +191,11 @@ func (s *Sim) Step(c Cycle) Result {
 
 	// Recorded as a cycle records them: changed states, then those
 	// dropped, then each move's outcome.
-	for k, in := range changed {
-		s.states[k] = in
+	for _, in := range changed {
+		s.set(now, in)
 	}
 	for _, k := range out.Deleted {
-		delete(s.states, k)
+		s.drop(k)
 	}
 	for _, a := range out.Accounts {
 		s.accts[a.Account] = a
@@ -177,7 +207,7 @@ func (s *Sim) Step(c Cycle) Result {
 			State: quota.ActionApplied, DryRun: m.DryRun, Move: m.Move,
 		})
 		o := planner.Applied(m)
-		s.states[o.Instance.Key] = o.Instance
+		s.set(now, o.Instance)
 		res.Events = append(res.Events, o.Events...)
 	}
 	s.trimJournal(now)
@@ -232,4 +262,141 @@ func planned(firing []rules.Firing, listed map[itemsKey][]quota.Item, order []it
 	}
 	slices.Sort(resources)
 	return resources, series
+}
+
+// partial returns the states a partial cycle evaluates: those of the
+// series in its snapshots and of the series gone, and every state of an
+// account neither polled nor failed, which ends.
+func (s *Sim) partial(c *Cycle) map[quota.InstanceKey]quota.Instance {
+	if s.sub == nil {
+		s.sub = map[quota.InstanceKey]quota.Instance{}
+	}
+	out := s.sub
+	clear(out)
+	take := func(in []quota.InstanceKey, account, resource string) {
+		for _, ik := range in {
+			if ik.Account == account && ik.Resource == resource {
+				out[ik] = s.states[ik]
+			}
+		}
+	}
+	polled := map[string]bool{}
+	for i := range c.Snapshots {
+		sn := &c.Snapshots[i]
+		if _, failed := c.Failed[sn.Account]; failed {
+			continue
+		}
+		polled[sn.Account] = true
+		project := "\x00"
+		var in []quota.InstanceKey
+		for j := range sn.Entries {
+			e := &sn.Entries[j]
+			if e.Project != project {
+				project, in = e.Project, s.byProject[e.Project]
+			}
+			take(in, sn.Account, e.Resource)
+		}
+	}
+	for _, k := range c.Gone {
+		take(s.byProject[k.Project], k.Account, k.Resource)
+	}
+	for a, n := range s.perAcct {
+		if _, failed := c.Failed[a]; n == 0 || failed || polled[a] {
+			continue
+		}
+		for k, in := range s.states {
+			if k.Account == a {
+				out[k] = in
+			}
+		}
+	}
+	return out
+}
+
+// set records a state changed at now; it is evaluated again at the next
+// cycle, whatever its values, since the evaluation that changed it may
+// not be the last to.
+func (s *Sim) set(now time.Time, in quota.Instance) {
+	k := in.Key
+	if _, ok := s.states[k]; !ok {
+		s.byProject[k.Project] = append(s.byProject[k.Project], k)
+		s.perAcct[k.Account]++
+	}
+	s.states[k] = in
+	s.gen[k]++
+	if s.tracked {
+		heap.Push(&s.due, dueAt{at: now.UnixNano() + 1, key: k, gen: s.gen[k]})
+	}
+}
+
+func (s *Sim) drop(k quota.InstanceKey) {
+	if _, ok := s.states[k]; !ok {
+		return
+	}
+	delete(s.states, k)
+	delete(s.gen, k)
+	s.perAcct[k.Account]--
+	ks := slices.DeleteFunc(s.byProject[k.Project], func(x quota.InstanceKey) bool { return x == k })
+	if len(ks) == 0 {
+		delete(s.byProject, k.Project)
+	} else {
+		s.byProject[k.Project] = ks
+	}
+}
+
+// Due returns the series a partial cycle at now must evaluate though
+// their values and forecast did not change: those with a state changed at
+// the last cycle, or one rules.Engine.Due says may change, tell or plan at
+// now. Each is named once.
+func (s *Sim) Due(now time.Time) []quota.Key {
+	var out []quota.Key
+	if s.seen == nil {
+		s.seen = map[quota.Key]bool{}
+	}
+	seen := s.seen
+	clear(seen)
+	t := now.UnixNano()
+	if !s.tracked {
+		// From now on; the states so far are due at once.
+		s.tracked = true
+		for k := range s.states {
+			heap.Push(&s.due, dueAt{at: t, key: k, gen: s.gen[k]})
+		}
+	}
+	for len(s.due) > 0 && s.due[0].at <= t {
+		d := heap.Pop(&s.due).(dueAt)
+		in, ok := s.states[d.key]
+		if !ok || s.gen[d.key] != d.gen {
+			continue // changed or dropped since
+		}
+		sk := quota.Key{Account: d.key.Account, Project: d.key.Project, Resource: d.key.Resource}
+		if !seen[sk] {
+			seen[sk] = true
+			out = append(out, sk)
+		}
+		if at, ok := s.engine.Due(in); ok {
+			heap.Push(&s.due, dueAt{at: max(at.UnixNano(), t+1), key: d.key, gen: d.gen})
+		}
+	}
+	return out
+}
+
+// dueAt is when a state is next due (ns); gen tells a state changed since.
+type dueAt struct {
+	at  int64
+	key quota.InstanceKey
+	gen uint64
+}
+
+type dueHeap []dueAt
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].at < h[j].at }
+func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)        { *h = append(*h, x.(dueAt)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }

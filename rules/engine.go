@@ -22,6 +22,10 @@ const PollFailuresBeforeAlert = 3
 // 24h, oldest first; nil when there are none.
 type HistoryFunc func(k quota.Key) []quota.Sample
 
+// TrendFunc returns the Trend of a series' usage over about the last 24h,
+// its samples as a HistoryFunc would return them; nil when there are none.
+type TrendFunc func(k quota.Key) *Trend
+
 // Input is what one evaluation cycle sees.
 type Input struct {
 	Now time.Time
@@ -39,6 +43,9 @@ type Input struct {
 	// Accounts are the previous account poll states.
 	Accounts map[string]quota.AccountState
 	History  HistoryFunc
+	// Trend, if set, feeds the forecast instead of History: a caller that
+	// keeps each series' window up to date saves summing it at every call.
+	Trend TrendFunc
 	// DryRun is the global dry_run.
 	DryRun bool
 	// Silenced, if set, says whether an incident is silenced and by what
@@ -323,6 +330,9 @@ func (e *Engine) snapshot(in Input, s *quota.Snapshot, prev map[string][]*prevIn
 	lastProject := "\x00"
 	var ser series
 	ser.snap = s
+	lz := lazyForecast{e: e, in: &in, ser: &ser}
+	ev.lazy = &lz
+	defer func() { ev.lazy = nil }()
 	for j := range s.Entries {
 		ent := &s.Entries[j]
 		rr := e.rulesFor(ent.Resource)
@@ -357,7 +367,9 @@ func (e *Engine) snapshot(in Input, s *quota.Snapshot, prev map[string][]*prevIn
 					break
 				}
 			}
-			if r.usesForecast && !ser.forecast {
+			if r.usesForecast && !ser.forecast && (r.when.fast == nil || (r.clear != nil && r.clear.fast == nil)) {
+				// The VM reads every variable as a field: the forecast
+				// first. Native expressions ask for it when they read it.
 				e.forecast(in, &ser)
 			}
 			e.step(in, r, &ser, p, out)
@@ -368,12 +380,21 @@ func (e *Engine) snapshot(in Input, s *quota.Snapshot, prev map[string][]*prevIn
 // forecast fills growth_per_day and days_to_full for the current series.
 func (e *Engine) forecast(in Input, ser *series) {
 	ser.forecast = true
-	if in.History == nil {
+	if in.History == nil && in.Trend == nil {
 		return
 	}
 	ent := ser.entry
 	k := quota.Key{Account: ser.snap.Account, Project: ent.Project, Resource: ent.Resource}
-	g := Growth(in.History(k), ent.Quota, ser.snap.Time, in.Now)
+	var g float64
+	if in.Trend != nil {
+		if tr := in.Trend(k); tr != nil {
+			g = tr.Growth(ent.Quota, ser.snap.Time, in.Now)
+		} else {
+			g = Growth(nil, ent.Quota, ser.snap.Time, in.Now)
+		}
+	} else {
+		g = Growth(in.History(k), ent.Quota, ser.snap.Time, in.Now)
+	}
 	e.env.GrowthPerDay = g
 	e.env.DaysToFull = DaysToFull(e.env.Headroom, g)
 }

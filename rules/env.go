@@ -36,6 +36,26 @@ type env struct {
 	Unlimited      bool    `expr:"unlimited"`
 	GrowthPerDay   float64 `expr:"growth_per_day"`
 	DaysToFull     float64 `expr:"days_to_full"`
+
+	// lazy, while set, computes the forecast variables when a native
+	// expression first reads them: a forecast reads the series' history,
+	// and `days_to_full < 3 && ratio > 0.5` needs it only when the ratio
+	// is over half.
+	lazy *lazyForecast
+}
+
+// lazyForecast is the series whose forecast a native expression may ask.
+type lazyForecast struct {
+	e   *Engine
+	in  *Input
+	ser *series
+}
+
+// needForecast fills the forecast variables if they are not yet.
+func (e *env) needForecast() {
+	if l := e.lazy; l != nil && !l.ser.forecast {
+		l.e.forecast(*l.in, l.ser)
+	}
 }
 
 // Names of the forecast variables: only rules that mention them pay for
@@ -101,6 +121,13 @@ func compile(src string) (*program, *compileErr) {
 	node := p.Node()
 	ast.Walk(&node, v)
 	return &program{src: src, prog: p, forecast: v.forecast, fast: native(node)}, nil
+}
+
+// mentionsForecast reports whether an expression reads a forecast variable.
+func mentionsForecast(n ast.Node) bool {
+	v := &identVisitor{}
+	ast.Walk(&n, v)
+	return v.forecast
 }
 
 // identVisitor finds the forecast variables in an expression.

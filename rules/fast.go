@@ -81,9 +81,9 @@ func nativeIdent(name string) (nfn, kind) {
 	case "project_ratio":
 		return func(e *env) val { return val{f: e.ProjectRatio} }, kFloat
 	case "growth_per_day":
-		return func(e *env) val { return val{f: e.GrowthPerDay} }, kFloat
+		return func(e *env) val { e.needForecast(); return val{f: e.GrowthPerDay} }, kFloat
 	case "days_to_full":
-		return func(e *env) val { return val{f: e.DaysToFull} }, kFloat
+		return func(e *env) val { e.needForecast(); return val{f: e.DaysToFull} }, kFloat
 	}
 	return nil, 0
 }
@@ -150,6 +150,12 @@ func nativeBinary(n *ast.BinaryNode) (nfn, kind) {
 		return nil, 0
 	}
 	op := n.Operator
+	if (op == "&&" || op == "and" || op == "||" || op == "or") && mentionsForecast(n.Left) && !mentionsForecast(n.Right) {
+		// Native operands are pure and cannot fail, so the order is free:
+		// the cheap side first, and the forecast only when it decides.
+		l, r = r, l
+		lk, rk = rk, lk
+	}
 	switch op {
 	case "&&", "and":
 		if lk == kBool && rk == kBool {
@@ -272,9 +278,9 @@ func floatField(name string) func(e *env) float64 {
 	case "project_ratio":
 		return func(e *env) float64 { return e.ProjectRatio }
 	case "growth_per_day":
-		return func(e *env) float64 { return e.GrowthPerDay }
+		return func(e *env) float64 { e.needForecast(); return e.GrowthPerDay }
 	case "days_to_full":
-		return func(e *env) float64 { return e.DaysToFull }
+		return func(e *env) float64 { e.needForecast(); return e.DaysToFull }
 	}
 	if g := intField(name); g != nil {
 		return func(e *env) float64 { return float64(g(e)) }
