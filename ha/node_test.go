@@ -114,9 +114,8 @@ func TestLeaderSharesFollowerTakesOver(t *testing.T) {
 	require.False(t, b.node.Leading())
 	_, err = b.st.Intent(intent("c2"))
 	require.ErrorIs(t, err, ErrNotLeader)
-	st := b.node.Status()
-	require.True(t, st.LeaderKnown)
-	require.Equal(t, "a", st.Leader.ID)
+	waitFor(t, 5*time.Second, "b sees who leads", func() bool { return b.node.Status().LeaderKnown })
+	require.Equal(t, "a", b.node.Status().Leader.ID)
 
 	// A clean stop hands over at once (the lease is revoked).
 	a.halt()
