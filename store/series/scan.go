@@ -120,6 +120,11 @@ func (e *Engine) ReadBlock(tx *bbolt.Tx, t time.Time) (*Block, error) {
 		return nil
 	}
 	if open {
+		// The open day's chunks start from each series' place in the log,
+		// which a head loaded from its snapshot restores only when asked.
+		if err := h.restoreAll(); err != nil {
+			return nil, err
+		}
 		// The records stay mapped for the transaction: index them once,
 		// as a fold does; the chunks built from them are the block's own.
 		recs := map[uint32][]byte{}

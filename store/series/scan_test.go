@@ -18,7 +18,16 @@ import (
 // Changes returns of it; and a block's change at a poll is a series
 // present there but absent, or with other values, at the poll before.
 func TestBlocksTellWhatQueriesTell(t *testing.T) {
-	ts, err := openTest(filepath.Join(t.TempDir(), "h.db"), false, true)
+	// As written, and as a later process reads it: the head loaded from
+	// its snapshot restores a series when first read.
+	for _, reopen := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reopened=%v", reopen), func(t *testing.T) { testBlocks(t, reopen) })
+	}
+}
+
+func testBlocks(t *testing.T, reopen bool) {
+	path := filepath.Join(t.TempDir(), "h.db")
+	ts, err := openTest(path, false, true)
 	require.NoError(t, err)
 	defer func() { _ = ts.close() }()
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -71,6 +80,11 @@ func TestBlocksTellWhatQueriesTell(t *testing.T) {
 			snaps = append(snaps, s)
 		}
 		require.NoError(t, ts.commit(at, snaps...))
+	}
+	if reopen {
+		require.NoError(t, ts.close())
+		ts, err = openTest(path, true, true)
+		require.NoError(t, err)
 	}
 
 	gotPolls := map[string][]time.Time{}
