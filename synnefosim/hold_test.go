@@ -42,12 +42,17 @@ func TestHeldRequestIsAppliedAfterItsClientLeft(t *testing.T) {
 	require.Eventually(t, func() bool { return charged(s, "data") == lab }, 5*time.Second, 10*time.Millisecond,
 		"applied once the hold is over")
 	require.GreaterOrEqual(t, time.Since(start), hold)
+	// The request is logged once it is served, just after it applied.
 	var posts []Request
-	for _, r := range s.Cloud.Requests() {
-		if r.Method == http.MethodPost {
-			posts = append(posts, r)
+	require.Eventually(t, func() bool {
+		posts = posts[:0]
+		for _, r := range s.Cloud.Requests() {
+			if r.Method == http.MethodPost {
+				posts = append(posts, r)
+			}
 		}
-	}
+		return len(posts) > 0
+	}, 5*time.Second, 10*time.Millisecond, "the POST is logged")
 	require.Len(t, posts, 1)
 	require.Equal(t, http.StatusAccepted, posts[0].Status, "served as usual")
 
