@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,8 +51,16 @@ const maxSkipDepth = 64
 // duplicated keys, missing numbers, and anything after the value. It holds
 // one buffer and the entries it returns, whatever the size of the body.
 type quotaScanner struct {
-	r        *bufio.Reader
-	off      int64
+	// The scanner reads through its own buffer rather than a
+	// bufio.Reader: a byte is then a bounds check and an index, not a
+	// call, and the body is a few bytes per number.
+	r    io.Reader
+	buf  []byte
+	pos  int   // next byte in buf
+	end  int   // bytes read into buf
+	base int64 // offset in the body of buf[0]
+	rerr error // the reader's error, once it returned one with data
+	// required are the numbers every quota must have.
 	required uint8
 	key      []byte            // scratch for the current key
 	names    map[string]string // resource names, one string each per poll
@@ -63,9 +70,13 @@ type quotaScanner struct {
 	project func(string)
 }
 
+// scanBuffer is the size of the scanner's buffer.
+const scanBuffer = 64 << 10
+
 func newQuotaScanner(r io.Reader, required uint8, hint int) *quotaScanner {
 	return &quotaScanner{
-		r:        bufio.NewReaderSize(r, 64<<10),
+		r:        r,
+		buf:      make([]byte, scanBuffer),
 		required: required,
 		key:      make([]byte, 0, 64),
 		names:    make(map[string]string, 32),
@@ -89,25 +100,58 @@ func (s *quotaScanner) entries(out []quota.Entry) ([]quota.Entry, error) {
 }
 
 func (s *quotaScanner) syntax(format string, args ...any) error {
-	return fmt.Errorf("decoding response at byte %d: %s", s.off, fmt.Sprintf(format, args...))
+	return fmt.Errorf("decoding response at byte %d: %s", s.base+int64(s.pos), fmt.Sprintf(format, args...))
 }
 
+// read returns the next byte of the body; its end is a syntax error.
 func (s *quotaScanner) read() (byte, error) {
-	b, err := s.r.ReadByte()
-	if err != nil {
+	if s.pos < s.end {
+		b := s.buf[s.pos]
+		s.pos++
+		return b, nil
+	}
+	return s.readMore()
+}
+
+func (s *quotaScanner) readMore() (byte, error) {
+	if err := s.fill(); err != nil {
 		if errors.Is(err, io.EOF) {
 			return 0, s.syntax("unexpected end of the body")
 		}
 		return 0, fmt.Errorf("reading response: %w", err)
 	}
-	s.off++
+	b := s.buf[s.pos]
+	s.pos++
 	return b, nil
 }
 
-func (s *quotaScanner) unread() {
-	_ = s.r.UnreadByte()
-	s.off--
+// fill reads more of the body once buf is consumed, keeping its last
+// byte so that unread can step back over it.
+func (s *quotaScanner) fill() error {
+	if s.end > 0 {
+		s.buf[0] = s.buf[s.end-1]
+		s.base += int64(s.end - 1)
+		s.pos, s.end = 1, 1
+	}
+	if s.rerr != nil {
+		return s.rerr
+	}
+	for {
+		n, err := s.r.Read(s.buf[s.end:])
+		s.end += n
+		if n > 0 {
+			s.rerr = err
+			return nil
+		}
+		if err != nil {
+			s.rerr = err
+			return err
+		}
+	}
 }
+
+// unread steps back over the byte read last.
+func (s *quotaScanner) unread() { s.pos-- }
 
 // next returns the next byte that is not white space.
 func (s *quotaScanner) next() (byte, error) {
@@ -167,14 +211,17 @@ func (s *quotaScanner) top(out []quota.Entry) ([]quota.Entry, error) {
 		return nil, s.syntax("want an object of projects, got %q", b)
 	}
 	for {
-		b, err := s.r.ReadByte()
-		if errors.Is(err, io.EOF) {
-			return out, nil
+		if s.pos == s.end {
+			err := s.fill()
+			if errors.Is(err, io.EOF) {
+				return out, nil
+			}
+			if err != nil {
+				return nil, fmt.Errorf("reading response: %w", err)
+			}
 		}
-		if err != nil {
-			return nil, fmt.Errorf("reading response: %w", err)
-		}
-		s.off++
+		b := s.buf[s.pos]
+		s.pos++
 		switch b {
 		case ' ', '\t', '\n', '\r':
 			continue
@@ -456,6 +503,20 @@ func (s *quotaScanner) str() error {
 	s.key = s.key[:0]
 	escaped := false
 	for {
+		// Plain bytes up to a quote, an escape, a control character or
+		// the bound are taken from the buffer at once; the rest byte by
+		// byte below.
+		i, lim := s.pos, min(s.end, s.pos+maxKey+1-len(s.key))
+		for i < lim {
+			if c := s.buf[i]; c == '"' || c == '\\' || c < 0x20 {
+				break
+			}
+			i++
+		}
+		if i > s.pos {
+			s.key = append(s.key, s.buf[s.pos:i]...)
+			s.pos = i
+		}
 		b, err := s.read()
 		if err != nil {
 			return err
