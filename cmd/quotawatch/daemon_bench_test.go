@@ -60,7 +60,8 @@ var (
 // body in this process. Each iteration of the benchmark is one cycle: its
 // time is what the daemon's quotawatch_cycle_duration_seconds recorded,
 // and its resident memory is read once the daemon logged that it handed
-// the cycle's garbage back.
+// the cycle's garbage back. The peak is the process's whole life; the
+// cycle peak that of the timed, steady cycles only.
 func benchDaemonCycle(b *testing.B, projects int, interval time.Duration) {
 	srv := synnefosim.NewServer(synnefosim.LargeScenario(projects))
 	defer srv.Close()
@@ -183,6 +184,12 @@ rules:
 		churn()
 	}
 	lastSum, lastN := cycleTotal()
+	// The peak of the first cycles (every series written, every name
+	// listed) is kept apart from that of the steady cycles: resetting the
+	// kernel's high-water mark needs Linux 4.0, else the steady peak is
+	// the whole life's.
+	_, warmHWM, _, _ := procMemory(b, cmd.Process.Pid)
+	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", cmd.Process.Pid), []byte("5"), 0)
 	var cycles, decodes, ratios, rss []float64
 	for b.Loop() {
 		wait()
@@ -192,8 +199,9 @@ rules:
 		}
 		cycle := sum - lastSum
 		lastSum, lastN = sum, n
-		r, _, _, _ := procMemory(b, cmd.Process.Pid)
+		r, h, anon, file := procMemory(b, cmd.Process.Pid)
 		d := decode().Seconds()
+		b.Logf("cycle %.0f ms, decode %.0f ms, rss %.0f MB (anon %.0f, file %.0f), peak so far %.0f MB", cycle*1000, d*1000, r, anon, file, h)
 		churn()
 		cycles, decodes, ratios, rss = append(cycles, cycle*1000), append(decodes, d*1000), append(ratios, cycle/d), append(rss, r)
 	}
@@ -208,7 +216,8 @@ rules:
 	b.ReportMetric(slices.Min(ratios), "x-decode-min")
 	b.ReportMetric(slices.Max(ratios), "x-decode-max")
 	b.ReportMetric(med(rss), "rss-MB")
-	b.ReportMetric(hwm, "peak-rss-MB")
+	b.ReportMetric(max(hwm, warmHWM), "peak-rss-MB")
+	b.ReportMetric(hwm, "cycle-peak-rss-MB")
 }
 
 // BenchmarkDaemonCycle10k is the daemon's steady-state cycle at 10,000
