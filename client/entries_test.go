@@ -311,3 +311,13 @@ func TestDecodeMemoryFollowsEntries(t *testing.T) {
 	small := measure(strings.NewReader(entry + `x"}}}`))
 	require.Less(t, padded, small+1<<20, "a 33 MB body allocated %d bytes, a small one %d", padded, small)
 }
+
+// TestFieldIndex: the fields' indexes are their bits in quotaFields.
+func TestFieldIndex(t *testing.T) {
+	for i, f := range quotaFields {
+		require.Equal(t, i, fieldIndex([]byte(f)), f)
+	}
+	for _, k := range []string{"", "Usage", "usage ", "project", "project_usages"} {
+		require.Equal(t, -1, fieldIndex([]byte(k)), k)
+	}
+}

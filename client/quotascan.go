@@ -64,7 +64,10 @@ type quotaScanner struct {
 	required uint8
 	key      []byte            // scratch for the current key
 	names    map[string]string // resource names, one string each per poll
-	seen     map[string]struct{}
+	// order and prevOrder are the resource names of the current and the
+	// previous project, in the body's order.
+	order, prevOrder []string
+	seen             map[string]struct{}
 	// project, when set, is told of every project, even one with no
 	// resources (the map view keeps those).
 	project func(string)
@@ -283,12 +286,20 @@ func (s *quotaScanner) projects(out []quota.Entry) ([]quota.Entry, error) {
 			return fmt.Errorf("project %s: %w", project, err)
 		}
 		first := len(out)
+		s.order, s.prevOrder = s.prevOrder[:0], s.order
 		return s.members(func() error {
-			name, ok := s.names[string(s.key)]
-			if !ok {
+			// Projects list the same resources in the same order, mostly:
+			// the previous project's name at this place spares a lookup.
+			var name string
+			if r := len(s.order); r < len(s.prevOrder) && string(s.key) == s.prevOrder[r] {
+				name = s.prevOrder[r]
+			} else if n, ok := s.names[string(s.key)]; ok {
+				name = n
+			} else {
 				name = string(s.key)
 				s.names[name] = name
 			}
+			s.order = append(s.order, name)
 			for _, e := range out[first:] {
 				if e.Resource == name {
 					return &EntryError{Project: project, Resource: name, Problem: "listed twice"}
@@ -373,10 +384,21 @@ func (s *quotaScanner) quota(project, resource string) (quota.Quota, error) {
 }
 
 func fieldIndex(k []byte) int {
-	for i, f := range quotaFields {
-		if string(k) == f {
-			return i
-		}
+	// A switch on the key compiles to comparisons by length and value,
+	// without converting it.
+	switch string(k) {
+	case "usage":
+		return 0
+	case "limit":
+		return 1
+	case "pending":
+		return 2
+	case "project_usage":
+		return 3
+	case "project_limit":
+		return 4
+	case "project_pending":
+		return 5
 	}
 	return -1
 }
@@ -502,15 +524,18 @@ const maxKey = 1024
 func (s *quotaScanner) str() error {
 	s.key = s.key[:0]
 	escaped := false
+	var high byte // the bits of every byte: ASCII needs no UTF-8 check
 	for {
 		// Plain bytes up to a quote, an escape, a control character or
 		// the bound are taken from the buffer at once; the rest byte by
 		// byte below.
 		i, lim := s.pos, min(s.end, s.pos+maxKey+1-len(s.key))
 		for i < lim {
-			if c := s.buf[i]; c == '"' || c == '\\' || c < 0x20 {
+			c := s.buf[i]
+			if c == '"' || c == '\\' || c < 0x20 {
 				break
 			}
+			high |= c
 			i++
 		}
 		if i > s.pos {
@@ -529,7 +554,7 @@ func (s *quotaScanner) str() error {
 			if escaped {
 				return s.unescape()
 			}
-			if !utf8.Valid(s.key) {
+			if high >= utf8.RuneSelf && !utf8.Valid(s.key) {
 				return s.syntax("invalid UTF-8 in a string")
 			}
 			return nil
@@ -543,6 +568,7 @@ func (s *quotaScanner) str() error {
 		case b < 0x20:
 			return s.syntax("control character in a string")
 		default:
+			high |= b
 			s.key = append(s.key, b)
 		}
 	}
