@@ -321,3 +321,14 @@ func TestFieldIndex(t *testing.T) {
 		require.Equal(t, -1, fieldIndex([]byte(k)), k)
 	}
 }
+
+// TestDecodeEntriesStalledReader: a reader that returns nothing, and no
+// error, fails the decode instead of spinning.
+func TestDecodeEntriesStalledReader(t *testing.T) {
+	_, err := decodeEntries(stalled{}, nil)
+	require.ErrorIs(t, err, io.ErrNoProgress)
+}
+
+type stalled struct{}
+
+func (stalled) Read([]byte) (int, error) { return 0, nil }

@@ -139,7 +139,9 @@ func (s *quotaScanner) fill() error {
 	if s.rerr != nil {
 		return s.rerr
 	}
-	for {
+	// A reader that keeps returning nothing is given up on, as bufio
+	// does.
+	for range 100 {
 		n, err := s.r.Read(s.buf[s.end:])
 		s.end += n
 		if n > 0 {
@@ -151,6 +153,8 @@ func (s *quotaScanner) fill() error {
 			return err
 		}
 	}
+	s.rerr = io.ErrNoProgress
+	return s.rerr
 }
 
 // unread steps back over the byte read last.
