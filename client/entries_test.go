@@ -1,12 +1,16 @@
 package client
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stretchr/testify/require"
 
@@ -139,6 +143,12 @@ func FuzzDecodeEntries(f *testing.F) {
 	f.Add(`{"a": {"x": {"usage": 1, "z": [true, false, null, "s", {"k": -0.5e+3}]}}}`)
 	f.Fuzz(func(t *testing.T, body string) {
 		got, err := decodeEntries(strings.NewReader(body), nil)
+		// However the body arrives, the same entries or the same error.
+		for _, r := range []io.Reader{iotest.OneByteReader(strings.NewReader(body)), iotest.DataErrReader(strings.NewReader(body))} {
+			again, err2 := decodeEntries(r, nil)
+			require.Equal(t, fmt.Sprint(err), fmt.Sprint(err2))
+			require.Equal(t, got, again)
+		}
 		if err != nil {
 			return
 		}
@@ -152,6 +162,51 @@ func FuzzDecodeEntries(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodeEntriesAcrossTheBuffer: a body many times the scanner's
+// buffer, read in small odd pieces, decodes as encoding/json reads it,
+// and a fault beyond the first buffer is placed at its byte.
+func TestDecodeEntriesAcrossTheBuffer(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range 3000 {
+		if i > 0 {
+			b.WriteString(",\n ")
+		}
+		fmt.Fprintf(&b, `"project-%05d-%s": {"cyclades.vm": %s, "pithos.diskspace": %s}`, i, strings.Repeat("x", i%40),
+			full(fmt.Sprint(i%7), "10", "0", fmt.Sprint(i%7), "20", "0"), full(fmt.Sprint(i), fmt.Sprint(1<<40), "1", fmt.Sprint(2*i), fmt.Sprint(1<<41), "2"))
+	}
+	b.WriteString("}\n")
+	body := b.String()
+	require.Greater(t, len(body), 4*scanBuffer)
+	var want map[string]map[string]quota.Quota
+	require.NoError(t, json.Unmarshal([]byte(body), &want))
+	for _, r := range []io.Reader{strings.NewReader(body), &chunks{r: strings.NewReader(body), n: 7}, iotest.HalfReader(strings.NewReader(body))} {
+		got, err := decodeEntries(r, nil)
+		require.NoError(t, err)
+		byKey := func(a, b quota.Entry) int {
+			return cmp.Or(cmp.Compare(a.Project, b.Project), cmp.Compare(a.Resource, b.Resource))
+		}
+		wantEs := Quotas(want).Entries()
+		slices.SortFunc(wantEs, byKey)
+		slices.SortFunc(got, byKey)
+		require.Equal(t, wantEs, got)
+	}
+	at := 3 * scanBuffer
+	for body[at] != ',' || body[at-1] != '}' {
+		at++
+	}
+	_, err := decodeEntries(&chunks{r: strings.NewReader(body[:at] + "?" + body[at+1:]), n: 5}, nil)
+	require.ErrorContains(t, err, fmt.Sprintf("decoding response at byte %d: ", at+1))
+}
+
+// chunks reads at most n bytes at a time.
+type chunks struct {
+	r io.Reader
+	n int
+}
+
+func (c *chunks) Read(p []byte) (int, error) { return c.r.Read(p[:min(len(p), c.n)]) }
 
 // TestResponseCap: a body over the cap fails the call, one at the cap
 // does not.
@@ -256,3 +311,24 @@ func TestDecodeMemoryFollowsEntries(t *testing.T) {
 	small := measure(strings.NewReader(entry + `x"}}}`))
 	require.Less(t, padded, small+1<<20, "a 33 MB body allocated %d bytes, a small one %d", padded, small)
 }
+
+// TestFieldIndex: the fields' indexes are their bits in quotaFields.
+func TestFieldIndex(t *testing.T) {
+	for i, f := range quotaFields {
+		require.Equal(t, i, fieldIndex([]byte(f)), f)
+	}
+	for _, k := range []string{"", "Usage", "usage ", "project", "project_usages"} {
+		require.Equal(t, -1, fieldIndex([]byte(k)), k)
+	}
+}
+
+// TestDecodeEntriesStalledReader: a reader that returns nothing, and no
+// error, fails the decode instead of spinning.
+func TestDecodeEntriesStalledReader(t *testing.T) {
+	_, err := decodeEntries(stalled{}, nil)
+	require.ErrorIs(t, err, io.ErrNoProgress)
+}
+
+type stalled struct{}
+
+func (stalled) Read([]byte) (int, error) { return 0, nil }

@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,20 +51,35 @@ const maxSkipDepth = 64
 // duplicated keys, missing numbers, and anything after the value. It holds
 // one buffer and the entries it returns, whatever the size of the body.
 type quotaScanner struct {
-	r        *bufio.Reader
-	off      int64
+	// The scanner reads through its own buffer rather than a
+	// bufio.Reader: a byte is then a bounds check and an index, not a
+	// call, and the body is a few bytes per number.
+	r    io.Reader
+	buf  []byte
+	pos  int   // next byte in buf
+	end  int   // bytes read into buf
+	base int64 // offset in the body of buf[0]
+	rerr error // the reader's error, once it returned one with data
+	// required are the numbers every quota must have.
 	required uint8
 	key      []byte            // scratch for the current key
 	names    map[string]string // resource names, one string each per poll
-	seen     map[string]struct{}
+	// order and prevOrder are the resource names of the current and the
+	// previous project, in the body's order.
+	order, prevOrder []string
+	seen             map[string]struct{}
 	// project, when set, is told of every project, even one with no
 	// resources (the map view keeps those).
 	project func(string)
 }
 
+// scanBuffer is the size of the scanner's buffer.
+const scanBuffer = 64 << 10
+
 func newQuotaScanner(r io.Reader, required uint8, hint int) *quotaScanner {
 	return &quotaScanner{
-		r:        bufio.NewReaderSize(r, 64<<10),
+		r:        r,
+		buf:      make([]byte, scanBuffer),
 		required: required,
 		key:      make([]byte, 0, 64),
 		names:    make(map[string]string, 32),
@@ -89,25 +103,62 @@ func (s *quotaScanner) entries(out []quota.Entry) ([]quota.Entry, error) {
 }
 
 func (s *quotaScanner) syntax(format string, args ...any) error {
-	return fmt.Errorf("decoding response at byte %d: %s", s.off, fmt.Sprintf(format, args...))
+	return fmt.Errorf("decoding response at byte %d: %s", s.base+int64(s.pos), fmt.Sprintf(format, args...))
 }
 
+// read returns the next byte of the body; its end is a syntax error.
 func (s *quotaScanner) read() (byte, error) {
-	b, err := s.r.ReadByte()
-	if err != nil {
+	if s.pos < s.end {
+		b := s.buf[s.pos]
+		s.pos++
+		return b, nil
+	}
+	return s.readMore()
+}
+
+func (s *quotaScanner) readMore() (byte, error) {
+	if err := s.fill(); err != nil {
 		if errors.Is(err, io.EOF) {
 			return 0, s.syntax("unexpected end of the body")
 		}
 		return 0, fmt.Errorf("reading response: %w", err)
 	}
-	s.off++
+	b := s.buf[s.pos]
+	s.pos++
 	return b, nil
 }
 
-func (s *quotaScanner) unread() {
-	_ = s.r.UnreadByte()
-	s.off--
+// fill reads more of the body once buf is consumed, keeping its last
+// byte so that unread can step back over it.
+func (s *quotaScanner) fill() error {
+	if s.end > 0 {
+		s.buf[0] = s.buf[s.end-1]
+		s.base += int64(s.end - 1)
+		s.pos, s.end = 1, 1
+	}
+	if s.rerr != nil {
+		return s.rerr
+	}
+	// A reader that keeps returning nothing is given up on, as bufio
+	// does.
+	for range 100 {
+		n, err := s.r.Read(s.buf[s.end:])
+		s.end += n
+		if n > 0 {
+			s.rerr = err
+			return nil
+		}
+		if err != nil {
+			s.rerr = err
+			return err
+		}
+	}
+	s.rerr = io.ErrNoProgress
+	return s.rerr
 }
+
+// unread steps back over the byte read last.
+func (s *quotaScanner) unread() { s.pos-- }
 
 // next returns the next byte that is not white space.
 func (s *quotaScanner) next() (byte, error) {
@@ -167,14 +218,17 @@ func (s *quotaScanner) top(out []quota.Entry) ([]quota.Entry, error) {
 		return nil, s.syntax("want an object of projects, got %q", b)
 	}
 	for {
-		b, err := s.r.ReadByte()
-		if errors.Is(err, io.EOF) {
-			return out, nil
+		if s.pos == s.end {
+			err := s.fill()
+			if errors.Is(err, io.EOF) {
+				return out, nil
+			}
+			if err != nil {
+				return nil, fmt.Errorf("reading response: %w", err)
+			}
 		}
-		if err != nil {
-			return nil, fmt.Errorf("reading response: %w", err)
-		}
-		s.off++
+		b := s.buf[s.pos]
+		s.pos++
 		switch b {
 		case ' ', '\t', '\n', '\r':
 			continue
@@ -236,12 +290,20 @@ func (s *quotaScanner) projects(out []quota.Entry) ([]quota.Entry, error) {
 			return fmt.Errorf("project %s: %w", project, err)
 		}
 		first := len(out)
+		s.order, s.prevOrder = s.prevOrder[:0], s.order
 		return s.members(func() error {
-			name, ok := s.names[string(s.key)]
-			if !ok {
+			// Projects list the same resources in the same order, mostly:
+			// the previous project's name at this place spares a lookup.
+			var name string
+			if r := len(s.order); r < len(s.prevOrder) && string(s.key) == s.prevOrder[r] {
+				name = s.prevOrder[r]
+			} else if n, ok := s.names[string(s.key)]; ok {
+				name = n
+			} else {
 				name = string(s.key)
 				s.names[name] = name
 			}
+			s.order = append(s.order, name)
 			for _, e := range out[first:] {
 				if e.Resource == name {
 					return &EntryError{Project: project, Resource: name, Problem: "listed twice"}
@@ -326,10 +388,21 @@ func (s *quotaScanner) quota(project, resource string) (quota.Quota, error) {
 }
 
 func fieldIndex(k []byte) int {
-	for i, f := range quotaFields {
-		if string(k) == f {
-			return i
-		}
+	// A switch on the key compiles to comparisons by length and value,
+	// without converting it.
+	switch string(k) {
+	case "usage":
+		return 0
+	case "limit":
+		return 1
+	case "pending":
+		return 2
+	case "project_usage":
+		return 3
+	case "project_limit":
+		return 4
+	case "project_pending":
+		return 5
 	}
 	return -1
 }
@@ -455,7 +528,24 @@ const maxKey = 1024
 func (s *quotaScanner) str() error {
 	s.key = s.key[:0]
 	escaped := false
+	var high byte // the bits of every byte: ASCII needs no UTF-8 check
 	for {
+		// Plain bytes up to a quote, an escape, a control character or
+		// the bound are taken from the buffer at once; the rest byte by
+		// byte below.
+		i, lim := s.pos, min(s.end, s.pos+maxKey+1-len(s.key))
+		for i < lim {
+			c := s.buf[i]
+			if c == '"' || c == '\\' || c < 0x20 {
+				break
+			}
+			high |= c
+			i++
+		}
+		if i > s.pos {
+			s.key = append(s.key, s.buf[s.pos:i]...)
+			s.pos = i
+		}
 		b, err := s.read()
 		if err != nil {
 			return err
@@ -468,7 +558,7 @@ func (s *quotaScanner) str() error {
 			if escaped {
 				return s.unescape()
 			}
-			if !utf8.Valid(s.key) {
+			if high >= utf8.RuneSelf && !utf8.Valid(s.key) {
 				return s.syntax("invalid UTF-8 in a string")
 			}
 			return nil
@@ -482,6 +572,7 @@ func (s *quotaScanner) str() error {
 		case b < 0x20:
 			return s.syntax("control character in a string")
 		default:
+			high |= b
 			s.key = append(s.key, b)
 		}
 	}

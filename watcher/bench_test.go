@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -106,11 +108,29 @@ func BenchmarkDecodeQuotas10k(b *testing.B) {
 // simulator. It also reports the bare decode time measured the same way,
 // the ratio between the two (target: at most 2), and the heap the watcher
 // keeps.
-func BenchmarkCycle10k(b *testing.B) {
-	var before runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	w, srv, clk := benchEnv(b)
+func BenchmarkCycle10k(b *testing.B) { benchCycle(b, 10_000) }
+
+// BenchmarkCycle100k is the same at 100,000 projects (800,000 series), in
+// this process. With QUOTAWATCH_BENCH_PROFILE=prefix it writes heap
+// profiles of the steady cycles only: prefix.cpu, prefix.allocs.base and
+// prefix.allocs (compare them with pprof -base) and prefix.heap, the live
+// heap after the last cycle, simulator included.
+func BenchmarkCycle100k(b *testing.B) { benchCycle(b, 100_000) }
+
+// writeProfile writes the named runtime profile to path.
+func writeProfile(b *testing.B, name, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func benchCycle(b *testing.B, projects int) {
+	w, srv, clk := benchEnvN(b, projects)
 	ctx := context.Background()
 	// The first cycle authenticates, lists project names and writes every
 	// series once; steady state starts after it.
@@ -131,6 +151,19 @@ func BenchmarkCycle10k(b *testing.B) {
 	}
 	decode := time.Since(start) / decodes
 
+	prof := os.Getenv("QUOTAWATCH_BENCH_PROFILE")
+	if prof != "" {
+		runtime.GC()
+		writeProfile(b, "allocs", prof+".allocs.base")
+		f, err := os.Create(prof + ".cpu")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+	}
 	b.ResetTimer()
 	for b.Loop() {
 		clk.Advance(5 * time.Minute)
@@ -143,6 +176,12 @@ func BenchmarkCycle10k(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	if prof != "" {
+		pprof.StopCPUProfile()
+		runtime.GC()
+		writeProfile(b, "allocs", prof+".allocs")
+		writeProfile(b, "heap", prof+".heap")
+	}
 	perCycle := b.Elapsed() / time.Duration(b.N)
 	b.ReportMetric(float64(decode.Microseconds())/1000, "decode-ms")
 	b.ReportMetric(float64(perCycle)/float64(decode), "x-decode")

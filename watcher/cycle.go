@@ -134,14 +134,23 @@ func (w *Watcher) cycle(ctx context.Context, e *env, now time.Time, rep *Report)
 	projects := w.names.view()
 	// Most resources have no forecasting rule at all: decide those once per
 	// resource, not once per series.
+	// A project's entries come together: its name is looked up once for
+	// them all, not once per series.
 	byResource := map[string]bool{}
+	lastProject, lastName := "", ""
 	keep := func(project, resource string) bool {
 		has, ok := byResource[resource]
 		if !ok {
 			has = e.engine.UsesHistoryOf(resource)
 			byResource[resource] = has
 		}
-		return has && e.engine.UsesHistory(resource, project, projects[project].Name)
+		if !has {
+			return false
+		}
+		if project != lastProject || lastProject == "" {
+			lastProject, lastName = project, projects[project].Name
+		}
+		return e.engine.UsesHistory(resource, project, lastName)
 	}
 	w.histMu.Lock()
 	for i := range snaps {

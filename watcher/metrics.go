@@ -259,22 +259,26 @@ type quotaCollector struct {
 	name func(project string) string
 	max  int
 
-	mu     sync.Mutex
-	last   map[string][]quota.Entry // account → its last successful poll
-	top    []exported               // the series with gauges
+	mu sync.Mutex
+	// last holds, per account, the fullest series of its last successful
+	// poll: the fullest of all accounts are among them. Copies, so that
+	// the poll's entries (tens of megabytes in a large cloud) are not
+	// kept from one cycle to the next.
+	last   map[string][]exported
+	top    []exported // the series with gauges
 	counts map[string]map[string]int
 }
 
 // exported is one series chosen for the gauges.
 type exported struct {
 	account string
-	entry   *quota.Entry
+	entry   quota.Entry
 	ratio   float64
 }
 
 // fuller orders the exported series: higher ratio first, then by key so
 // the set does not flap between equals.
-func fuller(a, b exported) int {
+func fuller(a, b *exported) int {
 	if d := cmp.Compare(b.ratio, a.ratio); d != 0 {
 		return d
 	}
@@ -288,7 +292,7 @@ func (c *quotaCollector) set(snaps []quota.Snapshot) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.last == nil {
-		c.last, c.counts = map[string][]quota.Entry{}, map[string]map[string]int{}
+		c.last, c.counts = map[string][]exported{}, map[string]map[string]int{}
 	}
 	for _, s := range snaps {
 		n := map[string]int{}
@@ -296,32 +300,42 @@ func (c *quotaCollector) set(snaps []quota.Snapshot) {
 			n[s.Entries[i].Resource]++
 		}
 		c.counts[s.Account] = n
-		c.last[s.Account] = s.Entries
+		h := c.last[s.Account][:0]
+		for i := range s.Entries {
+			e := &s.Entries[i]
+			h = c.push(h, exported{account: s.Account, entry: *e, ratio: e.Ratio()})
+		}
+		c.last[s.Account] = h
 	}
-	// A bounded min-heap keeps the max fullest without sorting them all.
 	h := c.top[:0]
-	for acct, es := range c.last {
-		for i := range es {
-			x := exported{account: acct, entry: &es[i], ratio: es[i].Ratio()}
-			switch {
-			case len(h) < c.max:
-				h = append(h, x)
-				heapUp(h, len(h)-1)
-			case fuller(x, h[0]) < 0:
-				h[0] = x
-				heapDown(h, 0)
-			}
+	for _, xs := range c.last {
+		for i := range xs {
+			h = c.push(h, xs[i])
 		}
 	}
-	slices.SortFunc(h, fuller)
+	slices.SortFunc(h, func(a, b exported) int { return fuller(&a, &b) })
 	c.top = h
+}
+
+// push adds x to the bounded min-heap h of at most c.max series, which
+// keeps the fullest without sorting them all.
+func (c *quotaCollector) push(h []exported, x exported) []exported {
+	switch {
+	case len(h) < c.max:
+		h = append(h, x)
+		heapUp(h, len(h)-1)
+	case len(h) > 0 && fuller(&x, &h[0]) < 0:
+		h[0] = x
+		heapDown(h, 0)
+	}
+	return h
 }
 
 // heapUp and heapDown keep h a heap whose root is the least full series.
 func heapUp(h []exported, i int) {
 	for i > 0 {
 		p := (i - 1) / 2
-		if fuller(h[i], h[p]) <= 0 {
+		if fuller(&h[i], &h[p]) <= 0 {
 			return
 		}
 		h[i], h[p] = h[p], h[i]
@@ -332,10 +346,10 @@ func heapUp(h []exported, i int) {
 func heapDown(h []exported, i int) {
 	for {
 		l, least := 2*i+1, i
-		if l < len(h) && fuller(h[l], h[least]) > 0 {
+		if l < len(h) && fuller(&h[l], &h[least]) > 0 {
 			least = l
 		}
-		if r := l + 1; r < len(h) && fuller(h[r], h[least]) > 0 {
+		if r := l + 1; r < len(h) && fuller(&h[r], &h[least]) > 0 {
 			least = r
 		}
 		if least == i {
@@ -360,8 +374,9 @@ func (c *quotaCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *quotaCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, x := range c.top {
-		e := x.entry
+	for i := range c.top {
+		x := &c.top[i]
+		e := &x.entry
 		labels := []string{x.account, e.Project, c.name(e.Project), e.Resource}
 		usage, limit := c.usage, c.limit
 		if quota.UnitOf(e.Resource) == quota.Bytes {

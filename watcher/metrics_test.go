@@ -44,6 +44,37 @@ quotawatch_quota_series{account="a",resource="pithos.diskspace"} 10
 	require.Equal(t, 10, testutil.CollectAndCount(reg, "quotawatch_quota_ratio"))
 }
 
+// The collector keeps copies of the fullest series of each account's last
+// poll, not the poll's entries: the cycle's entries can go, and the
+// fullest across accounts are still chosen when only one account polled.
+func TestQuotaGaugesKeepCopiesOfTheFullest(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := newMetrics(reg, func(id string) string { return id })
+	m.quotas.max = 2
+	entries := func(base int64) []quota.Entry {
+		var es []quota.Entry
+		for i := range 5 {
+			u := base + int64(i)
+			es = append(es, quota.Entry{Project: fmt.Sprintf("p%d", i), Resource: quota.VM,
+				Quota: quota.Quota{Usage: u, Limit: 100, ProjectUsage: u, ProjectLimit: 100}})
+		}
+		return es
+	}
+	a, b := entries(10), entries(50)
+	m.setQuotas([]quota.Snapshot{{Account: "a", Entries: a}, {Account: "b", Entries: b}})
+	for i := range a {
+		a[i].Usage, b[i].Usage = 0, 0 // the next poll decoding into the same array
+	}
+	// b fails its next poll; a's new poll is emptier than b's last.
+	m.setQuotas([]quota.Snapshot{{Account: "a", Entries: entries(0)}})
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP quotawatch_quota_usage Usage of a quota counted in items (VMs, CPUs, IPs, networks, applications).
+# TYPE quotawatch_quota_usage gauge
+quotawatch_quota_usage{account="b",project="p3",project_name="p3",resource="cyclades.vm"} 53
+quotawatch_quota_usage{account="b",project="p4",project_name="p4",resource="cyclades.vm"} 54
+`), "quotawatch_quota_usage"))
+}
+
 // The label values the configuration makes known exist at zero before any
 // event, and the load time is set at start-up.
 func TestMetricsKnownAtZero(t *testing.T) {

@@ -2,6 +2,8 @@ package watcher
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,15 +73,22 @@ func (n *nameCache) name(id string) string {
 // writes it (in its poll step, before anything reads the view).
 func (n *nameCache) view() map[string]quota.Project { return n.projects }
 
-// drain returns the projects that changed since the last drain.
+// drain returns the projects that changed since the last drain, by id:
+// the store inserts keys in the order given, and a bbolt node shifts
+// every later key at each insertion, so the first cycle of a large cloud
+// would spend seconds on a random order.
 func (n *nameCache) drain() []quota.Project {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	var ps []quota.Project
+	if len(n.dirty) == 0 {
+		return nil
+	}
+	ps := make([]quota.Project, 0, len(n.dirty))
 	for id := range n.dirty {
 		ps = append(ps, n.projects[id])
 	}
 	clear(n.dirty)
+	slices.SortFunc(ps, func(a, b quota.Project) int { return strings.Compare(a.ID, b.ID) })
 	return ps
 }
 
@@ -249,9 +258,11 @@ func (w *Watcher) refreshNames(ctx context.Context, a *account, now time.Time) {
 		ps, err := s.ProjectSummaries(ctx)
 		if err == nil {
 			ms := make(map[string]string, len(ps))
+			in := interner{}
 			for id, p := range ps {
-				ms[id] = p.Membership
+				ms[id] = in.of(p.Membership)
 				if p.Name != "" || p.State != "" {
+					p.State, p.Owner = in.of(p.State), in.of(p.Owner)
 					w.names.put(p)
 				}
 			}
@@ -267,11 +278,28 @@ func (w *Watcher) refreshNames(ctx context.Context, a *account, now time.Time) {
 		w.log.Warn("listing projects failed; showing ids", "account", a.name, "err", err)
 		return
 	}
+	in := interner{}
 	for _, p := range ps {
-		w.names.put(p.Summary())
+		q := p.Summary()
+		q.State, q.Owner = in.of(q.State), in.of(q.Owner)
+		w.names.put(q)
 	}
 	w.names.listed(a.name, now)
 	w.recordListing(a.name, store.ProjectListing{Time: now})
+}
+
+// interner hands out one string for equal values: a listing decodes each
+// project's state, membership and owner as strings of their own, yet a
+// cloud of 100,000 projects has a handful of states and few owners, and
+// the name cache keeps them until the next listing.
+type interner map[string]string
+
+func (in interner) of(s string) string {
+	if t, ok := in[s]; ok {
+		return t
+	}
+	in[s] = s
+	return s
 }
 
 // recordListing keeps when the account's projects were listed, and its

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,9 +21,35 @@ const daemonEnv = "QUOTAWATCH_TEST_DAEMON"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(daemonEnv) == "1" {
-		os.Exit(mainArgs(strings.Split(os.Getenv(daemonEnv+"_ARGS"), "\n")))
+		stop := profileDaemon()
+		code := mainArgs(strings.Split(os.Getenv(daemonEnv+"_ARGS"), "\n"))
+		stop()
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
+}
+
+// profileDaemon writes a CPU profile of the daemon run by a benchmark to
+// QUOTAWATCH_BENCH_CPUPROFILE, from QUOTAWATCH_BENCH_CPUPROFILE_AFTER (a
+// duration) on, so that the first cycles can be left out.
+func profileDaemon() (stop func()) {
+	path := os.Getenv("QUOTAWATCH_BENCH_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	after, _ := time.ParseDuration(os.Getenv("QUOTAWATCH_BENCH_CPUPROFILE_AFTER"))
+	f, err := os.Create(path)
+	if err != nil {
+		panic(err)
+	}
+	started := make(chan bool, 1)
+	t := time.AfterFunc(after, func() { started <- pprof.StartCPUProfile(f) == nil })
+	return func() {
+		if !t.Stop() && <-started {
+			pprof.StopCPUProfile()
+		}
+		_ = f.Close()
+	}
 }
 
 // BenchmarkDaemonRSS80k runs the real daemon as a separate process against
