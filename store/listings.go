@@ -1,11 +1,8 @@
 package store
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
-
-	"go.etcd.io/bbolt"
 )
 
 // bListings holds, per account, when its projects were last listed, so
@@ -24,23 +21,7 @@ type ProjectListing struct {
 // ProjectsListed returns the account's last full listing of its projects,
 // if ever recorded.
 func (s *Store) ProjectsListed(account string) (ProjectListing, bool, error) {
-	var l ProjectListing
-	var ok bool
-	err := s.view(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bListings)
-		if b == nil {
-			return nil
-		}
-		v := b.Get([]byte(account))
-		if v == nil {
-			return nil
-		}
-		if err := json.Unmarshal(v, &l); err != nil {
-			return fmt.Errorf("%s: %w", account, err)
-		}
-		ok = true
-		return nil
-	})
+	l, ok, err := readRecord[ProjectListing](s, bListings, account)
 	if err != nil {
 		return ProjectListing{}, false, fmt.Errorf("store: project listing: %w", err)
 	}
@@ -51,18 +32,7 @@ func (s *Store) ProjectsListed(account string) (ProjectListing, bool, error) {
 // projects.
 func (s *Store) SetProjectsListed(account string, l ProjectListing) error {
 	l.Time = l.Time.UTC()
-	v, err := json.Marshal(l)
-	if err != nil {
-		return fmt.Errorf("store: project listing: %w", err)
-	}
-	err = s.update(func(tx *bbolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bListings)
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte(account), v)
-	})
-	if err != nil {
+	if err := writeRecord(s, bListings, account, l); err != nil {
 		return fmt.Errorf("store: project listing of %s: %w", account, err)
 	}
 	return nil

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
-
-	"go.etcd.io/bbolt"
 )
 
 // bSessions holds, per account, what its last token request answered, so
@@ -24,23 +22,7 @@ type Session struct {
 
 // Session returns the account's last token answer, if recorded.
 func (s *Store) Session(account string) (Session, bool, error) {
-	var ss Session
-	var ok bool
-	err := s.view(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bSessions)
-		if b == nil {
-			return nil
-		}
-		v := b.Get([]byte(account))
-		if v == nil {
-			return nil
-		}
-		if err := json.Unmarshal(v, &ss); err != nil {
-			return fmt.Errorf("%s: %w", account, err)
-		}
-		ok = true
-		return nil
-	})
+	ss, ok, err := readRecord[Session](s, bSessions, account)
 	if err != nil {
 		return Session{}, false, fmt.Errorf("store: session: %w", err)
 	}
@@ -50,18 +32,7 @@ func (s *Store) Session(account string) (Session, bool, error) {
 // SetSession records the account's last token answer.
 func (s *Store) SetSession(account string, ss Session) error {
 	ss.Time = ss.Time.UTC()
-	v, err := json.Marshal(ss)
-	if err != nil {
-		return fmt.Errorf("store: session: %w", err)
-	}
-	err = s.update(func(tx *bbolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bSessions)
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte(account), v)
-	})
-	if err != nil {
+	if err := writeRecord(s, bSessions, account, ss); err != nil {
 		return fmt.Errorf("store: session of %s: %w", account, err)
 	}
 	return nil
