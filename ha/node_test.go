@@ -371,13 +371,8 @@ func TestUnreadableStateLetsTheLeadGo(t *testing.T) {
 // lease is renewed meanwhile, so the term survives a long wait.
 func TestSlowTakeoverKeepsTheLease(t *testing.T) {
 	c := etcdtest.Start(t, 1)
-	st, err := store.Open(filepath.Join(t.TempDir(), "a.db"), store.Options{NoSync: true})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
-	n, err := New(Config{Endpoints: c.Endpoints(), Prefix: "/qw/", TTL: testTTL, Self: Member{ID: "a"}}, st)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = n.Close() })
-	st.SetMirror(n)
+	a := newInstance(t, "a", c.Endpoints(), "/qw/")
+	st, n := a.st, a.node
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	var deposed []string
@@ -397,7 +392,7 @@ func TestSlowTakeoverKeepsTheLease(t *testing.T) {
 		})
 	}()
 	waitFor(t, 5*testTTL, "a leads after a slow takeover", n.Leading)
-	_, err = st.Intent(intent("late"))
+	_, err := st.Intent(intent("late"))
 	require.NoError(t, err)
 	cancel()
 	<-done

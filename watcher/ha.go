@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/quotawatch/quotawatch/config"
 	"github.com/quotawatch/quotawatch/ha"
 	"github.com/quotawatch/quotawatch/quota"
 	"github.com/quotawatch/quotawatch/rules"
@@ -294,4 +296,15 @@ func (s sharedStore) ApplyShared(ups []store.SharedUpdate, seq store.Sequences) 
 	err := s.w.store.ApplyShared(ups, seq)
 	s.w.letGoIdle()
 	return err
+}
+
+// haConfig is the election's configuration from ha.etcd.
+func haConfig(cfg *config.Config, self ha.Member, log *slog.Logger, window func() time.Duration) (ha.Config, error) {
+	e := cfg.HA.Etcd
+	tc, err := e.TLS()
+	if err != nil {
+		return ha.Config{}, fmt.Errorf("etcd TLS: %w", err)
+	}
+	return ha.Config{Endpoints: e.Endpoints, TLS: tc, Prefix: e.Prefix, TTL: e.LeaseTTL, Self: self,
+		Logger: log.With("component", "ha"), JournalWindow: window}, nil
 }
