@@ -18,13 +18,14 @@ import (
 // buckets stay clear of them.
 var (
 	bAccts  = []byte("history_accounts") // account id -> name
-	bSeries = []byte("history_series")   // series id -> account id, project, resource
+	bSeries = []byte("history_series")   // the series' id sequence; series id -> account id, project, resource, before the registry
 	bChunks = []byte("history_chunks")   // block, series id -> chunk
 	bPolls  = []byte("history_polls")    // block, account id -> poll times
 	bLog    = []byte("history_openlog")  // sequence -> polls of the open block
 	bHead   = []byte("history_head")     // the open block and its checkpoint
 
-	allBuckets = [...][]byte{iAccts: bAccts, iSeries: bSeries, iChunks: bChunks, iPolls: bPolls, iLog: bLog, iHead: bHead}
+	allBuckets = [...][]byte{iAccts: bAccts, iSeries: bSeries, iChunks: bChunks, iPolls: bPolls, iLog: bLog, iHead: bHead,
+		iRegistry: bRegistry}
 
 	kBlock      = []byte("block")      // the open block's number
 	kCheckpoint = []byte("checkpoint") // last values when it began
@@ -38,6 +39,7 @@ const (
 	iPolls
 	iLog
 	iHead
+	iRegistry
 )
 
 var errCorrupt = chunkenc.ErrCorrupt
@@ -86,12 +88,15 @@ func (bk *buckets) polls() *bbolt.Bucket  { return bk.get(iPolls) }
 func (bk *buckets) log() *bbolt.Bucket    { return bk.get(iLog) }
 func (bk *buckets) head() *bbolt.Bucket   { return bk.get(iHead) }
 
+// registry is nil in a store written before it.
+func (bk *buckets) registry() *bbolt.Bucket { return bk.get(iRegistry) }
+
 // open checks that the buckets a query reads exist, and with all, every
 // bucket, as Load does. A writer's buckets then stay: only it writes.
 func open(tx *bbolt.Tx, all bool) (*buckets, error) {
 	bk := &buckets{tx: tx}
 	for i, name := range allBuckets {
-		if (all || i == iChunks || i == iPolls || i == iLog) && bk.get(i) == nil {
+		if (all && i != iRegistry || i == iChunks || i == iPolls || i == iLog) && bk.get(i) == nil {
 			return nil, fmt.Errorf("%w: no bucket %s", errCorrupt, name)
 		}
 	}
@@ -228,6 +233,9 @@ func (e *Engine) Append(tx *bbolt.Tx, snapshots []quota.Snapshot, batchTime time
 		}
 	}
 	if err := flush(); err != nil {
+		return err
+	}
+	if err := h.putRegistry(bk); err != nil {
 		return err
 	}
 	return h.maybeSnapshot(bk)

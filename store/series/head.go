@@ -116,6 +116,10 @@ type head struct {
 	// lazy holds the snapshot's series not restored yet; nil once a write
 	// has settled them all, or when the head was loaded without one.
 	lazy *lazySeries
+	// legacyMax is the highest id registered one value per series;
+	// dirtyGroups the registry groups to write at the end of a write.
+	legacyMax   uint32
+	dirtyGroups []uint32
 }
 
 func newHead() *head {
@@ -462,8 +466,8 @@ func loadHead(bk *buckets) (*head, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("accounts: %w", err)
 	}
-	sb := bk.series()
-	if n := sb.Stats().KeyN; n > 0 { // counted by page, not by key
+	// The ids handed out bound the series; most are still known.
+	if n := int(min(bk.series().Sequence(), 1<<32-1)); n > 0 {
 		// Sized once rather than by doubling; a project has a few
 		// resources, so names are a fraction of the series.
 		h.pages = make([][]series, 0, (n+seriesPage-1)/seriesPage)
@@ -473,23 +477,25 @@ func loadHead(bk *buckets) (*head, error) {
 	}
 	var nc nameCache
 	var a *account
-	if err := sb.ForEach(func(k, v []byte) error {
-		aid, p, r, err := splitSeriesValue(v)
-		if err != nil || len(k) != 4 {
-			return errCorrupt
+	rc := newRegCursor(bk)
+	for {
+		e, ok, err := rc.next()
+		if err != nil {
+			return nil, fmt.Errorf("series: %w", err)
 		}
-		if a == nil || a.id != aid {
-			if a = h.acctByID[aid]; a == nil {
-				return fmt.Errorf("%w: series of unknown account %d", errCorrupt, aid)
+		if !ok {
+			break
+		}
+		if a == nil || a.id != e.aid {
+			if a = h.acctByID[e.aid]; a == nil {
+				return nil, fmt.Errorf("series: %w: series of unknown account %d", errCorrupt, e.aid)
 			}
 		}
 		// Interned from the bytes: 80,000 series share a few thousand
 		// names, so most need no string of their own.
-		h.push(series{id: binary.BigEndian.Uint32(k), acct: a.idx, project: nc.intern(h, p), resource: nc.intern(h, r)})
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("series: %w", err)
+		h.push(series{id: e.id, acct: a.idx, project: nc.intern(h, e.project), resource: nc.intern(h, e.resource)})
 	}
+	h.legacyMax = rc.legacyMax
 	if v := bk.head().Get(kBlock); len(v) == 4 {
 		h.block, h.hasBlock = binary.BigEndian.Uint32(v), true
 	}

@@ -286,19 +286,15 @@ func (h *head) account(bk *buckets, name string) (*account, error) {
 }
 
 func (h *head) register(bk *buckets, a *account, project, resource string) (uint32, error) {
-	b := bk.series()
-	seq, err := b.NextSequence()
+	seq, err := bk.series().NextSequence()
 	if err != nil {
 		return 0, fmt.Errorf("register series: %w", err)
 	}
 	if seq > 1<<32-1 {
 		return 0, fmt.Errorf("register series: too many series")
 	}
-	b.FillPercent = 0.9
-	if err := b.Put(u32(uint32(seq)), encodeSeriesValue(a.id, project, resource)); err != nil {
-		return 0, fmt.Errorf("register series %s/%s/%s: %w", a.name, project, resource, err)
-	}
 	h.addSeries(uint32(seq), a, project, resource)
+	h.regDirty(uint32(seq))
 	return h.n - 1, nil
 }
 

@@ -502,10 +502,12 @@ func (h *head) forgetBefore(bk *buckets, cut int64) error {
 		return err
 	}
 	for _, id := range ids {
-		if err := bk.series().Delete(u32(id)); err != nil {
+		if id > h.legacyMax {
+			h.regDirty(id)
+		} else if err := bk.series().Delete(u32(id)); err != nil {
 			return err
 		}
 	}
 	h.forget(func(s *series) bool { _, ok := slices.BinarySearch(ids, s.id); return ok })
-	return nil
+	return h.putRegistry(bk)
 }
