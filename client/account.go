@@ -32,6 +32,55 @@ func (c *Client) getJSON(ctx context.Context, service, query string, v any, segs
 	})
 }
 
+// getJSONList streams the JSON array a GET answers, one element at a
+// time: a listing of 100,000 projects is then never held whole, neither
+// as its body nor as every element decoded at once. begin runs before each
+// attempt reads its first element (an attempt may fail part way and be
+// retried); each receives every element in turn, in a value it may keep.
+// A null or empty answer lists nothing.
+func getJSONList[T any](ctx context.Context, c *Client, service, query string, begin func(), each func(*T) error, segs ...string) error {
+	u, _, err := c.endpoint(ctx, service, segs...)
+	if err != nil {
+		return err
+	}
+	u.RawQuery = query
+	return c.do(ctx, &request{service: service, method: http.MethodGet, url: u}, func(resp *http.Response) error {
+		begin()
+		if resp.StatusCode == http.StatusNoContent {
+			return nil
+		}
+		dec := json.NewDecoder(resp.Body)
+		tok, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("decoding response: %w", err)
+		}
+		if tok == nil {
+			return nil
+		}
+		if d, ok := tok.(json.Delim); !ok || d != '[' {
+			return fmt.Errorf("decoding response: %v where a list belongs", tok)
+		}
+		for dec.More() {
+			v := new(T)
+			if err := dec.Decode(v); err != nil {
+				return fmt.Errorf("decoding response: %w", err)
+			}
+			if err := each(v); err != nil {
+				return err
+			}
+		}
+		if _, err := dec.Token(); err != nil {
+			return fmt.Errorf("decoding response: %w", err)
+		}
+		return nil
+	})
+}
+
+// collect is a list's elements, kept whole.
+func collect[T any](out *[]T) (begin func(), each func(*T) error) {
+	return func() { *out = (*out)[:0] }, func(v *T) error { *out = append(*out, *v); return nil }
+}
+
 // Resource describes one resource Synnefo accounts (GET {account}/resources).
 type Resource struct {
 	Service     string `json:"service"`
@@ -246,7 +295,8 @@ func (p *Project) Summary() quota.Project {
 // cloud returns the projects the caller is related to.
 func (c *Client) Projects(ctx context.Context, f ProjectFilter) ([]Project, error) {
 	var ps []Project
-	if err := c.getJSON(ctx, ServiceAccount, f.query(), &ps, "projects"); err != nil {
+	begin, each := collect(&ps)
+	if err := getJSONList(ctx, c, ServiceAccount, f.query(), begin, each, "projects"); err != nil {
 		return nil, fmt.Errorf("projects: %w", err)
 	}
 	return ps, nil
@@ -289,7 +339,8 @@ func (c *Client) Memberships(ctx context.Context, project string) ([]Membership,
 		query = "project=" + url.QueryEscape(project)
 	}
 	var ms []Membership
-	if err := c.getJSON(ctx, ServiceAccount, query, &ms, "projects", "memberships"); err != nil {
+	begin, each := collect(&ms)
+	if err := getJSONList(ctx, c, ServiceAccount, query, begin, each, "projects", "memberships"); err != nil {
 		return nil, fmt.Errorf("memberships: %w", err)
 	}
 	return ms, nil
@@ -304,30 +355,34 @@ func (c *Client) ProjectSummaries(ctx context.Context) (map[string]quota.Project
 	if err != nil {
 		return nil, fmt.Errorf("project summaries: %w", err)
 	}
-	ps, err := c.Projects(ctx, ProjectFilter{})
-	if err != nil {
-		return nil, fmt.Errorf("project summaries: %w", err)
+	// Streamed, keeping only what a summary holds: the full listings of
+	// 100,000 projects and their memberships would be the daemon's
+	// largest allocation.
+	var out map[string]quota.Project
+	if err := getJSONList(ctx, c, ServiceAccount, ProjectFilter{}.query(), func() { out = map[string]quota.Project{} }, func(p *Project) error {
+		out[p.ID] = p.Summary()
+		return nil
+	}, "projects"); err != nil {
+		return nil, fmt.Errorf("project summaries: projects: %w", err)
 	}
-	ms, err := c.Memberships(ctx, "")
-	if err != nil {
-		return nil, fmt.Errorf("project summaries: %w", err)
-	}
-	out := make(map[string]quota.Project, len(ps))
-	for i := range ps {
-		out[ps[i].ID] = ps[i].Summary()
-	}
-	for _, m := range ms {
-		if m.User != id.UserID {
-			continue
+	var mine map[string]string
+	if err := getJSONList(ctx, c, ServiceAccount, "", func() { mine = map[string]string{} }, func(m *Membership) error {
+		if m.User == id.UserID {
+			mine[m.Project] = m.State
 		}
-		p, ok := out[m.Project]
+		return nil
+	}, "projects", "memberships"); err != nil {
+		return nil, fmt.Errorf("project summaries: memberships: %w", err)
+	}
+	for project, state := range mine {
+		p, ok := out[project]
 		if !ok {
 			// Listed memberships of projects the default mode leaves out
 			// (a removed member's): known by id only.
-			p = quota.Project{ID: m.Project}
+			p = quota.Project{ID: project}
 		}
-		p.Membership = m.State
-		out[m.Project] = p
+		p.Membership = state
+		out[project] = p
 	}
 	return out, nil
 }

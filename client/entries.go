@@ -23,8 +23,13 @@ func (c *Client) QuotaEntries(ctx context.Context) ([]quota.Entry, error) {
 	err = c.do(ctx, &request{service: ServiceAccount, method: http.MethodGet, url: u}, func(resp *http.Response) error {
 		// Sized like the last poll's: growing a slice of tens of
 		// thousands of entries by doubling costs twice its size again.
+		// The first poll sizes it from the body's length instead.
+		hint := c.entriesHint.Load()
+		if hint == 0 && resp.ContentLength > 0 {
+			hint = min(resp.ContentLength, c.maxBody) / minEntryBytes
+		}
 		var err error
-		es, err = decodeEntries(resp.Body, make([]quota.Entry, 0, c.entriesHint.Load()))
+		es, err = decodeEntries(resp.Body, make([]quota.Entry, 0, hint))
 		return err
 	})
 	if err != nil {
@@ -33,6 +38,12 @@ func (c *Client) QuotaEntries(ctx context.Context) ([]quota.Entry, error) {
 	c.entriesHint.Store(int64(len(es)))
 	return es, nil
 }
+
+// minEntryBytes is about the length of a short resource entry of /quotas
+// (a name and six integers with their keys, its project's key shared by
+// several): longer entries leave some of the slice unused, shorter ones
+// cost it one growth.
+const minEntryBytes = 128
 
 // decodeEntries decodes a /quotas body strictly (see quotaScanner).
 func decodeEntries(r io.Reader, out []quota.Entry) ([]quota.Entry, error) {
