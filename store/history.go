@@ -19,7 +19,7 @@ type Latest = series.Latest
 func (s *Store) At(k quota.Key, t time.Time) (quota.Sample, bool, error) {
 	var out quota.Sample
 	var ok bool
-	err := s.viewHistory(func(tx *bbolt.Tx, e *series.Engine) error {
+	err := s.viewSeries(k, func(tx *bbolt.Tx, e *series.Engine) error {
 		var err error
 		out, ok, err = e.At(tx, k, t)
 		return err
@@ -34,7 +34,7 @@ func (s *Store) At(k quota.Key, t time.Time) (quota.Sample, bool, error) {
 // where the series was present, as observed.
 func (s *Store) Series(k quota.Key, from, to time.Time) ([]quota.Sample, error) {
 	var out []quota.Sample
-	err := s.viewHistory(func(tx *bbolt.Tx, e *series.Engine) error {
+	err := s.viewSeries(k, func(tx *bbolt.Tx, e *series.Engine) error {
 		var err error
 		out, err = e.Series(tx, k, from, to)
 		return err
@@ -51,7 +51,7 @@ func (s *Store) Series(k quota.Key, from, to time.Time) ([]quota.Sample, error) 
 // unchanged values is not a change.
 func (s *Store) Changes(k quota.Key, from, to time.Time) ([]quota.Sample, error) {
 	var out []quota.Sample
-	err := s.viewHistory(func(tx *bbolt.Tx, e *series.Engine) error {
+	err := s.viewSeries(k, func(tx *bbolt.Tx, e *series.Engine) error {
 		var err error
 		out, err = e.Changes(tx, k, from, to)
 		return err
@@ -67,7 +67,7 @@ func (s *Store) Changes(k quota.Key, from, to time.Time) ([]quota.Sample, error)
 // for that time. Times before the first observation are left out.
 func (s *Store) Downsample(k quota.Key, from, to time.Time, n int) ([]quota.Sample, error) {
 	var out []quota.Sample
-	err := s.viewHistory(func(tx *bbolt.Tx, e *series.Engine) error {
+	err := s.viewSeries(k, func(tx *bbolt.Tx, e *series.Engine) error {
 		var err error
 		out, err = e.Downsample(tx, k, from, to, n)
 		return err
@@ -82,7 +82,7 @@ func (s *Store) Downsample(k quota.Key, from, to time.Time, n int) ([]quota.Samp
 func (s *Store) LastSeen(k quota.Key) (time.Time, bool, error) {
 	var t time.Time
 	var ok bool
-	err := s.viewHistory(func(_ *bbolt.Tx, e *series.Engine) error {
+	err := s.viewSeries(k, func(_ *bbolt.Tx, e *series.Engine) error {
 		var err error
 		t, ok, err = e.LastSeen(k)
 		return err

@@ -14,6 +14,7 @@ import (
 	"go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
+	"github.com/quotawatch/quotawatch/quota"
 	"github.com/quotawatch/quotawatch/store/series"
 )
 
@@ -90,9 +91,13 @@ type Store struct {
 	held   *os.File       // the store file, locked by a writer for the Store's life
 	heldFi fs.FileInfo    // what held is, to check every reopen against
 	hist   *series.Engine // history and its cache; nil until loaded
-	inited bool
-	closed bool
-	broken error // ErrDamaged, once seen: the file is not opened again
+	// part is the history of the series picked (PickKeys), in a read-only
+	// store that has not loaded every series' cache.
+	part     *series.Engine
+	partKeys map[quota.Key]bool
+	inited   bool
+	closed   bool
+	broken   error // ErrDamaged, once seen: the file is not opened again
 	// mirror is told every change to the shared state; ops collects them
 	// during a write transaction.
 	mirror Mirror
@@ -294,7 +299,7 @@ func (s *Store) open() error {
 		db.AllocSize = 1 << 20
 		s.db = db
 		if s.opt.ReadOnly {
-			s.hist = nil // another process may have written since
+			s.hist, s.part, s.partKeys = nil, nil, nil // another process may have written since
 		}
 		if err := s.initSchema(); err != nil {
 			if !errors.Is(err, ErrDamaged) { // else ensure abandons the handle
@@ -303,22 +308,42 @@ func (s *Store) open() error {
 			return err
 		}
 	}
-	if s.hist == nil {
-		if err := guard(s.path, func() error {
-			return s.db.View(func(tx *bbolt.Tx) error {
-				var err error
-				s.hist, err = series.Load(tx, s.log)
-				return err
-			})
-		}); err != nil {
-			s.hist = nil
-			if errors.Is(err, ErrDamaged) {
-				return err
-			}
-			return fmt.Errorf("store %s: load history: %w", s.path, err)
-		}
+	// A reader loads the history when it first reads it: reading a
+	// project listing or one series' history needs none of the cache.
+	if s.hist == nil && !s.opt.ReadOnly {
+		return s.loadHistory()
 	}
 	return nil
+}
+
+// loadHistory loads the history cache. s.mu must be held for writing.
+func (s *Store) loadHistory() error {
+	if err := guard(s.path, func() error {
+		return s.db.View(func(tx *bbolt.Tx) error {
+			var err error
+			s.hist, err = series.Load(tx, s.log)
+			return err
+		})
+	}); err != nil {
+		s.hist = nil
+		if errors.Is(err, ErrDamaged) {
+			return err
+		}
+		return fmt.Errorf("store %s: load history: %w", s.path, err)
+	}
+	return nil
+}
+
+// ensureHistory is ensure with the history cache loaded.
+func (s *Store) ensureHistory() error {
+	if err := s.ensure(); err != nil || s.hist != nil {
+		return err
+	}
+	err := s.loadHistory()
+	if errors.Is(err, ErrDamaged) {
+		s.fail(err)
+	}
+	return err
 }
 
 // abandonAfter is how long fail waits for bbolt to close a damaged file.
@@ -434,7 +459,7 @@ func (s *Store) closeDB() error {
 	err := guard(s.path, s.db.Close)
 	s.db = nil
 	if s.opt.ReadOnly {
-		s.hist = nil
+		s.hist, s.part, s.partKeys = nil, nil, nil
 	}
 	if err != nil {
 		return fmt.Errorf("store %s: close: %w", s.path, err)
@@ -467,25 +492,42 @@ func (s *Store) Close() error {
 
 // view runs fn in a read transaction, reopening the file if released.
 func (s *Store) view(fn func(tx *bbolt.Tx) error) error {
-	return s.viewHistory(func(tx *bbolt.Tx, _ *series.Engine) error { return fn(tx) })
+	return s.viewWith(func() bool { return true }, s.ensure, func(tx *bbolt.Tx) error { return fn(tx) })
 }
 
 // viewHistory is view with the history engine.
 func (s *Store) viewHistory(fn func(tx *bbolt.Tx, e *series.Engine) error) error {
+	return s.viewWith(func() bool { return s.hist != nil }, s.ensureHistory, func(tx *bbolt.Tx) error { return fn(tx, s.hist) })
+}
+
+// viewSeries is viewHistory for a reader of series k: the engine of the
+// series picked serves it, if it holds k, else the whole history's.
+func (s *Store) viewSeries(k quota.Key, fn func(tx *bbolt.Tx, e *series.Engine) error) error {
+	var e *series.Engine
+	ready := func() bool {
+		if e = s.hist; e == nil && s.part != nil && s.partKeys[k] {
+			e = s.part
+		}
+		return e != nil
+	}
+	return s.viewWith(ready, s.ensureHistory, func(tx *bbolt.Tx) error { return fn(tx, e) })
+}
+
+// viewWith runs fn in a read transaction once ready, which is called with
+// s.mu held, reports it; prepare, with s.mu held for writing, makes it so.
+func (s *Store) viewWith(ready func() bool, prepare func() error, fn func(tx *bbolt.Tx) error) error {
 	s.mu.RLock()
-	for s.db == nil || s.hist == nil {
+	for s.db == nil || !ready() {
 		s.mu.RUnlock()
 		s.mu.Lock()
-		err := s.ensure()
+		err := prepare()
 		s.mu.Unlock()
 		if err != nil {
 			return err
 		}
 		s.mu.RLock()
 	}
-	err := guard(s.path, func() error {
-		return s.db.View(func(tx *bbolt.Tx) error { return fn(tx, s.hist) })
-	})
+	err := guard(s.path, func() error { return s.db.View(fn) })
 	s.mu.RUnlock()
 	if errors.Is(err, ErrDamaged) {
 		s.mu.Lock()
@@ -493,6 +535,67 @@ func (s *Store) viewHistory(fn func(tx *bbolt.Tx, e *series.Engine) error) error
 		s.mu.Unlock()
 	}
 	return err
+}
+
+// HistoryAccounts lists the accounts the history has polls of.
+func (s *Store) HistoryAccounts() ([]string, error) {
+	var out []string
+	err := s.view(func(tx *bbolt.Tx) error {
+		var err error
+		out, err = series.Accounts(tx)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: history accounts: %w", err)
+	}
+	return out, nil
+}
+
+// PickKeys returns those of keys the store has series of. A read-only
+// store that has not loaded the whole history loads only theirs, which
+// their At, Series, Changes and Downsample then read: a command reading
+// one series of 80,000 opens it in a millisecond or two.
+func (s *Store) PickKeys(keys []quota.Key) ([]quota.Key, error) {
+	s.mu.Lock()
+	if err := s.ensure(); err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	if s.hist == nil {
+		err := guard(s.path, func() error {
+			return s.db.View(func(tx *bbolt.Tx) error {
+				part, err := series.LoadSeries(tx, keys...)
+				if err != nil {
+					return err
+				}
+				s.part, s.partKeys = part, map[quota.Key]bool{}
+				for _, k := range keys {
+					s.partKeys[k] = true
+				}
+				return nil
+			})
+		})
+		if errors.Is(err, ErrDamaged) {
+			s.fail(err)
+		}
+		if err != nil {
+			s.mu.Unlock()
+			if !errors.Is(err, ErrDamaged) {
+				err = fmt.Errorf("store %s: load history: %w", s.path, err)
+			}
+			return nil, err
+		}
+	}
+	s.mu.Unlock()
+	var out []quota.Key
+	for _, k := range keys {
+		if _, ok, err := s.LastSeen(k); err != nil {
+			return nil, err
+		} else if ok {
+			out = append(out, k)
+		}
+	}
+	return out, nil
 }
 
 // update runs fn in one write transaction.

@@ -25,6 +25,13 @@ type keySelector interface {
 	SelectKeys(account, project, resource func(name string) bool) ([]quota.Key, error)
 }
 
+// keyPicker is a source that reads a few series named in full without
+// loading every series first; *store.Store is one.
+type keyPicker interface {
+	HistoryAccounts() ([]string, error)
+	PickKeys(keys []quota.Key) ([]quota.Key, error)
+}
+
 // HistoryQuery selects series and a span of their history.
 type HistoryQuery struct {
 	// Project is a project id or name, or a glob on either; empty
@@ -84,7 +91,13 @@ func QueryHistory(src HistorySource, q HistoryQuery) ([]Series, error) {
 	account, resource := q.Account.match, q.Resource.match
 	project := func(id string) bool { return q.Project.match(id) || q.Project.match(name(id)) }
 	var sel []quota.Key
-	if ks, ok := src.(keySelector); ok {
+	if kp, ok := src.(keyPicker); ok && q.Project.literal() && q.Project != "" && q.Resource.literal() && q.Resource != "" && q.Account.literal() {
+		// Named in full: only the series of that project (by id, or of
+		// the projects of that name) and resource in each account.
+		if sel, err = pickKeys(kp, projects, q); err != nil {
+			return nil, fmt.Errorf("read series: %w", err)
+		}
+	} else if ks, ok := src.(keySelector); ok {
 		if sel, err = ks.SelectKeys(account, project, resource); err != nil {
 			return nil, fmt.Errorf("read series: %w", err)
 		}
@@ -122,6 +135,31 @@ func QueryHistory(src HistorySource, q HistoryQuery) ([]Series, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// pickKeys is the series of a query whose project, resource and account
+// (if any) hold no pattern.
+func pickKeys(kp keyPicker, projects map[string]quota.Project, q HistoryQuery) ([]quota.Key, error) {
+	accounts := []string{string(q.Account)}
+	if q.Account == "" {
+		var err error
+		if accounts, err = kp.HistoryAccounts(); err != nil {
+			return nil, err
+		}
+	}
+	ids := []string{string(q.Project)}
+	for id, p := range projects {
+		if p.Name == string(q.Project) && id != string(q.Project) {
+			ids = append(ids, id)
+		}
+	}
+	var keys []quota.Key
+	for _, a := range accounts {
+		for _, id := range ids {
+			keys = append(keys, quota.Key{Account: a, Project: id, Resource: string(q.Resource)})
+		}
+	}
+	return kp.PickKeys(keys)
 }
 
 // HistoryRows flattens series into the rows of `history --output json`,

@@ -239,3 +239,62 @@ func TestStatusOfUnsortedSeries(t *testing.T) {
 		}
 	}
 }
+
+// pickingSource picks named series and refuses to list them all.
+type pickingSource struct {
+	*selectingSource
+	picked int
+}
+
+func (p *pickingSource) Keys() ([]quota.Key, error) { return nil, fmt.Errorf("listed every key") }
+func (p *pickingSource) SelectKeys(_, _, _ func(string) bool) ([]quota.Key, error) {
+	return nil, fmt.Errorf("selected from every key")
+}
+
+func (p *pickingSource) HistoryAccounts() ([]string, error) {
+	return []string{"a", "b", "c", "gone"}, nil
+}
+
+func (p *pickingSource) PickKeys(keys []quota.Key) ([]quota.Key, error) {
+	p.picked++
+	var out []quota.Key
+	for _, k := range keys {
+		if slices.Contains(p.keys, k) {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+// A query that names its series in full reads only them, and gives the
+// history that filtering every key gives; one with a pattern lists.
+func TestQueryHistoryPicksNamedSeries(t *testing.T) {
+	src := newRandomStatus(6)
+	sel := &selectingSource{projects: src.projects}
+	for _, l := range src.latest {
+		sel.keys = append(sel.keys, l.Key)
+	}
+	k := sel.keys[len(sel.keys)/2]
+	named := []HistoryQuery{
+		{Project: Glob(k.Project), Resource: Glob(k.Resource), Account: Glob(k.Account)},
+		{Project: Glob(k.Project), Resource: Glob(k.Resource)},
+		{Project: "Alpha", Resource: quota.DiskSpace},
+		{Project: "Project 10", Resource: quota.VM, Account: "b"},
+		{Project: "nothing", Resource: quota.VM},
+	}
+	for _, q := range named {
+		q.From, q.To, q.Points = time.Unix(0, 0), time.Unix(100, 0), 3
+		p := &pickingSource{selectingSource: sel}
+		got, err := QueryHistory(p, q)
+		require.NoError(t, err, "%+v", q)
+		require.Equal(t, 1, p.picked)
+		want, err := QueryHistory(keyLister{sel}, q)
+		require.NoError(t, err)
+		require.Equal(t, want, got, "%+v", q)
+	}
+	want, err := QueryHistory(keyLister{sel}, HistoryQuery{Project: "Alpha", Resource: quota.DiskSpace})
+	require.NoError(t, err)
+	require.NotEmpty(t, want, "a name the random projects hold")
+	_, err = QueryHistory(&pickingSource{selectingSource: sel}, HistoryQuery{Project: "p0*", Resource: quota.VM})
+	require.ErrorContains(t, err, "selected from every key")
+}

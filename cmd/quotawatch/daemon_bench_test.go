@@ -195,8 +195,12 @@ rules:
 	}
 	// The first cycle authenticates, lists project names and writes every
 	// series; steady state starts after the second.
-	for range 2 {
+	for i := range 2 {
 		wait()
+		if i == 0 {
+			_, h, _, _ := procMemory(b, cmd.Process.Pid)
+			b.Logf("peak of the first cycle %.0f MB", h)
+		}
 		churn()
 	}
 	// The simulator builds a body once the containers grew, when first

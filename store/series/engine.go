@@ -3,6 +3,7 @@ package series
 import (
 	"cmp"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -42,7 +43,10 @@ const (
 	iRegistry
 )
 
-var errCorrupt = chunkenc.ErrCorrupt
+var (
+	errCorrupt = chunkenc.ErrCorrupt
+	errPartial = errors.New("series: an engine of some series only does not write")
+)
 
 type vals = chunkenc.Vals
 
@@ -112,6 +116,8 @@ func open(tx *bbolt.Tx, all bool) (*buckets, error) {
 type Engine struct {
 	h   *head
 	log *slog.Logger
+	// partial: loaded by LoadSeries, which must not write.
+	partial bool
 }
 
 // Load rebuilds the head cache from tx: the registries, the checkpoint
@@ -125,11 +131,39 @@ func Load(tx *bbolt.Tx, log *slog.Logger) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := loadHead(bk)
+	h, err := loadHead(bk, nil)
 	if err != nil {
 		return nil, err
 	}
 	return &Engine{h: h, log: log}, nil
+}
+
+// LoadSeries is Load for a reader of a few series' history: its engine
+// knows only the series of keys (those the store has), and reads nothing
+// of the others but their names. Opening it for one series of 10,000
+// costs a fraction of a Load. It never writes.
+func LoadSeries(tx *bbolt.Tx, keys ...quota.Key) (*Engine, error) {
+	bk, err := open(tx, true)
+	if err != nil {
+		return nil, err
+	}
+	h, err := loadHead(bk, newKeySet(keys))
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{h: h, log: slog.New(slog.DiscardHandler), partial: true}, nil
+}
+
+// Accounts lists the accounts the history has polls of, read from tx
+// without loading anything else.
+func Accounts(tx *bbolt.Tx) ([]string, error) {
+	bk, err := open(tx, true)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	err = bk.accts().ForEach(func(_, v []byte) error { out = append(out, string(v)); return nil })
+	return out, err
 }
 
 // Len is the number of known series.
@@ -157,6 +191,9 @@ func LogBytes(tx *bbolt.Tx) (int64, error) {
 // taken at batchTime. A snapshot not after its account's previous poll, or
 // at a time out of range, is logged and skipped.
 func (e *Engine) Append(tx *bbolt.Tx, snapshots []quota.Snapshot, batchTime time.Time) error {
+	if e.partial {
+		return errPartial
+	}
 	bk := &buckets{tx: tx} // Load found them all
 	h := e.h
 	if err := h.settle(); err != nil {

@@ -429,6 +429,31 @@ func (h *head) internBytes(x []byte) uint32 {
 	return h.intern(string(x))
 }
 
+// keySet is a set of series keys, looked up by the registry's bytes.
+type keySet struct {
+	m   map[string]struct{}
+	buf []byte
+}
+
+func newKeySet(keys []quota.Key) *keySet {
+	ks := &keySet{m: make(map[string]struct{}, len(keys))}
+	for _, k := range keys {
+		ks.m[string(ks.join(k.Account, []byte(k.Project), []byte(k.Resource)))] = struct{}{}
+	}
+	return ks
+}
+
+// join writes the parts to buf, NUL-separated: names hold no NUL.
+func (ks *keySet) join(account string, project, resource []byte) []byte {
+	ks.buf = append(append(append(append(append(ks.buf[:0], account...), 0), project...), 0), resource...)
+	return ks.buf
+}
+
+func (ks *keySet) has(account string, project, resource []byte) bool {
+	_, ok := ks.m[string(ks.join(account, project, resource))] // no copy for a lookup
+	return ok
+}
+
 // nameCache remembers the names interned last, by a cheap hash of their
 // length and last byte, for one read of the registry: it lists a
 // project's resources one after another, and the same few resources over
@@ -454,8 +479,10 @@ func (c *nameCache) intern(h *head, x []byte) uint32 {
 }
 
 // loadHead rebuilds the cache: registries, the checkpoint written at the
-// last fold, then the log of the open block.
-func loadHead(bk *buckets) (*head, error) {
+// last fold, then the log of the open block. With only, it holds only the
+// series only keeps: their values are restored at once, and what the
+// other series are is never read.
+func loadHead(bk *buckets, only *keySet) (*head, error) {
 	h := newHead()
 	if err := bk.accts().ForEach(func(k, v []byte) error {
 		if len(k) != 4 {
@@ -467,7 +494,7 @@ func loadHead(bk *buckets) (*head, error) {
 		return nil, fmt.Errorf("accounts: %w", err)
 	}
 	// The ids handed out bound the series; most are still known.
-	if n := int(min(bk.series().Sequence(), 1<<32-1)); n > 0 {
+	if n := int(min(bk.series().Sequence(), 1<<32-1)); n > 0 && only == nil {
 		// Sized once rather than by doubling; a project has a few
 		// resources, so names are a fraction of the series.
 		h.pages = make([][]series, 0, (n+seriesPage-1)/seriesPage)
@@ -491,6 +518,9 @@ func loadHead(bk *buckets) (*head, error) {
 				return nil, fmt.Errorf("series: %w: series of unknown account %d", errCorrupt, e.aid)
 			}
 		}
+		if only != nil && !only.has(a.name, e.project, e.resource) {
+			continue
+		}
 		// Interned from the bytes: 80,000 series share a few thousand
 		// names, so most need no string of their own.
 		h.push(series{id: e.id, acct: a.idx, project: nc.intern(h, e.project), resource: nc.intern(h, e.resource)})
@@ -500,7 +530,7 @@ func loadHead(bk *buckets) (*head, error) {
 		h.block, h.hasBlock = binary.BigEndian.Uint32(v), true
 	}
 	if v := bk.head().Get(kSnapshot); v != nil {
-		seq, ok, err := h.readSnapshotLazy(v)
+		seq, ok, err := h.readSnapshotLazy(v, only == nil)
 		if err != nil {
 			return nil, fmt.Errorf("head snapshot: %w", err)
 		}
@@ -508,6 +538,12 @@ func loadHead(bk *buckets) (*head, error) {
 			h.snapSeq = seq
 			if err := h.replayLog(bk.log(), seq); err != nil {
 				return nil, fmt.Errorf("open-block log: %w", err)
+			}
+			if only != nil {
+				// The snapshot is the transaction's: restore now.
+				if err := h.settle(); err != nil {
+					return nil, fmt.Errorf("head snapshot: %w", err)
+				}
 			}
 			return h, nil
 		}

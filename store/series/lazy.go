@@ -33,10 +33,11 @@ func hasBit(b []uint64, i uint32) bool { return b[i/64]&(1<<(i%64)) != 0 }
 func setBit(b []uint64, i uint32)      { b[i/64] |= 1 << (i % 64) }
 
 // readSnapshotLazy restores the accounts from a snapshot of the open block
-// and indexes its series for restoring later; it returns the last log
-// record the snapshot includes. ok is false when the snapshot is of
-// another block, and so of no use.
-func (h *head) readSnapshotLazy(b []byte) (seq uint64, ok bool, err error) {
+// and indexes its series for restoring later, from a copy of it if keep
+// (else the caller restores them within the transaction); it returns the
+// last log record the snapshot includes. ok is false when the snapshot is
+// of another block, and so of no use.
+func (h *head) readSnapshotLazy(b []byte, keep bool) (seq uint64, ok bool, err error) {
 	r := &varints{b: b}
 	blk := r.uv()
 	if r.bad || !h.hasBlock || blk != uint64(h.block) {
@@ -48,7 +49,11 @@ func (h *head) readSnapshotLazy(b []byte) (seq uint64, ok bool, err error) {
 	}
 	ns := r.uv()
 	words := (int(h.n) + 63) / 64
-	lz := &lazySeries{snap: append([]byte(nil), b[r.p:]...), off: make([]uint32, h.n),
+	snap := b[r.p:]
+	if keep {
+		snap = append([]byte(nil), snap...)
+	}
+	lz := &lazySeries{snap: snap, off: make([]uint32, h.n),
 		restored: make([]uint64, words), replayed: make([]uint64, words), seenSet: make([]uint64, words)}
 	if len(lz.snap) > 1<<32-2 {
 		return 0, false, errCorrupt

@@ -208,6 +208,10 @@ func (h *head) appendEntry(lp *logPoll, s *series, idx uint32, prev, next vals, 
 	s.lastIdx, s.lastOff = idx+1, uint32(off)
 }
 
+// newEntryBytes is about the size of a new series' first log entry: its
+// id, no link, and six values of a few bytes each.
+const newEntryBytes = 32
+
 // poll records one snapshot of account a at time t (ms), updating the
 // cache and appending the changes to lp.
 func (h *head) poll(bk *buckets, a *account, t int64, entries []quota.Entry, lp *logPoll) error {
@@ -218,6 +222,11 @@ func (h *head) poll(bk *buckets, a *account, t int64, entries []quota.Entry, lp 
 	a.last = t
 	clear(h.marks)
 	lp.aid, lp.t, lp.acct, lp.idx = a.id, t, a, idx
+	if n := len(entries) - len(a.series); n > 0 {
+		// New series each write their values whole: size for them at
+		// once, as growing by doubling would hold twice their size.
+		lp.entries = slices.Grow(lp.entries, n*newEntryBytes)
+	}
 	// order is rewritten in place: entry i's slot is read before it is set.
 	order := a.order
 	for i := range entries {

@@ -416,6 +416,9 @@ func Retain(ctx context.Context, before time.Time, batch int, update func(fn fun
 		}
 		n := 0
 		err := update(func(tx *bbolt.Tx, e *Engine) error {
+			if e.partial {
+				return errPartial
+			}
 			bk, err := open(tx, true)
 			if err != nil {
 				return err
@@ -437,6 +440,9 @@ func Retain(ctx context.Context, before time.Time, batch int, update func(fn fun
 		return err
 	}
 	err := update(func(tx *bbolt.Tx, e *Engine) error {
+		if e.partial {
+			return errPartial
+		}
 		bk, err := open(tx, true)
 		if err != nil {
 			return err
