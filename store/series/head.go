@@ -430,15 +430,19 @@ func (h *head) internBytes(x []byte) uint32 {
 }
 
 // keySet is a set of series keys, looked up by the registry's bytes.
+// Its projects and resources let the registry skip the groups that name
+// none of them.
 type keySet struct {
-	m   map[string]struct{}
-	buf []byte
+	m                   map[string]struct{}
+	projects, resources map[string]bool
+	buf                 []byte
 }
 
 func newKeySet(keys []quota.Key) *keySet {
-	ks := &keySet{m: make(map[string]struct{}, len(keys))}
+	ks := &keySet{m: make(map[string]struct{}, len(keys)), projects: map[string]bool{}, resources: map[string]bool{}}
 	for _, k := range keys {
 		ks.m[string(ks.join(k.Account, []byte(k.Project), []byte(k.Resource)))] = struct{}{}
+		ks.projects[k.Project], ks.resources[k.Resource] = true, true
 	}
 	return ks
 }
@@ -504,7 +508,7 @@ func loadHead(bk *buckets, only *keySet) (*head, error) {
 	}
 	var nc nameCache
 	var a *account
-	rc := newRegCursor(bk)
+	rc := newRegCursor(bk, only)
 	for {
 		e, ok, err := rc.next()
 		if err != nil {

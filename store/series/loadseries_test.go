@@ -121,3 +121,42 @@ func TestLoadSeriesDoesNotWrite(t *testing.T) {
 	}))
 	require.ErrorIs(t, Retain(t.Context(), start.Add(72*time.Hour), 100, st.update), errPartial)
 }
+
+// Groups of the registry that name none of the series asked for are
+// skipped; those that do give their series, and only them.
+func TestLoadSeriesAcrossGroups(t *testing.T) {
+	ts, err := openTest(filepath.Join(t.TempDir(), "h.db"), false, true)
+	require.NoError(t, err)
+	defer ts.close()
+	es := registryEntries(3000, 5)
+	require.NoError(t, ts.commit(start, quota.Snapshot{Account: "a", Time: start, Entries: es}))
+	legacify(t, ts) // the first 3,000 one value per series
+	at := start.Add(time.Minute)
+	require.NoError(t, ts.commit(at, quota.Snapshot{Account: "a", Time: at, Entries: registryEntries(4500, 5)}))
+	key := func(i int) quota.Key {
+		return quota.Key{Account: "a", Project: fmt.Sprintf("p-%05d", i/8), Resource: fmt.Sprintf("r-%d", i%8)}
+	}
+	for _, picks := range [][]int{{0}, {2999}, {3000}, {4499}, {10, 3500, 4100}} {
+		var keys []quota.Key
+		for _, i := range picks {
+			keys = append(keys, key(i))
+		}
+		// Same project, other resource; same resource, other project.
+		keys = append(keys, quota.Key{Account: "a", Project: key(picks[0]).Project, Resource: "r-none"},
+			quota.Key{Account: "a", Project: "p-none", Resource: key(picks[0]).Resource}, quota.Key{Account: "b", Project: key(picks[0]).Project, Resource: key(picks[0]).Resource})
+		require.NoError(t, ts.db.View(func(tx *bbolt.Tx) error {
+			e, err := LoadSeries(tx, keys...)
+			require.NoError(t, err)
+			require.ElementsMatch(t, keys[:len(picks)], e.Keys(), "%v", picks)
+			for _, i := range picks {
+				got, err := e.Series(tx, key(i), start, at)
+				require.NoError(t, err)
+				want, err := ts.e.Series(tx, key(i), start, at)
+				require.NoError(t, err)
+				require.NotEmpty(t, want)
+				require.Equal(t, want, got, "series %d", i)
+			}
+			return nil
+		}))
+	}
+}

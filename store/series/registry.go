@@ -56,10 +56,14 @@ type regCursor struct {
 	first     bool   // its first series is next
 	started   bool
 	legacyMax uint32
+	// only, if set, filters the packed series by their names; wants
+	// holds its flags for the group's names.
+	only  *keySet
+	wants []uint8
 }
 
-func newRegCursor(bk *buckets) *regCursor {
-	c := &regCursor{}
+func newRegCursor(bk *buckets, only *keySet) *regCursor {
+	c := &regCursor{only: only}
 	if b := bk.series(); b != nil {
 		c.legacy = b.Cursor()
 	}
@@ -154,35 +158,71 @@ func (c *regCursor) readGroup(k, v []byte) error {
 		return fmt.Errorf("%w: registry group %d", errCorrupt, g)
 	}
 	c.prev = g * regGroup
+	if c.only != nil {
+		c.filterGroup()
+	}
 	return nil
 }
 
-// advance reads the next packed series into cur.
+// advance reads the next packed series into cur; with a filter, the
+// next whose names it wants.
 func (c *regCursor) advance() error {
-	for c.left == 0 {
-		if c.groups == nil {
-			c.curOK = false
-			return nil
+	for {
+		for c.left == 0 {
+			if c.groups == nil {
+				c.curOK = false
+				return nil
+			}
+			if c.r.rest() != 0 {
+				return fmt.Errorf("%w: registry group %d: bytes after its series", errCorrupt, c.group)
+			}
+			if err := c.readGroup(c.groups.Next()); err != nil {
+				return err
+			}
 		}
-		if c.r.rest() != 0 {
-			return fmt.Errorf("%w: registry group %d: bytes after its series", errCorrupt, c.group)
+		d := c.r.uv()
+		aid, p, r := c.r.uv(), c.r.uv(), c.r.uv()
+		id := uint64(c.prev) + d
+		if c.r.bad || !c.first && d == 0 || id >= uint64(c.group+1)*regGroup ||
+			p >= uint64(len(c.names)) || r >= uint64(len(c.names)) || aid > 1<<32-1 {
+			return fmt.Errorf("%w: registry group %d", errCorrupt, c.group)
 		}
-		if err := c.readGroup(c.groups.Next()); err != nil {
-			return err
+		c.left--
+		c.first = false
+		c.prev = uint32(id)
+		if c.only != nil && (c.wants[p]&wantProject == 0 || c.wants[r]&wantResource == 0) {
+			continue
 		}
+		c.cur, c.curOK = regEntry{id: uint32(id), aid: uint32(aid), project: c.names[p], resource: c.names[r]}, true
+		return nil
 	}
-	d := c.r.uv()
-	aid, p, r := c.r.uv(), c.r.uv(), c.r.uv()
-	id := uint64(c.prev) + d
-	if c.r.bad || !c.first && d == 0 || id >= uint64(c.group+1)*regGroup ||
-		p >= uint64(len(c.names)) || r >= uint64(len(c.names)) || aid > 1<<32-1 {
-		return fmt.Errorf("%w: registry group %d", errCorrupt, c.group)
+}
+
+// Flags of a group's names, for a filter.
+const (
+	wantProject = 1 << iota
+	wantResource
+)
+
+// filterGroup marks the names of the group just read that the filter
+// wants, and skips the group if it names no series the filter wants.
+func (c *regCursor) filterGroup() {
+	c.wants = c.wants[:0]
+	var seen uint8
+	for _, n := range c.names {
+		var f uint8
+		if c.only.projects[string(n)] {
+			f |= wantProject
+		}
+		if c.only.resources[string(n)] {
+			f |= wantResource
+		}
+		seen |= f
+		c.wants = append(c.wants, f)
 	}
-	c.left--
-	c.first = false
-	c.prev = uint32(id)
-	c.cur, c.curOK = regEntry{id: uint32(id), aid: uint32(aid), project: c.names[p], resource: c.names[r]}, true
-	return nil
+	if seen != wantProject|wantResource {
+		c.left, c.r.p = 0, len(c.r.b)
+	}
 }
 
 // regDirty notes that the group of series id must be written.

@@ -84,7 +84,7 @@ func legacify(t *testing.T, st *testStore) {
 		if err != nil {
 			return err
 		}
-		c := newRegCursor(bk)
+		c := newRegCursor(bk, nil)
 		var ents []regEntry
 		for {
 			e, ok, err := c.next()
