@@ -90,6 +90,16 @@ func (s *Store) LastSeen(k quota.Key) (time.Time, bool, error) {
 	return t, ok, err
 }
 
+// SeriesCount is how many series the history knows.
+func (s *Store) SeriesCount() (int, error) {
+	var n int
+	err := s.viewHistory(func(_ *bbolt.Tx, e *series.Engine) error {
+		n = e.Len()
+		return nil
+	})
+	return n, err
+}
+
 // Latest returns the last observed values of every series, sorted by key.
 func (s *Store) Latest() ([]Latest, error) {
 	var out []Latest

@@ -231,6 +231,9 @@ func (w *Watcher) cycle(ctx context.Context, e *env, now time.Time, rep *Report)
 		Accounts:  out.Accounts,
 		Outbox:    w.fanout(e, events),
 	}
+	if w.beforeBulk != nil && w.bulk(snaps) {
+		w.beforeBulk()
+	}
 	if err := w.store.Commit(batch); err != nil {
 		w.names.redo(batch.Projects) // to be written with the next cycle
 		if errors.Is(err, store.ErrShare) {
@@ -352,3 +355,18 @@ func (w *Watcher) fanout(e *env, events []quota.Event) []store.Outgoing {
 	}
 	return out
 }
+
+// bulk reports whether snaps bring more new series than the store holds:
+// every series is then written at once, with the cycle's data all live.
+func (w *Watcher) bulk(snaps []quota.Snapshot) bool {
+	n := 0
+	for _, sn := range snaps {
+		n += len(sn.Entries)
+	}
+	known, err := w.store.SeriesCount()
+	return err == nil && n > 2*known+bulkSeries
+}
+
+// bulkSeries is the least a cycle must bring to count as bulk: below it,
+// a collection costs more than the memory it spares.
+const bulkSeries = 10_000

@@ -241,8 +241,27 @@ func (w *Watcher) pollAccount(ctx context.Context, a *account, now time.Time) (q
 	}) {
 		w.refreshNames(ctx, a, now)
 		w.refreshUsers(ctx, a)
+		w.recordNames(now)
 	}
 	return s, nil
+}
+
+// recordNames writes the names a listing changed now, in a transaction of
+// their own: listing 100,000 projects changes them all, and written with
+// the cycle they would add to its largest write. What fails to be written
+// is written with the cycle.
+func (w *Watcher) recordNames(now time.Time) {
+	if w.readOnly {
+		return
+	}
+	ps := w.names.drain()
+	if len(ps) == 0 {
+		return
+	}
+	if err := w.store.Commit(&store.Batch{Time: now, Projects: ps}); err != nil {
+		w.names.redo(ps)
+		w.log.Warn("recording project names failed; they are written with the cycle", "err", err)
+	}
 }
 
 // summarizer is a Cloud that also lists its user's memberships.

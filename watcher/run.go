@@ -37,6 +37,11 @@ type RunOptions struct {
 	// AfterCycle, if set, runs after every cycle (the daemon tunes its
 	// memory limit there).
 	AfterCycle func()
+	// BeforeBulkRecord, if set, runs before a cycle records more new
+	// series than the store held (the first cycle into an empty store):
+	// the daemon hands the cycle's garbage back then, as that write is
+	// the largest of its life.
+	BeforeBulkRecord func()
 }
 
 // cycleState is what the watchdog and the health endpoint look at.
@@ -53,6 +58,7 @@ type cycleState struct {
 // configuration on request, serves HTTP, and talks to systemd. It returns
 // when ctx is cancelled, after a bounded shutdown.
 func (w *Watcher) Run(ctx context.Context, ro RunOptions) error {
+	w.beforeBulk = ro.BeforeBulkRecord
 	notifyFn := ro.Notify
 	if notifyFn == nil {
 		notifyFn = func(state string) error {

@@ -125,6 +125,7 @@ type Options struct {
 // them, and Reload swaps the configuration between cycles.
 type Watcher struct {
 	progressFn func(phase string, done, total int)
+	beforeBulk func() // RunOptions.BeforeBulkRecord
 	log        *slog.Logger
 	now        func() time.Time
 	readOnly   bool

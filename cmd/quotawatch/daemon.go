@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/quotawatch/quotawatch/config"
@@ -41,6 +42,10 @@ func (c *actCmd) run(ctx context.Context, e *env) int {
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	tune := memoryTuner(sio.lookupEnv, log)
+	var beforeBulk func()
+	if tune != nil {
+		beforeBulk = debug.FreeOSMemory
+	}
 	afterCycle := func() {
 		if tune != nil {
 			tune()
@@ -49,8 +54,9 @@ func (c *actCmd) run(ctx context.Context, e *env) int {
 	}
 	path := e.configPath
 	err = w.Run(ctx, watcher.RunOptions{
-		Reload:     sio.hup,
-		AfterCycle: afterCycle,
+		Reload:           sio.hup,
+		AfterCycle:       afterCycle,
+		BeforeBulkRecord: beforeBulk,
 		LoadConfig: func() (*config.Config, error) {
 			return config.Load(path, config.Options{LookupEnv: sio.lookupEnv})
 		},
