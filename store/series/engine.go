@@ -70,6 +70,8 @@ type buckets struct {
 	b  [len(allBuckets)]*bbolt.Bucket
 	// scratch holds a decompressed pack, reused from block to block.
 	scratch []byte
+	wk      weekCache
+	folded  bool // this transaction folded the open block
 }
 
 func (bk *buckets) get(i int) *bbolt.Bucket {
@@ -105,8 +107,9 @@ func open(tx *bbolt.Tx, all bool) (*buckets, error) {
 // transaction fails, the cache may be ahead of the file: Load a new
 // Engine.
 type Engine struct {
-	h   *head
-	log *slog.Logger
+	h     *head
+	log   *slog.Logger
+	weeks weekState
 }
 
 // Load rebuilds the head cache from tx: the registries, the checkpoint
@@ -228,6 +231,9 @@ func (e *Engine) Append(tx *bbolt.Tx, snapshots []quota.Snapshot, batchTime time
 		}
 	}
 	if err := flush(); err != nil {
+		return err
+	}
+	if err := e.sealWeeks(bk); err != nil {
 		return err
 	}
 	return h.maybeSnapshot(bk)
