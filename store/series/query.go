@@ -44,7 +44,7 @@ func (h *head) blockRange(bk *buckets, from, to int64) (lo, hi int64, ok bool) {
 		first = int64(binary.BigEndian.Uint32(k[:4]))
 	}
 	if wb := bk.weeks(); wb != nil {
-		if k, _ := wb.Cursor().First(); k != nil && len(k) == 8 {
+		if k, _ := wb.Cursor().First(); len(k) == 8 {
 			first = min(first, int64(keyBlock(k))*weekDays)
 		}
 	}

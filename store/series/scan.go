@@ -188,7 +188,7 @@ func (h *head) readSealed(bk *buckets, b uint32, fn func(id uint32, chunk []byte
 	if wb := bk.weeks(); wb != nil {
 		w := b / weekDays
 		c := wb.Cursor()
-		for k, v := c.Seek(weekKey(w, 0)); k != nil && len(k) == 8 && keyBlock(k) == w; k, v = c.Next() {
+		for k, v := c.Seek(weekKey(w, 0)); len(k) == 8 && keyBlock(k) == w; k, v = c.Next() {
 			g := keyID(k)
 			packed = append(packed, g)
 			var err error

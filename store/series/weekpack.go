@@ -38,7 +38,7 @@ import (
 // with no week pack has nothing in the week, or is still in day packs.
 const (
 	weekDays   = 7
-	weekGroup  = 64
+	weekGroup  = 96
 	weekMarker = 0xfe
 	weekBatch  = 8192
 )
@@ -131,7 +131,11 @@ func (h *head) decodeWeek(v, dst []byte) ([]byte, error) {
 	if err := h.codec.init(); err != nil {
 		return dst, err
 	}
-	return h.codec.dec.DecodeAll(v[1:], dst)
+	raw, err := h.codec.dec.DecodeAll(v[1:], dst)
+	if err == nil && len(raw) == 0 {
+		err = errCorrupt // a week pack holds a chunk at least
+	}
+	return raw, err
 }
 
 // weekEntries calls fn with each chunk's series id and day in a
@@ -267,7 +271,7 @@ func (h *head) newDayStream(bk *buckets, b uint32, day uint8, from uint32, scrat
 		} else {
 			pk, pv = ds.c.Prev()
 		}
-		if pk != nil && len(pk) == 8 && keyBlock(pk) == b {
+		if len(pk) == 8 && keyBlock(pk) == b {
 			k, v = pk, pv
 		} else {
 			k, v = ds.c.Seek(key)
@@ -283,7 +287,7 @@ func (h *head) newDayStream(bk *buckets, b uint32, day uint8, from uint32, scrat
 }
 
 func (ds *dayStream) set(k, v []byte) {
-	if k == nil || len(k) != 8 || keyBlock(k) != ds.b {
+	if len(k) != 8 || keyBlock(k) != ds.b {
 		k, v = nil, nil
 	}
 	ds.k, ds.v = k, v
@@ -371,7 +375,7 @@ func (h *head) sealWeek(bk *buckets, w uint32, budget int) (done bool, err error
 		} else {
 			k, _ = c.Prev()
 		}
-		if k != nil && len(k) == 8 && keyBlock(k) == w {
+		if len(k) == 8 && keyBlock(k) == w {
 			if keyID(k) > 1<<32-1-weekGroup {
 				return false, fmt.Errorf("%w: week pack %d of week %d", errCorrupt, keyID(k), w)
 			}
@@ -459,6 +463,10 @@ type weekState struct {
 	// from is the first week to rewrite: one whose day packs do not
 	// decode is left as it is (its queries report the damage).
 	from uint32
+	// step is how many chunks a step rewrites, about: 0 is weekBatch;
+	// tests take small steps, or none (< 0) to write day packs only, as
+	// stores were written before week packs.
+	step int
 }
 
 // sealWeeks takes the next step of rewriting the oldest complete week
@@ -466,7 +474,7 @@ type weekState struct {
 // which has done enough.
 func (e *Engine) sealWeeks(bk *buckets) error {
 	h, ws := e.h, &e.weeks
-	if !h.hasBlock || bk.folded || ws.idle && ws.idleAt == h.block {
+	if !h.hasBlock || bk.folded || ws.step < 0 || ws.idle && ws.idleAt == h.block {
 		return nil
 	}
 	var k []byte
@@ -478,7 +486,11 @@ func (e *Engine) sealWeeks(bk *buckets) error {
 		return nil
 	}
 	w := keyBlock(k) / weekDays
-	_, err := h.sealWeek(bk, w, weekBatch)
+	step := ws.step
+	if step == 0 {
+		step = weekBatch
+	}
+	_, err := h.sealWeek(bk, w, step)
 	if errors.Is(err, errCorrupt) {
 		e.log.Warn("store: a sealed week's history does not decode; its day packs are left as they are",
 			"blocks", fmt.Sprintf("%d-%d", w*weekDays, w*weekDays+weekDays-1), "err", err)
