@@ -14,9 +14,10 @@ import (
 )
 
 // Block is the history of every series over one day block, read at once
-// for a reader of all series in time order (the backtest): each pack of a
-// sealed block is decompressed once for its 512 series, where a query of
-// one series decompresses a pack per series and block. It holds its own
+// for a reader of all series in time order (the backtest): each day pack
+// of a sealed block is decompressed once for its 512 series, and each week
+// pack of its week once for the day's chunks of its 96, where a query of
+// one series decompresses a pack per series and block or week. It holds its own
 // copy of what it read, so it outlives the transaction. Next walks the
 // block's polls in time order.
 type Block struct {

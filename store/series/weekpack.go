@@ -13,8 +13,8 @@ import (
 	"github.com/quotawatch/quotawatch/store/series/chunkenc"
 )
 
-// Week packs. A day pack holds 512 series, so a query of one series over
-// 30 days decompressed 30 packs, some 15,000 series-days, to read 30.
+// Week packs. A day pack holds 512 series: a query of one series over 30
+// days would decompress 30 of them, some 15,000 series-days, to read 30.
 // Once a week (weekDays aligned day blocks, block/weekDays) is complete,
 // the writer rewrites its day packs as week packs: each holds, for the
 // series of one group of weekGroup consecutive ids, every chunk of the
