@@ -58,19 +58,10 @@ func (c *codec) init() error {
 // series of a pack often share limits, and a series' days its values, and
 // then cost nothing to repeat. *prev becomes the chunk's first values.
 func appendPackEntry(raw []byte, prev *chunkenc.Vals, chunk []byte) ([]byte, error) {
-	if len(chunk) < 2 {
-		return raw, errCorrupt
+	idx, v, rest, err := splitChunk(chunk)
+	if err != nil {
+		return raw, err
 	}
-	idx, n := binary.Uvarint(chunk[1:])
-	var v chunkenc.Vals
-	if n <= 0 {
-		return raw, errCorrupt
-	}
-	m, absent, err := chunkenc.ReadPoint(chunk[1+n:], &v)
-	if err != nil || absent {
-		return raw, errCorrupt // a chunk starts present
-	}
-	rest := chunk[1+n+m:]
 	raw = binary.AppendUvarint(raw, uint64(len(rest)))
 	raw = append(raw, chunk[0])
 	raw = binary.AppendUvarint(raw, idx)
@@ -78,6 +69,23 @@ func appendPackEntry(raw []byte, prev *chunkenc.Vals, chunk []byte) ([]byte, err
 	raw = append(raw, rest...)
 	*prev = v
 	return raw, nil
+}
+
+// splitChunk returns a chunk's first point's poll index and values, and
+// the points after it.
+func splitChunk(chunk []byte) (idx uint64, v chunkenc.Vals, rest []byte, err error) {
+	if len(chunk) < 2 {
+		return 0, v, nil, errCorrupt
+	}
+	idx, n := binary.Uvarint(chunk[1:])
+	if n <= 0 {
+		return 0, v, nil, errCorrupt
+	}
+	m, absent, err := chunkenc.ReadPoint(chunk[1+n:], &v)
+	if err != nil || absent {
+		return 0, v, nil, errCorrupt // a chunk starts present
+	}
+	return idx, v, chunk[1+n+m:], nil
 }
 
 // packEntry is one chunk of a decompressed pack, as readPackEntry finds it.

@@ -25,9 +25,13 @@ import (
 // A week pack is keyed (week, first id of its group), in its own bucket,
 // and is weekMarker, then a zstd frame of, per chunk in order of (series
 // id, day): the distance of id<<3|day from the previous chunk's (the
-// first from the group's first id<<3), then the chunk's pack entry (see
-// pack.go), its first values as a change from the previous chunk's: from
-// the series' previous day, mostly.
+// first from the group's first id<<3), the length of the rest, then the
+// chunk's shift byte, its first point's poll index and values, and its
+// points after the first. The first values are a change from those of
+// the series' chunk before (a series' days resemble each other), or for
+// its first chunk from the previous series' first chunk's (series of a
+// group often share limits), so that a reader of one series skips the
+// other series' chunks but their first.
 //
 // The rewrite goes a few groups at a time, weekBatch chunks in each Append
 // at most, so no cycle pauses long; each step is one transaction, so a
@@ -138,44 +142,103 @@ func (h *head) decodeWeek(v, dst []byte) ([]byte, error) {
 	return raw, err
 }
 
-// weekEntries calls fn with each chunk's series id and day in a
-// decompressed week pack of group g, in order; fn returns false to stop.
-func weekEntries(raw []byte, g uint32, fn func(id uint32, day int, e *packEntry) bool) error {
+// weekEntries walks a decompressed week pack of group g: for each chunk,
+// in order, fn is told its series id, its day and whether it is its
+// series' first in the pack, and returns whether to decode it (a chunk
+// whose series is decoded at all must be decoded with each of the chunks
+// of the series before it, and a series' first chunk whenever a later
+// series is, so that the first values add up) and whether to go on.
+func weekEntries(raw []byte, g uint32, fn func(id uint32, day int, first bool, e *packEntry) (decode, next bool)) error {
 	at := uint64(g) << 3
+	var seriesFirst, cur chunkenc.Vals
 	var e packEntry
+	lastID := int64(-1)
 	for p := 0; p < len(raw); {
 		d, n := binary.Uvarint(raw[p:])
 		if n <= 0 || d == 0 && p > 0 {
 			return errCorrupt
 		}
+		p += n
 		at += d
 		if at>>3 > 1<<32-1 || at&7 >= weekDays {
 			return errCorrupt
 		}
-		var err error
-		if e, p, err = readPackEntry(raw, p+n, e.first); err != nil {
-			return err
+		l, n := binary.Uvarint(raw[p:])
+		if n <= 0 || l > uint64(len(raw)-p-n) {
+			return errCorrupt
 		}
-		if !fn(uint32(at>>3), int(at&7), &e) {
+		p += n
+		body := raw[p : p+int(l)]
+		p += int(l)
+		id := uint32(at >> 3)
+		first := int64(id) != lastID
+		lastID = int64(id)
+		// Decided before decoding: fn reads the entry only when asked.
+		decode, next := fn(id, int(at&7), first, nil)
+		if decode {
+			prev := cur
+			if first {
+				prev = seriesFirst
+			}
+			var err error
+			if e, err = readWeekBody(body, prev); err != nil {
+				return err
+			}
+			if first {
+				seriesFirst = e.first
+			}
+			cur = e.first
+			if _, next = fn(id, int(at&7), first, &e); !next {
+				return nil
+			}
+		} else if !next {
 			return nil
 		}
 	}
 	return nil
 }
 
+// readWeekBody reads a week pack chunk after its key and length: shift
+// byte, first point's poll index and values as a change from prev, then
+// the points after it.
+func readWeekBody(body []byte, prev chunkenc.Vals) (packEntry, error) {
+	e := packEntry{first: prev}
+	if len(body) < 2 {
+		return e, errCorrupt
+	}
+	e.shift = body[0]
+	idx, n := binary.Uvarint(body[1:])
+	if n <= 0 {
+		return e, errCorrupt
+	}
+	e.idx = idx
+	m, absent, err := chunkenc.ReadPoint(body[1+n:], &e.first)
+	if err != nil || absent {
+		return e, errCorrupt
+	}
+	e.rest = body[1+n+m:]
+	return e, nil
+}
+
 // findInWeek returns the chunks of series id, by day, from a decompressed
-// week pack of group g, copied out.
+// week pack of group g, copied out. The chunks of the series before it are
+// skipped, but for the first values of each one's first chunk.
 func findInWeek(raw []byte, g, id uint32) ([weekDays][]byte, error) {
 	var days [weekDays][]byte
 	var es [weekDays]packEntry
 	var have [weekDays]bool
 	size := 0
-	err := weekEntries(raw, g, func(sid uint32, day int, e *packEntry) bool {
-		if sid == id {
+	err := weekEntries(raw, g, func(sid uint32, day int, first bool, e *packEntry) (bool, bool) {
+		switch {
+		case sid > id:
+			return false, false
+		case e == nil:
+			return sid == id || first, true
+		case sid == id:
 			es[day], have[day] = *e, true
 			size += e.size()
 		}
-		return sid <= id
+		return true, true
 	})
 	if err != nil || size == 0 {
 		return days, err
@@ -195,8 +258,11 @@ func findInWeek(raw []byte, g, id uint32) ([weekDays][]byte, error) {
 // pack of group g, in id order, each in space of its own.
 func eachInWeek(raw []byte, g uint32, day int, fn func(id uint32, chunk []byte)) error {
 	var arena []byte
-	return weekEntries(raw, g, func(id uint32, d int, e *packEntry) bool {
-		if d == day {
+	return weekEntries(raw, g, func(id uint32, d int, first bool, e *packEntry) (bool, bool) {
+		switch {
+		case e == nil:
+			return d <= day || first, true
+		case d == day:
 			if cap(arena)-len(arena) < e.size() {
 				arena = make([]byte, 0, max(len(raw)/weekDays+e.size(), 4096))
 			}
@@ -204,7 +270,7 @@ func eachInWeek(raw []byte, g uint32, day int, fn func(id uint32, chunk []byte))
 			arena = e.appendChunk(arena)
 			fn(id, arena[start:len(arena):len(arena)])
 		}
-		return true
+		return true, true
 	})
 }
 
@@ -213,28 +279,54 @@ type weekPacker struct {
 	raw  []byte
 	last uint64 // id<<3 | day of the previous chunk
 	n    int
-	prev chunkenc.Vals
+	// The first values of the previous series' first chunk, and of the
+	// previous chunk.
+	seriesFirst, cur chunkenc.Vals
+	point            []byte
 }
 
 func (p *weekPacker) reset(g uint32) {
-	p.raw, p.last, p.n, p.prev = p.raw[:0], uint64(g)<<3, 0, chunkenc.Vals{}
+	p.raw, p.last, p.n, p.seriesFirst, p.cur = p.raw[:0], uint64(g)<<3, 0, chunkenc.Vals{}, chunkenc.Vals{}
 }
 
 // add appends the chunk of series id on day of the week; chunks come in
-// order of (id, day).
+// order of (id, day). Its first values are stored as a change from those
+// of the series' chunk before, or for its first, of the previous series'
+// first: a reader of one series decodes only its own chunks and the first
+// of each series before it, and skips the rest by their lengths.
 func (p *weekPacker) add(id uint32, day int, chunk []byte) error {
 	k := uint64(id)<<3 | uint64(day)
 	if k < p.last || p.n > 0 && k == p.last {
 		return fmt.Errorf("week pack: chunk of series %d day %d out of order", id, day)
 	}
-	p.raw = binary.AppendUvarint(p.raw, k-p.last)
-	raw, err := appendPackEntry(p.raw, &p.prev, chunk)
+	idx, v, rest, err := splitChunk(chunk)
 	if err != nil {
 		return fmt.Errorf("series %d day %d: %w", id, day, err)
 	}
-	p.raw, p.last = raw, k
+	first := p.n == 0 || p.last>>3 != uint64(id)
+	prev := p.cur
+	if first {
+		prev = p.seriesFirst
+		p.seriesFirst = v
+	}
+	p.point = chunkenc.AppendPoint(p.point[:0], prev, v, false)
+	p.raw = binary.AppendUvarint(p.raw, k-p.last)
+	p.raw = binary.AppendUvarint(p.raw, uint64(1+uvarintLen(idx)+len(p.point)+len(rest)))
+	p.raw = append(p.raw, chunk[0])
+	p.raw = binary.AppendUvarint(p.raw, idx)
+	p.raw = append(p.raw, p.point...)
+	p.raw = append(p.raw, rest...)
+	p.cur, p.last = v, k
 	p.n++
 	return nil
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for ; x >= 0x80; x >>= 7 {
+		n++
+	}
+	return n
 }
 
 // weekEntry is one chunk of a week being rewritten.
