@@ -34,19 +34,16 @@ func (h *head) blockData(bk *buckets, s *series, b uint32) (polls []int64, chunk
 }
 
 // blockRange clamps [from,to] (ms) to the blocks that may hold data: from
-// the first block of a day pack or week pack, or the first Retain keeps.
+// the first with poll times (a week pack may begin days before it, and
+// Retain deletes a block's chunks before its poll times), and the first
+// Retain keeps.
 func (h *head) blockRange(bk *buckets, from, to int64) (lo, hi int64, ok bool) {
 	if !h.hasBlock {
 		return 0, 0, false
 	}
 	first := int64(h.block)
-	if k, _ := bk.chunks().Cursor().First(); k != nil {
-		first = int64(binary.BigEndian.Uint32(k[:4]))
-	}
-	if wb := bk.weeks(); wb != nil {
-		if k, _ := wb.Cursor().First(); len(k) == 8 {
-			first = min(first, int64(keyBlock(k))*weekDays)
-		}
+	if k, _ := bk.polls().Cursor().First(); len(k) == 8 {
+		first = min(first, int64(keyBlock(k)))
 	}
 	first = max(first, retainedFrom(bk))
 	lo, hi = max(blockOf(from), first), min(blockOf(to), int64(h.block))

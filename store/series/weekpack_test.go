@@ -594,6 +594,20 @@ func TestCorruptWeekPack(t *testing.T) {
 		})
 	}
 	checkWeeks(t, ts, m, 7)
+
+	// The first week's packs begin days before the history: a query of
+	// those days reads none of them, as a backtest's of every series.
+	require.NoError(t, ts.update(func(tx *bbolt.Tx, _ *Engine) error {
+		return tx.Bucket(bWeeks).Put(weekKey(week0, 0), []byte{weekMarker})
+	}))
+	for _, k := range m.keys[:5] {
+		_, ok, err := ts.at(k, start.Add(2*24*time.Hour+time.Hour))
+		require.NoError(t, err)
+		require.False(t, ok)
+		got, err := ts.series(k, start, start.Add(2*24*time.Hour+time.Hour))
+		require.NoError(t, err)
+		require.Empty(t, got)
+	}
 }
 
 // TestCorruptDayPackNotRewritten: a complete week whose day pack does not
