@@ -20,7 +20,8 @@ import (
 // series of one group of weekGroup consecutive ids, every chunk of the
 // week, so such a query decompresses four or five small week packs and
 // the day packs of at most six newer days. A series' days resemble each
-// other, so they compress as well together as a day's series do.
+// other, so they compress together as well as a day's series do, or
+// better.
 //
 // A week pack is keyed (week, first id of its group), in its own bucket,
 // and is weekMarker, then a zstd frame of, per chunk in order of (series
@@ -144,10 +145,10 @@ func (h *head) decodeWeek(v, dst []byte) ([]byte, error) {
 
 // weekEntries walks a decompressed week pack of group g: for each chunk,
 // in order, fn is told its series id, its day and whether it is its
-// series' first in the pack, and returns whether to decode it (a chunk
-// whose series is decoded at all must be decoded with each of the chunks
-// of the series before it, and a series' first chunk whenever a later
-// series is, so that the first values add up) and whether to go on.
+// series' first in the pack, and returns whether to decode it and
+// whether to go on; a decoded chunk is then given to fn. To decode a
+// chunk, decode its series' chunks before it and the first chunk of every
+// series before, so that the first values add up.
 func weekEntries(raw []byte, g uint32, fn func(id uint32, day int, first bool, e *packEntry) (decode, next bool)) error {
 	at := uint64(g) << 3
 	var seriesFirst, cur chunkenc.Vals
