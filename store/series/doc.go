@@ -20,9 +20,13 @@
 // 512 series of consecutive ids, compressed together with zstd, each
 // chunk's first values stored as the change from the previous chunk's;
 // pack keys are (block, first series id), so a finished block is appended
-// at the end of its bucket with full pages, and a query of one series
-// decompresses one pack per block. Values holding a bare chunk under
-// (block, series id), as blocks were first sealed, still read.
+// at the end of its bucket with full pages. Once a week of seven blocks is
+// complete, the writer rewrites it, a bounded step per Append, as week
+// packs: all seven days of 96 series of consecutive ids in one value, so
+// that a query of one series over 30 days decompresses four or five small
+// week packs and at most six day packs. Values holding a bare chunk under
+// (block, series id), as blocks were first sealed, and weeks still in day
+// packs, as stores were written before, still read, and are rewritten.
 //
 // # The open block
 //
@@ -61,5 +65,7 @@
 //
 // Retain drops whole day blocks older than its cut-off, in transactions of
 // a bounded number of keys, and forgets series last seen before the oldest
-// block kept. bbolt reuses the freed pages; the file does not shrink.
+// block kept. Queries stop at the cut-off at once; a week pack goes once
+// its whole week is before it. bbolt reuses the freed pages; the file does
+// not shrink.
 package series

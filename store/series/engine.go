@@ -76,6 +76,8 @@ type buckets struct {
 	b  [len(allBuckets)]*bbolt.Bucket
 	// scratch holds a decompressed pack, reused from block to block.
 	scratch []byte
+	wk      weekCache
+	folded  bool // this transaction folded the open block
 }
 
 func (bk *buckets) get(i int) *bbolt.Bucket {
@@ -114,8 +116,9 @@ func open(tx *bbolt.Tx, all bool) (*buckets, error) {
 // transaction fails, the cache may be ahead of the file: Load a new
 // Engine.
 type Engine struct {
-	h   *head
-	log *slog.Logger
+	h     *head
+	log   *slog.Logger
+	weeks weekState
 	// partial: loaded by LoadSeries, which must not write.
 	partial bool
 }
@@ -273,6 +276,9 @@ func (e *Engine) Append(tx *bbolt.Tx, snapshots []quota.Snapshot, batchTime time
 		return err
 	}
 	if err := h.putRegistry(bk); err != nil {
+		return err
+	}
+	if err := e.sealWeeks(bk); err != nil {
 		return err
 	}
 	return h.maybeSnapshot(bk)

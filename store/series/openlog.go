@@ -411,6 +411,7 @@ func (h *head) fold(bk *buckets) error {
 	if !h.hasBlock {
 		return nil
 	}
+	bk.folded = true
 	chunks := bk.chunks()
 	chunks.FillPercent = 1 // keys are appended in order
 	// The records stay mapped for the transaction: index them once, then

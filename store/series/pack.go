@@ -17,14 +17,16 @@ import (
 // compressed together. One value per series cost a restart, a key and a
 // bbolt element header per (series, block), as much as the changes
 // themselves; compressed together, chunks also share what they repeat
-// (masks, poll steps, common deltas).
+// (masks, poll steps, common deltas). Once a week is complete, its day
+// packs are rewritten as week packs (weekpack.go).
 //
 // A pack is packMarker, then a zstd frame of: per chunk, the id's distance
-// from the previous id in the pack (the first from the key's), the length
-// of the chunk's points after its first, its shift byte, its first point's
-// poll index and values (as a change from the previous chunk's first
-// values), then those points. The marker cannot start a bare chunk (its first byte is a
-// shift, at most 63), so blocks sealed one value per series still read.
+// from the previous id in the pack (the first from the key's), then the
+// chunk's entry: the length of its points after its first, its shift byte,
+// its first point's poll index and values (as a change from the previous
+// chunk's first values), then those points. The marker cannot start a bare
+// chunk (its first byte is a shift, at most 63), so blocks sealed one value
+// per series still read.
 const (
 	packSeries = 512
 	packMarker = 0xff
@@ -50,6 +52,92 @@ func (c *codec) init() error {
 	return c.err
 }
 
+// appendPackEntry appends a chunk (as chunkenc.Encode writes it) to raw as a
+// pack entry. Its first point, which holds the values themselves, is
+// stored as the change from *prev, the previous entry's first values:
+// series of a pack often share limits, and a series' days its values, and
+// then cost nothing to repeat. *prev becomes the chunk's first values.
+func appendPackEntry(raw []byte, prev *chunkenc.Vals, chunk []byte) ([]byte, error) {
+	idx, v, rest, err := splitChunk(chunk)
+	if err != nil {
+		return raw, err
+	}
+	raw = binary.AppendUvarint(raw, uint64(len(rest)))
+	raw = append(raw, chunk[0])
+	raw = binary.AppendUvarint(raw, idx)
+	raw = chunkenc.AppendPoint(raw, *prev, v, false)
+	raw = append(raw, rest...)
+	*prev = v
+	return raw, nil
+}
+
+// splitChunk returns a chunk's first point's poll index and values, and
+// the points after it.
+func splitChunk(chunk []byte) (idx uint64, v chunkenc.Vals, rest []byte, err error) {
+	if len(chunk) < 2 {
+		return 0, v, nil, errCorrupt
+	}
+	idx, n := binary.Uvarint(chunk[1:])
+	if n <= 0 {
+		return 0, v, nil, errCorrupt
+	}
+	m, absent, err := chunkenc.ReadPoint(chunk[1+n:], &v)
+	if err != nil || absent {
+		return 0, v, nil, errCorrupt // a chunk starts present
+	}
+	return idx, v, chunk[1+n+m:], nil
+}
+
+// packEntry is one chunk of a decompressed pack, as readPackEntry finds it.
+type packEntry struct {
+	shift byte
+	idx   uint64
+	first chunkenc.Vals
+	rest  []byte // the points after the first, in the pack's buffer
+}
+
+// readPackEntry reads the pack entry at raw[p:] (after its id) whose previous
+// entry's first values are prev, and returns where the next begins.
+func readPackEntry(raw []byte, p int, prev chunkenc.Vals) (packEntry, int, error) {
+	e := packEntry{first: prev}
+	l, n := binary.Uvarint(raw[p:])
+	if n <= 0 || p+n >= len(raw) {
+		return e, 0, errCorrupt
+	}
+	p += n
+	e.shift = raw[p]
+	p++
+	idx, n := binary.Uvarint(raw[p:])
+	if n <= 0 {
+		return e, 0, errCorrupt
+	}
+	e.idx = idx
+	p += n
+	m, absent, err := chunkenc.ReadPoint(raw[p:], &e.first)
+	if err != nil || absent {
+		return e, 0, errCorrupt
+	}
+	p += m
+	if l > uint64(len(raw)-p) {
+		return e, 0, errCorrupt
+	}
+	e.rest = raw[p : p+int(l)]
+	return e, p + int(l), nil
+}
+
+// size is the length of the chunk appendChunk rebuilds, at most.
+func (e *packEntry) size() int {
+	return 1 + binary.MaxVarintLen64 + 1 + 6*binary.MaxVarintLen64 + len(e.rest)
+}
+
+// appendChunk appends the entry's chunk as chunkenc.Encode wrote it.
+func (e *packEntry) appendChunk(dst []byte) []byte {
+	dst = append(dst, e.shift)
+	dst = binary.AppendUvarint(dst, e.idx)
+	dst = chunkenc.AppendPoint(dst, chunkenc.Vals{}, e.first, false)
+	return append(dst, e.rest...)
+}
+
 // packer collects the chunks of one pack.
 type packer struct {
 	first, last uint32
@@ -58,34 +146,19 @@ type packer struct {
 	prevFirst   chunkenc.Vals // the previous chunk's first values
 }
 
-// add appends a chunk (as chunkenc.Encode writes it) to the pack. Its
-// first point, which holds the values themselves, is stored as the change
-// from the previous chunk's first point: series of a pack often share
-// limits, and then cost nothing to repeat.
+// add appends a chunk (as chunkenc.Encode writes it) to the pack.
 func (p *packer) add(id uint32, chunk []byte) error {
-	if len(chunk) < 2 {
-		return errCorrupt
-	}
-	idx, n := binary.Uvarint(chunk[1:])
-	var v chunkenc.Vals
-	if n <= 0 {
-		return errCorrupt
-	}
-	m, absent, err := chunkenc.ReadPoint(chunk[1+n:], &v)
-	if err != nil || absent {
-		return errCorrupt // a chunk starts present
-	}
-	rest := chunk[1+n+m:]
 	if p.n == 0 {
 		p.first, p.last, p.prevFirst = id, id, chunkenc.Vals{}
 	}
+	mark := len(p.raw)
 	p.raw = binary.AppendUvarint(p.raw, uint64(id-p.last))
-	p.raw = binary.AppendUvarint(p.raw, uint64(len(rest)))
-	p.raw = append(p.raw, chunk[0])
-	p.raw = binary.AppendUvarint(p.raw, idx)
-	p.raw = chunkenc.AppendPoint(p.raw, p.prevFirst, v, false)
-	p.raw = append(p.raw, rest...)
-	p.prevFirst = v
+	raw, err := appendPackEntry(p.raw, &p.prevFirst, chunk)
+	if err != nil {
+		p.raw = p.raw[:mark]
+		return err
+	}
+	p.raw = raw
 	p.last = id
 	p.n++
 	return nil
@@ -107,8 +180,13 @@ func (p *packer) put(c *codec, b *bbolt.Bucket, block uint32) error {
 	return nil
 }
 
-// sealedChunk returns the chunk of series id in sealed block b, or nil.
+// sealedChunk returns the chunk of series id in sealed block b, or nil:
+// from its week pack if its week has been rewritten as week packs, else
+// from the block's day pack.
 func (h *head) sealedChunk(bk *buckets, b, id uint32) ([]byte, error) {
+	if chunk, found, err := h.weekChunk(bk, b, id); found || err != nil {
+		return chunk, err
+	}
 	c := bk.chunks().Cursor()
 	key := blockKey(b, id)
 	k, v := c.Seek(key)
@@ -134,52 +212,66 @@ func (h *head) sealedChunk(bk *buckets, b, id uint32) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: block %d pack %d: %v", errCorrupt, b, binary.BigEndian.Uint32(k[4:]), err)
 	}
-	return findInPack(raw, binary.BigEndian.Uint32(k[4:]), id)
+	chunk, err := findInPack(raw, binary.BigEndian.Uint32(k[4:]), id)
+	if err != nil {
+		return nil, fmt.Errorf("block %d pack %d: %w", b, binary.BigEndian.Uint32(k[4:]), err)
+	}
+	return chunk, nil
 }
 
 // findInPack returns the chunk of series id from a decompressed pack
 // whose first id is first, or nil.
 func findInPack(raw []byte, first, id uint32) ([]byte, error) {
 	at := uint64(first)
-	var firstVals chunkenc.Vals
+	var e packEntry
 	for p := 0; p < len(raw); {
 		d, n := binary.Uvarint(raw[p:])
 		if n <= 0 {
 			return nil, errCorrupt
 		}
-		p += n
-		l, n := binary.Uvarint(raw[p:])
-		if n <= 0 || p+n >= len(raw) {
-			return nil, errCorrupt
-		}
-		p += n
-		shift := raw[p]
-		p++
-		idx, n := binary.Uvarint(raw[p:])
-		if n <= 0 {
-			return nil, errCorrupt
-		}
-		p += n
-		m, absent, err := chunkenc.ReadPoint(raw[p:], &firstVals)
-		if err != nil || absent {
-			return nil, errCorrupt
-		}
-		p += m
-		if l > uint64(len(raw)-p) {
-			return nil, errCorrupt
+		var err error
+		if e, p, err = readPackEntry(raw, p+n, e.first); err != nil {
+			return nil, err
 		}
 		at += d
 		if at == uint64(id) {
-			chunk := make([]byte, 0, 24+l)
-			chunk = append(chunk, shift)
-			chunk = binary.AppendUvarint(chunk, idx)
-			chunk = chunkenc.AppendPoint(chunk, chunkenc.Vals{}, firstVals, false)
-			return append(chunk, raw[p:p+int(l)]...), nil
+			return e.appendChunk(make([]byte, 0, e.size())), nil
 		}
 		if at > uint64(id) {
 			return nil, nil
 		}
-		p += int(l)
 	}
 	return nil, nil
+}
+
+// eachInPack calls fn with every chunk of a decompressed pack whose first
+// id is first, each rebuilt as chunkenc.Encode wrote it (findInPack's
+// format), in space of their own.
+func eachInPack(raw []byte, first uint32, fn func(id uint32, chunk []byte) error) error {
+	at := uint64(first)
+	var e packEntry
+	arena := make([]byte, 0, len(raw)+len(raw)/2)
+	for p := 0; p < len(raw); {
+		d, n := binary.Uvarint(raw[p:])
+		if n <= 0 {
+			return errCorrupt
+		}
+		var err error
+		if e, p, err = readPackEntry(raw, p+n, e.first); err != nil {
+			return err
+		}
+		at += d
+		if at > 1<<32-1 {
+			return errCorrupt
+		}
+		if cap(arena)-len(arena) < e.size() {
+			arena = make([]byte, 0, max(len(raw), e.size()))
+		}
+		start := len(arena)
+		arena = e.appendChunk(arena)
+		if err := fn(uint32(at), arena[start:len(arena):len(arena)]); err != nil {
+			return err
+		}
+	}
+	return nil
 }

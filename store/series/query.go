@@ -33,15 +33,19 @@ func (h *head) blockData(bk *buckets, s *series, b uint32) (polls []int64, chunk
 	return polls, chunk, err
 }
 
-// blockRange clamps [from,to] (ms) to the blocks that may hold data.
+// blockRange clamps [from,to] (ms) to the blocks that may hold data: from
+// the first with poll times (a week pack may begin days before it, and
+// Retain deletes a block's chunks before its poll times), and the first
+// Retain keeps.
 func (h *head) blockRange(bk *buckets, from, to int64) (lo, hi int64, ok bool) {
 	if !h.hasBlock {
 		return 0, 0, false
 	}
 	first := int64(h.block)
-	if k, _ := bk.chunks().Cursor().First(); k != nil {
-		first = int64(binary.BigEndian.Uint32(k[:4]))
+	if k, _ := bk.polls().Cursor().First(); len(k) == 8 {
+		first = min(first, int64(keyBlock(k)))
 	}
+	first = max(first, retainedFrom(bk))
 	lo, hi = max(blockOf(from), first), min(blockOf(to), int64(h.block))
 	return lo, hi, lo <= hi
 }
@@ -403,8 +407,11 @@ func rankOf(n int, by func(i, j int) int) []uint32 {
 // (the block holding before is kept, so up to a day more is retained),
 // deleting at most batch keys per transaction so that writers in between
 // never wait long, then forgets the series last seen before the oldest
-// block kept. update runs fn in a write transaction of its own, with the
-// engine in force for that transaction.
+// block kept. Queries stop at the kept block at once, but a sealed week's
+// packs, which hold its seven days together, go only once the whole week
+// is before the cut: up to a week more of the file is retained. update
+// runs fn in a write transaction of its own, with the engine in force for
+// that transaction.
 func Retain(ctx context.Context, before time.Time, batch int, update func(fn func(tx *bbolt.Tx, e *Engine) error) error) error {
 	cut := blockOf(ms(before))
 	if cut <= 0 {
@@ -458,30 +465,46 @@ func Retain(ctx context.Context, before time.Time, batch int, update func(fn fun
 	return nil
 }
 
-// dropBlocks deletes up to max keys of chunks, then of poll times, of the
-// blocks before cut (never the open block), and returns how many.
+// dropBlocks records that blocks before cut (never the open block) are
+// gone, then deletes up to max keys of their day packs, the week packs of
+// weeks wholly before it, and their poll times, and returns how many.
 func (h *head) dropBlocks(bk *buckets, cut int64, max int) (int, error) {
 	if !h.hasBlock {
 		return 0, nil
 	}
 	limit := min(cut, int64(h.block))
+	if limit > retainedFrom(bk) {
+		if err := bk.head().Put(kRetained, u32(uint32(limit))); err != nil {
+			return 0, err
+		}
+	}
 	n := 0
-	for _, b := range []*bbolt.Bucket{bk.chunks(), bk.polls()} {
+	drop := func(b *bbolt.Bucket, gone func(k []byte) bool) error {
 		var keys [][]byte
 		c := b.Cursor()
 		// Collect first: deleting while iterating can skip keys.
-		for k, _ := c.First(); k != nil && n+len(keys) < max; k, _ = c.Next() {
-			if int64(binary.BigEndian.Uint32(k[:4])) >= limit {
-				break
-			}
+		for k, _ := c.First(); k != nil && n+len(keys) < max && gone(k); k, _ = c.Next() {
 			keys = append(keys, slices.Clone(k))
 		}
 		for _, k := range keys {
 			if err := b.Delete(k); err != nil {
-				return n, err
+				return err
 			}
 		}
 		n += len(keys)
+		return nil
+	}
+	before := func(k []byte) bool { return int64(binary.BigEndian.Uint32(k[:4])) < limit }
+	if err := drop(bk.chunks(), before); err != nil {
+		return n, err
+	}
+	if wb := bk.weeks(); wb != nil {
+		if err := drop(wb, func(k []byte) bool { return (int64(keyBlock(k))+1)*weekDays <= limit }); err != nil {
+			return n, err
+		}
+	}
+	if err := drop(bk.polls(), before); err != nil {
+		return n, err
 	}
 	return n, nil
 }

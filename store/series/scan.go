@@ -14,9 +14,10 @@ import (
 )
 
 // Block is the history of every series over one day block, read at once
-// for a reader of all series in time order (the backtest): each pack of a
-// sealed block is decompressed once for its 512 series, where a query of
-// one series decompresses a pack per series and block. It holds its own
+// for a reader of all series in time order (the backtest): each day pack
+// of a sealed block is decompressed once for its 512 series, and each week
+// pack of its week once for the day's chunks of its 96, where a query of
+// one series decompresses a pack per series and block or week. It holds its own
 // copy of what it read, so it outlives the transaction. Next walks the
 // block's polls in time order.
 type Block struct {
@@ -73,6 +74,9 @@ func (e *Engine) ReadBlock(tx *bbolt.Tx, t time.Time) (*Block, error) {
 	bk, err := open(tx, false)
 	if err != nil {
 		return nil, err
+	}
+	if b < retainedFrom(bk) {
+		return blk, nil // what is left of it goes with its week
 	}
 	open := b == int64(h.block)
 	byAcct := map[uint32]*blockAcct{}
@@ -149,39 +153,13 @@ func (e *Engine) ReadBlock(tx *bbolt.Tx, t time.Time) (*Block, error) {
 				}
 			}
 		}
-	} else {
-		if err := h.codec.init(); err != nil {
-			return nil, err
+	} else if err := h.readSealed(bk, uint32(b), func(id uint32, chunk []byte) error {
+		if s := h.get(id); s != nil {
+			return add(s, chunk)
 		}
-		c := bk.chunks().Cursor()
-		for k, v := c.Seek(blockKey(uint32(b), 0)); k != nil; k, v = c.Next() {
-			if len(k) != 8 || int64(binary.BigEndian.Uint32(k[:4])) != b {
-				break
-			}
-			first := binary.BigEndian.Uint32(k[4:])
-			if len(v) == 0 || v[0] != packMarker {
-				// A block sealed one value per series.
-				if s := h.get(first); s != nil && len(v) > 0 {
-					if err := add(s, slices.Clone(v)); err != nil {
-						return nil, err
-					}
-				}
-				continue
-			}
-			raw, err := h.codec.dec.DecodeAll(v[1:], nil)
-			if err != nil {
-				return nil, fmt.Errorf("%w: block %d pack %d: %v", errCorrupt, b, first, err)
-			}
-			err = eachInPack(raw, first, func(id uint32, chunk []byte) error {
-				if s := h.get(id); s != nil {
-					return add(s, chunk)
-				}
-				return nil // forgotten since
-			})
-			if err != nil {
-				return nil, fmt.Errorf("block %d pack %d: %w", b, first, err)
-			}
-		}
+		return nil // forgotten since
+	}); err != nil {
+		return nil, err
 	}
 	most := 0
 	for _, ba := range byAcct {
@@ -194,55 +172,77 @@ func (e *Engine) ReadBlock(tx *bbolt.Tx, t time.Time) (*Block, error) {
 	return blk, nil
 }
 
-// eachInPack calls fn with every chunk of a decompressed pack whose first
-// id is first, each rebuilt as chunkenc.Encode wrote it (findInPack's
-// format), in space of their own.
-func eachInPack(raw []byte, first uint32, fn func(id uint32, chunk []byte) error) error {
-	at := uint64(first)
-	var firstVals chunkenc.Vals
-	arena := make([]byte, 0, len(raw)+len(raw)/2)
-	for p := 0; p < len(raw); {
-		d, n := binary.Uvarint(raw[p:])
-		if n <= 0 {
-			return errCorrupt
+// readSealed calls fn with every chunk of sealed block b, in id order,
+// each in space of its own: from the week packs of its week, and from its
+// day packs those of series whose group has no week pack.
+func (h *head) readSealed(bk *buckets, b uint32, fn func(id uint32, chunk []byte) error) error {
+	if err := h.codec.init(); err != nil {
+		return err
+	}
+	type idChunk struct {
+		id    uint32
+		chunk []byte
+	}
+	var got []idChunk
+	var packed []uint32 // the groups with a week pack, in order
+	var raw []byte      // a decompressed pack, reused: chunks are copied out
+	if wb := bk.weeks(); wb != nil {
+		w := b / weekDays
+		c := wb.Cursor()
+		for k, v := c.Seek(weekKey(w, 0)); len(k) == 8 && keyBlock(k) == w; k, v = c.Next() {
+			g := keyID(k)
+			packed = append(packed, g)
+			var err error
+			if raw, err = h.decodeWeek(v, raw[:0]); err == nil {
+				err = eachInWeek(raw, g, int(b%weekDays), func(id uint32, chunk []byte) {
+					got = append(got, idChunk{id, chunk})
+				})
+			}
+			if err != nil {
+				return weekErr(b, w, g, err)
+			}
 		}
-		p += n
-		l, n := binary.Uvarint(raw[p:])
-		if n <= 0 || p+n >= len(raw) {
-			return errCorrupt
+	}
+	inWeekPack := func(id uint32) bool {
+		_, ok := slices.BinarySearch(packed, id/weekGroup*weekGroup)
+		return ok
+	}
+	weekChunks := len(got)
+	c := bk.chunks().Cursor()
+	for k, v := c.Seek(blockKey(b, 0)); k != nil; k, v = c.Next() {
+		if len(k) != 8 || keyBlock(k) != b {
+			break
 		}
-		p += n
-		shift := raw[p]
-		p++
-		idx, n := binary.Uvarint(raw[p:])
-		if n <= 0 {
-			return errCorrupt
+		first := keyID(k)
+		if len(v) == 0 || v[0] != packMarker {
+			// A block sealed one value per series.
+			if len(v) > 0 && !inWeekPack(first) {
+				got = append(got, idChunk{first, slices.Clone(v)})
+			}
+			continue
 		}
-		p += n
-		m, absent, err := chunkenc.ReadPoint(raw[p:], &firstVals)
-		if err != nil || absent {
-			return errCorrupt
+		var err error
+		if raw, err = h.codec.dec.DecodeAll(v[1:], raw[:0]); err != nil {
+			return fmt.Errorf("%w: block %d pack %d: %v", errCorrupt, b, first, err)
 		}
-		p += m
-		if l > uint64(len(raw)-p) {
-			return errCorrupt
+		err = eachInPack(raw, first, func(id uint32, chunk []byte) error {
+			if !inWeekPack(id) {
+				got = append(got, idChunk{id, chunk})
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("block %d pack %d: %w", b, first, err)
 		}
-		at += d
-		if at > 1<<32-1 {
-			return errCorrupt
-		}
-		if cap(arena)-len(arena) < 96+int(l) {
-			arena = make([]byte, 0, max(len(raw), 96+int(l)))
-		}
-		start := len(arena)
-		arena = append(arena, shift)
-		arena = binary.AppendUvarint(arena, idx)
-		arena = chunkenc.AppendPoint(arena, chunkenc.Vals{}, firstVals, false)
-		arena = append(arena, raw[p:p+int(l)]...)
-		if err := fn(uint32(at), arena[start:len(arena):len(arena)]); err != nil {
+	}
+	// Week packs hold the groups rewritten so far, the first ids.
+	if byID := func(x, y idChunk) int { return cmp.Compare(x.id, y.id) }; weekChunks > 0 && weekChunks < len(got) && !slices.IsSortedFunc(got, byID) {
+		slices.SortStableFunc(got, byID)
+	}
+	for _, x := range got {
+		if err := fn(x.id, x.chunk); err != nil {
 			return err
 		}
-		p += int(l)
 	}
 	return nil
 }
