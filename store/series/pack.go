@@ -32,24 +32,42 @@ const (
 	packMarker = 0xff
 )
 
-// codec holds one zstd encoder and decoder for an engine; both are safe
-// for concurrent use, and costly to make.
+// codec holds an engine's zstd decoder, made once (it is safe for
+// concurrent use), and its encoder while a write packs: the encoder's
+// tables at the best compression are about 40 MB, which a daemon would
+// otherwise hold all day for a fold a day.
 type codec struct {
 	once sync.Once
-	enc  *zstd.Encoder
 	dec  *zstd.Decoder
 	err  error
+	enc  *zstd.Encoder // only the writer uses it, one write at a time
 }
 
+// init makes the decoder.
 func (c *codec) init() error {
-	c.once.Do(func() {
-		c.enc, c.err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1),
-			zstd.WithEncoderCRC(false), zstd.WithLowerEncoderMem(true))
-		if c.err == nil {
-			c.dec, c.err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
-		}
-	})
+	c.once.Do(func() { c.dec, c.err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1)) })
 	return c.err
+}
+
+// encoder returns the encoder, made if the write has none yet.
+func (c *codec) encoder() (*zstd.Encoder, error) {
+	if c.enc == nil {
+		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1),
+			zstd.WithEncoderCRC(false), zstd.WithLowerEncoderMem(true))
+		if err != nil {
+			return nil, err
+		}
+		c.enc = enc
+	}
+	return c.enc, nil
+}
+
+// dropEncoder lets the encoder go at the end of a write.
+func (c *codec) dropEncoder() {
+	if c.enc != nil {
+		_ = c.enc.Close()
+		c.enc = nil
+	}
 }
 
 // appendPackEntry appends a chunk (as chunkenc.Encode writes it) to raw as a
@@ -169,10 +187,11 @@ func (p *packer) put(c *codec, b *bbolt.Bucket, block uint32) error {
 	if p.n == 0 {
 		return nil
 	}
-	if err := c.init(); err != nil {
+	enc, err := c.encoder()
+	if err != nil {
 		return err
 	}
-	v := c.enc.EncodeAll(p.raw, []byte{packMarker})
+	v := enc.EncodeAll(p.raw, []byte{packMarker})
 	if err := b.Put(blockKey(block, p.first), v); err != nil {
 		return err
 	}

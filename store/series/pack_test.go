@@ -86,3 +86,25 @@ func TestCorruptPackFailsCleanly(t *testing.T) {
 		require.NoError(t, ts.release())
 	}
 }
+
+// The encoder lives for the write that packs, not for the engine's life.
+func TestEncoderNotKeptAfterAWrite(t *testing.T) {
+	ts, err := openTest(filepath.Join(t.TempDir(), "e.db"), false, true)
+	require.NoError(t, err)
+	defer ts.close()
+	es := registryEntries(700, 1)
+	for i := range 3 {
+		at := start.Add(time.Duration(i) * 30 * time.Hour) // the second and third poll fold
+		require.NoError(t, ts.commit(at, quota.Snapshot{Account: "a", Time: at, Entries: es}))
+		require.Nil(t, ts.e.h.codec.enc, "poll %d", i)
+	}
+	n := 0
+	require.NoError(t, ts.view(func(tx *bbolt.Tx, _ *Engine) error {
+		n = tx.Bucket(bChunks).Stats().KeyN
+		return nil
+	}))
+	require.Equal(t, 4, n, "two days of two packs each")
+	got, err := ts.series(quota.Key{Account: "a", Project: "p-00080", Resource: "r-3"}, start, start.Add(72*time.Hour))
+	require.NoError(t, err)
+	require.Len(t, got, 3)
+}

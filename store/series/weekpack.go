@@ -458,6 +458,10 @@ func (h *head) sealWeek(bk *buckets, w uint32, budget int) (done bool, err error
 	if err := h.codec.init(); err != nil {
 		return false, err
 	}
+	enc, err := h.codec.encoder()
+	if err != nil {
+		return false, err
+	}
 	// Groups before the last week pack of w are done.
 	var from uint32
 	if wb := bk.weeks(); wb != nil {
@@ -521,7 +525,7 @@ func (h *head) sealWeek(bk *buckets, w uint32, budget int) (done bool, err error
 				return false, fmt.Errorf("%w: week of blocks %d-%d: %v", errCorrupt, w*weekDays, w*weekDays+weekDays-1, err)
 			}
 		}
-		groups = append(groups, group{g, h.codec.enc.EncodeAll(pk.raw, []byte{weekMarker})})
+		groups = append(groups, group{g, enc.EncodeAll(pk.raw, []byte{weekMarker})})
 		n += len(cs)
 	}
 	if len(groups) > 0 {

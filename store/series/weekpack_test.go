@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/require"
 	"go.etcd.io/bbolt"
 
@@ -370,6 +371,9 @@ func TestOldStoreRewritten(t *testing.T) {
 	m := writeWeeks(t, ts)
 	// Days 7 and 15 as one value per series.
 	require.NoError(t, ts.update(func(tx *bbolt.Tx, e *Engine) error {
+		if err := e.h.codec.init(); err != nil {
+			return err
+		}
 		b := tx.Bucket(bChunks)
 		for _, blk := range []uint32{day0 + 7, day0 + 15} {
 			var keys [][]byte
@@ -559,7 +563,9 @@ func TestCorruptWeekPack(t *testing.T) {
 		{"marker only", func([]byte) []byte { return []byte{weekMarker} }},
 		{"a day pack's marker", func(v []byte) []byte { v = slices.Clone(v); v[0] = packMarker; return v }},
 		{"empty frame", func([]byte) []byte {
-			return append([]byte{weekMarker}, ts.e.h.codec.enc.EncodeAll([]byte{0x05, 0x01}, nil)...)
+			enc, err := zstd.NewWriter(nil)
+			require.NoError(t, err)
+			return append([]byte{weekMarker}, enc.EncodeAll([]byte{0x05, 0x01}, nil)...)
 		}},
 	} {
 		t.Run(damage.name, func(t *testing.T) {
