@@ -197,7 +197,11 @@ func (e *Engine) Append(tx *bbolt.Tx, snapshots []quota.Snapshot, batchTime time
 	if e.partial {
 		return errPartial
 	}
-	defer e.h.codec.dropEncoder()
+	defer func() {
+		if !e.weeks.pending {
+			e.h.codec.dropEncoder()
+		}
+	}()
 	bk := &buckets{tx: tx} // Load found them all
 	h := e.h
 	if err := h.settle(); err != nil {

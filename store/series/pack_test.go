@@ -107,4 +107,24 @@ func TestEncoderNotKeptAfterAWrite(t *testing.T) {
 	got, err := ts.series(quota.Key{Account: "a", Project: "p-00080", Resource: "r-3"}, start, start.Add(72*time.Hour))
 	require.NoError(t, err)
 	require.Len(t, got, 3)
+
+	// A week's rewrite keeps it from step to step, and lets it go when
+	// the week is done.
+	ts.e.weeks.step = 1000 // chunks: 700 series' seven days take five steps
+	kept := 0
+	for i := range 20 { // to day 12: the first week done, the second not complete
+		at := start.Add(3*24*time.Hour + time.Duration(i)*12*time.Hour)
+		require.NoError(t, ts.commit(at, quota.Snapshot{Account: "a", Time: at, Entries: es}))
+		if ts.e.h.codec.enc != nil {
+			kept++
+			require.True(t, ts.e.weeks.pending, "poll %d", i)
+		}
+	}
+	require.Positive(t, kept, "kept between the steps of a rewrite")
+	require.Nil(t, ts.e.h.codec.enc)
+	require.NoError(t, ts.view(func(tx *bbolt.Tx, _ *Engine) error {
+		n = tx.Bucket(bWeeks).Stats().KeyN
+		return nil
+	}))
+	require.Equal(t, 8, n, "the week rewritten as packs of 96 series")
 }

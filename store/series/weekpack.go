@@ -560,6 +560,9 @@ type weekState struct {
 	// from is the first week to rewrite: one whose day packs do not
 	// decode is left as it is (its queries report the damage).
 	from uint32
+	// pending: the last step left some of its week to rewrite, so the
+	// encoder is kept for the next.
+	pending bool
 	// step is how many chunks a step rewrites, about: 0 is weekBatch;
 	// tests take small steps, or none (< 0) to write day packs only, as
 	// stores were written before week packs.
@@ -579,7 +582,7 @@ func (e *Engine) sealWeeks(bk *buckets) error {
 		k, _ = bk.chunks().Cursor().Seek(blockKey(uint32(b), 0))
 	}
 	if k == nil || len(k) != 8 || uint64(keyBlock(k)/weekDays)*weekDays+weekDays > uint64(h.block) {
-		ws.idle, ws.idleAt = true, h.block
+		ws.idle, ws.idleAt, ws.pending = true, h.block, false
 		return nil
 	}
 	w := keyBlock(k) / weekDays
@@ -587,7 +590,8 @@ func (e *Engine) sealWeeks(bk *buckets) error {
 	if step == 0 {
 		step = weekBatch
 	}
-	_, err := h.sealWeek(bk, w, step)
+	done, err := h.sealWeek(bk, w, step)
+	ws.pending = err == nil && !done
 	if errors.Is(err, errCorrupt) {
 		e.log.Warn("store: a sealed week's history does not decode; its day packs are left as they are",
 			"blocks", fmt.Sprintf("%d-%d", w*weekDays, w*weekDays+weekDays-1), "err", err)
