@@ -58,7 +58,7 @@ func getJSONList[T any](ctx context.Context, c *Client, service, query string, b
 			return nil
 		}
 		if d, ok := tok.(json.Delim); !ok || d != '[' {
-			return fmt.Errorf("decoding response: %v where a list belongs", tok)
+			return fmt.Errorf("decoding response: got %s, want a JSON array", jsonKind(tok))
 		}
 		for dec.More() {
 			v := new(T)
@@ -74,6 +74,23 @@ func getJSONList[T any](ctx context.Context, c *Client, service, query string, b
 		}
 		return nil
 	})
+}
+
+// jsonKind names what a JSON token starts.
+func jsonKind(tok json.Token) string {
+	switch v := tok.(type) {
+	case json.Delim:
+		if v == '{' {
+			return "a JSON object"
+		}
+		return fmt.Sprintf("%q", string(v))
+	case string:
+		return "a JSON string"
+	case bool:
+		return "a JSON boolean"
+	default:
+		return "a JSON number"
+	}
 }
 
 // collect is a list's elements, kept whole.

@@ -48,7 +48,8 @@ func TestProjectSummariesStreamAndRetryWhole(t *testing.T) {
 
 func TestListingsRefuseWhatIsNotAList(t *testing.T) {
 	for _, tc := range []struct{ name, body, want string }{
-		{"object", `{"id": "p-lab"}`, "where a list belongs"},
+		{"object", `{"id": "p-lab"}`, "got a JSON object, want a JSON array"},
+		{"number", `7`, "got a JSON number, want a JSON array"},
 		{"bad element", `[{"id": "p-lab"}, {"id": 7}]`, "decoding response"},
 		{"cut", `[{"id": "p-lab"}`, "decoding response"},
 		{"not json", `<html>`, "decoding response"},

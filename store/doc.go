@@ -69,7 +69,9 @@
 //
 // meta holds the schema version. A new file is created at SchemaVersion;
 // a file with a newer version is refused with ErrSchema, naming both
-// versions, so an older quotawatch never misreads it.
+// versions, so an older quotawatch never misreads it. A file of version 1
+// is read as it is, and marked SchemaVersion by the first writer to open
+// it.
 //
 // # Backups
 //

@@ -63,3 +63,40 @@ func TestPickKeysLoadsOnlyThose(t *testing.T) {
 		})
 	}
 }
+
+// A reader that lets the file go and opens it again reads what a writer
+// recorded meanwhile, not the series it picked before.
+func TestPickedSeriesReadAgainAfterRelease(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	w, err := Open(path, Options{NoSync: true})
+	require.NoError(t, err)
+	defer w.Close()
+	bs := fixtureBatches()
+	for _, b := range bs[:10] {
+		require.NoError(t, w.Commit(b))
+	}
+	require.NoError(t, w.Release())
+	ro, err := Open(path, Options{ReadOnly: true})
+	require.NoError(t, err)
+	defer ro.Close()
+	k := quota.Key{Account: "alice", Project: "proj-1", Resource: quota.KnownResources()[1]}
+	picked, err := ro.PickKeys([]quota.Key{k})
+	require.NoError(t, err)
+	require.Equal(t, []quota.Key{k}, picked)
+	from, to := start.Add(-time.Hour), start.Add(4*24*time.Hour)
+	before, err := ro.Series(k, from, to)
+	require.NoError(t, err)
+	require.NotEmpty(t, before)
+	require.NoError(t, ro.Release())
+
+	for _, b := range bs[10:20] {
+		require.NoError(t, w.Commit(b))
+	}
+	want, err := w.Series(k, from, to)
+	require.NoError(t, err)
+	require.NoError(t, w.Release())
+	after, err := ro.Series(k, from, to)
+	require.NoError(t, err)
+	require.Greater(t, len(want), len(before))
+	require.Equal(t, want, after)
+}

@@ -64,8 +64,12 @@ func (s *Store) Commit(b *Batch) error {
 		bt = s.now()
 	}
 	err := s.updateHistory(func(tx *bbolt.Tx, e *series.Engine) error {
-		if err := e.Append(tx, b.Snapshots, bt); err != nil {
-			return err
+		// A batch of other state (names, a journal entry) does no
+		// history work, such as a step of a week's rewrite.
+		if len(b.Snapshots) > 0 {
+			if err := e.Append(tx, b.Snapshots, bt); err != nil {
+				return err
+			}
 		}
 		pb := tx.Bucket(bProjects)
 		for _, p := range b.Projects {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"os"
@@ -343,8 +344,10 @@ func TestSchema(t *testing.T) {
 	}{
 		{"current", nil, false, ""},
 		{"current read-only", nil, true, ""},
-		{"newer", u32(SchemaVersion + 1), false, "has schema version 2, newer than the 1 this quotawatch understands"},
-		{"newer read-only", u32(SchemaVersion + 1), true, "has schema version 2, newer"},
+		{"newer", u32(SchemaVersion + 1), false, "has schema version 3, newer than the 2 this quotawatch understands"},
+		{"newer read-only", u32(SchemaVersion + 1), true, "has schema version 3, newer"},
+		{"version 1", u32(1), false, ""},
+		{"version 1 read-only", u32(1), true, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -361,7 +364,19 @@ func TestSchema(t *testing.T) {
 			st, err = Open(path, Options{ReadOnly: tt.ro})
 			if tt.wantErr == "" {
 				require.NoError(t, err)
+				_, err = st.Keys() // reads
+				require.NoError(t, err)
 				require.NoError(t, st.Close())
+				db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true})
+				require.NoError(t, err)
+				var ver uint32
+				require.NoError(t, db.View(func(tx *bbolt.Tx) error { ver = binary.BigEndian.Uint32(tx.Bucket(bMeta).Get(kSchema)); return nil }))
+				require.NoError(t, db.Close())
+				want := uint32(SchemaVersion)
+				if tt.ro && tt.version != nil {
+					want = 1 // a reader leaves it as it is
+				}
+				require.Equal(t, want, ver, "the version on disk")
 				return
 			}
 			require.ErrorIs(t, err, ErrSchema)

@@ -8,17 +8,25 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/quotawatch/quotawatch/config"
+	"github.com/quotawatch/quotawatch/ha"
+	"github.com/quotawatch/quotawatch/store"
 	"github.com/quotawatch/quotawatch/synnefosim"
 	"github.com/quotawatch/quotawatch/watcher"
 )
 
 // The daemon's hook before a bulk record runs before the first cycle
 // into an empty store records its 12,000 series, and not before the
-// cycles that record none new.
+// cycles that record none new; a follower's cycles too.
 func TestRunBeforeBulkRecord(t *testing.T) {
+	t.Run("leader", func(t *testing.T) { testBeforeBulkRecord(t, false) })
+	t.Run("follower", func(t *testing.T) { testBeforeBulkRecord(t, true) })
+}
+
+func testBeforeBulkRecord(t *testing.T, follower bool) {
 	srv := synnefosim.NewServer(synnefosim.LargeScenario(1500))
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()
@@ -36,7 +44,13 @@ http:
   listen: ""
 `, srv.AuthURL(), path)), config.Options{})
 	require.NoError(t, err)
-	w, err := watcher.New(context.Background(), watcher.Options{Config: cfg})
+	opts := watcher.Options{Config: cfg, Registry: prometheus.NewRegistry()}
+	if follower {
+		cfg.HA = &config.HA{Etcd: config.Etcd{Endpoints: []string{"http://127.0.0.1:1"}, Prefix: "/qw/", LeaseTTL: 2 * time.Second}}
+		opts.Member = &ha.Member{ID: "hostb/2", Host: "hostb"}
+		opts.NewCoordinator = func(ha.Member, *store.Store) (watcher.Coordinator, error) { return &fakeCoord{}, nil }
+	}
+	w, err := watcher.New(context.Background(), opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = w.Close() })
 	var mu sync.Mutex
@@ -64,4 +78,46 @@ http:
 	mu.Lock()
 	defer mu.Unlock()
 	require.Equal(t, []string{"bulk", "cycle", "cycle", "cycle"}, seen[:4])
+}
+
+// Project names are written when they are listed, before the cycle
+// records its polls.
+func TestNamesRecordedWhenListed(t *testing.T) {
+	srv := synnefosim.NewServer(synnefosim.LargeScenario(20))
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	cfg, err := config.Parse(filepath.Join(dir, "config.yaml"), []byte(fmt.Sprintf(`cloud:
+  auth_url: %s
+  accounts:
+    - name: bench
+      token: bench-token
+store:
+  path: %s
+http:
+  listen: ""
+`, srv.AuthURL(), filepath.Join(dir, "q.db"))), config.Options{})
+	require.NoError(t, err)
+	var w *watcher.Watcher
+	named := -1
+	w, err = watcher.New(context.Background(), watcher.Options{Config: cfg, Registry: prometheus.NewRegistry(),
+		Progress: func(phase string, _, _ int) {
+			if phase == "planning" && named < 0 {
+				ps, err := w.Store().Projects()
+				require.NoError(t, err)
+				named = 0
+				for _, p := range ps {
+					if p.Name != "" {
+						named++
+					}
+				}
+				n, err := w.Store().SeriesCount()
+				require.NoError(t, err)
+				require.Zero(t, n, "the polls are not recorded yet")
+			}
+		}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = w.Close() })
+	_, err = w.Cycle(context.Background())
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, named, 20, "every project named before the record")
 }

@@ -231,9 +231,7 @@ func (w *Watcher) cycle(ctx context.Context, e *env, now time.Time, rep *Report)
 		Accounts:  out.Accounts,
 		Outbox:    w.fanout(e, events),
 	}
-	if w.beforeBulk != nil && w.bulk(snaps) {
-		w.beforeBulk()
-	}
+	w.beforeRecord(snaps)
 	if err := w.store.Commit(batch); err != nil {
 		w.names.redo(batch.Projects) // to be written with the next cycle
 		if errors.Is(err, store.ErrShare) {
@@ -356,15 +354,22 @@ func (w *Watcher) fanout(e *env, events []quota.Event) []store.Outgoing {
 	return out
 }
 
-// bulk reports whether snaps bring more new series than the store holds:
-// every series is then written at once, with the cycle's data all live.
-func (w *Watcher) bulk(snaps []quota.Snapshot) bool {
+// beforeRecord runs the BeforeBulkRecord hook before recording snaps, if
+// they bring more new series than the store holds, and at least
+// bulkSeries: the entries polled are more than twice the series known plus
+// bulkSeries. Every series is then written at once, with the cycle's data
+// all live.
+func (w *Watcher) beforeRecord(snaps []quota.Snapshot) {
+	if w.beforeBulk == nil {
+		return
+	}
 	n := 0
 	for _, sn := range snaps {
 		n += len(sn.Entries)
 	}
-	known, err := w.store.SeriesCount()
-	return err == nil && n > 2*known+bulkSeries
+	if known, err := w.store.SeriesCount(); err == nil && n > 2*known+bulkSeries {
+		w.beforeBulk()
+	}
 }
 
 // bulkSeries is the least a cycle must bring to count as bulk: below it,

@@ -219,6 +219,7 @@ func (w *Watcher) leaderContext(ctx context.Context) (context.Context, context.C
 func (w *Watcher) followCycle(now time.Time, snaps []quota.Snapshot) error {
 	w.metrics.setQuotas(snaps)
 	batch := &store.Batch{Time: now, Snapshots: snaps, Projects: w.names.drain()}
+	w.beforeRecord(snaps)
 	if err := w.store.Commit(batch); err != nil {
 		w.names.redo(batch.Projects)
 		return fmt.Errorf("record history: %w", err)

@@ -38,9 +38,10 @@ type RunOptions struct {
 	// memory limit there).
 	AfterCycle func()
 	// BeforeBulkRecord, if set, runs before a cycle records more new
-	// series than the store held (the first cycle into an empty store):
-	// the daemon hands the cycle's garbage back then, as that write is
-	// the largest of its life.
+	// series than the store held, and at least 10,000 (its entries are
+	// more than twice the series known plus 10,000: the first cycle into
+	// an empty store): the daemon hands the cycle's garbage back then, as
+	// that write is the largest of its life.
 	BeforeBulkRecord func()
 }
 

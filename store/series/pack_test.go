@@ -108,23 +108,29 @@ func TestEncoderNotKeptAfterAWrite(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, got, 3)
 
-	// A week's rewrite keeps it from step to step, and lets it go when
-	// the week is done.
+	// Nor between the steps of a week's rewrite.
 	ts.e.weeks.step = 1000 // chunks: 700 series' seven days take five steps
-	kept := 0
+	var polls []time.Time
 	for i := range 20 { // to day 12: the first week done, the second not complete
 		at := start.Add(3*24*time.Hour + time.Duration(i)*12*time.Hour)
 		require.NoError(t, ts.commit(at, quota.Snapshot{Account: "a", Time: at, Entries: es}))
-		if ts.e.h.codec.enc != nil {
-			kept++
-			require.True(t, ts.e.weeks.pending, "poll %d", i)
-		}
+		require.Nil(t, ts.e.h.codec.enc, "poll %d", i)
+		polls = append(polls, at)
 	}
-	require.Positive(t, kept, "kept between the steps of a rewrite")
-	require.Nil(t, ts.e.h.codec.enc)
 	require.NoError(t, ts.view(func(tx *bbolt.Tx, _ *Engine) error {
 		n = tx.Bucket(bWeeks).Stats().KeyN
 		return nil
 	}))
 	require.Equal(t, 8, n, "the week rewritten as packs of 96 series")
+	// Series of both day packs read through the week packs as written.
+	all := append([]time.Time{start, start.Add(30 * time.Hour), start.Add(60 * time.Hour)}, polls...)
+	for _, i := range []int{0, 95, 96, 511, 512, 699} {
+		k := quota.Key{Account: "a", Project: es[i].Project, Resource: es[i].Resource}
+		got, err := ts.series(k, start, polls[len(polls)-1])
+		require.NoError(t, err)
+		require.Len(t, got, len(all), "series %d", i)
+		for j, s := range got {
+			require.Equal(t, quota.Sample{Time: all[j], Quota: es[i].Quota}, s, "series %d poll %d", i, j)
+		}
+	}
 }

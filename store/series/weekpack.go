@@ -34,8 +34,9 @@ import (
 // group often share limits), so that a reader of one series skips the
 // other series' chunks but their first.
 //
-// The rewrite goes a few groups at a time, weekBatch chunks in each Append
-// at most, so no cycle pauses long; each step is one transaction, so a
+// The rewrite goes a few groups at a time in each Append, weekBatch chunks
+// or enough that a week takes at most weekSteps Appends, so no cycle pauses
+// long and every schedule keeps up; each step is one transaction, so a
 // week may be partly in both forms, and readers take a series' chunks of
 // the week from its group's week pack if there is one, else from the day
 // packs. Groups are rewritten in id order, each in one step, and a day
@@ -46,6 +47,12 @@ const (
 	weekGroup  = 96
 	weekMarker = 0xfe
 	weekBatch  = 8192
+	// weekSteps bounds how many steps a week takes, so that a large
+	// store's weeks, or the backlog of a store written before week packs,
+	// are rewritten at any schedule: at 800,000 series a step of
+	// weekBatch chunks would take 684 cycles a week, more than an hourly
+	// schedule runs.
+	weekSteps = 48
 )
 
 // bWeeks holds the week packs: week, first series id of the group -> pack.
@@ -560,9 +567,6 @@ type weekState struct {
 	// from is the first week to rewrite: one whose day packs do not
 	// decode is left as it is (its queries report the damage).
 	from uint32
-	// pending: the last step left some of its week to rewrite, so the
-	// encoder is kept for the next.
-	pending bool
 	// step is how many chunks a step rewrites, about: 0 is weekBatch;
 	// tests take small steps, or none (< 0) to write day packs only, as
 	// stores were written before week packs.
@@ -582,16 +586,15 @@ func (e *Engine) sealWeeks(bk *buckets) error {
 		k, _ = bk.chunks().Cursor().Seek(blockKey(uint32(b), 0))
 	}
 	if k == nil || len(k) != 8 || uint64(keyBlock(k)/weekDays)*weekDays+weekDays > uint64(h.block) {
-		ws.idle, ws.idleAt, ws.pending = true, h.block, false
+		ws.idle, ws.idleAt = true, h.block
 		return nil
 	}
 	w := keyBlock(k) / weekDays
 	step := ws.step
 	if step == 0 {
-		step = weekBatch
+		step = max(weekBatch, int(h.n)*weekDays/weekSteps)
 	}
-	done, err := h.sealWeek(bk, w, step)
-	ws.pending = err == nil && !done
+	_, err := h.sealWeek(bk, w, step)
 	if errors.Is(err, errCorrupt) {
 		e.log.Warn("store: a sealed week's history does not decode; its day packs are left as they are",
 			"blocks", fmt.Sprintf("%d-%d", w*weekDays, w*weekDays+weekDays-1), "err", err)
