@@ -58,12 +58,21 @@ func (h *head) readSnapshotLazy(b []byte, keep bool) (seq uint64, ok bool, err e
 	if len(lz.snap) > 1<<32-2 {
 		return 0, false, errCorrupt
 	}
+	// A head of a few series (not kept) stops past the last of them: the
+	// snapshot lists series by id, as the arena does.
+	last, whole := uint64(1<<32), keep
+	if !keep && h.n > 0 {
+		last = uint64(h.ser(h.n - 1).id)
+	}
 	r = &varints{b: lz.snap}
 	for i := uint64(0); i < ns && !r.bad; i++ {
 		at := r.p
 		id := uint32(r.uv())
 		if r.p >= len(lz.snap) {
 			return 0, false, errCorrupt
+		}
+		if !keep && (h.n == 0 || uint64(id) > last) {
+			break
 		}
 		// The flags are restored now, as the values' places are noted:
 		// other readers read them (they share a word with the account)
@@ -79,7 +88,7 @@ func (h *head) readSnapshotLazy(b []byte, keep bool) (seq uint64, ok bool, err e
 			return 0, false, errCorrupt
 		}
 	}
-	if r.bad || r.rest() != 0 {
+	if r.bad || whole && r.rest() != 0 {
 		return 0, false, errCorrupt
 	}
 	h.lazy = lz
