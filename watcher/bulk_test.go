@@ -18,6 +18,30 @@ import (
 	"github.com/quotawatch/quotawatch/watcher"
 )
 
+// largeCloudConfig is the configuration of a watcher of a simulated
+// cloud of projects x 8 resources (synnefosim.LargeScenario), with extra
+// top-level YAML, its store in a temporary directory.
+func largeCloudConfig(t *testing.T, projects int, extra string) *config.Config {
+	t.Helper()
+	srv := synnefosim.NewServer(synnefosim.LargeScenario(projects))
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	cfg, err := config.Parse(filepath.Join(dir, "config.yaml"), []byte(fmt.Sprintf(`cloud:
+  auth_url: %s
+  accounts:
+    - name: bench
+      token: bench-token
+  requests_per_second: 1000
+store:
+  path: %s
+http:
+  listen: ""
+%s
+`, srv.AuthURL(), filepath.Join(dir, "q.db"), extra)), config.Options{})
+	require.NoError(t, err)
+	return cfg
+}
+
 // The daemon's hook before a bulk record runs before the first cycle
 // into an empty store records its 12,000 series, and not before the
 // cycles that record none new; a follower's cycles too.
@@ -27,23 +51,7 @@ func TestRunBeforeBulkRecord(t *testing.T) {
 }
 
 func testBeforeBulkRecord(t *testing.T, follower bool) {
-	srv := synnefosim.NewServer(synnefosim.LargeScenario(1500))
-	t.Cleanup(srv.Close)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "q.db")
-	cfg, err := config.Parse(filepath.Join(dir, "config.yaml"), []byte(fmt.Sprintf(`cloud:
-  auth_url: %s
-  accounts:
-    - name: bench
-      token: bench-token
-  requests_per_second: 1000
-schedule: "@every 1s"
-store:
-  path: %s
-http:
-  listen: ""
-`, srv.AuthURL(), path)), config.Options{})
-	require.NoError(t, err)
+	cfg := largeCloudConfig(t, 1500, `schedule: "@every 1s"`)
 	opts := watcher.Options{Config: cfg, Registry: prometheus.NewRegistry()}
 	if follower {
 		cfg.HA = &config.HA{Etcd: config.Etcd{Endpoints: []string{"http://127.0.0.1:1"}, Prefix: "/qw/", LeaseTTL: 2 * time.Second}}
@@ -83,21 +91,9 @@ http:
 // Project names are written when they are listed, before the cycle
 // records its polls.
 func TestNamesRecordedWhenListed(t *testing.T) {
-	srv := synnefosim.NewServer(synnefosim.LargeScenario(20))
-	t.Cleanup(srv.Close)
-	dir := t.TempDir()
-	cfg, err := config.Parse(filepath.Join(dir, "config.yaml"), []byte(fmt.Sprintf(`cloud:
-  auth_url: %s
-  accounts:
-    - name: bench
-      token: bench-token
-store:
-  path: %s
-http:
-  listen: ""
-`, srv.AuthURL(), filepath.Join(dir, "q.db"))), config.Options{})
-	require.NoError(t, err)
+	cfg := largeCloudConfig(t, 20, "")
 	var w *watcher.Watcher
+	var err error
 	named := -1
 	w, err = watcher.New(context.Background(), watcher.Options{Config: cfg, Registry: prometheus.NewRegistry(),
 		Progress: func(phase string, _, _ int) {

@@ -60,7 +60,7 @@ func (h *head) readSnapshotLazy(b []byte, keep bool) (seq uint64, ok bool, err e
 	}
 	// A head of a few series (not kept) stops past the last of them: the
 	// snapshot lists series by id, as the arena does.
-	last, whole := uint64(1<<32), keep
+	var last uint64
 	if !keep && h.n > 0 {
 		last = uint64(h.ser(h.n - 1).id)
 	}
@@ -88,7 +88,7 @@ func (h *head) readSnapshotLazy(b []byte, keep bool) (seq uint64, ok bool, err e
 			return 0, false, errCorrupt
 		}
 	}
-	if r.bad || whole && r.rest() != 0 {
+	if r.bad || keep && r.rest() != 0 {
 		return 0, false, errCorrupt
 	}
 	h.lazy = lz

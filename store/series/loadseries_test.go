@@ -25,22 +25,7 @@ func TestLoadSeriesAnswersAsLoad(t *testing.T) {
 	snapshots := 0
 	for i := range 40 {
 		at := start.Add(time.Duration(i) * every)
-		var es []quota.Entry
-		for s := range 30 + i {
-			if (s+i)%7 == 0 {
-				continue
-			}
-			v := int64(1000 * (s + 1))
-			if (s*3+i)%4 == 0 {
-				v += int64(i) * 10
-			}
-			es = append(es, quota.Entry{Project: fmt.Sprintf("p%d", s), Resource: "r", Quota: quota.Quota{Usage: v, Limit: 2 * v}})
-		}
-		snaps := []quota.Snapshot{{Account: "a", Time: at, Entries: es}}
-		if i%3 != 0 {
-			snaps = append(snaps, quota.Snapshot{Account: "b", Time: at.Add(time.Minute), Entries: es[:len(es)/2]})
-		}
-		require.NoError(t, ts.commit(at, snaps...))
+		require.NoError(t, ts.commit(at, churnPoll(i, at)...))
 		from, to := start.Add(-time.Hour), at.Add(time.Hour)
 		type pick struct {
 			keys  []quota.Key

@@ -35,6 +35,29 @@ func headState(h *head) map[string]any {
 // and the log after it, then from the checkpoint and the whole log, at
 // every poll of two days in which series change, vanish, come back and
 // appear, and two accounts poll together and apart.
+// churnPoll is poll i, at at, of a history that grows and churns: 30+i
+// series of account a, every seventh absent in turn, a quarter changing,
+// and half of them in account b, polled a minute later, at two polls of
+// three.
+func churnPoll(i int, at time.Time) []quota.Snapshot {
+	var es []quota.Entry
+	for s := range 30 + i {
+		if (s+i)%7 == 0 {
+			continue // absent at this poll
+		}
+		v := int64(1000 * (s + 1))
+		if (s*3+i)%4 == 0 {
+			v += int64(i) * 10
+		}
+		es = append(es, quota.Entry{Project: fmt.Sprintf("p%d", s), Resource: "r", Quota: quota.Quota{Usage: v, Limit: 2 * v}})
+	}
+	snaps := []quota.Snapshot{{Account: "a", Time: at, Entries: es}}
+	if i%3 != 0 {
+		snaps = append(snaps, quota.Snapshot{Account: "b", Time: at.Add(time.Minute), Entries: es[:len(es)/2]})
+	}
+	return snaps
+}
+
 func TestLoadFromSnapshotMatchesFullReplay(t *testing.T) {
 	ts, err := openTest(filepath.Join(t.TempDir(), "h.db"), false, true)
 	require.NoError(t, err)
@@ -43,22 +66,7 @@ func TestLoadFromSnapshotMatchesFullReplay(t *testing.T) {
 	snapshots := 0
 	for i := range 40 {
 		at := start.Add(time.Duration(i) * every)
-		var es []quota.Entry
-		for s := range 30 + i {
-			if (s+i)%7 == 0 {
-				continue // absent at this poll
-			}
-			v := int64(1000 * (s + 1))
-			if (s*3+i)%4 == 0 {
-				v += int64(i) * 10
-			}
-			es = append(es, quota.Entry{Project: fmt.Sprintf("p%d", s), Resource: "r", Quota: quota.Quota{Usage: v, Limit: 2 * v}})
-		}
-		snaps := []quota.Snapshot{{Account: "a", Time: at, Entries: es}}
-		if i%3 != 0 {
-			snaps = append(snaps, quota.Snapshot{Account: "b", Time: at.Add(time.Minute), Entries: es[:len(es)/2]})
-		}
-		require.NoError(t, ts.commit(at, snaps...))
+		require.NoError(t, ts.commit(at, churnPoll(i, at)...))
 		var fromSnap, full map[string]any
 		require.EqualError(t, ts.db.Update(func(tx *bbolt.Tx) error {
 			bk, err := open(tx, true)
@@ -133,22 +141,7 @@ func TestSeriesRestoredOneAtATime(t *testing.T) {
 	lazyLoads := 0
 	for i := range 40 {
 		at := start.Add(time.Duration(i) * every)
-		var es []quota.Entry
-		for s := range 30 + i {
-			if (s+i)%7 == 0 {
-				continue
-			}
-			v := int64(1000 * (s + 1))
-			if (s*3+i)%4 == 0 {
-				v += int64(i) * 10
-			}
-			es = append(es, quota.Entry{Project: fmt.Sprintf("p%d", s), Resource: "r", Quota: quota.Quota{Usage: v, Limit: 2 * v}})
-		}
-		snaps := []quota.Snapshot{{Account: "a", Time: at, Entries: es}}
-		if i%3 != 0 {
-			snaps = append(snaps, quota.Snapshot{Account: "b", Time: at.Add(time.Minute), Entries: es[:len(es)/2]})
-		}
-		require.NoError(t, ts.commit(at, snaps...))
+		require.NoError(t, ts.commit(at, churnPoll(i, at)...))
 		require.NoError(t, ts.db.View(func(tx *bbolt.Tx) error {
 			lazy, err := Load(tx, nil)
 			require.NoError(t, err)

@@ -83,6 +83,17 @@ const weeksDays = 21
 // days only. Some polls fail; some series come in the middle of a week (and so
 // get ids of their own), leave for a few days, miss the first day of a
 // week, or end.
+// dayPackWeeks is a store of writeWeeks' history in day packs only, as
+// stores were written before week packs.
+func dayPackWeeks(t *testing.T) (*testStore, *weekModel) {
+	t.Helper()
+	ts, err := openTest(filepath.Join(t.TempDir(), "w.db"), false, true)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ts.close() })
+	setStep(t, ts, -1)
+	return ts, writeWeeks(t, ts)
+}
+
 func writeWeeks(t *testing.T, ts *testStore) *weekModel {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(7, 8))
@@ -281,11 +292,7 @@ func TestWeekPacks(t *testing.T) {
 		{"a few groups a step", 700},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ts, err := openTest(filepath.Join(t.TempDir(), "w.db"), false, true)
-			require.NoError(t, err)
-			defer ts.close()
-			setStep(t, ts, -1)
-			m := writeWeeks(t, ts)
+			ts, m := dayPackWeeks(t)
 			days, weeks := blocksOf(t, ts)
 			require.Empty(t, weeks)
 			require.Equal(t, day0+3, days[0], "the history begins in the middle of a week")
@@ -330,11 +337,7 @@ func TestWeekPacks(t *testing.T) {
 // TestWeekPacksCompressAsWell: a week of a series compresses together
 // about as well as the days of many series did.
 func TestWeekPacksCompressAsWell(t *testing.T) {
-	ts, err := openTest(filepath.Join(t.TempDir(), "w.db"), false, true)
-	require.NoError(t, err)
-	defer ts.close()
-	setStep(t, ts, -1)
-	m := writeWeeks(t, ts)
+	ts, m := dayPackWeeks(t)
 	size := func() (n int) {
 		require.NoError(t, ts.view(func(tx *bbolt.Tx, _ *Engine) error {
 			for _, name := range [][]byte{bChunks, bWeeks} {
@@ -364,11 +367,7 @@ func TestWeekPacksCompressAsWell(t *testing.T) {
 // sealed one value per series as blocks first were, still reads, and a
 // writer of today rewrites its complete weeks.
 func TestOldStoreRewritten(t *testing.T) {
-	ts, err := openTest(filepath.Join(t.TempDir(), "w.db"), false, true)
-	require.NoError(t, err)
-	defer ts.close()
-	setStep(t, ts, -1)
-	m := writeWeeks(t, ts)
+	ts, m := dayPackWeeks(t)
 	// Days 7 and 15 as one value per series.
 	require.NoError(t, ts.update(func(tx *bbolt.Tx, e *Engine) error {
 		if err := e.h.codec.init(); err != nil {
@@ -409,8 +408,9 @@ func TestOldStoreRewritten(t *testing.T) {
 	checkWeeks(t, ts, m, 7)
 	require.NoError(t, ts.close())
 
-	ts, err = openTest(ts.path, false, true)
+	ts, err := openTest(ts.path, false, true)
 	require.NoError(t, err)
+	defer ts.close()
 	setStep(t, ts, 500)
 	require.Greater(t, rewrite(t, ts, m.end.Add(time.Second)), 3)
 	_, weeks := blocksOf(t, ts)
@@ -423,11 +423,7 @@ func TestOldStoreRewritten(t *testing.T) {
 // rewrite (as a crash before its commit) leaves the store as it was, and
 // readable; the next writer takes the step again.
 func TestRewriteRolledBack(t *testing.T) {
-	ts, err := openTest(filepath.Join(t.TempDir(), "w.db"), false, true)
-	require.NoError(t, err)
-	defer ts.close()
-	setStep(t, ts, -1)
-	m := writeWeeks(t, ts)
+	ts, m := dayPackWeeks(t)
 	// Part of the first week rewritten, as one step leaves it.
 	setStep(t, ts, 300)
 	require.NoError(t, ts.commit(m.end.Add(time.Second)))
@@ -478,11 +474,7 @@ func TestRetainWeeks(t *testing.T) {
 		{"into the open week", 22.5, true, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ts, err := openTest(filepath.Join(t.TempDir(), "w.db"), false, true)
-			require.NoError(t, err)
-			defer ts.close()
-			setStep(t, ts, -1)
-			m := writeWeeks(t, ts)
+			ts, m := dayPackWeeks(t)
 			switch {
 			case tc.rewritten:
 				setStep(t, ts, 0)
@@ -620,11 +612,7 @@ func TestCorruptWeekPack(t *testing.T) {
 // decode stays as it is, with a warning, and the writer goes on to the
 // next week; the cycles still commit.
 func TestCorruptDayPackNotRewritten(t *testing.T) {
-	ts, err := openTest(filepath.Join(t.TempDir(), "w.db"), false, true)
-	require.NoError(t, err)
-	defer ts.close()
-	setStep(t, ts, -1)
-	m := writeWeeks(t, ts)
+	ts, m := dayPackWeeks(t)
 	require.NoError(t, ts.update(func(tx *bbolt.Tx, _ *Engine) error {
 		b := tx.Bucket(bChunks)
 		k, v := b.Cursor().Seek(blockKey(day0+8, 0))
